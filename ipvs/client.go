@@ -1,0 +1,375 @@
+package ipvs
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+)
+
+// Config configures a Client. The zero value (or nil) talks to the caller's
+// network namespace.
+type Config struct {
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace. The
+	// Client duplicates it, so the caller may close it after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
+	NetNSPath string
+}
+
+// Client manages the IPVS table of one network namespace through generic
+// netlink. It is safe for concurrent use by many goroutines: each call
+// borrows a netlink socket of its own from a small pool.
+type Client struct {
+	t transport
+	// tunnelsVerified is set once the kernel has been seen to honour a
+	// GUE or GRE destination, so later ones need not be read back.
+	tunnelsVerified atomic.Bool
+}
+
+// request is one generic netlink request of the IPVS family.
+type request struct {
+	cmd   uint8
+	dump  bool
+	attrs []byte
+}
+
+// transport carries requests to the kernel; the Linux one uses netlink
+// sockets, tests use a fake.
+type transport interface {
+	// do sends req and calls fn with the command and attributes of each
+	// reply message; b is only valid during the call. A kernel error is
+	// returned as a syscall.Errno.
+	do(ctx context.Context, req request, fn func(cmd uint8, b []byte) error) error
+	// batch sends reqs, none of them a dump, without waiting for each
+	// acknowledgement, and returns one error (or nil) per request. The
+	// second result is an error that stopped the batch as a whole; the
+	// requests whose fate is unknown then carry it too.
+	batch(ctx context.Context, reqs []request) ([]error, error)
+	close() error
+}
+
+// Close releases the client's sockets. Calls in flight fail.
+func (c *Client) Close() error {
+	if c == nil || c.t == nil {
+		return nil
+	}
+	return c.t.close()
+}
+
+func encode(fill func(w *attrWriter)) []byte {
+	w := attrWriter{b: make([]byte, 0, 256)}
+	fill(&w)
+	return w.b
+}
+
+// exec runs a request that returns nothing but an acknowledgement.
+func (c *Client) exec(ctx context.Context, op, obj string, k opKind, cmd uint8, fill func(w *attrWriter)) error {
+	req := request{cmd: cmd}
+	if fill != nil {
+		req.attrs = encode(fill)
+	}
+	if err := c.t.do(ctx, req, func(uint8, []byte) error { return nil }); err != nil {
+		return kernelError(op, obj, k, err)
+	}
+	return nil
+}
+
+// Services lists every virtual service of the namespace. No services is an
+// empty result, not an error.
+func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
+	var out []ServiceInfo
+	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
+		s, err := decodeService(b)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+		return nil
+	})
+	if err != nil {
+		return nil, kernelError("list services", "", opOther, err)
+	}
+	return out, nil
+}
+
+// Service returns one service; ErrNotExist if there is none with key k.
+func (c *Client) Service(ctx context.Context, k ServiceKey) (ServiceInfo, error) {
+	const op = "get service"
+	if err := checkKey(op, k); err != nil {
+		return ServiceInfo{}, err
+	}
+	var (
+		s     ServiceInfo
+		found bool
+	)
+	req := request{cmd: cmdGetService, attrs: encode(func(w *attrWriter) { serviceKeyAttr(w, k) })}
+	err := c.t.do(ctx, req, func(_ uint8, b []byte) error {
+		var err error
+		s, err = decodeService(b)
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return ServiceInfo{}, kernelError(op, k.String(), opOther, err)
+	}
+	if !found {
+		return ServiceInfo{}, &Error{Op: op, Object: k.String(), Err: eSRCH, kind: ErrNotExist}
+	}
+	return s, nil
+}
+
+// CreateService adds a virtual service; ErrExist if it is there already,
+// ErrNoModule if the kernel has no module for its scheduler or persistence
+// engine.
+func (c *Client) CreateService(ctx context.Context, s Service) error {
+	const op = "create service"
+	if err := checkService(op, s); err != nil {
+		return err
+	}
+	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, s) })
+}
+
+// UpdateService replaces every field of the service with key s.ServiceKey:
+// a field left zero is reset, as with ipvsadm -E. ErrNotExist if there is
+// no such service.
+func (c *Client) UpdateService(ctx context.Context, s Service) error {
+	const op = "update service"
+	if err := checkService(op, s); err != nil {
+		return err
+	}
+	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, s) })
+}
+
+// DeleteService removes a service and its destinations.
+func (c *Client) DeleteService(ctx context.Context, k ServiceKey) error {
+	const op = "delete service"
+	if err := checkKey(op, k); err != nil {
+		return err
+	}
+	return c.exec(ctx, op, k.String(), opOther, cmdDelService, func(w *attrWriter) { serviceKeyAttr(w, k) })
+}
+
+// Flush removes every service of the namespace.
+func (c *Client) Flush(ctx context.Context) error {
+	return c.exec(ctx, "flush", "", opOther, cmdFlush, nil)
+}
+
+// Destinations lists the destinations of a service; ErrNotExist if the
+// service does not exist (the kernel answers that with an empty list, so
+// an empty list costs one more request to tell the two apart).
+func (c *Client) Destinations(ctx context.Context, k ServiceKey) ([]DestinationInfo, error) {
+	const op = "list destinations"
+	if err := checkKey(op, k); err != nil {
+		return nil, err
+	}
+	out, err := c.destinations(ctx, k)
+	if err != nil {
+		return nil, kernelError(op, k.String(), opOther, err)
+	}
+	if len(out) == 0 {
+		if _, err := c.Service(ctx, k); err != nil {
+			if e, ok := err.(*Error); ok {
+				e.Op = op
+			}
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) destinations(ctx context.Context, k ServiceKey) ([]DestinationInfo, error) {
+	var out []DestinationInfo
+	fam := k.family()
+	req := request{cmd: cmdGetDest, dump: true, attrs: encode(func(w *attrWriter) { serviceKeyAttr(w, k) })}
+	err := c.t.do(ctx, req, func(_ uint8, b []byte) error {
+		d, err := decodeDestination(b, fam)
+		if err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	return out, err
+}
+
+// CreateDestination adds a real server to a service. ErrNotExist if the
+// service does not exist, ErrExist if the destination does;
+// ErrNotSupported if the kernel ignored the tunnel type (GUE needs 5.2,
+// GRE 5.3), in which case nothing is left behind.
+func (c *Client) CreateDestination(ctx context.Context, k ServiceKey, d Destination) error {
+	const op = "create destination"
+	if err := checkDestination(op, k, d); err != nil {
+		return err
+	}
+	obj := k.String() + " -> " + d.String()
+	if err := c.exec(ctx, op, obj, opDestWrite, cmdNewDest, func(w *attrWriter) {
+		serviceKeyAttr(w, k)
+		destAttr(w, d)
+	}); err != nil {
+		return err
+	}
+	if err := c.verifyTunnel(ctx, op, obj, k, d); err != nil {
+		// Leave nothing behind: the kernel created an IPIP tunnel the
+		// caller did not ask for.
+		_ = c.exec(ctx, op, obj, opDestWrite, cmdDelDest, func(w *attrWriter) {
+			serviceKeyAttr(w, k)
+			destKeyAttr(w, d.Address, d.Port)
+		})
+		return err
+	}
+	return nil
+}
+
+// UpdateDestination replaces every field of the destination d.Address,
+// d.Port: a field left zero is reset (a zero Weight quiesces it). ErrNotExist
+// if the service or the destination does not exist.
+func (c *Client) UpdateDestination(ctx context.Context, k ServiceKey, d Destination) error {
+	const op = "update destination"
+	if err := checkDestination(op, k, d); err != nil {
+		return err
+	}
+	obj := k.String() + " -> " + d.String()
+	if err := c.exec(ctx, op, obj, opDestWrite, cmdSetDest, func(w *attrWriter) {
+		serviceKeyAttr(w, k)
+		destAttr(w, d)
+	}); err != nil {
+		return err
+	}
+	return c.verifyTunnel(ctx, op, obj, k, d)
+}
+
+// verifyTunnel reads a GUE or GRE destination back once per client: kernels
+// before 5.2 and 5.3 ignore the attributes and make an IPIP tunnel.
+func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey, d Destination) error {
+	if d.Forward != Tunnel || (d.TunnelType == IPIP && d.TunnelFlags == 0) || c.tunnelsVerified.Load() {
+		return nil
+	}
+	ds, err := c.destinations(ctx, k)
+	if err != nil {
+		return kernelError(op, obj, opOther, err)
+	}
+	for _, got := range ds {
+		if got.Address != d.Address || got.Port != d.Port {
+			continue
+		}
+		if got.TunnelType != d.TunnelType || got.TunnelPort != d.TunnelPort || got.TunnelFlags != d.TunnelFlags {
+			return &Error{Op: op, Object: obj, Field: "TunnelType", kind: ErrNotSupported,
+				Err: fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
+					d.TunnelType, d.TunnelPort, uint16(d.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags))}
+		}
+		c.tunnelsVerified.Store(true)
+		return nil
+	}
+	return &Error{Op: op, Object: obj, Err: eNOENT, kind: ErrNotExist}
+}
+
+// DeleteDestination removes a real server from a service.
+func (c *Client) DeleteDestination(ctx context.Context, k ServiceKey, dest netip.AddrPort) error {
+	const op = "delete destination"
+	if err := checkKey(op, k); err != nil {
+		return err
+	}
+	obj := k.String() + " -> " + dest.String()
+	if !dest.Addr().IsValid() {
+		return invalid(op, obj, "Address", "missing")
+	}
+	return c.exec(ctx, op, obj, opDestWrite, cmdDelDest, func(w *attrWriter) {
+		serviceKeyAttr(w, k)
+		destKeyAttr(w, dest.Addr(), dest.Port())
+	})
+}
+
+// Daemons lists the running sync daemons (at most a master and a backup).
+func (c *Client) Daemons(ctx context.Context) ([]Daemon, error) {
+	var out []Daemon
+	err := c.t.do(ctx, request{cmd: cmdGetDaemon, dump: true}, func(_ uint8, b []byte) error {
+		d, err := decodeDaemon(b)
+		if err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, kernelError("list daemons", "", opOther, err)
+	}
+	return out, nil
+}
+
+// StartDaemon starts a connection-synchronisation daemon; ErrExist if one
+// in that role runs already.
+func (c *Client) StartDaemon(ctx context.Context, d Daemon) error {
+	const op = "start daemon"
+	if err := checkDaemon(op, d); err != nil {
+		return err
+	}
+	return c.exec(ctx, op, d.State.String(), opOther, cmdNewDaemon, func(w *attrWriter) { daemonAttr(w, d) })
+}
+
+// StopDaemon stops the sync daemon in role s; ErrNotExist if none runs.
+func (c *Client) StopDaemon(ctx context.Context, s DaemonState) error {
+	const op = "stop daemon"
+	if s != DaemonMaster && s != DaemonBackup {
+		return invalid(op, s.String(), "State", "must be DaemonMaster or DaemonBackup")
+	}
+	return c.exec(ctx, op, s.String(), opOther, cmdDelDaemon, func(w *attrWriter) { daemonStateAttr(w, s) })
+}
+
+// Timeouts returns the TCP, TCP FIN and UDP timeouts.
+func (c *Client) Timeouts(ctx context.Context) (Timeouts, error) {
+	var (
+		t   Timeouts
+		err error
+	)
+	doErr := c.t.do(ctx, request{cmd: cmdGetConfig}, func(_ uint8, b []byte) error {
+		t, err = decodeTimeouts(b)
+		return err
+	})
+	if doErr != nil {
+		return Timeouts{}, kernelError("get timeouts", "", opOther, doErr)
+	}
+	return t, nil
+}
+
+// SetTimeouts sets the protocol timeouts; zero fields are left unchanged.
+func (c *Client) SetTimeouts(ctx context.Context, t Timeouts) error {
+	const op = "set timeouts"
+	if err := checkTimeouts(op, t); err != nil {
+		return err
+	}
+	return c.exec(ctx, op, "", opOther, cmdSetConfig, func(w *attrWriter) { timeoutsAttrs(w, t) })
+}
+
+// Info returns the IPVS version and the connection table size.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var (
+		in  Info
+		err error
+	)
+	doErr := c.t.do(ctx, request{cmd: cmdGetInfo}, func(_ uint8, b []byte) error {
+		in, err = decodeInfo(b)
+		return err
+	})
+	if doErr != nil {
+		return Info{}, kernelError("get info", "", opOther, doErr)
+	}
+	return in, nil
+}
+
+// Zero resets the counters of every service and destination and the
+// global statistics.
+func (c *Client) Zero(ctx context.Context) error {
+	return c.exec(ctx, "zero", "", opOther, cmdZero, nil)
+}
+
+// ZeroService resets the counters of one service and its destinations.
+func (c *Client) ZeroService(ctx context.Context, k ServiceKey) error {
+	const op = "zero service"
+	if err := checkKey(op, k); err != nil {
+		return err
+	}
+	return c.exec(ctx, op, k.String(), opOther, cmdZero, func(w *attrWriter) { serviceKeyAttr(w, k) })
+}

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package ipvs
+
+import "runtime"
+
+// New fails on every OS but Linux: IPVS is a Linux kernel subsystem.
+func New(cfg *Config) (*Client, error) {
+	return nil, &Error{Op: "open", Object: "IPVS on " + runtime.GOOS, kind: ErrNotSupported}
+}

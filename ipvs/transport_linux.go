@@ -1,0 +1,480 @@
+//go:build linux
+
+package ipvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// New opens a client for the IPVS table of the namespace cfg names (nil:
+// the caller's). It fails with ErrUnavailable when the kernel has no IPVS.
+func New(cfg *Config) (*Client, error) {
+	t, err := newNLTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{t: t}, nil
+}
+
+const (
+	// recvBufSize holds the largest datagram the kernel sends: dumps are
+	// packed into skbs of at most 32 KiB.
+	recvBufSize = 64 << 10
+	// maxBatchBytes bounds one sendmsg of a batch, well below the send
+	// buffer we ask for.
+	maxBatchBytes = 128 << 10
+	sockBufSize   = 4 << 20
+	// poolSize bounds the idle sockets kept; busy ones are not limited.
+	poolSize = 16
+
+	nlmsgHdrLen = 16
+	genlHdrLen  = 4
+)
+
+type nlTransport struct {
+	family uint16
+	nsfd   int // -1: the caller's namespace
+
+	mu     sync.Mutex
+	idle   []*nlConn
+	live   map[*nlConn]struct{}
+	closed bool
+}
+
+// nlConn is one netlink socket; only one request uses it at a time.
+type nlConn struct {
+	nc   *netlink.Conn
+	rc   syscall.RawConn
+	pid  uint32
+	seq  uint32
+	rbuf []byte
+	wbuf []byte
+}
+
+func newNLTransport(cfg *Config) (*nlTransport, error) {
+	t := &nlTransport{nsfd: -1, live: map[*nlConn]struct{}{}}
+	if cfg != nil {
+		switch {
+		case cfg.NetNS != 0:
+			fd, err := unix.FcntlInt(uintptr(cfg.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				return nil, &Error{Op: "open", Object: "network namespace", Field: "NetNS", Err: err, kind: ErrInvalid}
+			}
+			t.nsfd = fd
+		case cfg.NetNSPath != "":
+			fd, err := unix.Open(cfg.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil, &Error{Op: "open", Object: "network namespace " + cfg.NetNSPath, Field: "NetNSPath", Err: err, kind: ErrInvalid}
+			}
+			t.nsfd = fd
+		}
+	}
+	c, err := t.dial()
+	if err != nil {
+		t.closeNS()
+		return nil, &Error{Op: "open", Object: "netlink socket", Err: err, kind: permissionKind(err)}
+	}
+	fam, err := genetlink.NewConn(c.nc).GetFamily("IPVS")
+	if err != nil {
+		c.nc.Close()
+		t.closeNS()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &Error{Op: "open", Object: "generic netlink family IPVS", kind: ErrUnavailable}
+		}
+		return nil, &Error{Op: "open", Object: "generic netlink family IPVS", Err: err, kind: permissionKind(err)}
+	}
+	t.family = fam.ID
+	t.live[c] = struct{}{}
+	t.idle = append(t.idle, c)
+	return t, nil
+}
+
+func permissionKind(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return ErrPermission
+	}
+	return nil
+}
+
+func (t *nlTransport) closeNS() {
+	if t.nsfd >= 0 {
+		unix.Close(t.nsfd)
+		t.nsfd = -1
+	}
+}
+
+func (t *nlTransport) dial() (*nlConn, error) {
+	cfg := &netlink.Config{}
+	if t.nsfd >= 0 {
+		cfg.NetNS = t.nsfd
+	}
+	nc, err := netlink.Dial(unix.NETLINK_GENERIC, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := nc.SyscallConn()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	// Acknowledgements without the echoed request keep batches small in
+	// the receive buffer; large buffers keep a burst of errors from
+	// overflowing it (ENOBUFS). Each is best effort.
+	_ = nc.SetOption(netlink.CapAcknowledge, true)
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufSize) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufSize)
+		}
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufSize) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufSize)
+		}
+	})
+	return &nlConn{nc: nc, rc: rc, pid: nc.PID(), rbuf: make([]byte, recvBufSize)}, nil
+}
+
+var errClosed = errors.New("client is closed")
+
+func (t *nlTransport) get() (*nlConn, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, errClosed
+	}
+	if n := len(t.idle); n > 0 {
+		c := t.idle[n-1]
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		return c, nil
+	}
+	t.mu.Unlock()
+	c, err := t.dial()
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		c.nc.Close()
+		return nil, errClosed
+	}
+	t.live[c] = struct{}{}
+	return c, nil
+}
+
+// put returns c to the pool unless err leaves its state unknown (a
+// cancelled receive may leave replies queued): then it is closed, and the
+// next call dials a fresh socket.
+func (t *nlTransport) put(c *nlConn, err error) {
+	var errno syscall.Errno
+	healthy := err == nil || errors.As(err, &errno) && errno != unix.ENOBUFS
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !healthy || t.closed || len(t.idle) >= poolSize {
+		delete(t.live, c)
+		c.nc.Close()
+		return
+	}
+	t.idle = append(t.idle, c)
+}
+
+func (t *nlTransport) close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	for c := range t.live {
+		c.nc.Close()
+	}
+	t.live, t.idle = nil, nil
+	t.closeNS()
+	return nil
+}
+
+func (t *nlTransport) do(ctx context.Context, req request, fn func(uint8, []byte) error) error {
+	c, err := t.get()
+	if err != nil {
+		return err
+	}
+	err = c.guard(ctx, func() error { return c.roundTrip(t.family, req, fn) })
+	t.put(c, err)
+	return err
+}
+
+func (t *nlTransport) batch(ctx context.Context, reqs []request) ([]error, error) {
+	errs := make([]error, len(reqs))
+	if len(reqs) == 0 {
+		return errs, nil
+	}
+	c, err := t.get()
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, err
+	}
+	err = c.guard(ctx, func() error { return c.sendBatch(t.family, reqs, errs) })
+	t.put(c, err)
+	return errs, err
+}
+
+// guard runs f with ctx's deadline and cancellation applied to the socket,
+// so a receive blocked in the kernel returns when ctx ends.
+func (c *nlConn) guard(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ctx.Done() == nil {
+		return f()
+	}
+	dl, hasDL := ctx.Deadline()
+	if hasDL {
+		if err := c.nc.SetDeadline(dl); err != nil {
+			return err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	err := f()
+	if !stop() || ctx.Err() != nil {
+		// The deadline fired or the context ended: report the context's
+		// reason, and let put discard the socket.
+		if cerr := ctx.Err(); cerr != nil && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			return cerr
+		}
+		if err == nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if hasDL {
+		if derr := c.nc.SetDeadline(time.Time{}); derr != nil && err == nil {
+			return derr
+		}
+	}
+	return err
+}
+
+func (c *nlConn) appendRequest(b []byte, family uint16, flags uint16, req request) ([]byte, uint32) {
+	c.seq++
+	b = native.AppendUint32(b, uint32(nlmsgHdrLen+genlHdrLen+len(req.attrs)))
+	b = native.AppendUint16(b, family)
+	b = native.AppendUint16(b, flags)
+	b = native.AppendUint32(b, c.seq)
+	b = native.AppendUint32(b, c.pid)
+	b = append(b, req.cmd, 1, 0, 0) // genlmsghdr: cmd, version 1
+	b = append(b, req.attrs...)     // attribute lengths are 4-aligned already
+	return b, c.seq
+}
+
+func (c *nlConn) send(b []byte) error {
+	var serr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// recv reads one datagram into c.rbuf: one read, no peek.
+func (c *nlConn) recv() ([]byte, error) {
+	var (
+		n, rflags int
+		rerr      error
+	)
+	err := c.rc.Read(func(fd uintptr) bool {
+		n, _, rflags, _, rerr = unix.Recvmsg(int(fd), c.rbuf, nil, 0)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	if rflags&unix.MSG_TRUNC != 0 {
+		return nil, fmt.Errorf("netlink reply larger than %d bytes", len(c.rbuf))
+	}
+	return c.rbuf[:n], nil
+}
+
+// nlmsg is one parsed netlink message header and its body.
+type nlmsg struct {
+	typ   uint16
+	flags uint16
+	seq   uint32
+	body  []byte
+}
+
+// splitMessages calls fn for each message of a datagram.
+func splitMessages(b []byte, fn func(m nlmsg) error) error {
+	for len(b) >= nlmsgHdrLen {
+		l := int(native.Uint32(b))
+		if l < nlmsgHdrLen || l > len(b) {
+			return fmt.Errorf("malformed netlink message: length %d of %d bytes", l, len(b))
+		}
+		m := nlmsg{typ: native.Uint16(b[4:]), flags: native.Uint16(b[6:]), seq: native.Uint32(b[8:]), body: b[nlmsgHdrLen:l]}
+		if err := fn(m); err != nil {
+			return err
+		}
+		l = (l + 3) &^ 3
+		if l > len(b) {
+			l = len(b)
+		}
+		b = b[l:]
+	}
+	return nil
+}
+
+func errnoOf(body []byte) (syscall.Errno, error) {
+	if len(body) < 4 {
+		return 0, errors.New("truncated netlink error message")
+	}
+	code := int32(native.Uint32(body))
+	if code > 0 {
+		return 0, fmt.Errorf("netlink error message with positive code %d", code)
+	}
+	return syscall.Errno(-code), nil
+}
+
+// roundTrip sends one request and reads every reply to it. A do request
+// asks for an acknowledgement, which ends it; a dump ends with DONE.
+func (c *nlConn) roundTrip(family uint16, req request, fn func(uint8, []byte) error) error {
+	flags := uint16(unix.NLM_F_REQUEST)
+	if req.dump {
+		flags |= unix.NLM_F_DUMP
+	} else {
+		flags |= unix.NLM_F_ACK
+	}
+	var seq uint32
+	c.wbuf, seq = c.appendRequest(c.wbuf[:0], family, flags, req)
+	if err := c.send(c.wbuf); err != nil {
+		return err
+	}
+	var cbErr error
+	for {
+		b, err := c.recv()
+		if err != nil {
+			return err
+		}
+		done := false
+		var kerr error
+		err = splitMessages(b, func(m nlmsg) error {
+			if m.seq != seq || done {
+				return nil // a stale reply to an earlier request
+			}
+			switch m.typ {
+			case unix.NLMSG_NOOP:
+			case unix.NLMSG_ERROR, unix.NLMSG_DONE:
+				done = true
+				if m.typ == unix.NLMSG_DONE && len(m.body) < 4 {
+					return nil
+				}
+				errno, err := errnoOf(m.body)
+				if err != nil {
+					return err
+				}
+				if errno != 0 {
+					kerr = errno
+				}
+			case family:
+				if len(m.body) < genlHdrLen {
+					return errors.New("truncated generic netlink header")
+				}
+				if cbErr == nil {
+					cbErr = fn(m.body[0], m.body[genlHdrLen:])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if done {
+			if kerr != nil {
+				return kerr
+			}
+			return cbErr
+		}
+	}
+}
+
+// sendBatch sends the requests in chunks of at most maxBatchBytes. Only the
+// last request of a chunk asks for an acknowledgement: the kernel handles a
+// datagram's messages in order and reports every failure anyway, so one
+// acknowledgement closes the whole chunk and failures come back by
+// sequence number, each to its request.
+func (c *nlConn) sendBatch(family uint16, reqs []request, errs []error) (err error) {
+	start := 0
+	defer func() {
+		if err != nil {
+			for i := start; i < len(reqs); i++ {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
+		}
+	}()
+	for start < len(reqs) {
+		end := start
+		size := 0
+		for end < len(reqs) && (end == start || size+nlmsgHdrLen+genlHdrLen+len(reqs[end].attrs) <= maxBatchBytes) {
+			size += nlmsgHdrLen + genlHdrLen + len(reqs[end].attrs)
+			end++
+		}
+		b := c.wbuf[:0]
+		first := c.seq + 1
+		var last uint32
+		for i := start; i < end; i++ {
+			flags := uint16(unix.NLM_F_REQUEST)
+			if i == end-1 {
+				flags |= unix.NLM_F_ACK
+			}
+			b, last = c.appendRequest(b, family, flags, reqs[i])
+		}
+		c.wbuf = b
+		if err := c.send(b); err != nil {
+			return err
+		}
+		for acked := false; !acked; {
+			d, err := c.recv()
+			if err != nil {
+				return err
+			}
+			err = splitMessages(d, func(m nlmsg) error {
+				if m.typ != unix.NLMSG_ERROR || m.seq-first > last-first {
+					return nil
+				}
+				errno, err := errnoOf(m.body)
+				if err != nil {
+					return err
+				}
+				if errno != 0 {
+					errs[start+int(m.seq-first)] = errno
+				}
+				if m.seq == last {
+					acked = true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		start = end
+	}
+	return nil
+}
