@@ -1,0 +1,61 @@
+//go:build linux
+
+package netns
+
+import (
+	"fmt"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Open opens a namespace file such as /run/netns/NAME or /proc/PID/ns/net
+// and returns its descriptor (close-on-exec).
+func Open(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+// Do runs f on a locked OS thread that has joined the network namespace fd;
+// fd < 0 runs f in the caller's namespace. Goroutines f starts run
+// elsewhere. The thread returns to its own namespace afterwards; if it
+// cannot, it stays locked so that the runtime discards it with f's
+// goroutine instead of reusing it in the wrong namespace.
+func Do(fd int, f func() error) error {
+	if fd < 0 {
+		return f()
+	}
+	runtime.LockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open current network namespace: %w", err)
+	}
+	defer unix.Close(orig)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("join network namespace: %w", err)
+	}
+	ferr := f()
+	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("return to network namespace: %w (thread discarded)", err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// DoPath is Do for a namespace named by path; "" is the caller's namespace.
+func DoPath(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	fd, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return Do(fd, f)
+}

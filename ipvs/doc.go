@@ -1,0 +1,59 @@
+// Package ipvs manages the Linux kernel's IP Virtual Server (IPVS) table
+// over generic netlink: virtual services, their destinations (real
+// servers), the connection-synchronisation daemon, protocol timeouts,
+// counters and version information. It is pure Go and needs neither cgo,
+// libnl nor the ipvsadm binary.
+//
+// A Client is opened with New and closed with Close. Every call that talks
+// to the kernel takes a context.Context: its deadline or cancellation ends
+// a call blocked in the kernel, and the Client stays usable afterwards. A
+// Client is safe for concurrent use; each call borrows a netlink socket of
+// its own.
+//
+// Services are identified by a ServiceKey: protocol, address and port, or
+// a firewall mark with an address family. UpdateService and
+// UpdateDestination replace the whole entry, as ipvsadm -E and -e do: read,
+// modify and write back to change one field.
+//
+// # Privileges
+//
+// Every IPVS command, reads included, needs CAP_NET_ADMIN in the initial
+// user namespace; without it calls fail with ErrPermission. A container
+// with its own user namespace cannot manage IPVS even in its own network
+// namespace.
+//
+// # Network namespaces
+//
+// Each network namespace has its own IPVS table, sysctls, /proc files and
+// sync daemons. Config.NetNS (a file descriptor) or Config.NetNSPath (such
+// as /run/netns/NAME) make a Client manage another namespace; its sockets
+// are created there, so the calling goroutine's own namespace is never
+// changed.
+//
+// # Errors
+//
+// Every error is an *Error naming the operation, the object and, for
+// invalid input, the field. errors.Is answers the same way on every call:
+// ErrNotExist (service, destination or daemon missing), ErrExist,
+// ErrNoModule (scheduler or persistence engine module missing),
+// ErrPermission, ErrInvalid (rejected before anything was sent, or by the
+// kernel), ErrNotSupported and ErrUnavailable (no IPVS in the kernel: load
+// ip_vs). Kernel errors also match their errno, e.g. unix.ESRCH. Input is
+// validated before anything is sent; in particular direct-routing and
+// tunnel destinations must use the service's port, which the kernel would
+// silently accept and ipvsadm then cannot edit. An empty list is an empty
+// result, not an error.
+//
+// # Kernel compatibility
+//
+// The kernel ignores attributes it does not know, so a GUE or GRE tunnel
+// destination on a kernel older than 5.2 or 5.3 silently becomes IPIP.
+// The Client reads the first such destination back and fails with
+// ErrNotSupported, removing it, rather than pretending it worked. 64-bit
+// counters are used when the kernel sends them (4.1+). The IPVS version
+// has been 1.2.1 for many years: test for behaviour, not for the version.
+// The package is tested against Debian's 6.1 and 6.12 kernels.
+//
+// Other operating systems compile the package; New returns an error
+// matching ErrNotSupported there.
+package ipvs
