@@ -1,0 +1,87 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrNotSupported is returned on systems where the harness cannot run.
+var ErrNotSupported = errors.New("vm: not supported on this system")
+
+// Kernels lists the kernel names the project tests on, oldest first.
+func Kernels() []string { return []string{"6.1", "6.12"} }
+
+// metaPackage maps a kernel name to the Debian meta package whose single
+// "Depends:" names today's image package. Resolving it at run time keeps the
+// harness working when Debian publishes a new ABI.
+func metaPackage(kernel string) (string, error) {
+	switch kernel {
+	case "6.1":
+		return "linux-image-cloud-amd64", nil
+	case "6.12":
+		return "linux-image-6.12-cloud-amd64", nil
+	}
+	return "", fmt.Errorf("vm: unknown kernel %q (want one of %v)", kernel, Kernels())
+}
+
+// Image is a prepared kernel: its vmlinuz and a cached base initramfs holding
+// busybox, the reference tools and the kernel's modules.
+type Image struct {
+	Kernel  string // the name asked for, "6.1"
+	Release string // uname -r in the guest, "6.1.0-56-cloud-amd64"
+	Vmlinuz string // host path
+	Initrd  string // host path of the cached base initramfs
+}
+
+// File places a host file or directory (copied recursively) in the guest.
+type File struct {
+	Host  string // path on the host
+	Guest string // absolute path in the guest; not under /tmp, /run, /proc, /sys or /dev
+}
+
+// RunOptions describes one boot.
+type RunOptions struct {
+	// Script is run by bash as /lvs/run.sh with the working directory /lvs.
+	// Its exit status is the run's ExitCode.
+	Script string
+	// Files are added to the guest. Dynamically linked ELF files bring their
+	// shared libraries along (resolved with ldd on the host).
+	Files []File
+	// Env is exported to the script in addition to LVS_VM=1, LVS_VM_KERNEL,
+	// LVS_VM_RELEASE and LVS_VM_OUT.
+	Env map[string]string
+	// Output receives the guest console (kernel messages and the script's
+	// stdout and stderr) live, with "\r\n" turned into "\n". Nil discards it.
+	Output io.Writer
+	// OutDir, if set, receives what the guest wrote under $LVS_VM_OUT.
+	OutDir string
+	// Timeout bounds the whole boot; 0 means 30 minutes.
+	Timeout time.Duration
+	// MemoryMiB and CPUs size the guest; 0 means 2048 and 2.
+	MemoryMiB int
+	CPUs      int
+}
+
+// Result reports how a boot ended.
+type Result struct {
+	ExitCode int           // the script's exit status
+	Boot     time.Duration // from qemu's start to the script's start
+	Total    time.Duration // from qemu's start to its exit
+}
+
+// CacheDir is where kernels and base images are kept: $LVS_VM_CACHE, else
+// $XDG_CACHE_HOME/golvs-vm, else ~/.cache/golvs-vm.
+func CacheDir() (string, error) {
+	if d := os.Getenv("LVS_VM_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("vm: no cache directory (set LVS_VM_CACHE): %w", err)
+	}
+	return filepath.Join(d, "golvs-vm"), nil
+}
