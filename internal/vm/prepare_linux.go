@@ -578,8 +578,13 @@ func baseImage(ctx context.Context, log io.Writer, kdir, release string) (string
 	for _, k := range keys {
 		fmt.Fprintf(h, "link %s %s\n", k, plan.symlinks[k])
 	}
-	for k, v := range etcFiles {
-		fmt.Fprintf(h, "etc %s %q\n", k, v)
+	etcKeys := make([]string, 0, len(etcFiles))
+	for k := range etcFiles {
+		etcKeys = append(etcKeys, k)
+	}
+	sort.Strings(etcKeys) // map order would change the hash on every run
+	for _, k := range etcKeys {
+		fmt.Fprintf(h, "etc %s %q\n", k, etcFiles[k])
 	}
 	fmt.Fprintf(h, "modules %v\n", mods)
 	sum := hex.EncodeToString(h.Sum(nil))[:16]
@@ -611,11 +616,6 @@ func baseImage(ctx context.Context, log io.Writer, kdir, release string) (string
 		}
 	}
 	c.Bytes("/init", 0o755, []byte(initScript()))
-	etcKeys := make([]string, 0, len(etcFiles))
-	for k := range etcFiles {
-		etcKeys = append(etcKeys, k)
-	}
-	sort.Strings(etcKeys)
 	for _, k := range etcKeys {
 		c.Bytes(k, 0o644, []byte(etcFiles[k]))
 	}

@@ -1,0 +1,166 @@
+package nstest_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/internal/nstest"
+)
+
+// echoRemote answers every request with the client's address as seen by the
+// server.
+var echoRemote = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	fmt.Fprint(w, host)
+})
+
+// The helpers below keep this package's tests free of dependencies beyond
+// the standard library.
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equal[T comparable](t *testing.T, want, got T) {
+	t.Helper()
+	if want != got {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func contains(t *testing.T, s, sub string, want bool) {
+	t.Helper()
+	if strings.Contains(s, sub) != want {
+		t.Fatalf("contains(%q) = %v, want %v in:\n%s", sub, !want, want, s)
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	noErr(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	noErr(t, err)
+	return string(b)
+}
+
+func TestSegmentHTTPv4v6(t *testing.T) {
+	t.Parallel()
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Segment(t, "br0",
+		nstest.Member{NS: a, Name: "eth0", Addrs: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("fd00::1/64")}},
+		nstest.Member{NS: b, Name: "eth0", Addrs: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.2/24"), netip.MustParsePrefix("fd00::2/64")}},
+	)
+	url := b.ServeHTTP(t, ":80", echoRemote)
+	equal(t, "http://[::]:80", url)
+
+	c := a.HTTPClient()
+	equal(t, "10.0.0.1", get(t, c, "http://10.0.0.2/"))
+	equal(t, "fd00::1", get(t, c, "http://[fd00::2]/"))
+
+	// Each namespace sees only its own addresses.
+	contains(t, b.Exec(t, "ip", "addr"), "10.0.0.1/", false)
+	contains(t, b.Exec(t, "ip", "addr"), "10.0.0.2/24", true)
+	contains(t, a.Exec(t, "ip", "-6", "addr"), "fd00::2/", false)
+	var inA []string
+	noErr(t, a.Do(func() error {
+		addrs, err := net.InterfaceAddrs()
+		for _, ad := range addrs {
+			inA = append(inA, ad.String())
+		}
+		return err
+	}))
+	contains(t, strings.Join(inA, " "), "10.0.0.1/24", true)
+	contains(t, strings.Join(inA, " "), "10.0.0.2/24", false)
+
+	// The test's own namespace (the host's, natively) has none of them.
+	host, err := net.InterfaceAddrs()
+	noErr(t, err)
+	for _, ad := range host {
+		for _, ours := range []string{"10.0.0.1/24", "10.0.0.2/24", "fd00::1/64", "fd00::2/64"} {
+			equal(t, false, ad.String() == ours)
+		}
+	}
+}
+
+func TestVethDial(t *testing.T) {
+	t.Parallel()
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, a, "va", b, "vb")
+	a.AddAddr(t, "va", netip.MustParsePrefix("192.168.1.1/30"), netip.MustParsePrefix("fd01::1/126"))
+	b.AddAddr(t, "vb", netip.MustParsePrefix("192.168.1.2/30"), netip.MustParsePrefix("fd01::2/126"))
+
+	l, err := b.Listen("tcp", "[fd01::2]:7000")
+	noErr(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.Write([]byte("hello"))
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", "[fd01::2]:7000")
+	noErr(t, err)
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	noErr(t, err)
+	equal(t, "hello", string(got))
+
+	// UDP and ping over IPv4.
+	pc, err := b.ListenPacket("udp", "192.168.1.2:7001")
+	noErr(t, err)
+	defer pc.Close()
+	u, err := a.DialContext(ctx, "udp", "192.168.1.2:7001")
+	noErr(t, err)
+	defer u.Close()
+	_, err = u.Write([]byte("x"))
+	noErr(t, err)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	n, from, err := pc.ReadFrom(buf)
+	noErr(t, err)
+	equal(t, "x", string(buf[:n]))
+	contains(t, from.String(), "192.168.1.1:", true)
+	a.Exec(t, "ping", "-c", "1", "-W", "5", "192.168.1.2")
+}
+
+func TestNamespaceLifecycle(t *testing.T) {
+	var path string
+	t.Run("inner", func(t *testing.T) {
+		ns := nstest.New(t)
+		path = ns.Path
+		_, err := os.Stat(path)
+		noErr(t, err)
+		if out, err := ns.TryExec("false"); err == nil {
+			t.Fatalf("TryExec(false) succeeded: %s", out)
+		}
+		contains(t, ns.Exec(t, "ip", "link", "show", "lo"), "UP", true)
+	})
+	_, err := os.Stat(path)
+	if !os.IsNotExist(err) {
+		t.Fatalf("namespace file %s left behind: %v", path, err)
+	}
+}
+
+func TestInsideVMNoSkip(t *testing.T) {
+	if os.Getenv("LVS_VM") != "1" {
+		t.Skip("only meaningful inside the VM")
+	}
+	noErr(t, nstest.Available())
+}
