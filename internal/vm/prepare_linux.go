@@ -60,13 +60,20 @@ func lookTool(name string) (string, error) {
 }
 
 // EnsureTools installs, with apt-get, the Debian packages providing any
-// missing host tool in names (all harness tools when names is empty).
-// Packages maps extra tool names to their packages (e.g. "gcc": "gcc").
+// missing host tool the harness needs or any in extra, which maps a tool
+// name or an absolute file path to its package (e.g. "gcc": "gcc",
+// "/usr/include/stdio.h": "libc6-dev").
 func EnsureTools(ctx context.Context, log io.Writer, extra map[string]string) error {
 	var missing []string
 	seen := map[string]bool{}
 	check := func(name, pkg string) {
-		if _, err := lookTool(name); err != nil && !seen[pkg] {
+		var err error
+		if strings.HasPrefix(name, "/") {
+			_, err = os.Stat(name)
+		} else {
+			_, err = lookTool(name)
+		}
+		if err != nil && !seen[pkg] {
 			seen[pkg] = true
 			missing = append(missing, pkg)
 		}
