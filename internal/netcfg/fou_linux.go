@@ -1,0 +1,160 @@
+//go:build linux
+
+package netcfg
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The fou generic netlink family (include/uapi/linux/fou.h). Spoken
+// directly rather than through vishvananda/netlink, whose fou helpers cache
+// the family id in a package variable.
+const (
+	fouCmdAdd = 1
+	fouCmdDel = 2
+	fouCmdGet = 3
+
+	fouAttrPort    = 1 // __be16
+	fouAttrAF      = 2 // u8
+	fouAttrIPProto = 3 // u8
+	fouAttrType    = 4 // u8
+
+	fouEncapDirect = 1
+	fouEncapGUE    = 2
+)
+
+func (h *Host) fouConn() (*genetlink.Conn, genetlink.Family, error) {
+	cfg := &netlink.Config{}
+	if h.nsfd >= 0 {
+		cfg.NetNS = h.nsfd
+	}
+	c, err := genetlink.Dial(cfg)
+	if err != nil {
+		return nil, genetlink.Family{}, fmt.Errorf("netcfg: generic netlink: %w", err)
+	}
+	c.SetDeadline(time.Now().Add(socketTimeout))
+	fam, err := c.GetFamily("fou")
+	if err != nil {
+		c.Close()
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fam, fmt.Errorf("netcfg: the kernel has no fou (foo-over-UDP) support; load the fou module: %w", ErrNoModule)
+		}
+		return nil, fam, fmt.Errorf("netcfg: fou family: %w", err)
+	}
+	return c, fam, nil
+}
+
+// Fous lists the fou receive ports in the namespace.
+func (h *Host) Fous() ([]Fou, error) {
+	c, fam, err := h.fouConn()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	msgs, err := c.Execute(genetlink.Message{Header: genetlink.Header{Command: fouCmdGet, Version: fam.Version}},
+		fam.ID, netlink.Request|netlink.Dump)
+	if err != nil {
+		return nil, fmt.Errorf("netcfg: list fou ports: %w", err)
+	}
+	var out []Fou
+	for _, m := range msgs {
+		f, err := parseFou(m.Data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func parseFou(b []byte) (Fou, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return Fou{}, fmt.Errorf("netcfg: fou reply: %w", err)
+	}
+	var f Fou
+	for ad.Next() {
+		switch ad.Type() {
+		case fouAttrPort:
+			if len(ad.Bytes()) == 2 {
+				f.Port = uint16(ad.Bytes()[0])<<8 | uint16(ad.Bytes()[1])
+			}
+		case fouAttrAF:
+			f.IPv6 = ad.Uint8() == unix.AF_INET6
+		case fouAttrIPProto:
+			f.Protocol = ad.Uint8()
+		case fouAttrType:
+			f.GUE = ad.Uint8() == fouEncapGUE
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return Fou{}, fmt.Errorf("netcfg: fou reply: %w", err)
+	}
+	return f, nil
+}
+
+func (h *Host) fouDo(cmd uint8, f Fou) error {
+	c, fam, err := h.fouConn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(fouAttrPort, []byte{byte(f.Port >> 8), byte(f.Port)})
+	af := uint8(unix.AF_INET)
+	if f.IPv6 {
+		af = unix.AF_INET6
+	}
+	ae.Uint8(fouAttrAF, af)
+	if cmd == fouCmdAdd {
+		typ := uint8(fouEncapDirect)
+		if f.GUE {
+			typ = fouEncapGUE
+		} else {
+			ae.Uint8(fouAttrIPProto, f.Protocol)
+		}
+		ae.Uint8(fouAttrType, typ)
+	}
+	data, err := ae.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = c.Execute(genetlink.Message{Header: genetlink.Header{Command: cmd, Version: fam.Version}, Data: data},
+		fam.ID, netlink.Request|netlink.Acknowledge)
+	return err
+}
+
+// AddFou opens a fou receive port. An identical port already open is left
+// alone and not recorded; the port open with another encapsulation is an
+// ErrConflict error.
+func (h *Host) AddFou(j *Journal, f Fou) error {
+	have, err := h.Fous()
+	if err != nil {
+		return err
+	}
+	for _, x := range have {
+		if x.Port == f.Port && x.IPv6 == f.IPv6 {
+			if x.GUE == f.GUE && (f.GUE || x.Protocol == f.Protocol) {
+				return nil
+			}
+			return fmt.Errorf("netcfg: fou port %d is already open as %s, not %s: %w", f.Port, x, f, ErrConflict)
+		}
+	}
+	if err := h.fouDo(fouCmdAdd, f); err != nil {
+		return fmt.Errorf("netcfg: open fou port %s: %w", f, err)
+	}
+	j.Record("close fou port "+f.String(), func() error {
+		err := h.fouDo(fouCmdDel, f)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	})
+	return nil
+}

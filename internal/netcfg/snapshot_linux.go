@@ -1,0 +1,87 @@
+//go:build linux
+
+package netcfg
+
+import (
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Snapshot records the state set-up code touches, as "kind name" → value:
+// every readable sysctl under net/ipv4/conf and net/ipv6/conf plus
+// net/ipv4/ip_forward, every device (type, up/down, MTU), address and fou
+// port. Compare two snapshots with Diff to prove a teardown restored
+// everything.
+func (h *Host) Snapshot() (map[string]string, error) {
+	m := map[string]string{}
+	err := h.Do(func() error {
+		for _, root := range []string{"/proc/sys/net/ipv4/conf", "/proc/sys/net/ipv6/conf"} {
+			err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				b, rerr := os.ReadFile(p)
+				if rerr == nil { // some keys (stable_secret) refuse reads
+					m["sysctl "+strings.TrimPrefix(p, "/proc/sys/")] = strings.TrimSpace(string(b))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+		if err == nil {
+			m["sysctl net/ipv4/ip_forward"] = strings.TrimSpace(string(b))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netcfg: snapshot sysctls: %w", err)
+	}
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("netcfg: snapshot devices: %w", err)
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		m["link "+a.Name] = fmt.Sprintf("%s up=%v mtu=%d", l.Type(), a.Flags&net.FlagUp != 0, a.MTU)
+	}
+	addrs, err := h.Addrs()
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		m["addr "+a.Dev+" "+a.Prefix.String()] = "present"
+	}
+	if fous, err := h.Fous(); err == nil {
+		for _, f := range fous {
+			m["fou "+f.String()] = "present"
+		}
+	}
+	return m, nil
+}
+
+// Diff lists the differences between two snapshots, sorted, one line each.
+func Diff(before, after map[string]string) []string {
+	var out []string
+	for k, v := range before {
+		if w, ok := after[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: %s → (gone)", k, v))
+		} else if w != v {
+			out = append(out, fmt.Sprintf("%s: %s → %s", k, v, w))
+		}
+	}
+	for k, w := range after {
+		if _, ok := before[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: (absent) → %s", k, w))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
