@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // imageFormat changes whenever the layout of the base image changes in a way
@@ -689,8 +690,10 @@ func baseImage(ctx context.Context, log io.Writer, kdir, release string) (string
 	if err := os.Rename(tmp, out); err != nil {
 		return "", err
 	}
+	// Drop superseded images, but only old ones: another process may be
+	// about to boot the image it prepared a moment ago.
 	for _, o := range old {
-		if o != out {
+		if st, err := os.Stat(o); err == nil && o != out && time.Since(st.ModTime()) > time.Hour {
 			os.Remove(o)
 		}
 	}
