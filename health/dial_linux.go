@@ -1,0 +1,139 @@
+//go:build linux
+
+package health
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/golvs/lvs/internal/netns"
+	"golang.org/x/sys/unix"
+)
+
+// DialContext connects to t.Addr over network ("tcp" or "udp") from the
+// pool's network namespace, with t.Mark set on the socket.
+func (t Target) DialContext(ctx context.Context, network string) (net.Conn, error) {
+	if t.ns == nil {
+		d := net.Dialer{FallbackDelay: -1}
+		if t.Mark != 0 {
+			d.Control = func(_, _ string, c syscall.RawConn) error { return setMark(c, t.Mark) }
+		}
+		return d.DialContext(ctx, network, t.Addr.String())
+	}
+	return t.dialIn(ctx, network)
+}
+
+func setMark(c syscall.RawConn, mark uint32) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return os.NewSyscallError("setsockopt SO_MARK", serr)
+	}
+	return nil
+}
+
+// dialIn creates the socket inside the namespace, which only takes a
+// moment on a locked thread, and connects outside it through the runtime's
+// poller: a thread is not held per connection in progress.
+func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
+	typ := unix.SOCK_STREAM
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	case "udp", "udp4", "udp6":
+		typ = unix.SOCK_DGRAM
+	default:
+		return nil, &Error{Op: "dial", Object: network, Err: errors.New("unsupported network"), kind: ErrInvalid}
+	}
+	a := t.Addr.Addr().Unmap()
+	family := unix.AF_INET
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(t.Addr.Port()), Addr: a.As4()}
+	if a.Is6() {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(t.Addr.Port()), Addr: a.As16(), ZoneId: 0}
+	}
+	var s int
+	if err := netns.Do(t.ns.fd, func() (err error) {
+		s, err = unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		return err
+	}); err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if t.Mark != 0 {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_MARK, int(t.Mark)); err != nil {
+			unix.Close(s)
+			return nil, os.NewSyscallError("setsockopt SO_MARK", err)
+		}
+	}
+	f := os.NewFile(uintptr(s), "health-check") // owns s from here on
+	defer f.Close()
+	if err := unix.Connect(s, sa); err != nil {
+		if err != unix.EINPROGRESS {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(t.Addr), Err: os.NewSyscallError("connect", err)}
+		}
+		if err := waitConnected(ctx, f); err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(t.Addr), Err: err}
+		}
+	}
+	return net.FileConn(f) // a duplicate; f's own descriptor is closed above
+}
+
+// waitConnected waits for a non-blocking connect to finish.
+func waitConnected(ctx context.Context, f *os.File) error {
+	if dl, ok := ctx.Deadline(); ok {
+		f.SetWriteDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var soerr error
+	werr := rc.Write(func(fd uintptr) bool {
+		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		switch {
+		case err != nil:
+			soerr = err
+		case v == int(unix.EINPROGRESS) || v == int(unix.EALREADY):
+			return false
+		case v != 0:
+			soerr = os.NewSyscallError("connect", unix.Errno(v))
+		}
+		return true
+	})
+	if werr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return werr
+	}
+	return soerr
+}
+
+// startIn starts cmd inside the namespace: the child inherits the network
+// namespace of the thread that forks it.
+func startIn(fd int, cmd *exec.Cmd) error {
+	return netns.Do(fd, cmd.Start)
+}
+
+func openNetNS(path string) (int, error) {
+	if path == "" {
+		return -1, nil
+	}
+	return netns.Open(path)
+}
+
+func closeNetNS(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}

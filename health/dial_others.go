@@ -1,0 +1,39 @@
+//go:build !linux
+
+package health
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"runtime"
+)
+
+var errOS = errors.New("socket marks and network namespaces need Linux, not " + runtime.GOOS)
+
+// DialContext connects to t.Addr over network ("tcp" or "udp"). Marks and
+// namespaces need Linux.
+func (t Target) DialContext(ctx context.Context, network string) (net.Conn, error) {
+	if t.Mark != 0 || t.ns != nil {
+		return nil, &Error{Op: "dial", Object: t.Addr.String(), Err: errOS, kind: ErrNotSupported}
+	}
+	d := net.Dialer{}
+	return d.DialContext(ctx, network, t.Addr.String())
+}
+
+func startIn(fd int, cmd *exec.Cmd) error {
+	if fd >= 0 {
+		return &Error{Op: "check", Object: cmd.Path, Err: errOS, kind: ErrNotSupported}
+	}
+	return cmd.Start()
+}
+
+func openNetNS(path string) (int, error) {
+	if path == "" {
+		return -1, nil
+	}
+	return -1, &Error{Op: "open network namespace", Object: path, Err: errOS, kind: ErrNotSupported}
+}
+
+func closeNetNS(int) {}

@@ -1,0 +1,712 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golvs/lvs/ipvs"
+)
+
+// IPVS is the part of *ipvs.Client a Pool uses; tests may fake it.
+type IPVS interface {
+	Destinations(ctx context.Context, k ipvs.ServiceKey) ([]ipvs.DestinationInfo, error)
+	CreateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
+	UpdateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
+	DeleteDestination(ctx context.Context, k ipvs.ServiceKey, dest netip.AddrPort) error
+}
+
+var _ IPVS = (*ipvs.Client)(nil)
+
+// FailureAction is what happens to a real server that fails its checks.
+type FailureAction int
+
+const (
+	// Inhibit keeps a failed server in the service with weight 0
+	// (keepalived's inhibit_on_failure): established connections finish,
+	// no new ones are scheduled, and its counters survive. The default,
+	// and the safe choice with persistence. Note that persistence
+	// templates keep sending their clients to a weight-0 server unless the
+	// director sets net.ipv4.vs.expire_quiescent_template=1.
+	Inhibit FailureAction = iota
+	// Remove deletes a failed server from the service, after Config.Drain
+	// at weight 0 if that is set.
+	Remove
+)
+
+// Timing is how and how often one real server is checked. Zero fields take
+// the pool's Config.Timing, then the defaults.
+type Timing struct {
+	// Interval between the starts of two checks; default 5 s. Checks are
+	// scheduled on a fixed grid (start + n×Interval), so they do not drift;
+	// a check still running at its next slot skips that slot.
+	Interval time.Duration
+	// Timeout of one attempt; default 3 s or Interval if shorter.
+	Timeout time.Duration
+	// Rise consecutive successes bring a server up; default 2.
+	Rise int
+	// Fall consecutive failures take it down; default 3.
+	Fall int
+	// Retries is how many more attempts one check makes before it counts
+	// as failed, RetryDelay apart (keepalived's retry and
+	// delay_before_retry). Default 0: one attempt.
+	Retries    int
+	RetryDelay time.Duration
+	// Warmup delays each server's first check by a random time in
+	// [0, Warmup) (keepalived's warmup), which also spreads many servers'
+	// checks over the interval. Default 0: check at once.
+	Warmup time.Duration
+}
+
+const (
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 3 * time.Second
+	defaultRise     = 2
+	defaultFall     = 3
+)
+
+func (t Timing) or(d Timing) Timing {
+	if t.Interval == 0 {
+		t.Interval = d.Interval
+	}
+	if t.Timeout == 0 {
+		t.Timeout = d.Timeout
+	}
+	if t.Rise == 0 {
+		t.Rise = d.Rise
+	}
+	if t.Fall == 0 {
+		t.Fall = d.Fall
+	}
+	if t.Retries == 0 {
+		t.Retries = d.Retries
+	}
+	if t.RetryDelay == 0 {
+		t.RetryDelay = d.RetryDelay
+	}
+	if t.Warmup == 0 {
+		t.Warmup = d.Warmup
+	}
+	return t
+}
+
+func (t Timing) withDefaults() Timing {
+	t = t.or(Timing{Interval: defaultInterval, Rise: defaultRise, Fall: defaultFall})
+	if t.Timeout == 0 {
+		t.Timeout = min(defaultTimeout, t.Interval)
+	}
+	return t
+}
+
+// Server is one real server of the pool and how it is checked.
+type Server struct {
+	// Destination is the real server as it is written to IPVS when up;
+	// its Weight is the configured weight, restored on recovery.
+	Destination ipvs.Destination
+	// Checker decides its health.
+	Checker Checker
+	// Timing overrides the pool's timing field by field.
+	Timing Timing
+	// Connect is the address and port checked, when not the
+	// destination's own (keepalived's connect_ip and connect_port). With
+	// ViaVIP only its port is used, if set.
+	Connect netip.AddrPort
+	// Mark is set as SO_MARK on every socket of this server's checks.
+	Mark uint32
+	// ViaVIP checks through the real forwarding path, as google/seesaw
+	// does: checks connect to the virtual service's address and port with
+	// socket mark Mark, and the director routes marked packets to this
+	// real server (see the package documentation). A real server whose
+	// VIP or ARP set-up is broken then fails, although its own address
+	// answers. Needs an address service and a non-zero Mark.
+	ViaVIP bool
+}
+
+// Config configures a Pool.
+type Config struct {
+	// IPVS manages the table; an *ipvs.Client. Required.
+	IPVS IPVS
+	// Service is the virtual service whose destinations the pool
+	// manages. It must exist when Run starts.
+	Service ipvs.ServiceKey
+	// Servers are the real servers, each with its checker.
+	Servers []Server
+	// Timing is the default timing of every server.
+	Timing Timing
+	// NetNSPath is the network namespace checks run in (sockets and
+	// commands), e.g. /run/netns/NAME; "" is the caller's. The IPVS client
+	// picks its own namespace.
+	NetNSPath string
+	// OnFailure: Inhibit (default) or Remove.
+	OnFailure FailureAction
+	// Drain, with Remove, first sets a failed server's weight to 0 and
+	// deletes it Drain later, unless it recovered meanwhile.
+	Drain time.Duration
+	// StartUp makes servers start up, written with their configured
+	// weight, until checks say otherwise (keepalived's default); by
+	// default they start down (keepalived's alpha) and need Rise
+	// successes first.
+	StartUp bool
+	// Quorum is the total weight of up servers the pool needs; below it
+	// the Sorry server (if any) is added. Default 1 (one server of
+	// weight ≥1). Hysteresis widens the band: quorum is lost when the
+	// weight drops below Quorum−Hysteresis and regained when it reaches
+	// Quorum+Hysteresis (as keepalived's quorum and hysteresis).
+	Quorum     int
+	Hysteresis int
+	// Sorry is added to the service while quorum is lost and removed when
+	// it is regained (keepalived's sorry_server). A zero Weight means 1.
+	Sorry *ipvs.Destination
+	// Notify, when set, is called for every Event, from the pool's own
+	// goroutine, in order. It must not block for long: checks are not
+	// scheduled while it runs.
+	Notify func(Event)
+}
+
+// EventKind says what happened.
+type EventKind int
+
+// Events.
+const (
+	ServerUp EventKind = iota + 1
+	ServerDown
+	QuorumLost
+	QuorumRegained
+	// IPVSError: a change to IPVS failed; it is retried after the server's
+	// next check.
+	IPVSError
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case ServerUp:
+		return "up"
+	case ServerDown:
+		return "down"
+	case QuorumLost:
+		return "quorum lost"
+	case QuorumRegained:
+		return "quorum regained"
+	case IPVSError:
+		return "IPVS error"
+	}
+	return "event?"
+}
+
+// Event is passed to Config.Notify.
+type Event struct {
+	Kind   EventKind
+	Time   time.Time
+	Server netip.AddrPort // the real server (or sorry server), if any
+	// Err is the last check's error for ServerDown, the failure for
+	// IPVSError.
+	Err error
+	// UpWeight is the total weight of up servers after the event.
+	UpWeight int
+}
+
+// State is a snapshot of a pool.
+type State struct {
+	Service  ipvs.ServiceKey
+	Running  bool
+	Quorum   bool // quorum held
+	UpWeight int  // total weight of up servers
+	// SorryActive: the sorry server is (meant to be) in the service.
+	SorryActive bool
+	Servers     []ServerState
+}
+
+// ServerState is a snapshot of one real server.
+type ServerState struct {
+	Server netip.AddrPort
+	Up     bool
+	// InIPVS and Weight are the destination as the pool last wrote it
+	// (Weight 0 when inhibited or draining).
+	InIPVS   bool
+	Weight   uint32
+	Draining bool
+	// Successes and Failures are the current runs of consecutive results.
+	Successes, Failures int
+	Checks              uint64
+	LastCheck           time.Time
+	LastDuration        time.Duration
+	// LastError is the last check's error, nil after a success.
+	LastError error
+	// IPVSError is the last failed IPVS change for this server, nil once
+	// one succeeds.
+	IPVSError error
+}
+
+// Pool health-checks the real servers of one virtual service and keeps
+// the service's destinations in line with the results.
+type Pool struct {
+	cfg     Config
+	servers []*server
+	running atomic.Bool
+
+	mu    sync.Mutex // guards the fields below and every server's st
+	state State
+
+	drains []entry // drain deadlines set by handle, for loop's heap
+}
+
+type server struct {
+	cfg     Server
+	timing  Timing
+	addr    netip.AddrPort // destination address:port, the server's identity
+	target  Target
+	st      ServerState
+	dynamic uint32 // weight from a WeightChecker
+	hasDyn  bool
+	dirty   bool   // an IPVS change failed: reapply after the next check
+	drainID uint64 // which drain deadline is current
+}
+
+// New validates cfg and returns a pool; nothing is changed until Run.
+func New(cfg Config) (*Pool, error) {
+	if cfg.IPVS == nil {
+		return nil, invalid("", "IPVS", "missing: pass an *ipvs.Client")
+	}
+	svc := cfg.Service.String()
+	if cfg.Service.Fwmark == 0 && !cfg.Service.Address.IsValid() {
+		return nil, invalid(svc, "Service", "needs an address or a firewall mark")
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, invalid(svc, "Servers", "empty")
+	}
+	if cfg.OnFailure != Inhibit && cfg.OnFailure != Remove {
+		return nil, invalid(svc, "OnFailure", "neither Inhibit nor Remove")
+	}
+	if cfg.Drain < 0 || (cfg.Drain > 0 && cfg.OnFailure != Remove) {
+		return nil, invalid(svc, "Drain", "only with OnFailure: Remove (Inhibit already drains), and not negative")
+	}
+	if cfg.Quorum < 0 || cfg.Hysteresis < 0 {
+		return nil, invalid(svc, "Quorum", "Quorum and Hysteresis must not be negative")
+	}
+	if cfg.Quorum == 0 {
+		cfg.Quorum = 1
+	}
+	if cfg.Sorry != nil && !cfg.Sorry.Address.IsValid() {
+		return nil, invalid(svc, "Sorry", "has no address")
+	}
+	p := &Pool{cfg: cfg}
+	seen := map[netip.AddrPort]bool{}
+	for i, s := range cfg.Servers {
+		addr := netip.AddrPortFrom(s.Destination.Address.Unmap(), s.Destination.Port)
+		obj := addr.String()
+		switch {
+		case !s.Destination.Address.IsValid():
+			return nil, invalid(svc, "Servers["+itoa(i)+"].Destination.Address", "missing")
+		case seen[addr]:
+			return nil, invalid(obj, "Destination", "listed twice")
+		case s.Checker == nil:
+			return nil, invalid(obj, "Checker", "missing")
+		case s.ViaVIP && s.Mark == 0:
+			return nil, invalid(obj, "Mark", "ViaVIP needs a socket mark that the director routes to this server")
+		case s.ViaVIP && cfg.Service.Fwmark != 0:
+			return nil, invalid(obj, "ViaVIP", "needs an address service (a firewall-mark service has no single VIP)")
+		case cfg.Sorry != nil && addr == netip.AddrPortFrom(cfg.Sorry.Address.Unmap(), cfg.Sorry.Port):
+			return nil, invalid(obj, "Sorry", "is also a real server")
+		}
+		seen[addr] = true
+		t := s.Timing.or(cfg.Timing).withDefaults()
+		switch {
+		case t.Interval < 0 || t.Timeout < 0 || t.RetryDelay < 0 || t.Warmup < 0:
+			return nil, invalid(obj, "Timing", "durations must not be negative")
+		case t.Rise < 1 || t.Fall < 1:
+			return nil, invalid(obj, "Timing", "Rise and Fall must be at least 1")
+		case t.Retries < 0:
+			return nil, invalid(obj, "Timing.Retries", "negative")
+		}
+		target := Target{Server: addr, Mark: s.Mark, Addr: addr}
+		if s.Connect.IsValid() {
+			target.Addr = s.Connect
+		}
+		if s.ViaVIP {
+			port := cfg.Service.Port
+			if s.Connect.Port() != 0 {
+				port = s.Connect.Port()
+			}
+			target.Addr = netip.AddrPortFrom(cfg.Service.Address, port)
+		}
+		p.servers = append(p.servers, &server{cfg: s, timing: t, addr: addr, target: target, st: ServerState{Server: addr}})
+	}
+	p.state.Service = cfg.Service
+	return p, nil
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// Snapshot returns the pool's current state. It is safe to call at any
+// time from any goroutine.
+func (p *Pool) Snapshot() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.state
+	s.Running = p.running.Load()
+	s.Servers = make([]ServerState, len(p.servers))
+	for i, sv := range p.servers {
+		s.Servers[i] = sv.st
+	}
+	return s
+}
+
+// configuredWeight is the weight an up server is written with.
+func (s *server) weight() uint32 {
+	if s.hasDyn {
+		return s.dynamic
+	}
+	return s.cfg.Destination.Weight
+}
+
+// result is one finished check.
+type result struct {
+	i        int
+	due      time.Time
+	start    time.Time
+	dur      time.Duration
+	err      error
+	weight   uint32
+	hasWeigh bool
+}
+
+// Run checks the servers and updates IPVS until ctx ends. It first brings
+// the service in line with the servers' initial state (see
+// Config.StartUp), and fails if the service does not exist.
+//
+// When ctx ends Run waits for checks in flight (they are cancelled) and
+// returns ctx's error. IPVS is left as last written, which is consistent
+// with the last results: up servers at their weight, down servers at
+// weight 0 (Inhibit) or absent (Remove; a server still draining stays at
+// weight 0), the sorry server present exactly while quorum is lost.
+// Nothing is restored: the pool's view of health stays in force until
+// another Run or another tool changes it.
+func (p *Pool) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return &Error{Op: "run", Object: p.cfg.Service.String(), kind: ErrRunning}
+	}
+	defer p.running.Store(false)
+	fd, err := openNetNS(p.cfg.NetNSPath)
+	if err != nil {
+		return &Error{Op: "run", Object: p.cfg.NetNSPath, Err: err, kind: ErrInvalid}
+	}
+	defer closeNetNS(fd)
+	var ns *namespace
+	if fd >= 0 {
+		ns = &namespace{fd: fd}
+	}
+	for _, s := range p.servers {
+		s.target.ns = ns
+	}
+	if err := p.start(ctx); err != nil {
+		return err
+	}
+	return p.loop(ctx)
+}
+
+// start writes the initial state: every server up or down as configured,
+// and the sorry server according to the resulting quorum.
+func (p *Pool) start(ctx context.Context) error {
+	if _, err := p.cfg.IPVS.Destinations(ctx, p.cfg.Service); err != nil {
+		return &Error{Op: "run", Object: p.cfg.Service.String(), Err: err}
+	}
+	p.mu.Lock()
+	for _, s := range p.servers {
+		s.st = ServerState{Server: s.addr, Up: p.cfg.StartUp}
+		s.hasDyn = false
+	}
+	p.mu.Unlock()
+	var first error
+	for _, s := range p.servers {
+		if err := p.apply(ctx, s); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	up := p.upWeight()
+	p.mu.Lock()
+	p.state.UpWeight = up
+	p.state.Quorum = up >= p.cfg.Quorum
+	p.mu.Unlock()
+	return p.applySorry(ctx, !p.state.Quorum)
+}
+
+// apply writes s's desired destination state to IPVS.
+func (p *Pool) apply(ctx context.Context, s *server) error {
+	p.mu.Lock()
+	up, draining := s.st.Up, s.st.Draining
+	p.mu.Unlock()
+	d := s.cfg.Destination
+	var err error
+	present, weight := true, uint32(0)
+	switch {
+	case up:
+		weight = s.weight()
+	case p.cfg.OnFailure == Remove && !draining:
+		present = false
+	}
+	if present {
+		d.Weight = weight
+		err = upsert(ctx, p.cfg.IPVS, p.cfg.Service, d)
+	} else {
+		err = p.cfg.IPVS.DeleteDestination(ctx, p.cfg.Service, s.addr)
+		if errors.Is(err, ipvs.ErrNotExist) {
+			// Gone already; but a missing service is still an error.
+			_, err = p.cfg.IPVS.Destinations(ctx, p.cfg.Service)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		s.dirty = true
+		s.st.IPVSError = err
+		return &Error{Op: "update IPVS", Object: s.addr.String(), Err: err}
+	}
+	s.dirty = false
+	s.st.IPVSError = nil
+	s.st.InIPVS, s.st.Weight = present, weight
+	return nil
+}
+
+// upsert updates d, or creates it if it is missing.
+func upsert(ctx context.Context, c IPVS, k ipvs.ServiceKey, d ipvs.Destination) error {
+	err := c.UpdateDestination(ctx, k, d)
+	if errors.Is(err, ipvs.ErrNotExist) {
+		err = c.CreateDestination(ctx, k, d)
+	}
+	return err
+}
+
+func (p *Pool) applySorry(ctx context.Context, active bool) error {
+	p.mu.Lock()
+	p.state.SorryActive = active && p.cfg.Sorry != nil
+	p.mu.Unlock()
+	if p.cfg.Sorry == nil {
+		return nil
+	}
+	d := *p.cfg.Sorry
+	if d.Weight == 0 {
+		d.Weight = 1
+	}
+	var err error
+	if active {
+		err = upsert(ctx, p.cfg.IPVS, p.cfg.Service, d)
+	} else if err = p.cfg.IPVS.DeleteDestination(ctx, p.cfg.Service, netip.AddrPortFrom(d.Address, d.Port)); errors.Is(err, ipvs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return &Error{Op: "update IPVS", Object: "sorry server " + d.String(), Err: err}
+	}
+	return nil
+}
+
+func (p *Pool) upWeight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range p.servers {
+		if s.st.Up {
+			n += int(s.weight())
+		}
+	}
+	return n
+}
+
+func (p *Pool) notify(e Event) {
+	if p.cfg.Notify != nil {
+		p.cfg.Notify(e)
+	}
+}
+
+// loop is the pool's one scheduling goroutine: a timer heap of due checks
+// and drain deadlines, and the results of checks in flight.
+func (p *Pool) loop(ctx context.Context) error {
+	var (
+		h       timerHeap
+		results = make(chan result, len(p.servers))
+		wg      sync.WaitGroup
+		timer   = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	defer wg.Wait()
+	now := time.Now()
+	for i, s := range p.servers {
+		due := now
+		if s.timing.Warmup > 0 {
+			due = now.Add(rand.N(s.timing.Warmup))
+		}
+		h.push(entry{due: due, i: i})
+	}
+	for {
+		if h.len() > 0 {
+			timer.Reset(time.Until(h.peek().due))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-results:
+			p.handle(ctx, r)
+			s := p.servers[r.i]
+			next := r.due.Add(s.timing.Interval)
+			if now := time.Now(); next.Before(now) {
+				// Overran its slot(s): resume on the grid.
+				skip := now.Sub(next)/s.timing.Interval + 1
+				next = next.Add(skip * s.timing.Interval)
+			}
+			h.push(entry{due: next, i: r.i})
+		case <-timer.C:
+			now := time.Now()
+			for h.len() > 0 && !h.peek().due.After(now) {
+				e := h.pop()
+				if e.drain != 0 {
+					p.endDrain(ctx, p.servers[e.i], e.drain)
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results <- p.check(ctx, e.i, e.due)
+				}()
+			}
+		}
+		timer.Stop() // Go 1.23 timers: no stale tick after Stop
+		for _, d := range p.drains {
+			h.push(d)
+		}
+		p.drains = p.drains[:0]
+	}
+}
+
+// check runs one check of server i, with its retries.
+func (p *Pool) check(ctx context.Context, i int, due time.Time) result {
+	s := p.servers[i]
+	r := result{i: i, due: due, start: time.Now()}
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, s.timing.Timeout)
+		if wc, ok := s.cfg.Checker.(WeightChecker); ok {
+			r.weight, r.hasWeigh, r.err = wc.CheckWeight(cctx, s.target)
+		} else {
+			r.err = s.cfg.Checker.Check(cctx, s.target)
+		}
+		cancel()
+		if r.err == nil || attempt >= s.timing.Retries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.timing.RetryDelay):
+		}
+	}
+	r.dur = time.Since(r.start)
+	return r
+}
+
+// handle applies one result: counters, transitions, IPVS, quorum, events.
+func (p *Pool) handle(ctx context.Context, r result) {
+	if ctx.Err() != nil {
+		return // cancelled checks say nothing about the servers
+	}
+	s := p.servers[r.i]
+	p.mu.Lock()
+	s.st.Checks++
+	s.st.LastCheck, s.st.LastDuration, s.st.LastError = r.start, r.dur, r.err
+	oldWeight := s.weight()
+	var changed bool
+	if r.err == nil {
+		s.st.Successes++
+		s.st.Failures = 0
+		s.hasDyn, s.dynamic = r.hasWeigh, r.weight
+		if !s.st.Up && s.st.Successes >= s.timing.Rise {
+			s.st.Up, s.st.Draining, changed = true, false, true
+			s.drainID++
+		}
+	} else {
+		s.st.Failures++
+		s.st.Successes = 0
+		if s.st.Up && s.st.Failures >= s.timing.Fall {
+			s.st.Up, changed = false, true
+			if p.cfg.OnFailure == Remove && p.cfg.Drain > 0 {
+				s.st.Draining = true
+				s.drainID++
+				p.drains = append(p.drains, entry{due: time.Now().Add(p.cfg.Drain), i: r.i, drain: s.drainID})
+			}
+		}
+	}
+	up := s.st.Up
+	reweigh := up && s.weight() != oldWeight
+	dirty := s.dirty
+	p.mu.Unlock()
+	if changed || reweigh || dirty {
+		if err := p.apply(ctx, s); err != nil {
+			p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: s.addr, Err: err})
+		}
+	}
+	if changed {
+		kind := ServerUp
+		if !up {
+			kind = ServerDown
+		}
+		p.notify(Event{Kind: kind, Time: time.Now(), Server: s.addr, Err: r.err, UpWeight: p.upWeight()})
+	}
+	if changed || reweigh {
+		p.quorum(ctx)
+	}
+}
+
+// endDrain deletes a server whose drain time is over, unless it recovered.
+func (p *Pool) endDrain(ctx context.Context, s *server, id uint64) {
+	p.mu.Lock()
+	current := s.st.Draining && s.drainID == id
+	if current {
+		s.st.Draining = false
+	}
+	p.mu.Unlock()
+	if current {
+		if err := p.apply(ctx, s); err != nil {
+			p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: s.addr, Err: err})
+		}
+	}
+}
+
+// quorum re-evaluates quorum with hysteresis and swaps the sorry server.
+func (p *Pool) quorum(ctx context.Context) {
+	up := p.upWeight()
+	p.mu.Lock()
+	p.state.UpWeight = up
+	had := p.state.Quorum
+	has := had
+	switch {
+	case had && up < p.cfg.Quorum-p.cfg.Hysteresis:
+		has = false
+	case !had && up >= p.cfg.Quorum+p.cfg.Hysteresis:
+		has = true
+	}
+	p.state.Quorum = has
+	p.mu.Unlock()
+	if has == had {
+		return
+	}
+	var sorry netip.AddrPort
+	if p.cfg.Sorry != nil {
+		sorry = netip.AddrPortFrom(p.cfg.Sorry.Address, p.cfg.Sorry.Port)
+	}
+	if err := p.applySorry(ctx, !has); err != nil {
+		p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: sorry, Err: err, UpWeight: up})
+	}
+	kind := QuorumRegained
+	if !has {
+		kind = QuorumLost
+	}
+	p.notify(Event{Kind: kind, Time: time.Now(), Server: sorry, UpWeight: up})
+}
