@@ -1,0 +1,410 @@
+package ipvs
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// State is a desired IPVS configuration: the services Apply makes the
+// kernel hold, each with exactly its destinations.
+type State struct {
+	Services []ServiceState
+}
+
+// ServiceState is one desired service with its destinations.
+type ServiceState struct {
+	Service
+	Destinations []Destination
+}
+
+// ApplyOptions tune Apply. The zero value owns the whole namespace and
+// deletes what leaves the desired state at once.
+type ApplyOptions struct {
+	// Owns limits Apply to the kernel's services it returns true for;
+	// the others are neither read beyond the service dump nor touched, so
+	// several agents (or an agent and an operator) can share a namespace.
+	// Services in the desired state are always owned. nil: every service
+	// of the namespace is owned, and those not desired are deleted.
+	Owns func(ServiceKey) bool
+
+	// DrainTimeout, when positive, drains TCP (and fwmark) destinations
+	// instead of deleting them: a destination leaving the desired state
+	// is set to weight 0, so it gets no new connections, and is deleted
+	// by a later Apply once its active and inactive connections reach
+	// zero or DrainTimeout has passed. Call Apply again (periodically, or
+	// when Result.Draining is not empty) to finish drains. UDP and SCTP
+	// destinations are deleted at once, as kube-proxy does: IPVS keeps a
+	// UDP "connection" until its idle timeout (300 s by default) and keeps
+	// sending the flow to the old server while it exists, so waiting only
+	// prolongs black-holing (think of DNS to a server that is gone);
+	// deleting lets the flows be rescheduled (with expire_nodest_conn) or
+	// expire.
+	DrainTimeout time.Duration
+	// DrainServices drains a service leaving the desired state the same
+	// way: all its destinations go to weight 0 and the service is deleted
+	// once none of them has connections or DrainTimeout has passed.
+	DrainServices bool
+	// Drains remembers when each drain began; required with DrainTimeout.
+	// Keep one per namespace for the life of the agent.
+	Drains *Drains
+}
+
+// Drains is the in-memory record of drains in progress, kept between
+// Apply calls. The zero value is ready to use; it is safe for concurrent
+// use.
+//
+// Everything else about a drain is read from the kernel: a destination is
+// draining if Apply owns its service and it is not desired. An agent that
+// restarts mid-drain starts with an empty record, so it counts the drain
+// of each such destination from its first Apply: a drain can last up to
+// twice DrainTimeout across a restart but never ends early, and a
+// destination whose connections are gone is deleted at once anyway.
+type Drains struct {
+	mu    sync.Mutex
+	dests map[drainKey]time.Time
+	svcs  map[ServiceKey]time.Time
+	now   func() time.Time // tests
+}
+
+type drainKey struct {
+	svc  ServiceKey
+	dest netip.AddrPort
+}
+
+func (d *Drains) clock() time.Time {
+	if d.now != nil {
+		return d.now()
+	}
+	return time.Now()
+}
+
+// Draining is a destination at weight 0 waiting for its connections to end.
+type Draining struct {
+	Service     ServiceKey
+	Destination netip.AddrPort
+	// Since is when the drain began (as far as this process knows).
+	Since time.Time
+	// Conns is active plus inactive connections at the snapshot.
+	Conns uint32
+}
+
+// ApplyResult is what an Apply did.
+type ApplyResult struct {
+	// Applied are the writes the kernel acknowledged, in the order sent.
+	Applied []Change
+	// Failed are the writes the kernel refused, with Errs beside them.
+	Failed []Change
+	Errs   []error
+	// Draining are destinations left at weight 0 for a later Apply to
+	// delete; services being drained show through their destinations.
+	Draining []Draining
+}
+
+// Writes is the number of writes sent.
+func (r ApplyResult) Writes() int { return len(r.Applied) + len(r.Failed) }
+
+// normalKey is the form the kernel reports a key in: explicit family,
+// unmapped address.
+func normalKey(k ServiceKey) ServiceKey {
+	k.Family = k.family()
+	k.Address = k.Address.Unmap()
+	return k
+}
+
+func normalService(s Service) Service {
+	s.ServiceKey = normalKey(s.ServiceKey)
+	if s.Scheduler == "" {
+		s.Scheduler = defaultScheduler
+	}
+	if s.Netmask.IsFull() {
+		s.Netmask = Netmask{}
+	}
+	return s
+}
+
+func normalDest(d Destination) Destination {
+	d.Address = d.Address.Unmap()
+	return d
+}
+
+func destID(d Destination) netip.AddrPort { return netip.AddrPortFrom(d.Address.Unmap(), d.Port) }
+
+// drainsAtOnce reports whether destinations of k are deleted rather than
+// drained: UDP and SCTP (see ApplyOptions.DrainTimeout).
+func drainsAtOnce(k ServiceKey) bool { return k.Protocol == UDP || k.Protocol == SCTP }
+
+// desiredIndex is the validated, normalised desired state.
+type desiredIndex struct {
+	order []ServiceKey
+	svcs  map[ServiceKey]ServiceState
+	dests map[ServiceKey]map[netip.AddrPort]Destination
+}
+
+func indexState(desired State) (desiredIndex, error) {
+	const op = "apply"
+	ix := desiredIndex{
+		svcs:  make(map[ServiceKey]ServiceState, len(desired.Services)),
+		dests: make(map[ServiceKey]map[netip.AddrPort]Destination, len(desired.Services)),
+	}
+	for _, s := range desired.Services {
+		if err := checkService(op, s.Service); err != nil {
+			return ix, err
+		}
+		ns := ServiceState{Service: normalService(s.Service)}
+		k := ns.ServiceKey
+		if _, dup := ix.svcs[k]; dup {
+			return ix, invalid(op, k.String(), "Services", "the service appears twice in the desired state")
+		}
+		ds := make(map[netip.AddrPort]Destination, len(s.Destinations))
+		for _, d := range s.Destinations {
+			if err := checkDestination(op, k, d); err != nil {
+				return ix, err
+			}
+			d = normalDest(d)
+			if _, dup := ds[destID(d)]; dup {
+				return ix, invalid(op, k.String()+" -> "+d.String(), "Destinations", "the destination appears twice in the service")
+			}
+			ds[destID(d)] = d
+			ns.Destinations = append(ns.Destinations, d)
+		}
+		ix.order = append(ix.order, k)
+		ix.svcs[k] = ns
+		ix.dests[k] = ds
+	}
+	return ix, nil
+}
+
+// Apply makes the services Apply owns (see ApplyOptions.Owns) match
+// desired: it reads them once, creates what is missing, updates what
+// differs, deletes or drains what is not desired, and sends all of it as
+// one batch. Applying the same state twice makes no write the second
+// time. Desired entries are compared with what the kernel reports, with
+// an empty Scheduler meaning wlc and a full Netmask meaning the default.
+//
+// The desired state is validated before anything is read or written. If
+// the kernel refuses some writes, the others are still made; the result
+// lists both and the error wraps the first refusal.
+func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (ApplyResult, error) {
+	const op = "apply"
+	var o ApplyOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.DrainTimeout < 0 {
+		return ApplyResult{}, invalid(op, "", "DrainTimeout", "negative")
+	}
+	if (o.DrainTimeout > 0) != (o.Drains != nil) {
+		return ApplyResult{}, invalid(op, "", "Drains", "DrainTimeout and Drains go together: the record says when each drain began")
+	}
+	if o.DrainServices && o.DrainTimeout == 0 {
+		return ApplyResult{}, invalid(op, "", "DrainServices", "needs DrainTimeout")
+	}
+	ix, err := indexState(desired)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	owned := func(k ServiceKey) bool {
+		_, want := ix.svcs[k]
+		return want || o.Owns == nil || o.Owns(k)
+	}
+	snap, err := c.snapshot(ctx, owned)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+
+	p := planner{ix: ix, opts: o}
+	if o.Drains != nil {
+		o.Drains.mu.Lock()
+		defer o.Drains.mu.Unlock()
+		p.now = o.Drains.clock()
+		p.oldDests, p.oldSvcs = o.Drains.dests, o.Drains.svcs
+		p.newDests = map[drainKey]time.Time{}
+		p.newSvcs = map[ServiceKey]time.Time{}
+	}
+	changes := p.plan(snap)
+
+	res := ApplyResult{Draining: p.draining}
+	br, err := c.Batch().Add(changes...).Commit(ctx)
+	for i, ch := range br.Changes {
+		if br.Errs[i] == nil {
+			res.Applied = append(res.Applied, ch)
+			continue
+		}
+		res.Failed = append(res.Failed, ch)
+		res.Errs = append(res.Errs, br.Errs[i])
+		// A drain whose deletion failed goes on with its old start.
+		if p.oldDests != nil && ch.Op == OpDeleteDestination {
+			dk := drainKey{ch.Service.ServiceKey, destID(ch.Destination)}
+			if t, ok := p.oldDests[dk]; ok {
+				p.newDests[dk] = t
+			}
+		}
+		if p.oldSvcs != nil && ch.Op == OpDeleteService {
+			if t, ok := p.oldSvcs[ch.Service.ServiceKey]; ok {
+				p.newSvcs[ch.Service.ServiceKey] = t
+			}
+		}
+	}
+	if o.Drains != nil {
+		// Records of services Apply did not read (not owned now) stay.
+		for dk, t := range p.oldDests {
+			if !owned(dk.svc) {
+				p.newDests[dk] = t
+			}
+		}
+		for k, t := range p.oldSvcs {
+			if !owned(k) {
+				p.newSvcs[k] = t
+			}
+		}
+		o.Drains.dests, o.Drains.svcs = p.newDests, p.newSvcs
+	}
+	if err != nil {
+		if e, ok := err.(*Error); ok {
+			e.Op = op
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// planner computes the writes of one Apply.
+type planner struct {
+	ix   desiredIndex
+	opts ApplyOptions
+	now  time.Time
+	// Drain records before and after this Apply; nil without drains.
+	oldDests, newDests map[drainKey]time.Time
+	oldSvcs, newSvcs   map[ServiceKey]time.Time
+	draining           []Draining
+
+	// Writes by phase, concatenated in this order so that each write
+	// finds what it needs: destinations leave before their services,
+	// services exist before their destinations.
+	destDrops, svcDrops, svcWrites, destWrites []Change
+}
+
+func (p *planner) plan(snap []ServiceSnapshot) []Change {
+	seen := make(map[ServiceKey]bool, len(snap))
+	for _, ks := range snap {
+		k := ks.ServiceKey
+		seen[k] = true
+		want, ok := p.ix.svcs[k]
+		if !ok {
+			p.leaveService(ks)
+			continue
+		}
+		if normalService(ks.Service) != want.Service {
+			p.svcWrites = append(p.svcWrites, Change{Op: OpUpdateService, Service: want.Service})
+		}
+		wantDests := p.ix.dests[k]
+		have := make(map[netip.AddrPort]bool, len(ks.Destinations))
+		for _, kd := range ks.Destinations {
+			id := destID(kd.Destination)
+			have[id] = true
+			wd, ok := wantDests[id]
+			switch {
+			case !ok:
+				p.leaveDest(k, kd, time.Time{})
+			case normalDest(kd.Destination) != wd:
+				p.destWrites = append(p.destWrites, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: wd})
+			}
+		}
+		for _, wd := range want.Destinations {
+			if !have[destID(wd)] {
+				p.destWrites = append(p.destWrites, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: wd})
+			}
+		}
+	}
+	for _, k := range p.ix.order {
+		if seen[k] {
+			continue
+		}
+		want := p.ix.svcs[k]
+		p.svcWrites = append(p.svcWrites, Change{Op: OpCreateService, Service: want.Service})
+		for _, wd := range want.Destinations {
+			p.destWrites = append(p.destWrites, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: wd})
+		}
+	}
+	out := make([]Change, 0, len(p.destDrops)+len(p.svcDrops)+len(p.svcWrites)+len(p.destWrites))
+	out = append(out, p.destDrops...)
+	out = append(out, p.svcDrops...)
+	out = append(out, p.svcWrites...)
+	return append(out, p.destWrites...)
+}
+
+// since returns when the drain of dk began, starting it now if unknown.
+func (p *planner) since(dk drainKey) time.Time {
+	t, ok := p.oldDests[dk]
+	if !ok {
+		t = p.now
+	}
+	p.newDests[dk] = t
+	return t
+}
+
+// leaveDest deletes or drains a destination that is not desired.
+// svcSince is set when its whole service is draining.
+func (p *planner) leaveDest(k ServiceKey, kd DestinationInfo, svcSince time.Time) (gone bool) {
+	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port}}
+	if p.opts.DrainTimeout == 0 || drainsAtOnce(k) {
+		p.destDrops = append(p.destDrops, del)
+		return true
+	}
+	dk := drainKey{k, destID(kd.Destination)}
+	since := svcSince
+	if since.IsZero() {
+		since = p.since(dk)
+	}
+	conns := kd.ActiveConns + kd.InactiveConns
+	if conns == 0 || p.now.Sub(since) >= p.opts.DrainTimeout {
+		delete(p.newDests, dk)
+		p.destDrops = append(p.destDrops, del)
+		return true
+	}
+	if kd.Weight != 0 {
+		d := kd.Destination
+		d.Weight = 0
+		p.destDrops = append(p.destDrops, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: d})
+	}
+	p.draining = append(p.draining, Draining{Service: k, Destination: dk.dest, Since: since, Conns: conns})
+	return false
+}
+
+// leaveService deletes a service that is not desired, or drains it.
+func (p *planner) leaveService(ks ServiceSnapshot) {
+	k := ks.ServiceKey
+	if !p.opts.DrainServices || drainsAtOnce(k) {
+		p.svcDrops = append(p.svcDrops, Change{Op: OpDeleteService, Service: ks.Service})
+		return
+	}
+	since, ok := p.oldSvcs[k]
+	if !ok {
+		since = p.now
+	}
+	p.newSvcs[k] = since
+	mark := len(p.destDrops)
+	nDraining := len(p.draining)
+	done := true
+	for _, kd := range ks.Destinations {
+		if !p.leaveDest(k, kd, since) {
+			done = false
+		}
+	}
+	if done {
+		// Every destination is idle or out of time: the service goes,
+		// taking them with it, without writes of their own.
+		p.destDrops = p.destDrops[:mark]
+		p.draining = p.draining[:nDraining]
+		delete(p.newSvcs, k)
+		p.svcDrops = append(p.svcDrops, Change{Op: OpDeleteService, Service: ks.Service})
+	}
+}
+
+// String summarises a result for logs: "3 writes (2 applied, 1 failed), 1 draining".
+func (r ApplyResult) String() string {
+	return fmt.Sprintf("%d writes (%d applied, %d failed), %d draining", r.Writes(), len(r.Applied), len(r.Failed), len(r.Draining))
+}

@@ -1,0 +1,68 @@
+package ipvs
+
+import "context"
+
+// ServiceSnapshot is a service with its destinations, as read from the
+// kernel.
+type ServiceSnapshot struct {
+	ServiceInfo
+	Destinations []DestinationInfo
+}
+
+// multiDumper is implemented by transports that run many dumps in one go
+// (on Linux: one socket, no pool round trip per dump, reads batched).
+// fn gets the index of the request each reply belongs to.
+type multiDumper interface {
+	dumpMany(ctx context.Context, reqs []request, fn func(i int, b []byte) error) error
+}
+
+// Snapshot reads every service of the namespace and its destinations: one
+// dump of the services, then one destination dump per service, all on one
+// socket. The kernel runs one dump per socket at a time (a second gets
+// EBUSY), so the destination dumps cannot share a datagram.
+func (c *Client) Snapshot(ctx context.Context) ([]ServiceSnapshot, error) {
+	return c.snapshot(ctx, nil)
+}
+
+// snapshot is Snapshot restricted to the services keep accepts (nil: all).
+func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
+	svcs, err := c.Services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ServiceSnapshot, 0, len(svcs))
+	for _, s := range svcs {
+		if keep == nil || keep(s.ServiceKey) {
+			out = append(out, ServiceSnapshot{ServiceInfo: s})
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	reqs := make([]request, len(out))
+	for i := range out {
+		k := out[i].ServiceKey
+		reqs[i] = request{cmd: cmdGetDest, dump: true, attrs: encode(func(w *attrWriter) { serviceKeyAttr(w, k) })}
+	}
+	fn := func(i int, b []byte) error {
+		d, err := decodeDestination(b, out[i].ServiceKey.family())
+		if err != nil {
+			return err
+		}
+		out[i].Destinations = append(out[i].Destinations, d)
+		return nil
+	}
+	if md, ok := c.t.(multiDumper); ok {
+		err = md.dumpMany(ctx, reqs, fn)
+	} else {
+		for i := range reqs {
+			if err = c.t.do(ctx, reqs[i], func(_ uint8, b []byte) error { return fn(i, b) }); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, kernelError("list destinations", "", opOther, err)
+	}
+	return out, nil
+}
