@@ -93,11 +93,37 @@ func EnsureTools(ctx context.Context, log io.Writer, extra map[string]string) er
 		return fmt.Errorf("vm: missing host packages %v and not root to install them", missing)
 	}
 	fmt.Fprintf(log, "vm: installing %s\n", strings.Join(missing, " "))
-	if err := runLogged(ctx, log, "", "apt-get", "update", "-qq"); err != nil {
+	if err := apt(ctx, log, "", "update", "-qq"); err != nil {
 		return err
 	}
 	args := append([]string{"install", "-y", "-qq", "--no-install-recommends"}, missing...)
-	return runLogged(ctx, log, "", "apt-get", args...)
+	return apt(ctx, log, "", args...)
+}
+
+// apt runs apt-get, waiting for the package manager's locks when another
+// apt or dpkg holds them (as on a machine that is still installing).
+func apt(ctx context.Context, log io.Writer, dir string, args ...string) error {
+	args = append([]string{"-o", "DPkg::Lock::Timeout=300"}, args...)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if bytes.Contains(out, []byte("Could not get lock")) && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(3 * time.Second):
+				continue
+			}
+		}
+		log.Write(out)
+		return fmt.Errorf("vm: apt-get %s: %w", strings.Join(args, " "), err)
+	}
 }
 
 // runLogged runs a command, sending its output to log only when it fails.
@@ -184,7 +210,7 @@ func resolveImagePackage(ctx context.Context, log io.Writer, cache, kernel, meta
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt == 1 {
 			fmt.Fprintf(log, "vm: apt-get update\n")
-			if err := runLogged(ctx, log, "", "apt-get", "update", "-qq"); err != nil {
+			if err := apt(ctx, log, "", "update", "-qq"); err != nil {
 				break
 			}
 		}
@@ -216,12 +242,12 @@ func fetchKernel(ctx context.Context, log io.Writer, cache, pkg, release, kdir s
 	deb, err := findDeb(debs, pkg)
 	if err != nil {
 		fmt.Fprintf(log, "vm: downloading %s\n", pkg)
-		if err := runLogged(ctx, log, debs, "apt-get", "download", pkg); err != nil {
+		if err := apt(ctx, log, debs, "download", pkg); err != nil {
 			fmt.Fprintf(log, "vm: retrying after apt-get update\n")
-			if err := runLogged(ctx, log, "", "apt-get", "update", "-qq"); err != nil {
+			if err := apt(ctx, log, "", "update", "-qq"); err != nil {
 				return err
 			}
-			if err := runLogged(ctx, log, debs, "apt-get", "download", pkg); err != nil {
+			if err := apt(ctx, log, debs, "download", pkg); err != nil {
 				return err
 			}
 		}
