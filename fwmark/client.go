@@ -1,0 +1,154 @@
+package fwmark
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// Client installs and removes this package's mark rules in one network
+// namespace through one backend. It is safe for concurrent use; writes are
+// serialised.
+type Client struct {
+	b       backend
+	backend Backend
+	closeFn func() error
+	mu      sync.Mutex
+}
+
+// backend is one way of holding the rules.
+type backend interface {
+	// rules returns the installed rules, canonical and sorted.
+	rules(ctx context.Context) ([]Rule, error)
+	// sync makes the installed rules equal rules (canonical, sorted,
+	// checked for overlaps) in one atomic step per family, or changes
+	// nothing and fails.
+	sync(ctx context.Context, rules []Rule) error
+	// remove deletes everything the package owns.
+	remove(ctx context.Context) error
+	// conflicts lists other owners' mark-setting rules.
+	conflicts(ctx context.Context) ([]Conflict, error)
+}
+
+// Undo reverts exactly what the call that returned it changed.
+type Undo func(ctx context.Context) error
+
+// Backend returns the backend in use (never Auto).
+func (c *Client) Backend() Backend { return c.backend }
+
+// Close releases the client's resources. It leaves the rules in place.
+func (c *Client) Close() error {
+	if c == nil || c.closeFn == nil {
+		return nil
+	}
+	return c.closeFn()
+}
+
+// Rules lists the installed rules in canonical form, sorted by their text.
+// No rules is nil, nil.
+func (c *Client) Rules(ctx context.Context) ([]Rule, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, newErr(err, "list rules", "", err)
+	}
+	return c.b.rules(ctx)
+}
+
+// Sync makes the installed rules exactly desired: missing ones are added,
+// others removed. It validates everything first (a rule that is invalid, or
+// that overlaps another with a different mark, changes nothing) and is a
+// no-op when the rules are already in place. An empty desired removes
+// everything, like RemoveAll.
+func (c *Client) Sync(ctx context.Context, desired []Rule) error {
+	want, err := canonicalRules("sync", desired)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return newErr(err, "sync", "", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.sync(ctx, want)
+}
+
+// Add installs rules next to the installed ones; rules already installed
+// are left alone, so adding twice leaves one copy. The Undo removes exactly
+// the rules this call added.
+func (c *Client) Add(ctx context.Context, rules ...Rule) (Undo, error) {
+	add, err := canonicalRules("add", rules)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	have, err := c.b.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var added []Rule
+	for _, r := range add {
+		if !containsRule(have, r) {
+			added = append(added, r)
+		}
+	}
+	noop := func(context.Context) error { return nil }
+	if len(added) == 0 {
+		return noop, nil
+	}
+	all, err := canonicalRules("add", append(slices.Clone(have), added...))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.b.sync(ctx, all); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return c.Delete(ctx, added...) }, nil
+}
+
+// Delete removes the given rules (compared in canonical form); rules not
+// installed are ignored.
+func (c *Client) Delete(ctx context.Context, rules ...Rule) error {
+	del, err := canonicalRules("delete", rules)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	have, err := c.b.rules(ctx)
+	if err != nil {
+		return err
+	}
+	keep := slices.DeleteFunc(slices.Clone(have), func(r Rule) bool { return containsRule(del, r) })
+	if len(keep) == len(have) {
+		return nil
+	}
+	return c.b.sync(ctx, keep)
+}
+
+// RemoveAll removes every rule, chain and table the package owns in the
+// namespace, and nothing else. It is a no-op when there are none.
+func (c *Client) RemoveAll(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return newErr(err, "remove all", "", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.remove(ctx)
+}
+
+// Conflicts lists rules of other owners that set or change the packet mark
+// in the hooks where marks matter to IPVS (prerouting, input before IPVS,
+// and output), with their order relative to ours. IPVS compares the whole
+// mark with a service's fwmark, so each of them can break fwmark services
+// or send other traffic into them. Nothing is a nil list.
+func (c *Client) Conflicts(ctx context.Context) ([]Conflict, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, newErr(err, "conflicts", "", err)
+	}
+	return c.b.conflicts(ctx)
+}
+
+func containsRule(rs []Rule, r Rule) bool {
+	s := r.String()
+	return slices.ContainsFunc(rs, func(x Rule) bool { return x.String() == s })
+}

@@ -1,0 +1,320 @@
+package fwmark
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/golvs/lvs/internal/netns"
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// New opens a client for the namespace and backend of cfg (nil: the
+// caller's namespace, Auto). With Auto it keeps using the backend that
+// already holds this package's rules, else prefers nftables, else iptables.
+// It fails with ErrConflict when the other backend holds this package's
+// rules, and with ErrUnavailable when the backend cannot be used (no
+// nf_tables, no iptables-save/-restore binaries).
+func New(ctx context.Context, cfg *Config) (*Client, error) {
+	const op = "new"
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if cfg.Backend < Auto || cfg.Backend > IPTables {
+		return nil, invalidf(op, "Backend", "unknown backend %v", cfg.Backend)
+	}
+	fd := -1
+	if cfg.NetNSPath != "" {
+		var err error
+		if fd, err = netns.Open(cfg.NetNSPath); err != nil {
+			return nil, newErr(ErrInvalid, op, "NetNSPath", err)
+		}
+	}
+	closeFn := func() error {
+		if fd >= 0 {
+			return unix.Close(fd)
+		}
+		return nil
+	}
+	c, err := open(ctx, cfg, fd)
+	if err != nil {
+		closeFn()
+		return nil, err
+	}
+	c.closeFn = closeFn
+	return c, nil
+}
+
+func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {
+	const op = "new"
+	nft := &nftBackend{fd: fd, output: cfg.Output}
+	nftErr := probeNFT(ctx, nft)
+	cmd := cfg.IPTables
+	if cmd == "" {
+		cmd = "iptables"
+	}
+	ipt, iptErr := newIPT(fd, cmd, cfg.Output)
+
+	switch cfg.Backend {
+	case NFTables:
+		if nftErr != nil {
+			return nil, nftErr
+		}
+		if iptErr != nil {
+			ipt = nil
+		}
+		if err := iptHolds(ctx, nft, true, ipt); err != nil {
+			return nil, err
+		}
+		return &Client{b: nft, backend: NFTables}, nil
+	case IPTables:
+		if iptErr != nil {
+			return nil, iptErr
+		}
+		if nftErr == nil {
+			if has, err := nft.present(ctx); err != nil {
+				return nil, err
+			} else if has {
+				return nil, newErr(ErrConflict, op, "", fmt.Errorf("nftables table inet %s exists: remove it (RemoveAll with the nftables backend) before using iptables", TableName))
+			}
+		}
+		return &Client{b: ipt, backend: IPTables}, nil
+	}
+	// Auto.
+	if iptErr == nil && iptHolds(ctx, nft, nftErr == nil, ipt) != nil {
+		return &Client{b: ipt, backend: IPTables}, nil
+	}
+	if nftErr == nil {
+		return &Client{b: nft, backend: NFTables}, nil
+	}
+	if iptErr == nil {
+		return &Client{b: ipt, backend: IPTables}, nil
+	}
+	return nil, newErr(ErrUnavailable, op, "", fmt.Errorf("neither nftables (%v) nor iptables (%v)", nftErr, iptErr))
+}
+
+// probeNFT checks that nf_tables answers in the namespace.
+func probeNFT(ctx context.Context, n *nftBackend) error {
+	c, err := n.conn(ctx)
+	if err == nil {
+		_, err = c.ListTablesOfFamily(nftables.TableFamilyINet)
+	}
+	if err != nil {
+		return newErr(ErrUnavailable, "new", "", fmt.Errorf("nftables: %w", err))
+	}
+	return nil
+}
+
+// iptHolds fails with ErrConflict when iptables holds our chain: seen
+// through netlink for iptables-nft, and through the binary (when there is
+// one) for legacy iptables. The binary runs only when the legacy mangle
+// table already exists, since reading it would otherwise create it.
+func iptHolds(ctx context.Context, n *nftBackend, nftOK bool, ipt *iptBackend) error {
+	has := false
+	if nftOK {
+		c, err := n.conn(ctx)
+		if err != nil {
+			return err
+		}
+		if has, err = iptablesNFTChain(c); err != nil {
+			return kernelErr("new", err)
+		}
+	}
+	if !has && ipt != nil && legacyMangle(n.fd) {
+		has, _ = ipt.present(ctx)
+	}
+	if has {
+		return newErr(ErrConflict, "new", "", fmt.Errorf("iptables chain %s exists in the mangle table: remove it (RemoveAll with the iptables backend) before using nftables", ChainName))
+	}
+	return nil
+}
+
+// legacyMangle reports whether legacy iptables has a mangle table in the
+// namespace.
+func legacyMangle(fd int) bool {
+	found := false
+	netns.Do(fd, func() error {
+		for _, f := range []string{"ip_tables_names", "ip6_tables_names"} {
+			b, _ := os.ReadFile("/proc/thread-self/net/" + f)
+			found = found || slices.Contains(strings.Fields(string(b)), "mangle")
+		}
+		return nil
+	})
+	return found
+}
+
+// iptBackend runs iptables-save and iptables-restore (and the ip6tables
+// ones) inside the namespace; the restore of one family is atomic.
+type iptBackend struct {
+	fd     int
+	output bool
+	// tools: [family][0]=save, [1]=restore; family 0 is IPv4.
+	tools [2][2]string
+}
+
+func newIPT(fd int, cmd string, output bool) (*iptBackend, error) {
+	b := &iptBackend{fd: fd, output: output}
+	for f := range 2 {
+		for i, suffix := range []string{"-save", "-restore"} {
+			name := iptTool(cmd, f == 1, suffix)
+			p, err := exec.LookPath(name)
+			if err != nil {
+				return nil, newErr(ErrUnavailable, "new", "IPTables", fmt.Errorf("iptables backend needs %s: %w", name, err))
+			}
+			b.tools[f][i] = p
+		}
+	}
+	return b, nil
+}
+
+// run starts name inside the namespace (a child forked from a thread in the
+// namespace is born in it) and returns its standard output.
+func (b *iptBackend) run(ctx context.Context, stdin string, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if err := netns.Do(b.fd, cmd.Start); err != nil {
+		return "", err
+	}
+	if err := cmd.Wait(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func (b *iptBackend) state(ctx context.Context, f int) (iptState, error) {
+	out, err := b.run(ctx, "", b.tools[f][0], "-t", "mangle")
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return iptState{jumps: map[string]int{}}, nil
+		}
+		return iptState{}, newErr(ErrKernel, "iptables-save", "", err)
+	}
+	st, err := parseSave(out, [2]string{"ipv4", "ipv6"}[f])
+	if err != nil {
+		return st, newErr(ErrConflict, "iptables-save", "", err)
+	}
+	return st, nil
+}
+
+func (b *iptBackend) present(ctx context.Context) (bool, error) {
+	for f := range 2 {
+		st, err := b.state(ctx, f)
+		if err != nil {
+			return false, err
+		}
+		if st.hasChain {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func specsRules(specs []string) ([]Rule, error) {
+	var out []Rule
+	for _, s := range specs {
+		r, err := ParseRule(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (b *iptBackend) rules(ctx context.Context) ([]Rule, error) {
+	var out []Rule
+	for f := range 2 {
+		st, err := b.state(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := specsRules(st.specs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	slices.SortFunc(out, func(a, b Rule) int { return strings.Compare(a.String(), b.String()) })
+	return out, nil
+}
+
+func (b *iptBackend) restore(ctx context.Context, f int, script string) error {
+	if script == "" {
+		return nil
+	}
+	if _, err := b.run(ctx, script, b.tools[f][1], "-w", "--noflush"); err != nil {
+		return newErr(ErrKernel, "iptables-restore", "", err)
+	}
+	return nil
+}
+
+func (b *iptBackend) sync(ctx context.Context, rules []Rule) error {
+	var fam [2][]Rule
+	for _, r := range rules {
+		fam[b2i(r.Is6())] = append(fam[b2i(r.Is6())], r)
+	}
+	var changed []int
+	var old [2][]Rule
+	for f := range 2 {
+		st, err := b.state(ctx, f)
+		if err == nil {
+			old[f], err = specsRules(st.specs)
+		}
+		if err == nil && !iptUpToDate(st, fam[f], b.output) {
+			err = b.restore(ctx, f, iptScript(st, fam[f], b.output, false))
+			if err == nil {
+				changed = append(changed, f)
+			}
+		}
+		if err != nil {
+			// Put back the family already changed, so that a failure
+			// changes nothing.
+			for _, g := range changed {
+				if st, rerr := b.state(ctx, g); rerr == nil {
+					rerr = b.restore(ctx, g, iptScript(st, old[g], b.output, false))
+					err = errors.Join(err, rerr)
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *iptBackend) remove(ctx context.Context) error {
+	for f := range 2 {
+		st, err := b.state(ctx, f)
+		if err == nil {
+			err = b.restore(ctx, f, iptScript(st, nil, false, true))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *iptBackend) conflicts(ctx context.Context) ([]Conflict, error) {
+	var out []Conflict
+	for f := range 2 {
+		st, err := b.state(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range st.others {
+			if c.Hook != "output" || b.output {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}

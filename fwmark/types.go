@@ -1,0 +1,246 @@
+package fwmark
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Protocol is the transport protocol a Rule matches.
+type Protocol uint8
+
+// Protocols. Any matches every protocol; with Ports it matches TCP, UDP and
+// SCTP packets to those ports.
+const (
+	Any  Protocol = 0
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case Any:
+		return "any"
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case SCTP:
+		return "sctp"
+	}
+	return fmt.Sprintf("protocol(%d)", uint8(p))
+}
+
+// PortRange is an inclusive range of destination ports; a single port has
+// From == To.
+type PortRange struct {
+	From, To uint16
+}
+
+// Port returns the range holding only p.
+func Port(p uint16) PortRange { return PortRange{p, p} }
+
+func (r PortRange) String() string {
+	if r.From == r.To {
+		return fmt.Sprint(r.From)
+	}
+	return fmt.Sprintf("%d-%d", r.From, r.To)
+}
+
+// Rule marks packets to Destinations (and Ports, for Protocol) with Mark.
+//
+// A rule is identified by all of its fields: Rules returns them in
+// canonical form (destinations masked, sorted and deduplicated, ports
+// sorted with overlapping and adjacent ranges merged), so compare canonical
+// forms (see Canonical).
+type Rule struct {
+	// Mark is the value the whole packet mark is set to; it must be non-zero
+	// and equal the Fwmark of the IPVS service.
+	Mark uint32
+	// Protocol is TCP, UDP, SCTP or Any.
+	Protocol Protocol
+	// Destinations are addresses (as /32 or /128 prefixes) or prefixes, all
+	// of one family. netip.PrefixFrom(addr, addr.BitLen()) makes one from
+	// an address.
+	Destinations []netip.Prefix
+	// Ports are destination ports or ranges. They are required for TCP, UDP
+	// and SCTP; with Any, no ports means every packet to the destinations.
+	Ports []PortRange
+}
+
+// Is6 reports whether the rule is for IPv6 (after a successful Canonical).
+func (r Rule) Is6() bool {
+	return len(r.Destinations) > 0 && r.Destinations[0].Addr().Is6()
+}
+
+// Backend selects how marks are installed.
+type Backend int
+
+// Backends.
+const (
+	// Auto picks the backend already holding this package's rules, else
+	// nftables when the kernel offers it, else iptables.
+	Auto Backend = iota
+	// NFTables talks to nf_tables over netlink; no binary is needed.
+	NFTables
+	// IPTables runs the iptables-save/-restore binaries (legacy or nft).
+	IPTables
+)
+
+func (b Backend) String() string {
+	switch b {
+	case Auto:
+		return "auto"
+	case NFTables:
+		return "nftables"
+	case IPTables:
+		return "iptables"
+	}
+	return fmt.Sprintf("backend(%d)", int(b))
+}
+
+// Names of the objects the package owns.
+const (
+	// TableName is the nftables table (family inet) holding every rule.
+	TableName = "lvs"
+	// ChainName is the iptables chain in the mangle table of iptables and
+	// ip6tables.
+	ChainName = "LVS-FWMARK"
+	// nft chain names inside TableName.
+	nftPrerouting = "prerouting"
+	nftOutput     = "output"
+	// commentPrefix starts the comment that carries each rule's canonical
+	// text, so that Rules can read rules back from either backend.
+	commentPrefix = "lvs-fwmark "
+	// maxComment keeps the comment within both the nft user-data limit
+	// (256 bytes with its header) and xt_comment's 256 bytes.
+	maxComment = 240
+)
+
+// Config configures a Client. The zero value (or nil) picks the backend
+// automatically and targets the caller's network namespace.
+type Config struct {
+	// NetNSPath names the network namespace to act on, e.g.
+	// /run/netns/blue or /proc/PID/ns/net; "" is the caller's.
+	NetNSPath string
+	// Backend is Auto, NFTables or IPTables.
+	Backend Backend
+	// Output also marks locally generated packets (the output hook), so
+	// that the director can reach its own fwmark services.
+	Output bool
+	// IPTables is the iptables command of the IPTables backend:
+	// "iptables" (the default), "iptables-legacy", "iptables-nft" or a
+	// path. The package runs its -save and -restore companions, and the
+	// ip6tables ones for IPv6, derived by name ("/sbin/iptables-legacy" →
+	// "/sbin/ip6tables-legacy-restore").
+	IPTables string
+}
+
+// Order tells where another owner's mark-setting rule runs relative to ours.
+type Order int
+
+// Orders.
+const (
+	// Unknown: the relative order cannot be told (same nft priority, or an
+	// iptables chain that is not a hook's own).
+	Unknown Order = iota
+	// Before: it runs before ours; ours overwrites its mark on the packets
+	// we match, but it marks other packets, which may hit fwmark services.
+	Before
+	// After: it runs after ours and can overwrite the marks we set.
+	After
+)
+
+func (o Order) String() string {
+	switch o {
+	case Before:
+		return "before"
+	case After:
+		return "after"
+	}
+	return "unknown"
+}
+
+// Conflict is a rule of another owner that sets or changes the packet mark
+// in a hook where ours run. IPVS compares the whole mark, so any such rule
+// can silently steer packets away from, or into, a fwmark service.
+type Conflict struct {
+	// Family is the nftables family ("ip", "ip6", "inet") or, for the
+	// iptables backend, "ipv4" or "ipv6".
+	Family string
+	// Table and Chain hold the rule.
+	Table, Chain string
+	// Hook is "prerouting" or "output".
+	Hook string
+	// Priority is the nft base chain priority (-150 for iptables mangle).
+	Priority int32
+	// Order relative to this package's rules.
+	Order Order
+	// Rule describes the rule: its handle and action for nftables, its
+	// iptables-save line for iptables.
+	Rule string
+}
+
+func (c Conflict) String() string {
+	return fmt.Sprintf("%s %s/%s (hook %s, priority %d, %s ours): %s",
+		c.Family, c.Table, c.Chain, c.Hook, c.Priority, c.Order, c.Rule)
+}
+
+// Sentinels for errors.Is; every error the package returns is an *Error
+// matching one of them.
+var (
+	// ErrInvalid: a rule or the configuration is invalid. Nothing changed.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrUnavailable: the backend asked for cannot be used here (no
+	// nf_tables, no iptables binary).
+	ErrUnavailable = errors.New("backend unavailable")
+	// ErrConflict: the other backend already holds this package's rules in
+	// the namespace; remove them first (mixing both would mark twice).
+	ErrConflict = errors.New("rules of the other backend present")
+	// ErrNotSupported: the operating system has no netfilter.
+	ErrNotSupported = errors.New("not supported")
+	// ErrKernel: the kernel or the iptables binary refused a change.
+	ErrKernel = errors.New("netfilter refused the change")
+)
+
+// Error is the error type of every call in the package.
+type Error struct {
+	Op    string // the operation, e.g. "sync"
+	Field string // the offending field of validation errors, e.g. "rules[2].Mark"
+	Err   error  // the cause
+	kind  error
+}
+
+func (e *Error) Error() string {
+	s := "fwmark: " + e.Op
+	if e.Field != "" {
+		s += ": " + e.Field
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	} else if e.kind != nil {
+		s += ": " + e.kind.Error()
+	}
+	return s
+}
+
+// Unwrap exposes both the sentinel and the cause.
+func (e *Error) Unwrap() []error {
+	out := make([]error, 0, 2)
+	if e.kind != nil {
+		out = append(out, e.kind)
+	}
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	return out
+}
+
+func newErr(kind error, op, field string, err error) error {
+	return &Error{Op: op, Field: field, Err: err, kind: kind}
+}
+
+func invalidf(op, field, format string, args ...any) error {
+	return newErr(ErrInvalid, op, field, fmt.Errorf(format, args...))
+}
