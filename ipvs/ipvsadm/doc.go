@@ -1,0 +1,36 @@
+// Package ipvsadm speaks ipvsadm 1.31: its command lines, its rules format
+// (ipvsadm -S -n, ipvsadm-save, ipvsadm -R) and its listings, byte for
+// byte, on top of the ipvs SDK.
+//
+// ParseCommand turns a command line into what ipvsadm would send to the
+// kernel, with ipvsadm's defaults, checks and messages; Apply performs it
+// through an *ipvs.Client; Run does both and prints what ipvsadm prints,
+// returning its exit status (examples/ipvsadm is a drop-in ipvsadm built on
+// Run). ParseRules and WriteRules read and write the rules format; Restore
+// and Save apply and capture a table through the SDK. WriteList,
+// WriteService, WriteConnections, WriteTimeouts and WriteDaemons format
+// listings from data, so they can be used on tables read elsewhere.
+//
+// # Errors
+//
+// Command-line and rules errors are *Error: Msg is ipvsadm's message, Line
+// and Token locate the problem in a rules file, Exit is the status ipvsadm
+// exits with. Kernel errors come from the ipvs package; Run prints them
+// with libipvs's wording ("Service already exists", "No such
+// destination", ...).
+//
+// # Namespaces and privileges
+//
+// Everything acts on the namespace of the *ipvs.Client passed in, which
+// needs CAP_NET_ADMIN. Host and service names are resolved from /etc/hosts
+// and /etc/services only, never through DNS.
+//
+// # Compatibility notes
+//
+// Like ipvsadm, -E and -e replace the whole entry (an -e without -w resets
+// the weight to 1), direct-routing and tunnel servers of address services
+// take the service's port, and thresholds (-x, -y) are not saved.
+// Listings reproduce ipvsadm's quirks, including its sort order (address
+// differences wrap as signed 32-bit values) and its reading of an IPv4
+// connection's IPv6 destination in -Lnc.
+package ipvsadm
