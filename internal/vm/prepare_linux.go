@@ -498,8 +498,8 @@ func resolveDir(dir string) string {
 }
 
 // moduleSet returns the module files (relative to the release's module
-// directory) to put in the image: moduleDirs, the preload list, and all
-// their dependencies according to modules.dep.
+// directory) to put in the image: moduleDirs (less moduleSkip), the
+// preload list, and all their dependencies according to modules.dep.
 func moduleSet(moddir string) ([]string, error) {
 	b, err := os.ReadFile(filepath.Join(moddir, "modules.dep"))
 	if err != nil {
@@ -528,6 +528,13 @@ func moduleSet(moddir string) ([]string, error) {
 	}
 	for mod := range deps {
 		rel := strings.TrimPrefix(mod, "kernel/")
+		skip := false
+		for _, d := range moduleSkip {
+			skip = skip || strings.HasPrefix(rel, d)
+		}
+		if skip {
+			continue
+		}
 		for _, d := range moduleDirs {
 			if strings.HasPrefix(rel, d) && (strings.HasSuffix(d, "/") || modName(rel) == path.Base(d)) {
 				add(mod)
