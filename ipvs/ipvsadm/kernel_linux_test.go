@@ -1,0 +1,190 @@
+//go:build linux
+
+package ipvsadm_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/internal/nstest"
+	"github.com/golvs/lvs/ipvs"
+	"github.com/golvs/lvs/ipvs/ipvsadm"
+)
+
+const realIpvsadm = "/usr/sbin/ipvsadm"
+
+// ourIpvsadm is examples/ipvsadm, which vmtest builds onto the guest's PATH
+// (testdata/vmbuild.txt).
+func ourIpvsadm(t *testing.T) string {
+	for _, p := range []string{"/lvs/bin/ipvsadm", os.Getenv("LVS_OUR_IPVSADM")} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("LVS_VM") == "1" {
+		t.Fatal("examples/ipvsadm is not on the guest's PATH (/lvs/bin/ipvsadm)")
+	}
+	t.Skip("needs examples/ipvsadm built at /lvs/bin/ipvsadm or $LVS_OUR_IPVSADM")
+	return ""
+}
+
+// setup gives a fresh namespace routes, so that the kernel's "address not
+// unicast" check (which consults routing) accepts real servers.
+const setup = `ip link add d0 type dummy && ip link set d0 up && ip route add default dev d0 && ip -6 route add default dev d0 || exit 99
+`
+
+// script runs the steps with bin as "ipvsadm" and prints, per step, its
+// stdout, stderr and exit status. A step "<<TEXT" runs -R with TEXT (\n
+// separated) on stdin.
+func script(bin string, steps []string) string {
+	var b strings.Builder
+	b.WriteString(setup)
+	for i, s := range steps {
+		fmt.Fprintf(&b, "echo '### %d'\n", i)
+		if text, ok := strings.CutPrefix(s, "<<"); ok {
+			fmt.Fprintf(&b, "printf '%%b' %q | (exec -a ipvsadm %s -R) >/tmp/o.$$ 2>/tmp/e.$$; echo \"rc=$?\"\n", text, bin)
+		} else {
+			fmt.Fprintf(&b, "(exec -a ipvsadm %s %s) >/tmp/o.$$ 2>/tmp/e.$$; echo \"rc=$?\"\n", bin, s)
+		}
+		b.WriteString("echo '--- stdout'; cat /tmp/o.$$; echo '--- stderr'; cat /tmp/e.$$\n")
+	}
+	b.WriteString("rm -f /tmp/o.$$ /tmp/e.$$\n")
+	return b.String()
+}
+
+func runScript(t *testing.T, ns *nstest.NS, s string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "bash", "-c", s).CombinedOutput()
+	if err != nil {
+		t.Fatalf("script in %s: %v\n%s", ns.Name, err, out)
+	}
+	return string(out)
+}
+
+// final listings every sequence ends with.
+var final = []string{"-Sn", "-Ln"}
+
+func TestKernelCorpusMatchesRealIpvsadm(t *testing.T) {
+	ours := ourIpvsadm(t)
+	for i, seq := range corpus {
+		seq := seq
+		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
+			t.Parallel()
+			steps := append(append([]string(nil), seq...), final...)
+			a, b := nstest.New(t), nstest.New(t)
+			want := runScript(t, a, script(realIpvsadm, steps))
+			got := runScript(t, b, script(ours, steps))
+			if got != want {
+				t.Errorf("sequence %q\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", seq, want, got, firstDiff(want, got))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) && i < len(bl); i++ {
+		if al[i] != bl[i] {
+			return fmt.Sprintf("line %d: real %q, ours %q", i+1, al[i], bl[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d lines", len(al), len(bl))
+}
+
+// richRules exercises every saved option, IPv6 and fwmark included.
+const richRules = `-A -t 10.0.0.1:80 -s sh -p 100 -M 255.255.255.0 --pe sip -b sh-fallback,sh-port
+-a -t 10.0.0.1:80 -r 192.168.10.1:8080 -m -w 3
+-a -t 10.0.0.1:80 -r 192.168.10.2:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum
+-a -t 10.0.0.1:80 -r 192.168.10.3:80 -i -w 2 --tun-type gre --tun-nocsum
+-a -t 10.0.0.1:80 -r 192.168.10.4:80 -i -w 0 --tun-type ipip
+-a -t 10.0.0.1:80 -r [2001:db8::5]:80 -i -w 1 --tun-type gue --tun-port 6081 --tun-remcsum
+-a -t 10.0.0.1:80 -r 192.168.10.6:80 -g -w 65536
+-A -u 10.0.0.1:53 -s mh -o -b mh-fallback,mh-port
+-a -u 10.0.0.1:53 -r 192.168.20.1:5353 -m -w 1
+-A --sctp-service 10.0.0.9:99 -s lc
+-A -t [2001:db8::1]:443 -s wrr -p 300 -M 64
+-a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -w 5
+-A -f 7 -6 -s rr -p 30 -M 96
+-a -f 7 -6 -r [2001:db8::9]:8080 -m -w 1
+-A -f 100 -s dh
+-a -f 100 -r 192.168.30.1:0 -g -w 1
+-A -t 200.0.0.1:0 -s wlc -p 60
+-A -t 10.0.0.200:443 -s fo
+`
+
+func newClient(t *testing.T, ns *nstest.NS) *ipvs.Client {
+	c, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestKernelSaveRestoreRoundTrip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Real ipvsadm builds the table and saves it.
+	a := nstest.New(t)
+	out := runScript(t, a, script(realIpvsadm, []string{"<<" + strings.ReplaceAll(richRules, "\n", "\\n"), "-Sn"}))
+	if !strings.Contains(out, "rc=0\n--- stdout\n--- stderr\n###") {
+		t.Fatalf("real ipvsadm -R failed:\n%s", out)
+	}
+	saved := strings.TrimSpace(a.Exec(t, "bash", "-c", realIpvsadm+" -Sn")) + "\n"
+	if !strings.Contains(saved, "--tun-type gue --tun-port 6081 --tun-remcsum") || !strings.Contains(saved, "-f 7 -6") {
+		t.Fatalf("unexpected save:\n%s", saved)
+	}
+
+	// The SDK restores ipvsadm's save into a fresh namespace...
+	b := nstest.New(t)
+	b.Exec(t, "bash", "-c", setup)
+	cb := newClient(t, b)
+	if err := ipvsadm.Restore(ctx, cb, strings.NewReader(saved)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Exec(t, realIpvsadm, "-Sn"); got != saved {
+		t.Errorf("SDK restore of ipvsadm's save differs:\n%s\nwant\n%s", got, saved)
+	}
+	// ...and its own save equals ipvsadm's, byte for byte.
+	var ours bytes.Buffer
+	if err := ipvsadm.Save(ctx, cb, &ours); err != nil {
+		t.Fatal(err)
+	}
+	if ours.String() != saved {
+		t.Errorf("SDK save differs:\n%s\nwant\n%s", ours.String(), saved)
+	}
+	// What the SDK saved, real ipvsadm -R restores to the same state.
+	c := nstest.New(t)
+	c.Exec(t, "bash", "-c", setup)
+	cmd := exec.Command("ip", "netns", "exec", c.Name, realIpvsadm, "-R")
+	cmd.Stdin = strings.NewReader(ours.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ipvsadm -R of the SDK's save: %v\n%s", err, out)
+	}
+	if got := c.Exec(t, realIpvsadm, "-Sn"); got != saved {
+		t.Errorf("ipvsadm -R of SDK save differs:\n%s\nwant\n%s", got, saved)
+	}
+
+	// A failing line rolls back everything Restore added.
+	d := nstest.New(t)
+	d.Exec(t, "bash", "-c", setup)
+	cd := newClient(t, d)
+	bad := "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m\n-A -t 10.1.0.2:80 -s nosuchsched\n"
+	if err := ipvsadm.Restore(ctx, cd, strings.NewReader(bad)); err == nil {
+		t.Fatal("restore with an unknown scheduler succeeded")
+	}
+	if got := d.Exec(t, realIpvsadm, "-Sn"); got != "" {
+		t.Errorf("failed restore left:\n%s", got)
+	}
+}
