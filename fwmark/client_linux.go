@@ -126,8 +126,15 @@ func iptHolds(ctx context.Context, n *nftBackend, nftOK bool, ipt *iptBackend) e
 			return kernelErr("new", err)
 		}
 	}
-	if !has && ipt != nil && legacyMangle(n.fd) {
-		has, _ = ipt.present(ctx)
+	if !has && legacyMangle(n.fd) {
+		// Read it with the legacy tools: an iptables-nft binary cannot
+		// see legacy tables.
+		if legacy, err := newIPT(n.fd, "iptables-legacy", false); err == nil {
+			ipt = legacy
+		}
+		if ipt != nil {
+			has, _ = ipt.present(ctx)
+		}
 	}
 	if has {
 		return newErr(ErrConflict, "new", "", fmt.Errorf("iptables chain %s exists in the mangle table: remove it (RemoveAll with the iptables backend) before using nftables", ChainName))

@@ -421,7 +421,7 @@ func TestIPv6SetsOutput(t *testing.T) {
 			t.Logf("%s:\n%s", bc.name, out)
 			var must []string
 			if bc.name == "nftables" {
-				must = []string{"hook output priority mangle", "ip6 daddr { fd00::/64, fd01::5 }",
+				must = []string{"hook output priority mangle", "ip6 daddr { fd00::/64, fd01::5 }", `dst=fd00::/64,fd01::5/128 ports`,
 					"dport { 443, 8000-8080, 65535 }", "ip daddr { 10.1.0.0/16, 10.3.0.1 }", "ip daddr 10.2.0.0/24", "meta mark set 0x00000009"}
 			} else {
 				must = []string{"-A OUTPUT -j LVS-FWMARK", "-A LVS-FWMARK -d fd00::/64 -p sctp -m multiport --dports 443,8000:8080,65535",

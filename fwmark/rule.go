@@ -10,7 +10,7 @@ import (
 )
 
 // Canonical validates r and returns its canonical form: destinations
-// masked, sorted and deduplicated; ports sorted, with overlapping and
+// masked, sorted, without those another one covers; ports sorted, with overlapping and
 // adjacent ranges merged. Two rules that match the same packets with the
 // same mark have equal canonical text (String).
 func (r Rule) Canonical() (Rule, error) { return r.canonical("rule", "rule") }
@@ -49,8 +49,16 @@ func (r Rule) canonical(op, field string) (Rule, error) {
 		}
 		out.Destinations = append(out.Destinations, p.Masked())
 	}
+	// Sorted, a prefix comes after any prefix containing it; drop those
+	// already covered.
 	slices.SortFunc(out.Destinations, comparePrefix)
-	out.Destinations = slices.Compact(out.Destinations)
+	kept := out.Destinations[:0]
+	for _, p := range out.Destinations {
+		if !slices.ContainsFunc(kept, func(q netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }) {
+			kept = append(kept, p)
+		}
+	}
+	out.Destinations = kept
 	for i, pr := range r.Ports {
 		f := fmt.Sprintf("%s.Ports[%d]", field, i)
 		if pr.From == 0 || pr.From > pr.To {
