@@ -74,8 +74,11 @@ func (im *Image) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	err = cmd.Run()
 	console.Flush()
 	res := &Result{Total: time.Since(start), Boot: console.boot()}
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return res, fmt.Errorf("vm: %s: timed out after %v: %w", im.Kernel, opts.Timeout, ctx.Err())
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("vm: %s: %w", im.Kernel, ctx.Err())
 	}
 	if err != nil {
 		return res, fmt.Errorf("vm: qemu: %w: %s", err, strings.TrimSpace(stderr.String()))

@@ -7,8 +7,8 @@
 //
 // Test binaries are built on the host with `go test -c` (with -race by
 // default, which links them against glibc; the VM image carries it) and run
-// in the guest from a copy of their package directory's testdata, so tests
-// find their fixtures as under `go test`. A package whose kernel tests drive
+// in the guest in their package's directory of a copy of the module's source
+// tree (/lvs/src), so tests find testdata and other files as under go test. A package whose kernel tests drive
 // programs of this module lists them, one package path per line (# starts a
 // comment), in testdata/vmbuild.txt, e.g. "./examples/nat"; vmtest builds
 // them statically and puts them on the guest's PATH under their base names.
@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -234,7 +235,10 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	} else {
 		env = append(env, "CGO_ENABLED=0")
 	}
-	var files []vm.File
+	files, err := sourceFiles(root)
+	if err != nil {
+		return nil, "", err
+	}
 	var script strings.Builder
 	script.WriteString(scriptHead)
 	fmt.Fprintf(&script, "cd /lvs\n")
@@ -260,9 +264,6 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		guestBin := "/lvs/tests/" + name + ".test"
 		files = append(files, vm.File{Host: bin, Guest: guestBin})
 		guestDir := path.Join("/lvs/src", p.rel)
-		if st, err := os.Stat(filepath.Join(p.dir, "testdata")); err == nil && st.IsDir() {
-			files = append(files, vm.File{Host: filepath.Join(p.dir, "testdata"), Guest: guestDir + "/testdata"})
-		}
 		list, err := readBuildList(filepath.Join(p.dir, "testdata", "vmbuild.txt"))
 		if err != nil {
 			return nil, "", err
@@ -293,6 +294,40 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	}
 	script.WriteString(scriptTail)
 	return files, script.String(), nil
+}
+
+// sourceFiles lists the module's files (without .git and other hidden or
+// _-prefixed directories, as the go tool ignores them) for /lvs/src in the
+// guest, so tests find their testdata and any other file by the same
+// relative paths as under go test.
+func sourceFiles(root string) ([]vm.File, error) {
+	var files []vm.File
+	var size int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && p != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil {
+			size += info.Size()
+		}
+		files = append(files, vm.File{Host: p, Guest: path.Join("/lvs/src", filepath.ToSlash(rel))})
+		return nil
+	})
+	if size > 200<<20 {
+		fmt.Printf("vmtest: warning: the module's files take %d MiB of guest memory\n", size>>20)
+	}
+	return files, err
 }
 
 // readBuildList reads a testdata/vmbuild.txt: one package path per line,

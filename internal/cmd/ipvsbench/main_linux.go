@@ -1,0 +1,432 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golvs/lvs/ipvs"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ipvsbench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	sizes   []int
+	dests   int
+	moby    string
+	ipvsadm string
+	reps    int
+}
+
+func run() error {
+	inner := flag.Bool("inner", false, "internal: already inside the benchmark namespace")
+	sizes := flag.String("sizes", "1000,5000", "numbers of services, comma-separated")
+	dests := flag.Int("dests", 4, "destinations per service")
+	moby := flag.String("moby", "mobybench", "the mobybench binary (internal/bench/moby); empty to skip moby/ipvs")
+	ipvsadm := flag.String("ipvsadm", "ipvsadm", "the ipvsadm binary; empty to skip it")
+	reps := flag.Int("reps", 1, "runs of each measurement; the fastest counts")
+	flag.Parse()
+	if !*inner {
+		return reexec()
+	}
+	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, reps: max(*reps, 1)}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 62500 {
+			return fmt.Errorf("bad size %q (1..62500)", s)
+		}
+		cfg.sizes = append(cfg.sizes, n)
+	}
+	return bench(cfg)
+}
+
+// reexec runs this program again inside a network namespace of its own,
+// so that its flushes can never touch the caller's IPVS table, and so
+// that ipvsadm and mobybench, its children, inherit the namespace
+// without a wrapper process in their timings.
+func reexec() error {
+	name := fmt.Sprintf("ipvsbench-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns add: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", name).Run()
+	// With lo down the kernel has no local routing table in the namespace
+	// and refuses every destination as "not unicast" (EINVAL).
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link set lo up: %v: %s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", name, self, "-inner"}, os.Args[1:]...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// sample is one timed operation.
+type sample struct {
+	wall, user, sys time.Duration
+	writes          int // -1: not applicable
+}
+
+func (s sample) better(o sample) bool { return o.wall == 0 || s.wall < o.wall }
+
+func rusage(who int) (user, sys time.Duration) {
+	var ru unix.Rusage
+	_ = unix.Getrusage(who, &ru)
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// timeSelf times f in this process.
+func timeSelf(f func() (int, error)) (sample, error) {
+	runtime.GC()
+	u0, s0 := rusage(unix.RUSAGE_SELF)
+	t0 := time.Now()
+	w, err := f()
+	wall := time.Since(t0)
+	u1, s1 := rusage(unix.RUSAGE_SELF)
+	return sample{wall: wall, user: u1 - u0, sys: s1 - s0, writes: w}, err
+}
+
+// timeChild times a child process from fork to exit, as a user running it
+// would see it.
+func timeChild(stdin []byte, name string, args ...string) (sample, []byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	t0 := time.Now()
+	err := cmd.Run()
+	wall := time.Since(t0)
+	if err != nil {
+		return sample{}, nil, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.Bytes())
+	}
+	return sample{wall: wall, user: cmd.ProcessState.UserTime(), sys: cmd.ProcessState.SystemTime(), writes: -1}, out.Bytes(), nil
+}
+
+// timeMoby runs mobybench, which times the library call itself (its
+// process start is not counted, unlike ipvsadm's).
+func timeMoby(bin string, args ...string) (sample, int, error) {
+	_, out, err := timeChild(nil, bin, args...)
+	if err != nil {
+		return sample{}, 0, err
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 5 {
+		return sample{}, 0, fmt.Errorf("mobybench said %q", out)
+	}
+	var v [4]int64
+	for i := range v {
+		if v[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return sample{}, 0, fmt.Errorf("mobybench said %q", out)
+		}
+	}
+	return sample{wall: time.Duration(v[1]), user: time.Duration(v[2]), sys: time.Duration(v[3]), writes: -1}, int(v[0]), nil
+}
+
+// The numbering mobybench uses too: service i is 10.100.i/250.i%250+1:80,
+// its destination j is 172.16+j.i/250.i%250+1:8080, NAT, round robin.
+func svcAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 100, byte(i / 250), byte(i%250 + 1)})
+}
+func dstAddr(i, j int) netip.Addr {
+	return netip.AddrFrom4([4]byte{172, byte(16 + j), byte(i / 250), byte(i%250 + 1)})
+}
+
+func state(n, d int) ipvs.State {
+	st := ipvs.State{Services: make([]ipvs.ServiceState, n)}
+	for i := range st.Services {
+		s := &st.Services[i]
+		s.Service = ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: svcAddr(i), Port: 80}, Scheduler: ipvs.RoundRobin}
+		for j := 0; j < d; j++ {
+			s.Destinations = append(s.Destinations, ipvs.Destination{Address: dstAddr(i, j), Port: 8080, Forward: ipvs.Masquerade, Weight: 1})
+		}
+	}
+	return st
+}
+
+func rules(n, d int) []byte {
+	var b bytes.Buffer
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "-A -t %v:80 -s rr\n", svcAddr(i))
+		for j := 0; j < d; j++ {
+			fmt.Fprintf(&b, "-a -t %v:80 -r %v:8080 -m -w 1\n", svcAddr(i), dstAddr(i, j))
+		}
+	}
+	return b.Bytes()
+}
+
+type row struct {
+	size     int
+	op, tool string
+	s        sample
+}
+
+func bench(cfg config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	c, err := ipvs.New(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	printHeader(cfg)
+
+	var rows []row
+	add := func(size int, op, tool string, s sample) {
+		rows = append(rows, row{size: size, op: op, tool: tool, s: s})
+		fmt.Fprintf(os.Stderr, "  %d×%d %-22s %-14s wall %8.3fs user %7.3fs sys %7.3fs\n", size, cfg.dests, op, tool, s.wall.Seconds(), s.user.Seconds(), s.sys.Seconds())
+	}
+	count := func() (int, error) {
+		snap, err := c.Snapshot(ctx)
+		n := len(snap)
+		for _, s := range snap {
+			n += len(s.Destinations)
+		}
+		return n, err
+	}
+	// best runs measure reps times, after prep, keeping the fastest.
+	best := func(prep func() error, measure func() (sample, error)) (sample, error) {
+		var b sample
+		for r := 0; r < cfg.reps; r++ {
+			if prep != nil {
+				if err := prep(); err != nil {
+					return b, err
+				}
+			}
+			s, err := measure()
+			if err != nil {
+				return b, err
+			}
+			if s.better(b) {
+				b = s
+			}
+		}
+		return b, nil
+	}
+	flush := func() error { return c.Flush(ctx) }
+
+	for _, n := range cfg.sizes {
+		d := cfg.dests
+		want := n * (1 + d)
+		desired := state(n, d)
+		check := func(what string) error {
+			got, err := count()
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("%s left %d objects, want %d", what, got, want)
+			}
+			return nil
+		}
+
+		// Create.
+		s, err := best(flush, func() (sample, error) {
+			return timeSelf(func() (int, error) {
+				res, err := c.Apply(ctx, desired, nil)
+				return res.Writes(), err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if err := check("Apply"); err != nil {
+			return err
+		}
+		add(n, "create", "lvs Apply", s)
+		if cfg.moby != "" {
+			var got int
+			s, err := best(flush, func() (sample, error) {
+				s, k, err := timeMoby(cfg.moby, "create", strconv.Itoa(n), strconv.Itoa(d))
+				got = k
+				return s, err
+			})
+			if err != nil {
+				return err
+			}
+			if err := check("moby/ipvs"); err != nil || got != want {
+				return errors.Join(err, fmt.Errorf("moby/ipvs made %d objects", got))
+			}
+			add(n, "create", "moby/ipvs", s)
+		}
+		if cfg.ipvsadm != "" {
+			in := rules(n, d)
+			s, err := best(flush, func() (sample, error) {
+				s, _, err := timeChild(in, cfg.ipvsadm, "-R")
+				return s, err
+			})
+			if err != nil {
+				return err
+			}
+			if err := check("ipvsadm -R"); err != nil {
+				return err
+			}
+			add(n, "create", "ipvsadm -R", s)
+		}
+
+		// Snapshot of the full table.
+		s, err = best(nil, func() (sample, error) {
+			return timeSelf(func() (int, error) {
+				got, err := count()
+				if err == nil && got != want {
+					err = fmt.Errorf("snapshot saw %d objects, want %d", got, want)
+				}
+				return -1, err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		add(n, "snapshot", "lvs Snapshot", s)
+		if cfg.moby != "" {
+			s, err := best(nil, func() (sample, error) {
+				s, got, err := timeMoby(cfg.moby, "snapshot")
+				if err == nil && got != want {
+					err = fmt.Errorf("moby/ipvs saw %d objects, want %d", got, want)
+				}
+				return s, err
+			})
+			if err != nil {
+				return err
+			}
+			add(n, "snapshot", "moby/ipvs", s)
+		}
+		if cfg.ipvsadm != "" {
+			s, err := best(nil, func() (sample, error) {
+				s, out, err := timeChild(nil, cfg.ipvsadm, "-Sn")
+				if err == nil {
+					if got := lines(out); got != want {
+						err = fmt.Errorf("ipvsadm -Sn printed %d lines, want %d", got, want)
+					}
+				}
+				return s, err
+			})
+			if err != nil {
+				return err
+			}
+			add(n, "snapshot", "ipvsadm -Sn", s)
+		}
+
+		// No-op Apply, then one changing the weight of 10% of the
+		// destinations.
+		s, err = best(nil, func() (sample, error) {
+			return timeSelf(func() (int, error) {
+				res, err := c.Apply(ctx, desired, nil)
+				return res.Writes(), err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if s.writes != 0 {
+			return fmt.Errorf("no-op Apply made %d writes", s.writes)
+		}
+		add(n, "no-op apply", "lvs Apply", s)
+		changed := state(n, d)
+		for i := range changed.Services {
+			for j := range changed.Services[i].Destinations {
+				if (i*d+j)%10 == 0 {
+					changed.Services[i].Destinations[j].Weight = 2
+				}
+			}
+		}
+		flip := false
+		s, err = best(nil, func() (sample, error) {
+			// Alternate so that every repetition changes 10%.
+			st := changed
+			if flip {
+				st = desired
+			}
+			flip = !flip
+			return timeSelf(func() (int, error) {
+				res, err := c.Apply(ctx, st, nil)
+				return res.Writes(), err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if want := (n*d + 9) / 10; s.writes != want {
+			return fmt.Errorf("10%% Apply made %d writes, want %d", s.writes, want)
+		}
+		add(n, "apply 10% changed", "lvs Apply", s)
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	printTable(cfg, rows)
+	return nil
+}
+
+func lines(b []byte) int {
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func printHeader(cfg config) {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	fmt.Printf("ipvsbench: kernel %s, %s, %d CPUs, %s, %s, %d destinations per service, fastest of %d\n\n",
+		unix.ByteSliceToString(uts.Release[:]), cpu, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), runtime.Version(), cfg.dests, cfg.reps)
+}
+
+// printTable prints a Markdown table: each row with its CPU times and, for
+// the SDK's rows, how many times faster it is than each other tool doing
+// the same operation at the same size.
+func printTable(cfg config, rows []row) {
+	fmt.Printf("| services × %d | operation | tool | wall | user | sys | user/wall | writes | speed-up of lvs |\n", cfg.dests)
+	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---|")
+	for _, r := range rows {
+		ratio := ""
+		if strings.HasPrefix(r.tool, "lvs") {
+			var parts []string
+			for _, o := range rows {
+				if o.size == r.size && o.op == r.op && !strings.HasPrefix(o.tool, "lvs") {
+					parts = append(parts, fmt.Sprintf("%.1f× vs %s", o.s.wall.Seconds()/r.s.wall.Seconds(), o.tool))
+				}
+			}
+			ratio = strings.Join(parts, ", ")
+		}
+		writes := ""
+		if r.s.writes >= 0 {
+			writes = strconv.Itoa(r.s.writes)
+		}
+		fmt.Printf("| %d | %s | %s | %.3f s | %.3f s | %.3f s | %.0f%% | %s | %s |\n", r.size, r.op, r.tool,
+			r.s.wall.Seconds(), r.s.user.Seconds(), r.s.sys.Seconds(), 100*r.s.user.Seconds()/r.s.wall.Seconds(), writes, ratio)
+	}
+}
