@@ -18,3 +18,8 @@ func Prepare(ctx context.Context, kernel string, log io.Writer) (*Image, error) 
 func (im *Image) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	return nil, fmt.Errorf("%w: GOOS=%s", ErrNotSupported, runtime.GOOS)
 }
+
+// EnsureTools needs Linux and apt; elsewhere it returns ErrNotSupported.
+func EnsureTools(ctx context.Context, log io.Writer, extra map[string]string) error {
+	return fmt.Errorf("%w: GOOS=%s", ErrNotSupported, runtime.GOOS)
+}
