@@ -1,0 +1,81 @@
+// Package fwmark installs the firewall-mark rules that feed IPVS
+// firewall-mark services, natively over nftables netlink or with the
+// iptables binaries as a fallback.
+//
+// A fwmark service (ipvs.ServiceKey{Fwmark: N}) groups traffic that one
+// address service cannot: http and https of one VIP with persistence across
+// both, or whole address ranges. The kernel only sees the mark, so
+// something must set it before IPVS looks: a Rule says "packets to these
+// destinations (and ports) get mark N", set in the prerouting hook at
+// mangle priority (−150), well before IPVS schedules at LOCAL_IN
+// (priority 98). Config.Output adds the output hook, so that the director
+// can reach its own fwmark services.
+//
+//	fw, err := fwmark.New(ctx, nil) // this namespace, backend chosen automatically
+//	err = fw.Sync(ctx, []fwmark.Rule{{Mark: 1, Protocol: fwmark.TCP,
+//		Destinations: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+//		Ports: []fwmark.PortRange{fwmark.Port(80), fwmark.Port(443)}}})
+//
+// # Whole-mark comparison
+//
+// IPVS compares the whole 32-bit packet mark with a service's fwmark
+// (svc->fwmark == skb->mark), and it looks fwmark services up before
+// address services. A rule of another owner that sets or clears any mark
+// bit in the same hooks (kube-proxy, Calico, policy routing) silently
+// breaks fwmark services, or sends unrelated packets into them. Our rules
+// set the whole mark. Conflicts lists the other owners' mark-writing rules
+// in prerouting, input (before IPVS) and, with Output, output, and whether
+// they run before or after ours.
+//
+// # Backends
+//
+// NFTables keeps everything in one table, "inet lvs" (TableName), with a
+// base chain "prerouting" (type filter, priority mangle) and, with Output,
+// "output" (type route, so that a changed mark re-routes). One inet table
+// serves IPv4 and IPv6, so every change, whichever families it touches, is
+// one netlink transaction: Sync deletes and rebuilds the table in a single
+// batch, and packets see either the old rules or the new. Several ports or
+// addresses use anonymous interval sets. The package never touches other
+// tables. No binary is needed.
+//
+// IPTables runs iptables-save and iptables-restore -w --noflush (and the
+// ip6tables ones), with a chain LVS-FWMARK (ChainName) in the mangle table
+// jumped to from PREROUTING (and OUTPUT). Each family changes atomically;
+// when the second family fails the first is put back. Config.IPTables
+// selects the variant ("iptables-legacy", "iptables-nft", a path).
+//
+// Auto keeps using the backend that already holds this package's rules,
+// else prefers nftables, else iptables. The backends refuse to mix: New
+// fails with ErrConflict when the other one holds this package's rules.
+// Legacy iptables is detected only when its mangle table exists and
+// iptables-legacy-save is installed.
+//
+// Every kernel rule carries a comment with its Rule's canonical text
+// ("lvs-fwmark mark=0x1 proto=tcp dst=192.0.2.10/32 ports=80,443"), which
+// is how Rules reads them back. It limits one Rule to 240 bytes of text:
+// split larger sets of destinations into several Rules with the same mark.
+//
+// # Idempotence and teardown
+//
+// Sync makes the installed rules exactly the desired ones and does nothing
+// when they already are; Add installs rules next to the installed ones and
+// returns an Undo that removes exactly those it added; RemoveAll deletes
+// the table or chain and jumps, and nothing else. Rules are validated
+// (non-zero mark, one address family per rule, ports for TCP/UDP/SCTP, no
+// two overlapping rules with different marks) before anything changes.
+//
+// # Privileges and namespaces
+//
+// Changing netfilter needs CAP_NET_ADMIN. Config.NetNSPath (e.g.
+// /run/netns/NAME) targets another network namespace: the nftables socket
+// is opened in it, and the iptables binaries are started from a thread
+// inside it.
+//
+// # Errors
+//
+// Every error is an *Error matching one of ErrInvalid (bad rule or
+// configuration; the field is named), ErrUnavailable (no nf_tables, no
+// iptables binary), ErrConflict (the other backend's rules, or foreign
+// rules in our chain), ErrKernel (netfilter refused) or ErrNotSupported
+// (not Linux).
+package fwmark
