@@ -1,0 +1,11 @@
+// Command vmrun runs one command in the real-kernel test VM.
+//
+//	go run ./internal/cmd/vmrun [-kernel 6.1|6.12|all] [-build ./examples/nat] [-out DIR] -- CMD ARGS...
+//	go run ./internal/cmd/vmrun -c 'ipvsadm -A -t 10.0.0.1:80 -s rr && ipvsadm -Ln'
+//
+// CMD is run by bash in the guest. If CMD names a file on the host (a path
+// with a slash, e.g. a static binary you built), that file is copied into
+// the guest's PATH (/lvs/bin) and run. -build builds Go packages (statically,
+// CGO_ENABLED=0) into the guest's PATH first. The exit status is the
+// command's.
+package main
