@@ -8,4 +8,8 @@
 // the guest's PATH (/lvs/bin) and run. -build builds Go packages (statically,
 // CGO_ENABLED=0) into the guest's PATH first. The exit status is the
 // command's.
+//
+// Why: our machines' kernel has no IPVS, so this is how a developer (or the
+// lab demo) pokes at one: `vmrun -- ipvsadm -Ln`, or a program of the module
+// with `vmrun -build ./examples/nat -- nat -h`.
 package main

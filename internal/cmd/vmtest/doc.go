@@ -13,4 +13,9 @@
 // comment), in testdata/vmbuild.txt, e.g. "./examples/nat"; vmtest builds
 // them statically and puts them on the guest's PATH under their base names.
 // What tests write under $LVS_VM_OUT comes back to -out DIR/KERNEL.
+//
+// Why one command: every feature of the SDK is only proven once it passed
+// against real kernels, and the oldest and newest kernels we support differ
+// (schedulers, tunnel types, attributes), so the README's single test
+// command must cover both.
 package main
