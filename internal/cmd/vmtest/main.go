@@ -38,7 +38,7 @@ func main() {
 	flag.BoolVar(&o.unit, "unit", true, "run go vet and the unit tests on the host first")
 	flag.BoolVar(&o.verbose, "v", false, "verbose test output (-test.v)")
 	flag.BoolVar(&o.race, "race", true, "build the tests with the race detector (needs cgo and gcc on the host)")
-	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for each kernel's run (and each test binary)")
+	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
 	flag.Parse()
 	for _, p := range strings.Split(pkgs, ",") {
@@ -256,7 +256,9 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		for _, t := range list {
 			tools[t] = true
 		}
-		targs := []string{"-test.timeout=" + o.timeout.String()}
+		// A hanging binary must hit its own timeout (and print its
+		// goroutines) before the VM's timeout kills everything.
+		targs := []string{"-test.timeout=" + max(o.timeout-2*time.Minute, o.timeout/2).String()}
 		if o.verbose {
 			targs = append(targs, "-test.v")
 		}
