@@ -1,0 +1,174 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+)
+
+var errClosed = errors.New("client is closed")
+
+// Client configures the director side of IPVS in one network namespace.
+// It is safe for concurrent use; set-up calls run one at a time.
+type Client struct {
+	mu sync.Mutex
+	c  *client
+}
+
+// New returns a Client for the namespace cfg names (nil: the caller's).
+// It opens netlink sockets in the namespace; Close releases them.
+func New(cfg *Config) (*Client, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// Close releases the Client's sockets. Undo values returned by the Client
+// need it open.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return nil
+	}
+	err := c.c.close()
+	c.c = nil
+	return err
+}
+
+func (c *Client) do(ctx context.Context, op string, f func(*client) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return newError(op, ErrInvalid, errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return newError(op, nil, err)
+	}
+	return f(c.c)
+}
+
+// AddVIP makes v a local address of the director, announced as v.Announce
+// says. An existing VIP is not an error (and is announced again in ARP
+// mode); the Undo removes only what this call added: the address if it
+// was not there, the dummy device if it created it and no other address
+// remains on it.
+//
+// Before changing anything it runs CheckVIP and refuses, with ErrIneffective,
+// a VIP that would not be reachable (e.g. ARP mode on a dummy device, or
+// arp_ignore=2 with a /32 VIP). In ARP mode it sends v.Gratuitous packets
+// and returns when they are sent; a cancelled ctx stops the burst and rolls
+// the VIP back.
+func (c *Client) AddVIP(ctx context.Context, v VIP) (*Undo, error) {
+	const op = "add VIP"
+	var u *Undo
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		u, err = cl.addVIP(ctx, op, v)
+		return err
+	})
+	return u, err
+}
+
+// CheckVIP reports why v would not work, or only partly, with the devices
+// and sysctls in effect, without changing anything. Findings of severity
+// Broken make AddVIP fail.
+func (c *Client) CheckVIP(ctx context.Context, v VIP) ([]Finding, error) {
+	const op = "check VIP"
+	var f []Finding
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		if err := validateVIP(op, v); err != nil {
+			return err
+		}
+		f, err = cl.checkVIP(op, v)
+		return err
+	})
+	return f, err
+}
+
+// Announce sends gratuitous ARP (IPv4) or unsolicited neighbour
+// advertisements (IPv6) for addr, which must be configured on iface, e.g.
+// again after a failover. It returns when the burst is sent.
+func (c *Client) Announce(ctx context.Context, iface string, addr netip.Addr, g Gratuitous) error {
+	const op = "announce"
+	return c.do(ctx, op, func(cl *client) error {
+		return cl.announceChecked(ctx, op, iface, addr, g)
+	})
+}
+
+// EnableForwarding turns on forwarding for the families f selects. Writing
+// net.ipv4.ip_forward also rewrites every interface's forwarding and
+// conf/all/accept_redirects; the Undo restores those too.
+func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Undo, error) {
+	const op = "enable forwarding"
+	var u *Undo
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		u, err = cl.enableForwarding(op, f)
+		return err
+	})
+	return u, err
+}
+
+// NATGateway prepares a two-arm NAT director: forwarding on, send_redirects
+// off on conf/all and on g.Interfaces. The real servers must use the
+// director as their default gateway; CheckReturnPath verifies that.
+func (c *Client) NATGateway(ctx context.Context, g NATGateway) (*Undo, error) {
+	const op = "NAT gateway"
+	var u *Undo
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		u, err = cl.natGateway(op, g)
+		return err
+	})
+	return u, err
+}
+
+// CheckReturnPath reports real servers whose replies would not come back
+// through the director, which NAT needs: the director reaching them
+// through a router, a gateway that is not the director, clients on the
+// real servers' own subnet, or forwarding off. It changes nothing.
+func (c *Client) CheckReturnPath(ctx context.Context, paths ...ReturnPath) ([]Finding, error) {
+	const op = "check return path"
+	var f []Finding
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		f, err = cl.checkReturnPath(op, paths)
+		return err
+	})
+	return f, err
+}
+
+// OneArmNAT installs source NAT for the forwarded traffic of n.Services,
+// with the sysctls it needs (see OneArmNAT). Rules live in a table (or
+// chain) of this package's own: nftables table "golvs_director" (family ip
+// or ip6), chain "snat"; iptables chain GOLVS-SNAT in the nat table, jumped
+// to from POSTROUTING. Other rules are never touched. Existing identical
+// rules are not added twice; the Undo deletes the rules this call added,
+// and the table or chain once no rule of ours is left in it.
+//
+// net.ipv4.vs.conntrack exists only once ip_vs is loaded, which creating
+// the first virtual service does.
+func (c *Client) OneArmNAT(ctx context.Context, n OneArmNAT) (*Undo, error) {
+	const op = "one-arm NAT"
+	var u *Undo
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		u, err = cl.oneArmNAT(ctx, op, n)
+		return err
+	})
+	return u, err
+}
+
+// ApplySysctls sets each setting (names and ranges from Sysctls; see the
+// Preset functions) and returns an Undo that restores the previous values.
+func (c *Client) ApplySysctls(ctx context.Context, s ...Sysctl) (*Undo, error) {
+	const op = "apply sysctls"
+	var u *Undo
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		u, err = cl.applySysctls(op, s)
+		return err
+	})
+	return u, err
+}

@@ -1,0 +1,528 @@
+//go:build linux
+
+package director_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/director"
+	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/nstest"
+	"github.com/golvs/lvs/ipvs"
+	"github.com/vishvananda/netlink"
+)
+
+var pfx = netip.MustParsePrefix
+
+// state is everything a director set-up may touch in a namespace: device,
+// address and conf sysctls (netcfg.Snapshot), IPVS sysctls, and the
+// nftables and iptables rule sets.
+func state(t *testing.T, ns *nstest.NS) map[string]string {
+	t.Helper()
+	h, err := netcfg.Open(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	m, err := h.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ns.Do(func() error {
+		files, _ := filepath.Glob("/proc/sys/net/ipv4/vs/*")
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				m["sysctl "+strings.TrimPrefix(f, "/proc/sys/")] = strings.TrimSpace(string(b))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["nft ruleset"] = ns.Exec(t, "nft", "list", "ruleset")
+	m["iptables nat"] = dropComments(ns.Exec(t, "iptables-save", "-t", "nat"))
+	return m
+}
+
+func dropComments(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+func sameState(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	if d := netcfg.Diff(before, after); len(d) > 0 {
+		t.Errorf("%s: state differs from before:\n  %s", what, strings.Join(d, "\n  "))
+	}
+}
+
+func newDirector(t *testing.T, ns *nstest.NS) *director.Client {
+	t.Helper()
+	d, err := director.New(&director.Config{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func newIPVS(t *testing.T, ns *nstest.NS) *ipvs.Client {
+	t.Helper()
+	c, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func undo(t *testing.T, u *director.Undo) {
+	t.Helper()
+	if err := u.Undo(context.Background()); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+}
+
+func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
+	t.Helper()
+	for i := 0; i+1 < len(kv); i += 2 {
+		ns.Exec(t, "sysctl", "-qw", kv[i]+"="+kv[i+1])
+	}
+}
+
+// serveName serves the real server's name on addr.
+func serveName(t *testing.T, ns *nstest.NS, addr, name string) {
+	ns.ServeHTTP(t, addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
+}
+
+// spread makes n requests from client to url and counts the answers by
+// body; failures are counted under "error: ...".
+func spread(client *nstest.NS, url string, n int, timeout time.Duration) map[string]int {
+	hc := client.HTTPClient()
+	hc.Timeout = timeout
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		resp, err := hc.Get(url)
+		if err != nil {
+			got["error"]++
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got[string(b)]++
+	}
+	return got
+}
+
+func addService(t *testing.T, c *ipvs.Client, vip netip.Addr, port uint16, rs ...netip.AddrPort) {
+	t.Helper()
+	ctx := context.Background()
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip, Port: port}
+	if err := c.CreateService(ctx, ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if err := c.CreateDestination(ctx, k, ipvs.Destination{Address: r.Addr(), Port: r.Port(), Forward: ipvs.Masquerade, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTwoArmNAT: client network and real-server network in separate
+// namespaces, real servers' default route via the director, which is
+// configured only by director and ipvs. IPv4 uses an ARP-announced VIP,
+// IPv6 a routed VIP on a dummy device. Teardown restores the director
+// namespace exactly, including non-default starting values.
+func TestTwoArmNAT(t *testing.T) {
+	t.Parallel()
+	dir := nstest.New(t)
+	cl, rs1, rs2 := nstest.New(t), nstest.New(t), nstest.New(t)
+	nstest.Veth(t, cl, "eth0", dir, "ext")
+	cl.AddAddr(t, "eth0", pfx("10.0.1.2/24"), pfx("fd00:1::2/64"))
+	dir.AddAddr(t, "ext", pfx("10.0.1.1/24"), pfx("fd00:1::1/64"))
+	nstest.Segment(t, "rsnet",
+		nstest.Member{NS: dir, Name: "int", Addrs: []netip.Prefix{pfx("10.0.2.1/24"), pfx("fd00:2::1/64")}},
+		nstest.Member{NS: rs1, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.2.11/24"), pfx("fd00:2::11/64")}},
+		nstest.Member{NS: rs2, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.2.12/24"), pfx("fd00:2::12/64")}},
+	)
+	for _, rs := range []*nstest.NS{rs1, rs2} {
+		rs.Exec(t, "ip", "route", "add", "default", "via", "10.0.2.1")
+		rs.Exec(t, "ip", "-6", "route", "add", "default", "via", "fd00:2::1")
+	}
+	// The IPv6 VIP is routed to the director.
+	cl.Exec(t, "ip", "-6", "route", "add", "fd00:99::80/128", "via", "fd00:1::1")
+	serveName(t, rs1, ":8080", "rs1")
+	serveName(t, rs2, ":8080", "rs2")
+
+	// Non-default starting values that the set-up must give back.
+	sysctl(t, dir, "net.ipv4.conf.all.accept_redirects", "0", "net.ipv4.conf.int.send_redirects", "0",
+		"net.ipv4.conf.ext.forwarding", "1", "net.ipv6.conf.ext.forwarding", "1")
+	ipv := newIPVS(t, dir) // loads ip_vs, so that its sysctls exist before the snapshot
+	if _, err := ipv.Services(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := state(t, dir)
+
+	ctx := context.Background()
+	d := newDirector(t, dir)
+	var undos []*director.Undo
+	step := func(u *director.Undo, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		undos = append(undos, u)
+	}
+	step(d.NATGateway(ctx, director.NATGateway{Forwarding: director.Forwarding{IPv4: true, IPv6: true}, Interfaces: []string{"int"}}))
+	step(d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("10.0.1.100"), Announce: director.AnnounceARP, Interface: "ext",
+		Gratuitous: director.Gratuitous{Count: 1}}))
+	step(d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("fd00:99::80"), Announce: director.AnnounceRouted}))
+	step(d.ApplySysctls(ctx, director.PresetFailover()...))
+	// Idempotent: the same calls again change nothing more.
+	u, err := d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("fd00:99::80"), Announce: director.AnnounceRouted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	undos = append(undos, u)
+
+	addService(t, ipv, netip.MustParseAddr("10.0.1.100"), 80, netip.MustParseAddrPort("10.0.2.11:8080"), netip.MustParseAddrPort("10.0.2.12:8080"))
+	addService(t, ipv, netip.MustParseAddr("fd00:99::80"), 80, netip.MustParseAddrPort("[fd00:2::11]:8080"), netip.MustParseAddrPort("[fd00:2::12]:8080"))
+
+	for _, url := range []string{"http://10.0.1.100/", "http://[fd00:99::80]/"} {
+		got := spread(cl, url, 6, 5*time.Second)
+		if got["rs1"] != 3 || got["rs2"] != 3 {
+			t.Errorf("%s: answers %v, want 3 from each real server (round robin, VIP:80 → RS:8080)", url, got)
+		}
+	}
+
+	// The return-path check agrees, and catches a wrong gateway and a
+	// client on the real servers' subnet.
+	fs, err := d.CheckReturnPath(ctx,
+		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.11"), Gateway: netip.MustParseAddr("10.0.2.1"), Client: netip.MustParseAddr("10.0.1.2")},
+		director.ReturnPath{RealServer: netip.MustParseAddr("fd00:2::12"), RealServerNetNS: rs2.Path, Client: netip.MustParseAddr("fd00:1::2")},
+	)
+	if err != nil || len(fs) != 0 {
+		t.Errorf("CheckReturnPath on a correct set-up: %v, %v", fs, err)
+	}
+	fs, err = d.CheckReturnPath(ctx,
+		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.11"), Gateway: netip.MustParseAddr("10.0.2.254")},
+		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.12"), Gateway: netip.MustParseAddr("10.0.2.1"), Client: netip.MustParseAddr("10.0.2.50")},
+	)
+	if err != nil || len(fs) != 2 || fs[0].Severity != director.Broken || !strings.Contains(fs[0].Problem, "10.0.2.254") ||
+		!strings.Contains(fs[1].Problem, "own segment") {
+		t.Errorf("CheckReturnPath on broken paths: %v, %v", fs, err)
+	}
+
+	for _, k := range []ipvs.ServiceKey{{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.1.100"), Port: 80}, {Protocol: ipvs.TCP, Address: netip.MustParseAddr("fd00:99::80"), Port: 80}} {
+		if err := ipv.DeleteService(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := len(undos) - 1; i >= 0; i-- {
+		undo(t, undos[i])
+	}
+	sameState(t, "after teardown", before, state(t, dir))
+}
+
+// dialFails reports whether a TCP connection to addr from ns fails
+// within timeout.
+func connects(ns *nstest.NS, addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := ns.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), "200 OK") {
+		return fmt.Errorf("reply %q", b)
+	}
+	return nil
+}
+
+// TestOneArmNAT: the client is on the real servers' own subnet, so without
+// source NAT the real servers answer it directly and the connection fails;
+// with OneArmNAT it succeeds, with either backend; after undo it fails
+// again and the namespace is as before.
+func TestOneArmNAT(t *testing.T) {
+	t.Parallel()
+	dir, cl, rs1, rs2 := nstest.New(t), nstest.New(t), nstest.New(t), nstest.New(t)
+	nstest.Segment(t, "lan",
+		nstest.Member{NS: dir, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.1/24")}},
+		nstest.Member{NS: cl, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.2/24")}},
+		nstest.Member{NS: rs1, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.11/24")}},
+		nstest.Member{NS: rs2, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.12/24")}},
+	)
+	for _, rs := range []*nstest.NS{rs1, rs2} {
+		rs.Exec(t, "ip", "route", "add", "default", "via", "10.0.0.1")
+	}
+	serveName(t, rs1, ":8080", "rs1")
+	serveName(t, rs2, ":8080", "rs2")
+	ctx := context.Background()
+	ipv := newIPVS(t, dir)
+	d := newDirector(t, dir)
+	vip := netip.MustParseAddr("10.0.0.100")
+	uv, err := d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo(t, uv)
+	addService(t, ipv, vip, 80, netip.MustParseAddrPort("10.0.0.11:8080"), netip.MustParseAddrPort("10.0.0.12:8080"))
+	un, err := d.NATGateway(ctx, director.NATGateway{Forwarding: director.Forwarding{IPv4: true}, Interfaces: []string{"eth0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo(t, un)
+
+	// The check predicts the failure.
+	fs, err := d.CheckReturnPath(ctx, director.ReturnPath{RealServer: netip.MustParseAddr("10.0.0.11"), Gateway: netip.MustParseAddr("10.0.0.1"), Client: netip.MustParseAddr("10.0.0.2")})
+	if err != nil || len(fs) != 1 || fs[0].Severity != director.Broken {
+		t.Errorf("CheckReturnPath for a client on the real servers' subnet: %v, %v", fs, err)
+	}
+	if err := connects(cl, "10.0.0.100:80", 2*time.Second); err == nil {
+		t.Fatal("without source NAT a client on the real servers' subnet got an answer: the test cannot tell SNAT works")
+	}
+	before := state(t, dir)
+	for _, b := range []director.Backend{director.BackendNFTables, director.BackendIPTables} {
+		t.Run(b.String(), func(t *testing.T) {
+			u, err := d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}}, Interface: "eth0", Backend: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Idempotent: the second call adds nothing.
+			u2, err := d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}}, Interface: "eth0", Backend: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			undo(t, u2)
+			got := spread(cl, "http://10.0.0.100/", 4, 5*time.Second)
+			if got["rs1"] != 2 || got["rs2"] != 2 {
+				t.Errorf("with one-arm NAT (%s): answers %v, want 2 from each real server", b, got)
+			}
+			undo(t, u)
+			sameState(t, "after undo", before, state(t, dir))
+			if err := connects(cl, "10.0.0.100:80", time.Second); err == nil {
+				t.Error("after undo the client still gets answers: SNAT was left behind")
+			}
+		})
+	}
+}
+
+func neighMAC(t *testing.T, ns *nstest.NS, a netip.Addr) string {
+	t.Helper()
+	var mac string
+	err := ns.Do(func() error {
+		fam := netlink.FAMILY_V4
+		if a.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		ns, err := netlink.NeighList(0, fam)
+		for _, n := range ns {
+			if x, ok := netip.AddrFromSlice(n.IP); ok && x.Unmap() == a && n.HardwareAddr != nil {
+				mac = n.HardwareAddr.String()
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mac
+}
+
+func macOf(t *testing.T, ns *nstest.NS, dev string) string {
+	t.Helper()
+	var mac string
+	err := ns.Do(func() error {
+		l, err := netlink.LinkByName(dev)
+		if err == nil {
+			mac = l.Attrs().HardwareAddr.String()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mac
+}
+
+// TestGratuitousMove: a VIP moves from one director namespace to another;
+// an observer on the segment learns the new director's MAC from our
+// gratuitous ARP (IPv4) and unsolicited neighbour advertisement (IPv6), and
+// not without them.
+func TestGratuitousMove(t *testing.T) {
+	t.Parallel()
+	d1, d2, obs := nstest.New(t), nstest.New(t), nstest.New(t)
+	nstest.Segment(t, "lan",
+		nstest.Member{NS: d1, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.3.1/24"), pfx("fd00:3::1/64")}},
+		nstest.Member{NS: d2, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.3.2/24"), pfx("fd00:3::2/64")}},
+		nstest.Member{NS: obs, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.3.9/24"), pfx("fd00:3::9/64")}},
+	)
+	ctx := context.Background()
+	c1, c2 := newDirector(t, d1), newDirector(t, d2)
+	mac1, mac2 := macOf(t, d1, "eth0"), macOf(t, d2, "eth0")
+	for _, vip := range []netip.Addr{netip.MustParseAddr("10.0.3.100"), netip.MustParseAddr("fd00:3::100")} {
+		t.Run(vip.String(), func(t *testing.T) {
+			v := director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: -1}}
+			u1, err := c1.AddVIP(ctx, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The observer talks to the VIP and so learns d1's MAC.
+			connects(obs, netip.AddrPortFrom(vip, 9).String(), time.Second)
+			if got := neighMAC(t, obs, vip); got != mac1 {
+				t.Fatalf("observer's neighbour entry for %s is %q, want d1's %s", vip, got, mac1)
+			}
+			undo(t, u1)
+			u2, err := c2.AddVIP(ctx, v) // Count -1: silently
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer undo(t, u2)
+			time.Sleep(300 * time.Millisecond)
+			if got := neighMAC(t, obs, vip); got != mac1 {
+				t.Fatalf("without an announcement the observer's entry changed to %q: the test cannot tell announcing works", got)
+			}
+			if err := c2.Announce(ctx, "eth0", vip, director.Gratuitous{Count: 2, Interval: 50 * time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for neighMAC(t, obs, vip) != mac2 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got := neighMAC(t, obs, vip); got != mac2 {
+				t.Errorf("after the announcement the observer's entry for %s is %q, want d2's %s", vip, got, mac2)
+			}
+		})
+	}
+}
+
+// TestBadInputsChangeNothing: invalid or ineffective requests fail with
+// the right sentinel, and a failure midway rolls back; the namespace is
+// unchanged.
+func TestBadInputsChangeNothing(t *testing.T) {
+	t.Parallel()
+	ns := nstest.New(t)
+	peer := nstest.New(t)
+	nstest.Veth(t, ns, "eth0", peer, "eth0")
+	ns.AddAddr(t, "eth0", pfx("10.0.4.1/24"))
+	ns.Exec(t, "ip", "link", "add", "dum0", "type", "dummy")
+	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
+	ipv := newIPVS(t, ns)
+	if _, err := ipv.Services(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := state(t, ns)
+	ctx := context.Background()
+	d := newDirector(t, ns)
+	vip := netip.MustParseAddr("10.0.4.100")
+	cases := []struct {
+		name string
+		call func() (*director.Undo, error)
+		want error
+	}{
+		{"no announce mode", func() (*director.Undo, error) {
+			return d.AddVIP(ctx, director.VIP{Address: vip, Interface: "eth0"})
+		}, director.ErrInvalid},
+		{"ARP VIP on a dummy with arp_ignore=1", func() (*director.Undo, error) {
+			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "dum0"})
+		}, director.ErrIneffective},
+		{"ARP VIP on a missing interface", func() (*director.Undo, error) {
+			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "nope0"})
+		}, director.ErrNotExist},
+		{"routed VIP on a veth", func() (*director.Undo, error) {
+			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceRouted, Interface: "eth0"})
+		}, director.ErrConflict},
+		{"VIP already there with another prefix", func() (*director.Undo, error) {
+			return d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("10.0.4.1"), Announce: director.AnnounceARP, Interface: "eth0"})
+		}, director.ErrConflict},
+		{"multicast VIP", func() (*director.Undo, error) {
+			return d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("224.0.0.1"), Announce: director.AnnounceARP, Interface: "eth0"})
+		}, director.ErrInvalid},
+		{"unknown sysctl", func() (*director.Undo, error) {
+			return d.ApplySysctls(ctx, director.Sysctl{Name: "net.ipv4.vs.conntrack", Value: 1}, director.Sysctl{Name: "kernel.panic", Value: 1})
+		}, director.ErrInvalid},
+		{"sysctl out of range", func() (*director.Undo, error) {
+			return d.ApplySysctls(ctx, director.Sysctl{Name: "net.ipv4.vs.conn_reuse_mode", Value: 7})
+		}, director.ErrInvalid},
+		{"NAT gateway with a missing interface", func() (*director.Undo, error) {
+			return d.NATGateway(ctx, director.NATGateway{Forwarding: director.Forwarding{IPv4: true}, Interfaces: []string{"eth0", "nope0"}})
+		}, director.ErrNotExist},
+		{"one-arm NAT without a port", func() (*director.Undo, error) {
+			return d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 0)}}, Interface: "eth0"})
+		}, director.ErrInvalid},
+		{"announce cancelled midway rolls the VIP back", func() (*director.Undo, error) {
+			ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: 5, Interval: time.Second}})
+		}, context.DeadlineExceeded},
+	}
+	for _, c := range cases {
+		u, err := c.call()
+		if !errors.Is(err, c.want) || u != nil {
+			t.Errorf("%s: got %v (undo %v), want %v", c.name, err, u != nil, c.want)
+		}
+		var de *director.Error
+		if err != nil && !errors.As(err, &de) {
+			t.Errorf("%s: error %T is not a *director.Error", c.name, err)
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
+	sameState(t, "after bad inputs", before, state(t, ns))
+}
+
+// TestRoutedVIPsShareDevice: two routed VIPs on the default dummy device;
+// undoing the call that created the device keeps it while the other VIP
+// is on it. A routed VIP with arp_ignore=0 gets a warning.
+func TestRoutedVIPsShareDevice(t *testing.T) {
+	t.Parallel()
+	ns := nstest.New(t)
+	peer := nstest.New(t)
+	nstest.Veth(t, ns, "eth0", peer, "eth0")
+	before := state(t, ns)
+	ctx := context.Background()
+	d := newDirector(t, ns)
+	a := director.VIP{Address: netip.MustParseAddr("192.0.2.10"), Announce: director.AnnounceRouted}
+	b := director.VIP{Address: netip.MustParseAddr("2001:db8::10"), Announce: director.AnnounceRouted}
+	fs, err := d.CheckVIP(ctx, a)
+	if err != nil || len(fs) != 1 || fs[0].Severity != director.Warning || !strings.Contains(fs[0].Problem, "eth0") {
+		t.Errorf("CheckVIP for a routed VIP with arp_ignore=0: %v, %v", fs, err)
+	}
+	ua, err := d.AddVIP(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := d.AddVIP(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo(t, ua)
+	out := ns.Exec(t, "ip", "addr", "show", "dev", director.DefaultVIPDevice)
+	if !strings.Contains(out, "2001:db8::10/128") || strings.Contains(out, "192.0.2.10") {
+		t.Errorf("after undoing the first VIP, %s holds:\n%s", director.DefaultVIPDevice, out)
+	}
+	undo(t, ub)
+	sameState(t, "after teardown", before, state(t, ns))
+}
