@@ -8,50 +8,50 @@ import (
 
 // checkKey validates the identifying fields of a service.
 func checkKey(op string, k ServiceKey) error {
-	obj := k.String()
+	obj := k.String // formatted only on error: Apply validates thousands
 	if k.Fwmark != 0 {
 		if k.Family != IPv4 && k.Family != IPv6 {
-			return invalid(op, obj, "Family", "a fwmark service needs Family IPv4 or IPv6")
+			return invalid(op, obj(), "Family", "a fwmark service needs Family IPv4 or IPv6")
 		}
 		if k.Address.IsValid() || k.Protocol != 0 || k.Port != 0 {
-			return invalid(op, obj, "Fwmark", "a fwmark service has no Protocol, Address or Port")
+			return invalid(op, obj(), "Fwmark", "a fwmark service has no Protocol, Address or Port")
 		}
 		return nil
 	}
 	switch k.Protocol {
 	case TCP, UDP, SCTP:
 	case 0:
-		return invalid(op, obj, "Fwmark", "a service needs Fwmark (non-zero) or Protocol, Address and Port")
+		return invalid(op, obj(), "Fwmark", "a service needs Fwmark (non-zero) or Protocol, Address and Port")
 	default:
-		return invalid(op, obj, "Protocol", fmt.Sprintf("protocol %d is not TCP, UDP or SCTP", k.Protocol))
+		return invalid(op, obj(), "Protocol", fmt.Sprintf("protocol %d is not TCP, UDP or SCTP", k.Protocol))
 	}
 	if !k.Address.IsValid() {
-		return invalid(op, obj, "Address", "missing")
+		return invalid(op, obj(), "Address", "missing")
 	}
 	if k.Address.Zone() != "" {
-		return invalid(op, obj, "Address", "the kernel has no notion of a zone")
+		return invalid(op, obj(), "Address", "the kernel has no notion of a zone")
 	}
 	if k.Family != 0 && k.Family != FamilyOf(k.Address) {
-		return invalid(op, obj, "Family", fmt.Sprintf("%v does not match the %v address", k.Family, FamilyOf(k.Address)))
+		return invalid(op, obj(), "Family", fmt.Sprintf("%v does not match the %v address", k.Family, FamilyOf(k.Address)))
 	}
 	return nil
 }
 
-func checkName(op, obj, field, name string) error {
+func checkName(op string, obj func() string, field, name string) error {
 	if len(name) > maxNameLen {
-		return invalid(op, obj, field, fmt.Sprintf("%q is longer than the kernel's %d characters", name, maxNameLen))
+		return invalid(op, obj(), field, fmt.Sprintf("%q is longer than the kernel's %d characters", name, maxNameLen))
 	}
 	for i := 0; i < len(name); i++ {
 		if name[i] == 0 {
-			return invalid(op, obj, field, "contains a NUL byte")
+			return invalid(op, obj(), field, "contains a NUL byte")
 		}
 	}
 	return nil
 }
 
-func checkSeconds(op, obj, field string, d time.Duration) error {
+func checkSeconds(op string, obj func() string, field string, d time.Duration) error {
 	if d < 0 || d%time.Second != 0 || d/time.Second > 1<<32-1 {
-		return invalid(op, obj, field, fmt.Sprintf("%v is not a whole number of seconds in 0..%d", d, uint32(1<<32-1)))
+		return invalid(op, obj(), field, fmt.Sprintf("%v is not a whole number of seconds in 0..%d", d, uint32(1<<32-1)))
 	}
 	return nil
 }
@@ -61,7 +61,7 @@ func checkService(op string, s Service) error {
 	if err := checkKey(op, s.ServiceKey); err != nil {
 		return err
 	}
-	obj := s.ServiceKey.String()
+	obj := s.ServiceKey.String
 	if err := checkName(op, obj, "Scheduler", string(s.Scheduler)); err != nil {
 		return err
 	}
@@ -72,22 +72,22 @@ func checkService(op string, s Service) error {
 		return err
 	}
 	if s.Flags&FlagPersistent != 0 && s.Timeout == 0 {
-		return invalid(op, obj, "Timeout", "FlagPersistent needs a persistence timeout of at least 1s")
+		return invalid(op, obj(), "Timeout", "FlagPersistent needs a persistence timeout of at least 1s")
 	}
 	if s.Flags&^(FlagPersistent|FlagOnePacket|SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
-		return invalid(op, obj, "Flags", fmt.Sprintf("unknown bits %#x", uint32(s.Flags&^(FlagPersistent|FlagOnePacket|SchedFlag1|SchedFlag2|SchedFlag3))))
+		return invalid(op, obj(), "Flags", fmt.Sprintf("unknown bits %#x", uint32(s.Flags&^(FlagPersistent|FlagOnePacket|SchedFlag1|SchedFlag2|SchedFlag3))))
 	}
 	if s.Flags&FlagOnePacket != 0 && s.Fwmark == 0 && s.Protocol != UDP {
-		return invalid(op, obj, "Flags", "one-packet scheduling applies to UDP and fwmark services only")
+		return invalid(op, obj(), "Flags", "one-packet scheduling applies to UDP and fwmark services only")
 	}
 	if s.Fwmark == 0 && s.Port == 0 && s.Flags&FlagPersistent == 0 {
-		return invalid(op, obj, "Port", "port 0 (all ports) needs a persistent service")
+		return invalid(op, obj(), "Port", "port 0 (all ports) needs a persistent service")
 	}
 	if !s.Netmask.IsZero() && s.Netmask.Family() != s.family() {
-		return invalid(op, obj, "Netmask", fmt.Sprintf("a %v granularity does not fit a %v service", s.Netmask.Family(), s.family()))
+		return invalid(op, obj(), "Netmask", fmt.Sprintf("a %v granularity does not fit a %v service", s.Netmask.Family(), s.family()))
 	}
 	if s.PersistenceEngine != "" && s.Flags&FlagPersistent == 0 {
-		return invalid(op, obj, "PersistenceEngine", "a persistence engine needs FlagPersistent")
+		return invalid(op, obj(), "PersistenceEngine", "a persistence engine needs FlagPersistent")
 	}
 	return nil
 }
@@ -97,66 +97,66 @@ func checkDestination(op string, k ServiceKey, d Destination) error {
 	if err := checkKey(op, k); err != nil {
 		return err
 	}
-	obj := k.String() + " -> " + d.String()
+	obj := func() string { return k.String() + " -> " + d.String() }
 	if !d.Address.IsValid() {
-		return invalid(op, obj, "Address", "missing")
+		return invalid(op, obj(), "Address", "missing")
 	}
 	if d.Address.Zone() != "" {
-		return invalid(op, obj, "Address", "the kernel has no notion of a zone")
+		return invalid(op, obj(), "Address", "the kernel has no notion of a zone")
 	}
 	if a := d.Address.Unmap(); a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return invalid(op, obj, "Address", "must be a unicast address")
+		return invalid(op, obj(), "Address", "must be a unicast address")
 	}
 	switch d.Forward {
 	case Masquerade, Local, Tunnel, DirectRoute:
 	default:
-		return invalid(op, obj, "Forward", fmt.Sprintf("unknown forwarding method %d", d.Forward))
+		return invalid(op, obj(), "Forward", fmt.Sprintf("unknown forwarding method %d", d.Forward))
 	}
 	if FamilyOf(d.Address) != k.family() && d.Forward != Tunnel {
-		return invalid(op, obj, "Address", fmt.Sprintf("a %v destination for a %v service needs Forward Tunnel", FamilyOf(d.Address), k.family()))
+		return invalid(op, obj(), "Address", fmt.Sprintf("a %v destination for a %v service needs Forward Tunnel", FamilyOf(d.Address), k.family()))
 	}
 	if k.Fwmark == 0 && (d.Forward == DirectRoute || d.Forward == Tunnel) && d.Port != k.Port {
-		return invalid(op, obj, "Port", fmt.Sprintf("%v forwarding cannot map ports: the port must be the service's %d (only Masquerade maps ports)", d.Forward, k.Port))
+		return invalid(op, obj(), "Port", fmt.Sprintf("%v forwarding cannot map ports: the port must be the service's %d (only Masquerade maps ports)", d.Forward, k.Port))
 	}
 	if d.Weight > maxWeight {
-		return invalid(op, obj, "Weight", fmt.Sprintf("%d is above the kernel's %d", d.Weight, maxWeight))
+		return invalid(op, obj(), "Weight", fmt.Sprintf("%d is above the kernel's %d", d.Weight, maxWeight))
 	}
 	if d.UpperThreshold > maxWeight || d.LowerThreshold > maxWeight {
-		return invalid(op, obj, "UpperThreshold", fmt.Sprintf("thresholds must be at most %d", maxWeight))
+		return invalid(op, obj(), "UpperThreshold", fmt.Sprintf("thresholds must be at most %d", maxWeight))
 	}
 	if d.UpperThreshold != 0 && d.LowerThreshold > d.UpperThreshold {
-		return invalid(op, obj, "LowerThreshold", fmt.Sprintf("%d is above UpperThreshold %d", d.LowerThreshold, d.UpperThreshold))
+		return invalid(op, obj(), "LowerThreshold", fmt.Sprintf("%d is above UpperThreshold %d", d.LowerThreshold, d.UpperThreshold))
 	}
 	if d.Forward != Tunnel {
 		if d.TunnelType != IPIP || d.TunnelPort != 0 || d.TunnelFlags != 0 {
-			return invalid(op, obj, "TunnelType", "tunnel options need Forward Tunnel")
+			return invalid(op, obj(), "TunnelType", "tunnel options need Forward Tunnel")
 		}
 		return nil
 	}
 	switch d.TunnelType {
 	case IPIP:
 		if d.TunnelPort != 0 {
-			return invalid(op, obj, "TunnelPort", "IPIP has no port")
+			return invalid(op, obj(), "TunnelPort", "IPIP has no port")
 		}
 		if d.TunnelFlags != 0 {
-			return invalid(op, obj, "TunnelFlags", "IPIP has no checksum options")
+			return invalid(op, obj(), "TunnelFlags", "IPIP has no checksum options")
 		}
 	case GUE:
 		if d.TunnelPort == 0 {
-			return invalid(op, obj, "TunnelPort", "GUE needs the real server's fou port")
+			return invalid(op, obj(), "TunnelPort", "GUE needs the real server's fou port")
 		}
 		if d.TunnelFlags&^(TunnelChecksum|TunnelRemoteChecksum) != 0 || d.TunnelFlags == TunnelChecksum|TunnelRemoteChecksum {
-			return invalid(op, obj, "TunnelFlags", "GUE takes no checksum, Checksum or RemoteChecksum")
+			return invalid(op, obj(), "TunnelFlags", "GUE takes no checksum, Checksum or RemoteChecksum")
 		}
 	case GRE:
 		if d.TunnelPort != 0 {
-			return invalid(op, obj, "TunnelPort", "GRE has no port")
+			return invalid(op, obj(), "TunnelPort", "GRE has no port")
 		}
 		if d.TunnelFlags&^TunnelChecksum != 0 {
-			return invalid(op, obj, "TunnelFlags", "GRE takes no checksum or Checksum")
+			return invalid(op, obj(), "TunnelFlags", "GRE takes no checksum or Checksum")
 		}
 	default:
-		return invalid(op, obj, "TunnelType", fmt.Sprintf("unknown tunnel type %d", d.TunnelType))
+		return invalid(op, obj(), "TunnelType", fmt.Sprintf("unknown tunnel type %d", d.TunnelType))
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func checkTimeouts(op string, t Timeouts) error {
 		name string
 		d    time.Duration
 	}{{"TCP", t.TCP}, {"TCPFin", t.TCPFin}, {"UDP", t.UDP}} {
-		if err := checkSeconds(op, "", f.name, f.d); err != nil {
+		if err := checkSeconds(op, func() string { return "" }, f.name, f.d); err != nil {
 			return err
 		}
 	}
