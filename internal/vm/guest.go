@@ -58,7 +58,7 @@ const (
 // status, so nothing the kernel prints can be mistaken for them.
 func initScript() string {
 	return `#!/bin/busybox sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/lvs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 read up rest </proc/uptime; echo "lvs-vm: init at ${up}s"
 mount -t sysfs sysfs /sys
