@@ -54,6 +54,8 @@ func (e *Error) Error() string {
 	}
 	errno, isErrno := e.Err.(syscall.Errno)
 	switch {
+	case isErrno && errno == eNODEV:
+		s += ": no such network interface (ENODEV)"
 	case isErrno && e.kind != nil:
 		s += ": " + e.kind.Error() + " (" + errnoName(errno) + ")"
 	case e.Err != nil:
@@ -149,8 +151,8 @@ func kernelError(op, object string, k opKind, err error) error {
 	case eINVAL, eRANGE:
 		e.kind = ErrInvalid
 	case eNODEV:
+		// Keep the errno (errors.Is(err, unix.ENODEV)); Error() names it.
 		e.kind = ErrInvalid
-		e.Err = errors.New("no such network interface (ENODEV)")
 	case eOPNOTSUPP, eAFNOSUPPORT:
 		e.kind = ErrNotSupported
 	}

@@ -257,6 +257,11 @@ func (c *nlConn) guard(ctx context.Context, f func() error) error {
 		}
 		return err
 	}
+	if hasDL && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The socket's timer for ctx's deadline fired before ctx's own:
+		// the same event, reported the same way.
+		return context.DeadlineExceeded
+	}
 	if hasDL {
 		if derr := c.nc.SetDeadline(time.Time{}); derr != nil && err == nil {
 			return derr
