@@ -29,7 +29,7 @@ func New(cfg *Config) (*Client, error) {
 	return &Client{c: c}, nil
 }
 
-// Close releases the Client's sockets. Undo values returned by the Client
+// Close releases the Client's sockets. Setups made by the Client
 // need it open.
 func (c *Client) Close() error {
 	c.mu.Lock()
@@ -56,7 +56,7 @@ func (c *Client) do(ctx context.Context, op string, f func(*client) error) error
 
 // AddVIP makes v a local address of the director, announced as v.Announce
 // says. An existing VIP is not an error (and is announced again in ARP
-// mode); the Undo removes only what this call added: the address if it
+// mode); the Setup's Teardown removes only what this call added: the address if it
 // was not there, the dummy device if it created it and no other address
 // remains on it.
 //
@@ -65,9 +65,9 @@ func (c *Client) do(ctx context.Context, op string, f func(*client) error) error
 // arp_ignore=2 with a /32 VIP). In ARP mode it sends v.Gratuitous packets
 // and returns when they are sent; a cancelled ctx stops the burst and rolls
 // the VIP back.
-func (c *Client) AddVIP(ctx context.Context, v VIP) (*Undo, error) {
+func (c *Client) AddVIP(ctx context.Context, v VIP) (*Setup, error) {
 	const op = "add VIP"
-	var u *Undo
+	var u *Setup
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		u, err = cl.addVIP(ctx, op, v)
 		return err
@@ -103,10 +103,10 @@ func (c *Client) Announce(ctx context.Context, iface string, addr netip.Addr, g 
 
 // EnableForwarding turns on forwarding for the families f selects. Writing
 // net.ipv4.ip_forward also rewrites every interface's forwarding and
-// conf/all/accept_redirects; the Undo restores those too.
-func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Undo, error) {
+// conf/all/accept_redirects; Teardown restores those too.
+func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Setup, error) {
 	const op = "enable forwarding"
-	var u *Undo
+	var u *Setup
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		u, err = cl.enableForwarding(op, f)
 		return err
@@ -117,9 +117,9 @@ func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Undo, err
 // NATGateway prepares a two-arm NAT director: forwarding on, send_redirects
 // off on conf/all and on g.Interfaces. The real servers must use the
 // director as their default gateway; CheckReturnPath verifies that.
-func (c *Client) NATGateway(ctx context.Context, g NATGateway) (*Undo, error) {
+func (c *Client) NATGateway(ctx context.Context, g NATGateway) (*Setup, error) {
 	const op = "NAT gateway"
-	var u *Undo
+	var u *Setup
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		u, err = cl.natGateway(op, g)
 		return err
@@ -146,14 +146,14 @@ func (c *Client) CheckReturnPath(ctx context.Context, paths ...ReturnPath) ([]Fi
 // chain) of this package's own: nftables table "golvs_director" (family ip
 // or ip6), chain "snat"; iptables chain GOLVS-SNAT in the nat table, jumped
 // to from POSTROUTING. Other rules are never touched. Existing identical
-// rules are not added twice; the Undo deletes the rules this call added,
+// rules are not added twice; Teardown deletes the rules this call added,
 // and the table or chain once no rule of ours is left in it.
 //
 // net.ipv4.vs.conntrack exists only once ip_vs is loaded, which creating
 // the first virtual service does.
-func (c *Client) OneArmNAT(ctx context.Context, n OneArmNAT) (*Undo, error) {
+func (c *Client) OneArmNAT(ctx context.Context, n OneArmNAT) (*Setup, error) {
 	const op = "one-arm NAT"
-	var u *Undo
+	var u *Setup
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		u, err = cl.oneArmNAT(ctx, op, n)
 		return err
@@ -162,10 +162,10 @@ func (c *Client) OneArmNAT(ctx context.Context, n OneArmNAT) (*Undo, error) {
 }
 
 // ApplySysctls sets each setting (names and ranges from Sysctls; see the
-// Preset functions) and returns an Undo that restores the previous values.
-func (c *Client) ApplySysctls(ctx context.Context, s ...Sysctl) (*Undo, error) {
+// Preset functions) and returns a Setup whose Teardown restores the previous values.
+func (c *Client) ApplySysctls(ctx context.Context, s ...Sysctl) (*Setup, error) {
 	const op = "apply sysctls"
-	var u *Undo
+	var u *Setup
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		u, err = cl.applySysctls(op, s)
 		return err

@@ -73,8 +73,8 @@ func wrap(op string, err error) error {
 }
 
 // run calls f with a fresh journal. On failure it rolls back what f did;
-// on success the journal becomes the Undo.
-func (c *client) run(op string, f func(j *netcfg.Journal) error) (*Undo, error) {
+// on success the journal becomes the Setup.
+func (c *client) run(op string, f func(j *netcfg.Journal) error) (*Setup, error) {
 	j := new(netcfg.Journal)
 	if err := f(j); err != nil {
 		if uerr := j.Undo(); uerr != nil {
@@ -82,12 +82,12 @@ func (c *client) run(op string, f func(j *netcfg.Journal) error) (*Undo, error) 
 		}
 		return nil, wrap(op, err)
 	}
-	return &Undo{op: op, undo: func(context.Context) error { return j.Undo() }}, nil
+	return &Setup{op: op, j: j}, nil
 }
 
 // ---- VIPs ----
 
-func (c *client) addVIP(ctx context.Context, op string, v VIP) (*Undo, error) {
+func (c *client) addVIP(ctx context.Context, op string, v VIP) (*Setup, error) {
 	if err := validateVIP(op, v); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (c *client) addVIP(ctx context.Context, op string, v VIP) (*Undo, error) {
 const vipDeviceAlias = "golvs-director routed VIPs"
 
 // ensureDummy creates the dummy device dev if missing (marked with
-// vipDeviceAlias) and sets it up. Undo deletes a device so marked once no
+// vipDeviceAlias) and sets it up. Teardown deletes a device so marked once no
 // address other than IPv6 link-local is left on it; other VIPs may still
 // be on it, and their own undo must not lose them.
 func (c *client) ensureDummy(j *netcfg.Journal, dev string) error {
@@ -353,7 +353,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // ---- forwarding and NAT gateway ----
 
-func (c *client) enableForwarding(op string, f Forwarding) (*Undo, error) {
+func (c *client) enableForwarding(op string, f Forwarding) (*Setup, error) {
 	if err := validateForwarding(op, "Forwarding", f); err != nil {
 		return nil, err
 	}
@@ -391,7 +391,7 @@ func (c *client) forwarding(j *netcfg.Journal, f Forwarding) error {
 
 // setTree sets key, whose write has side effects on other sysctls under
 // tree: writing ip_forward rewrites every conf/*/forwarding and
-// conf/all/accept_redirects (IPv6 all.forwarding likewise). Undo restores
+// conf/all/accept_redirects (IPv6 all.forwarding likewise). Teardown restores
 // key and then puts back every side-effect key: those the set-up write
 // changed to their values before it, and those the undo write changed to
 // their values before the undo write. That keeps non-default per-interface
@@ -480,7 +480,7 @@ func (c *client) readTree(tree string) (map[string]string, error) {
 	return m, err
 }
 
-func (c *client) natGateway(op string, g NATGateway) (*Undo, error) {
+func (c *client) natGateway(op string, g NATGateway) (*Setup, error) {
 	if err := validateNATGateway(op, g); err != nil {
 		return nil, err
 	}
@@ -610,7 +610,7 @@ func linkName(nl *netlink.Handle, idx int) string {
 
 // ---- sysctls ----
 
-func (c *client) applySysctls(op string, s []Sysctl) (*Undo, error) {
+func (c *client) applySysctls(op string, s []Sysctl) (*Setup, error) {
 	if err := validateSysctls(op, s); err != nil {
 		return nil, err
 	}

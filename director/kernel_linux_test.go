@@ -29,6 +29,8 @@ var pfx = netip.MustParsePrefix
 // nftables and iptables rule sets.
 func state(t *testing.T, ns *nstest.NS) map[string]string {
 	t.Helper()
+	start := time.Now()
+	defer func() { t.Logf("state snapshot took %v", time.Since(start)) }()
 	h, err := netcfg.Open(ns.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -92,9 +94,9 @@ func newIPVS(t *testing.T, ns *nstest.NS) *ipvs.Client {
 	return c
 }
 
-func undo(t *testing.T, u *director.Undo) {
+func teardown(t *testing.T, u *director.Setup) {
 	t.Helper()
-	if err := u.Undo(context.Background()); err != nil {
+	if err := u.Teardown(context.Background()); err != nil {
 		t.Fatalf("undo: %v", err)
 	}
 }
@@ -181,8 +183,8 @@ func TestTwoArmNAT(t *testing.T) {
 
 	ctx := context.Background()
 	d := newDirector(t, dir)
-	var undos []*director.Undo
-	step := func(u *director.Undo, err error) {
+	var undos []*director.Setup
+	step := func(u *director.Setup, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -235,7 +237,7 @@ func TestTwoArmNAT(t *testing.T) {
 		}
 	}
 	for i := len(undos) - 1; i >= 0; i-- {
-		undo(t, undos[i])
+		teardown(t, undos[i])
 	}
 	sameState(t, "after teardown", before, state(t, dir))
 }
@@ -288,13 +290,13 @@ func TestOneArmNAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer undo(t, uv)
+	defer teardown(t, uv)
 	addService(t, ipv, vip, 80, netip.MustParseAddrPort("10.0.0.11:8080"), netip.MustParseAddrPort("10.0.0.12:8080"))
 	un, err := d.NATGateway(ctx, director.NATGateway{Forwarding: director.Forwarding{IPv4: true}, Interfaces: []string{"eth0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer undo(t, un)
+	defer teardown(t, un)
 
 	// The check predicts the failure.
 	fs, err := d.CheckReturnPath(ctx, director.ReturnPath{RealServer: netip.MustParseAddr("10.0.0.11"), Gateway: netip.MustParseAddr("10.0.0.1"), Client: netip.MustParseAddr("10.0.0.2")})
@@ -316,12 +318,12 @@ func TestOneArmNAT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			undo(t, u2)
+			teardown(t, u2)
 			got := spread(cl, "http://10.0.0.100/", 4, 5*time.Second)
 			if got["rs1"] != 2 || got["rs2"] != 2 {
 				t.Errorf("with one-arm NAT (%s): answers %v, want 2 from each real server", b, got)
 			}
-			undo(t, u)
+			teardown(t, u)
 			sameState(t, "after undo", before, state(t, dir))
 			if err := connects(cl, "10.0.0.100:80", time.Second); err == nil {
 				t.Error("after undo the client still gets answers: SNAT was left behind")
@@ -395,12 +397,12 @@ func TestGratuitousMove(t *testing.T) {
 			if got := neighMAC(t, obs, vip); got != mac1 {
 				t.Fatalf("observer's neighbour entry for %s is %q, want d1's %s", vip, got, mac1)
 			}
-			undo(t, u1)
+			teardown(t, u1)
 			u2, err := c2.AddVIP(ctx, v) // Count -1: silently
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer undo(t, u2)
+			defer teardown(t, u2)
 			time.Sleep(300 * time.Millisecond)
 			if got := neighMAC(t, obs, vip); got != mac1 {
 				t.Fatalf("without an announcement the observer's entry changed to %q: the test cannot tell announcing works", got)
@@ -440,40 +442,40 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	vip := netip.MustParseAddr("10.0.4.100")
 	cases := []struct {
 		name string
-		call func() (*director.Undo, error)
+		call func() (*director.Setup, error)
 		want error
 	}{
-		{"no announce mode", func() (*director.Undo, error) {
+		{"no announce mode", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: vip, Interface: "eth0"})
 		}, director.ErrInvalid},
-		{"ARP VIP on a dummy with arp_ignore=1", func() (*director.Undo, error) {
+		{"ARP VIP on a dummy with arp_ignore=1", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "dum0"})
 		}, director.ErrIneffective},
-		{"ARP VIP on a missing interface", func() (*director.Undo, error) {
+		{"ARP VIP on a missing interface", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "nope0"})
 		}, director.ErrNotExist},
-		{"routed VIP on a veth", func() (*director.Undo, error) {
+		{"routed VIP on a veth", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceRouted, Interface: "eth0"})
 		}, director.ErrConflict},
-		{"VIP already there with another prefix", func() (*director.Undo, error) {
+		{"VIP already there with another prefix", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("10.0.4.1"), Announce: director.AnnounceARP, Interface: "eth0"})
 		}, director.ErrConflict},
-		{"multicast VIP", func() (*director.Undo, error) {
+		{"multicast VIP", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("224.0.0.1"), Announce: director.AnnounceARP, Interface: "eth0"})
 		}, director.ErrInvalid},
-		{"unknown sysctl", func() (*director.Undo, error) {
+		{"unknown sysctl", func() (*director.Setup, error) {
 			return d.ApplySysctls(ctx, director.Sysctl{Name: "net.ipv4.vs.conntrack", Value: 1}, director.Sysctl{Name: "kernel.panic", Value: 1})
 		}, director.ErrInvalid},
-		{"sysctl out of range", func() (*director.Undo, error) {
+		{"sysctl out of range", func() (*director.Setup, error) {
 			return d.ApplySysctls(ctx, director.Sysctl{Name: "net.ipv4.vs.conn_reuse_mode", Value: 7})
 		}, director.ErrInvalid},
-		{"NAT gateway with a missing interface", func() (*director.Undo, error) {
+		{"NAT gateway with a missing interface", func() (*director.Setup, error) {
 			return d.NATGateway(ctx, director.NATGateway{Forwarding: director.Forwarding{IPv4: true}, Interfaces: []string{"eth0", "nope0"}})
 		}, director.ErrNotExist},
-		{"one-arm NAT without a port", func() (*director.Undo, error) {
+		{"one-arm NAT without a port", func() (*director.Setup, error) {
 			return d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 0)}}, Interface: "eth0"})
 		}, director.ErrInvalid},
-		{"announce cancelled midway rolls the VIP back", func() (*director.Undo, error) {
+		{"announce cancelled midway rolls the VIP back", func() (*director.Setup, error) {
 			ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
 			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: 5, Interval: time.Second}})
@@ -518,11 +520,33 @@ func TestRoutedVIPsShareDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	undo(t, ua)
+	teardown(t, ua)
 	out := ns.Exec(t, "ip", "addr", "show", "dev", director.DefaultVIPDevice)
 	if !strings.Contains(out, "2001:db8::10/128") || strings.Contains(out, "192.0.2.10") {
 		t.Errorf("after undoing the first VIP, %s holds:\n%s", director.DefaultVIPDevice, out)
 	}
-	undo(t, ub)
+	teardown(t, ub)
 	sameState(t, "after teardown", before, state(t, ns))
+}
+
+// TestSysctlDefaults: the defaults Sysctls documents are the kernel's, in
+// a fresh namespace with ip_vs loaded.
+func TestSysctlDefaults(t *testing.T) {
+	t.Parallel()
+	ns := nstest.New(t)
+	ipv := newIPVS(t, ns)
+	if _, err := ipv.Services(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := netcfg.Open(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, s := range director.Sysctls() {
+		v, err := h.SysctlInt(strings.ReplaceAll(s.Name, ".", "/"))
+		if err != nil || v != s.Default {
+			t.Errorf("%s: kernel has %d (%v), documented default %d", s.Name, v, err, s.Default)
+		}
+	}
 }

@@ -27,7 +27,7 @@ const (
 
 const keyVSConntrack = "net/ipv4/vs/conntrack"
 
-func (c *client) oneArmNAT(ctx context.Context, op string, n OneArmNAT) (*Undo, error) {
+func (c *client) oneArmNAT(ctx context.Context, op string, n OneArmNAT) (*Setup, error) {
 	if err := validateOneArmNAT(op, n); err != nil {
 		return nil, err
 	}

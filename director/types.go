@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -244,24 +245,29 @@ type ReturnPath struct {
 	Client netip.Addr
 }
 
-// Undo reverses one set-up call: it restores every sysctl to the value it
-// had before and removes exactly the addresses, devices and rules the call
-// created. It is returned only when the set-up succeeded.
-type Undo struct {
-	op   string
-	undo func(ctx context.Context) error
-	done bool
+// Setup is what one set-up call changed; Teardown undoes exactly that:
+// it restores every sysctl to the value it had before and removes exactly
+// the addresses, devices and rules the call created. It is returned only
+// when the set-up succeeded.
+type Setup struct {
+	op string
+	j  *netcfg.Journal
 }
 
-// Undo runs the teardown once; later calls return nil. A failing step does
-// not stop the others; the failures are joined.
-func (u *Undo) Undo(ctx context.Context) error {
-	if u == nil || u.done {
-		return nil
+// Changes describes what Teardown would undo, in the order it would, e.g.
+// "remove address 10.0.0.100/32 from eth0". Empty when everything was
+// already in place.
+func (s *Setup) Changes() []string { return s.j.Steps() }
+
+// Teardown undoes the set-up, in reverse order. A failing step does not
+// stop the others; the failures are joined. It needs the Client that made
+// the Setup to be open. A second call does nothing.
+func (s *Setup) Teardown(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return newError("tear down "+s.op, nil, err)
 	}
-	u.done = true
-	if err := u.undo(ctx); err != nil {
-		return newError("undo "+u.op, nil, err)
+	if err := s.j.Undo(); err != nil {
+		return newError("tear down "+s.op, nil, err)
 	}
 	return nil
 }

@@ -1,0 +1,88 @@
+// Package director configures the director side of an IPVS load balancer:
+// the host set-up around the virtual services that package ipvs creates.
+//
+// One call per concern, each idempotent and reversible:
+//
+//   - AddVIP: a virtual IP (IPv4 or IPv6) as a local address, in one of two
+//     announce modes. AnnounceARP puts it on the client-facing interface
+//     as a secondary /32 (/128) and sends gratuitous ARP (IPv4) or
+//     unsolicited neighbour advertisements (IPv6), so neighbours that knew
+//     another director for the VIP switch at once. AnnounceRouted puts it
+//     on a dummy device (lvs0 by default, as kube-proxy's kube-ipvs0) for
+//     VIPs routed to the director by static routes, ECMP or BGP. IPVS
+//     schedules at LOCAL_IN: the VIP must be local, or traffic never
+//     reaches it.
+//   - EnableForwarding: net.ipv4.ip_forward, net.ipv6.conf.all.forwarding.
+//   - NATGateway: a two-arm NAT director (forwarding on, send_redirects off
+//     on conf/all and the real-server-facing interfaces: the kernel ORs
+//     the two). CheckReturnPath reports real servers whose replies would
+//     not come back through the director.
+//   - OneArmNAT: source NAT of the traffic IPVS forwards to the real
+//     servers, with net.ipv4.vs.conntrack=1, over nftables (netlink, no
+//     binary) or iptables (xt_ipvs), for clients on the real servers' own
+//     subnet and real servers whose gateway is not the director.
+//   - ApplySysctls with the presets (PresetFailover, PresetConntrack,
+//     PresetKubeProxy); Sysctls documents every setting it accepts.
+//
+// # Lifecycle
+//
+// Each set-up call validates its input and checks it against the
+// configuration in effect before changing anything; a bad request returns
+// an error and changes nothing. What is already in place (an existing VIP,
+// a sysctl at the wanted value, an identical rule) is left alone and not
+// recorded, so calling again is harmless. A failure midway rolls back what
+// the call had done. On success the call returns a *Setup whose Teardown
+// restores every sysctl it changed to the exact previous value and removes
+// only the addresses, devices and rules it created. Writing ip_forward
+// also rewrites every interface's forwarding and conf/all/accept_redirects;
+// Teardown puts those back too.
+//
+// Rules live in containers of this package's own and nothing else is
+// touched: nftables table "golvs_director" (one per family), or the
+// iptables chain GOLVS-SNAT in the nat table, reached by one jump from
+// POSTROUTING.
+//
+// # VIP checks
+//
+// The value of arp_ignore in effect on an interface is the maximum of
+// conf/all and conf/IFACE. With arp_ignore ≥ 1 a VIP on a dummy device is
+// never answered by ARP (only addresses on the receiving interface are), so
+// AddVIP refuses ARP mode on a dummy, loopback or NOARP device with
+// ErrIneffective and says so; arp_ignore=2 never answers for a /32 VIP
+// either. A routed VIP with arp_ignore=0 on some interface works but is
+// answered by ARP there too; CheckVIP warns about it.
+//
+// # Network namespaces
+//
+// Config.NetNSPath points a Client at another network namespace
+// (/run/netns/NAME, /proc/PID/ns/net). Netlink and nftables sockets are
+// opened in it, sysctl files are opened and iptables is run from a thread
+// that has joined it, and announcements leave from an AF_PACKET socket
+// created inside it. The caller's threads never change namespace.
+//
+// # Privileges
+//
+// Changing anything needs CAP_NET_ADMIN in the namespace's user namespace
+// (raw packet sockets need CAP_NET_RAW); entering a namespace by path
+// needs CAP_SYS_ADMIN. Nothing here loads modules: IPVS sysctls exist once
+// ip_vs is loaded (creating the first service with package ipvs does it),
+// and nftables NAT needs nft_chain_nat, nft_ct and nft_masq, the iptables
+// backend xt_ipvs and the iptables binary.
+//
+// # Errors
+//
+// Every error is a *Error matching one sentinel with errors.Is: ErrInvalid
+// (bad input, with the field named), ErrNotExist (a device is missing),
+// ErrConflict (existing configuration contradicts the request),
+// ErrIneffective (well-formed but would not work with the configuration in
+// effect), ErrPermission, ErrNotSupported (OS, module or binary missing),
+// ErrRollback (a failure whose rollback failed too). The cause stays
+// reachable (an errno, a context error).
+//
+// # Kernel compatibility
+//
+// Tested on Debian's 6.1 and 6.12 kernels: real traffic through two-arm and
+// one-arm NAT directors, gratuitous ARP and NA observed by another
+// namespace, and teardown compared against a before/after snapshot.
+// Nothing used is newer than 4.x, except run_estimation (5.19).
+package director
