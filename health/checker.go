@@ -53,6 +53,8 @@ type Target struct {
 	Server netip.AddrPort
 	// Mark is the socket mark (SO_MARK) set on every socket, 0 for none.
 	Mark uint32
+	// Source, when valid, is the local address sockets are bound to.
+	Source netip.Addr
 
 	ns *namespace // where sockets are made; nil: the caller's namespace
 }
@@ -66,7 +68,6 @@ func (n *namespace) fdOr() int {
 	}
 	return n.fd
 }
-
 
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Min, Max int }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"syscall"
@@ -20,12 +21,36 @@ import (
 func (t Target) DialContext(ctx context.Context, network string) (net.Conn, error) {
 	if t.ns == nil {
 		d := net.Dialer{FallbackDelay: -1}
+		if t.Source.IsValid() {
+			if typ(network) == unix.SOCK_DGRAM {
+				d.LocalAddr = &net.UDPAddr{IP: t.Source.AsSlice()}
+			} else {
+				d.LocalAddr = &net.TCPAddr{IP: t.Source.AsSlice()}
+			}
+		}
 		if t.Mark != 0 {
 			d.Control = func(_, _ string, c syscall.RawConn) error { return setMark(c, t.Mark) }
 		}
 		return d.DialContext(ctx, network, t.Addr.String())
 	}
 	return t.dialIn(ctx, network)
+}
+
+func typ(network string) int {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return unix.SOCK_STREAM
+	case "udp", "udp4", "udp6":
+		return unix.SOCK_DGRAM
+	}
+	return -1
+}
+
+func sockaddr(a netip.AddrPort) (int, unix.Sockaddr) {
+	if a.Addr().Is4() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
+	}
+	return unix.AF_INET6, &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
 }
 
 func setMark(c syscall.RawConn, mark uint32) error {
@@ -45,21 +70,11 @@ func setMark(c syscall.RawConn, mark uint32) error {
 // moment on a locked thread, and connects outside it through the runtime's
 // poller: a thread is not held per connection in progress.
 func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
-	typ := unix.SOCK_STREAM
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	case "udp", "udp4", "udp6":
-		typ = unix.SOCK_DGRAM
-	default:
+	typ := typ(network)
+	if typ < 0 {
 		return nil, &Error{Op: "dial", Object: network, Err: errors.New("unsupported network"), kind: ErrInvalid}
 	}
-	a := t.Addr.Addr().Unmap()
-	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(t.Addr.Port()), Addr: a.As4()}
-	if a.Is6() {
-		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(t.Addr.Port()), Addr: a.As16(), ZoneId: 0}
-	}
+	family, sa := sockaddr(netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port()))
 	var s int
 	if err := netns.Do(t.ns.fd, func() (err error) {
 		s, err = unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -71,6 +86,13 @@ func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
 		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_MARK, int(t.Mark)); err != nil {
 			unix.Close(s)
 			return nil, os.NewSyscallError("setsockopt SO_MARK", err)
+		}
+	}
+	if t.Source.IsValid() {
+		_, local := sockaddr(netip.AddrPortFrom(t.Source.Unmap(), 0))
+		if err := unix.Bind(s, local); err != nil {
+			unix.Close(s)
+			return nil, os.NewSyscallError("bind", err)
 		}
 	}
 	f := os.NewFile(uintptr(s), "health-check") // owns s from here on

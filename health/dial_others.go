@@ -19,6 +19,12 @@ func (t Target) DialContext(ctx context.Context, network string) (net.Conn, erro
 		return nil, &Error{Op: "dial", Object: t.Addr.String(), Err: errOS, kind: ErrNotSupported}
 	}
 	d := net.Dialer{}
+	if t.Source.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: t.Source.AsSlice()}
+		if network == "udp" || network == "udp4" || network == "udp6" {
+			d.LocalAddr = &net.UDPAddr{IP: t.Source.AsSlice()}
+		}
+	}
 	return d.DialContext(ctx, network, t.Addr.String())
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,8 @@ type IPVS interface {
 	CreateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
 	UpdateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
 	DeleteDestination(ctx context.Context, k ipvs.ServiceKey, dest netip.AddrPort) error
+	CreateService(ctx context.Context, s ipvs.Service) error
+	DeleteService(ctx context.Context, k ipvs.ServiceKey) error
 }
 
 var _ IPVS = (*ipvs.Client)(nil)
@@ -117,12 +120,20 @@ type Server struct {
 	Connect netip.AddrPort
 	// Mark is set as SO_MARK on every socket of this server's checks.
 	Mark uint32
+	// Source is the local address checks are sent from. With ViaVIP it
+	// defaults to the address the director would use to reach the real
+	// server (a check to the VIP, a local address, would otherwise leave
+	// from the VIP itself, which the real server drops as a martian).
+	Source netip.Addr
 	// ViaVIP checks through the real forwarding path, as google/seesaw
 	// does: checks connect to the virtual service's address and port with
-	// socket mark Mark, and the director routes marked packets to this
-	// real server (see the package documentation). A real server whose
-	// VIP or ARP set-up is broken then fails, although its own address
-	// answers. Needs an address service and a non-zero Mark.
+	// socket mark Mark, and IPVS forwards the marked packets to this real
+	// server only, with the server's own forwarding method. A real server
+	// whose VIP or ARP set-up is broken then fails, although its own
+	// address answers. Needs an address service and a Mark unique to this
+	// server; Run creates a firewall-mark service for Mark holding only
+	// this server while it runs (see the package documentation for the
+	// director's side).
 	ViaVIP bool
 }
 
@@ -295,6 +306,7 @@ func New(cfg Config) (*Pool, error) {
 	}
 	p := &Pool{cfg: cfg}
 	seen := map[netip.AddrPort]bool{}
+	marks := map[uint32]bool{}
 	for i, s := range cfg.Servers {
 		addr := netip.AddrPortFrom(s.Destination.Address.Unmap(), s.Destination.Port)
 		obj := addr.String()
@@ -307,12 +319,17 @@ func New(cfg Config) (*Pool, error) {
 			return nil, invalid(obj, "Checker", "missing")
 		case s.ViaVIP && s.Mark == 0:
 			return nil, invalid(obj, "Mark", "ViaVIP needs a socket mark that the director routes to this server")
+		case s.ViaVIP && marks[s.Mark]:
+			return nil, invalid(obj, "Mark", "used by another server: marks pick the server a check goes to")
 		case s.ViaVIP && cfg.Service.Fwmark != 0:
 			return nil, invalid(obj, "ViaVIP", "needs an address service (a firewall-mark service has no single VIP)")
 		case cfg.Sorry != nil && addr == netip.AddrPortFrom(cfg.Sorry.Address.Unmap(), cfg.Sorry.Port):
 			return nil, invalid(obj, "Sorry", "is also a real server")
 		}
 		seen[addr] = true
+		if s.ViaVIP {
+			marks[s.Mark] = true
+		}
 		t := s.Timing.or(cfg.Timing).withDefaults()
 		switch {
 		case t.Interval < 0 || t.Timeout < 0 || t.RetryDelay < 0 || t.Warmup < 0:
@@ -322,7 +339,7 @@ func New(cfg Config) (*Pool, error) {
 		case t.Retries < 0:
 			return nil, invalid(obj, "Timing.Retries", "negative")
 		}
-		target := Target{Server: addr, Mark: s.Mark, Addr: addr}
+		target := Target{Server: addr, Mark: s.Mark, Addr: addr, Source: s.Source}
 		if s.Connect.IsValid() {
 			target.Addr = s.Connect
 		}
@@ -406,11 +423,73 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	for _, s := range p.servers {
 		s.target.ns = ns
+		if s.cfg.ViaVIP && !s.cfg.Source.IsValid() {
+			// Ask the kernel which source address reaches the server: a
+			// connected UDP socket sends nothing.
+			c, err := (Target{Addr: s.addr, ns: ns}).DialContext(ctx, "udp")
+			if err != nil {
+				return &Error{Op: "run", Object: s.addr.String(), Field: "Source", Err: err}
+			}
+			s.target.Source = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+			c.Close()
+		}
+	}
+	created, err := p.probeServices(ctx)
+	defer p.removeProbeServices(created)
+	if err != nil {
+		return err
 	}
 	if err := p.start(ctx); err != nil {
 		return err
 	}
 	return p.loop(ctx)
+}
+
+// probeKey is the firewall-mark service that carries ViaVIP checks of s.
+func (p *Pool) probeKey(s *server) ipvs.ServiceKey {
+	return ipvs.ServiceKey{Family: ipvs.FamilyOf(p.cfg.Service.Address), Fwmark: s.cfg.Mark}
+}
+
+// probeServices creates, for each ViaVIP server, a firewall-mark service
+// whose only destination is that server. IPVS looks firewall-mark services
+// up first, and schedules locally generated packets too, so a marked check
+// to the VIP is forwarded to exactly that server, the way clients' packets
+// are. (A policy route for the mark alone does not do it: IPVS would catch
+// the packet to the VIP in LOCAL_OUT and schedule it to any server.) It
+// returns the services it created, to remove when Run ends.
+func (p *Pool) probeServices(ctx context.Context) ([]ipvs.ServiceKey, error) {
+	var created []ipvs.ServiceKey
+	for _, s := range p.servers {
+		if !s.cfg.ViaVIP {
+			continue
+		}
+		k := p.probeKey(s)
+		err := p.cfg.IPVS.CreateService(ctx, ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin})
+		switch {
+		case err == nil:
+			created = append(created, k)
+		case !errors.Is(err, ipvs.ErrExist):
+			return created, &Error{Op: "create probe service", Object: k.String(), Err: err}
+		}
+		d := s.cfg.Destination
+		d.Weight = 1
+		if err := upsert(ctx, p.cfg.IPVS, k, d); err != nil {
+			return created, &Error{Op: "create probe service", Object: k.String() + " -> " + d.String(), Err: err}
+		}
+	}
+	return created, nil
+}
+
+func (p *Pool) removeProbeServices(keys []ipvs.ServiceKey) {
+	if len(keys) == 0 {
+		return
+	}
+	// Run's context is over by now; removal is bounded on its own.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		p.cfg.IPVS.DeleteService(ctx, k)
+	}
 }
 
 // start writes the initial state: every server up or down as configured,
