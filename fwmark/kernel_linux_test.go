@@ -32,7 +32,9 @@ type backendCase struct {
 	other []string
 }
 
-func backends() []backendCase {
+// backends returns the nftables backend and the iptables one with the
+// given variants ("iptables-nft", "iptables-legacy").
+func backends(variants ...string) []backendCase {
 	ipt := func(cmd string) backendCase {
 		return backendCase{
 			name: cmd,
@@ -43,7 +45,7 @@ func backends() []backendCase {
 			other: []string{cmd, "-w", "-t", "mangle", "-A", "PREROUTING", "-d", "10.9.9.9/32", "-j", "MARK", "--set-mark", "0x10"},
 		}
 	}
-	return []backendCase{
+	out := []backendCase{
 		{
 			name: "nftables",
 			cfg:  fwmark.Config{Backend: fwmark.NFTables},
@@ -51,9 +53,11 @@ func backends() []backendCase {
 			other: []string{"nft", "add table ip other; add chain ip other pre { type filter hook prerouting priority -200; };" +
 				" add rule ip other pre ip daddr 10.9.9.9 meta mark set 0x10"},
 		},
-		ipt("iptables-nft"),
-		ipt("iptables-legacy"),
 	}
+	for _, v := range variants {
+		out = append(out, ipt(v))
+	}
+	return out
 }
 
 var (
@@ -181,7 +185,9 @@ func (l *lab) unreachable(t *testing.T) {
 // to one real server across both ports, clients are scheduled one by one
 // (rr alternates), and without the marks the service gets nothing.
 func TestTraffic(t *testing.T) {
-	for _, bc := range backends() {
+	// Traffic runs with both iptables variants: they differ in the kernel
+	// side (x_tables vs nf_tables) that must set the mark.
+	for _, bc := range backends("iptables-nft", "iptables-legacy") {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -305,13 +311,14 @@ func checkListing(t *testing.T, backend, out string, output bool) {
 // TestBadInput: invalid rules, a missing binary and mixing backends give
 // clear errors and change nothing.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ns := nstest.New(t)
 	snapshot := func() string {
 		return ns.Exec(t, "nft", "list", "ruleset") + stable(ns.Exec(t, "iptables-legacy-save")+ns.Exec(t, "ip6tables-legacy-save"))
 	}
-	for _, bc := range backends() {
+	for _, bc := range backends("iptables-legacy") {
 		cfg := bc.cfg
 		cfg.NetNSPath = ns.Path
 		fw, err := fwmark.New(ctx, &cfg)
@@ -346,7 +353,7 @@ func TestBadInput(t *testing.T) {
 		}
 
 		// The other backends refuse to mix with this one; Auto follows it.
-		for _, other := range backends() {
+		for _, other := range backends("iptables-legacy") {
 			if other.cfg.Backend == bc.cfg.Backend {
 				continue
 			}
@@ -380,6 +387,7 @@ func TestBadInput(t *testing.T) {
 // TestIPv6SetsOutput installs IPv6 and IPv4 rules with several
 // destinations, ranges and Any, with the output hook, and reads them back.
 func TestIPv6SetsOutput(t *testing.T) {
+	t.Parallel()
 	rules := []fwmark.Rule{
 		{Mark: 7, Protocol: fwmark.Any, Destinations: []netip.Prefix{
 			netip.MustParsePrefix("fd00::/64"), netip.MustParsePrefix("fd01::5/128"), netip.MustParsePrefix("fd00::1/128")},
@@ -395,7 +403,7 @@ func TestIPv6SetsOutput(t *testing.T) {
 		want = append(want, c.String())
 	}
 	slices.Sort(want)
-	for _, bc := range backends() {
+	for _, bc := range backends("iptables-legacy") {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
