@@ -72,6 +72,11 @@ func (h *Host) Close() error {
 	return nil
 }
 
+// NetNSFd is the namespace's open descriptor, for libraries that take one
+// (google/nftables' WithNetNSFd, mdlayher/netlink's Config.NetNS), or -1
+// for the caller's namespace. It stays owned by the Host.
+func (h *Host) NetNSFd() int { return h.nsfd }
+
 // Path is the namespace path given to Open.
 func (h *Host) Path() string { return h.path }
 

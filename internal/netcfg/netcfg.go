@@ -40,6 +40,14 @@ func (j *Journal) Record(desc string, undo func() error) {
 	j.steps = append(j.steps, step{desc, undo})
 }
 
+// Append moves sub's steps to the end of j, in order, and empties sub.
+// Recording into a sub-journal lets a caller record a step that must be
+// undone after them (an enclosing object) once it knows it is needed.
+func (j *Journal) Append(sub *Journal) {
+	j.steps = append(j.steps, sub.steps...)
+	sub.steps = nil
+}
+
 // Len is the number of recorded steps.
 func (j *Journal) Len() int { return len(j.steps) }
 

@@ -1,0 +1,46 @@
+//go:build !linux
+
+package realserver
+
+import (
+	"context"
+	"runtime"
+)
+
+// Client configures real-server mode in one network namespace. Outside
+// Linux every call fails with ErrNotSupported.
+type Client struct{}
+
+func unsupported(op string) error {
+	return &Error{Op: op, Err: errorString("real-server set-up is Linux-only, not available on " + runtime.GOOS), kind: ErrNotSupported}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// New fails outside Linux.
+func New(cfg *Config) (*Client, error) { return nil, unsupported("open") }
+
+// Close does nothing.
+func (c *Client) Close() error { return nil }
+
+// SetupDR fails outside Linux.
+func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
+	return nil, unsupported("set up DR")
+}
+
+// SetupTUN fails outside Linux.
+func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
+	return nil, unsupported("set up TUN")
+}
+
+// CheckDR fails outside Linux.
+func (c *Client) CheckDR(ctx context.Context, d DR) (*Report, error) {
+	return nil, unsupported("check DR")
+}
+
+// CheckTUN fails outside Linux.
+func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
+	return nil, unsupported("check TUN")
+}
