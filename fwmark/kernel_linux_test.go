@@ -190,7 +190,7 @@ func TestTraffic(t *testing.T) {
 	for _, bc := range backends("iptables-nft", "iptables-legacy") {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			l := newLab(t)
 			d := l.director
@@ -312,7 +312,7 @@ func checkListing(t *testing.T, backend, out string, output bool) {
 // clear errors and change nothing.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ns := nstest.New(t)
 	snapshot := func() string {
@@ -406,7 +406,7 @@ func TestIPv6SetsOutput(t *testing.T) {
 	for _, bc := range backends("iptables-legacy") {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			ns := nstest.New(t)
 			cfg := bc.cfg
