@@ -144,13 +144,14 @@ func (c *Client) CheckReturnPath(ctx context.Context, paths ...ReturnPath) ([]Fi
 // OneArmNAT installs source NAT for the forwarded traffic of n.Services,
 // with the sysctls it needs (see OneArmNAT). Rules live in a table (or
 // chain) of this package's own: nftables table "golvs_director" (family ip
-// or ip6), chain "snat"; iptables chain GOLVS-SNAT in the nat table, jumped
+// or ip6), base chain "snat" and a chain per service; iptables chain GOLVS-SNAT in the nat table, jumped
 // to from POSTROUTING. Other rules are never touched. Existing identical
 // rules are not added twice; Teardown deletes the rules this call added,
 // and the table or chain once no rule of ours is left in it.
 //
 // net.ipv4.vs.conntrack exists only once ip_vs is loaded, which creating
-// the first virtual service does.
+// the first virtual service does. A service of each family gets its own
+// table (ip or ip6) or iptables/ip6tables chain.
 func (c *Client) OneArmNAT(ctx context.Context, n OneArmNAT) (*Setup, error) {
 	const op = "one-arm NAT"
 	var u *Setup

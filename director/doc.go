@@ -38,9 +38,10 @@
 // Teardown puts those back too.
 //
 // Rules live in containers of this package's own and nothing else is
-// touched: nftables table "golvs_director" (one per family), or the
-// iptables chain GOLVS-SNAT in the nat table, reached by one jump from
-// POSTROUTING.
+// touched: the nftables table "golvs_director" (one per family, base chain
+// "snat" jumping to one chain per service), or the iptables chain
+// GOLVS-SNAT in the nat table, reached by one jump from POSTROUTING. Each
+// is removed once the last rule of ours in it is.
 //
 // # VIP checks
 //
@@ -77,7 +78,8 @@
 // ErrIneffective (well-formed but would not work with the configuration in
 // effect), ErrPermission, ErrNotSupported (OS, module or binary missing),
 // ErrRollback (a failure whose rollback failed too). The cause stays
-// reachable (an errno, a context error).
+// reachable (an errno); a cancelled ctx matches context.Canceled or
+// context.DeadlineExceeded.
 //
 // # Kernel compatibility
 //

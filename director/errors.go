@@ -6,8 +6,10 @@ import (
 )
 
 // Sentinels for errors.Is. Every error the package returns is an *Error
-// that matches one of them; the cause underneath (an errno, a netcfg or
-// nftables error) stays reachable with errors.Is/As too.
+// that matches one of them, except a cancelled or expired ctx, which
+// matches context.Canceled or context.DeadlineExceeded instead. The cause
+// underneath (an errno, a netcfg or nftables error) stays reachable with
+// errors.Is/As too.
 var (
 	// ErrInvalid: the request is malformed; nothing was changed.
 	ErrInvalid = errors.New("invalid argument")

@@ -136,8 +136,8 @@ type NATGateway struct {
 type Backend int
 
 const (
-	// BackendAuto uses nftables and falls back to iptables when the kernel
-	// has no nf_tables NAT support.
+	// BackendAuto uses nftables and falls back to iptables when nf_tables
+	// does not answer (kernel without it).
 	BackendAuto Backend = iota
 	// BackendNFTables talks to nf_tables over netlink (no binary needed).
 	BackendNFTables
