@@ -175,6 +175,17 @@ func arpCapable(l netlink.Link) bool {
 	return len(a.HardwareAddr) == 6 && a.RawFlags&unix.IFF_NOARP == 0 && a.Flags&net.FlagLoopback == 0 && l.Type() != "dummy"
 }
 
+// kindOf names a device's kind for messages ("dummy", "loopback", "veth").
+func kindOf(l netlink.Link) string {
+	if l.Attrs().Flags&net.FlagLoopback != 0 {
+		return "loopback"
+	}
+	if l.Attrs().RawFlags&unix.IFF_NOARP != 0 {
+		return "NOARP " + l.Type()
+	}
+	return l.Type()
+}
+
 func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 	dev, a := v.device(), v.addr()
 	subj := fmt.Sprintf("VIP %s on %s (%s mode)", a, dev, v.Announce)
@@ -197,7 +208,7 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 	if !arpCapable(link) {
 		if a.Is6() {
 			out = append(out, Finding{Broken, subj,
-				fmt.Sprintf("%s is a %s device without neighbour discovery: Linux answers neighbour solicitations only for addresses on the interface they arrive on, so nobody would find the VIP", dev, link.Type()),
+				fmt.Sprintf("%s is a %s device without neighbour discovery: Linux answers neighbour solicitations only for addresses on the interface they arrive on, so nobody would find the VIP", dev, kindOf(link)),
 				"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"})
 			return out, nil
 		}
@@ -205,7 +216,7 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 		if err != nil {
 			return nil, wrap(op, err)
 		}
-		p := fmt.Sprintf("%s is a %s device, which sends no ARP (so gratuitous ARP reaches nobody)", dev, link.Type())
+		p := fmt.Sprintf("%s is a %s device, which sends no ARP (so gratuitous ARP reaches nobody)", dev, kindOf(link))
 		if conf.Effective >= 1 {
 			p += fmt.Sprintf(", and with arp_ignore=%d in effect (max of conf/all=%d and conf/%s=%d) ARP requests are answered only for addresses on the interface they arrive on: the VIP is never answered", conf.Effective, conf.All, dev, conf.Iface)
 		} else {

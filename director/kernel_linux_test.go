@@ -441,6 +441,9 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		{"ARP VIP on a dummy with arp_ignore=1", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "dum0"})
 		}, director.ErrIneffective},
+		{"ARP VIP on lo", func() (*director.Setup, error) {
+			return d.AddVIP(ctx, director.VIP{Address: netip.MustParseAddr("fd00:4::100"), Announce: director.AnnounceARP, Interface: "lo"})
+		}, director.ErrIneffective},
 		{"ARP VIP on a missing interface", func() (*director.Setup, error) {
 			return d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "nope0"})
 		}, director.ErrNotExist},
