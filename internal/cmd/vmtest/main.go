@@ -318,7 +318,8 @@ func sourceFiles(root string) ([]vm.File, error) {
 }
 
 // readBuildList reads a testdata/vmbuild.txt: one package path per line,
-// relative to the module root; blank lines and # comments are ignored.
+// relative to the module root ("./examples/nat" or "examples/nat") or a full
+// import path; blank lines and # comments are ignored.
 func readBuildList(p string) ([]string, error) {
 	f, err := os.Open(p)
 	if os.IsNotExist(err) {
@@ -332,11 +333,14 @@ func readBuildList(p string) ([]string, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line, _, _ := strings.Cut(sc.Text(), "#")
-		if line = strings.TrimSpace(line); line != "" {
-			if !strings.HasPrefix(line, "./") {
-				return nil, fmt.Errorf("%s: %q: want a path relative to the module root, like ./examples/nat", p, line)
-			}
-			list = append(list, line)
+		line = strings.TrimSpace(line)
+		first, _, _ := strings.Cut(line, "/")
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "./"), strings.Contains(first, "."):
+			list = append(list, line) // ./examples/nat or a full import path
+		default:
+			list = append(list, "./"+line) // examples/nat
 		}
 	}
 	return list, sc.Err()
