@@ -58,7 +58,9 @@ const (
 // status, so nothing the kernel prints can be mistaken for them.
 func initScript() string {
 	return `#!/bin/busybox sh
-export PATH=/lvs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# /lvs/bin (programs placed per run) comes last: a program named like a
+# reference tool (examples/ipvsadm) must not shadow the real one.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/lvs/bin
 mount -t proc proc /proc
 read up rest </proc/uptime; echo "lvs-vm: init at ${up}s"
 mount -t sysfs sysfs /sys

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -178,7 +177,40 @@ func rules(n, d int) []byte {
 type row struct {
 	size     int
 	op, tool string
+	ours     bool
 	s        sample
+}
+
+// contender is one tool doing one operation.
+type contender struct {
+	tool string
+	ours bool
+	prep func() error // untimed, before each run
+	run  func() (sample, error)
+}
+
+// contest runs the contenders in turn, reps rounds, so that a change of
+// load on the machine hits all of them alike, and keeps each one's
+// fastest run.
+func contest(reps int, cs []contender) ([]sample, error) {
+	out := make([]sample, len(cs))
+	for r := 0; r < reps; r++ {
+		for i, c := range cs {
+			if c.prep != nil {
+				if err := c.prep(); err != nil {
+					return nil, err
+				}
+			}
+			s, err := c.run()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.tool, err)
+			}
+			if s.better(out[i]) {
+				out[i] = s
+			}
+		}
+	}
+	return out, nil
 }
 
 func bench(cfg config) error {
@@ -192,9 +224,12 @@ func bench(cfg config) error {
 	printHeader(cfg)
 
 	var rows []row
-	add := func(size int, op, tool string, s sample) {
-		rows = append(rows, row{size: size, op: op, tool: tool, s: s})
-		fmt.Fprintf(os.Stderr, "  %d×%d %-22s %-14s wall %8.3fs user %7.3fs sys %7.3fs\n", size, cfg.dests, op, tool, s.wall.Seconds(), s.user.Seconds(), s.sys.Seconds())
+	record := func(size int, op string, cs []contender, ss []sample) {
+		for i, cn := range cs {
+			rows = append(rows, row{size: size, op: op, tool: cn.tool, ours: cn.ours, s: ss[i]})
+			fmt.Fprintf(os.Stderr, "  %d×%d %-18s %-26s wall %8.3fs user %7.3fs sys %7.3fs\n", size, cfg.dests, op, cn.tool,
+				ss[i].wall.Seconds(), ss[i].user.Seconds(), ss[i].sys.Seconds())
+		}
 	}
 	count := func() (int, error) {
 		snap, err := c.Snapshot(ctx)
@@ -204,144 +239,116 @@ func bench(cfg config) error {
 		}
 		return n, err
 	}
-	// best runs measure reps times, after prep, keeping the fastest.
-	best := func(prep func() error, measure func() (sample, error)) (sample, error) {
-		var b sample
-		for r := 0; r < cfg.reps; r++ {
-			if prep != nil {
-				if err := prep(); err != nil {
-					return b, err
-				}
-			}
-			s, err := measure()
-			if err != nil {
-				return b, err
-			}
-			if s.better(b) {
-				b = s
-			}
-		}
-		return b, nil
-	}
 	flush := func() error { return c.Flush(ctx) }
 
 	for _, n := range cfg.sizes {
 		d := cfg.dests
 		want := n * (1 + d)
 		desired := state(n, d)
-		check := func(what string) error {
-			got, err := count()
-			if err != nil {
-				return err
+		// created checks what a contender made, untimed.
+		created := func(tool string, run func() (sample, error)) func() (sample, error) {
+			return func() (sample, error) {
+				s, err := run()
+				if err != nil {
+					return s, err
+				}
+				got, err := count()
+				if err == nil && got != want {
+					err = fmt.Errorf("%s left %d objects, want %d", tool, got, want)
+				}
+				return s, err
 			}
-			if got != want {
-				return fmt.Errorf("%s left %d objects, want %d", what, got, want)
+		}
+		apply := func(st ipvs.State) func() (sample, error) {
+			return func() (sample, error) {
+				return timeSelf(func() (int, error) {
+					res, err := c.Apply(ctx, st, nil)
+					return res.Writes(), err
+				})
 			}
-			return nil
 		}
 
 		// Create.
-		s, err := best(flush, func() (sample, error) {
-			return timeSelf(func() (int, error) {
-				res, err := c.Apply(ctx, desired, nil)
-				return res.Writes(), err
-			})
-		})
-		if err != nil {
-			return err
-		}
-		if err := check("Apply"); err != nil {
-			return err
-		}
-		add(n, "create", "lvs Apply", s)
+		cs := []contender{{tool: "lvs Apply", ours: true, prep: flush, run: created("Apply", apply(desired))}}
 		if cfg.moby != "" {
-			var got int
-			s, err := best(flush, func() (sample, error) {
-				s, k, err := timeMoby(cfg.moby, "create", strconv.Itoa(n), strconv.Itoa(d))
-				got = k
+			cs = append(cs, contender{tool: "moby/ipvs", prep: flush, run: created("moby/ipvs", func() (sample, error) {
+				s, _, err := timeMoby(cfg.moby, "create", strconv.Itoa(n), strconv.Itoa(d))
 				return s, err
-			})
-			if err != nil {
-				return err
-			}
-			if err := check("moby/ipvs"); err != nil || got != want {
-				return errors.Join(err, fmt.Errorf("moby/ipvs made %d objects", got))
-			}
-			add(n, "create", "moby/ipvs", s)
+			})})
 		}
 		if cfg.ipvsadm != "" {
 			in := rules(n, d)
-			s, err := best(flush, func() (sample, error) {
+			cs = append(cs, contender{tool: "ipvsadm -R", prep: flush, run: created("ipvsadm -R", func() (sample, error) {
 				s, _, err := timeChild(in, cfg.ipvsadm, "-R")
 				return s, err
-			})
-			if err != nil {
-				return err
-			}
-			if err := check("ipvsadm -R"); err != nil {
-				return err
-			}
-			add(n, "create", "ipvsadm -R", s)
+			})})
+		}
+		ss, err := contest(cfg.reps, cs)
+		if err != nil {
+			return err
+		}
+		record(n, "create", cs, ss)
+		// Leave the table as Apply made it.
+		if err := flush(); err != nil {
+			return err
+		}
+		if _, err := c.Apply(ctx, desired, nil); err != nil {
+			return err
 		}
 
 		// Snapshot of the full table.
-		s, err = best(nil, func() (sample, error) {
+		cs = []contender{{tool: "lvs Snapshot", ours: true, run: func() (sample, error) {
 			return timeSelf(func() (int, error) {
 				got, err := count()
 				if err == nil && got != want {
-					err = fmt.Errorf("snapshot saw %d objects, want %d", got, want)
+					err = fmt.Errorf("saw %d objects, want %d", got, want)
 				}
 				return -1, err
 			})
-		})
-		if err != nil {
-			return err
-		}
-		add(n, "snapshot", "lvs Snapshot", s)
+		}}, {tool: "lvs Services+Destinations", run: func() (sample, error) {
+			// The per-call API: one round trip per service, as a
+			// caller without Snapshot would do it.
+			return timeSelf(func() (int, error) {
+				svcs, err := c.Services(ctx)
+				got := len(svcs)
+				for _, s := range svcs {
+					ds, err := c.Destinations(ctx, s.ServiceKey)
+					if err != nil {
+						return -1, err
+					}
+					got += len(ds)
+				}
+				if err == nil && got != want {
+					err = fmt.Errorf("saw %d objects, want %d", got, want)
+				}
+				return -1, err
+			})
+		}}}
 		if cfg.moby != "" {
-			s, err := best(nil, func() (sample, error) {
+			cs = append(cs, contender{tool: "moby/ipvs", run: func() (sample, error) {
 				s, got, err := timeMoby(cfg.moby, "snapshot")
 				if err == nil && got != want {
-					err = fmt.Errorf("moby/ipvs saw %d objects, want %d", got, want)
+					err = fmt.Errorf("saw %d objects, want %d", got, want)
 				}
 				return s, err
-			})
-			if err != nil {
-				return err
-			}
-			add(n, "snapshot", "moby/ipvs", s)
+			}})
 		}
 		if cfg.ipvsadm != "" {
-			s, err := best(nil, func() (sample, error) {
+			cs = append(cs, contender{tool: "ipvsadm -Sn", run: func() (sample, error) {
 				s, out, err := timeChild(nil, cfg.ipvsadm, "-Sn")
-				if err == nil {
-					if got := lines(out); got != want {
-						err = fmt.Errorf("ipvsadm -Sn printed %d lines, want %d", got, want)
-					}
+				if got := lines(out); err == nil && got != want {
+					err = fmt.Errorf("printed %d lines, want %d", got, want)
 				}
 				return s, err
-			})
-			if err != nil {
-				return err
-			}
-			add(n, "snapshot", "ipvsadm -Sn", s)
+			}})
 		}
-
-		// No-op Apply, then one changing the weight of 10% of the
-		// destinations.
-		s, err = best(nil, func() (sample, error) {
-			return timeSelf(func() (int, error) {
-				res, err := c.Apply(ctx, desired, nil)
-				return res.Writes(), err
-			})
-		})
-		if err != nil {
+		if ss, err = contest(cfg.reps, cs); err != nil {
 			return err
 		}
-		if s.writes != 0 {
-			return fmt.Errorf("no-op Apply made %d writes", s.writes)
-		}
-		add(n, "no-op apply", "lvs Apply", s)
+		record(n, "snapshot", cs, ss)
+
+		// No-op Apply, then Applys changing the weight of 10% of the
+		// destinations, back and forth.
 		changed := state(n, d)
 		for i := range changed.Services {
 			for j := range changed.Services[i].Destinations {
@@ -350,26 +357,30 @@ func bench(cfg config) error {
 				}
 			}
 		}
+		cs = []contender{{tool: "lvs Apply", ours: true, run: apply(desired)}}
+		if ss, err = contest(cfg.reps, cs); err != nil {
+			return err
+		}
+		if ss[0].writes != 0 {
+			return fmt.Errorf("no-op Apply made %d writes", ss[0].writes)
+		}
+		record(n, "no-op apply", cs, ss)
 		flip := false
-		s, err = best(nil, func() (sample, error) {
-			// Alternate so that every repetition changes 10%.
+		cs = []contender{{tool: "lvs Apply", ours: true, run: func() (sample, error) {
 			st := changed
 			if flip {
 				st = desired
 			}
 			flip = !flip
-			return timeSelf(func() (int, error) {
-				res, err := c.Apply(ctx, st, nil)
-				return res.Writes(), err
-			})
-		})
-		if err != nil {
+			return apply(st)()
+		}}}
+		if ss, err = contest(cfg.reps, cs); err != nil {
 			return err
 		}
-		if want := (n*d + 9) / 10; s.writes != want {
-			return fmt.Errorf("10%% Apply made %d writes, want %d", s.writes, want)
+		if want := (n*d + 9) / 10; ss[0].writes != want {
+			return fmt.Errorf("10%% Apply made %d writes, want %d", ss[0].writes, want)
 		}
-		add(n, "apply 10% changed", "lvs Apply", s)
+		record(n, "apply 10% changed", cs, ss)
 		if err := flush(); err != nil {
 			return err
 		}
@@ -413,10 +424,10 @@ func printTable(cfg config, rows []row) {
 	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
 		ratio := ""
-		if strings.HasPrefix(r.tool, "lvs") {
+		if r.ours {
 			var parts []string
 			for _, o := range rows {
-				if o.size == r.size && o.op == r.op && !strings.HasPrefix(o.tool, "lvs") {
+				if o.size == r.size && o.op == r.op && !o.ours {
 					parts = append(parts, fmt.Sprintf("%.1f× vs %s", o.s.wall.Seconds()/r.s.wall.Seconds(), o.tool))
 				}
 			}

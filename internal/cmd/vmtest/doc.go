@@ -11,7 +11,8 @@
 // tree (/lvs/src), so tests find testdata and other files as under go test. A package whose kernel tests drive
 // programs of this module lists them, one package path per line (# starts a
 // comment), in testdata/vmbuild.txt, e.g. "./examples/nat"; vmtest builds
-// them statically and puts them on the guest's PATH under their base names.
+// them statically and puts them in /lvs/bin under their base names, last on
+// the guest's PATH (so /lvs/bin/ipvsadm never shadows the real ipvsadm).
 // What tests write under $LVS_VM_OUT comes back to -out DIR/KERNEL.
 //
 // Why one command: every feature of the SDK is only proven once it passed
