@@ -6,8 +6,9 @@
 // CMD is run by bash in the guest. If CMD names a file on the host (a path
 // with a slash, e.g. a static binary you built), that file is copied into
 // the guest's PATH (/lvs/bin) and run. -build builds Go packages (statically,
-// CGO_ENABLED=0) into the guest's PATH first. The exit status is the
-// command's.
+// CGO_ENABLED=0) into /lvs/bin first. /lvs/bin is last on the PATH, so a
+// program named like a guest tool (examples/ipvsadm) is reached as
+// /lvs/bin/ipvsadm. The exit status is the command's.
 //
 // Why: our machines' kernel has no IPVS, so this is how a developer (or the
 // lab demo) pokes at one: `vmrun -- ipvsadm -Ln`, or a program of the module
