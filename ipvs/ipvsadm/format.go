@@ -70,9 +70,21 @@ func largeNum(b *strings.Builder, i uint64, f Format) {
 }
 
 // cmp32 is the sign of a difference of unsigned 32-bit values as
-// libipvs's comparators compute it: wrapped into a signed int, so that
-// addresses more than 2^31 apart sort "backwards" exactly as in ipvsadm.
+// libipvs's IPv6 comparison computes it: wrapped into a signed int, so
+// that addresses whose words are more than 2^31 apart sort "backwards"
+// (fe80:: before 2001:db8::) exactly as in ipvsadm. IPv4 addresses and
+// fwmarks compare plainly there, as the real ipvsadm shows.
 func cmp32(a, b uint32) int { return int(int32(a - b)) }
+
+func cmpPlain(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
 
 func addrWords(a netip.Addr) [4]uint32 {
 	var w [4]uint32
@@ -90,11 +102,10 @@ func addrWords(a netip.Addr) [4]uint32 {
 
 func cmpAddr(a, b netip.Addr, v6 bool) int {
 	wa, wb := addrWords(a), addrWords(b)
-	n := 1
-	if v6 {
-		n = 4
+	if !v6 {
+		return cmpPlain(wa[0], wb[0])
 	}
-	for i := 0; i < n; i++ {
+	for i := 0; i < 4; i++ {
 		if r := cmp32(wa[i], wb[i]); r != 0 {
 			return r
 		}
@@ -110,11 +121,11 @@ func svcFamily(s ipvs.Service) ipvs.Family {
 }
 
 // sortServices orders like ipvs_cmp_services: fwmark, family, protocol,
-// address, port.
+// address (IPv6 words wrapped as in libipvs), port.
 func sortServices(es []Entry) {
 	sort.SliceStable(es, func(i, j int) bool {
 		a, b := es[i].Service, es[j].Service
-		if r := cmp32(a.Fwmark, b.Fwmark); r != 0 {
+		if r := cmpPlain(a.Fwmark, b.Fwmark); r != 0 {
 			return r < 0
 		}
 		if fa, fb := svcFamily(a), svcFamily(b); fa != fb {

@@ -227,6 +227,9 @@ func strerror(err error, op Op) string {
 		switch {
 		case errors.As(err, &e) && e.Field == "LowerThreshold":
 			errno = syscall.ERANGE
+		case errors.As(err, &e) && e.Field == "PersistenceEngine":
+			// the kernel looks the engine up first: ENOENT for an unknown one
+			errno = syscall.ENOENT
 		case errors.Is(err, ipvs.ErrInvalid):
 			errno = syscall.EINVAL
 		case errors.Is(err, ipvs.ErrNotExist):
