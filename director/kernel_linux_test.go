@@ -262,26 +262,30 @@ func TestOneArmNAT(t *testing.T) {
 	t.Parallel()
 	dir, cl, rs1, rs2 := nstest.New(t), nstest.New(t), nstest.New(t), nstest.New(t)
 	nstest.Segment(t, "lan",
-		nstest.Member{NS: dir, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.1/24")}},
-		nstest.Member{NS: cl, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.2/24")}},
-		nstest.Member{NS: rs1, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.11/24")}},
-		nstest.Member{NS: rs2, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.12/24")}},
+		nstest.Member{NS: dir, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.1/24"), pfx("fd00::1/64")}},
+		nstest.Member{NS: cl, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.2/24"), pfx("fd00::2/64")}},
+		nstest.Member{NS: rs1, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.11/24"), pfx("fd00::11/64")}},
+		nstest.Member{NS: rs2, Name: "eth0", Addrs: []netip.Prefix{pfx("10.0.0.12/24"), pfx("fd00::12/64")}},
 	)
 	for _, rs := range []*nstest.NS{rs1, rs2} {
 		rs.Exec(t, "ip", "route", "add", "default", "via", "10.0.0.1")
+		rs.Exec(t, "ip", "-6", "route", "add", "default", "via", "fd00::1")
 	}
 	serveName(t, rs1, ":8080", "rs1")
 	serveName(t, rs2, ":8080", "rs2")
 	ctx := context.Background()
 	ipv := newIPVS(t, dir)
 	d := newDirector(t, dir)
-	vip := netip.MustParseAddr("10.0.0.100")
-	uv, err := d.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: -1}})
-	if err != nil {
-		t.Fatal(err)
+	vip, vip6 := netip.MustParseAddr("10.0.0.100"), netip.MustParseAddr("fd00::100")
+	for _, a := range []netip.Addr{vip, vip6} {
+		uv, err := d.AddVIP(ctx, director.VIP{Address: a, Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer teardown(t, uv)
 	}
-	defer teardown(t, uv)
 	addService(t, ipv, vip, 80, netip.MustParseAddrPort("10.0.0.11:8080"), netip.MustParseAddrPort("10.0.0.12:8080"))
+	addService(t, ipv, vip6, 80, netip.MustParseAddrPort("[fd00::11]:8080"), netip.MustParseAddrPort("[fd00::12]:8080"))
 	un, err := d.NATGateway(ctx, director.NATGateway{Forwarding: director.Forwarding{IPv4: true}, Interfaces: []string{"eth0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -293,30 +297,47 @@ func TestOneArmNAT(t *testing.T) {
 	if err != nil || len(fs) != 1 || fs[0].Severity != director.Broken {
 		t.Errorf("CheckReturnPath for a client on the real servers' subnet: %v, %v", fs, err)
 	}
-	if err := connects(cl, "10.0.0.100:80", 2*time.Second); err == nil {
-		t.Fatal("without source NAT a client on the real servers' subnet got an answer: the test cannot tell SNAT works")
+	for _, a := range []string{"10.0.0.100:80", "[fd00::100]:80"} {
+		if err := connects(cl, a, 2*time.Second); err == nil {
+			t.Fatalf("%s: without source NAT a client on the real servers' subnet got an answer: the test cannot tell SNAT works", a)
+		}
 	}
 	before := state(t, dir)
-	for _, b := range []director.Backend{director.BackendNFTables, director.BackendIPTables} {
-		t.Run(b.String(), func(t *testing.T) {
-			u, err := d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}}, Interface: "eth0", Backend: b})
+	v4 := director.SNATService{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}
+	v6 := director.SNATService{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip6, 80)}
+	for _, tc := range []struct {
+		b    director.Backend
+		svcs []director.SNATService
+		urls []string
+	}{
+		{director.BackendNFTables, []director.SNATService{v4, v6}, []string{"http://10.0.0.100/", "http://[fd00::100]/"}},
+		// IPv4 only: ip6tables would add as much time again under TCG.
+		{director.BackendIPTables, []director.SNATService{v4}, []string{"http://10.0.0.100/"}},
+	} {
+		t.Run(tc.b.String(), func(t *testing.T) {
+			n := director.OneArmNAT{Services: tc.svcs, Interface: "eth0", Backend: tc.b}
+			u, err := d.OneArmNAT(ctx, n)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Idempotent: the second call adds nothing.
-			u2, err := d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}}, Interface: "eth0", Backend: b})
+			t.Logf("changes: %q", u.Changes())
+			u2, err := d.OneArmNAT(ctx, n)
 			if err != nil {
 				t.Fatal(err)
 			}
-			teardown(t, u2)
-			got := spread(cl, "http://10.0.0.100/", 4, 5*time.Second)
-			if got["rs1"] != 2 || got["rs2"] != 2 {
-				t.Errorf("with one-arm NAT (%s): answers %v, want 2 from each real server", b, got)
+			if c := u2.Changes(); len(c) != 0 {
+				t.Errorf("the second identical call changed %q", c)
+			}
+			for _, url := range tc.urls {
+				got := spread(cl, url, 4, 5*time.Second)
+				if got["rs1"] != 2 || got["rs2"] != 2 {
+					t.Errorf("%s with one-arm NAT (%s): answers %v, want 2 from each real server", url, tc.b, got)
+				}
 			}
 			teardown(t, u)
-			sameState(t, "after undo", before, state(t, dir))
+			sameState(t, "after teardown", before, state(t, dir))
 			if err := connects(cl, "10.0.0.100:80", time.Second); err == nil {
-				t.Error("after undo the client still gets answers: SNAT was left behind")
+				t.Error("after teardown the client still gets answers: SNAT was left behind")
 			}
 		})
 	}

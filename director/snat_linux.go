@@ -318,6 +318,25 @@ func iptRuleSpec(fam family, s SNATService) []string {
 }
 
 func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
+	_, err := c.ipt(ctx, fam, "-S", iptablesChain)
+	haveChain := err == nil
+	haveJump := false
+	if haveChain {
+		_, err := c.ipt(ctx, fam, "-C", "POSTROUTING", "-j", iptablesChain)
+		haveJump = err == nil
+	}
+	var todo []SNATService
+	for _, s := range svcs {
+		if haveChain {
+			if _, err := c.ipt(ctx, fam, append([]string{"-C", iptablesChain}, iptRuleSpec(fam, s)...)...); err == nil {
+				continue
+			}
+		}
+		todo = append(todo, s)
+	}
+	if haveJump && len(todo) == 0 {
+		return nil // all in place: nothing to record
+	}
 	// iptables-nft creates nftables table "nat" on first use and never
 	// removes it; undo does, if it was absent before and is empty again.
 	if conn, err := c.nftConn(); err == nil {
@@ -327,26 +346,23 @@ func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, 
 			})
 		}
 	}
-	if _, err := c.ipt(ctx, fam, "-S", iptablesChain); err != nil {
+	// Recorded before the rules, so undone after them: the chain and its
+	// jump go once no rule is left in the chain.
+	j.Record("delete chain "+iptablesChain+" and its jump once empty", func() error {
+		return c.iptRemoveChainIfEmpty(context.Background(), fam)
+	})
+	if !haveChain {
 		if _, err := c.ipt(ctx, fam, "-N", iptablesChain); err != nil {
 			return err
 		}
 	}
-	// Recorded before the rules, so undone after them: the chain and its
-	// jump go once our rules are gone and nothing else is left.
-	j.Record("delete chain "+iptablesChain+" and its jump once empty", func() error {
-		return c.iptRemoveChainIfEmpty(context.Background(), fam)
-	})
-	if _, err := c.ipt(ctx, fam, "-C", "POSTROUTING", "-j", iptablesChain); err != nil {
+	if !haveJump {
 		if _, err := c.ipt(ctx, fam, "-A", "POSTROUTING", "-j", iptablesChain); err != nil {
 			return err
 		}
 	}
-	for _, s := range svcs {
+	for _, s := range todo {
 		spec := iptRuleSpec(fam, s)
-		if _, err := c.ipt(ctx, fam, append([]string{"-C", iptablesChain}, spec...)...); err == nil {
-			continue
-		}
 		if _, err := c.ipt(ctx, fam, append([]string{"-A", iptablesChain}, spec...)...); err != nil {
 			return err
 		}
