@@ -160,6 +160,35 @@ func TestRequestsAreExact(t *testing.T) {
 					nla(5, le32(100)), nla(6, le32(10)), nla(11, le16(2)), nla(13, []byte{1}), nla(14, be16(6080)), nla(15, le16(2)))),
 		},
 		{
+			name: "update destination: full entry, IPIP defaults sent",
+			call: func(c *Client) error {
+				return c.UpdateDestination(context.Background(), vip, Destination{Address: netip.MustParseAddr("192.168.1.5"),
+					Port: 8080, Forward: Masquerade})
+			},
+			cmd: 6,
+			want: cat(nla(1|nested, key4), nla(2|nested, nla(1, addr16("192.168.1.5")), nla(2, be16(8080)), nla(3, le32(0)),
+				nla(4, le32(0)), nla(5, le32(0)), nla(6, le32(0)), nla(11, le16(2)), nla(13, []byte{0}), nla(14, be16(0)), nla(15, le16(0)))),
+		},
+		{
+			name: "create SCTP service",
+			call: func(c *Client) error {
+				return c.CreateService(context.Background(), Service{ServiceKey: ServiceKey{Protocol: SCTP,
+					Address: netip.MustParseAddr("10.0.0.1"), Port: 9}, Scheduler: NeverQueue})
+			},
+			cmd: 1,
+			want: nla(1|nested, nla(1, le16(2)), nla(2, le16(132)), nla(3, addr16("10.0.0.1")), nla(4, be16(9)), nla(6, cstr("nq")),
+				nla(7, le32(0), le32(0xffffffff)), nla(8, le32(0)), nla(9, []byte{0xff, 0xff, 0xff, 0xff})),
+		},
+		{
+			name: "start master daemon with an IPv4 group",
+			call: func(c *Client) error {
+				return c.StartDaemon(context.Background(), Daemon{State: DaemonMaster, Interface: "dum0",
+					Group: netip.MustParseAddr("239.1.2.3")})
+			},
+			cmd:  9,
+			want: nla(3|nested, nla(1, le32(1)), nla(2, cstr("dum0")), nla(3, le32(0)), nla(5, []byte{239, 1, 2, 3})),
+		},
+		{
 			name: "delete destination",
 			call: func(c *Client) error {
 				return c.DeleteDestination(context.Background(), vip, netip.MustParseAddrPort("192.168.1.5:8080"))
@@ -349,6 +378,9 @@ func TestKernelErrnosMapPerOperation(t *testing.T) {
 		{"daemon running", eEXIST, func(c *Client) error {
 			return c.StartDaemon(context.Background(), Daemon{State: DaemonMaster, Interface: "lo"})
 		}, ErrExist},
+		{"daemon interface missing", eNODEV, func(c *Client) error {
+			return c.StartDaemon(context.Background(), Daemon{State: DaemonMaster, Interface: "nosuch0"})
+		}, ErrInvalid},
 		{"no daemon", eSRCH, func(c *Client) error { return c.StopDaemon(context.Background(), DaemonBackup) }, ErrNotExist},
 		{"not root", ePERM, func(c *Client) error { _, err := c.Services(context.Background()); return err }, ErrPermission},
 		{"zero missing", eSRCH, func(c *Client) error { return c.ZeroService(context.Background(), vip) }, ErrNotExist},
