@@ -6,7 +6,11 @@
 //
 // A Client is opened with New and closed with Close. Every call that talks
 // to the kernel takes a context.Context: its deadline or cancellation ends
-// a call blocked in the kernel, and the Client stays usable afterwards. A
+// a call waiting for the kernel's reply, with the context's error, and the
+// Client stays usable afterwards (the interrupted call's socket is
+// discarded). The kernel carries out a request while it is being sent, so
+// a request the kernel itself is slow to finish, such as stopping a sync
+// daemon, which waits for the daemon's kernel thread, is not cut short. A
 // Client is safe for concurrent use; each call borrows a netlink socket of
 // its own.
 //
@@ -38,7 +42,10 @@
 // ErrNoModule (scheduler or persistence engine module missing),
 // ErrPermission, ErrInvalid (rejected before anything was sent, or by the
 // kernel), ErrNotSupported and ErrUnavailable (no IPVS in the kernel: load
-// ip_vs). Kernel errors also match their errno, e.g. unix.ESRCH. Input is
+// ip_vs). Kernel errors also match their errno, e.g. unix.ESRCH; a sync
+// daemon on an unknown interface is ErrInvalid matching unix.ENODEV. The
+// kernel refuses (ErrInvalid, EINVAL) a different-family destination while
+// a sync daemon runs, and a sync daemon while such destinations exist. Input is
 // validated before anything is sent; in particular direct-routing and
 // tunnel destinations must use the service's port, which the kernel would
 // silently accept and ipvsadm then cannot edit. An empty list is an empty
@@ -50,7 +57,11 @@
 // destination on a kernel older than 5.2 or 5.3 silently becomes IPIP.
 // The Client reads the first such destination back and fails with
 // ErrNotSupported, removing it, rather than pretending it worked. 64-bit
-// counters are used when the kernel sends them (4.1+). The IPVS version
+// counters are used when the kernel sends them (4.1+). The kernel folds
+// its per-CPU counters into what it reports every two seconds, so counters
+// read right after traffic may lag by up to that long; zeroing shows at
+// once. Debian builds the twos scheduler for 6.12 but not for 6.1, where
+// creating a twos service fails with ErrNoModule. The IPVS version
 // has been 1.2.1 for many years: test for behaviour, not for the version.
 // The package is tested against Debian's 6.1 and 6.12 kernels.
 //

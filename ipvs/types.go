@@ -246,8 +246,9 @@ type Service struct {
 	PersistenceEngine string
 }
 
-// Stats are a service's or destination's counters and rates (per second,
-// estimated by the kernel every two seconds).
+// Stats are a service's or destination's counters and rates (per second).
+// The kernel updates both every two seconds, so counters lag traffic by up
+// to that long.
 type Stats struct {
 	Connections uint64
 	PacketsIn   uint64
