@@ -172,13 +172,14 @@ func (n *nftBackend) sync(ctx context.Context, rules []Rule) error {
 		}{nftOutput, nftables.ChainHookOutput, nftables.ChainTypeRoute})
 	}
 	accept := nftables.ChainPolicyAccept
+	var setIDs uint32
 	for _, h := range hooks {
 		ch := c.AddChain(&nftables.Chain{
 			Name: h.name, Table: lvsTable, Type: h.typ, Hooknum: h.hook,
 			Priority: nftables.ChainPriorityMangle, Policy: &accept,
 		})
 		for _, r := range rules {
-			exprs, err := ruleExprs(c, r)
+			exprs, err := ruleExprs(c, &setIDs, r)
 			if err != nil {
 				return newErr(ErrKernel, "sync", "", err)
 			}
@@ -214,7 +215,7 @@ func (n *nftBackend) remove(ctx context.Context) error {
 // anonymous sets it needs to c's batch:
 //
 //	meta nfproto ipv4 ip daddr { ... } meta l4proto tcp th dport { ... } meta mark set MARK
-func ruleExprs(c *nftables.Conn, r Rule) ([]expr.Any, error) {
+func ruleExprs(c *nftables.Conn, ids *uint32, r Rule) ([]expr.Any, error) {
 	proto, off, alen, keyType := byte(unix.NFPROTO_IPV4), uint32(16), uint32(4), nftables.TypeIPAddr
 	if r.Is6() {
 		proto, off, alen, keyType = unix.NFPROTO_IPV6, 24, 16, nftables.TypeIP6Addr
@@ -242,7 +243,7 @@ func ruleExprs(c *nftables.Conn, r Rule) ([]expr.Any, error) {
 				elems = append(elems, nftables.SetElement{Key: next.AsSlice(), IntervalEnd: true})
 			}
 		}
-		lk, err := anonSet(c, keyType, true, elems)
+		lk, err := anonSet(c, ids, keyType, true, elems)
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +254,7 @@ func ruleExprs(c *nftables.Conn, r Rule) ([]expr.Any, error) {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(r.Protocol)}})
 	case len(r.Ports) > 0:
-		lk, err := anonSet(c, nftables.TypeInetProto, false, []nftables.SetElement{
+		lk, err := anonSet(c, ids, nftables.TypeInetProto, false, []nftables.SetElement{
 			{Key: []byte{byte(TCP)}}, {Key: []byte{byte(UDP)}}, {Key: []byte{byte(SCTP)}}})
 		if err != nil {
 			return nil, err
@@ -278,7 +279,7 @@ func ruleExprs(c *nftables.Conn, r Rule) ([]expr.Any, error) {
 					elems = append(elems, nftables.SetElement{Key: be(pr.To + 1), IntervalEnd: true})
 				}
 			}
-			lk, err := anonSet(c, nftables.TypeInetService, true, elems)
+			lk, err := anonSet(c, ids, nftables.TypeInetService, true, elems)
 			if err != nil {
 				return nil, err
 			}
@@ -291,8 +292,13 @@ func ruleExprs(c *nftables.Conn, r Rule) ([]expr.Any, error) {
 	), nil
 }
 
-func anonSet(c *nftables.Conn, typ nftables.SetDatatype, interval bool, elems []nftables.SetElement) (*expr.Lookup, error) {
-	s := &nftables.Set{Table: lvsTable, Anonymous: true, Constant: true, Interval: interval, KeyType: typ}
+// anonSet adds an anonymous set to the batch. It numbers the set itself
+// (ids need only be unique within a batch): left to google/nftables, the
+// id comes from a package-global counter that concurrent Clients race on.
+func anonSet(c *nftables.Conn, ids *uint32, typ nftables.SetDatatype, interval bool, elems []nftables.SetElement) (*expr.Lookup, error) {
+	*ids++
+	s := &nftables.Set{Table: lvsTable, Anonymous: true, Constant: true, Interval: interval, KeyType: typ,
+		ID: *ids, Name: "__set%d"}
 	if err := c.AddSet(s, elems); err != nil {
 		return nil, err
 	}
