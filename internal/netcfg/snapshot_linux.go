@@ -13,14 +13,22 @@ import (
 )
 
 // Snapshot records the state set-up code touches, as "kind name" → value:
-// every readable sysctl under net/ipv4/conf and net/ipv6/conf plus
-// net/ipv4/ip_forward, every device (type, up/down, MTU), address and fou
-// port. Compare two snapshots with Diff to prove a teardown restored
-// everything.
-func (h *Host) Snapshot() (map[string]string, error) {
+// every readable sysctl under the given /proc/sys directories (default
+// net/ipv4/conf and net/ipv6/conf) plus net/ipv4/ip_forward, every device
+// (type, up/down, MTU), address and fou port. Compare two snapshots with
+// Diff to prove a teardown restored everything. Reading sysctls is slow
+// under emulation (about 3 ms each), so tests may name fewer directories.
+func (h *Host) Snapshot(sysctlDirs ...string) (map[string]string, error) {
+	if len(sysctlDirs) == 0 {
+		sysctlDirs = []string{"net/ipv4/conf", "net/ipv6/conf"}
+	}
 	m := map[string]string{}
 	err := h.Do(func() error {
-		for _, root := range []string{"/proc/sys/net/ipv4/conf", "/proc/sys/net/ipv6/conf"} {
+		for _, dir := range sysctlDirs {
+			if err := validSysctl(dir); err != nil {
+				return err
+			}
+			root := "/proc/sys/" + dir
 			err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return err
