@@ -138,43 +138,68 @@ func drainsAtOnce(k ServiceKey) bool { return k.Protocol == UDP || k.Protocol ==
 
 // desiredIndex is the validated, normalised desired state.
 type desiredIndex struct {
-	order []ServiceKey
-	svcs  map[ServiceKey]ServiceState
-	dests map[ServiceKey]map[netip.AddrPort]Destination
+	svcs  []ServiceState // in the caller's order
+	byKey map[ServiceKey]int
 }
 
 func indexState(desired State) (desiredIndex, error) {
 	const op = "apply"
-	ix := desiredIndex{
-		svcs:  make(map[ServiceKey]ServiceState, len(desired.Services)),
-		dests: make(map[ServiceKey]map[netip.AddrPort]Destination, len(desired.Services)),
-	}
+	n := 0
 	for _, s := range desired.Services {
+		n += len(s.Destinations)
+	}
+	ix := desiredIndex{
+		svcs:  make([]ServiceState, len(desired.Services)),
+		byKey: make(map[ServiceKey]int, len(desired.Services)),
+	}
+	all := make([]Destination, 0, n) // one allocation for every destination
+	for i, s := range desired.Services {
 		if err := checkService(op, s.Service); err != nil {
 			return ix, err
 		}
 		ns := ServiceState{Service: normalService(s.Service)}
 		k := ns.ServiceKey
-		if _, dup := ix.svcs[k]; dup {
+		if _, dup := ix.byKey[k]; dup {
 			return ix, invalid(op, k.String(), "Services", "the service appears twice in the desired state")
 		}
-		ds := make(map[netip.AddrPort]Destination, len(s.Destinations))
+		start := len(all)
 		for _, d := range s.Destinations {
 			if err := checkDestination(op, k, d); err != nil {
 				return ix, err
 			}
-			d = normalDest(d)
-			if _, dup := ds[destID(d)]; dup {
-				return ix, invalid(op, k.String()+" -> "+d.String(), "Destinations", "the destination appears twice in the service")
-			}
-			ds[destID(d)] = d
-			ns.Destinations = append(ns.Destinations, d)
+			all = append(all, normalDest(d))
 		}
-		ix.order = append(ix.order, k)
-		ix.svcs[k] = ns
-		ix.dests[k] = ds
+		ns.Destinations = all[start:len(all):len(all)]
+		if d, dup := firstDuplicate(ns.Destinations); dup {
+			return ix, invalid(op, k.String()+" -> "+d.String(), "Destinations", "the destination appears twice in the service")
+		}
+		ix.svcs[i] = ns
+		ix.byKey[k] = i
 	}
 	return ix, nil
+}
+
+// firstDuplicate finds a destination listed twice; services have few, so
+// a map is built only for long lists.
+func firstDuplicate(ds []Destination) (Destination, bool) {
+	if len(ds) <= 16 {
+		for i := range ds {
+			for j := i + 1; j < len(ds); j++ {
+				if ds[i].Address == ds[j].Address && ds[i].Port == ds[j].Port {
+					return ds[i], true
+				}
+			}
+		}
+		return Destination{}, false
+	}
+	seen := make(map[netip.AddrPort]bool, len(ds))
+	for _, d := range ds {
+		if seen[destID(d)] {
+			return d, true
+		}
+		seen[destID(d)] = true
+	}
+	return Destination{}, false
 }
 
 // Apply makes the services Apply owns (see ApplyOptions.Owns) match
@@ -207,7 +232,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		return ApplyResult{}, err
 	}
 	owned := func(k ServiceKey) bool {
-		_, want := ix.svcs[k]
+		_, want := ix.byKey[k]
 		return want || o.Owns == nil || o.Owns(k)
 	}
 	snap, err := c.snapshot(ctx, owned)
@@ -227,8 +252,14 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 	changes := p.plan(snap)
 
 	res := ApplyResult{Draining: p.draining}
-	br, err := c.Batch().Add(changes...).Commit(ctx)
+	br, err := c.commit(ctx, changes, true)
+	if err == nil {
+		res.Applied = br.Changes
+	}
 	for i, ch := range br.Changes {
+		if err == nil {
+			break
+		}
 		if br.Errs[i] == nil {
 			res.Applied = append(res.Applied, ch)
 			continue
@@ -288,46 +319,59 @@ type planner struct {
 }
 
 func (p *planner) plan(snap []ServiceSnapshot) []Change {
-	seen := make(map[ServiceKey]bool, len(snap))
+	nd := len(p.ix.svcs)
+	for _, s := range p.ix.svcs {
+		nd += len(s.Destinations)
+	}
+	p.destWrites = make([]Change, 0, nd)
+	seen := make([]bool, len(p.ix.svcs))
 	for _, ks := range snap {
 		k := ks.ServiceKey
-		seen[k] = true
-		want, ok := p.ix.svcs[k]
+		idx, ok := p.ix.byKey[k]
 		if !ok {
 			p.leaveService(ks)
 			continue
 		}
+		seen[idx] = true
+		want := &p.ix.svcs[idx]
 		if normalService(ks.Service) != want.Service {
 			p.svcWrites = append(p.svcWrites, Change{Op: OpUpdateService, Service: want.Service})
 		}
-		wantDests := p.ix.dests[k]
-		have := make(map[netip.AddrPort]bool, len(ks.Destinations))
+		wantDests := make(map[netip.AddrPort]int, len(want.Destinations))
+		for i, d := range want.Destinations {
+			wantDests[destID(d)] = i
+		}
+		have := make([]bool, len(want.Destinations))
 		for _, kd := range ks.Destinations {
-			id := destID(kd.Destination)
-			have[id] = true
-			wd, ok := wantDests[id]
+			i, ok := wantDests[destID(kd.Destination)]
 			switch {
 			case !ok:
 				p.leaveDest(k, kd, time.Time{})
-			case normalDest(kd.Destination) != wd:
-				p.destWrites = append(p.destWrites, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: wd})
+				continue
+			case normalDest(kd.Destination) != want.Destinations[i]:
+				p.destWrites = append(p.destWrites, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: want.Destinations[i]})
 			}
+			have[i] = true
 		}
-		for _, wd := range want.Destinations {
-			if !have[destID(wd)] {
+		for i, wd := range want.Destinations {
+			if !have[i] {
 				p.destWrites = append(p.destWrites, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: wd})
 			}
 		}
 	}
-	for _, k := range p.ix.order {
-		if seen[k] {
+	for idx := range p.ix.svcs {
+		if seen[idx] {
 			continue
 		}
-		want := p.ix.svcs[k]
+		want := &p.ix.svcs[idx]
+		k := want.ServiceKey
 		p.svcWrites = append(p.svcWrites, Change{Op: OpCreateService, Service: want.Service})
 		for _, wd := range want.Destinations {
 			p.destWrites = append(p.destWrites, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: wd})
 		}
+	}
+	if len(p.destDrops)+len(p.svcDrops)+len(p.svcWrites) == 0 {
+		return p.destWrites
 	}
 	out := make([]Change, 0, len(p.destDrops)+len(p.svcDrops)+len(p.svcWrites)+len(p.destWrites))
 	out = append(out, p.destDrops...)

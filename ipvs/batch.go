@@ -83,30 +83,31 @@ func (c Change) check() error {
 	return invalid("commit batch", c.Object(), "Op", fmt.Sprintf("unknown operation %d", c.Op))
 }
 
-// request encodes a validated change.
-func (c Change) request() (request, opKind) {
+// encode appends the attributes of a validated change to w and returns
+// its command.
+func (c Change) encode(w *attrWriter) (uint8, opKind) {
 	k := c.Service.ServiceKey
 	switch c.Op {
 	case OpCreateService:
-		return request{cmd: cmdNewService, attrs: encode(func(w *attrWriter) { serviceAttr(w, c.Service) })}, opServiceWrite
+		serviceAttr(w, c.Service)
+		return cmdNewService, opServiceWrite
 	case OpUpdateService:
-		return request{cmd: cmdSetService, attrs: encode(func(w *attrWriter) { serviceAttr(w, c.Service) })}, opServiceWrite
+		serviceAttr(w, c.Service)
+		return cmdSetService, opServiceWrite
 	case OpDeleteService:
-		return request{cmd: cmdDelService, attrs: encode(func(w *attrWriter) { serviceKeyAttr(w, k) })}, opOther
+		serviceKeyAttr(w, k)
+		return cmdDelService, opOther
 	case OpCreateDestination, OpUpdateDestination:
-		cmd := uint8(cmdNewDest)
+		serviceKeyAttr(w, k)
+		destAttr(w, c.Destination)
 		if c.Op == OpUpdateDestination {
-			cmd = cmdSetDest
+			return cmdSetDest, opDestWrite
 		}
-		return request{cmd: cmd, attrs: encode(func(w *attrWriter) {
-			serviceKeyAttr(w, k)
-			destAttr(w, c.Destination)
-		})}, opDestWrite
+		return cmdNewDest, opDestWrite
 	default: // OpDeleteDestination
-		return request{cmd: cmdDelDest, attrs: encode(func(w *attrWriter) {
-			serviceKeyAttr(w, k)
-			destKeyAttr(w, c.Destination.Address, c.Destination.Port)
-		})}, opDestWrite
+		serviceKeyAttr(w, k)
+		destKeyAttr(w, c.Destination.Address, c.Destination.Port)
+		return cmdDelDest, opDestWrite
 	}
 }
 
@@ -209,29 +210,44 @@ func (r BatchResult) Failed() ([]Change, []error) {
 // Unlike CreateDestination, Commit does not read GUE or GRE destinations
 // back: on kernels before 5.2/5.3 they silently become IPIP.
 func (b *Batch) Commit(ctx context.Context) (BatchResult, error) {
+	return b.c.commit(ctx, append([]Change(nil), b.changes...), false)
+}
+
+// commit sends changes, which it keeps in the result; validated skips
+// checks already made (Apply validates the desired state).
+func (c *Client) commit(ctx context.Context, changes []Change, validated bool) (BatchResult, error) {
 	const op = "commit batch"
-	res := BatchResult{Changes: append([]Change(nil), b.changes...)}
-	reqs := make([]request, len(res.Changes))
-	kinds := make([]opKind, len(res.Changes))
-	for i, c := range res.Changes {
-		if err := c.check(); err != nil {
-			return BatchResult{}, err
+	res := BatchResult{Changes: changes}
+	if !validated {
+		for _, ch := range changes {
+			if err := ch.check(); err != nil {
+				return BatchResult{}, err
+			}
 		}
-		reqs[i], kinds[i] = c.request()
 	}
-	res.Errs = make([]error, len(reqs))
-	if len(reqs) == 0 {
+	res.Errs = make([]error, len(changes))
+	if len(changes) == 0 {
 		return res, nil
 	}
-	errs, batchErr := b.c.t.batch(ctx, reqs)
+	// One buffer for every request's attributes: a few allocations for a
+	// batch instead of one per write.
+	reqs := make([]request, len(changes))
+	kinds := make([]opKind, len(changes))
+	w := attrWriter{b: make([]byte, 0, 160*len(changes))}
+	for i, ch := range changes {
+		start := len(w.b)
+		reqs[i].cmd, kinds[i] = ch.encode(&w)
+		reqs[i].attrs = w.b[start:len(w.b):len(w.b)]
+	}
+	errs, batchErr := c.t.batch(ctx, reqs)
 	var first error
 	failed := 0
 	for i, err := range errs {
 		if err == nil {
 			continue
 		}
-		c := res.Changes[i]
-		res.Errs[i] = kernelError(c.Op.String(), c.Object(), kinds[i], err)
+		ch := res.Changes[i]
+		res.Errs[i] = kernelError(ch.Op.String(), ch.Object(), kinds[i], err)
 		failed++
 		if first == nil {
 			first = res.Errs[i]

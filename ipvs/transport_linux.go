@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -59,6 +60,10 @@ type nlConn struct {
 	seq  uint32
 	rbuf []byte
 	wbuf []byte
+	// recvmmsg buffers, made on a socket's first dumpMany.
+	mbufs [][]byte
+	iovs  []unix.Iovec
+	mhdrs []mmsghdr
 }
 
 func newNLTransport(cfg *Config) (*nlTransport, error) {
@@ -482,4 +487,156 @@ func (c *nlConn) sendBatch(family uint16, reqs []request, errs []error) (err err
 		start = end
 	}
 	return nil
+}
+
+// dumpMany runs many dumps, as a snapshot needs one per service, on one
+// socket. The kernel allows one dump in flight per socket (a second one in
+// the same datagram gets EBUSY), so each dump is sent alone; its reply and
+// its DONE are then read with one recvmmsg, as the kernel queues DONE while
+// the reply is being read: two system calls per dump instead of three.
+// Spreading dumps over several sockets does not help: IPVS is not a
+// parallel generic netlink family, so the kernel serialises every dump on
+// genl_mutex, and the waiters' spinning costs more than it saves.
+//
+// The dumps use a socket of their own, read with page-sized buffers: the
+// kernel sizes each dump datagram after the largest read buffer the
+// socket has seen, and a 32 KiB datagram (what the pooled sockets' 64 KiB
+// buffers ask for) is a high-order page allocation per reply and per DONE,
+// where a page-sized one comes from the slab caches.
+func (t *nlTransport) dumpMany(ctx context.Context, reqs []request, fn func(i int, b []byte) error) error {
+	c, err := t.dial()
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.nc.Close()
+		return errClosed
+	}
+	t.live[c] = struct{}{}
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.live != nil {
+			delete(t.live, c)
+		}
+		t.mu.Unlock()
+		c.nc.Close()
+	}()
+	return c.guard(ctx, func() error {
+		for i, req := range reqs {
+			if err := c.dumpOne(t.family, req, func(b []byte) error { return fn(i, b) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// dumpSlots is how many datagrams one recvmmsg takes: a reply and its
+// DONE, and room for a reply split in two.
+const dumpSlots = 4
+
+// mmsghdr is struct mmsghdr; Go pads it as C does.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+// dumpOne sends one dump request and reads its replies, several datagrams
+// per system call.
+func (c *nlConn) dumpOne(family uint16, req request, fn func(b []byte) error) error {
+	var seq uint32
+	c.wbuf, seq = c.appendRequest(c.wbuf[:0], family, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, req)
+	if err := c.send(c.wbuf); err != nil {
+		return err
+	}
+	if c.mbufs == nil {
+		size := min(os.Getpagesize(), recvBufSize)
+		c.mbufs = make([][]byte, dumpSlots)
+		c.iovs = make([]unix.Iovec, dumpSlots)
+		c.mhdrs = make([]mmsghdr, dumpSlots)
+		for i := range c.mbufs {
+			c.mbufs[i] = make([]byte, size)
+			c.iovs[i].Base = &c.mbufs[i][0]
+			c.iovs[i].SetLen(size)
+			c.mhdrs[i].hdr.Iov = &c.iovs[i]
+			c.mhdrs[i].hdr.SetIovlen(1)
+		}
+	}
+	var cbErr error
+	for {
+		n, err := c.recvMany()
+		if err != nil {
+			return err
+		}
+		done := false
+		var kerr error
+		for k := 0; k < n; k++ {
+			if c.mhdrs[k].hdr.Flags&unix.MSG_TRUNC != 0 {
+				return fmt.Errorf("netlink reply larger than %d bytes", len(c.mbufs[k]))
+			}
+			err = splitMessages(c.mbufs[k][:c.mhdrs[k].n], func(m nlmsg) error {
+				if m.seq != seq || done {
+					return nil
+				}
+				switch m.typ {
+				case unix.NLMSG_ERROR, unix.NLMSG_DONE:
+					done = true
+					if m.typ == unix.NLMSG_DONE && len(m.body) < 4 {
+						return nil
+					}
+					errno, err := errnoOf(m.body)
+					if err != nil {
+						return err
+					}
+					if errno != 0 {
+						kerr = errno
+					}
+				case family:
+					if len(m.body) < genlHdrLen {
+						return errors.New("truncated generic netlink header")
+					}
+					if cbErr == nil {
+						cbErr = fn(m.body[genlHdrLen:])
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if done {
+			if kerr != nil {
+				return kerr
+			}
+			return cbErr
+		}
+	}
+}
+
+// recvMany waits for one datagram and takes those queued behind it, up to
+// len(c.mhdrs), with one recvmmsg.
+func (c *nlConn) recvMany() (int, error) {
+	var (
+		n    uintptr
+		rerr syscall.Errno
+	)
+	err := c.rc.Read(func(fd uintptr) bool {
+		for i := range c.mhdrs {
+			c.mhdrs[i].n = 0
+			c.mhdrs[i].hdr.Flags = 0
+		}
+		n, _, rerr = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.mhdrs[0])), uintptr(len(c.mhdrs)), unix.MSG_WAITFORONE, 0, 0)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	if rerr != 0 {
+		return 0, rerr
+	}
+	return int(n), nil
 }
