@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -70,21 +69,10 @@ func largeNum(b *strings.Builder, i uint64, f Format) {
 }
 
 // cmp32 is the sign of a difference of unsigned 32-bit values as
-// libipvs's IPv6 comparison computes it: wrapped into a signed int, so
-// that addresses whose words are more than 2^31 apart sort "backwards"
-// (fe80:: before 2001:db8::) exactly as in ipvsadm. IPv4 addresses and
-// fwmarks compare plainly there, as the real ipvsadm shows.
+// libipvs's comparators compute it: wrapped into a signed int. The result
+// is not a consistent order (10.x < 100.x < 200.x < 10.x), so the listing
+// order also depends on the sort algorithm: msort reproduces glibc's.
 func cmp32(a, b uint32) int { return int(int32(a - b)) }
-
-func cmpPlain(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 func addrWords(a netip.Addr) [4]uint32 {
 	var w [4]uint32
@@ -100,12 +88,15 @@ func addrWords(a netip.Addr) [4]uint32 {
 	return w
 }
 
+// cmpAddr compares the first word, or all four when the left side is IPv6,
+// as libipvs does (it looks at the left entry's family only).
 func cmpAddr(a, b netip.Addr, v6 bool) int {
 	wa, wb := addrWords(a), addrWords(b)
-	if !v6 {
-		return cmpPlain(wa[0], wb[0])
+	n := 1
+	if v6 {
+		n = 4
 	}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < n; i++ {
 		if r := cmp32(wa[i], wb[i]); r != 0 {
 			return r
 		}
@@ -120,35 +111,65 @@ func svcFamily(s ipvs.Service) ipvs.Family {
 	return ipvs.FamilyOf(s.Address)
 }
 
+// msort is glibc's qsort for arrays of large elements: a top-down merge
+// sort splitting at n/2 that takes the left element on ties.
+func msort[T any](v []T, cmp func(a, b T) int) {
+	if len(v) < 2 {
+		return
+	}
+	tmp := make([]T, len(v))
+	var rec func(v []T)
+	rec = func(v []T) {
+		if len(v) < 2 {
+			return
+		}
+		n1 := len(v) / 2
+		l, r := v[:n1], v[n1:]
+		rec(l)
+		rec(r)
+		k := 0
+		for len(l) > 0 && len(r) > 0 {
+			if cmp(l[0], r[0]) <= 0 {
+				tmp[k], l = l[0], l[1:]
+			} else {
+				tmp[k], r = r[0], r[1:]
+			}
+			k++
+		}
+		k += copy(tmp[k:], l)
+		copy(v, tmp[:k])
+	}
+	rec(v)
+}
+
 // sortServices orders like ipvs_cmp_services: fwmark, family, protocol,
-// address (IPv6 words wrapped as in libipvs), port.
+// address, port.
 func sortServices(es []Entry) {
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i].Service, es[j].Service
-		if r := cmpPlain(a.Fwmark, b.Fwmark); r != 0 {
-			return r < 0
+	msort(es, func(x, y Entry) int {
+		a, b := x.Service, y.Service
+		if r := cmp32(a.Fwmark, b.Fwmark); r != 0 {
+			return r
 		}
-		if fa, fb := svcFamily(a), svcFamily(b); fa != fb {
-			return fa < fb
+		if r := int(svcFamily(a)) - int(svcFamily(b)); r != 0 {
+			return r
 		}
-		if a.Protocol != b.Protocol {
-			return a.Protocol < b.Protocol
+		if r := int(a.Protocol) - int(b.Protocol); r != 0 {
+			return r
 		}
 		if r := cmpAddr(a.Address, b.Address, svcFamily(a) == ipvs.IPv6); r != 0 {
-			return r < 0
+			return r
 		}
-		return a.Port < b.Port
+		return int(a.Port) - int(b.Port)
 	})
 }
 
 // sortDests orders like ipvs_cmp_dests: address, then port.
 func sortDests(ds []ipvs.DestinationInfo) {
-	sort.SliceStable(ds, func(i, j int) bool {
-		a, b := ds[i], ds[j]
+	msort(ds, func(a, b ipvs.DestinationInfo) int {
 		if r := cmpAddr(a.Address, b.Address, ipvs.FamilyOf(a.Address) == ipvs.IPv6); r != 0 {
-			return r < 0
+			return r
 		}
-		return a.Port < b.Port
+		return int(a.Port) - int(b.Port)
 	})
 }
 
