@@ -556,3 +556,47 @@ func TestMissingArptables(t *testing.T) {
 	os.Setenv("PATH", path)
 	sameState(t, "missing tool", before, state(t, ns))
 }
+
+// In a namespace without fallback tunnel devices (as with
+// net.core.fb_tunnels_only_for_init_net=1), CheckTUN says tunl0 is missing,
+// SetupTUN creates it and Teardown removes it again. Not parallel: it flips
+// a sysctl of the VM's initial namespace while creating the namespace.
+func TestTUNCreatesMissingDevice(t *testing.T) {
+	ctx := context.Background()
+	const fb = "/proc/sys/net/core/fb_tunnels_only_for_init_net"
+	old, err := os.ReadFile(fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fb, []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	ns := nstest.New(t)
+	if err := os.WriteFile(fb, old, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := state(t, ns)
+	if before["link tunl0"] != "" {
+		t.Fatal("tunl0 exists in a namespace created with fb_tunnels_only_for_init_net=1")
+	}
+	c := client(t, ns)
+	cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	r, err := c.CheckTUN(ctx, cfg)
+	if err != nil || !strings.Contains(r.String(), "tunnel device tunl0 does not exist: kernel module(s) ipip not loaded") {
+		t.Fatalf("check: %v %v", r, err)
+	}
+	s, err := c.SetupTUN(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(s.Changes(), "\n"), "delete device tunl0") {
+		t.Fatalf("changes: %v", s.Changes())
+	}
+	if r, err := c.CheckTUN(ctx, cfg); err != nil || !r.OK() {
+		t.Fatalf("check after set-up: %v %v", r, err)
+	}
+	if err := s.Teardown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, "after teardown", before, state(t, ns))
+}

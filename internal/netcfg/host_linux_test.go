@@ -23,9 +23,9 @@ func open(t *testing.T, ns *nstest.NS) *netcfg.Host {
 	return h
 }
 
-func snap(t *testing.T, h *netcfg.Host) map[string]string {
+func snap(t *testing.T, h *netcfg.Host, dirs ...string) map[string]string {
 	t.Helper()
-	m, err := h.Snapshot()
+	m, err := h.Snapshot(dirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestHostRollbackAndConflicts(t *testing.T) {
 	ns := nstest.New(t)
 	h := open(t, ns)
 	ns.AddAddr(t, "lo", netip.MustParsePrefix("198.51.100.7/24"))
-	before := snap(t, h)
+	before := snap(t, h, "net/ipv4/conf")
 	var j netcfg.Journal
 	err := j.Run(func() error {
 		if err := h.RaiseConfAll(&j, "arp_announce", 2); err != nil {
@@ -129,10 +129,15 @@ func TestHostRollbackAndConflicts(t *testing.T) {
 	if !errors.Is(err, netcfg.ErrConflict) || !strings.Contains(err.Error(), "198.51.100.7/24 on lo") {
 		t.Fatalf("want a conflict naming lo, got %v", err)
 	}
-	same(t, before, snap(t, h))
+	same(t, before, snap(t, h, "net/ipv4/conf"))
 
 	if _, err := h.AddLink(&j, &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "lo"}}); !errors.Is(err, netcfg.ErrConflict) {
 		t.Fatalf("dummy named lo: %v", err)
+	}
+	// A device kind the kernel does not know: the module is named.
+	_, err = h.AddLink(&j, &netlink.GenericLink{LinkAttrs: netlink.LinkAttrs{Name: "x0"}, LinkType: "nosuchkind"})
+	if !errors.Is(err, netcfg.ErrNoModule) || !strings.Contains(err.Error(), "load the nosuchkind module") {
+		t.Fatalf("unknown kind: %v", err)
 	}
 	if err := h.AddAddr(&j, "nosuch0", netip.MustParsePrefix("10.1.1.1/32")); !errors.Is(err, netcfg.ErrNoDevice) {
 		t.Fatalf("unknown device: %v", err)
@@ -149,5 +154,5 @@ func TestHostRollbackAndConflicts(t *testing.T) {
 	if err := j.Undo(); err != nil {
 		t.Fatal(err)
 	}
-	same(t, before, snap(t, h))
+	same(t, before, snap(t, h, "net/ipv4/conf"))
 }

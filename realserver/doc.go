@@ -1,0 +1,78 @@
+// Package realserver configures a Linux host (or a network namespace) as an
+// LVS real server for direct routing (DR) or tunnelling (TUN), correctly,
+// idempotently and reversibly, and diagnoses hosts where DR or TUN would
+// break.
+//
+// # Direct routing
+//
+// The director rewrites only the destination MAC, so the real server must
+// accept packets for the VIP: SetupDR puts each VIP as a /32 (or /128) on lo
+// or a dummy device. A wider prefix is rejected: on lo it makes the whole
+// prefix local. The real server must also neither answer ARP for the VIP
+// nor announce it, or clients and routers learn its MAC for the VIP and
+// bypass the director. The kernel uses max(conf/all, conf/IFACE) for
+// arp_ignore and arp_announce, so setting them on lo alone (as many scripts
+// do) changes nothing; the sysctl backend raises conf/all to arp_ignore=1
+// and arp_announce=2, which covers every interface, including ones created
+// later, and never lowers a stricter value. The arptables and nftables
+// backends instead drop ARP requests for the VIP and rewrite a VIP sender
+// address to the real server's own (ARP.RIP). Set-up order is ARP
+// suppression first, then the VIPs; teardown reverses it.
+//
+// # Tunnelling
+//
+// SetupTUN makes the tunnel device for the director's tunnel type ready:
+// tunl0 for IPIP, a GUE fou receive port plus tunl0 for GUE, gre0 for GRE;
+// brings it up, puts the VIPs on it and, only if reverse-path filtering
+// would be strict there, sets it to loose (2) on the tunnel device alone.
+// Decapsulated packets carry the client's source but arrive on the tunnel
+// device while the route back leaves by another, so strict mode drops them;
+// loose mode with an IPv4 address on the device passes them, and the rest
+// of the host keeps its filter. ARP suppression applies as in DR when the
+// real server shares a segment with the VIP's network (set ARP.Backend to
+// ARPNone when it does not). TCP MSS clamping is not done here: CheckTUN
+// notes the encapsulation overhead.
+//
+// # Undo
+//
+// Every set-up returns a *Setup whose Teardown undoes exactly what that
+// call changed: sysctls go back to the values they had (not to defaults),
+// and only addresses, devices, fou ports and rules the call created are
+// removed. What was already in place is left alone and not recorded, so a
+// second identical set-up changes nothing and its Teardown does nothing. A
+// failure midway rolls back what was done, and validation and the checks
+// against the host (conflicting addresses, device types, a missing tool,
+// missing kernel support) happen before the first change.
+//
+// # Diagnosis
+//
+// CheckDR and CheckTUN read the host and return a Report of problems in
+// plain words, each with a fix: interfaces whose effective arp_ignore or
+// arp_announce would let them answer or announce the VIP (with the
+// all/IFACE values that produce it), VIPs missing or on the wrong device,
+// wider prefixes on lo, missing tunnel devices (naming the module to load),
+// closed GUE ports and reverse-path filtering that drops decapsulated
+// packets.
+//
+// # Namespaces
+//
+// Config.NetNSPath names the namespace to configure (/run/netns/NAME or
+// /proc/PID/ns/net), so an agent can set up a container's namespace without
+// entering it. Netlink sockets are opened in it, sysctls are read and
+// written from a thread that joined it, and the arptables command runs in
+// it.
+//
+// # Privileges and modules
+//
+// Changes need CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to join one
+// by path). The package never runs modprobe: when a device type or the fou
+// family is missing the error (ErrNoModule) names the module to load. The
+// kernel may still autoload modules on its own when a device is created.
+//
+// # Errors
+//
+// Every error is an *Error that matches one sentinel with errors.Is:
+// ErrInvalid (bad configuration; names the field), ErrNoDevice, ErrConflict,
+// ErrNoModule, ErrNoTool, ErrPermission, ErrNotSupported (including other
+// operating systems) or ErrFailed.
+package realserver

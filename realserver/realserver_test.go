@@ -1,0 +1,89 @@
+package realserver_test
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/golvs/lvs/ipvs"
+	"github.com/golvs/lvs/realserver"
+)
+
+func pfx(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, x := range s {
+		out = append(out, netip.MustParsePrefix(x))
+	}
+	return out
+}
+
+func TestValidate(t *testing.T) {
+	rip := netip.MustParseAddr("10.0.0.11")
+	for _, c := range []struct {
+		name string
+		err  error
+		want error
+		msg  string
+	}{
+		{"ok v4", realserver.DR{VIPs: pfx("192.0.2.1/32")}.Validate(), nil, ""},
+		{"ok v6", realserver.DR{VIPs: pfx("2001:db8::1/128"), Device: "lvs0"}.Validate(), nil, ""},
+		{"none", realserver.DR{}.Validate(), realserver.ErrInvalid, "VIPs: no VIP given"},
+		{"wide", realserver.DR{VIPs: pfx("192.0.2.1/24")}.Validate(), realserver.ErrInvalid, "VIPs[0]: 192.0.2.1/24 is wider than a single address: a VIP must be /32"},
+		{"wide v6", realserver.DR{VIPs: pfx("192.0.2.1/32", "2001:db8::1/64")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 2001:db8::1/64 is wider"},
+		{"mapped", realserver.DR{VIPs: pfx("::ffff:192.0.2.1/128")}.Validate(), realserver.ErrInvalid, "IPv4-mapped"},
+		{"loopback", realserver.DR{VIPs: pfx("127.0.0.2/32")}.Validate(), realserver.ErrInvalid, "cannot be a VIP"},
+		{"twice", realserver.DR{VIPs: pfx("192.0.2.1/32", "192.0.2.1/32")}.Validate(), realserver.ErrInvalid, "given twice"},
+		{"bad device", realserver.DR{VIPs: pfx("192.0.2.1/32"), Device: "a/b"}.Validate(), realserver.ErrInvalid, "Device"},
+		{"long device", realserver.DR{VIPs: pfx("192.0.2.1/32"), Device: "abcdefghijklmnop"}.Validate(), realserver.ErrInvalid, "Device"},
+		{"rip missing", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{Backend: realserver.ARPTables}}.Validate(), realserver.ErrInvalid, "ARP.RIP: the arptables backend needs"},
+		{"rip with sysctl", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{RIP: rip}}.Validate(), realserver.ErrInvalid, "ARP.RIP: only used"},
+		{"rip is vip", realserver.DR{VIPs: pfx("10.0.0.11/32"), ARP: realserver.ARP{Backend: realserver.ARPNftables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
+		{"v6 only nft", realserver.DR{VIPs: pfx("2001:db8::1/128"), ARP: realserver.ARP{Backend: realserver.ARPNftables}}.Validate(), nil, ""},
+		{"backend", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{Backend: 9}}.Validate(), realserver.ErrInvalid, "unknown backend"},
+		{"tun ok", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: ipvs.GRE}.Validate(), nil, ""},
+		{"gue port", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: ipvs.GUE}.Validate(), realserver.ErrInvalid, "Port: GUE needs"},
+		{"ipip port", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Port: 1}.Validate(), realserver.ErrInvalid, "Port: only GUE"},
+		{"tun type", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: 7}.Validate(), realserver.ErrInvalid, "unknown tunnel type"},
+		{"tun v6", realserver.TUN{VIPs: pfx("2001:db8::1/128")}.Validate(), realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
+	} {
+		if c.want == nil {
+			if c.err != nil {
+				t.Errorf("%s: %v", c.name, c.err)
+			}
+			continue
+		}
+		var e *realserver.Error
+		if !errors.Is(c.err, c.want) || !errors.As(c.err, &e) || !strings.Contains(c.err.Error(), c.msg) {
+			t.Errorf("%s: got %v, want %v with %q", c.name, c.err, c.want, c.msg)
+		}
+		for _, other := range []error{realserver.ErrConflict, realserver.ErrNoModule, realserver.ErrFailed} {
+			if errors.Is(c.err, other) {
+				t.Errorf("%s: also matches %v", c.name, other)
+			}
+		}
+	}
+}
+
+func TestTUNDevice(t *testing.T) {
+	for typ, dev := range map[ipvs.TunnelType]string{ipvs.IPIP: "tunl0", ipvs.GUE: "tunl0", ipvs.GRE: "gre0"} {
+		if got := (realserver.TUN{Type: typ}).Device(); got != dev {
+			t.Errorf("%v: %s, want %s", typ, got, dev)
+		}
+	}
+}
+
+func TestReportString(t *testing.T) {
+	r := &realserver.Report{}
+	if !r.OK() || r.String() != "ok" {
+		t.Fatal(r)
+	}
+	r.Problems = append(r.Problems, realserver.Problem{Text: "eth0 answers ARP", Fix: "sysctl -w x=1"})
+	r.Notes = append(r.Notes, "mtu")
+	if r.OK() || r.String() != "problem: eth0 answers ARP (fix: sysctl -w x=1)\nnote: mtu" {
+		t.Fatalf("%q", r.String())
+	}
+	if realserver.ARPNftables.String() != "nftables" || realserver.ARPBackend(9).String() != "ARPBackend(9)" {
+		t.Fatal("ARPBackend.String")
+	}
+}
