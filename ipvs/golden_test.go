@@ -296,8 +296,9 @@ func ParseIpvsadmStats(lines []string) ([]Stats, error) {
 	return out, nil
 }
 
-// countersOnly drops the rates, which ipvsadm --stats does not print.
-func countersOnly(s Stats) Stats {
+// CountersOnly drops the rates, which ipvsadm --stats does not print and
+// which move on their own.
+func CountersOnly(s Stats) Stats {
 	return Stats{Connections: s.Connections, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut, BytesIn: s.BytesIn, BytesOut: s.BytesOut}
 }
 
@@ -323,10 +324,10 @@ func TestGoldenTrafficStats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := countersOnly(s.Stats); got != want[0] {
+			if got := CountersOnly(s.Stats); got != want[0] {
 				t.Errorf("service stats %+v, ipvsadm %+v", got, want[0])
 			}
-			if got := countersOnly(d.Stats); got != want[1] {
+			if got := CountersOnly(d.Stats); got != want[1] {
 				t.Errorf("destination stats %+v, ipvsadm %+v", got, want[1])
 			}
 			// The 32-bit nest alone must give the same counters.
@@ -355,7 +356,7 @@ func TestGoldenTrafficStats(t *testing.T) {
 				}
 				a, err1 := decodeStats(s32)
 				b, err2 := decodeStats(s64)
-				if err1 != nil || err2 != nil || countersOnly(a) != want[i] || countersOnly(b) != want[i] {
+				if err1 != nil || err2 != nil || CountersOnly(a) != want[i] || CountersOnly(b) != want[i] {
 					t.Errorf("reply %d: STATS %+v (%v), STATS64 %+v (%v), ipvsadm %+v", i, a, err1, b, err2, want[i])
 				}
 			}
