@@ -1,0 +1,256 @@
+// Command dr runs either side of an IPVS direct-routing (DR) service until it
+// is stopped.
+//
+//	dr director -vip 192.0.2.10:80 -rs 192.0.2.11,192.0.2.12 -iface eth0
+//	dr realserver -vip 192.0.2.10 [-arp sysctl|arptables|nft]
+//
+// In direct routing the director only rewrites the destination MAC address
+// of each request and hands it to a real server on the same L2 segment; the
+// real server answers the client directly. So every real server must hold
+// the VIP too (on lo, where it accepts packets for it) without answering
+// ARP for it, or clients would bypass the director. The director side puts
+// the VIP on IFACE and creates the service; the realserver side puts the VIP
+// on lo and suppresses ARP for it (net.ipv4.conf.all.arp_ignore=1 and
+// arp_announce=2 by default, or arptables or nftables rules). Ports cannot
+// be mapped: real servers listen on the VIP's port. IPv6 works on both sides
+// (an IPv6 VIP on lo is never advertised, so no ARP suppression is needed).
+//
+// Each side prints "ready" once configured, runs until SIGINT or SIGTERM,
+// then removes what it configured and exits 0. A failed set-up is rolled
+// back and exits 1; bad flags exit 2. It needs root (CAP_NET_ADMIN) and acts
+// on its own network namespace.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/golvs/lvs/director"
+	"github.com/golvs/lvs/ipvs"
+	"github.com/golvs/lvs/realserver"
+)
+
+const usage = `usage:
+  dr director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE [-sched NAME]
+  dr realserver -vip ADDR [-arp sysctl|arptables|nft]`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// step is one set-up step; it returns its undo.
+type step func(ctx context.Context) (func(context.Context) error, error)
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return 2
+	}
+	var steps []step
+	var err error
+	switch args[0] {
+	case "director":
+		steps, err = directorSteps(args[1:])
+	case "realserver":
+		steps, err = realserverSteps(args[1:])
+	default:
+		err = fmt.Errorf("unknown role %q\n%s", args[0], usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dr:", err)
+		return 2
+	}
+	return serve(steps)
+}
+
+// serve runs the steps in order, prints ready, waits for a signal and undoes
+// them in reverse order. A failing step undoes the ones before it.
+func serve(steps []step) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var undo []func(context.Context) error
+	teardown := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var errs []error
+		for i := len(undo) - 1; i >= 0; i-- {
+			errs = append(errs, undo[i](ctx))
+		}
+		return errors.Join(errs...)
+	}
+	for _, s := range steps {
+		u, err := s(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dr: set-up failed:", err)
+			if err := teardown(); err != nil {
+				fmt.Fprintln(os.Stderr, "dr: rollback:", err)
+			}
+			return 1
+		}
+		undo = append(undo, u)
+	}
+	fmt.Println("ready")
+	<-ctx.Done()
+	if err := teardown(); err != nil {
+		fmt.Fprintln(os.Stderr, "dr: teardown:", err)
+		return 1
+	}
+	return 0
+}
+
+func directorSteps(args []string) ([]step, error) {
+	fs := flag.NewFlagSet("dr director", flag.ContinueOnError)
+	vipFlag := fs.String("vip", "", "virtual service `ADDR:PORT` ([ADDR]:PORT for IPv6)")
+	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]` on IFACE's segment")
+	iface := fs.String("iface", "", "`interface` that gets the VIP, on the real servers' segment")
+	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	vip, err := netip.ParseAddrPort(*vipFlag)
+	if err != nil || vip.Port() == 0 {
+		return nil, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80 or [2001:db8::10]:80", *vipFlag)
+	}
+	var rs []netip.Addr
+	for _, s := range strings.Split(*rsFlag, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("-rs %q: want ADDR[,ADDR...] (no ports: DR cannot map them)", *rsFlag)
+		}
+		if a.Is4() != vip.Addr().Is4() {
+			return nil, fmt.Errorf("-rs %v: direct routing needs real servers of the VIP's address family", a)
+		}
+		rs = append(rs, a)
+	}
+	if *iface == "" {
+		return nil, errors.New("-iface is required: the interface clients reach the VIP on")
+	}
+
+	var d *director.Client
+	var c *ipvs.Client
+	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}
+	return []step{
+		func(context.Context) (func(context.Context) error, error) {
+			var err error
+			if d, err = director.New(nil); err != nil {
+				return nil, err
+			}
+			if c, err = ipvs.New(nil); err != nil {
+				d.Close()
+				return nil, err
+			}
+			return func(context.Context) error { return errors.Join(c.Close(), d.Close()) }, nil
+		},
+		func(ctx context.Context) (func(context.Context) error, error) {
+			err := c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.Scheduler(*sched)})
+			if errors.Is(err, ipvs.ErrExist) {
+				return nil, fmt.Errorf("%v already exists; not taking over someone else's service", key)
+			}
+			if err != nil {
+				return nil, err
+			}
+			undo := func(ctx context.Context) error { return c.DeleteService(ctx, key) }
+			for _, a := range rs {
+				dest := ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1}
+				if err := c.CreateDestination(ctx, key, dest); err != nil {
+					return nil, errors.Join(err, undo(ctx))
+				}
+			}
+			return undo, nil
+		},
+		func(ctx context.Context) (func(context.Context) error, error) {
+			s, err := d.AddVIP(ctx, director.VIP{Address: vip.Addr(), Announce: director.AnnounceARP, Interface: *iface})
+			if err != nil {
+				return nil, err
+			}
+			return s.Teardown, nil
+		},
+	}, nil
+}
+
+func realserverSteps(args []string) ([]step, error) {
+	fs := flag.NewFlagSet("dr realserver", flag.ContinueOnError)
+	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4 or IPv6)")
+	arpFlag := fs.String("arp", "sysctl", "ARP suppression for an IPv4 VIP: sysctl, arptables or nft")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	vip, err := netip.ParseAddr(*vipFlag)
+	if err != nil {
+		return nil, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10 or 2001:db8::10", *vipFlag)
+	}
+	cfg := realserver.DR{VIPs: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())}}
+	switch *arpFlag {
+	case "sysctl":
+		cfg.ARP.Backend = realserver.ARPSysctl
+	case "arptables":
+		cfg.ARP.Backend = realserver.ARPTables
+	case "nft":
+		cfg.ARP.Backend = realserver.ARPNftables
+	default:
+		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+
+	var c *realserver.Client
+	return []step{
+		func(context.Context) (func(context.Context) error, error) {
+			var err error
+			if c, err = realserver.New(nil); err != nil {
+				return nil, err
+			}
+			return func(context.Context) error { return c.Close() }, nil
+		},
+		func(ctx context.Context) (func(context.Context) error, error) {
+			if vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl {
+				// The rules rewrite our ARP requests' sender address from
+				// the VIP to our own address on the VIP's segment.
+				rip, err := sourceFor(vip)
+				if err != nil {
+					return nil, err
+				}
+				cfg.ARP.RIP = rip
+			}
+			s, err := c.SetupDR(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return s.Teardown, nil
+		},
+	}, nil
+}
+
+// sourceFor returns the local address the kernel would send from to reach
+// dst. Connecting a UDP socket sends nothing; it only picks the route.
+func sourceFor(dst netip.Addr) (netip.Addr, error) {
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("finding our address towards %v: %w", dst, err)
+	}
+	defer conn.Close()
+	src := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if src == dst {
+		return netip.Addr{}, fmt.Errorf("%v is already local here; cannot tell our own address on its segment", dst)
+	}
+	return src, nil
+}
