@@ -1,0 +1,277 @@
+//go:build linux
+
+package health_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/health"
+	"github.com/golvs/lvs/internal/nstest"
+	"github.com/golvs/lvs/ipvs"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain doubles as the program the Command checker runs: with
+// HEALTH_TEST_PROBE=1 it connects to the target the pool passes in its
+// environment and exits 0 (or HEALTH_TEST_EXIT) on success, 1 otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv("HEALTH_TEST_PROBE") == "1" {
+		addr := net.JoinHostPort(os.Getenv("LVS_CHECK_ADDR"), os.Getenv("LVS_CHECK_PORT"))
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			os.Stderr.WriteString(err.Error())
+			os.Exit(1)
+		}
+		c.Close()
+		if os.Getenv("HEALTH_TEST_EXIT") != "" {
+			n := 0
+			for _, ch := range os.Getenv("HEALTH_TEST_EXIT") {
+				n = n*10 + int(ch-'0')
+			}
+			os.Exit(n)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// checkLab: a director namespace (checks run there) and a peer serving
+// every protocol the checkers speak.
+type checkLab struct {
+	director, peer *nstest.NS
+	ipvs           *ipvs.Client
+	mark           uint32
+	peerAddr       netip.Addr
+	certPool       *x509.CertPool
+	sni            chan string
+}
+
+func newCheckLab(t *testing.T) *checkLab {
+	l := &checkLab{director: nstest.New(t), peer: nstest.New(t), peerAddr: netip.MustParseAddr("10.1.0.2"), sni: make(chan string, 100)}
+	nstest.Veth(t, l.director, "eth0", l.peer, "eth0")
+	l.director.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.1/24"))
+	l.peer.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.2/24"))
+	c, err := ipvs.New(&ipvs.Config{NetNSPath: l.director.Path})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	l.ipvs = c
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello world") })
+	mux.HandleFunc("/500", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
+	mux.HandleFunc("/vhost", func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "www.example.test" {
+			w.WriteHeader(404)
+		}
+	})
+	l.peer.ServeHTTP(t, ":80", mux)
+
+	// HTTPS with a self-signed certificate made here.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "www.example.test"},
+		DNSNames: []string{"www.example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	l.certPool = x509.NewCertPool()
+	l.certPool.AddCert(cert)
+	tl, err := l.peer.Listen("tcp", ":443")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			select {
+			case l.sni <- h.ServerName:
+			default:
+			}
+			return nil, nil
+		}}, ErrorLog: nil}
+	go srv.ServeTLS(tl, "", "")
+	t.Cleanup(func() { srv.Close() })
+
+	tcp, err := l.peer.Listen("tcp", ":7000")
+	require.NoError(t, err)
+	t.Cleanup(func() { tcp.Close() })
+	go func() {
+		for {
+			c, err := tcp.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+
+	// UDP: 5000 echoes, 5001 swallows.
+	for port, echo := range map[string]bool{":5000": true, ":5001": false} {
+		pc, err := l.peer.ListenPacket("udp", port)
+		require.NoError(t, err)
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			b := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(b)
+				if err != nil {
+					return
+				}
+				if echo {
+					pc.WriteTo(b[:n], from)
+				}
+			}
+		}()
+	}
+
+	// A tiny DNS responder: www.example.test has one A record, every
+	// other name is NXDOMAIN.
+	dns, err := l.peer.ListenPacket("udp", ":53")
+	require.NoError(t, err)
+	t.Cleanup(func() { dns.Close() })
+	known, err := health.EncodeDNSQuery(0, "www.example.test", health.DNSTypeA)
+	require.NoError(t, err)
+	go func() {
+		b := make([]byte, 512)
+		for {
+			n, from, err := dns.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			q := b[:n]
+			resp := append([]byte(nil), q...)
+			resp[2] |= 0x80 // QR
+			if string(q[12:]) == string(known[12:]) {
+				binary.BigEndian.PutUint16(resp[6:], 1) // one answer
+				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 0, 2)
+			} else {
+				resp[3] = resp[3]&0xf0 | 3 // NXDOMAIN
+			}
+			dns.WriteTo(resp, from)
+		}
+	}()
+	return l
+}
+
+// probe runs a one-server pool from the director against the peer until
+// its first check, and returns the server's state.
+func (l *checkLab) probe(t *testing.T, c health.Checker, port uint16) health.ServerState {
+	t.Helper()
+	l.mark++
+	svc := ipvs.ServiceKey{Family: ipvs.IPv4, Fwmark: l.mark}
+	require.NoError(t, l.ipvs.CreateService(ctx(t), ipvs.Service{ServiceKey: svc, Scheduler: ipvs.RoundRobin}))
+	p, err := health.New(health.Config{IPVS: l.ipvs, Service: svc, NetNSPath: l.director.Path,
+		Timing: health.Timing{Interval: 50 * time.Millisecond, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+		Servers: []health.Server{{
+			Destination: ipvs.Destination{Address: l.peerAddr, Port: 80, Forward: ipvs.Masquerade, Weight: 3},
+			Connect:     netip.AddrPortFrom(l.peerAddr, port),
+			Checker:     c,
+		}}})
+	require.NoError(t, err)
+	cx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(cx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if s := p.Snapshot(); s.Servers[0].Checks > 0 && (!s.Servers[0].Up || s.Servers[0].Weight > 0) {
+			return s.Servers[0]
+		}
+	}
+	t.Fatalf("no check within 10s: %+v", p.Snapshot())
+	return health.ServerState{}
+}
+
+func TestKernelCheckersAgainstRealPeers(t *testing.T) {
+	l := newCheckLab(t)
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name    string
+		checker health.Checker
+		port    uint16
+		up      bool
+		weight  uint32 // in IPVS when up
+	}{
+		{"http ok", &health.HTTP{Path: "/ok"}, 80, true, 3},
+		{"http body", &health.HTTP{Path: "/ok", Body: regexp.MustCompile("hello w")}, 80, true, 3},
+		{"http body mismatch", &health.HTTP{Path: "/ok", Body: regexp.MustCompile("goodbye")}, 80, false, 0},
+		{"http 500", &health.HTTP{Path: "/500"}, 80, false, 0},
+		{"http 500 expected", &health.HTTP{Path: "/500", Status: []health.StatusRange{{500, 599}}}, 80, true, 3},
+		{"http closed port", &health.HTTP{Path: "/ok"}, 81, false, 0},
+		{"http vhost", &health.HTTP{Path: "/vhost", Host: "www.example.test"}, 80, true, 3},
+		{"http wrong vhost", &health.HTTP{Path: "/vhost", Host: "other.test"}, 80, false, 0},
+		{"https self-signed unverified", &health.HTTP{TLS: true, Path: "/ok"}, 443, true, 3},
+		{"https vhost", &health.HTTP{TLS: true, Path: "/vhost", Host: "www.example.test"}, 443, true, 3},
+		{"https verified", &health.HTTP{TLS: true, Path: "/ok", Host: "www.example.test", TLSConfig: &tls.Config{RootCAs: l.certPool}}, 443, true, 3},
+		{"https verification fails", &health.HTTP{TLS: true, Path: "/ok", Host: "www.example.test", TLSConfig: &tls.Config{RootCAs: x509.NewCertPool()}}, 443, false, 0},
+		{"https to plain http", &health.HTTP{TLS: true, Path: "/ok"}, 80, false, 0},
+		{"tcp", health.TCP{}, 7000, true, 3},
+		{"tcp closed", health.TCP{}, 7001, false, 0},
+		{"udp reply", &health.UDP{Payload: []byte("ping"), RequireReply: true, Reply: regexp.MustCompile("^ping$")}, 5000, true, 3},
+		{"udp reply mismatch", &health.UDP{Payload: []byte("ping"), RequireReply: true, Reply: regexp.MustCompile("pong")}, 5000, false, 0},
+		{"udp silent, reply required", &health.UDP{Payload: []byte("ping"), RequireReply: true}, 5001, false, 0},
+		{"udp silent, none required", &health.UDP{Payload: []byte("ping")}, 5001, true, 3},
+		{"udp closed (ICMP)", &health.UDP{Payload: []byte("ping")}, 5002, false, 0},
+		{"dns", &health.DNS{Name: "www.example.test", MinAnswers: 1}, 53, true, 3},
+		{"dns nxdomain", &health.DNS{Name: "nope.example.test"}, 53, false, 0},
+		{"dns closed", &health.DNS{Name: "www.example.test"}, 54, false, 0},
+		{"command", &health.Command{Path: exe, Env: []string{"HEALTH_TEST_PROBE=1"}}, 7000, true, 3},
+		{"command fails", &health.Command{Path: exe, Env: []string{"HEALTH_TEST_PROBE=1"}}, 7001, false, 0},
+		{"command weight", &health.Command{Path: exe, Env: []string{"HEALTH_TEST_PROBE=1", "HEALTH_TEST_EXIT=7"}, DynamicWeight: true}, 7000, true, 5},
+		{"command timeout", &health.Command{Path: "/bin/sleep", Args: []string{"5"}}, 7000, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.checker
+			if tc.name == "command timeout" {
+				// A short timeout: the pool must kill it.
+				c = health.CheckFunc(func(ctx context.Context, tg health.Target) error {
+					ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+					defer cancel()
+					return tc.checker.Check(ctx, tg)
+				})
+			}
+			st := l.probe(t, c, tc.port)
+			require.Equal(t, tc.up, st.Up, "last error: %v", st.LastError)
+			if !tc.up {
+				require.ErrorIs(t, st.LastError, health.ErrCheckFailed)
+				require.Zero(t, st.Weight)
+				return
+			}
+			require.Equal(t, tc.weight, st.Weight)
+			ds, err := l.ipvs.Destinations(ctx(t), ipvs.ServiceKey{Family: ipvs.IPv4, Fwmark: l.mark})
+			require.NoError(t, err)
+			require.Len(t, ds, 1)
+			require.Equal(t, tc.weight, ds[0].Weight)
+		})
+	}
+	select {
+	case sni := <-l.sni:
+		require.Equal(t, "", sni, "no SNI without Host")
+	default:
+		t.Fatal("the HTTPS server saw no handshake")
+	}
+	found := false
+	for len(l.sni) > 0 {
+		found = found || <-l.sni == "www.example.test"
+	}
+	require.True(t, found, "Host is sent as SNI")
+}

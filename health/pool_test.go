@@ -1,0 +1,337 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/health"
+	"github.com/golvs/lvs/ipvs"
+	"github.com/stretchr/testify/require"
+)
+
+var svcKey = ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 80}
+
+// switchChecker answers with the health set by the test.
+type switchChecker struct{ healthy atomic.Bool }
+
+func (c *switchChecker) Check(context.Context, health.Target) error {
+	if c.healthy.Load() {
+		return nil
+	}
+	return health.Failf("switched off")
+}
+
+func dest(i int, w uint32) ipvs.Destination {
+	return ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)}), Port: 80, Forward: ipvs.DirectRoute, Weight: w}
+}
+
+func ap(d ipvs.Destination) netip.AddrPort { return netip.AddrPortFrom(d.Address, d.Port) }
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func runPool(t *testing.T, cfg health.Config) *health.Pool {
+	t.Helper()
+	p, err := health.New(cfg)
+	require.NoError(t, err)
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(c) }()
+	t.Cleanup(func() {
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		require.False(t, p.Snapshot().Running)
+	})
+	return p
+}
+
+func TestRiseFallInhibitRemoveDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mode  health.FailureAction
+		drain time.Duration
+	}{{"inhibit", health.Inhibit, 0}, {"remove", health.Remove, 0}, {"drain", health.Remove, 50 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(svcKey)
+			c := &switchChecker{}
+			d := dest(1, 7)
+			var mu sync.Mutex
+			var kinds []health.EventKind
+			p := runPool(t, health.Config{IPVS: f, Service: svcKey, OnFailure: tc.mode, Drain: tc.drain,
+				Timing:  health.Timing{Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 3, Fall: 2},
+				Servers: []health.Server{{Destination: d, Checker: c}},
+				Notify: func(e health.Event) {
+					mu.Lock()
+					kinds = append(kinds, e.Kind)
+					mu.Unlock()
+				}})
+			// Starts down: inhibited or absent.
+			eventually(t, "first check", func() bool { return p.Snapshot().Servers[0].Checks > 0 })
+			w, listed := f.weight(svcKey, ap(d))
+			require.Equal(t, tc.mode == health.Inhibit, listed)
+			require.Zero(t, w)
+			c.healthy.Store(true)
+			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].Up })
+			require.GreaterOrEqual(t, p.Snapshot().Servers[0].Successes, 3)
+			w, listed = f.weight(svcKey, ap(d))
+			require.True(t, listed)
+			require.Equal(t, uint32(7), w)
+
+			c.healthy.Store(false)
+			eventually(t, "down", func() bool { return !p.Snapshot().Servers[0].Up })
+			require.Equal(t, 2, p.Snapshot().Servers[0].Failures)
+			w, listed = f.weight(svcKey, ap(d))
+			switch {
+			case tc.mode == health.Inhibit:
+				require.True(t, listed)
+				require.Zero(t, w)
+			case tc.drain > 0:
+				require.True(t, listed, "draining at weight 0 first")
+				require.Zero(t, w)
+				require.True(t, p.Snapshot().Servers[0].Draining)
+				eventually(t, "removal after the drain", func() bool { _, l := f.weight(svcKey, ap(d)); return !l })
+			default:
+				require.False(t, listed)
+			}
+			mu.Lock()
+			require.Equal(t, []health.EventKind{health.ServerUp, health.QuorumRegained, health.ServerDown, health.QuorumLost}, kinds)
+			mu.Unlock()
+		})
+	}
+}
+
+func TestQuorumHysteresisSorry(t *testing.T) {
+	f := newFake(svcKey)
+	cs := []*switchChecker{{}, {}, {}}
+	var servers []health.Server
+	for i, c := range cs {
+		c.healthy.Store(true)
+		servers = append(servers, health.Server{Destination: dest(i, 1), Checker: c})
+	}
+	sorry := dest(9, 0)
+	p := runPool(t, health.Config{IPVS: f, Service: svcKey, StartUp: true, Quorum: 2, Hysteresis: 1, Sorry: &sorry,
+		Timing: health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1}, Servers: servers})
+	sorryListed := func() bool { _, l := f.weight(svcKey, ap(sorry)); return l }
+	eventually(t, "checks", func() bool { return p.Snapshot().Servers[2].Checks > 2 })
+	require.True(t, p.Snapshot().Quorum)
+	require.False(t, sorryListed())
+
+	cs[0].healthy.Store(false)
+	cs[1].healthy.Store(false)
+	eventually(t, "two down", func() bool { return p.Snapshot().UpWeight == 1 })
+	time.Sleep(30 * time.Millisecond)
+	require.True(t, p.Snapshot().Quorum, "inside the band")
+	cs[2].healthy.Store(false)
+	eventually(t, "quorum lost", func() bool { return !p.Snapshot().Quorum })
+	require.True(t, sorryListed())
+	w, _ := f.weight(svcKey, ap(sorry))
+	require.Equal(t, uint32(1), w, "a zero sorry weight means 1")
+	cs[0].healthy.Store(true)
+	cs[1].healthy.Store(true)
+	eventually(t, "two up", func() bool { return p.Snapshot().UpWeight == 2 })
+	time.Sleep(30 * time.Millisecond)
+	require.False(t, p.Snapshot().Quorum, "inside the band")
+	cs[2].healthy.Store(true)
+	eventually(t, "quorum regained", func() bool { return p.Snapshot().Quorum })
+	require.False(t, sorryListed())
+}
+
+func TestRetries(t *testing.T) {
+	f := newFake(svcKey)
+	var calls atomic.Int32
+	c := health.CheckFunc(func(context.Context, health.Target) error {
+		if calls.Add(1)%3 != 0 {
+			return health.Failf("flaky")
+		}
+		return nil
+	})
+	p := runPool(t, health.Config{IPVS: f, Service: svcKey,
+		Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1, Retries: 2, RetryDelay: time.Millisecond},
+		Servers: []health.Server{{Destination: dest(1, 1), Checker: c}}})
+	eventually(t, "five checks", func() bool { return p.Snapshot().Servers[0].Checks >= 5 })
+	s := p.Snapshot().Servers[0]
+	require.True(t, s.Up)
+	require.Zero(t, s.Failures, "every check succeeds on its third attempt")
+}
+
+func TestConnectAndTimeoutReachChecker(t *testing.T) {
+	f := newFake(svcKey)
+	got := make(chan health.Target, 1)
+	var deadline atomic.Int64
+	c := health.CheckFunc(func(ctx context.Context, tg health.Target) error {
+		dl, _ := ctx.Deadline()
+		deadline.Store(int64(time.Until(dl)))
+		select {
+		case got <- tg:
+		default:
+		}
+		return nil
+	})
+	connect := netip.MustParseAddrPort("192.0.2.1:8080")
+	runPool(t, health.Config{IPVS: f, Service: svcKey,
+		Timing:  health.Timing{Interval: 10 * time.Millisecond, Timeout: 300 * time.Millisecond},
+		Servers: []health.Server{{Destination: dest(1, 1), Checker: c, Connect: connect, Mark: 9}}})
+	tg := <-got
+	require.Equal(t, connect, tg.Addr)
+	require.Equal(t, ap(dest(1, 1)), tg.Server)
+	require.Equal(t, uint32(9), tg.Mark)
+	require.InDelta(t, float64(300*time.Millisecond), float64(deadline.Load()), float64(100*time.Millisecond))
+}
+
+func TestRunFailsWithoutService(t *testing.T) {
+	p, err := health.New(health.Config{IPVS: newFake(), Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}}}})
+	require.NoError(t, err)
+	err = p.Run(context.Background())
+	require.ErrorIs(t, err, ipvs.ErrNotExist)
+}
+
+func TestValidation(t *testing.T) {
+	ok := health.Server{Destination: dest(1, 1), Checker: health.TCP{}}
+	f := newFake(svcKey)
+	for _, tc := range []struct {
+		field string
+		cfg   health.Config
+	}{
+		{"IPVS", health.Config{Service: svcKey, Servers: []health.Server{ok}}},
+		{"Service", health.Config{IPVS: f, Servers: []health.Server{ok}}},
+		{"Servers", health.Config{IPVS: f, Service: svcKey}},
+		{"Destination", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok, ok}}},
+		{"Checker", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1)}}}},
+		{"Mark", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, ViaVIP: true}}}},
+		{"Mark", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{
+			{Destination: dest(1, 1), Checker: health.TCP{}, ViaVIP: true, Mark: 5},
+			{Destination: dest(2, 1), Checker: health.TCP{}, ViaVIP: true, Mark: 5}}}},
+		{"ViaVIP", health.Config{IPVS: f, Service: ipvs.ServiceKey{Family: ipvs.IPv4, Fwmark: 3}, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, ViaVIP: true, Mark: 5}}}},
+		{"Drain", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Drain: time.Second}},
+		{"Timing", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Rise: -1}}},
+		{"Timing", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Interval: -1}}},
+		{"Sorry", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Sorry: &ipvs.Destination{Address: dest(1, 1).Address, Port: 80}}},
+		{"Quorum", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Quorum: -1}},
+	} {
+		_, err := health.New(tc.cfg)
+		require.ErrorIs(t, err, health.ErrInvalid, tc.field)
+		var he *health.Error
+		require.True(t, errors.As(err, &he))
+		require.Contains(t, he.Field, tc.field)
+	}
+}
+
+func TestRunTwice(t *testing.T) {
+	block := make(chan struct{})
+	p := runPool(t, health.Config{IPVS: newFake(svcKey), Service: svcKey,
+		Servers: []health.Server{{Destination: dest(1, 1), Checker: health.CheckFunc(func(ctx context.Context, _ health.Target) error {
+			select {
+			case <-block:
+			case <-ctx.Done():
+			}
+			return nil
+		})}}})
+	eventually(t, "running", func() bool { return p.Snapshot().Running })
+	require.ErrorIs(t, p.Run(context.Background()), health.ErrRunning)
+	close(block)
+}
+
+// BenchmarkPool1000Servers checks 1000 servers (real TCP connects to a
+// loopback listener) at a 1 s interval for b.N intervals and reports how
+// late checks start against their 1 s grid: drift is the lateness of each
+// server's last check start relative to its first plus whole intervals.
+// Run with -benchtime=5x -cpu=2.
+func BenchmarkPool1000Servers(b *testing.B) {
+	const n, interval = 1000, time.Second
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	target := netip.MustParseAddrPort(l.Addr().String())
+	var mu sync.Mutex
+	starts := make(map[netip.AddrPort][]time.Time, n)
+	tcp := health.TCP{}
+	c := health.CheckFunc(func(ctx context.Context, t health.Target) error {
+		now := time.Now()
+		mu.Lock()
+		starts[t.Server] = append(starts[t.Server], now)
+		mu.Unlock()
+		return tcp.Check(ctx, t)
+	})
+	var servers []health.Server
+	for i := 0; i < n; i++ {
+		servers = append(servers, health.Server{
+			Destination: ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 80, Weight: 1},
+			Connect:     target, Checker: c})
+	}
+	f := newFake(svcKey)
+	p, err := health.New(health.Config{IPVS: f, Service: svcKey, Servers: servers,
+		Timing: health.Timing{Interval: interval, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1, Warmup: interval}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.ResetTimer()
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(interval + time.Duration(b.N)*interval + interval/2)
+	cancel()
+	<-done
+	b.StopTimer()
+
+	var drifts, gaps []time.Duration
+	failed := 0
+	for _, s := range p.Snapshot().Servers {
+		if s.LastError != nil {
+			failed++
+		}
+	}
+	for _, ts := range starts {
+		for i := 1; i < len(ts); i++ {
+			gaps = append(gaps, ts[i].Sub(ts[i-1])-interval)
+		}
+		if len(ts) > 1 {
+			drifts = append(drifts, ts[len(ts)-1].Sub(ts[0])-time.Duration(len(ts)-1)*interval)
+		}
+	}
+	if len(drifts) < n || failed > 0 {
+		b.Fatalf("%d of %d servers checked more than once, %d failing", len(drifts), n, failed)
+	}
+	abs := func(d []time.Duration) []time.Duration {
+		out := make([]time.Duration, len(d))
+		for i, v := range d {
+			if v < 0 {
+				v = -v
+			}
+			out[i] = v
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+		return out
+	}
+	dr, gp := abs(drifts), abs(gaps)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(dr[len(dr)-1]), "max-drift-ms")
+	b.ReportMetric(ms(dr[len(dr)/2]), "p50-drift-ms")
+	b.ReportMetric(ms(gp[len(gp)*99/100]), "p99-jitter-ms")
+	b.ReportMetric(ms(gp[len(gp)-1]), "max-jitter-ms")
+	b.ReportMetric(float64(len(gaps)+len(starts)), "checks")
+}
