@@ -5,7 +5,6 @@ package realserver
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
 )
 
 // arpApplier applies one ARP-suppression backend, recording undo steps.
@@ -68,7 +66,7 @@ func (c *Client) arpBackend(op string, a ARP, vips []netip.Prefix) (arpApplier, 
 		}
 		return t, nil
 	case ARPNftables:
-		n := &nftARP{h: c.h, vips: v4, rip: a.RIP}
+		n := newNftARP(c.h, v4, a.RIP)
 		if err := n.probe(); err != nil {
 			return nil, wrap(op, err)
 		}
@@ -124,13 +122,13 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	// rules are gone (and only if no one else's rules live there).
 	// The table step goes into j before the rule steps so that it runs
 	// after them. With arptables-legacy there is no such table.
-	filter := &nftARP{h: t.h}
-	existed, herr := filter.hasTable("filter")
+	filter := &nftOwned{h: t.h, table: &nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}}
+	existed, herr := filter.hasTable()
 	var rules netcfg.Journal
 	defer func() {
-		if now, err := filter.hasTable("filter"); herr == nil && err == nil && now && !existed {
+		if now, err := filter.hasTable(); herr == nil && err == nil && now && !existed {
 			j.Record("delete nftables table arp filter (created by arptables-nft) if empty", func() error {
-				return filter.dropIfEmpty(&nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}, nil)
+				return filter.dropIfEmpty(nil)
 			})
 		}
 		j.Append(&rules)
@@ -155,15 +153,12 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	return nil
 }
 
-// nftARP keeps its rules in table arp lvs, chains "in" and "out", each rule
-// tagged with user data so it is found again without handles.
+// nftARP keeps its rules in table arp lvs, chains "in" and "out".
 type nftARP struct {
-	h    *netcfg.Host
+	o    *nftOwned
 	vips []netip.Addr
 	rip  netip.Addr
 }
-
-const nftTable = "lvs"
 
 // The ARP family's hooks are NF_ARP_IN (0) and NF_ARP_OUT (1), not the
 // NF_INET_* values nftables.ChainHookInput/Output carry.
@@ -172,125 +167,23 @@ var (
 	nftARPOut = nftables.ChainHookRef(1)
 )
 
-func (n *nftARP) conn() (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
-	if fd := n.h.NetNSFd(); fd >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(fd))
-	}
-	return nftables.New(opts...)
+func newNftARP(h *netcfg.Host, vips []netip.Addr, rip netip.Addr) *nftARP {
+	return &nftARP{o: &nftOwned{h: h,
+		table: &nftables.Table{Name: "lvs", Family: nftables.TableFamilyARP},
+		chains: []nftChain{
+			{"in", nftARPIn, nftables.ChainPriorityFilter},
+			{"out", nftARPOut, nftables.ChainPriorityFilter},
+		}}, vips: vips, rip: rip}
 }
 
-func nftErr(err error) error {
-	return fmt.Errorf("nftables arp family (%v); the kernel needs nf_tables with CONFIG_NF_TABLES_ARP: load the nf_tables module: %w", err, netcfg.ErrNoModule)
-}
-
-func (n *nftARP) probe() error {
-	c, err := n.conn()
-	if err != nil {
-		return nftErr(err)
-	}
-	defer c.CloseLasting()
-	if _, err := c.ListTablesOfFamily(nftables.TableFamilyARP); err != nil {
-		return nftErr(err)
-	}
-	return nil
-}
-
-// hasTable reports whether the arp family has a table of that name.
-func (n *nftARP) hasTable(name string) (bool, error) {
-	c, err := n.conn()
-	if err != nil {
-		return false, nftErr(err)
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyARP)
-	if err != nil {
-		return false, nftErr(err)
-	}
-	for _, t := range tables {
-		if t.Name == name {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+func (n *nftARP) probe() error { _, err := n.o.hasTable(); return err }
 
 func (n *nftARP) apply(ctx context.Context, j *netcfg.Journal) error {
-	c, err := n.conn()
-	if err != nil {
-		return nftErr(err)
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyARP)
-	if err != nil {
-		return nftErr(err)
-	}
-	table := &nftables.Table{Name: nftTable, Family: nftables.TableFamilyARP}
-	haveTable := false
-	for _, t := range tables {
-		haveTable = haveTable || t.Name == nftTable
-	}
-	if !haveTable {
-		c.AddTable(table)
-		if err := c.Flush(); err != nil {
-			return nftErr(err)
-		}
-		j.Record("delete nftables table arp "+nftTable+" if empty", func() error { return n.dropIfEmpty(table, nil) })
-	}
-	chains := map[string]*nftables.Chain{}
-	for _, ch := range []struct {
-		name string
-		hook *nftables.ChainHook
-	}{{"in", nftARPIn}, {"out", nftARPOut}} {
-		chain, err := c.ListChain(table, ch.name)
-		if err != nil {
-			accept := nftables.ChainPolicyAccept
-			chain = c.AddChain(&nftables.Chain{Name: ch.name, Table: table, Type: nftables.ChainTypeFilter,
-				Hooknum: ch.hook, Priority: nftables.ChainPriorityFilter, Policy: &accept})
-			if err := c.Flush(); err != nil {
-				return fmt.Errorf("nftables: add chain arp %s %s: %w", nftTable, ch.name, err)
-			}
-			if haveTable {
-				j.Record("delete nftables chain arp "+nftTable+" "+ch.name+" if empty", func() error { return n.dropIfEmpty(table, chain) })
-			}
-		}
-		chains[ch.name] = chain
-	}
-	for _, r := range n.specs() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		chain := chains[r.chain]
-		if rule, err := n.find(c, table, chain, r.tag); err != nil {
-			return err
-		} else if rule != nil {
-			continue
-		}
-		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: r.exprs, UserData: r.tag})
-		if err := c.Flush(); err != nil {
-			return fmt.Errorf("nftables: add rule to arp %s %s: %w", nftTable, r.chain, err)
-		}
-		j.Record("delete nftables rule arp "+nftTable+" "+r.chain+" for "+r.vip.String(), func() error {
-			c, err := n.conn()
-			if err != nil {
-				return err
-			}
-			rule, err := n.find(c, table, chain, r.tag)
-			if err != nil || rule == nil {
-				return err
-			}
-			if err := c.DelRule(rule); err != nil {
-				return err
-			}
-			return c.Flush()
-		})
-	}
-	return nil
+	return n.o.apply(ctx, j, n.specs())
 }
 
-type nftRule struct {
-	chain string
-	vip   netip.Addr
-	tag   []byte
-	exprs []expr.Any
+func (n *nftARP) missing(ctx context.Context) ([]string, error) {
+	return n.o.missing(ctx, n.specs())
 }
 
 // specs are the rules, as `nft` would write them:
@@ -301,40 +194,15 @@ func (n *nftARP) specs() []nftRule {
 	var rs []nftRule
 	for _, v := range n.vips {
 		rs = append(rs,
-			nftRule{"in", v, []byte("golvs realserver in " + v.String()),
+			nftRule{"in", "drop ARP for " + v.String(), []byte("golvs realserver in " + v.String()),
 				append(arpMatch(24, v), &expr.Verdict{Kind: expr.VerdictDrop})},
-			nftRule{"out", v, []byte("golvs realserver out " + v.String()),
+			nftRule{"out", "ARP sender " + v.String() + " → " + n.rip.String(), []byte("golvs realserver out " + v.String()),
 				append(arpMatch(14, v),
 					&expr.Immediate{Register: 1, Data: n.rip.AsSlice()},
 					&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1,
 						Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4})})
 	}
 	return rs
-}
-
-// missing describes the rules not in place.
-func (n *nftARP) missing(ctx context.Context) ([]string, error) {
-	c, err := n.conn()
-	if err != nil {
-		return nil, nftErr(err)
-	}
-	table := &nftables.Table{Name: nftTable, Family: nftables.TableFamilyARP}
-	var out []string
-	for _, r := range n.specs() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		desc := fmt.Sprintf("table arp %s chain %s for %s", nftTable, r.chain, r.vip)
-		chain, err := c.ListChain(table, r.chain)
-		if err != nil {
-			out = append(out, desc)
-			continue
-		}
-		if rule, err := n.find(c, table, chain, r.tag); err != nil || rule == nil {
-			out = append(out, desc)
-		}
-	}
-	return out, nil
 }
 
 // arpMatch matches Ethernet/IPv4 ARP (hardware length 6, protocol length 4)
@@ -346,52 +214,4 @@ func arpMatch(off uint32, a netip.Addr) []expr.Any {
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()},
 	}
-}
-
-func (n *nftARP) find(c *nftables.Conn, t *nftables.Table, ch *nftables.Chain, tag []byte) (*nftables.Rule, error) {
-	rules, err := c.GetRules(t, ch)
-	if err != nil {
-		return nil, fmt.Errorf("nftables: list arp %s %s: %w", t.Name, ch.Name, err)
-	}
-	for _, r := range rules {
-		if bytes.Equal(r.UserData, tag) {
-			return r, nil
-		}
-	}
-	return nil, nil
-}
-
-// dropIfEmpty deletes the chain (or, for nil, the table) unless someone
-// else's rules live in it.
-func (n *nftARP) dropIfEmpty(t *nftables.Table, ch *nftables.Chain) error {
-	c, err := n.conn()
-	if err != nil {
-		return err
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyARP)
-	if err != nil {
-		return err
-	}
-	for _, x := range chains {
-		if x.Table.Name != t.Name || (ch != nil && x.Name != ch.Name) {
-			continue
-		}
-		rules, err := c.GetRules(t, x)
-		if err != nil {
-			return err
-		}
-		if len(rules) > 0 {
-			return nil
-		}
-	}
-	if ch != nil {
-		c.DelChain(ch)
-	} else {
-		c.DelTable(t)
-	}
-	err = c.Flush()
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	return err
 }

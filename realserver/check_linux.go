@@ -95,7 +95,17 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
 	case rp.Effective == 1:
 		r.problem(fix, "strict reverse-path filtering on %s (rp_filter 1 = max(all %d, %s %d)) drops decapsulated packets, whose client source routes via another device", dev, rp.All, dev, rp.Iface)
 	}
-	r.note("TUN adds %d bytes per packet; without TCP MSS clamping on the real server, full-size replies to the client may need path-MTU discovery to work", map[ipvs.TunnelType]int{ipvs.IPIP: 20, ipvs.GRE: 24, ipvs.GUE: 32}[t.Type])
+	if t.MSS == 0 {
+		r.note("TUN adds %d bytes per packet; without TCP MSS clamping (TUN.MSS) clients' full-size segments rely on path-MTU discovery through the director", map[ipvs.TunnelType]int{ipvs.IPIP: 20, ipvs.GRE: 24, ipvs.GUE: 32}[t.Type])
+	} else {
+		missing, err := newMSSClamp(c.h).missing(ctx, mssRules(t.VIPs, t.MSS))
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		for _, m := range missing {
+			r.problem("", "TCP MSS clamp missing: %s; clients may send segments too large for the tunnel", m)
+		}
+	}
 	if err := c.checkARP(ctx, r, t.ARP, t.VIPs); err != nil {
 		return nil, wrap(op, err)
 	}

@@ -30,8 +30,8 @@
 // loose mode with an IPv4 address on the device passes them, and the rest
 // of the host keeps its filter. ARP suppression applies as in DR when the
 // real server shares a segment with the VIP's network (set ARP.Backend to
-// ARPNone when it does not). TCP MSS clamping is not done here: CheckTUN
-// notes the encapsulation overhead.
+// ARPNone when it does not). TUN.MSS optionally clamps the TCP MSS the
+// real server advertises from its VIPs, for the encapsulation overhead.
 //
 // # Undo
 //

@@ -310,6 +310,8 @@ type variant struct {
 	// checkBefore: the check must find problems before set-up (skipped
 	// where each check execs tools, which costs seconds under TCG).
 	checkBefore bool
+	// after, if set, runs with the real servers set up.
+	after func(t *testing.T, l *lab)
 }
 
 // run sets up both real servers, proves requests split across them and
@@ -350,6 +352,9 @@ func (l *lab) run(t *testing.T, variants []variant) {
 			const n = 10
 			wantSplit(t, l.split(t, n), n)
 			l.wantOnlyDirector(t)
+			if v.after != nil {
+				v.after(t, l)
+			}
 			for i, rs := range l.rs {
 				if err := setups[i].Teardown(ctx); err != nil {
 					t.Fatal(err)
@@ -466,16 +471,42 @@ func TestTUNTraffic(t *testing.T) {
 		typ  ipvs.TunnelType
 		port uint16
 	}{{ipvs.IPIP, 0}, {ipvs.GUE, 6080}, {ipvs.GRE, 0}} {
-		cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: c.typ, Port: c.port}
+		cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: c.typ, Port: c.port, MSS: clampMSS}
 		vs = append(vs, variant{
 			name:        c.typ.String(),
 			dest:        ipvs.Destination{Forward: ipvs.Tunnel, TunnelType: c.typ, TunnelPort: c.port},
 			setup:       func(rc *realserver.Client, _ int) (*realserver.Setup, error) { return rc.SetupTUN(ctx, cfg) },
 			check:       func(rc *realserver.Client, _ int) (*realserver.Report, error) { return rc.CheckTUN(ctx, cfg) },
 			checkBefore: true,
+			after:       wantClampedMSS,
 		})
 	}
 	l.run(t, vs)
+}
+
+const clampMSS = 1400
+
+// wantClampedMSS connects to the VIP and reads the client's MSS, which
+// follows what the real server's SYN-ACK advertised: 1448 (1460 less
+// timestamps) on these 1500-byte links without the clamp.
+func wantClampedMSS(t *testing.T, l *lab) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := l.client.DialContext(ctx, "tcp", netip.AddrPortFrom(vip, 80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mss int
+	var serr error
+	raw.Control(func(fd uintptr) { mss, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
+	if serr != nil || mss > clampMSS || mss < clampMSS-40 {
+		t.Fatalf("client's MSS toward the VIP is %d (%v), want at most %d", mss, serr, clampMSS)
+	}
 }
 
 // Bad inputs give clear errors and change nothing.

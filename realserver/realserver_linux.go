@@ -134,6 +134,11 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 			return nil, wrap(op, err)
 		}
 	}
+	if t.MSS != 0 {
+		if _, err := newMSSClamp(c.h).hasTable(); err != nil {
+			return nil, wrap(op, err)
+		}
+	}
 	if err := c.precheckVIPs(op, dev, t.VIPs); err != nil {
 		return nil, err
 	}
@@ -164,6 +169,11 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		}
 		if err := c.addVIPs(ctx, &s.j, dev, t.VIPs); err != nil {
 			return err
+		}
+		if t.MSS != 0 {
+			if err := newMSSClamp(c.h).apply(ctx, &s.j, mssRules(t.VIPs, t.MSS)); err != nil {
+				return err
+			}
 		}
 		// With an IPv4 address on the device, strict mode (1) drops
 		// decapsulated packets whose source routes via another device and
