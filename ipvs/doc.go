@@ -19,6 +19,19 @@
 // UpdateDestination replace the whole entry, as ipvsadm -E and -e do: read,
 // modify and write back to change one field.
 //
+// # Declarative state and batches
+//
+// Client.Apply makes the kernel hold a desired State: it reads the
+// services it owns (ApplyOptions.Owns; all by default) with one service
+// dump and one destination dump per service, computes the minimal
+// difference and sends it as one Batch. Applying the same state twice
+// writes nothing. With ApplyOptions.DrainTimeout, a TCP destination that
+// leaves the desired state is set to weight 0 and deleted by a later Apply
+// once its connections are gone or the timeout has passed; UDP and SCTP
+// ones are deleted at once. Client.Batch sends any list of writes with a
+// few system calls and reports each write's fate; Client.Snapshot reads
+// everything at once.
+//
 // # Privileges
 //
 // Every IPVS command, reads included, needs CAP_NET_ADMIN in the initial
