@@ -172,10 +172,10 @@ func drainRun(t *testing.T, drainTimeout time.Duration) (failed, restored int) {
 		}()
 	}
 	for _, set := range drainSteps[1:] {
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 		apply(set)
 	}
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
 	close(stop)
 	wg.Wait()
 	// Finish the drains: the last servers removed go once timed out.

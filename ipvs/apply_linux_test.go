@@ -133,7 +133,7 @@ func TestKernelApplyRandomStates(t *testing.T) {
 
 	const seed = 20261122
 	rng := rand.New(rand.NewSource(seed))
-	for step := 0; step < 15; step++ {
+	for step := 0; step < 12; step++ {
 		want := randomState(rng)
 		res, err := c.Apply(ctx, want, opts)
 		require.NoError(t, err, "seed %d step %d", seed, step)
