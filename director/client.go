@@ -42,6 +42,21 @@ func (c *Client) Close() error {
 	return err
 }
 
+// setup runs a set-up call and ties the Setup to c, whose lock its
+// Teardown takes.
+func (c *Client) setup(ctx context.Context, op string, f func(*client) (*Setup, error)) (*Setup, error) {
+	var s *Setup
+	err := c.do(ctx, op, func(cl *client) (err error) {
+		s, err = f(cl)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.c = c
+	return s, nil
+}
+
 func (c *Client) do(ctx context.Context, op string, f func(*client) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -67,12 +82,7 @@ func (c *Client) do(ctx context.Context, op string, f func(*client) error) error
 // the VIP back.
 func (c *Client) AddVIP(ctx context.Context, v VIP) (*Setup, error) {
 	const op = "add VIP"
-	var u *Setup
-	err := c.do(ctx, op, func(cl *client) (err error) {
-		u, err = cl.addVIP(ctx, op, v)
-		return err
-	})
-	return u, err
+	return c.setup(ctx, op, func(cl *client) (*Setup, error) { return cl.addVIP(ctx, op, v) })
 }
 
 // CheckVIP reports why v would not work, or only partly, with the devices
@@ -106,12 +116,7 @@ func (c *Client) Announce(ctx context.Context, iface string, addr netip.Addr, g 
 // conf/all/accept_redirects; Teardown restores those too.
 func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Setup, error) {
 	const op = "enable forwarding"
-	var u *Setup
-	err := c.do(ctx, op, func(cl *client) (err error) {
-		u, err = cl.enableForwarding(op, f)
-		return err
-	})
-	return u, err
+	return c.setup(ctx, op, func(cl *client) (*Setup, error) { return cl.enableForwarding(op, f) })
 }
 
 // NATGateway prepares a two-arm NAT director: forwarding on, send_redirects
@@ -119,12 +124,7 @@ func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Setup, er
 // director as their default gateway; CheckReturnPath verifies that.
 func (c *Client) NATGateway(ctx context.Context, g NATGateway) (*Setup, error) {
 	const op = "NAT gateway"
-	var u *Setup
-	err := c.do(ctx, op, func(cl *client) (err error) {
-		u, err = cl.natGateway(op, g)
-		return err
-	})
-	return u, err
+	return c.setup(ctx, op, func(cl *client) (*Setup, error) { return cl.natGateway(op, g) })
 }
 
 // CheckReturnPath reports real servers whose replies would not come back
@@ -154,22 +154,12 @@ func (c *Client) CheckReturnPath(ctx context.Context, paths ...ReturnPath) ([]Fi
 // table (ip or ip6) or iptables/ip6tables chain.
 func (c *Client) OneArmNAT(ctx context.Context, n OneArmNAT) (*Setup, error) {
 	const op = "one-arm NAT"
-	var u *Setup
-	err := c.do(ctx, op, func(cl *client) (err error) {
-		u, err = cl.oneArmNAT(ctx, op, n)
-		return err
-	})
-	return u, err
+	return c.setup(ctx, op, func(cl *client) (*Setup, error) { return cl.oneArmNAT(ctx, op, n) })
 }
 
 // ApplySysctls sets each setting (names and ranges from Sysctls; see the
 // Preset functions) and returns a Setup whose Teardown restores the previous values.
 func (c *Client) ApplySysctls(ctx context.Context, s ...Sysctl) (*Setup, error) {
 	const op = "apply sysctls"
-	var u *Setup
-	err := c.do(ctx, op, func(cl *client) (err error) {
-		u, err = cl.applySysctls(op, s)
-		return err
-	})
-	return u, err
+	return c.setup(ctx, op, func(cl *client) (*Setup, error) { return cl.applySysctls(op, s) })
 }

@@ -252,6 +252,7 @@ type ReturnPath struct {
 type Setup struct {
 	op string
 	j  *netcfg.Journal
+	c  *Client
 }
 
 // Changes describes what Teardown would undo, in the order it would, e.g.
@@ -261,15 +262,19 @@ func (s *Setup) Changes() []string { return s.j.Steps() }
 
 // Teardown undoes the set-up, in reverse order. A failing step does not
 // stop the others; the failures are joined. It needs the Client that made
-// the Setup to be open. A second call does nothing.
+// the Setup to be open (else ErrInvalid), and waits for the Client's other
+// calls. A second call does nothing.
 func (s *Setup) Teardown(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return newError("tear down "+s.op, nil, err)
+	if s == nil {
+		return nil
 	}
-	if err := s.j.Undo(); err != nil {
-		return newError("tear down "+s.op, nil, err)
-	}
-	return nil
+	op := "tear down " + s.op
+	return s.c.do(ctx, op, func(*client) error {
+		if err := s.j.Undo(); err != nil {
+			return newError(op, nil, err)
+		}
+		return nil
+	})
 }
 
 var netipBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
