@@ -22,6 +22,9 @@ func (c *Client) CheckDR(ctx context.Context, d DR) (*Report, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.h.Err(); err != nil {
+		return nil, wrap("check DR", err)
+	}
 	dev := d.Device
 	if dev == "" {
 		dev = "lo"
@@ -44,6 +47,9 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
 		return nil, err
 	}
 	const op = "check TUN"
+	if err := c.h.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
 	r := &Report{}
 	dev := t.Device()
 	if t.Type == ipvs.GUE {

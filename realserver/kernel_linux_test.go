@@ -631,3 +631,34 @@ func TestTUNCreatesMissingDevice(t *testing.T) {
 	}
 	sameState(t, "after teardown", before, state(t, ns))
 }
+
+// After Close nothing acts on any namespace (a closed netlink handle would
+// otherwise fall back to the caller's): set-ups and teardowns fail with
+// ErrClosed and change nothing.
+func TestClosedClient(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := nstest.New(t)
+	c, err := realserver.New(&realserver.Config{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	s, err := c.SetupDR(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := s.Teardown(ctx); !errors.Is(err, realserver.ErrClosed) {
+		t.Fatalf("teardown after Close: %v", err)
+	}
+	if _, err := c.SetupDR(ctx, cfg); !errors.Is(err, realserver.ErrClosed) {
+		t.Fatalf("set-up after Close: %v", err)
+	}
+	if _, err := c.CheckTUN(ctx, realserver.TUN{VIPs: cfg.VIPs}); !errors.Is(err, realserver.ErrClosed) {
+		t.Fatalf("check after Close: %v", err)
+	}
+	if out := ns.Exec(t, "ip", "-o", "addr", "show", "dev", "lo"); !strings.Contains(out, "10.0.0.100/32") {
+		t.Fatalf("the VIP went away after a failed teardown:\n%s", out)
+	}
+}

@@ -38,6 +38,9 @@ type nftRule struct {
 }
 
 func (o *nftOwned) conn() (*nftables.Conn, error) {
+	if err := o.h.Err(); err != nil {
+		return nil, err
+	}
 	var opts []nftables.ConnOption
 	if fd := o.h.NetNSFd(); fd >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(fd))

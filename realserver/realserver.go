@@ -33,6 +33,9 @@ var (
 	// ErrPermission: the caller lacks CAP_NET_ADMIN (or CAP_SYS_ADMIN to
 	// enter another namespace).
 	ErrPermission = errors.New("permission denied")
+	// ErrClosed: the Client was closed; nothing was done, and a Setup's
+	// Teardown can no longer run.
+	ErrClosed = errors.New("client closed")
 	// ErrFailed: the kernel or a tool refused a change for another reason;
 	// the cause is wrapped.
 	ErrFailed = errors.New("change failed")
@@ -334,6 +337,9 @@ type Config struct {
 // that.
 type Setup struct {
 	j netcfg.Journal
+	// live reports ErrClosed once the Client is closed, so a Teardown
+	// then fails before consuming the journal.
+	live func() error
 }
 
 // Changes describes what Teardown would undo, in the order it would, e.g.
@@ -349,6 +355,11 @@ func (s *Setup) Teardown(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Op: "tear down", Err: err, kind: ErrFailed}
 	}
+	if s.live != nil {
+		if err := s.live(); err != nil {
+			return &Error{Op: "tear down", Err: err, kind: ErrClosed}
+		}
+	}
 	if err := s.j.Undo(); err != nil {
 		return &Error{Op: "tear down", Err: err, kind: kindOf(err)}
 	}
@@ -358,6 +369,8 @@ func (s *Setup) Teardown(ctx context.Context) error {
 // kindOf maps a lower-level error onto the package's sentinels.
 func kindOf(err error) error {
 	switch {
+	case errors.Is(err, netcfg.ErrClosed):
+		return ErrClosed
 	case errors.Is(err, netcfg.ErrNoDevice):
 		return ErrNoDevice
 	case errors.Is(err, netcfg.ErrConflict):

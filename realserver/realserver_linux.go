@@ -59,6 +59,9 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.h.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
 	dev := d.Device
 	if dev == "" {
 		dev = "lo"
@@ -83,7 +86,7 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Setup{}
+	s := &Setup{live: c.h.Err}
 	err = s.j.Run(func() error {
 		if err := arp.apply(ctx, &s.j); err != nil {
 			return err
@@ -113,6 +116,9 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 	const op = "set up TUN"
 	if err := t.Validate(); err != nil {
 		return nil, err
+	}
+	if err := c.h.Err(); err != nil {
+		return nil, wrap(op, err)
 	}
 	dev := t.Device()
 	var want netlink.Link = &netlink.Iptun{LinkAttrs: netlink.LinkAttrs{Name: dev}}
@@ -146,7 +152,7 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Setup{}
+	s := &Setup{live: c.h.Err}
 	err = s.j.Run(func() error {
 		if err := arp.apply(ctx, &s.j); err != nil {
 			return err

@@ -30,6 +30,9 @@ const (
 )
 
 func (h *Host) fouConn() (*genetlink.Conn, genetlink.Family, error) {
+	if err := h.Err(); err != nil {
+		return nil, genetlink.Family{}, err
+	}
 	cfg := &netlink.Config{}
 	if h.nsfd >= 0 {
 		cfg.NetNS = h.nsfd

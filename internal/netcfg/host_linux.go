@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golvs/lvs/internal/netns"
@@ -25,9 +26,10 @@ const socketTimeout = 10 * time.Second
 // Host is the configuration of one network namespace. It is safe for
 // concurrent reads; changes made through one Journal are sequential.
 type Host struct {
-	path string
-	nsfd int // -1: the caller's namespace
-	nl   *netlink.Handle
+	closed atomic.Bool
+	path   string
+	nsfd   int // -1: the caller's namespace
+	nl     *netlink.Handle
 }
 
 // Open returns a Host for the namespace at path (/run/netns/NAME,
@@ -61,18 +63,28 @@ func (h *Host) closeFD() {
 	}
 }
 
-// Close releases the netlink sockets. Undo steps recorded through this Host
-// need it open.
+// Close releases the netlink sockets and the namespace descriptor. Undo
+// steps recorded through this Host need it open: afterwards every method
+// (and step) fails with ErrClosed rather than act on another namespace.
 func (h *Host) Close() error {
-	if h.nl != nil {
-		h.nl.Close()
-		h.nl = nil
+	if h.closed.Swap(true) {
+		return nil
 	}
+	h.nl.Close()
 	h.closeFD()
 	return nil
 }
 
-// NetNSFd is the namespace's open descriptor, for libraries that take one
+// Err is ErrClosed after Close, nil before. Callers using NetNSFd or
+// Netlink directly check it first.
+func (h *Host) Err() error {
+	if h.closed.Load() {
+		return fmt.Errorf("netcfg: %s: %w", h.where(), ErrClosed)
+	}
+	return nil
+}
+
+// NetNSFd (check Err first) is the namespace's open descriptor, for libraries that take one
 // (google/nftables' WithNetNSFd, mdlayher/netlink's Config.NetNS), or -1
 // for the caller's namespace. It stays owned by the Host.
 func (h *Host) NetNSFd() int { return h.nsfd }
@@ -88,12 +100,18 @@ func (h *Host) where() string {
 }
 
 // Netlink is the rtnetlink handle bound to the namespace, for what this
-// package does not wrap.
+// package does not wrap. Check Err first: after Close the handle falls back
+// to the caller's namespace.
 func (h *Host) Netlink() *netlink.Handle { return h.nl }
 
 // Do runs f on a thread inside the namespace (for /proc files, sockets and
 // exec'd tools, which inherit the thread's namespace).
-func (h *Host) Do(f func() error) error { return netns.Do(h.nsfd, f) }
+func (h *Host) Do(f func() error) error {
+	if err := h.Err(); err != nil {
+		return err
+	}
+	return netns.Do(h.nsfd, f)
+}
 
 // Sysctl reads /proc/sys/KEY in the namespace, e.g.
 // "net/ipv4/conf/all/arp_ignore". Trailing white space is removed.
@@ -207,6 +225,9 @@ func (h *Host) ClearConfOr(j *Journal, iface, key string) error {
 
 // LinkByName finds a device; a missing one is an ErrNoDevice error.
 func (h *Host) LinkByName(name string) (netlink.Link, error) {
+	if err := h.Err(); err != nil {
+		return nil, err
+	}
 	l, err := h.nl.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -261,6 +282,9 @@ func (h *Host) AddLink(j *Journal, link netlink.Link) (netlink.Link, error) {
 	}
 	idx := l.Attrs().Index
 	j.Record("delete device "+name, func() error {
+		if err := h.Err(); err != nil {
+			return err
+		}
 		cur, err := h.nl.LinkByIndex(idx)
 		if err != nil || cur.Attrs().Name != name {
 			return nil // already gone: nothing of ours left
@@ -284,6 +308,9 @@ func (h *Host) SetLinkUp(j *Journal, name string) error {
 	}
 	idx := l.Attrs().Index
 	j.Record("set device "+name+" down", func() error {
+		if err := h.Err(); err != nil {
+			return err
+		}
 		cur, err := h.nl.LinkByIndex(idx)
 		if err != nil {
 			return nil
@@ -302,6 +329,9 @@ type AddrOn struct {
 // Addrs lists every address in the namespace (both families) with its
 // device.
 func (h *Host) Addrs() ([]AddrOn, error) {
+	if err := h.Err(); err != nil {
+		return nil, err
+	}
 	links, err := h.nl.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("netcfg: list devices: %w", err)
@@ -388,6 +418,9 @@ func (h *Host) AddAddr(j *Journal, dev string, p netip.Prefix) error {
 	}
 	idx := l.Attrs().Index
 	j.Record("remove address "+p.String()+" from "+dev, func() error {
+		if err := h.Err(); err != nil {
+			return err
+		}
 		cur, err := h.nl.LinkByIndex(idx)
 		if err != nil {
 			return nil // the device is gone, and the address with it

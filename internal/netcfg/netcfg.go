@@ -19,6 +19,8 @@ var (
 	// ErrNoModule: the kernel lacks a facility that a module provides; the
 	// message names the module.
 	ErrNoModule = errors.New("kernel module not loaded")
+	// ErrClosed: the Host was closed; nothing was done.
+	ErrClosed = errors.New("host handle closed")
 	// ErrNotSupported: not available on this OS.
 	ErrNotSupported = errors.New("not supported on this OS")
 )
