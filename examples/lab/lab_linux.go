@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/netlab"
+	"github.com/golvs/lvs/ipvs"
+)
+
+// nativeProblem says why the lab cannot run natively here, or nil when we
+// are root and the kernel answers for IPVS.
+func nativeProblem() error {
+	if os.Geteuid() != 0 {
+		return errors.New("not root")
+	}
+	c, err := ipvs.New(nil)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// examples are the programs the lab runs.
+var examples = []string{"nat", "dr", "tun", "fwmark"}
+
+// findBinaries locates the example programs in dir, else on PATH, else
+// builds them into tmp with the go tool.
+func findBinaries(ctx context.Context, dir, tmp string) (map[string]string, error) {
+	bins := map[string]string{}
+	var missing []string
+	for _, name := range examples {
+		p := filepath.Join(dir, name)
+		if dir == "" {
+			p, _ = exec.LookPath(name)
+		}
+		if st, err := os.Stat(p); p != "" && err == nil && st.Mode().IsRegular() {
+			bins[name] = p
+		} else if dir != "" {
+			return nil, fmt.Errorf("%s not found in %s", name, dir)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	for _, name := range missing {
+		p := filepath.Join(tmp, name)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", p, "github.com/golvs/lvs/examples/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build examples/%s: %v\n%s", name, err, out)
+		}
+		bins[name] = p
+	}
+	return bins, nil
+}
+
+// agent is one example program running in a host.
+type agent struct {
+	label string
+	ns    *netlab.NS
+	argv  []string
+
+	cmd    *exec.Cmd
+	stderr syncBuffer
+	exited chan struct{}
+	err    error // cmd.Wait's, once exited is closed
+}
+
+func newAgent(label string, ns *netlab.NS, prog string, args ...string) *agent {
+	return &agent{label: label, ns: ns, argv: append([]string{prog}, args...)}
+}
+
+func (a *agent) String() string { return strings.Join(a.argv, " ") }
+
+// start runs the program inside its host and waits until it prints ready.
+func (a *agent) start(bins map[string]string, timeout time.Duration) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	a.cmd = exec.Command(bins[a.argv[0]], a.argv[1:]...)
+	a.cmd.Stdout, a.cmd.Stderr = pw, &a.stderr
+	err = a.ns.Start(a.cmd)
+	pw.Close()
+	if err != nil {
+		return fmt.Errorf("%s: starting %s: %w", a.label, a, err)
+	}
+	a.exited = make(chan struct{})
+	go func() { a.err = a.cmd.Wait(); close(a.exited) }()
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+				io.Copy(io.Discard, pr)
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if ok {
+			return nil
+		}
+		<-a.exited
+		return fmt.Errorf("%s: %s exited before ready (%v): %s", a.label, a, a.err, strings.TrimSpace(a.stderr.String()))
+	case <-time.After(timeout):
+		a.cmd.Process.Kill()
+		<-a.exited
+		return fmt.Errorf("%s: %s not ready after %v: %s", a.label, a, timeout, strings.TrimSpace(a.stderr.String()))
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (a *agent) stop(timeout time.Duration) error {
+	if a.exited == nil {
+		return nil
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(timeout):
+		a.cmd.Process.Kill()
+		<-a.exited
+		return fmt.Errorf("%s: %s did not exit within %v of SIGTERM", a.label, a, timeout)
+	}
+	if a.err != nil {
+		return fmt.Errorf("%s: %s: %v: %s", a.label, a, a.err, strings.TrimSpace(a.stderr.String()))
+	}
+	return nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// snapshot records what the examples may change in a host: sysctls of
+// every interface, forwarding, IPVS sysctls, devices, addresses, fou ports,
+// the IPVS table and the nftables ruleset (which holds iptables-nft and
+// arptables-nft rules too).
+func snapshot(ctx context.Context, ns *netlab.NS) (map[string]string, error) {
+	h, err := netcfg.Open(ns.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	links, err := h.Netlink().LinkList()
+	if err != nil {
+		return nil, err
+	}
+	// conf/all and the IPVS sysctls whole, and per interface the keys that
+	// set-up changes (writing ip_forward rewrites every interface's
+	// forwarding): each read costs milliseconds under emulation.
+	candidates := []string{"net/ipv4/conf/all", "net/ipv4/vs", "net/ipv6/conf/all/forwarding"}
+	for _, l := range links {
+		for _, key := range []string{"forwarding", "rp_filter", "send_redirects", "accept_redirects", "arp_ignore", "arp_announce"} {
+			candidates = append(candidates, "net/ipv4/conf/"+l.Attrs().Name+"/"+key)
+		}
+		// Not for tunnel devices: bringing one up gives it IPv6 state for
+		// good, a kernel side effect rather than a setting.
+		if t := l.Type(); t == "veth" || t == "device" || t == "dummy" || t == "bridge" {
+			candidates = append(candidates, "net/ipv6/conf/"+l.Attrs().Name+"/forwarding")
+		}
+	}
+	var dirs []string
+	h.Do(func() error {
+		for _, d := range candidates {
+			if _, err := os.Stat("/proc/sys/" + d); err == nil {
+				dirs = append(dirs, d)
+			}
+		}
+		return nil
+	})
+	m, err := h.Snapshot(dirs...)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	svcs, err := c.Services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range svcs {
+		m["ipvs "+s.ServiceKey.String()] = string(s.Scheduler)
+		dests, err := c.Destinations(ctx, s.ServiceKey)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dests {
+			m["ipvs "+s.ServiceKey.String()+" -> "+d.Destination.String()] = "present"
+		}
+	}
+	out, err := ns.Exec("nft", "list", "ruleset")
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	m["nft ruleset"] = withoutEmptyBuiltins(out)
+	return m, nil
+}
+
+// result is the outcome of one mode.
+type result struct {
+	ok     bool
+	counts map[string]int // requests answered per real server
+	failed int
+}
+
+// runMode builds the mode's network, runs its examples, sends n requests
+// from the client, stops the examples and checks the hosts are clean. It
+// writes a readable account to w.
+func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, prefix string, n int) (res result) {
+	fail := func(format string, args ...any) {
+		fmt.Fprintf(w, "  FAIL: "+format+"\n", args...)
+		res.ok = false
+	}
+	res.ok = true
+	fmt.Fprintf(w, "\n== %s ==\n%s\n", m.title, m.explain)
+	lab := netlab.New(prefix + m.key + "-")
+	defer func() {
+		if err := lab.Close(); err != nil {
+			fail("removing the lab's namespaces: %v", err)
+		}
+	}()
+	s, err := m.build(lab)
+	if err != nil {
+		fail("building the network: %v", err)
+		return res
+	}
+	fmt.Fprintf(w, "  hosts: %s\n", s.picture)
+
+	for _, rs := range s.servers {
+		name := rs.name
+		for _, p := range rs.ports {
+			srv, _, err := rs.ns.ServeHTTP(fmt.Sprintf(":%d", p), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				io.WriteString(w, name)
+			}))
+			if err != nil {
+				fail("%v", err)
+				return res
+			}
+			defer srv.Close()
+		}
+	}
+
+	// What every host the examples touch looks like before they start.
+	touched := map[*netlab.NS]string{}
+	var order []*netlab.NS
+	for _, a := range s.agents {
+		if _, ok := touched[a.ns]; !ok {
+			touched[a.ns] = a.label
+			order = append(order, a.ns)
+		}
+	}
+	before := map[*netlab.NS]map[string]string{}
+	for _, ns := range order {
+		snap, err := snapshot(ctx, ns)
+		if err != nil {
+			fail("snapshot of %s: %v", touched[ns], err)
+			return res
+		}
+		before[ns] = snap
+	}
+
+	// Real servers first, the director last: once its VIP is announced,
+	// traffic arrives.
+	started := 0
+	stopAll := func() {
+		for i := started - 1; i >= 0; i-- {
+			if err := s.agents[i].stop(30 * time.Second); err != nil {
+				fail("%v", err)
+			}
+		}
+		started = 0
+	}
+	defer stopAll()
+	for _, a := range s.agents {
+		t := time.Now()
+		if err := a.start(bins, 60*time.Second); err != nil {
+			fail("%v", err)
+			return res
+		}
+		started++
+		fmt.Fprintf(w, "  %-8s $ %s   → ready in %.1fs\n", a.label, a, time.Since(t).Seconds())
+	}
+
+	res.counts = map[string]int{}
+	perSource := map[netip.Addr]map[string]bool{}
+	t := time.Now()
+	for i := 0; i < n; i++ {
+		src := s.sources[i*len(s.sources)/n] // one source after the other
+		u := s.urls[i%len(s.urls)]
+		body, err := get(ctx, s.client.HTTPClient(src, 5*time.Second), u)
+		if err != nil {
+			res.failed++
+			if res.failed <= 3 {
+				fmt.Fprintf(w, "  request %d to %s: %v\n", i+1, u, err)
+			}
+			continue
+		}
+		res.counts[body]++
+		if perSource[src] == nil {
+			perSource[src] = map[string]bool{}
+		}
+		perSource[src][body] = true
+	}
+	fmt.Fprintf(w, "  %d requests to %s in %.1fs:", n, strings.Join(s.urls, " and "), time.Since(t).Seconds())
+	for _, rs := range s.servers {
+		fmt.Fprintf(w, "  %s %d", rs.name, res.counts[rs.name])
+	}
+	fmt.Fprintf(w, "  (failed %d)\n", res.failed)
+	if res.failed > 0 {
+		fail("%d of %d requests failed", res.failed, n)
+	}
+	for _, rs := range s.servers {
+		if res.counts[rs.name] == 0 {
+			fail("%s got no request: the director did not balance", rs.name)
+		}
+	}
+	if s.sticky {
+		var line []string
+		for _, src := range s.sources {
+			var got []string
+			for name := range perSource[src] {
+				got = append(got, name)
+			}
+			sort.Strings(got)
+			line = append(line, fmt.Sprintf("%v → %s", src, strings.Join(got, ",")))
+			if len(got) != 1 {
+				fail("client %v reached %v: persistence should keep it on one server", src, got)
+			}
+		}
+		fmt.Fprintf(w, "  each client stays on one server for both ports: %s\n", strings.Join(line, "; "))
+	}
+
+	stopAll()
+	if res.ok {
+		fmt.Fprintln(w, "  SIGTERM: every example exited 0")
+	}
+	var clean []string
+	for _, ns := range order {
+		after, err := snapshot(ctx, ns)
+		if err != nil {
+			fail("snapshot of %s: %v", touched[ns], err)
+			continue
+		}
+		if diff := netcfg.Diff(before[ns], after); len(diff) > 0 {
+			fail("%s not clean after its example stopped:\n    %s", touched[ns], strings.Join(diff, "\n    "))
+			continue
+		}
+		clean = append(clean, fmt.Sprintf("%s (%d items)", touched[ns], len(after)))
+	}
+	if len(clean) > 0 {
+		fmt.Fprintf(w, "  as before they started (addresses, devices, sysctls, IPVS table, nftables): %s\n", strings.Join(clean, ", "))
+	}
+	if res.ok {
+		fmt.Fprintln(w, "  PASS")
+	}
+	return res
+}
+
+func get(ctx context.Context, c *http.Client, u string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return string(b), err
+}
+
+// withoutEmptyBuiltins drops the tables that iptables-nft creates on first
+// use of an iptables table (ip mangle, ip6 nat, ...) when they hold nothing
+// but empty built-in chains with policy accept. Legacy iptables has them
+// all along; either way they change nothing, and tools that used iptables
+// once leave them behind.
+func withoutEmptyBuiltins(ruleset string) string {
+	var out strings.Builder
+	var table []string
+	empty := true
+	for _, line := range strings.SplitAfter(ruleset, "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "table "):
+			table, empty = []string{line}, true
+			f := strings.Fields(t)
+			if len(f) != 4 || (f[1] != "ip" && f[1] != "ip6" && f[1] != "arp") ||
+				!strings.Contains(" filter mangle nat raw security ", " "+f[2]+" ") {
+				empty = false
+			}
+			continue
+		case table == nil:
+			out.WriteString(line)
+			continue
+		}
+		table = append(table, line)
+		switch {
+		case strings.HasPrefix(t, "chain ") && strings.ToUpper(t[6:]) == t[6:]: // built-ins are upper case
+		case strings.HasPrefix(t, "type ") && strings.HasSuffix(t, "policy accept;"):
+		case t == "}" || t == "":
+		default:
+			empty = false
+		}
+		if line == "}\n" || line == "}" { // end of the table
+			if !empty {
+				out.WriteString(strings.Join(table, ""))
+			}
+			table = nil
+		}
+	}
+	return out.String()
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/netlab"
+	"github.com/golvs/lvs/internal/nstest"
+)
+
+// The lab's own runs are the kernel tests of the example programs: each
+// mode starts the programs in their hosts as an operator would, waits for
+// ready, sends traffic, stops them with SIGTERM and compares their hosts
+// with snapshots from before. In the VM the programs come from
+// testdata/vmbuild.txt (on PATH); natively they are built.
+func needKernel(t *testing.T) map[string]string {
+	t.Helper()
+	if err := nstest.Available(); err != nil {
+		if os.Getenv("LVS_VM") == "1" {
+			t.Fatalf("kernel test inside the VM: %v", err)
+		}
+		t.Skip("kernel test: needs root and IPVS; run: go run ./internal/cmd/vmtest -pkg ./examples/lab")
+	}
+	bins, err := findBinaries(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bins
+}
+
+func TestModes(t *testing.T) {
+	bins := needKernel(t)
+	prefix := fmt.Sprintf("labt%d-", os.Getpid())
+	for _, m := range modes() {
+		t.Run(m.key, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res := runMode(ctx, &out, m, bins, prefix, 6)
+			if !res.ok {
+				t.Fatalf("\n%s", out.String())
+			}
+			t.Logf("\n%s", out.String())
+		})
+	}
+}
+
+// host is one namespace on a LAN, with a neighbour at .11 (and fd00:7::11).
+func host(t *testing.T, lab *netlab.Lab) *netlab.NS {
+	t.Helper()
+	ns, err := lab.NS("host")
+	if err == nil {
+		var peer *netlab.NS
+		peer, err = lab.NS("peer")
+		if err == nil {
+			p := netip.MustParsePrefix
+			_, err = lab.Segment("lan",
+				netlab.Member{NS: ns, Name: "eth0", Addrs: []netip.Prefix{p("10.0.7.1/24"), p("fd00:7::1/64")}},
+				netlab.Member{NS: peer, Name: "eth0", Addrs: []netip.Prefix{p("10.0.7.11/24"), p("fd00:7::11/64")}})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// A bad flag (exit 2) or a set-up that fails midway (exit 1, rolled back)
+// prints why on stderr, never ready, and leaves the host as it was.
+func TestBadStartLeavesNothing(t *testing.T) {
+	bins := needKernel(t)
+	lab := netlab.New(fmt.Sprintf("labb%d-", os.Getpid()))
+	defer lab.Close()
+	ns := host(t, lab)
+	ctx := context.Background()
+	before, err := snapshot(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		argv   []string
+		status int
+		stderr string
+	}{
+		{[]string{"nat", "-vip", "10.0.7.100", "-rs", "10.0.7.11:8080", "-iface", "eth0"}, 2, "-vip"},
+		{[]string{"nat", "-vip", "10.0.7.100:80", "-rs", "[fd00:7::11]:8080", "-iface", "eth0"}, 2, "address family"},
+		// Set-up fails at the VIP, its last step: the service, forwarding
+		// and send_redirects are rolled back.
+		{[]string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "nosuch0"}, 1, "nosuch0"},
+		{[]string{"nat", "-vip", "[fd00:7::100]:80", "-rs", "[fd00:7::11]:8080", "-iface", "eth0", "-sched", "nosuch"}, 1, "set-up failed"},
+		{[]string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "nosuch0", "-snat"}, 1, "nosuch0"},
+		{[]string{"dr", "realserver", "-vip", "10.0.7.100", "-arp", "bogus"}, 2, "-arp"},
+		{[]string{"dr", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "nosuch0"}, 1, "nosuch0"},
+		{[]string{"tun", "realserver", "-vip", "fd00:7::100"}, 2, "VIP"},
+		{[]string{"tun", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "nosuch0", "-type", "gre"}, 1, "nosuch0"},
+		// The mark rule and the service are in place when the VIP fails.
+		{[]string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "nosuch0"}, 1, "nosuch0"},
+		{[]string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80", "-mark", "1", "-rs", "10.0.7.11", "-iface", "nosuch0", "-backend", "iptables"}, 1, "nosuch0"},
+	} {
+		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, bins[tc.argv[0]], tc.argv[1:]...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := ns.Start(cmd); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if got := cmd.ProcessState.ExitCode(); got != tc.status {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", got, tc.status, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr does not mention %q:\n%s", tc.stderr, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout: %q", stdout.String())
+			}
+			after, err := snapshot(ctx, ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := netcfg.Diff(before, after); len(d) > 0 {
+				t.Errorf("left behind:\n%s\nstderr:\n%s", strings.Join(d, "\n"), stderr.String())
+			}
+		})
+	}
+}
+
+// The teardown check can fail: a director killed without its teardown
+// leaves its VIP, service, rules and sysctls, and the snapshot shows them.
+func TestSnapshotSeesLeftovers(t *testing.T) {
+	bins := needKernel(t)
+	lab := netlab.New(fmt.Sprintf("labk%d-", os.Getpid()))
+	defer lab.Close()
+	ns := host(t, lab)
+	ctx := context.Background()
+	before, err := snapshot(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent("director", ns, "fwmark", "director", "-vip", "10.0.7.100", "-ports", "80", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0")
+	if err := a.start(bins, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	<-a.exited
+	after, err := snapshot(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := strings.Join(netcfg.Diff(before, after), "\n")
+	for _, want := range []string{"10.0.7.100/32", "ipvs FWM 1", "lvs-fwmark"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+}
