@@ -517,8 +517,14 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	peer := nstest.New(t)
 	nstest.Veth(t, ns, "eth0", peer, "eth0")
 	ns.AddAddr(t, "eth0", netip.MustParsePrefix("10.0.0.11/24"), netip.MustParsePrefix("10.0.0.77/24"))
+	// A wider prefix on lo, as scripts using `netmask 255.255.0.0` leave.
+	ns.AddAddr(t, "lo", netip.MustParsePrefix("10.9.0.1/16"))
 	c := client(t, ns)
 	before := state(t, ns)
+	r, err := c.CheckDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.5/32")}})
+	if err != nil || !strings.Contains(r.String(), "lo carries 10.9.0.1/16, which contains VIP 10.9.0.5: every address in that prefix is local") {
+		t.Errorf("check misses the wide prefix on lo:\n%v %v", r, err)
+	}
 	for _, tc := range []struct {
 		name string
 		do   func() error
