@@ -374,52 +374,65 @@ func (c *nlConn) roundTrip(family uint16, req request, fn func(uint8, []byte) er
 	if err := c.send(c.wbuf); err != nil {
 		return err
 	}
-	var cbErr error
+	r := replies{seq: seq, family: family, fn: fn}
 	for {
 		b, err := c.recv()
 		if err != nil {
 			return err
 		}
-		done := false
-		var kerr error
-		err = splitMessages(b, func(m nlmsg) error {
-			if m.seq != seq || done {
-				return nil // a stale reply to an earlier request
-			}
-			switch m.typ {
-			case unix.NLMSG_NOOP:
-			case unix.NLMSG_ERROR, unix.NLMSG_DONE:
-				done = true
-				if m.typ == unix.NLMSG_DONE && len(m.body) < 4 {
-					return nil
-				}
-				errno, err := errnoOf(m.body)
-				if err != nil {
-					return err
-				}
-				if errno != 0 {
-					kerr = errno
-				}
-			case family:
-				if len(m.body) < genlHdrLen {
-					return errors.New("truncated generic netlink header")
-				}
-				if cbErr == nil {
-					cbErr = fn(m.body[0], m.body[genlHdrLen:])
-				}
-			}
+		if err := splitMessages(b, r.take); err != nil {
+			return err
+		}
+		if r.done {
+			return r.result()
+		}
+	}
+}
+
+// replies follows the replies to one request: the callback's messages,
+// then the DONE or the error that ends them.
+type replies struct {
+	seq         uint32
+	family      uint16
+	fn          func(uint8, []byte) error
+	done        bool
+	kerr, cbErr error
+}
+
+func (r *replies) take(m nlmsg) error {
+	if m.seq != r.seq || r.done {
+		return nil // a stale reply to an earlier request
+	}
+	switch m.typ {
+	case unix.NLMSG_NOOP:
+	case unix.NLMSG_ERROR, unix.NLMSG_DONE:
+		r.done = true
+		if m.typ == unix.NLMSG_DONE && len(m.body) < 4 {
 			return nil
-		})
+		}
+		errno, err := errnoOf(m.body)
 		if err != nil {
 			return err
 		}
-		if done {
-			if kerr != nil {
-				return kerr
-			}
-			return cbErr
+		if errno != 0 {
+			r.kerr = errno
+		}
+	case r.family:
+		if len(m.body) < genlHdrLen {
+			return errors.New("truncated generic netlink header")
+		}
+		if r.cbErr == nil {
+			r.cbErr = r.fn(m.body[0], m.body[genlHdrLen:])
 		}
 	}
+	return nil
+}
+
+func (r *replies) result() error {
+	if r.kerr != nil {
+		return r.kerr
+	}
+	return r.cbErr
 }
 
 // sendBatch sends the requests in chunks of at most maxBatchBytes. Only the
@@ -526,7 +539,7 @@ func (t *nlTransport) dumpMany(ctx context.Context, reqs []request, fn func(i in
 	}()
 	return c.guard(ctx, func() error {
 		for i, req := range reqs {
-			if err := c.dumpOne(t.family, req, func(b []byte) error { return fn(i, b) }); err != nil {
+			if err := c.dumpOne(t.family, req, func(_ uint8, b []byte) error { return fn(i, b) }); err != nil {
 				return err
 			}
 		}
@@ -546,7 +559,7 @@ type mmsghdr struct {
 
 // dumpOne sends one dump request and reads its replies, several datagrams
 // per system call.
-func (c *nlConn) dumpOne(family uint16, req request, fn func(b []byte) error) error {
+func (c *nlConn) dumpOne(family uint16, req request, fn func(uint8, []byte) error) error {
 	var seq uint32
 	c.wbuf, seq = c.appendRequest(c.wbuf[:0], family, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, req)
 	if err := c.send(c.wbuf); err != nil {
@@ -565,54 +578,22 @@ func (c *nlConn) dumpOne(family uint16, req request, fn func(b []byte) error) er
 			c.mhdrs[i].hdr.SetIovlen(1)
 		}
 	}
-	var cbErr error
+	r := replies{seq: seq, family: family, fn: fn}
 	for {
 		n, err := c.recvMany()
 		if err != nil {
 			return err
 		}
-		done := false
-		var kerr error
 		for k := 0; k < n; k++ {
 			if c.mhdrs[k].hdr.Flags&unix.MSG_TRUNC != 0 {
 				return fmt.Errorf("netlink reply larger than %d bytes", len(c.mbufs[k]))
 			}
-			err = splitMessages(c.mbufs[k][:c.mhdrs[k].n], func(m nlmsg) error {
-				if m.seq != seq || done {
-					return nil
-				}
-				switch m.typ {
-				case unix.NLMSG_ERROR, unix.NLMSG_DONE:
-					done = true
-					if m.typ == unix.NLMSG_DONE && len(m.body) < 4 {
-						return nil
-					}
-					errno, err := errnoOf(m.body)
-					if err != nil {
-						return err
-					}
-					if errno != 0 {
-						kerr = errno
-					}
-				case family:
-					if len(m.body) < genlHdrLen {
-						return errors.New("truncated generic netlink header")
-					}
-					if cbErr == nil {
-						cbErr = fn(m.body[genlHdrLen:])
-					}
-				}
-				return nil
-			})
-			if err != nil {
+			if err := splitMessages(c.mbufs[k][:c.mhdrs[k].n], r.take); err != nil {
 				return err
 			}
 		}
-		if done {
-			if kerr != nil {
-				return kerr
-			}
-			return cbErr
+		if r.done {
+			return r.result()
 		}
 	}
 }
