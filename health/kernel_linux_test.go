@@ -19,6 +19,7 @@ func TestKernelFailoverDR(t *testing.T) {
 	for _, mode := range []health.FailureAction{health.Inhibit, health.Remove} {
 		name := map[health.FailureAction]string{health.Inhibit: "inhibit", health.Remove: "remove"}[mode]
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			l := newLab(t, []string{"rs1", "rs2", "rs3"}, nil)
 			tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
 			cfg := checkerCfg(l, l.servers(5, l.httpChecker()), tm)
@@ -81,6 +82,7 @@ func TestKernelFailoverDR(t *testing.T) {
 // Checks through the forwarding path catch a DR real server that lacks
 // the VIP although its own address answers; plain checks do not.
 func TestKernelViaVIPCatchesBrokenRealServer(t *testing.T) {
+	t.Parallel()
 	l := newLab(t, []string{"rs1", "rs2"}, map[int]bool{1: true})
 	// The real servers answer the director's checks from the VIP, a
 	// local address of the director: without accept_local the kernel
@@ -125,6 +127,7 @@ func TestKernelViaVIPCatchesBrokenRealServer(t *testing.T) {
 // weight 1 means quorum is lost below 1 up server and regained at 3, so
 // nothing flaps in between; the sorry server serves while it is lost.
 func TestKernelQuorumSorryServer(t *testing.T) {
+	t.Parallel()
 	l := newLab(t, []string{"rs1", "rs2", "rs3", "sorry"}, nil)
 	sorry := l.rs[3]
 	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
