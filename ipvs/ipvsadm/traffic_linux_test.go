@@ -77,13 +77,25 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 		t.Errorf("-Lnc differs (expiry masked):\nours\n%s\nreal\n%s", ours.String(), real)
 	}
 
-	// Counters are stable once the requests are done.
-	svc, err := c.Service(ctx, key)
-	if err != nil {
-		t.Fatal(err)
+	// The kernel folds its per-CPU counters into what it reports every two
+	// seconds: wait (bounded) until two reads 2.1 s apart agree.
+	var svc ipvs.ServiceInfo
+	var ds []ipvs.DestinationInfo
+	var prev ipvs.Stats
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if svc, err = c.Service(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if svc.Stats.Connections == n && svc.Stats.PacketsIn == prev.PacketsIn && svc.Stats.PacketsOut == prev.PacketsOut {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service counters did not settle at %d connections: %+v", n, svc.Stats)
+		}
+		prev = svc.Stats
+		time.Sleep(2100 * time.Millisecond)
 	}
-	ds, err := c.Destinations(ctx, key)
-	if err != nil {
+	if ds, err = c.Destinations(ctx, key); err != nil {
 		t.Fatal(err)
 	}
 	info, err := c.Info(ctx)
@@ -108,9 +120,9 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 	}
 	// sysctls are per namespace: a change in the director is not seen by
 	// the client's namespace.
-	prev, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
-	if err != nil || prev != "0" {
-		t.Fatalf("SetSysctl: %q, %v", prev, err)
+	old, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
+	if err != nil || old != "0" {
+		t.Fatalf("SetSysctl: %q, %v", old, err)
 	}
 	if v := strings.TrimSpace(dir.Exec(t, "cat", "/proc/sys/net/ipv4/vs/expire_nodest_conn")); v != "1" {
 		t.Errorf("director sees %q", v)
