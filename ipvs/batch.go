@@ -207,6 +207,11 @@ func (r BatchResult) Failed() ([]Change, []error) {
 // tells which were applied; the error, if some failed, wraps the first
 // failure and says how many failed.
 //
+// If ctx ends or the socket fails midway, the writes whose
+// acknowledgement never came are reported failed with that error,
+// although the kernel may have applied some of them: read the state back
+// (Snapshot, or Apply again) to know.
+//
 // Unlike CreateDestination, Commit does not read GUE or GRE destinations
 // back: on kernels before 5.2/5.3 they silently become IPIP.
 func (b *Batch) Commit(ctx context.Context) (BatchResult, error) {
