@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,19 +39,36 @@ func needKernel(t *testing.T) map[string]string {
 }
 
 func TestModes(t *testing.T) {
+	t.Parallel()
 	bins := needKernel(t)
 	prefix := fmt.Sprintf("labt%d-", os.Getpid())
-	for _, m := range modes() {
-		t.Run(m.key, func(t *testing.T) {
-			t.Parallel()
-			var out bytes.Buffer
+	// Four modes at a time: much of a mode's time is spent waiting (process
+	// start, gratuitous ARP bursts), so this beats -test.parallel's two.
+	ms := modes()
+	outs := make([]bytes.Buffer, len(ms))
+	oks := make([]bool, len(ms))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			res := runMode(ctx, &out, m, bins, prefix, 6)
-			if !res.ok {
-				t.Fatalf("\n%s", out.String())
+			t0 := time.Now()
+			oks[i] = runMode(ctx, &outs[i], m, bins, prefix, 6).ok
+			fmt.Fprintf(&outs[i], "  (%.1fs)\n", time.Since(t0).Seconds())
+		}()
+	}
+	wg.Wait()
+	for i, m := range ms {
+		t.Run(m.key, func(t *testing.T) {
+			if !oks[i] {
+				t.Fatalf("\n%s", outs[i].String())
 			}
-			t.Logf("\n%s", out.String())
+			t.Logf("\n%s", outs[i].String())
 		})
 	}
 }
@@ -78,6 +96,7 @@ func host(t *testing.T, lab *netlab.Lab) *netlab.NS {
 // A bad flag (exit 2) or a set-up that fails midway (exit 1, rolled back)
 // prints why on stderr, never ready, and leaves the host as it was.
 func TestBadStartLeavesNothing(t *testing.T) {
+	t.Parallel()
 	bins := needKernel(t)
 	lab := netlab.New(fmt.Sprintf("labb%d-", os.Getpid()))
 	defer lab.Close()
@@ -140,6 +159,7 @@ func TestBadStartLeavesNothing(t *testing.T) {
 // The teardown check can fail: a director killed without its teardown
 // leaves its VIP, service, rules and sysctls, and the snapshot shows them.
 func TestSnapshotSeesLeftovers(t *testing.T) {
+	t.Parallel()
 	bins := needKernel(t)
 	lab := netlab.New(fmt.Sprintf("labk%d-", os.Getpid()))
 	defer lab.Close()
