@@ -13,8 +13,10 @@
 // resolve). Without them the test skips with a hint to run
 // `go run ./internal/cmd/vmtest`, except inside the test VM (LVS_VM=1), where
 // a missing capability is a failure. The namespace is bind-mounted at
-// /run/netns/NAME like `ip netns add`, so `ip netns exec`, ipvsadm and
-// iptables can be pointed at it with NS.Exec, and it is removed at cleanup.
+// /run/netns/NAME like `ip netns add` (so `ip netns exec NAME` works too),
+// NS.Exec runs ipvsadm, iptables and the like inside it (forked from a thread
+// that joined it), and it is removed at cleanup. The namespaces, topologies
+// and processes come from internal/netlab; this package adds testing.TB.
 //
 // Code runs inside with NS.Do (a fresh goroutine on a locked OS thread that
 // is discarded if it cannot return to its namespace). Sockets keep the

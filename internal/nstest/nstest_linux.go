@@ -1,34 +1,27 @@
 package nstest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/genetlink"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+
+	"github.com/golvs/lvs/internal/netlab"
 )
 
 // NS is a network namespace created for one test and removed at its cleanup.
+// Its fields Name (for `ip netns exec NAME`) and Path (/run/netns/NAME), and
+// the methods Do, Listen, ListenPacket, DialContext, Start and Close, come from
+// the netlab.NS it wraps.
 type NS struct {
-	Name string // the name under /run/netns, for `ip netns exec NAME`
-	Path string // /run/netns/NAME, for APIs that take a namespace path
-
-	h netns.NsHandle
+	*netlab.NS
 }
 
 // Available reports why kernel tests cannot run here, or nil when we are
@@ -68,43 +61,16 @@ func newNS(t testing.TB) *NS {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	name := "lvst-" + sanitize(t.Name()) + "-" + hex.EncodeToString(rnd[:])
-	n := &NS{Name: name, Path: filepath.Join("/run/netns", name), h: -1}
-	err := locked(func() (bool, error) {
-		orig, err := netns.Get()
-		if err != nil {
-			return true, err
-		}
-		defer orig.Close()
-		h, err := netns.NewNamed(name) // leaves this thread in the new namespace
-		if err != nil {
-			// NewNamed may have unshared before failing.
-			return netns.Set(orig) == nil, err
-		}
-		h.Close()
-		lo, lerr := netlink.LinkByName("lo")
-		if lerr == nil {
-			lerr = netlink.LinkSetUp(lo)
-		}
-		if err := netns.Set(orig); err != nil {
-			return false, err
-		}
-		return true, lerr
-	})
-	if err == nil {
-		n.h, err = netns.GetFromPath(n.Path)
+	n, err := netlab.NewNS(name)
+	if err != nil {
+		t.Fatalf("nstest: %v", err)
 	}
 	t.Cleanup(func() {
-		if n.h >= 0 {
-			n.h.Close()
-		}
-		if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.EINVAL) {
-			t.Errorf("nstest: removing namespace %s: %v", name, err)
+		if err := n.Close(); err != nil {
+			t.Errorf("nstest: %v", err)
 		}
 	})
-	if err != nil {
-		t.Fatalf("nstest: creating namespace %s: %v", name, err)
-	}
-	return n
+	return &NS{n}
 }
 
 func sanitize(s string) string {
@@ -120,58 +86,10 @@ func sanitize(s string) string {
 	return string(b)
 }
 
-// locked runs f on a new goroutine locked to its OS thread. f reports
-// whether the thread is back in the namespace it started in; if not, the
-// goroutine ends still locked, so the runtime terminates the thread instead
-// of reusing it in the wrong namespace.
-func locked(f func() (restored bool, err error)) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		restored, err := f()
-		if restored {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-// Do runs fn inside the namespace on a locked OS thread of its own and
-// returns fn's error. Goroutines fn starts do not run inside.
-func (n *NS) Do(fn func() error) error {
-	var ferr error
-	err := locked(func() (bool, error) {
-		orig, err := netns.Get()
-		if err != nil {
-			return true, err
-		}
-		defer orig.Close()
-		if err := netns.Set(n.h); err != nil {
-			return true, fmt.Errorf("nstest: entering %s: %w", n.Name, err)
-		}
-		ferr = fn()
-		if err := netns.Set(orig); err != nil {
-			return false, fmt.Errorf("nstest: leaving %s: %w", n.Name, err)
-		}
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
-}
-
-// TryExec runs a command inside the namespace (`ip netns exec`) and returns
-// its combined output.
+// TryExec runs a command inside the namespace and returns its combined
+// output.
 func (n *NS) TryExec(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
-	}
-	return string(out), nil
+	return n.NS.Exec(name, args...)
 }
 
 // Exec runs a command inside the namespace and returns its combined output;
@@ -185,97 +103,31 @@ func (n *NS) Exec(t testing.TB, name string, args ...string) string {
 	return out
 }
 
-// Listen opens a listener inside the namespace.
-func (n *NS) Listen(network, addr string) (net.Listener, error) {
-	var l net.Listener
-	err := n.Do(func() (err error) {
-		l, err = net.Listen(network, addr)
-		return err
-	})
-	return l, err
-}
-
-// ListenPacket opens a packet socket (UDP) inside the namespace.
-func (n *NS) ListenPacket(network, addr string) (net.PacketConn, error) {
-	var c net.PacketConn
-	err := n.Do(func() (err error) {
-		c, err = net.ListenPacket(network, addr)
-		return err
-	})
-	return c, err
-}
-
-// DialContext connects from inside the namespace. addr must hold an IP
-// literal.
-func (n *NS) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := n.Do(func() (err error) {
-		// No fallback racing: it would dial from other goroutines.
-		d := net.Dialer{FallbackDelay: -1}
-		c, err = d.DialContext(ctx, network, addr)
-		return err
-	})
-	return c, err
-}
-
 // HTTPClient returns a client whose connections start inside the namespace.
 // Keep-alives are off so that every request is a new connection, which is
 // what load-balancing tests count.
 func (n *NS) HTTPClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{DialContext: n.DialContext, DisableKeepAlives: true},
-		Timeout:   10 * time.Second,
-	}
+	return n.NS.HTTPClient(netip.Addr{}, 10*time.Second)
 }
 
 // ServeHTTP serves h on addr ("10.0.0.2:80", ":80") inside the namespace
 // until the test's cleanup, and returns the base URL.
 func (n *NS) ServeHTTP(t testing.TB, addr string, h http.Handler) string {
 	t.Helper()
-	l, err := n.Listen("tcp", addr)
+	srv, url, err := n.NS.ServeHTTP(addr, h)
 	if err != nil {
-		t.Fatalf("nstest: listening on %s in %s: %v", addr, n.Name, err)
+		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
-}
-
-// handle opens a netlink handle inside the namespace.
-func (n *NS) handle(t testing.TB) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(n.h)
-	if err != nil {
-		t.Fatalf("nstest: netlink in %s: %v", n.Name, err)
-	}
-	return h
+	return url
 }
 
 // AddAddr adds addresses to the interface dev and sets it up. IPv6
 // addresses skip duplicate address detection, so they work at once.
 func (n *NS) AddAddr(t testing.TB, dev string, prefixes ...netip.Prefix) {
 	t.Helper()
-	h := n.handle(t)
-	defer h.Delete()
-	link, err := h.LinkByName(dev)
-	if err != nil {
-		t.Fatalf("nstest: %s in %s: %v", dev, n.Name, err)
-	}
-	for _, p := range prefixes {
-		a := &netlink.Addr{IPNet: &net.IPNet{
-			IP:   p.Addr().AsSlice(),
-			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
-		}}
-		if p.Addr().Is6() {
-			a.Flags = unix.IFA_F_NODAD
-		}
-		if err := h.AddrAdd(link, a); err != nil {
-			t.Fatalf("nstest: adding %s to %s in %s: %v", p, dev, n.Name, err)
-		}
-	}
-	if err := h.LinkSetUp(link); err != nil {
-		t.Fatalf("nstest: setting %s up in %s: %v", dev, n.Name, err)
+	if err := n.NS.AddAddr(dev, prefixes...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -283,18 +135,9 @@ func (n *NS) AddAddr(t testing.TB, dev string, prefixes ...netip.Prefix) {
 // both up.
 func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
 	t.Helper()
-	h := a.handle(t)
-	defer h.Delete()
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: aName},
-		PeerName:      bName,
-		PeerNamespace: netlink.NsFd(int(b.h)),
+	if err := netlab.Veth(a.NS, aName, b.NS, bName); err != nil {
+		t.Fatal(err)
 	}
-	if err := h.LinkAdd(veth); err != nil {
-		t.Fatalf("nstest: veth %s/%s ↔ %s/%s: %v", a.Name, aName, b.Name, bName, err)
-	}
-	a.AddAddr(t, aName)
-	b.AddAddr(t, bName)
 }
 
 // Member is one namespace's attachment to a Segment.
@@ -310,27 +153,12 @@ type Member struct {
 func Segment(t testing.TB, name string, members ...Member) *NS {
 	t.Helper()
 	br := newNS(t)
-	h := br.handle(t)
-	defer h.Delete()
-	off := false
-	bridge := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}, MulticastSnooping: &off}
-	if err := h.LinkAdd(bridge); err != nil {
-		t.Fatalf("nstest: bridge %s: %v", name, err)
-	}
+	ms := make([]netlab.Member, len(members))
 	for i, m := range members {
-		port := fmt.Sprintf("p%d", i)
-		Veth(t, br, port, m.NS, m.Name)
-		link, err := h.LinkByName(port)
-		if err == nil {
-			err = h.LinkSetMaster(link, bridge)
-		}
-		if err != nil {
-			t.Fatalf("nstest: attaching %s to bridge %s: %v", port, name, err)
-		}
-		m.NS.AddAddr(t, m.Name, m.Addrs...)
+		ms[i] = netlab.Member{NS: m.NS.NS, Name: m.Name, Addrs: m.Addrs}
 	}
-	if err := h.LinkSetUp(bridge); err != nil {
-		t.Fatalf("nstest: setting bridge %s up: %v", name, err)
+	if err := netlab.Segment(br.NS, name, ms...); err != nil {
+		t.Fatal(err)
 	}
 	return br
 }
