@@ -82,7 +82,7 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 	var svc ipvs.ServiceInfo
 	var ds []ipvs.DestinationInfo
 	var prev ipvs.Stats
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	for deadline := time.Now().Add(40 * time.Second); ; {
 		if svc, err = c.Service(ctx, key); err != nil {
 			t.Fatal(err)
 		}
