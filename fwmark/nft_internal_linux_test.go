@@ -2,7 +2,12 @@ package fwmark
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 )
 
 func TestAddrRanges(t *testing.T) {
@@ -13,5 +18,56 @@ func TestAddrRanges(t *testing.T) {
 	}
 	if m := fmt.Sprintf("%x", prefixMask(pfx("fd00::/20")[0])); m != "fffff000000000000000000000000000" {
 		t.Fatalf("mask %s", m)
+	}
+}
+
+// TestSetIDsPerBatch: Clients in other goroutines (other namespaces) build
+// batches at the same time. google/nftables numbers a set left with ID 0
+// from a package-global counter without a lock: concurrent batches race on
+// it (a data race under -race, and a lost update can give two sets of one
+// batch the same ID, so that a rule looks up the wrong set). Every batch
+// must number its sets itself, 1, 2, 3, whatever the other batches do.
+func TestSetIDsPerBatch(t *testing.T) {
+	// Three anonymous sets: addresses, protocols (Any with ports), ports.
+	r, err := Rule{Mark: 1, Protocol: Any, Destinations: pfx("10.0.0.0/24", "10.0.2.0/24"),
+		Ports: []PortRange{Port(80), Port(443)}}.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := nftables.New() // not lasting: no socket until Flush
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			var ids []uint32
+			var n uint32
+			for range 3 {
+				exprs, err := ruleExprs(c, &n, r)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				for _, e := range exprs {
+					if lk, ok := e.(*expr.Lookup); ok {
+						ids = append(ids, lk.SetID)
+					}
+				}
+			}
+			if want := []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(ids, want) {
+				errs[i] = fmt.Errorf("batch %d numbered its sets %v, want %v", i, ids, want)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }
