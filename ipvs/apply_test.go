@@ -255,3 +255,52 @@ func TestBatchAttributesErrors(t *testing.T) {
 		t.Fatal(res.Errs[1])
 	}
 }
+
+// A batch sends byte for byte what the single calls send, whatever the
+// order of services and destinations (the key nest is encoded once per
+// run of a service's writes).
+func TestBatchEncodesLikeSingleCalls(t *testing.T) {
+	k2 := ServiceKey{Protocol: TCP, Address: netip.MustParseAddr("2001:db8::1"), Port: 80}
+	d6 := Destination{Address: netip.MustParseAddr("2001:db8::2"), Port: 8080, Forward: Masquerade, Weight: 2}
+	ctx := context.Background()
+
+	single := &fakeTransport{}
+	c := newFake(single)
+	steps := []func() error{
+		func() error { return c.CreateService(ctx, Service{ServiceKey: tcpKey, Scheduler: RoundRobin}) },
+		func() error { return c.CreateDestination(ctx, tcpKey, rs(1, 80, 1)) },
+		func() error { return c.CreateDestination(ctx, k2, d6) },
+		func() error { return c.CreateDestination(ctx, tcpKey, rs(2, 80, 3)) },
+		func() error { return c.UpdateDestination(ctx, tcpKey, rs(2, 80, 4)) },
+		func() error { return c.DeleteDestination(ctx, k2, netip.AddrPortFrom(d6.Address, d6.Port)) },
+		func() error { return c.DeleteService(ctx, tcpKey) },
+	}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	batched := &fakeTransport{}
+	_, err := newFake(batched).Batch().
+		CreateService(Service{ServiceKey: tcpKey, Scheduler: RoundRobin}).
+		CreateDestination(tcpKey, rs(1, 80, 1)).
+		CreateDestination(k2, d6).
+		CreateDestination(tcpKey, rs(2, 80, 3)).
+		UpdateDestination(tcpKey, rs(2, 80, 4)).
+		DeleteDestination(k2, netip.AddrPortFrom(d6.Address, d6.Port)).
+		DeleteService(tcpKey).
+		Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batched.reqs) != len(single.reqs) {
+		t.Fatalf("%d requests, want %d", len(batched.reqs), len(single.reqs))
+	}
+	for i := range single.reqs {
+		a, b := single.reqs[i], batched.reqs[i]
+		if a.cmd != b.cmd || string(a.attrs) != string(b.attrs) {
+			t.Errorf("request %d: batch sent cmd %d % x\nsingle call sent cmd %d % x", i, b.cmd, b.attrs, a.cmd, a.attrs)
+		}
+	}
+}

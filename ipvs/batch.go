@@ -97,15 +97,23 @@ func (c Change) encode(w *attrWriter) (uint8, opKind) {
 	case OpDeleteService:
 		serviceKeyAttr(w, k)
 		return cmdDelService, opOther
-	case OpCreateDestination, OpUpdateDestination:
+	default:
 		serviceKeyAttr(w, k)
+		return c.encodeDest(w)
+	}
+}
+
+// encodeDest appends the destination nest of a destination change, after
+// its service's key nest.
+func (c Change) encodeDest(w *attrWriter) (uint8, opKind) {
+	switch c.Op {
+	case OpCreateDestination:
 		destAttr(w, c.Destination)
-		if c.Op == OpUpdateDestination {
-			return cmdSetDest, opDestWrite
-		}
 		return cmdNewDest, opDestWrite
+	case OpUpdateDestination:
+		destAttr(w, c.Destination)
+		return cmdSetDest, opDestWrite
 	default: // OpDeleteDestination
-		serviceKeyAttr(w, k)
 		destKeyAttr(w, c.Destination.Address, c.Destination.Port)
 		return cmdDelDest, opDestWrite
 	}
@@ -239,9 +247,25 @@ func (c *Client) commit(ctx context.Context, changes []Change, validated bool) (
 	reqs := make([]request, len(changes))
 	kinds := make([]opKind, len(changes))
 	w := attrWriter{b: make([]byte, 0, 160*len(changes))}
+	// A service's destinations follow it: encode its key nest once and
+	// copy it for each of them.
+	var (
+		lastKey ServiceKey
+		keyNest []byte
+	)
 	for i, ch := range changes {
 		start := len(w.b)
-		reqs[i].cmd, kinds[i] = ch.encode(&w)
+		if ch.isDest() {
+			if keyNest == nil || ch.Service.ServiceKey != lastKey {
+				serviceKeyAttr(&w, ch.Service.ServiceKey)
+				lastKey, keyNest = ch.Service.ServiceKey, w.b[start:len(w.b):len(w.b)]
+			} else {
+				w.b = append(w.b, keyNest...)
+			}
+			reqs[i].cmd, kinds[i] = ch.encodeDest(&w)
+		} else {
+			reqs[i].cmd, kinds[i] = ch.encode(&w)
+		}
 		reqs[i].attrs = w.b[start:len(w.b):len(w.b)]
 	}
 	errs, batchErr := c.t.batch(ctx, reqs)
