@@ -38,9 +38,11 @@ func TestKernelFailoverDR(t *testing.T) {
 			took := e.Time.Sub(stopped)
 			bound := time.Duration(tm.Fall)*tm.Interval + tm.Timeout
 			t.Logf("%s: taken out %v after its HTTP server stopped (bound Fall×Interval+Timeout = %v)", name, took, bound)
-			// The IPVS write comes before the event; allow scheduling
-			// slack of the emulated VM.
-			require.Less(t, took, bound+100*time.Millisecond)
+			// The IPVS write comes before the event. The stopped server
+			// refuses at once, so the time is Fall intervals plus
+			// scheduling; the slack covers stalls of the emulated VM on a
+			// loaded host (typically 170-550 ms measured).
+			require.Less(t, took, bound+time.Second)
 
 			w := l.weights(t)
 			if mode == health.Inhibit {
@@ -57,7 +59,7 @@ func TestKernelFailoverDR(t *testing.T) {
 				if err != nil {
 					out, _ := l.director.TryExec("ipvsadm", "-Ln")
 					out2, _ := l.director.TryExec("ipvsadm", "-Lnc")
-					t.Fatalf("request %d after the server was taken out: %v\nseen %v\n%s\n%s\nevents %+v", i, err, seen, out, out2, r.events)
+					t.Fatalf("request %d after the server was taken out: %v\nseen %v\n%s\n%s\nevents %+v", i, err, seen, out, out2, r.eventList())
 				}
 				seen[name]++
 			}
@@ -130,14 +132,16 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, []string{"rs1", "rs2", "rs3", "sorry"}, nil)
 	sorry := l.rs[3]
-	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
+	// Fall 2 and a long timeout: a healthy server must not flap when the
+	// emulated VM stalls, or the band could not be told from a flap.
+	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2}
 	cfg := checkerCfg(l, l.servers(1, l.httpChecker())[:3], tm)
 	cfg.Quorum, cfg.Hysteresis = 2, 1
 	cfg.Sorry = &ipvs.Destination{Address: sorry.addr, Port: 80, Forward: ipvs.DirectRoute, Weight: 1}
 	cfg.StartUp = true
 	r := startPool(t, cfg)
 	r.waitAllUp(t, 10*time.Second)
-	require.True(t, r.pool.Snapshot().Quorum, "%+v %+v", r.pool.Snapshot(), r.events)
+	require.True(t, r.pool.Snapshot().Quorum, "%+v %+v", r.pool.Snapshot(), r.eventList())
 	_, listed := l.weights(t)[sorry.dest()]
 	require.False(t, listed)
 

@@ -245,3 +245,10 @@ func checkerCfg(l *lab, servers []health.Server, tm health.Timing) health.Config
 }
 
 func fmtWeights(m map[netip.AddrPort]uint32) string { return fmt.Sprint(m) }
+
+// eventList copies the events seen so far.
+func (r *runner) eventList() []health.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]health.Event(nil), r.events...)
+}
