@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -315,7 +316,23 @@ func (c *Client) StopDaemon(ctx context.Context, s DaemonState) error {
 	if s != DaemonMaster && s != DaemonBackup {
 		return invalid(op, s.String(), "State", "must be DaemonMaster or DaemonBackup")
 	}
-	return c.exec(ctx, op, s.String(), opOther, cmdDelDaemon, func(w *attrWriter) { daemonStateAttr(w, s) })
+	err := c.exec(ctx, op, s.String(), opOther, cmdDelDaemon, func(w *attrWriter) { daemonStateAttr(w, s) })
+	if errors.Is(err, errNoReply) {
+		// The kernel stopped a daemon whose thread had not run yet and,
+		// as kthread_stop then returns EINTR, acknowledged nothing. The
+		// stop worked if the daemon is gone.
+		ds, lerr := c.Daemons(ctx)
+		if lerr != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.State == s {
+				return err
+			}
+		}
+		return nil
+	}
+	return err
 }
 
 // Timeouts returns the TCP, TCP FIN and UDP timeouts.

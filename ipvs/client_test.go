@@ -442,3 +442,31 @@ func TestGUEDowngradeIsReportedAndUndone(t *testing.T) {
 		t.Fatalf("commands %v, want create, read back, delete", cmds)
 	}
 }
+
+// TestStopDaemonWithoutAcknowledgement: the kernel acknowledges nothing
+// when it stops a daemon whose thread never ran; the stop counts as done
+// if the daemon is gone, and fails if it is still listed.
+func TestStopDaemonWithoutAcknowledgement(t *testing.T) {
+	running := nla(3|nested, nla(1, le32(1)), nla(2, cstr("dum0")), nla(3, le32(0)))
+	for _, tt := range []struct {
+		name    string
+		listed  [][]byte
+		wantErr bool
+	}{{"gone", nil, false}, {"still running", [][]byte{running}, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeTransport{replies: func(r request) ([][]byte, error) {
+				if r.cmd == cmdDelDaemon {
+					return nil, errNoReply
+				}
+				return tt.listed, nil
+			}}
+			err := newFake(f).StopDaemon(context.Background(), DaemonMaster)
+			if (err != nil) != tt.wantErr || tt.wantErr && !errors.Is(err, errNoReply) {
+				t.Fatalf("got %v, want error %v", err, tt.wantErr)
+			}
+			if len(f.reqs) != 2 || f.reqs[1].cmd != cmdGetDaemon {
+				t.Fatalf("requests %+v: want stop, then list", f.reqs)
+			}
+		})
+	}
+}

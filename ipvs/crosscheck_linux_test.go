@@ -299,8 +299,6 @@ func TestKernelWeReadWhatIpvsadmCreated(t *testing.T) {
 	// refuses a daemon while mixed-family destinations exist (the GRE one
 	// above), so first that, then without them.
 	syncInterface(t, ns)
-	daemonMu.Lock()
-	defer daemonMu.Unlock()
 	err := c.StartDaemon(tctx(t), ipvs.Daemon{State: ipvs.DaemonMaster, Interface: "dum0"})
 	if !errors.Is(err, ipvs.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("daemon with mixed-family destinations: %v, want ErrInvalid (EINVAL)", err)

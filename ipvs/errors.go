@@ -29,6 +29,12 @@ var (
 	ErrUnavailable = errors.New("IPVS is not available in this kernel: load the ip_vs module (modprobe ip_vs)")
 )
 
+// errNoReply: the kernel carried out a request and answered nothing. It
+// does that when the operation returns EINTR, for which netlink_rcv_skb
+// skips the acknowledgement: stopping a sync daemon whose kernel thread has
+// not run yet is one.
+var errNoReply = errors.New("the kernel sent no reply")
+
 // Error is the error type of every call in the package.
 type Error struct {
 	// Op is the operation, e.g. "create service".

@@ -321,6 +321,25 @@ func (c *nlConn) recv() ([]byte, error) {
 	return c.rbuf[:n], nil
 }
 
+// queued reports, without blocking, whether a datagram waits on the socket.
+func (c *nlConn) queued() (bool, error) {
+	var (
+		b    [1]byte
+		rerr error
+	)
+	err := c.rc.Read(func(fd uintptr) bool {
+		_, _, _, _, rerr = unix.Recvmsg(int(fd), b[:], nil, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case rerr == unix.EAGAIN:
+		return false, nil
+	}
+	return rerr == nil, rerr
+}
+
 // nlmsg is one parsed netlink message header and its body.
 type nlmsg struct {
 	typ   uint16
@@ -373,6 +392,16 @@ func (c *nlConn) roundTrip(family uint16, req request, fn func(uint8, []byte) er
 	c.wbuf, seq = c.appendRequest(c.wbuf[:0], family, flags, req)
 	if err := c.send(c.wbuf); err != nil {
 		return err
+	}
+	if !req.dump {
+		// The kernel carries out a do request inside sendto, so its
+		// answer is queued by now. Nothing queued means it answers
+		// nothing: waiting would hang until ctx ends.
+		if ok, err := c.queued(); err != nil {
+			return err
+		} else if !ok {
+			return errNoReply
+		}
 	}
 	r := replies{seq: seq, family: family, fn: fn}
 	for {
