@@ -311,6 +311,8 @@ func (c *Client) StartDaemon(ctx context.Context, d Daemon) error {
 }
 
 // StopDaemon stops the sync daemon in role s; ErrNotExist if none runs.
+// The kernel acknowledges nothing when it stops a daemon whose thread has
+// not run yet; StopDaemon then lists the daemons to confirm the stop.
 func (c *Client) StopDaemon(ctx context.Context, s DaemonState) error {
 	const op = "stop daemon"
 	if s != DaemonMaster && s != DaemonBackup {

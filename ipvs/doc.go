@@ -9,10 +9,9 @@
 // a call waiting for the kernel's reply, with the context's error, and the
 // Client stays usable afterwards (the interrupted call's socket is
 // discarded). The kernel carries out a request while it is being sent, so
-// a request the kernel itself is slow to finish, such as stopping a sync
-// daemon, which waits for the daemon's kernel thread, is not cut short. A
-// Client is safe for concurrent use; each call borrows a netlink socket of
-// its own.
+// the context does not cut short the kernel's own work, only the wait for
+// its answer. A Client is safe for concurrent use; each call borrows a
+// netlink socket of its own.
 //
 // Services are identified by a ServiceKey: protocol, address and port, or
 // a firewall mark with an address family. UpdateService and
