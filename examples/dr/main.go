@@ -208,6 +208,13 @@ func realserverSteps(args []string) ([]step, error) {
 	default:
 		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
 	}
+	if vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl {
+		// The rules rewrite our ARP requests' sender address from the VIP
+		// to our own address on the VIP's segment.
+		if cfg.ARP.RIP, err = sourceFor(vip); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -222,15 +229,6 @@ func realserverSteps(args []string) ([]step, error) {
 			return func(context.Context) error { return c.Close() }, nil
 		},
 		func(ctx context.Context) (func(context.Context) error, error) {
-			if vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl {
-				// The rules rewrite our ARP requests' sender address from
-				// the VIP to our own address on the VIP's segment.
-				rip, err := sourceFor(vip)
-				if err != nil {
-					return nil, err
-				}
-				cfg.ARP.RIP = rip
-			}
 			s, err := c.SetupDR(ctx, cfg)
 			if err != nil {
 				return nil, err
