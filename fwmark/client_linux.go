@@ -143,17 +143,39 @@ func iptHolds(ctx context.Context, n *nftBackend, nftOK bool, ipt *iptBackend) e
 }
 
 // legacyMangle reports whether legacy iptables has a mangle table in the
-// namespace.
-func legacyMangle(fd int) bool {
+// namespace for any of the families (0 IPv4, 1 IPv6; none: both).
+func legacyMangle(fd int, families ...int) bool {
+	if len(families) == 0 {
+		families = []int{0, 1}
+	}
 	found := false
 	netns.Do(fd, func() error {
-		for _, f := range []string{"ip_tables_names", "ip6_tables_names"} {
-			b, _ := os.ReadFile("/proc/thread-self/net/" + f)
+		for _, f := range families {
+			b, _ := os.ReadFile("/proc/thread-self/net/" + [2]string{"ip_tables_names", "ip6_tables_names"}[f])
 			found = found || slices.Contains(strings.Fields(string(b)), "mangle")
 		}
 		return nil
 	})
 	return found
+}
+
+// mangleExists reports whether family f has a mangle table in legacy
+// iptables or in nf_tables (iptables-nft's "ip mangle" / "ip6 mangle").
+// Without one there is nothing to read, and iptables-legacy-save -t mangle
+// would create the table. When nf_tables cannot be asked it says true.
+func (b *iptBackend) mangleExists(ctx context.Context, f int) bool {
+	if legacyMangle(b.fd, f) {
+		return true
+	}
+	c, err := (&nftBackend{fd: b.fd}).conn(ctx)
+	if err != nil {
+		return true
+	}
+	tables, err := c.ListTablesOfFamily([2]nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6}[f])
+	if err != nil {
+		return true
+	}
+	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == "mangle" })
 }
 
 // iptBackend runs iptables-save and iptables-restore (and the ip6tables
@@ -198,6 +220,11 @@ func (b *iptBackend) run(ctx context.Context, stdin string, name string, args ..
 }
 
 func (b *iptBackend) state(ctx context.Context, f int) (iptState, error) {
+	if !b.mangleExists(ctx, f) {
+		// Most hosts have no IPv6 mangle table: an exec saved (slow
+		// on small machines), and no empty legacy table left behind.
+		return iptState{jumps: map[string]int{}}, nil
+	}
 	out, err := b.run(ctx, "", b.tools[f][0], "-t", "mangle")
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {

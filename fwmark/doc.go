@@ -41,8 +41,11 @@
 // IPTables runs iptables-save and iptables-restore -w --noflush (and the
 // ip6tables ones), with a chain LVS-FWMARK (ChainName) in the mangle table
 // jumped to from PREROUTING (and OUTPUT). Each family changes atomically;
-// when the second family fails the first is put back. Config.IPTables
-// selects the variant ("iptables-legacy", "iptables-nft", a path).
+// when the second family fails the first is put back. A family without a
+// mangle table (in legacy iptables or in nf_tables) is not read at all:
+// nothing to read, and naming a legacy table would create it.
+// Config.IPTables selects the variant ("iptables-legacy", "iptables-nft", a
+// path).
 //
 // Auto keeps using the backend that already holds this package's rules,
 // else prefers nftables, else iptables. The backends refuse to mix: New

@@ -40,7 +40,9 @@ func backends(variants ...string) []backendCase {
 			name: cmd,
 			cfg:  fwmark.Config{Backend: fwmark.IPTables, IPTables: cmd},
 			list: func(t *testing.T, ns *nstest.NS) string {
-				return stable(ns.Exec(t, cmd+"-save", "-t", "mangle") + ns.Exec(t, strings.Replace(cmd, "iptables", "ip6tables", 1)+"-save", "-t", "mangle"))
+				// Every table that exists, without -t: naming a legacy
+				// table creates it.
+				return stable(ns.Exec(t, cmd+"-save") + ns.Exec(t, strings.Replace(cmd, "iptables", "ip6tables", 1)+"-save"))
 			},
 			other: []string{cmd, "-w", "-t", "mangle", "-A", "PREROUTING", "-d", "10.9.9.9/32", "-j", "MARK", "--set-mark", "0x10"},
 		}
@@ -60,11 +62,15 @@ func backends(variants ...string) []backendCase {
 	return out
 }
 
-var (
-	vip   = netip.MustParseAddr("10.0.0.100")
-	vip32 = netip.PrefixFrom(vip, 32)
-	web   = fwmark.Rule{Mark: 1, Protocol: fwmark.TCP, Destinations: []netip.Prefix{vip32},
+// webRule marks http and https of vip with mark.
+func webRule(mark uint32, vip netip.Addr) fwmark.Rule {
+	return fwmark.Rule{Mark: mark, Protocol: fwmark.TCP, Destinations: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())},
 		Ports: []fwmark.PortRange{fwmark.Port(443), fwmark.Port(80)}}
+}
+
+var (
+	vip = netip.MustParseAddr("10.0.0.100")
+	web = webRule(1, vip)
 )
 
 var counters = regexp.MustCompile(`\[\d+:\d+\]`)
@@ -100,55 +106,77 @@ func writeSysctl(t *testing.T, ns *nstest.NS, kv map[string]string) {
 	}))
 }
 
-// lab is a DR topology on one segment: a client with many source
-// addresses, a director with the VIP, and two real servers that answer
-// "r1"/"r2" on ports 80 and 443, with the VIP on lo and ARP suppressed.
+// lab is one DR topology on one segment, shared by the backends' subtests
+// so that each pays only for its own director: a client with several
+// source addresses, two real servers answering "r1"/"r2" on ports 80 and
+// 443 for every VIP (on lo, ARP suppressed), and one director per backend
+// with an address and a VIP of its own, 10.0.0.100+i, and a persistent rr
+// fwmark service 1 with both real servers.
 type lab struct {
-	client, director *nstest.NS
-	sources          []netip.Addr
+	client    *nstest.NS
+	sources   []netip.Addr
+	directors []*nstest.NS
 }
 
-func newLab(t *testing.T) *lab {
-	l := &lab{client: nstest.New(t), director: nstest.New(t)}
+func vipOf(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}) }
+
+func newLab(t *testing.T, directors int) *lab {
+	l := &lab{client: nstest.New(t)}
 	r1, r2 := nstest.New(t), nstest.New(t)
-	clientAddrs := []netip.Prefix{}
-	for i := range 6 {
+	var clientAddrs, vips []netip.Prefix
+	for i := range 4 {
 		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(11 + i)})
 		l.sources = append(l.sources, a)
 		clientAddrs = append(clientAddrs, netip.PrefixFrom(a, 24))
 	}
-	nstest.Segment(t, "br0",
-		nstest.Member{NS: l.client, Name: "eth0", Addrs: clientAddrs},
-		nstest.Member{NS: l.director, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24"), vip32}},
-		nstest.Member{NS: r1, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}},
-		nstest.Member{NS: r2, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/24")}},
-	)
+	members := []nstest.Member{
+		{NS: l.client, Name: "eth0", Addrs: clientAddrs},
+		{NS: r1, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}},
+		{NS: r2, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/24")}},
+	}
+	for i := range directors {
+		d := nstest.New(t)
+		l.directors = append(l.directors, d)
+		v := netip.PrefixFrom(vipOf(i), 32)
+		vips = append(vips, v)
+		members = append(members, nstest.Member{NS: d, Name: "eth0", Addrs: []netip.Prefix{
+			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(20 + i)}), 24), v}})
+	}
+	nstest.Segment(t, "br0", members...)
 	for name, rs := range map[string]*nstest.NS{"r1": r1, "r2": r2} {
 		writeSysctl(t, rs, map[string]string{
 			"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"})
-		rs.AddAddr(t, "lo", vip32)
+		rs.AddAddr(t, "lo", vips...)
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
 		rs.ServeHTTP(t, ":80", h)
 		rs.ServeHTTP(t, ":443", h)
 	}
 
 	ctx := context.Background()
-	c, err := ipvs.New(&ipvs.Config{NetNSPath: l.director.Path})
-	noErr(t, err)
-	t.Cleanup(func() { c.Close() })
-	key := ipvs.ServiceKey{Family: ipvs.IPv4, Fwmark: 1}
-	noErr(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
-		Flags: ipvs.FlagPersistent, Timeout: 5 * time.Minute}))
-	for _, rs := range []string{"10.0.0.2", "10.0.0.3"} {
-		noErr(t, c.CreateDestination(ctx, key, ipvs.Destination{
-			Address: netip.MustParseAddr(rs), Forward: ipvs.DirectRoute, Weight: 1}))
+	for _, d := range l.directors {
+		c, err := ipvs.New(&ipvs.Config{NetNSPath: d.Path})
+		noErr(t, err)
+		for _, svc := range []struct {
+			fam ipvs.Family
+			fwm uint32
+			rss []string
+		}{{ipvs.IPv4, 1, []string{"10.0.0.2", "10.0.0.3"}}} {
+			key := ipvs.ServiceKey{Family: svc.fam, Fwmark: svc.fwm}
+			noErr(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
+				Flags: ipvs.FlagPersistent, Timeout: 5 * time.Minute}))
+			for _, rs := range svc.rss {
+				noErr(t, c.CreateDestination(ctx, key, ipvs.Destination{
+					Address: netip.MustParseAddr(rs), Forward: ipvs.DirectRoute, Weight: 1}))
+			}
+		}
+		c.Close()
 	}
 	return l
 }
 
-// get fetches http://VIP:port/ from the client namespace with source
+// get fetches http://dst:port/ from the client namespace with source
 // address src and returns the body (the real server's name).
-func (l *lab) get(src netip.Addr, port int) (string, error) {
+func (l *lab) get(src, dst netip.Addr, port uint16) (string, error) {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := l.client.Do(func() (err error) {
@@ -159,7 +187,7 @@ func (l *lab) get(src netip.Addr, port int) (string, error) {
 		return c, err
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}, Timeout: 5 * time.Second}
-	resp, err := hc.Get(fmt.Sprintf("http://%s:%d/", vip, port))
+	resp, err := hc.Get("http://" + netip.AddrPortFrom(dst, port).String() + "/")
 	if err != nil {
 		return "", err
 	}
@@ -170,12 +198,41 @@ func (l *lab) get(src netip.Addr, port int) (string, error) {
 
 // unreachable checks that without marks nothing reaches the fwmark
 // service: the director itself refuses the connection.
-func (l *lab) unreachable(t *testing.T) {
+func (l *lab) unreachable(t *testing.T, src, dst netip.Addr) {
 	t.Helper()
-	for _, port := range []int{80, 443} {
-		body, err := l.get(l.sources[0], port)
+	for _, port := range []uint16{80, 443} {
+		body, err := l.get(src, dst, port)
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
-			t.Fatalf("port %d without marks: got %q, %v; want connection refused by the director", port, body, err)
+			t.Fatalf("%v port %d without marks: got %q, %v; want connection refused by the director", dst, port, body, err)
+		}
+	}
+}
+
+// persistent sends each client's requests to ports 80 then 443 of dst:
+// both must land on one real server (persistence across the ports of the
+// fwmark service), and consecutive clients on different ones (rr schedules
+// each client's persistence template on its own).
+func (l *lab) persistent(t *testing.T, sources []netip.Addr, dst netip.Addr) {
+	t.Helper()
+	var order []string
+	for _, src := range sources {
+		var first string
+		for i, port := range []uint16{80, 443} {
+			body, err := l.get(src, dst, port)
+			if err != nil {
+				t.Fatalf("client %v to %v port %d: %v", src, dst, port, err)
+			}
+			if i == 0 {
+				first = body
+			} else if body != first {
+				t.Fatalf("client %v: port %d of %v went to %s, port 80 to %s: persistence across ports broken", src, port, dst, body, first)
+			}
+		}
+		order = append(order, first)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] == order[i-1] {
+			t.Fatalf("clients' servers %v for %v: want rr alternation between independently scheduled clients", order, dst)
 		}
 	}
 }
@@ -185,76 +242,60 @@ func (l *lab) unreachable(t *testing.T) {
 // to one real server across both ports, clients are scheduled one by one
 // (rr alternates), and without the marks the service gets nothing.
 func TestTraffic(t *testing.T) {
+	t.Parallel()
 	// Traffic runs with both iptables variants: they differ in the kernel
 	// side (x_tables vs nf_tables) that must set the mark.
-	for _, bc := range backends("iptables-nft", "iptables-legacy") {
+	bcs := backends("iptables-nft", "iptables-legacy")
+	l := newLab(t, len(bcs))
+	for i, bc := range bcs {
+		d, vip := l.directors[i], vipOf(i)
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			l := newLab(t)
-			d := l.director
 			d.Exec(t, bc.other[0], bc.other[1:]...)
 			otherBefore := bc.list(t, d)
 
-			l.unreachable(t)
+			l.unreachable(t, l.sources[0], vip)
+			rules := []fwmark.Rule{webRule(1, vip)}
 
 			cfg := bc.cfg
 			cfg.NetNSPath = d.Path
 			fw, err := fwmark.New(ctx, &cfg)
 			noErr(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+			noErr(t, fw.Sync(ctx, rules))
 			listed := bc.list(t, d)
-			noErr(t, fw.Sync(ctx, []fwmark.Rule{web})) // idempotent
-			undo, err := fw.Add(ctx, web)              // already there: no-op
+			noErr(t, fw.Sync(ctx, rules))      // idempotent
+			undo, err := fw.Add(ctx, rules[0]) // already there: no-op
 			noErr(t, err)
 			noErr(t, undo(ctx))
 			if again := bc.list(t, d); again != listed {
 				t.Fatalf("second Sync/Add changed the rules:\n%s\nthen:\n%s", listed, again)
 			}
-			checkListing(t, bc.name, listed, false)
+			checkListing(t, bc.name, listed, vip, netip.Addr{})
 			got, err := fw.Rules(ctx)
 			noErr(t, err)
-			want, _ := web.Canonical()
-			if len(got) != 1 || got[0].String() != want.String() {
-				t.Fatalf("Rules = %v, want [%v]", got, want)
+			var gs, want []string
+			for i, r := range rules {
+				c, err := r.Canonical()
+				noErr(t, err)
+				want = append(want, c.String())
+				gs = append(gs, got[min(i, len(got)-1)].String())
+			}
+			if len(got) != len(rules) || !slices.Equal(gs, want) {
+				t.Fatalf("Rules = %v, want %v", got, want)
 			}
 			conf, err := fw.Conflicts(ctx)
 			noErr(t, err)
 			if len(conf) != 1 || conf[0].Order != fwmark.Before || (conf[0].Table != "other" && !strings.Contains(conf[0].Rule, "10.9.9.9")) {
 				t.Fatalf("Conflicts = %v, want the other owner's rule, before ours", conf)
 			}
+			if bc.name != "iptables-legacy" { // TestBadInput mixes legacy
+				mixing(ctx, t, d, bc)
+			}
 
-			seen := map[string]int{}
-			var order []string
-			for _, src := range l.sources {
-				var first string
-				for i, port := range []int{80, 443, 80, 443} {
-					body, err := l.get(src, port)
-					if err != nil {
-						t.Fatalf("client %v port %d: %v", src, port, err)
-					}
-					if i == 0 {
-						first = body
-					} else if body != first {
-						t.Fatalf("client %v: port %d went to %s, earlier requests to %s: persistence across ports broken", src, port, body, first)
-					}
-				}
-				seen[first]++
-				order = append(order, first)
-			}
-			// rr schedules each new client (persistence template) on the
-			// next server: clients alternate, so each was scheduled on
-			// its own, not glued to the first client's choice.
-			for i := 1; i < len(order); i++ {
-				if order[i] == order[i-1] {
-					t.Fatalf("clients' servers %v: want rr alternation between independently scheduled clients", order)
-				}
-			}
-			if seen["r1"] != 3 || seen["r2"] != 3 {
-				t.Fatalf("servers per client %v, want 3 each", seen)
-			}
+			l.persistent(t, l.sources, vip)
 
 			noErr(t, fw.RemoveAll(ctx))
 			noErr(t, fw.RemoveAll(ctx)) // idempotent
@@ -265,30 +306,58 @@ func TestTraffic(t *testing.T) {
 			if !strings.Contains(after, "10.9.9.9") {
 				t.Fatalf("the other owner's rule is gone:\n%s", after)
 			}
-			l.unreachable(t)
+			l.unreachable(t, l.sources[1], vip)
 		})
 	}
 }
 
-// checkListing checks the operator's view of exactly the one web rule.
-func checkListing(t *testing.T, backend, out string, output bool) {
+// mixing checks, with bc's rules installed in ns, that the other backend
+// refuses to start and that Auto follows bc.
+func mixing(ctx context.Context, t *testing.T, ns *nstest.NS, bc backendCase) {
+	t.Helper()
+	other := fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.NFTables}
+	if bc.cfg.Backend == fwmark.NFTables {
+		other = fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "iptables-legacy"}
+	}
+	if _, err := fwmark.New(ctx, &other); !errors.Is(err, fwmark.ErrConflict) {
+		t.Errorf("%s installed, New(%v) = %v, want ErrConflict", bc.name, other.Backend, err)
+	}
+	auto, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, IPTables: bc.cfg.IPTables})
+	noErr(t, err)
+	if want := bc.cfg.Backend; auto.Backend() != want {
+		t.Errorf("%s installed: Auto chose %v", bc.name, auto.Backend())
+	}
+	auto.Close()
+}
+
+// checkListing checks the operator's view of exactly the web rule for vip
+// (mark 1) and, if valid, the one for vip6 (mark 2).
+func checkListing(t *testing.T, backend, out string, vip, vip6 netip.Addr) {
 	t.Helper()
 	if backend == "nftables" {
-		for _, s := range []string{
+		must := []string{
 			"table inet lvs {",
 			"chain prerouting {",
 			"type filter hook prerouting priority mangle; policy accept;",
-			"ip daddr 10.0.0.100",
-			"dport { 80, 443 }",
-			"meta mark set 0x00000001",
-			`comment "lvs-fwmark mark=0x1 proto=tcp dst=10.0.0.100/32 ports=80,443"`,
-		} {
+			"ip daddr " + vip.String() + " tcp dport { 80, 443 } meta mark set 0x00000001",
+			`comment "lvs-fwmark mark=0x1 proto=tcp dst=` + vip.String() + `/32 ports=80,443"`,
+		}
+		rules := 1
+		if vip6.IsValid() {
+			rules = 2
+			must = append(must, "ip6 daddr "+vip6.String()+" tcp dport { 80, 443 } meta mark set 0x00000002",
+				`comment "lvs-fwmark mark=0x2 proto=tcp dst=`+vip6.String()+`/128 ports=80,443"`)
+		}
+		for _, s := range must {
 			if !strings.Contains(out, s) {
 				t.Fatalf("nft list ruleset lacks %q:\n%s", s, out)
 			}
 		}
-		if n := strings.Count(out, "meta mark set 0x00000001"); n != 1 {
-			t.Fatalf("%d rules set mark 1, want 1:\n%s", n, out)
+		if n := strings.Count(out, "meta mark set"); n != rules+1 { // and the other owner's
+			t.Fatalf("%d rules set a mark, want %d of ours and the other owner's:\n%s", n, rules, out)
+		}
+		if n := strings.Count(out, "table inet lvs"); n != 1 {
+			t.Fatalf("%d tables inet lvs:\n%s", n, out)
 		}
 		return
 	}
@@ -298,10 +367,11 @@ func checkListing(t *testing.T, backend, out string, output bool) {
 			ours = append(ours, line)
 		}
 	}
+	v := vip.String()
 	want := []string{
 		":LVS-FWMARK - [-]",
 		"-A PREROUTING -j LVS-FWMARK",
-		`-A LVS-FWMARK -d 10.0.0.100/32 -p tcp -m multiport --dports 80,443 -m comment --comment "lvs-fwmark mark=0x1 proto=tcp dst=10.0.0.100/32 ports=80,443" -j MARK --set-xmark 0x1/0xffffffff`,
+		`-A LVS-FWMARK -d ` + v + `/32 -p tcp -m multiport --dports 80,443 -m comment --comment "lvs-fwmark mark=0x1 proto=tcp dst=` + v + `/32 ports=80,443" -j MARK --set-xmark 0x1/0xffffffff`,
 	}
 	if !slices.Equal(ours, want) {
 		t.Fatalf("%s-save shows\n%s\nwant\n%s\nfull output:\n%s", backend, strings.Join(ours, "\n"), strings.Join(want, "\n"), out)
@@ -312,75 +382,56 @@ func checkListing(t *testing.T, backend, out string, output bool) {
 // clear errors and change nothing.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	ns := nstest.New(t)
-	snapshot := func() string {
-		return ns.Exec(t, "nft", "list", "ruleset") + stable(ns.Exec(t, "iptables-legacy-save")+ns.Exec(t, "ip6tables-legacy-save"))
-	}
 	for _, bc := range backends("iptables-legacy") {
-		cfg := bc.cfg
-		cfg.NetNSPath = ns.Path
-		fw, err := fwmark.New(ctx, &cfg)
-		noErr(t, err)
-		noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
-		before := snapshot()
-		bad := []struct {
-			name, field string
-			r           fwmark.Rule
-		}{
-			{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.TCP, Destinations: web.Destinations, Ports: web.Ports}},
-			{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.TCP, Ports: web.Ports,
-				Destinations: []netip.Prefix{vip32, netip.MustParsePrefix("fd00::1/128")}}},
-			{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.UDP, Destinations: web.Destinations}},
-			{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
-		}
-		for _, b := range bad {
-			err := fw.Sync(ctx, []fwmark.Rule{web, b.r})
-			if !errors.Is(err, fwmark.ErrInvalid) || !strings.Contains(err.Error(), b.field) {
-				t.Errorf("%s: %s: Sync = %v, want ErrInvalid naming %s", bc.name, b.name, err, b.field)
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			ns := nstest.New(t)
+			// Every table that exists, without creating any.
+			snapshot := func() string {
+				return ns.Exec(t, "nft", "list", "ruleset") + stable(ns.Exec(t, "iptables-legacy-save")+ns.Exec(t, "ip6tables-legacy-save"))
 			}
-			_, err = fw.Add(ctx, b.r)
-			if b.name != "overlap" && !errors.Is(err, fwmark.ErrInvalid) {
-				t.Errorf("%s: %s: Add = %v, want ErrInvalid", bc.name, b.name, err)
+			cfg := bc.cfg
+			cfg.NetNSPath = ns.Path
+			fw, err := fwmark.New(ctx, &cfg)
+			noErr(t, err)
+			defer fw.Close()
+			noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+			before := snapshot()
+			bad := []struct {
+				name, field string
+				r           fwmark.Rule
+			}{
+				{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.TCP, Destinations: web.Destinations, Ports: web.Ports}},
+				{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.TCP, Ports: web.Ports,
+					Destinations: []netip.Prefix{web.Destinations[0], netip.MustParsePrefix("fd00::1/128")}}},
+				{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.UDP, Destinations: web.Destinations}},
+				{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
 			}
-		}
-		if _, err := fw.Add(ctx, bad[3].r); !errors.Is(err, fwmark.ErrInvalid) {
-			t.Errorf("%s: Add of an overlapping rule with another mark = %v, want ErrInvalid", bc.name, err)
-		}
-		if after := snapshot(); after != before {
-			t.Fatalf("%s: bad input changed the rules:\n%s\nthen:\n%s", bc.name, before, after)
-		}
-
-		// The other backends refuse to mix with this one; Auto follows it.
-		for _, other := range backends("iptables-legacy") {
-			if other.cfg.Backend == bc.cfg.Backend {
-				continue
+			for _, b := range bad {
+				err := fw.Sync(ctx, []fwmark.Rule{web, b.r})
+				if !errors.Is(err, fwmark.ErrInvalid) || !strings.Contains(err.Error(), b.field) {
+					t.Errorf("%s: Sync = %v, want ErrInvalid naming %s", b.name, err, b.field)
+				}
+				_, err = fw.Add(ctx, b.r)
+				if !errors.Is(err, fwmark.ErrInvalid) {
+					t.Errorf("%s: Add = %v, want ErrInvalid", b.name, err)
+				}
 			}
-			ocfg := other.cfg
-			ocfg.NetNSPath = ns.Path
-			if _, err := fwmark.New(ctx, &ocfg); !errors.Is(err, fwmark.ErrConflict) {
-				t.Errorf("%s installed, New(%s) = %v, want ErrConflict", bc.name, other.name, err)
+			// The other backend refuses to mix with this one; Auto
+			// follows it.
+			mixing(ctx, t, ns, bc)
+			// A missing binary.
+			_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "/nonexistent/iptables"})
+			if !errors.Is(err, fwmark.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/iptables-save") {
+				t.Errorf("missing binary: New = %v, want ErrUnavailable naming the binary", err)
 			}
-		}
-		auto, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, IPTables: bc.cfg.IPTables})
-		noErr(t, err)
-		if want := bc.cfg.Backend; auto.Backend() != want {
-			t.Errorf("%s installed: Auto chose %v", bc.name, auto.Backend())
-		}
-		auto.Close()
-		noErr(t, fw.RemoveAll(ctx))
-		fw.Close()
-	}
-
-	// A missing binary: clear error, nothing changed.
-	before := snapshot()
-	_, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "/nonexistent/iptables"})
-	if !errors.Is(err, fwmark.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/iptables-save") {
-		t.Errorf("missing binary: New = %v, want ErrUnavailable naming the binary", err)
-	}
-	if after := snapshot(); after != before {
-		t.Fatalf("a failed New changed the rules:\n%s\nthen:\n%s", before, after)
+			if after := snapshot(); after != before {
+				t.Fatalf("bad input changed the rules:\n%s\nthen:\n%s", before, after)
+			}
+			noErr(t, fw.RemoveAll(ctx))
+		})
 	}
 }
 
