@@ -108,17 +108,20 @@ func writeSysctl(t *testing.T, ns *nstest.NS, kv map[string]string) {
 
 // lab is one DR topology on one segment, shared by the backends' subtests
 // so that each pays only for its own director: a client with several
-// source addresses, two real servers answering "r1"/"r2" on ports 80 and
-// 443 for every VIP (on lo, ARP suppressed), and one director per backend
-// with an address and a VIP of its own, 10.0.0.100+i, and a persistent rr
-// fwmark service 1 with both real servers.
+// source addresses of each family, two real servers answering "r1"/"r2" on
+// ports 80 and 443 for every VIP (on lo, ARP suppressed), and one director
+// per backend with an address and VIPs of its own, 10.0.0.100+i and
+// fd00::100+i, and two persistent rr fwmark services with both real
+// servers: mark 1 (IPv4) and mark 2 (IPv6).
 type lab struct {
 	client    *nstest.NS
-	sources   []netip.Addr
+	sources   []netip.Addr // IPv4 clients
+	sources6  []netip.Addr // IPv6 clients
 	directors []*nstest.NS
 }
 
-func vipOf(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}) }
+func vipOf(i int) netip.Addr  { return netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}) }
+func vip6Of(i int) netip.Addr { return netip.AddrFrom16([16]byte{0: 0xfd, 14: 1, 15: byte(i)}) }
 
 func newLab(t *testing.T, directors int) *lab {
 	l := &lab{client: nstest.New(t)}
@@ -129,18 +132,24 @@ func newLab(t *testing.T, directors int) *lab {
 		l.sources = append(l.sources, a)
 		clientAddrs = append(clientAddrs, netip.PrefixFrom(a, 24))
 	}
+	for i := range 2 {
+		a := netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(0x11 + i)})
+		l.sources6 = append(l.sources6, a)
+		clientAddrs = append(clientAddrs, netip.PrefixFrom(a, 64))
+	}
 	members := []nstest.Member{
 		{NS: l.client, Name: "eth0", Addrs: clientAddrs},
-		{NS: r1, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}},
-		{NS: r2, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/24")}},
+		{NS: r1, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24"), netip.MustParsePrefix("fd00::2/64")}},
+		{NS: r2, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/24"), netip.MustParsePrefix("fd00::3/64")}},
 	}
 	for i := range directors {
 		d := nstest.New(t)
 		l.directors = append(l.directors, d)
-		v := netip.PrefixFrom(vipOf(i), 32)
-		vips = append(vips, v)
+		v, v6 := netip.PrefixFrom(vipOf(i), 32), netip.PrefixFrom(vip6Of(i), 128)
+		vips = append(vips, v, v6)
 		members = append(members, nstest.Member{NS: d, Name: "eth0", Addrs: []netip.Prefix{
-			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(20 + i)}), 24), v}})
+			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(20 + i)}), 24), v,
+			netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(0x20 + i)}), 64), v6}})
 	}
 	nstest.Segment(t, "br0", members...)
 	for name, rs := range map[string]*nstest.NS{"r1": r1, "r2": r2} {
@@ -148,7 +157,7 @@ func newLab(t *testing.T, directors int) *lab {
 			"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"})
 		rs.AddAddr(t, "lo", vips...)
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
-		rs.ServeHTTP(t, ":80", h)
+		rs.ServeHTTP(t, ":80", h) // both families
 		rs.ServeHTTP(t, ":443", h)
 	}
 
@@ -160,7 +169,7 @@ func newLab(t *testing.T, directors int) *lab {
 			fam ipvs.Family
 			fwm uint32
 			rss []string
-		}{{ipvs.IPv4, 1, []string{"10.0.0.2", "10.0.0.3"}}} {
+		}{{ipvs.IPv4, 1, []string{"10.0.0.2", "10.0.0.3"}}, {ipvs.IPv6, 2, []string{"fd00::2", "fd00::3"}}} {
 			key := ipvs.ServiceKey{Family: svc.fam, Fwmark: svc.fwm}
 			noErr(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
 				Flags: ipvs.FlagPersistent, Timeout: 5 * time.Minute}))
@@ -240,7 +249,8 @@ func (l *lab) persistent(t *testing.T, sources []netip.Addr, dst netip.Addr) {
 // TestTraffic proves with real HTTP traffic that the marks feed a
 // persistent fwmark service covering ports 80 and 443: every client sticks
 // to one real server across both ports, clients are scheduled one by one
-// (rr alternates), and without the marks the service gets nothing.
+// (rr alternates), and without the marks the service gets nothing. The
+// nftables backend does it for IPv4 and IPv6 in one table.
 func TestTraffic(t *testing.T) {
 	t.Parallel()
 	// Traffic runs with both iptables variants: they differ in the kernel
@@ -248,16 +258,21 @@ func TestTraffic(t *testing.T) {
 	bcs := backends("iptables-nft", "iptables-legacy")
 	l := newLab(t, len(bcs))
 	for i, bc := range bcs {
-		d, vip := l.directors[i], vipOf(i)
+		d, vip, vip6 := l.directors[i], vipOf(i), vip6Of(i)
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
+			nft := bc.cfg.Backend == fwmark.NFTables
 			d.Exec(t, bc.other[0], bc.other[1:]...)
 			otherBefore := bc.list(t, d)
 
 			l.unreachable(t, l.sources[0], vip)
 			rules := []fwmark.Rule{webRule(1, vip)}
+			if nft {
+				l.unreachable(t, l.sources6[0], vip6)
+				rules = append(rules, webRule(2, vip6))
+			}
 
 			cfg := bc.cfg
 			cfg.NetNSPath = d.Path
@@ -273,7 +288,11 @@ func TestTraffic(t *testing.T) {
 			if again := bc.list(t, d); again != listed {
 				t.Fatalf("second Sync/Add changed the rules:\n%s\nthen:\n%s", listed, again)
 			}
-			checkListing(t, bc.name, listed, vip, netip.Addr{})
+			v6 := netip.Addr{}
+			if nft {
+				v6 = vip6
+			}
+			checkListing(t, bc.name, listed, vip, v6)
 			got, err := fw.Rules(ctx)
 			noErr(t, err)
 			var gs, want []string
@@ -296,6 +315,9 @@ func TestTraffic(t *testing.T) {
 			}
 
 			l.persistent(t, l.sources, vip)
+			if nft {
+				l.persistent(t, l.sources6, vip6)
+			}
 
 			noErr(t, fw.RemoveAll(ctx))
 			noErr(t, fw.RemoveAll(ctx)) // idempotent
@@ -307,6 +329,9 @@ func TestTraffic(t *testing.T) {
 				t.Fatalf("the other owner's rule is gone:\n%s", after)
 			}
 			l.unreachable(t, l.sources[1], vip)
+			if nft {
+				l.unreachable(t, l.sources6[1], vip6)
+			}
 		})
 	}
 }
