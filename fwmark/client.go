@@ -28,6 +28,9 @@ type backend interface {
 	remove(ctx context.Context) error
 	// conflicts lists other owners' mark-setting rules.
 	conflicts(ctx context.Context) ([]Conflict, error)
+	// checkOther fails with ErrConflict when the other backend holds this
+	// package's rules in the namespace.
+	checkOther(ctx context.Context, op string) error
 }
 
 // Undo reverts exactly what the call that returned it changed.
@@ -57,7 +60,8 @@ func (c *Client) Rules(ctx context.Context) ([]Rule, error) {
 // others removed. It validates everything first (a rule that is invalid, or
 // that overlaps another with a different mark, changes nothing) and is a
 // no-op when the rules are already in place. An empty desired removes
-// everything, like RemoveAll.
+// everything, like RemoveAll. It fails with ErrConflict, changing nothing,
+// when the other backend holds this package's rules.
 func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 	want, err := canonicalRules("sync", desired)
 	if err != nil {
@@ -68,6 +72,11 @@ func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(want) > 0 {
+		if err := c.b.checkOther(ctx, "sync"); err != nil {
+			return err
+		}
+	}
 	return c.b.sync(ctx, want)
 }
 
@@ -81,6 +90,9 @@ func (c *Client) Add(ctx context.Context, rules ...Rule) (Undo, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.b.checkOther(ctx, "add"); err != nil {
+		return nil, err
+	}
 	have, err := c.b.rules(ctx)
 	if err != nil {
 		return nil, err
@@ -121,6 +133,11 @@ func (c *Client) Delete(ctx context.Context, rules ...Rule) error {
 	keep := slices.DeleteFunc(slices.Clone(have), func(r Rule) bool { return containsRule(del, r) })
 	if len(keep) == len(have) {
 		return nil
+	}
+	if len(keep) > 0 {
+		if err := c.b.checkOther(ctx, "delete"); err != nil {
+			return err
+		}
 	}
 	return c.b.sync(ctx, keep)
 }

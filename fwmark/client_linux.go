@@ -60,16 +60,16 @@ func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {
 		cmd = "iptables"
 	}
 	ipt, iptErr := newIPT(fd, cmd, cfg.Output)
+	if iptErr == nil {
+		nft.ipt = ipt
+	}
 
 	switch cfg.Backend {
 	case NFTables:
 		if nftErr != nil {
 			return nil, nftErr
 		}
-		if iptErr != nil {
-			ipt = nil
-		}
-		if err := iptHolds(ctx, nft, true, ipt); err != nil {
+		if err := nft.checkOther(ctx, op); err != nil {
 			return nil, err
 		}
 		return &Client{b: nft, backend: NFTables}, nil
@@ -77,17 +77,13 @@ func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {
 		if iptErr != nil {
 			return nil, iptErr
 		}
-		if nftErr == nil {
-			if has, err := nft.present(ctx); err != nil {
-				return nil, err
-			} else if has {
-				return nil, newErr(ErrConflict, op, "", fmt.Errorf("nftables table inet %s exists: remove it (RemoveAll with the nftables backend) before using iptables", TableName))
-			}
+		if err := ipt.checkOther(ctx, op); err != nil {
+			return nil, err
 		}
 		return &Client{b: ipt, backend: IPTables}, nil
 	}
 	// Auto.
-	if iptErr == nil && iptHolds(ctx, nft, nftErr == nil, ipt) != nil {
+	if iptErr == nil && iptHolds(ctx, op, nft, nftErr == nil, ipt) != nil {
 		return &Client{b: ipt, backend: IPTables}, nil
 	}
 	if nftErr == nil {
@@ -111,11 +107,32 @@ func probeNFT(ctx context.Context, n *nftBackend) error {
 	return nil
 }
 
+// checkOther fails with ErrConflict when iptables holds this package's
+// rules (see iptHolds).
+func (n *nftBackend) checkOther(ctx context.Context, op string) error {
+	return iptHolds(ctx, op, n, true, n.ipt)
+}
+
+// checkOther fails with ErrConflict when the nftables table exists. Without
+// nf_tables there is nothing to find.
+func (b *iptBackend) checkOther(ctx context.Context, op string) error {
+	n := &nftBackend{fd: b.fd}
+	if probeNFT(ctx, n) != nil {
+		return nil
+	}
+	if has, err := n.present(ctx); err != nil {
+		return err
+	} else if has {
+		return newErr(ErrConflict, op, "", fmt.Errorf("nftables table inet %s exists: remove it (RemoveAll with the nftables backend) before using iptables", TableName))
+	}
+	return nil
+}
+
 // iptHolds fails with ErrConflict when iptables holds our chain: seen
 // through netlink for iptables-nft, and through the binary (when there is
 // one) for legacy iptables. The binary runs only when the legacy mangle
 // table already exists, since reading it would otherwise create it.
-func iptHolds(ctx context.Context, n *nftBackend, nftOK bool, ipt *iptBackend) error {
+func iptHolds(ctx context.Context, op string, n *nftBackend, nftOK bool, ipt *iptBackend) error {
 	has := false
 	if nftOK {
 		c, err := n.conn(ctx)
@@ -123,7 +140,7 @@ func iptHolds(ctx context.Context, n *nftBackend, nftOK bool, ipt *iptBackend) e
 			return err
 		}
 		if has, err = iptablesNFTChain(c); err != nil {
-			return kernelErr("new", err)
+			return kernelErr(op, err)
 		}
 	}
 	if !has && legacyMangle(n.fd) {
@@ -137,7 +154,7 @@ func iptHolds(ctx context.Context, n *nftBackend, nftOK bool, ipt *iptBackend) e
 		}
 	}
 	if has {
-		return newErr(ErrConflict, "new", "", fmt.Errorf("iptables chain %s exists in the mangle table: remove it (RemoveAll with the iptables backend) before using nftables", ChainName))
+		return newErr(ErrConflict, op, "", fmt.Errorf("iptables chain %s exists in the mangle table: remove it (RemoveAll with the iptables backend) before using nftables", ChainName))
 	}
 	return nil
 }

@@ -48,8 +48,11 @@
 // path).
 //
 // Auto keeps using the backend that already holds this package's rules,
-// else prefers nftables, else iptables. The backends refuse to mix: New
-// fails with ErrConflict when the other one holds this package's rules.
+// else prefers nftables, else iptables. The backends refuse to mix: New,
+// and every write that leaves rules installed (Sync, Add, Delete), fail
+// with ErrConflict when the other one holds this package's rules (an
+// nftables table inet lvs, or an iptables chain LVS-FWMARK), so that two
+// agents with different backends cannot both mark the same packets.
 // Legacy iptables is detected only when its mangle table exists and
 // iptables-legacy-save is installed.
 //

@@ -455,6 +455,31 @@ func TestBadInput(t *testing.T) {
 			if after := snapshot(); after != before {
 				t.Fatalf("bad input changed the rules:\n%s\nthen:\n%s", before, after)
 			}
+
+			// The other backend's objects appear after New: every write
+			// that would leave rules installed refuses and changes
+			// nothing.
+			create, remove := []string{"iptables-legacy", "-w", "-t", "mangle", "-N", fwmark.ChainName},
+				[]string{"iptables-legacy", "-w", "-t", "mangle", "-X", fwmark.ChainName}
+			if bc.cfg.Backend == fwmark.IPTables {
+				create, remove = []string{"nft", "add table inet " + fwmark.TableName}, []string{"nft", "delete table inet " + fwmark.TableName}
+			}
+			ns.Exec(t, create[0], create[1:]...)
+			have, err := fw.Rules(ctx)
+			noErr(t, err)
+			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.UDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
+			if err := fw.Sync(ctx, []fwmark.Rule{web, dns}); !errors.Is(err, fwmark.ErrConflict) {
+				t.Errorf("Sync with the other backend's objects present = %v, want ErrConflict", err)
+			}
+			if _, err := fw.Add(ctx, dns); !errors.Is(err, fwmark.ErrConflict) {
+				t.Errorf("Add with the other backend's objects present = %v, want ErrConflict", err)
+			}
+			now, err := fw.Rules(ctx)
+			noErr(t, err)
+			if fmt.Sprint(now) != fmt.Sprint(have) {
+				t.Fatalf("refused writes changed the rules: %v, then %v", have, now)
+			}
+			ns.Exec(t, remove[0], remove[1:]...)
 			noErr(t, fw.RemoveAll(ctx))
 		})
 	}

@@ -21,6 +21,9 @@ import (
 type nftBackend struct {
 	fd     int // network namespace, or -1 for the caller's
 	output bool
+	// ipt reads legacy iptables for the mixing check (nil: the
+	// iptables-legacy tools, if installed).
+	ipt *iptBackend
 }
 
 var lvsTable = &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
