@@ -160,26 +160,31 @@ func iptHolds(ctx context.Context, op string, n *nftBackend, nftOK bool, ipt *ip
 }
 
 // legacyMangle reports whether legacy iptables has a mangle table in the
-// namespace for any of the families (0 IPv4, 1 IPv6; none: both).
+// namespace for any of the families (0 IPv4, 1 IPv6; none: both). When
+// the namespace or the /proc file cannot be read, it says true: callers
+// then ask the binaries rather than conclude there is nothing.
 func legacyMangle(fd int, families ...int) bool {
 	if len(families) == 0 {
 		families = []int{0, 1}
 	}
 	found := false
-	netns.Do(fd, func() error {
+	err := netns.Do(fd, func() error {
 		for _, f := range families {
-			b, _ := os.ReadFile("/proc/thread-self/net/" + [2]string{"ip_tables_names", "ip6_tables_names"}[f])
+			b, err := os.ReadFile("/proc/thread-self/net/" + [2]string{"ip_tables_names", "ip6_tables_names"}[f])
+			if err != nil && !errors.Is(err, os.ErrNotExist) { // no file: x_tables not loaded
+				return err
+			}
 			found = found || slices.Contains(strings.Fields(string(b)), "mangle")
 		}
 		return nil
 	})
-	return found
+	return found || err != nil
 }
 
 // mangleExists reports whether family f has a mangle table in legacy
 // iptables or in nf_tables (iptables-nft's "ip mangle" / "ip6 mangle").
 // Without one there is nothing to read, and iptables-legacy-save -t mangle
-// would create the table. When nf_tables cannot be asked it says true.
+// would create the table. When either cannot be asked it says true.
 func (b *iptBackend) mangleExists(ctx context.Context, f int) bool {
 	if legacyMangle(b.fd, f) {
 		return true
