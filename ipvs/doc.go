@@ -31,6 +31,12 @@
 // few system calls and reports each write's fate; Client.Snapshot reads
 // everything at once.
 //
+// The kernel exposes some state only under /proc, per namespace:
+// Connections reads the connection table (/proc/net/ip_vs_conn),
+// GlobalStats the global counters (/proc/net/ip_vs_stats), and Sysctl,
+// Sysctls and SetSysctl the settings under /proc/sys/net/ipv4/vs. They
+// read the Client's namespace, like every other call.
+//
 // # Privileges
 //
 // Every IPVS command, reads included, needs CAP_NET_ADMIN in the initial
