@@ -65,6 +65,12 @@ func (h *Host) Snapshot(sysctlDirs ...string) (map[string]string, error) {
 		return nil, err
 	}
 	for _, a := range addrs {
+		// The kernel's addrconf adds IPv6 link-local addresses on its own,
+		// some time after a link comes up; nothing in the SDK adds or
+		// removes them, so they would only make snapshots racy.
+		if a.Prefix.Addr().IsLinkLocalUnicast() {
+			continue
+		}
 		m["addr "+a.Dev+" "+a.Prefix.String()] = "present"
 	}
 	if fous, err := h.Fous(); err == nil {
