@@ -29,10 +29,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/golvs/lvs/examples/internal/agent"
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/ipvs"
@@ -47,15 +46,12 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// step is one set-up step; it returns its undo.
-type step func(ctx context.Context) (func(context.Context) error, error)
-
 func run(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, usage)
 		return 2
 	}
-	var steps []step
+	var steps []agent.Step
 	var err error
 	switch args[0] {
 	case "director":
@@ -72,45 +68,10 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "dr:", err)
 		return 2
 	}
-	return serve(steps)
+	return agent.Serve("dr", steps)
 }
 
-// serve runs the steps in order, prints ready, waits for a signal and undoes
-// them in reverse order. A failing step undoes the ones before it.
-func serve(steps []step) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var undo []func(context.Context) error
-	teardown := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
-		}
-		return errors.Join(errs...)
-	}
-	for _, s := range steps {
-		u, err := s(ctx)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "dr: set-up failed:", err)
-			if err := teardown(); err != nil {
-				fmt.Fprintln(os.Stderr, "dr: rollback:", err)
-			}
-			return 1
-		}
-		undo = append(undo, u)
-	}
-	fmt.Println("ready")
-	<-ctx.Done()
-	if err := teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, "dr: teardown:", err)
-		return 1
-	}
-	return 0
-}
-
-func directorSteps(args []string) ([]step, error) {
+func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr director", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual service `ADDR:PORT` ([ADDR]:PORT for IPv6)")
 	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]` on IFACE's segment")
@@ -144,7 +105,7 @@ func directorSteps(args []string) ([]step, error) {
 	var d *director.Client
 	var c *ipvs.Client
 	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}
-	return []step{
+	return []agent.Step{
 		func(context.Context) (func(context.Context) error, error) {
 			var err error
 			if d, err = director.New(nil); err != nil {
@@ -183,7 +144,7 @@ func directorSteps(args []string) ([]step, error) {
 	}, nil
 }
 
-func realserverSteps(args []string) ([]step, error) {
+func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4 or IPv6)")
 	arpFlag := fs.String("arp", "sysctl", "ARP suppression for an IPv4 VIP: sysctl, arptables or nft")
@@ -220,7 +181,7 @@ func realserverSteps(args []string) ([]step, error) {
 	}
 
 	var c *realserver.Client
-	return []step{
+	return []agent.Step{
 		func(context.Context) (func(context.Context) error, error) {
 			var err error
 			if c, err = realserver.New(nil); err != nil {

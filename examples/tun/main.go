@@ -31,10 +31,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/golvs/lvs/examples/internal/agent"
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/ipvs"
@@ -52,15 +51,12 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// step is one set-up step; it returns its undo.
-type step func(ctx context.Context) (func(context.Context) error, error)
-
 func run(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, usage)
 		return 2
 	}
-	var steps []step
+	var steps []agent.Step
 	var err error
 	switch args[0] {
 	case "director":
@@ -77,46 +73,9 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "tun:", err)
 		return 2
 	}
-	return serve(steps)
+	return agent.Serve("tun", steps)
 }
 
-// serve runs the steps in order, prints ready, waits for a signal and undoes
-// them in reverse order. A failing step undoes the ones before it.
-func serve(steps []step) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var undo []func(context.Context) error
-	teardown := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
-		}
-		return errors.Join(errs...)
-	}
-	for _, s := range steps {
-		u, err := s(ctx)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "tun: set-up failed:", err)
-			if err := teardown(); err != nil {
-				fmt.Fprintln(os.Stderr, "tun: rollback:", err)
-			}
-			return 1
-		}
-		undo = append(undo, u)
-	}
-	fmt.Println("ready")
-	<-ctx.Done()
-	if err := teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, "tun: teardown:", err)
-		return 1
-	}
-	return 0
-}
-
-// tunnelFlags adds -type and -port to fs; the returned function checks them
-// once fs is parsed.
 func tunnelFlags(fs *flag.FlagSet) func() (ipvs.TunnelType, uint16, error) {
 	typ := fs.String("type", "ipip", "encapsulation: ipip, gue or gre")
 	port := fs.Uint("port", 0, "GUE's UDP `port` on the real servers (default 6080)")
@@ -144,7 +103,7 @@ func tunnelFlags(fs *flag.FlagSet) func() (ipvs.TunnelType, uint16, error) {
 	}
 }
 
-func directorSteps(args []string) ([]step, error) {
+func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun director", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual service `ADDR:PORT`")
 	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]`, anywhere routable")
@@ -180,7 +139,7 @@ func directorSteps(args []string) ([]step, error) {
 	var d *director.Client
 	var c *ipvs.Client
 	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}
-	return []step{
+	return []agent.Step{
 		func(context.Context) (func(context.Context) error, error) {
 			var err error
 			if d, err = director.New(nil); err != nil {
@@ -220,7 +179,7 @@ func directorSteps(args []string) ([]step, error) {
 	}, nil
 }
 
-func realserverSteps(args []string) ([]step, error) {
+func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4)")
 	tunnel := tunnelFlags(fs)
@@ -244,7 +203,7 @@ func realserverSteps(args []string) ([]step, error) {
 	}
 
 	var c *realserver.Client
-	return []step{
+	return []agent.Step{
 		func(context.Context) (func(context.Context) error, error) {
 			var err error
 			if c, err = realserver.New(nil); err != nil {
