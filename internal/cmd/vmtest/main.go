@@ -27,6 +27,7 @@ type options struct {
 	race    bool
 	timeout time.Duration
 	out     string
+	count   int
 }
 
 func main() {
@@ -39,6 +40,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "verbose test output (-test.v)")
 	flag.BoolVar(&o.race, "race", true, "build the tests with the race detector (needs cgo and gcc on the host)")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
+	flag.IntVar(&o.count, "count", 1, "run each kernel test this many times (-test.count), to hunt flaky tests")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
 	flag.Parse()
 	for _, p := range strings.Split(pkgs, ",") {
@@ -264,6 +266,9 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		}
 		if o.run != "" {
 			targs = append(targs, "-test.run="+o.run)
+		}
+		if o.count > 1 {
+			targs = append(targs, fmt.Sprintf("-test.count=%d", o.count))
 		}
 		fmt.Fprintf(&script, "runtest %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(targs...))
 	}
