@@ -20,14 +20,22 @@ func Open(path string) (int, error) {
 }
 
 // Do runs f on a locked OS thread that has joined the network namespace fd;
-// fd < 0 runs f in the caller's namespace. Goroutines f starts run
-// elsewhere. The thread returns to its own namespace afterwards; if it
-// cannot, it stays locked so that the runtime discards it with f's
-// goroutine instead of reusing it in the wrong namespace.
+// fd < 0 runs f in the caller's namespace. f runs on a goroutine of its
+// own, so the caller's goroutine is never tied to a thread in another
+// namespace; goroutines f starts run elsewhere. The thread returns to its
+// own namespace afterwards; if it cannot, its goroutine exits still locked,
+// and the runtime discards the thread instead of reusing it in the wrong
+// namespace.
 func Do(fd int, f func() error) error {
 	if fd < 0 {
 		return f()
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- do(fd, f) }()
+	return <-errc
+}
+
+func do(fd int, f func() error) error {
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
