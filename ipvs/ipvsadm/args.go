@@ -642,28 +642,11 @@ func ParseCommand(args []string) (cmd *Command, err error) {
 
 // check is ipvsadm's generic_opt_check and the checks of process_options.
 func (c *Command) check(toks map[int]string, schedFlagsArg string) {
-	row := cmdOpts[c.Op-1]
-	cmdName := cmdNames[c.Op]
-	last, count := 0, 0
-	for j := 0; j < numOpts; j++ {
-		if c.options&(1<<j) == 0 {
-			if row[j] == '+' {
-				fail("", "You need to supply the '%s' option for the '%s' command", optNames[j], cmdName)
-			}
-			continue
-		}
-		switch row[j] {
-		case 'x':
-			fail(toks[j], "Illegal '%s' option with the '%s' command", optNames[j], cmdName)
-		case '1':
-			count++
-			if count == 1 {
-				last = j
-				continue
-			}
-			fail(toks[j], "The option '%s' conflicts with the '%s' option in the '%s' command", optNames[j], optNames[last], cmdName)
-		}
+	var all [numOpts]int
+	for j := range all {
+		all[j] = j
 	}
+	c.checkTable(toks, all[:], cmdOpts[c.Op-1], "", cmdNames[c.Op], "command")
 	s := &c.Service
 	if c.Op == OpAddService || c.Op == OpEditService {
 		if s.Fwmark == 0 && s.Port == 0 && s.Flags&ipvs.FlagPersistent == 0 {
@@ -694,28 +677,7 @@ func (c *Command) check(toks map[int]string, schedFlagsArg string) {
 		if c.options&tunMask != 0 && d.Forward != ipvs.Tunnel {
 			fail(toks[optForward], "Tunnel options conflict with forward method")
 		}
-		tt := int(d.TunnelType)
-		tunName := d.TunnelType.String()
-		last, count := 0, 0
-		for j, k := range tunOptCols {
-			if c.options&(1<<k) == 0 {
-				if tunOpts[tt][j] == '+' {
-					fail(toks[optTunType], "You need to supply the '%s' option for the '%s' tunnel type", optNames[k], tunName)
-				}
-				continue
-			}
-			switch tunOpts[tt][j] {
-			case 'x':
-				fail(toks[k], "Illegal '%s' option with the '%s' tunnel type", optNames[k], tunName)
-			case '1':
-				count++
-				if count == 1 {
-					last = k
-					continue
-				}
-				fail(toks[k], "The option '%s' conflicts with the '%s' option in the '%s' tunnel type", optNames[k], optNames[last], tunName)
-			}
-		}
+		c.checkTable(toks, tunOptCols[:], tunOpts[d.TunnelType], toks[optTunType], d.TunnelType.String(), "tunnel type")
 	}
 	if c.Op == OpList {
 		o := c.options
@@ -733,6 +695,33 @@ func (c *Command) check(toks map[int]string, schedFlagsArg string) {
 	}
 	if c.Op != OpAddService && c.Op != OpEditService {
 		c.Service.Netmask = ipvs.Netmask{}
+	}
+}
+
+// checkTable applies one row of an ipvsadm option table: row[j] is the
+// rule for option cols[j] ('+' required, 'x' illegal, '1' exclusive, ' '
+// optional) with the command or tunnel type name of kind ("command",
+// "tunnel type"). A missing option is blamed on missingTok.
+func (c *Command) checkTable(toks map[int]string, cols []int, row, missingTok, name, kind string) {
+	last, count := 0, 0
+	for j, k := range cols {
+		if c.options&(1<<k) == 0 {
+			if row[j] == '+' {
+				fail(missingTok, "You need to supply the '%s' option for the '%s' %s", optNames[k], name, kind)
+			}
+			continue
+		}
+		switch row[j] {
+		case 'x':
+			fail(toks[k], "Illegal '%s' option with the '%s' %s", optNames[k], name, kind)
+		case '1':
+			count++
+			if count == 1 {
+				last = k
+				continue
+			}
+			fail(toks[k], "The option '%s' conflicts with the '%s' option in the '%s' %s", optNames[k], optNames[last], name, kind)
+		}
 	}
 }
 

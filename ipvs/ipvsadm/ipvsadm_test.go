@@ -175,3 +175,22 @@ func FuzzParseCommand(f *testing.F) {
 		ParseCommand(append([]string{"ipvsadm"}, strings.Fields(s)...))
 	})
 }
+
+// The option tables give ipvsadm's messages for commands and tunnel types
+// alike (texts as ipvsadm 1.31 prints them).
+func TestOptionTableMessages(t *testing.T) {
+	for _, c := range []struct{ args, msg, tok string }{
+		{"-a -t 1.1.1.1:80", "You need to supply the 'real-server' option for the 'add-server' command", ""},
+		{"-A -t 1.1.1.1:80 -r 1.1.1.2", "Illegal 'real-server' option with the 'add-service' command", "-r 1.1.1.2"},
+		{"-L -c --timeout", "The option 'timeout' conflicts with the 'connection' option in the 'list' command", "--timeout"},
+		{"-a -t 1.1.1.1:80 -r 1.1.1.2 -i --tun-type gue", "You need to supply the 'tun-port' option for the 'gue' tunnel type", "--tun-type gue"},
+		{"-a -t 1.1.1.1:80 -r 1.1.1.2 -i --tun-type gre --tun-port 5", "Illegal 'tun-port' option with the 'gre' tunnel type", "--tun-port 5"},
+		{"-a -t 1.1.1.1:80 -r 1.1.1.2 -i --tun-type gue --tun-port 5 --tun-csum --tun-nocsum", "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type", "--tun-csum"},
+	} {
+		_, err := ParseCommand(append([]string{"ipvsadm"}, strings.Fields(c.args)...))
+		var e *Error
+		if !errors.As(err, &e) || e.Msg != c.msg || e.Token != c.tok || e.Exit != 2 {
+			t.Errorf("%s: %#v, want %q at %q", c.args, err, c.msg, c.tok)
+		}
+	}
+}
