@@ -29,11 +29,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 
 	"github.com/golvs/lvs/examples/internal/agent"
 
-	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
@@ -47,28 +45,10 @@ func main() {
 }
 
 func run(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, usage)
-		return 2
-	}
-	var steps []agent.Step
-	var err error
-	switch args[0] {
-	case "director":
-		steps, err = directorSteps(args[1:])
-	case "realserver":
-		steps, err = realserverSteps(args[1:])
-	default:
-		err = fmt.Errorf("unknown role %q\n%s", args[0], usage)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dr:", err)
-		return 2
-	}
-	return agent.Serve("dr", steps)
+	return agent.Main("dr", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
+		"director":   directorSteps,
+		"realserver": realserverSteps,
+	}))
 }
 
 func directorSteps(args []string) ([]agent.Step, error) {
@@ -77,82 +57,39 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]` on IFACE's segment")
 	iface := fs.String("iface", "", "`interface` that gets the VIP, on the real servers' segment")
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
-	if err := fs.Parse(args); err != nil {
+	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	vip, err := netip.ParseAddrPort(*vipFlag)
 	if err != nil || vip.Port() == 0 {
 		return nil, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80 or [2001:db8::10]:80", *vipFlag)
 	}
-	var rs []netip.Addr
-	for _, s := range strings.Split(*rsFlag, ",") {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return nil, fmt.Errorf("-rs %q: want ADDR[,ADDR...] (no ports: DR cannot map them)", *rsFlag)
-		}
-		if a.Is4() != vip.Addr().Is4() {
-			return nil, fmt.Errorf("-rs %v: direct routing needs real servers of the VIP's address family", a)
-		}
-		rs = append(rs, a)
+	rs, err := agent.Split("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: DR cannot map them)", netip.ParseAddr)
+	if err == nil {
+		err = agent.SameFamily("direct routing", vip.Addr(), rs...)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if *iface == "" {
 		return nil, errors.New("-iface is required: the interface clients reach the VIP on")
 	}
 
-	var d *director.Client
-	var c *ipvs.Client
-	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}
-	return []agent.Step{
-		func(context.Context) (func(context.Context) error, error) {
-			var err error
-			if d, err = director.New(nil); err != nil {
-				return nil, err
-			}
-			if c, err = ipvs.New(nil); err != nil {
-				d.Close()
-				return nil, err
-			}
-			return func(context.Context) error { return errors.Join(c.Close(), d.Close()) }, nil
-		},
-		func(ctx context.Context) (func(context.Context) error, error) {
-			err := c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.Scheduler(*sched)})
-			if errors.Is(err, ipvs.ErrExist) {
-				return nil, fmt.Errorf("%v already exists; not taking over someone else's service", key)
-			}
-			if err != nil {
-				return nil, err
-			}
-			undo := func(ctx context.Context) error { return c.DeleteService(ctx, key) }
-			for _, a := range rs {
-				dest := ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1}
-				if err := c.CreateDestination(ctx, key, dest); err != nil {
-					return nil, errors.Join(err, undo(ctx))
-				}
-			}
-			return undo, nil
-		},
-		func(ctx context.Context) (func(context.Context) error, error) {
-			s, err := d.AddVIP(ctx, director.VIP{Address: vip.Addr(), Announce: director.AnnounceARP, Interface: *iface})
-			if err != nil {
-				return nil, err
-			}
-			return s.Teardown, nil
-		},
-	}, nil
+	var dests []ipvs.Destination
+	for _, a := range rs {
+		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
+	}
+	var d agent.Director
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: ipvs.Scheduler(*sched)}
+	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
 }
 
 func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4 or IPv6)")
 	arpFlag := fs.String("arp", "sysctl", "ARP suppression for an IPv4 VIP: sysctl, arptables or nft")
-	if err := fs.Parse(args); err != nil {
+	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	vip, err := netip.ParseAddr(*vipFlag)
 	if err != nil {
@@ -180,23 +117,9 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 		return nil, err
 	}
 
-	var c *realserver.Client
-	return []agent.Step{
-		func(context.Context) (func(context.Context) error, error) {
-			var err error
-			if c, err = realserver.New(nil); err != nil {
-				return nil, err
-			}
-			return func(context.Context) error { return c.Close() }, nil
-		},
-		func(ctx context.Context) (func(context.Context) error, error) {
-			s, err := c.SetupDR(ctx, cfg)
-			if err != nil {
-				return nil, err
-			}
-			return s.Teardown, nil
-		},
-	}, nil
+	return agent.RealServer(func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
+		return c.SetupDR(ctx, cfg)
+	}), nil
 }
 
 // sourceFor returns the local address the kernel would send from to reach

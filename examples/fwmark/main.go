@@ -25,13 +25,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/golvs/lvs/director"
+	"github.com/golvs/lvs/examples/internal/agent"
 	"github.com/golvs/lvs/fwmark"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -46,8 +43,8 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	vip     netip.Addr
-	ports   []fwmark.PortRange
 	mark    uint32
+	rule    fwmark.Rule // marks packets to the VIP's ports
 	rs      []netip.Addr
 	iface   string
 	persist time.Duration
@@ -57,9 +54,6 @@ type config struct {
 
 func parse(args []string) (config, error) {
 	var c config
-	if len(args) == 0 || args[0] != "director" {
-		return c, errors.New(usage)
-	}
 	fs := flag.NewFlagSet("fwmark director", flag.ContinueOnError)
 	vip := fs.String("vip", "", "virtual IP `ADDR` (IPv4 or IPv6)")
 	ports := fs.String("ports", "", "TCP/UDP `ports` P[,P...] of the VIP that share the service")
@@ -69,36 +63,25 @@ func parse(args []string) (config, error) {
 	persist := fs.Duration("persist", 0, "keep a client on one real server for this long (whole seconds; 0: no persistence)")
 	backend := fs.String("backend", "", "nft or iptables (default: whichever holds the rules already, else nft)")
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
-	if err := fs.Parse(args[1:]); err != nil {
+	err := agent.ParseFlags(fs, args)
+	if err != nil {
 		return c, err
-	}
-	var err error
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if c.vip, err = netip.ParseAddr(*vip); err != nil {
 		return c, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10 or 2001:db8::10", *vip)
 	}
-	for _, s := range strings.Split(*ports, ",") {
-		p, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-		if err != nil || p == 0 {
-			return c, fmt.Errorf("-ports %q: want ports 1..65535, comma-separated", *ports)
-		}
-		c.ports = append(c.ports, fwmark.Port(uint16(p)))
+	if c.rule.Ports, err = agent.Split("-ports", *ports, "ports 1..65535, comma-separated", port); err != nil {
+		return c, err
 	}
 	if *mark == 0 || *mark > 1<<32-1 {
 		return c, fmt.Errorf("-mark %d: want 1..4294967295", *mark)
 	}
 	c.mark = uint32(*mark)
-	for _, s := range strings.Split(*rs, ",") {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return c, fmt.Errorf("-rs %q: want ADDR[,ADDR...]", *rs)
-		}
-		if a.Is4() != c.vip.Is4() {
-			return c, fmt.Errorf("-rs %v: direct routing needs real servers of the VIP's address family", a)
-		}
-		c.rs = append(c.rs, a)
+	if c.rs, err = agent.Split("-rs", *rs, "ADDR[,ADDR...]", netip.ParseAddr); err != nil {
+		return c, err
+	}
+	if err := agent.SameFamily("direct routing", c.vip, c.rs...); err != nil {
+		return c, err
 	}
 	if c.iface = *iface; c.iface == "" {
 		return c, errors.New("-iface is required: the interface clients reach the VIP on")
@@ -117,75 +100,29 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("-backend %q: want nft or iptables", *backend)
 	}
 	c.sched = ipvs.Scheduler(*sched)
+	c.rule.Mark = c.mark
+	c.rule.Protocol = fwmark.Any // with ports: TCP, UDP and SCTP
+	c.rule.Destinations = []netip.Prefix{netip.PrefixFrom(c.vip, c.vip.BitLen())}
+	if _, err := c.rule.Canonical(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
 func run(args []string) int {
-	cfg, err := parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fwmark:", err)
-		return 2
-	}
-	// A signal during set-up cancels it; the steps done so far are undone.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	var undo []func(context.Context) error
-	teardown := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
-		}
-		return errors.Join(errs...)
-	}
-	if err := setup(ctx, cfg, &undo); err != nil {
-		fmt.Fprintln(os.Stderr, "fwmark: set-up failed:", err)
-		if err := teardown(); err != nil {
-			fmt.Fprintln(os.Stderr, "fwmark: rollback:", err)
-		}
-		return 1
-	}
-	fmt.Println("ready")
-	<-ctx.Done()
-	if err := teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, "fwmark: teardown:", err)
-		return 1
-	}
-	return 0
+	return agent.Main("fwmark", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
+		"director": directorSteps,
+	}))
 }
 
-// setup configures the director, appending the undo of each step to undo.
-func setup(ctx context.Context, cfg config, undo *[]func(context.Context) error) error {
-	rule := fwmark.Rule{
-		Mark:         cfg.mark,
-		Protocol:     fwmark.Any, // with ports: TCP, UDP and SCTP
-		Destinations: []netip.Prefix{netip.PrefixFrom(cfg.vip, cfg.vip.BitLen())},
-		Ports:        cfg.ports,
-	}
-	if _, err := rule.Canonical(); err != nil {
-		return err
-	}
-	d, err := director.New(nil)
+// directorSteps parses the command line and configures the director: the service, the mark rule, then the VIP.
+func directorSteps(args []string) ([]agent.Step, error) {
+	cfg, err := parse(args)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	*undo = append(*undo, func(context.Context) error { return d.Close() })
-	c, err := ipvs.New(nil)
-	if err != nil {
-		return err
-	}
-	*undo = append(*undo, func(context.Context) error { return c.Close() })
-	fw, err := fwmark.New(ctx, &fwmark.Config{Backend: cfg.backend})
-	if err != nil {
-		return err
-	}
-	*undo = append(*undo, func(context.Context) error { return fw.Close() })
-
+	var d agent.Director
+	var fw *fwmark.Client
 	family := ipvs.IPv4
 	if cfg.vip.Is6() {
 		family = ipvs.IPv6
@@ -194,31 +131,32 @@ func setup(ctx context.Context, cfg config, undo *[]func(context.Context) error)
 	if cfg.persist > 0 {
 		svc.Flags, svc.Timeout = ipvs.FlagPersistent, cfg.persist
 	}
-	if err := c.CreateService(ctx, svc); err != nil {
-		if errors.Is(err, ipvs.ErrExist) {
-			return fmt.Errorf("%v already exists; not taking over someone else's service", svc.ServiceKey)
-		}
-		return err
-	}
-	*undo = append(*undo, func(ctx context.Context) error { return c.DeleteService(ctx, svc.ServiceKey) })
+	var dests []ipvs.Destination
 	for _, a := range cfg.rs {
 		// Port 0: each connection keeps the port it was made to.
-		dest := ipvs.Destination{Address: a, Forward: ipvs.DirectRoute, Weight: 1}
-		if err := c.CreateDestination(ctx, svc.ServiceKey, dest); err != nil {
-			return err
-		}
+		dests = append(dests, ipvs.Destination{Address: a, Forward: ipvs.DirectRoute, Weight: 1})
 	}
+	return []agent.Step{
+		d.Open,
+		func(ctx context.Context) (func(context.Context) error, error) {
+			var err error
+			if fw, err = fwmark.New(ctx, &fwmark.Config{Backend: cfg.backend}); err != nil {
+				return nil, err
+			}
+			return func(context.Context) error { return fw.Close() }, nil
+		},
+		d.Service(svc, dests...),
+		func(ctx context.Context) (func(context.Context) error, error) {
+			return fw.Add(ctx, cfg.rule)
+		},
+		d.VIP(cfg.vip, cfg.iface),
+	}, nil
+}
 
-	// The mark rule, then the VIP: once it is announced, traffic arrives.
-	removeRule, err := fw.Add(ctx, rule)
-	if err != nil {
-		return err
+func port(s string) (fwmark.PortRange, error) {
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err == nil && p == 0 {
+		err = errors.New("port 0")
 	}
-	*undo = append(*undo, removeRule)
-	v, err := d.AddVIP(ctx, director.VIP{Address: cfg.vip, Announce: director.AnnounceARP, Interface: cfg.iface})
-	if err != nil {
-		return err
-	}
-	*undo = append(*undo, v.Teardown)
-	return nil
+	return fwmark.Port(uint16(p)), err
 }

@@ -27,12 +27,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/golvs/lvs/director"
+	"github.com/golvs/lvs/examples/internal/agent"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -58,26 +55,21 @@ func parse(args []string) (config, error) {
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
 	proto := fs.String("proto", "tcp", "tcp or udp")
 	snat := fs.Bool("snat", false, "one-arm NAT: source-NAT forwarded traffic so real servers answer the director")
-	if err := fs.Parse(args); err != nil {
-		return config{}, err
-	}
 	var c config
-	var err error
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	err := agent.ParseFlags(fs, args)
+	if err != nil {
+		return c, err
 	}
-	if c.vip, err = netip.ParseAddrPort(*vip); err != nil || c.vip.Port() == 0 {
+	if c.vip, err = addrPort(*vip); err != nil {
 		return c, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80 or [2001:db8::10]:80", *vip)
 	}
-	for _, s := range strings.Split(*rs, ",") {
-		a, err := netip.ParseAddrPort(strings.TrimSpace(s))
-		if err != nil || a.Port() == 0 {
-			return c, fmt.Errorf("-rs %q: want ADDR:PORT[,ADDR:PORT...]", *rs)
+	if c.rs, err = agent.Split("-rs", *rs, "ADDR:PORT[,ADDR:PORT...]", addrPort); err != nil {
+		return c, err
+	}
+	for _, a := range c.rs {
+		if err := agent.SameFamily("NAT", c.vip.Addr(), a.Addr()); err != nil {
+			return c, err
 		}
-		if a.Addr().Is4() != c.vip.Addr().Is4() {
-			return c, fmt.Errorf("-rs %v: NAT needs real servers of the VIP's address family", a)
-		}
-		c.rs = append(c.rs, a)
 	}
 	if c.iface = *iface; c.iface == "" {
 		return c, errors.New("-iface is required: the interface clients reach the VIP on")
@@ -89,101 +81,58 @@ func parse(args []string) (config, error) {
 	return c, nil
 }
 
-func run(args []string) int {
-	cfg, err := parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+// addrPort parses ADDR:PORT with a port.
+func addrPort(s string) (netip.AddrPort, error) {
+	a, err := netip.ParseAddrPort(s)
+	if err == nil && a.Port() == 0 {
+		err = errors.New("port 0")
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nat:", err)
-		return 2
-	}
-	// A signal during set-up cancels it; the steps done so far are undone.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	var undo []func(context.Context) error
-	teardown := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
-		}
-		return errors.Join(errs...)
-	}
-	if err := setup(ctx, cfg, &undo); err != nil {
-		fmt.Fprintln(os.Stderr, "nat: set-up failed:", err)
-		if err := teardown(); err != nil {
-			fmt.Fprintln(os.Stderr, "nat: rollback:", err)
-		}
-		return 1
-	}
-	fmt.Println("ready")
-	<-ctx.Done()
-	if err := teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, "nat: teardown:", err)
-		return 1
-	}
-	return 0
+	return a, err
 }
 
-// setup configures the director, appending the undo of each step to undo.
-func setup(ctx context.Context, cfg config, undo *[]func(context.Context) error) error {
-	d, err := director.New(nil)
-	if err != nil {
-		return err
-	}
-	c, err := ipvs.New(nil)
-	if err != nil {
-		d.Close()
-		return err
-	}
-	// Closed last, after every other undo step has used them.
-	*undo = append(*undo, func(context.Context) error { return errors.Join(c.Close(), d.Close()) })
+func run(args []string) int {
+	return agent.Main("nat", args, directorSteps)
+}
 
-	// The service first: creating it loads ip_vs, whose sysctls -snat needs.
-	key := ipvs.ServiceKey{Protocol: cfg.proto, Address: cfg.vip.Addr(), Port: cfg.vip.Port()}
-	if err := c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: cfg.sched}); err != nil {
-		if errors.Is(err, ipvs.ErrExist) {
-			return fmt.Errorf("%v already exists; not taking over someone else's service", key)
-		}
-		return err
+// directorSteps parses the command line and configures the director: the service first (creating it loads
+// ip_vs, whose sysctls -snat needs), then forwarding or source NAT, the VIP
+// last.
+func directorSteps(args []string) ([]agent.Step, error) {
+	cfg, err := parse(args)
+	if err != nil {
+		return nil, err
 	}
-	*undo = append(*undo, func(ctx context.Context) error { return c.DeleteService(ctx, key) })
+	var d agent.Director
+	svc := ipvs.Service{
+		ServiceKey: ipvs.ServiceKey{Protocol: cfg.proto, Address: cfg.vip.Addr(), Port: cfg.vip.Port()},
+		Scheduler:  cfg.sched,
+	}
+	var dests []ipvs.Destination
 	for _, rs := range cfg.rs {
-		d := ipvs.Destination{Address: rs.Addr(), Port: rs.Port(), Forward: ipvs.Masquerade, Weight: 1}
-		if err := c.CreateDestination(ctx, key, d); err != nil {
-			return err
+		dests = append(dests, ipvs.Destination{Address: rs.Addr(), Port: rs.Port(), Forward: ipvs.Masquerade, Weight: 1})
+	}
+	nat := func(ctx context.Context) (func(context.Context) error, error) {
+		var s *director.Setup
+		var err error
+		if cfg.snat {
+			s, err = d.Host.OneArmNAT(ctx, director.OneArmNAT{
+				Services:  []director.SNATService{{Protocol: cfg.proto, VIP: cfg.vip}},
+				Interface: cfg.iface,
+			})
+		} else {
+			var ifaces []string
+			ifaces, err = interfacesTowards(cfg.rs)
+			if err == nil {
+				fwd := director.Forwarding{IPv4: cfg.vip.Addr().Is4(), IPv6: cfg.vip.Addr().Is6()}
+				s, err = d.Host.NATGateway(ctx, director.NATGateway{Forwarding: fwd, Interfaces: ifaces})
+			}
 		}
-	}
-
-	fwd := director.Forwarding{IPv4: cfg.vip.Addr().Is4(), IPv6: cfg.vip.Addr().Is6()}
-	var s *director.Setup
-	if cfg.snat {
-		s, err = d.OneArmNAT(ctx, director.OneArmNAT{
-			Services:  []director.SNATService{{Protocol: cfg.proto, VIP: cfg.vip}},
-			Interface: cfg.iface,
-		})
-	} else {
-		var ifaces []string
-		ifaces, err = interfacesTowards(cfg.rs)
-		if err == nil {
-			s, err = d.NATGateway(ctx, director.NATGateway{Forwarding: fwd, Interfaces: ifaces})
+		if err != nil {
+			return nil, err
 		}
+		return s.Teardown, nil
 	}
-	if err != nil {
-		return err
-	}
-	*undo = append(*undo, s.Teardown)
-
-	// The VIP last: once it is announced, clients' traffic arrives.
-	v, err := d.AddVIP(ctx, director.VIP{Address: cfg.vip.Addr(), Announce: director.AnnounceARP, Interface: cfg.iface})
-	if err != nil {
-		return err
-	}
-	*undo = append(*undo, v.Teardown)
-	return nil
+	return []agent.Step{d.Open, d.Service(svc, dests...), nat, d.VIP(cfg.vip.Addr(), cfg.iface)}, nil
 }
 
 // interfacesTowards names the interfaces the kernel would use to reach the

@@ -2,14 +2,21 @@
 // steps in order, print "ready", wait for SIGINT or SIGTERM, and undo the
 // steps in reverse order. A failing step undoes the ones before it, so a
 // failed start leaves nothing behind.
+//
+// Main adds the command line (exit status 2 for a bad one), Roles a first
+// argument naming the side (director or realserver), and Director and
+// RealServer the steps the programs have in common.
 package agent
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -51,4 +58,70 @@ func Serve(name string, steps []Step) int {
 		return 1
 	}
 	return 0
+}
+
+// Main is a program's whole life: parse turns the command line into steps,
+// which Serve runs. It returns the exit status: 0 for -h, 2 with the
+// message for a bad command line, else Serve's.
+func Main(name string, args []string, parse func([]string) ([]Step, error)) int {
+	steps, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		return 2
+	}
+	return Serve(name, steps)
+}
+
+// Roles is a parse function for Main that hands the arguments after the
+// first to the parse function of the role the first names.
+func Roles(usage string, roles map[string]func([]string) ([]Step, error)) func([]string) ([]Step, error) {
+	return func(args []string) ([]Step, error) {
+		if len(args) == 0 {
+			return nil, errors.New(usage)
+		}
+		parse, ok := roles[args[0]]
+		if !ok {
+			return nil, fmt.Errorf("unknown role %q\n%s", args[0], usage)
+		}
+		return parse(args[1:])
+	}
+}
+
+// ParseFlags parses args into fs, which takes no positional arguments.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// Split parses list, the comma-separated value of flag name, with parse;
+// want describes the form expected, for the error.
+func Split[T any](name, list, want string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, s := range strings.Split(list, ",") {
+		v, err := parse(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: want %s", name, list, want)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// SameFamily checks that the real servers rs are of the VIP's address
+// family, as mode (NAT, direct routing) needs.
+func SameFamily(mode string, vip netip.Addr, rs ...netip.Addr) error {
+	for _, a := range rs {
+		if a.Is4() != vip.Is4() {
+			return fmt.Errorf("-rs %v: %s needs real servers of the VIP's address family", a, mode)
+		}
+	}
+	return nil
 }
