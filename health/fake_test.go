@@ -12,11 +12,12 @@ import (
 type fakeIPVS struct {
 	mu     sync.Mutex
 	svcs   map[ipvs.ServiceKey]map[netip.AddrPort]ipvs.Destination
+	conns  map[netip.AddrPort]uint32 // active+inactive, reported as active
 	writes int
 }
 
 func newFake(keys ...ipvs.ServiceKey) *fakeIPVS {
-	f := &fakeIPVS{svcs: map[ipvs.ServiceKey]map[netip.AddrPort]ipvs.Destination{}}
+	f := &fakeIPVS{svcs: map[ipvs.ServiceKey]map[netip.AddrPort]ipvs.Destination{}, conns: map[netip.AddrPort]uint32{}}
 	for _, k := range keys {
 		f.svcs[k] = map[netip.AddrPort]ipvs.Destination{}
 	}
@@ -34,7 +35,7 @@ func (f *fakeIPVS) Destinations(_ context.Context, k ipvs.ServiceKey) ([]ipvs.De
 	}
 	var out []ipvs.DestinationInfo
 	for _, d := range s {
-		out = append(out, ipvs.DestinationInfo{Destination: d})
+		out = append(out, ipvs.DestinationInfo{Destination: d, ActiveConns: f.conns[netip.AddrPortFrom(d.Address, d.Port)]})
 	}
 	return out, nil
 }
@@ -104,4 +105,11 @@ func (f *fakeIPVS) weight(k ipvs.ServiceKey, a netip.AddrPort) (uint32, bool) {
 	defer f.mu.Unlock()
 	d, ok := f.svcs[k][a]
 	return d.Weight, ok
+}
+
+// setConns sets the connections reported for a destination.
+func (f *fakeIPVS) setConns(a netip.AddrPort, n uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns[a] = n
 }

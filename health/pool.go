@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,8 @@ const (
 	defaultTimeout  = 3 * time.Second
 	defaultRise     = 2
 	defaultFall     = 3
+
+	defaultDrainPoll = time.Second
 )
 
 func (t Timing) or(d Timing) Timing {
@@ -154,9 +157,21 @@ type Config struct {
 	NetNSPath string
 	// OnFailure: Inhibit (default) or Remove.
 	OnFailure FailureAction
-	// Drain, with Remove, first sets a failed server's weight to 0 and
-	// deletes it Drain later, unless it recovered meanwhile.
+	// Drain, with Remove, drains a failed server gracefully: it first
+	// goes to weight 0, so it gets no new connections while established
+	// ones finish, and is deleted once IPVS counts none of its
+	// connections (active plus inactive, polled every DrainPoll) or Drain
+	// has passed, unless it recovered meanwhile. A closed TCP connection
+	// stays counted as inactive until IPVS expires it (the FIN_WAIT and
+	// TIME_WAIT timeouts, 2 min by default; see ipvs.Client.SetTimeouts).
+	// Destinations of UDP and SCTP services are deleted at once, as
+	// ipvs.ApplyOptions.DrainTimeout explains: IPVS keeps sending a UDP
+	// flow to its old server while the flow's entry lives, so waiting
+	// only prolongs the black hole.
 	Drain time.Duration
+	// DrainPoll is how often a draining server's connections are read;
+	// default 1 s. One read covers every server draining at that moment.
+	DrainPoll time.Duration
 	// StartUp makes servers start up, written with their configured
 	// weight, until checks say otherwise (keepalived's default); by
 	// default they start down (keepalived's alpha) and need Rise
@@ -240,6 +255,9 @@ type ServerState struct {
 	InIPVS   bool
 	Weight   uint32
 	Draining bool
+	// DrainConns is the draining server's active plus inactive
+	// connections at the last poll.
+	DrainConns uint32
 	// Successes and Failures are the current runs of consecutive results.
 	Successes, Failures int
 	Checks              uint64
@@ -262,7 +280,7 @@ type Pool struct {
 	mu    sync.Mutex // guards the fields below and every server's st
 	state State
 
-	drains []entry // drain deadlines set by handle, for loop's heap
+	drains []entry // drain polls set by handle, for loop's heap
 }
 
 type server struct {
@@ -273,8 +291,9 @@ type server struct {
 	st      ServerState
 	dynamic uint32 // weight from a WeightChecker
 	hasDyn  bool
-	dirty   bool   // an IPVS change failed: reapply after the next check
-	drainID uint64 // which drain deadline is current
+	dirty   bool      // an IPVS change failed: reapply after the next check
+	drainID uint64    // which drain is current
+	drainBy time.Time // when the current drain ends at the latest
 }
 
 // New validates cfg and returns a pool; nothing is changed until Run.
@@ -294,6 +313,12 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.Drain < 0 || (cfg.Drain > 0 && cfg.OnFailure != Remove) {
 		return nil, invalid(svc, "Drain", "only with OnFailure: Remove (Inhibit already drains), and not negative")
+	}
+	if cfg.DrainPoll < 0 {
+		return nil, invalid(svc, "DrainPoll", "negative")
+	}
+	if cfg.DrainPoll == 0 {
+		cfg.DrainPoll = defaultDrainPoll
 	}
 	if cfg.Quorum < 0 || cfg.Hysteresis < 0 {
 		return nil, invalid(svc, "Quorum", "Quorum and Hysteresis must not be negative")
@@ -609,7 +634,7 @@ func (p *Pool) notify(e Event) {
 }
 
 // loop is the pool's one scheduling goroutine: a timer heap of due checks
-// and drain deadlines, and the results of checks in flight.
+// and drain polls, and the results of checks in flight.
 func (p *Pool) loop(ctx context.Context) error {
 	var (
 		h       timerHeap
@@ -646,10 +671,11 @@ func (p *Pool) loop(ctx context.Context) error {
 			h.push(entry{due: next, i: r.i})
 		case <-timer.C:
 			now := time.Now()
+			var polls []entry
 			for h.len() > 0 && !h.peek().due.After(now) {
 				e := h.pop()
 				if e.drain != 0 {
-					p.endDrain(ctx, p.servers[e.i], e.drain)
+					polls = append(polls, e)
 					continue
 				}
 				wg.Add(1)
@@ -657,6 +683,9 @@ func (p *Pool) loop(ctx context.Context) error {
 					defer wg.Done()
 					results <- p.check(ctx, e.i, e.due)
 				}()
+			}
+			if len(polls) > 0 {
+				p.drains = append(p.drains, p.pollDrains(ctx, polls)...)
 			}
 		}
 		timer.Stop() // Go 1.23 timers: no stale tick after Stop
@@ -715,10 +744,13 @@ func (p *Pool) handle(ctx context.Context, r result) {
 		s.st.Successes = 0
 		if s.st.Up && s.st.Failures >= s.timing.Fall {
 			s.st.Up, changed = false, true
-			if p.cfg.OnFailure == Remove && p.cfg.Drain > 0 {
-				s.st.Draining = true
+			if p.cfg.OnFailure == Remove && p.cfg.Drain > 0 && !drainsAtOnce(p.cfg.Service) {
+				// First poll at once: a server without connections
+				// goes without waiting.
+				s.st.Draining, s.st.DrainConns = true, 0
 				s.drainID++
-				p.drains = append(p.drains, entry{due: time.Now().Add(p.cfg.Drain), i: r.i, drain: s.drainID})
+				s.drainBy = time.Now().Add(p.cfg.Drain)
+				p.drains = append(p.drains, entry{due: time.Now(), i: r.i, drain: s.drainID})
 			}
 		}
 	}
@@ -743,19 +775,60 @@ func (p *Pool) handle(ctx context.Context, r result) {
 	}
 }
 
-// endDrain deletes a server whose drain time is over, unless it recovered.
-func (p *Pool) endDrain(ctx context.Context, s *server, id uint64) {
+// drainsAtOnce reports whether failed servers of k are deleted without
+// draining: UDP and SCTP, as ipvs.Apply does (see Config.Drain).
+func drainsAtOnce(k ipvs.ServiceKey) bool { return k.Protocol == ipvs.UDP || k.Protocol == ipvs.SCTP }
+
+// pollDrains reads the connections of the servers whose drain polls es
+// are due, with one dump of the service, and deletes those without
+// connections or past their drain time (unless they recovered). It
+// returns the next polls of those still draining.
+func (p *Pool) pollDrains(ctx context.Context, es []entry) []entry {
 	p.mu.Lock()
-	current := s.st.Draining && s.drainID == id
-	if current {
-		s.st.Draining = false
-	}
+	es = slices.DeleteFunc(es, func(e entry) bool {
+		s := p.servers[e.i]
+		return !s.st.Draining || s.drainID != e.drain // recovered, or an older drain
+	})
 	p.mu.Unlock()
-	if current {
+	if len(es) == 0 {
+		return nil
+	}
+	ds, err := p.cfg.IPVS.Destinations(ctx, p.cfg.Service)
+	if err != nil && ctx.Err() == nil {
+		// Connections unknown: drains go on until their time is up.
+		p.notify(Event{Kind: IPVSError, Time: time.Now(), Err: &Error{Op: "poll drains", Object: p.cfg.Service.String(), Err: err}})
+	}
+	conns := make(map[netip.AddrPort]uint32, len(ds))
+	for _, d := range ds {
+		conns[netip.AddrPortFrom(d.Address.Unmap(), d.Port)] = d.ActiveConns + d.InactiveConns
+	}
+	now := time.Now()
+	var next []entry
+	for _, e := range es {
+		s := p.servers[e.i]
+		n, listed := conns[s.addr]
+		if now.Before(s.drainBy) && (err != nil || (listed && n > 0)) {
+			p.mu.Lock()
+			s.st.DrainConns = n
+			p.mu.Unlock()
+			next = append(next, entry{due: minTime(now.Add(p.cfg.DrainPoll), s.drainBy), i: e.i, drain: e.drain})
+			continue
+		}
+		p.mu.Lock()
+		s.st.Draining, s.st.DrainConns = false, n
+		p.mu.Unlock()
 		if err := p.apply(ctx, s); err != nil {
 			p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: s.addr, Err: err})
 		}
 	}
+	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // quorum re-evaluates quorum with hysteresis and swaps the sorry server.

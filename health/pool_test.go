@@ -69,6 +69,7 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			f := newFake(svcKey)
 			c := &switchChecker{}
 			d := dest(1, 7)
+			f.setConns(ap(d), 1) // the drain lasts its whole time
 			var mu sync.Mutex
 			var kinds []health.EventKind
 			p := runPool(t, health.Config{IPVS: f, Service: svcKey, OnFailure: tc.mode, Drain: tc.drain,
@@ -115,6 +116,64 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			}
 			eventually(t, "four events", func() bool { return len(got()) >= 4 })
 			require.Equal(t, []health.EventKind{health.ServerUp, health.QuorumRegained, health.ServerDown, health.QuorumLost}, got())
+		})
+	}
+}
+
+// A draining server is deleted as soon as it has no connections, or when
+// Drain has passed, or not at all if it recovers first; UDP services
+// delete at once.
+func TestDrainPollsConnections(t *testing.T) {
+	udpKey := svcKey
+	udpKey.Protocol = ipvs.UDP
+	for _, tc := range []struct {
+		name  string
+		svc   ipvs.ServiceKey
+		drain time.Duration
+	}{{"conns end", svcKey, time.Hour}, {"time ends", svcKey, 300 * time.Millisecond}, {"recovers", svcKey, time.Hour}, {"udp", udpKey, time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(tc.svc)
+			c := &switchChecker{}
+			c.healthy.Store(true)
+			d := dest(1, 7)
+			f.setConns(ap(d), 2)
+			p := runPool(t, health.Config{IPVS: f, Service: tc.svc, OnFailure: health.Remove, Drain: tc.drain, DrainPoll: 5 * time.Millisecond,
+				Timing:  health.Timing{Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1},
+				Servers: []health.Server{{Destination: d, Checker: c}}})
+			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].InIPVS })
+			c.healthy.Store(false)
+			down := time.Now()
+			eventually(t, "down", func() bool { return !p.Snapshot().Servers[0].Up })
+			if tc.name == "udp" {
+				_, listed := f.weight(tc.svc, ap(d))
+				require.False(t, listed, "UDP: deleted without draining")
+				require.False(t, p.Snapshot().Servers[0].Draining)
+				return
+			}
+			eventually(t, "a poll", func() bool { return p.Snapshot().Servers[0].DrainConns == 2 })
+			w, listed := f.weight(tc.svc, ap(d))
+			require.True(t, listed, "draining at weight 0")
+			require.Zero(t, w)
+			switch tc.name {
+			case "conns end":
+				time.Sleep(50 * time.Millisecond) // ten polls
+				_, listed = f.weight(tc.svc, ap(d))
+				require.True(t, listed, "still draining while connections remain")
+				f.setConns(ap(d), 0)
+			case "recovers":
+				c.healthy.Store(true)
+				eventually(t, "restored", func() bool { w, l := f.weight(tc.svc, ap(d)); return l && w == 7 })
+				require.False(t, p.Snapshot().Servers[0].Draining)
+				time.Sleep(50 * time.Millisecond)
+				w, listed = f.weight(tc.svc, ap(d))
+				require.True(t, listed && w == 7, "a recovered server is not deleted by its old drain")
+				return
+			}
+			eventually(t, "deleted", func() bool { _, l := f.weight(tc.svc, ap(d)); return !l })
+			if tc.name == "time ends" {
+				require.GreaterOrEqual(t, time.Since(down), tc.drain)
+			}
+			require.False(t, p.Snapshot().Servers[0].Draining)
 		})
 	}
 }
