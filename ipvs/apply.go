@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -144,16 +145,12 @@ type desiredIndex struct {
 
 func indexState(desired State) (desiredIndex, error) {
 	const op = "apply"
-	n := 0
-	for _, s := range desired.Services {
-		n += len(s.Destinations)
-	}
 	ix := desiredIndex{
 		svcs:  make([]ServiceState, len(desired.Services)),
 		byKey: make(map[ServiceKey]int, len(desired.Services)),
 	}
-	all := make([]Destination, 0, n) // one allocation for every destination
-	for i, s := range desired.Services {
+	for i := range desired.Services {
+		s := &desired.Services[i]
 		if err := checkService(op, s.Service); err != nil {
 			return ix, err
 		}
@@ -162,14 +159,23 @@ func indexState(desired State) (desiredIndex, error) {
 		if _, dup := ix.byKey[k]; dup {
 			return ix, invalid(op, k.String(), "Services", "the service appears twice in the desired state")
 		}
-		start := len(all)
-		for _, d := range s.Destinations {
-			if err := checkDestination(op, k, d); err != nil {
+		mapped := false
+		for j := range s.Destinations {
+			d := &s.Destinations[j]
+			if err := checkDestination(op, k, *d); err != nil {
 				return ix, err
 			}
-			all = append(all, normalDest(d))
+			mapped = mapped || d.Address.Is4In6()
 		}
-		ns.Destinations = all[start:len(all):len(all)]
+		// The caller's destinations are read, never written; only
+		// IPv4-mapped addresses need a normalised copy.
+		ns.Destinations = s.Destinations[:len(s.Destinations):len(s.Destinations)]
+		if mapped {
+			ns.Destinations = make([]Destination, len(s.Destinations))
+			for j, d := range s.Destinations {
+				ns.Destinations[j] = normalDest(d)
+			}
+		}
 		if d, dup := firstDuplicate(ns.Destinations); dup {
 			return ix, invalid(op, k.String()+" -> "+d.String(), "Destinations", "the destination appears twice in the service")
 		}
@@ -252,20 +258,20 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 	changes := p.plan(snap)
 
 	res := ApplyResult{Draining: p.draining}
-	br, err := c.commit(ctx, changes, true)
-	if err == nil {
-		res.Applied = br.Changes
+	errs, err := c.send(ctx, changes)
+	if errs == nil {
+		res.Applied = changes
 	}
-	for i, ch := range br.Changes {
-		if err == nil {
+	for i, ch := range changes {
+		if errs == nil {
 			break
 		}
-		if br.Errs[i] == nil {
+		if errs[i] == nil {
 			res.Applied = append(res.Applied, ch)
 			continue
 		}
 		res.Failed = append(res.Failed, ch)
-		res.Errs = append(res.Errs, br.Errs[i])
+		res.Errs = append(res.Errs, errs[i])
 		// A drain whose deletion failed goes on with its old start.
 		if p.oldDests != nil && ch.Op == OpDeleteDestination {
 			dk := drainKey{ch.Service.ServiceKey, destID(ch.Destination)}
@@ -312,20 +318,24 @@ type planner struct {
 	oldSvcs, newSvcs   map[ServiceKey]time.Time
 	draining           []Draining
 
-	// Writes by phase, concatenated in this order so that each write
-	// finds what it needs: destinations leave before their services,
-	// services exist before their destinations.
-	destDrops, svcDrops, svcWrites, destWrites []Change
+	// Drops come first, so that destinations leave before their
+	// services; writes follow, each service before its destinations.
+	destDrops, svcDrops []Change
+	match               destIndex
 }
 
+// plan returns the writes that make the kernel's snap match the desired
+// state, in an order the kernel accepts.
 func (p *planner) plan(snap []ServiceSnapshot) []Change {
-	nd := len(p.ix.svcs)
-	for _, s := range p.ix.svcs {
-		nd += len(s.Destinations)
+	var (
+		writes []Change
+		seen   []bool // desired services the kernel has
+	)
+	if len(snap) > 0 {
+		seen = make([]bool, len(p.ix.svcs))
 	}
-	p.destWrites = make([]Change, 0, nd)
-	seen := make([]bool, len(p.ix.svcs))
-	for _, ks := range snap {
+	for si := range snap {
+		ks := &snap[si]
 		k := ks.ServiceKey
 		idx, ok := p.ix.byKey[k]
 		if !ok {
@@ -335,49 +345,96 @@ func (p *planner) plan(snap []ServiceSnapshot) []Change {
 		seen[idx] = true
 		want := &p.ix.svcs[idx]
 		if normalService(ks.Service) != want.Service {
-			p.svcWrites = append(p.svcWrites, Change{Op: OpUpdateService, Service: want.Service})
+			writes = append(writes, Change{Op: OpUpdateService, Service: want.Service})
 		}
-		wantDests := make(map[netip.AddrPort]int, len(want.Destinations))
-		for i, d := range want.Destinations {
-			wantDests[destID(d)] = i
-		}
-		have := make([]bool, len(want.Destinations))
-		for _, kd := range ks.Destinations {
-			i, ok := wantDests[destID(kd.Destination)]
+		p.match.reset(want.Destinations)
+		for di := range ks.Destinations {
+			kd := &ks.Destinations[di]
+			i, ok := p.match.find(kd.Address, kd.Port)
 			switch {
 			case !ok:
 				p.leaveDest(k, kd, time.Time{})
 				continue
 			case normalDest(kd.Destination) != want.Destinations[i]:
-				p.destWrites = append(p.destWrites, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: want.Destinations[i]})
+				writes = append(writes, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: want.Destinations[i]})
 			}
-			have[i] = true
+			p.match.have[i] = true
 		}
-		for i, wd := range want.Destinations {
-			if !have[i] {
-				p.destWrites = append(p.destWrites, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: wd})
+		for i := range want.Destinations {
+			if !p.match.have[i] {
+				writes = append(writes, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: want.Destinations[i]})
 			}
 		}
 	}
+	// The services the kernel lacks, each followed by its destinations:
+	// counted first, so that a bulk create fills one slice.
+	n := 0
 	for idx := range p.ix.svcs {
-		if seen[idx] {
+		if seen == nil || !seen[idx] {
+			n += 1 + len(p.ix.svcs[idx].Destinations)
+		}
+	}
+	writes = slices.Grow(writes, n)
+	for idx := range p.ix.svcs {
+		if seen != nil && seen[idx] {
 			continue
 		}
 		want := &p.ix.svcs[idx]
-		k := want.ServiceKey
-		p.svcWrites = append(p.svcWrites, Change{Op: OpCreateService, Service: want.Service})
-		for _, wd := range want.Destinations {
-			p.destWrites = append(p.destWrites, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: wd})
+		writes = append(writes, Change{Op: OpCreateService, Service: want.Service})
+		key := Service{ServiceKey: want.ServiceKey}
+		for i := range want.Destinations {
+			writes = append(writes, Change{Op: OpCreateDestination, Service: key, Destination: want.Destinations[i]})
 		}
 	}
-	if len(p.destDrops)+len(p.svcDrops)+len(p.svcWrites) == 0 {
-		return p.destWrites
+	if len(p.destDrops)+len(p.svcDrops) == 0 {
+		return writes
 	}
-	out := make([]Change, 0, len(p.destDrops)+len(p.svcDrops)+len(p.svcWrites)+len(p.destWrites))
+	out := make([]Change, 0, len(p.destDrops)+len(p.svcDrops)+len(writes))
 	out = append(out, p.destDrops...)
 	out = append(out, p.svcDrops...)
-	out = append(out, p.svcWrites...)
-	return append(out, p.destWrites...)
+	return append(out, writes...)
+}
+
+// destIndex finds a desired destination of one service by address and
+// port: a scan of the few most services have, a map for long lists. It is
+// reused from service to service.
+type destIndex struct {
+	ds   []Destination
+	m    map[netip.AddrPort]int
+	have []bool // found in the kernel
+}
+
+const destScanMax = 16
+
+func (x *destIndex) reset(ds []Destination) {
+	x.ds = ds
+	x.have = slices.Grow(x.have[:0], len(ds))[:len(ds)]
+	clear(x.have)
+	if len(ds) <= destScanMax {
+		return
+	}
+	if x.m == nil {
+		x.m = make(map[netip.AddrPort]int, len(ds))
+	}
+	clear(x.m)
+	for i := range ds {
+		x.m[destID(ds[i])] = i
+	}
+}
+
+// find looks up the kernel's destination a, port (a is never a mapped
+// address: the kernel reports IPv4 as such).
+func (x *destIndex) find(a netip.Addr, port uint16) (int, bool) {
+	if len(x.ds) > destScanMax {
+		i, ok := x.m[netip.AddrPortFrom(a, port)]
+		return i, ok
+	}
+	for i := range x.ds {
+		if x.ds[i].Port == port && x.ds[i].Address == a {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // since returns when the drain of dk began, starting it now if unknown.
@@ -392,7 +449,7 @@ func (p *planner) since(dk drainKey) time.Time {
 
 // leaveDest deletes or drains a destination that is not desired.
 // svcSince is set when its whole service is draining.
-func (p *planner) leaveDest(k ServiceKey, kd DestinationInfo, svcSince time.Time) (gone bool) {
+func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Time) (gone bool) {
 	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port}}
 	if p.opts.DrainTimeout == 0 || drainsAtOnce(k) {
 		p.destDrops = append(p.destDrops, del)
@@ -419,7 +476,7 @@ func (p *planner) leaveDest(k ServiceKey, kd DestinationInfo, svcSince time.Time
 }
 
 // leaveService deletes a service that is not desired, or drains it.
-func (p *planner) leaveService(ks ServiceSnapshot) {
+func (p *planner) leaveService(ks *ServiceSnapshot) {
 	k := ks.ServiceKey
 	if !p.opts.DrainServices || drainsAtOnce(k) {
 		p.svcDrops = append(p.svcDrops, Change{Op: OpDeleteService, Service: ks.Service})
@@ -433,8 +490,8 @@ func (p *planner) leaveService(ks ServiceSnapshot) {
 	mark := len(p.destDrops)
 	nDraining := len(p.draining)
 	done := true
-	for _, kd := range ks.Destinations {
-		if !p.leaveDest(k, kd, since) {
+	for i := range ks.Destinations {
+		if !p.leaveDest(k, &ks.Destinations[i], since) {
 			done = false
 		}
 	}

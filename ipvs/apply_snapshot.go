@@ -39,10 +39,21 @@ func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]Se
 	if len(out) == 0 {
 		return out, nil
 	}
+	if err := c.dumpDests(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// dumpDests reads the destinations of each service of out, with one dump
+// per service on one socket where the transport allows.
+func (c *Client) dumpDests(ctx context.Context, out []ServiceSnapshot) error {
 	reqs := make([]request, len(out))
+	w := attrWriter{b: make([]byte, 0, len(out)*(4+16+addrAttrLen+8))}
 	for i := range out {
-		k := out[i].ServiceKey
-		reqs[i] = request{cmd: cmdGetDest, dump: true, attrs: encode(func(w *attrWriter) { serviceKeyAttr(w, k) })}
+		start := len(w.b)
+		serviceKeyAttr(&w, out[i].ServiceKey)
+		reqs[i] = request{cmd: cmdGetDest, dump: true, attrs: w.b[start:len(w.b):len(w.b)]}
 	}
 	fn := func(i int, b []byte) error {
 		d, err := decodeDestination(b, out[i].ServiceKey.family())
@@ -52,6 +63,7 @@ func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]Se
 		out[i].Destinations = append(out[i].Destinations, d)
 		return nil
 	}
+	var err error
 	if md, ok := c.t.(multiDumper); ok {
 		err = md.dumpMany(ctx, reqs, fn)
 	} else {
@@ -62,7 +74,7 @@ func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]Se
 		}
 	}
 	if err != nil {
-		return nil, kernelError("list destinations", "", opOther, err)
+		return kernelError("list destinations", "", opOther, err)
 	}
-	return out, nil
+	return nil
 }

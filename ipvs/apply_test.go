@@ -180,7 +180,7 @@ func TestDrainServices(t *testing.T) {
 }
 
 // The minimal diff: only what differs is written, in an order the kernel
-// accepts (destinations leave before services, services come before their
+// accepts (destinations leave before services, a service comes before its
 // destinations), and the kernel's spelling of defaults is not a difference.
 func TestPlanMinimalDiff(t *testing.T) {
 	w := newDrainWorld(t)
@@ -202,8 +202,8 @@ func TestPlanMinimalDiff(t *testing.T) {
 	eq(t, got,
 		"delete destination TCP 10.0.0.1:80 -> 192.168.1.4:80",
 		"delete service TCP 10.0.0.9:80",
-		"create service TCP 10.0.0.2:443",
 		"update destination TCP 10.0.0.1:80 -> 192.168.1.2:80 weight 5",
+		"create service TCP 10.0.0.2:443",
 		"create destination TCP 10.0.0.2:443 -> 192.168.1.3:443",
 	)
 }

@@ -83,39 +83,42 @@ func (c Change) check() error {
 	return invalid("commit batch", c.Object(), "Op", fmt.Sprintf("unknown operation %d", c.Op))
 }
 
+// kind is what ENOENT means for the write (see opKind).
+func (o Op) kind() opKind {
+	switch o {
+	case OpCreateService, OpUpdateService:
+		return opServiceWrite
+	case OpDeleteService:
+		return opOther
+	}
+	return opDestWrite
+}
+
 // encode appends the attributes of a validated change to w and returns
 // its command.
-func (c Change) encode(w *attrWriter) (uint8, opKind) {
-	k := c.Service.ServiceKey
+func (c *Change) encode(w *attrWriter) uint8 {
 	switch c.Op {
 	case OpCreateService:
 		serviceAttr(w, c.Service)
-		return cmdNewService, opServiceWrite
+		return cmdNewService
 	case OpUpdateService:
 		serviceAttr(w, c.Service)
-		return cmdSetService, opServiceWrite
+		return cmdSetService
 	case OpDeleteService:
-		serviceKeyAttr(w, k)
-		return cmdDelService, opOther
-	default:
-		serviceKeyAttr(w, k)
-		return c.encodeDest(w)
+		serviceKeyAttr(w, c.Service.ServiceKey)
+		return cmdDelService
 	}
-}
-
-// encodeDest appends the destination nest of a destination change, after
-// its service's key nest.
-func (c Change) encodeDest(w *attrWriter) (uint8, opKind) {
+	serviceKeyAttr(w, c.Service.ServiceKey)
 	switch c.Op {
 	case OpCreateDestination:
 		destAttr(w, c.Destination)
-		return cmdNewDest, opDestWrite
+		return cmdNewDest
 	case OpUpdateDestination:
 		destAttr(w, c.Destination)
-		return cmdSetDest, opDestWrite
+		return cmdSetDest
 	default: // OpDeleteDestination
 		destKeyAttr(w, c.Destination.Address, c.Destination.Port)
-		return cmdDelDest, opDestWrite
+		return cmdDelDest
 	}
 }
 
@@ -220,73 +223,196 @@ func (r BatchResult) Failed() ([]Change, []error) {
 // although the kernel may have applied some of them: read the state back
 // (Snapshot, or Apply again) to know.
 //
-// Unlike CreateDestination, Commit does not read GUE or GRE destinations
-// back: on kernels before 5.2/5.3 they silently become IPIP.
+// Like CreateDestination, Commit reads GUE and GRE destinations back
+// until the kernel has been seen to honour one: kernels before 5.2 (GUE)
+// and 5.3 (GRE) silently make IPIP tunnels instead. Such a write is
+// reported failed with ErrNotSupported, and a destination it created is
+// deleted again.
 func (b *Batch) Commit(ctx context.Context) (BatchResult, error) {
-	return b.c.commit(ctx, append([]Change(nil), b.changes...), false)
+	return b.c.commit(ctx, append([]Change(nil), b.changes...))
 }
 
-// commit sends changes, which it keeps in the result; validated skips
-// checks already made (Apply validates the desired state).
-func (c *Client) commit(ctx context.Context, changes []Change, validated bool) (BatchResult, error) {
-	const op = "commit batch"
-	res := BatchResult{Changes: changes}
-	if !validated {
-		for _, ch := range changes {
-			if err := ch.check(); err != nil {
-				return BatchResult{}, err
-			}
+// batchEncoder is implemented by transports that frame a batch straight
+// into their send buffer (on Linux): no request per write, no copy.
+type batchEncoder interface {
+	// batchEncode sends n requests, the attributes of each appended by
+	// enc, and calls fail for each request that failed, possibly twice
+	// (the first error counts). The error is what stopped the batch as a
+	// whole.
+	batchEncode(ctx context.Context, n int, enc encodeFunc, fail func(i int, err error)) error
+}
+
+// commit validates and sends changes, which it keeps in the result.
+func (c *Client) commit(ctx context.Context, changes []Change) (BatchResult, error) {
+	for _, ch := range changes {
+		if err := ch.check(); err != nil {
+			return BatchResult{}, err
 		}
 	}
-	res.Errs = make([]error, len(changes))
+	errs, err := c.send(ctx, changes)
+	if errs == nil {
+		errs = make([]error, len(changes))
+	}
+	return BatchResult{Changes: changes, Errs: errs}, err
+}
+
+// send sends validated changes in order. errs is nil if the kernel applied
+// them all, else it holds one entry per change; err then wraps the first
+// failure.
+func (c *Client) send(ctx context.Context, changes []Change) (errs []error, err error) {
 	if len(changes) == 0 {
-		return res, nil
+		return nil, nil
 	}
-	// One buffer for every request's attributes: a few allocations for a
-	// batch instead of one per write.
-	reqs := make([]request, len(changes))
-	kinds := make([]opKind, len(changes))
-	w := attrWriter{b: make([]byte, 0, 160*len(changes))}
-	// A service's destinations follow it: encode its key nest once and
-	// copy it for each of them.
-	var (
-		lastKey ServiceKey
-		keyNest []byte
-	)
-	for i, ch := range changes {
-		start := len(w.b)
-		if ch.isDest() {
-			if keyNest == nil || ch.Service.ServiceKey != lastKey {
-				serviceKeyAttr(&w, ch.Service.ServiceKey)
-				lastKey, keyNest = ch.Service.ServiceKey, w.b[start:len(w.b):len(w.b)]
-			} else {
-				w.b = append(w.b, keyNest...)
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(changes))
+		}
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	enc := func(i int, w *attrWriter) uint8 { return changes[i].encode(w) }
+	var batchErr error
+	if be, ok := c.t.(batchEncoder); ok {
+		batchErr = be.batchEncode(ctx, len(changes), enc, fail)
+	} else {
+		reqs := make([]request, len(changes))
+		for i := range reqs {
+			var w attrWriter
+			reqs[i].cmd = enc(i, &w)
+			reqs[i].attrs = w.b
+		}
+		var es []error
+		es, batchErr = c.t.batch(ctx, reqs)
+		for i, e := range es {
+			if e != nil {
+				fail(i, e)
 			}
-			reqs[i].cmd, kinds[i] = ch.encodeDest(&w)
-		} else {
-			reqs[i].cmd, kinds[i] = ch.encode(&w)
 		}
-		reqs[i].attrs = w.b[start:len(w.b):len(w.b)]
 	}
-	errs, batchErr := c.t.batch(ctx, reqs)
-	var first error
-	failed := 0
-	for i, err := range errs {
-		if err == nil {
-			continue
+	for i, e := range errs {
+		if e != nil {
+			ch := &changes[i]
+			errs[i] = kernelError(ch.Op.String(), ch.Object(), ch.Op.kind(), e)
 		}
-		ch := res.Changes[i]
-		res.Errs[i] = kernelError(ch.Op.String(), ch.Object(), kinds[i], err)
-		failed++
-		if first == nil {
-			first = res.Errs[i]
+	}
+	if batchErr == nil {
+		c.verifyTunnels(ctx, changes, errs, fail)
+	}
+	failed := 0
+	var first error
+	for _, e := range errs {
+		if e != nil {
+			failed++
+			if first == nil {
+				first = e
+			}
 		}
 	}
 	if failed == 0 {
-		return res, nil
+		return nil, nil
 	}
 	if batchErr != nil {
-		first = kernelError(op, "", opOther, batchErr)
+		first = kernelError("commit batch", "", opOther, batchErr)
 	}
-	return res, &Error{Op: op, Object: fmt.Sprintf("(%d of %d writes failed)", failed, len(reqs)), Err: first}
+	return errs, &Error{Op: "commit batch", Object: fmt.Sprintf("(%d of %d writes failed)", failed, len(changes)), Err: first}
+}
+
+// verifyTunnels reads back the GUE and GRE destinations that changes
+// created or updated, as CreateDestination does, until the kernel has
+// been seen to honour one. A destination that reads back as another
+// tunnel fails with ErrNotSupported through fail (errs are the failures
+// so far, nil if none); one the batch created
+// is deleted again. Only a destination's last write in the batch is
+// checked, and one that cannot be read back is left alone: it is the
+// kernel's answer to the writes that counts.
+func (c *Client) verifyTunnels(ctx context.Context, changes []Change, errs []error, fail func(int, error)) {
+	if c.tunnelsVerified.Load() {
+		return
+	}
+	found := false
+	for i := range changes {
+		if changes[i].isDest() && needsReadBack(changes[i].Destination) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	type destKey = drainKey
+	var last map[destKey]int // tunnel writes by destination
+	for i := range changes {
+		ch := &changes[i]
+		if !ch.isDest() {
+			continue
+		}
+		dk := destKey{normalKey(ch.Service.ServiceKey), destID(ch.Destination)}
+		applied := errs == nil || errs[i] == nil
+		if applied && (ch.Op == OpCreateDestination || ch.Op == OpUpdateDestination) && needsReadBack(ch.Destination) {
+			if last == nil {
+				last = map[destKey]int{}
+			}
+			last[dk] = i
+		} else if last != nil {
+			delete(last, dk)
+		}
+	}
+	if last == nil {
+		return
+	}
+	var svcs []ServiceSnapshot
+	seen := map[ServiceKey]bool{}
+	for dk := range last {
+		if !seen[dk.svc] {
+			seen[dk.svc] = true
+			svcs = append(svcs, ServiceSnapshot{ServiceInfo: ServiceInfo{Service: Service{ServiceKey: dk.svc}}})
+		}
+	}
+	if err := c.dumpDests(ctx, svcs); err != nil {
+		for _, i := range last {
+			fail(i, err)
+		}
+		return
+	}
+	var undo []Change
+	for _, s := range svcs {
+		for _, got := range s.Destinations {
+			i, ok := last[drainKey{s.ServiceKey, destID(got.Destination)}]
+			if !ok {
+				continue
+			}
+			ch := &changes[i]
+			if err := tunnelIgnored(ch.Op.String(), ch.Object(), ch.Destination, got.Destination); err != nil {
+				fail(i, err)
+				if ch.Op == OpCreateDestination {
+					undo = append(undo, Change{Op: OpDeleteDestination, Service: ch.Service, Destination: ch.Destination})
+				}
+				continue
+			}
+			c.tunnelsVerified.Store(true)
+		}
+	}
+	if len(undo) > 0 {
+		// Leave nothing behind: the kernel made IPIP tunnels the caller
+		// did not ask for.
+		_, _ = c.send(ctx, undo)
+	}
+}
+
+// needsReadBack reports whether d is a tunnel an old kernel would turn
+// into IPIP without a word.
+func needsReadBack(d Destination) bool {
+	return d.Forward == Tunnel && (d.TunnelType != IPIP || d.TunnelFlags != 0)
+}
+
+// tunnelIgnored returns an ErrNotSupported error if the kernel made got
+// where want was asked for.
+func tunnelIgnored(op, obj string, want, got Destination) error {
+	if got.TunnelType == want.TunnelType && got.TunnelPort == want.TunnelPort && got.TunnelFlags == want.TunnelFlags {
+		return nil
+	}
+	return &Error{Op: op, Object: obj, Field: "TunnelType", kind: ErrNotSupported,
+		Err: fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
+			want.TunnelType, want.TunnelPort, uint16(want.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags))}
 }

@@ -37,9 +37,6 @@ const (
 	sockBufSize   = 4 << 20
 	// poolSize bounds the idle sockets kept; busy ones are not limited.
 	poolSize = 16
-
-	nlmsgHdrLen = 16
-	genlHdrLen  = 4
 )
 
 type nlTransport struct {
@@ -219,19 +216,34 @@ func (t *nlTransport) do(ctx context.Context, req request, fn func(uint8, []byte
 
 func (t *nlTransport) batch(ctx context.Context, reqs []request) ([]error, error) {
 	errs := make([]error, len(reqs))
-	if len(reqs) == 0 {
-		return errs, nil
+	err := t.batchEncode(ctx, len(reqs), func(i int, w *attrWriter) uint8 {
+		w.b = append(w.b, reqs[i].attrs...)
+		return reqs[i].cmd
+	}, func(i int, err error) {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	})
+	return errs, err
+}
+
+// batchEncode sends a batch of n requests, encoding each straight into the
+// socket's send buffer; fail gets the index and error of each request
+// that failed, possibly twice (the first error counts).
+func (t *nlTransport) batchEncode(ctx context.Context, n int, enc encodeFunc, fail func(i int, err error)) error {
+	if n == 0 {
+		return nil
 	}
 	c, err := t.get()
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
+		for i := 0; i < n; i++ {
+			fail(i, err)
 		}
-		return errs, err
+		return err
 	}
-	err = c.guard(ctx, func() error { return c.sendBatch(t.family, reqs, errs) })
+	err = c.guard(ctx, func() error { return c.sendBatch(t.family, n, enc, fail) })
 	t.put(c, err)
-	return errs, err
+	return err
 }
 
 // guard runs f with ctx's deadline and cancellation applied to the socket,
@@ -469,35 +481,22 @@ func (r *replies) result() error {
 // datagram's messages in order and reports every failure anyway, so one
 // acknowledgement closes the whole chunk and failures come back by
 // sequence number, each to its request.
-func (c *nlConn) sendBatch(family uint16, reqs []request, errs []error) (err error) {
+func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, error)) (err error) {
 	start := 0
 	defer func() {
 		if err != nil {
-			for i := start; i < len(reqs); i++ {
-				if errs[i] == nil {
-					errs[i] = err
-				}
+			// The fate of the rest is unknown.
+			for i := start; i < n; i++ {
+				fail(i, err)
 			}
 		}
 	}()
-	for start < len(reqs) {
-		end := start
-		size := 0
-		for end < len(reqs) && (end == start || size+nlmsgHdrLen+genlHdrLen+len(reqs[end].attrs) <= maxBatchBytes) {
-			size += nlmsgHdrLen + genlHdrLen + len(reqs[end].attrs)
-			end++
-		}
-		b := c.wbuf[:0]
+	for start < n {
 		first := c.seq + 1
-		var last uint32
-		for i := start; i < end; i++ {
-			flags := uint16(unix.NLM_F_REQUEST)
-			if i == end-1 {
-				flags |= unix.NLM_F_ACK
-			}
-			b, last = c.appendRequest(b, family, flags, reqs[i])
-		}
+		b, end := frameBatch(c.wbuf[:0], family, c.pid, first, start, n, maxBatchBytes, enc)
 		c.wbuf = b
+		c.seq += uint32(end - start)
+		last := c.seq
 		if err := c.send(b); err != nil {
 			return err
 		}
@@ -515,7 +514,7 @@ func (c *nlConn) sendBatch(family uint16, reqs []request, errs []error) (err err
 					return err
 				}
 				if errno != 0 {
-					errs[start+int(m.seq-first)] = errno
+					fail(start+int(m.seq-first), errno)
 				}
 				if m.seq == last {
 					acked = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -140,12 +141,6 @@ func (w *attrWriter) u16(typ uint16, v uint16) {
 	w.pad()
 }
 
-func (w *attrWriter) be16(typ uint16, v uint16) {
-	w.header(typ, 2)
-	w.b = binary.BigEndian.AppendUint16(w.b, v)
-	w.pad()
-}
-
 func (w *attrWriter) u32(typ uint16, v uint32) {
 	w.header(typ, 4)
 	w.b = native.AppendUint32(w.b, v)
@@ -157,18 +152,6 @@ func (w *attrWriter) str(typ uint16, s string) {
 	w.b = append(w.b, s...)
 	w.b = append(w.b, 0)
 	w.pad()
-}
-
-// addr writes a union nf_inet_addr: always 16 bytes, as libipvs sends.
-func (w *attrWriter) addr(typ uint16, a netip.Addr) {
-	var u [16]byte
-	if a.Unmap().Is4() {
-		v4 := a.Unmap().As4()
-		copy(u[:], v4[:])
-	} else if a.IsValid() {
-		u = a.As16()
-	}
-	w.bytes(typ, u[:])
 }
 
 func (w *attrWriter) nest(typ uint16, fill func()) {
@@ -268,88 +251,186 @@ func getAddr(f Family, v []byte) (netip.Addr, error) {
 
 // --- requests -------------------------------------------------------------
 
-// encodeServiceKey writes the identifying attributes of k.
-func encodeServiceKey(w *attrWriter, k ServiceKey) {
-	w.u16(svcAF, uint16(k.family()))
+// The writes Apply and Batch send by the thousand are encoded in place:
+// one grow of the buffer per nest, every byte (padding too) written, as
+// the buffer is reused from request to request.
+
+// grow extends w.b by n bytes and returns them, unwritten.
+func (w *attrWriter) grow(n int) []byte {
+	l := len(w.b)
+	if cap(w.b)-l < n {
+		w.b = slices.Grow(w.b, n)
+	}
+	w.b = w.b[:l+n]
+	return w.b[l : l+n : l+n]
+}
+
+func putHdr(p []byte, n int, typ uint16) {
+	native.PutUint16(p, uint16(n))
+	native.PutUint16(p[2:], typ)
+}
+
+// putU8, putU16, putBE16 and putU32 write an 8-byte attribute.
+func putU8(p []byte, typ uint16, v uint8) {
+	putHdr(p, 5, typ)
+	native.PutUint32(p[4:], 0)
+	p[4] = v
+}
+
+func putU16(p []byte, typ uint16, v uint16) {
+	putHdr(p, 6, typ)
+	native.PutUint32(p[4:], 0)
+	native.PutUint16(p[4:], v)
+}
+
+func putBE16(p []byte, typ uint16, v uint16) {
+	putHdr(p, 6, typ)
+	native.PutUint32(p[4:], 0)
+	binary.BigEndian.PutUint16(p[4:], v)
+}
+
+func putU32(p []byte, typ uint16, v uint32) {
+	putHdr(p, 8, typ)
+	native.PutUint32(p[4:], v)
+}
+
+// addrAttrLen is a union nf_inet_addr attribute: always 16 bytes, as
+// libipvs sends.
+const addrAttrLen = 20
+
+func putAddr(p []byte, typ uint16, a netip.Addr) {
+	putHdr(p, addrAttrLen, typ)
+	v := p[4:addrAttrLen]
+	switch {
+	case a.Is4() || a.Is4In6():
+		v4 := a.Unmap().As4()
+		copy(v, v4[:])
+		clear(v[4:])
+	case a.IsValid():
+		v16 := a.As16()
+		copy(v, v16[:])
+	default:
+		clear(v)
+	}
+}
+
+// strAttrLen is the padded size of a NUL-terminated string attribute.
+func strAttrLen(s string) int { return (4 + len(s) + 1 + 3) &^ 3 }
+
+func putStr(p []byte, typ uint16, s string) {
+	putHdr(p, 4+len(s)+1, typ)
+	n := copy(p[4:], s)
+	clear(p[4+n : strAttrLen(s)])
+}
+
+// serviceKeyLen is the size of a service's identifying attributes.
+func serviceKeyLen(k ServiceKey) int {
 	if k.Fwmark != 0 {
-		w.u32(svcFwmark, k.Fwmark)
+		return 16
+	}
+	return 24 + addrAttrLen
+}
+
+// putServiceKey writes the identifying attributes of k.
+func putServiceKey(p []byte, k ServiceKey) {
+	putU16(p, svcAF, uint16(k.family()))
+	if k.Fwmark != 0 {
+		putU32(p[8:], svcFwmark, k.Fwmark)
 		return
 	}
-	w.u16(svcProtocol, uint16(k.Protocol))
-	w.addr(svcAddr, k.Address)
-	w.be16(svcPort, k.Port)
+	putU16(p[8:], svcProtocol, uint16(k.Protocol))
+	putAddr(p[16:], svcAddr, k.Address)
+	putBE16(p[16+addrAttrLen:], svcPort, k.Port)
 }
 
 // serviceKeyAttr is the CMD_ATTR_SERVICE nest with only the key.
 func serviceKeyAttr(w *attrWriter, k ServiceKey) {
-	w.nest(attrService, func() { encodeServiceKey(w, k) })
+	n := 4 + serviceKeyLen(k)
+	p := w.grow(n)
+	putHdr(p, n, attrService|nlaFNested)
+	putServiceKey(p[4:], k)
 }
 
 // serviceAttr is the CMD_ATTR_SERVICE nest with the full entry, as
 // NEW_SERVICE and SET_SERVICE need. s must be validated.
 func serviceAttr(w *attrWriter, s Service) {
-	w.nest(attrService, func() {
-		encodeServiceKey(w, s.ServiceKey)
-		sched := s.Scheduler
-		if sched == "" {
-			sched = defaultScheduler
-		}
-		w.str(svcSched, string(sched))
-		if s.PersistenceEngine != "" {
-			w.str(svcPE, s.PersistenceEngine)
-		}
-		var fl [8]byte
-		native.PutUint32(fl[:], uint32(s.Flags&^flagHashed))
-		native.PutUint32(fl[4:], 0xffffffff)
-		w.bytes(svcFlags, fl[:])
-		w.u32(svcTimeout, uint32(s.Timeout/time.Second))
-		w.bytes(svcNetmask, netmaskWire(s.family(), s.Netmask))
-	})
+	sched := string(s.Scheduler)
+	if sched == "" {
+		sched = string(defaultScheduler)
+	}
+	kn := serviceKeyLen(s.ServiceKey)
+	n := 4 + kn + strAttrLen(sched) + 12 + 8 + 8
+	if s.PersistenceEngine != "" {
+		n += strAttrLen(s.PersistenceEngine)
+	}
+	p := w.grow(n)
+	putHdr(p, n, attrService|nlaFNested)
+	putServiceKey(p[4:], s.ServiceKey)
+	o := 4 + kn
+	putStr(p[o:], svcSched, sched)
+	o += strAttrLen(sched)
+	if s.PersistenceEngine != "" {
+		putStr(p[o:], svcPE, s.PersistenceEngine)
+		o += strAttrLen(s.PersistenceEngine)
+	}
+	// struct ip_vs_flags: the flags, and the mask of those to set.
+	putHdr(p[o:], 12, svcFlags)
+	native.PutUint32(p[o+4:], uint32(s.Flags&^flagHashed))
+	native.PutUint32(p[o+8:], 0xffffffff)
+	putU32(p[o+12:], svcTimeout, uint32(s.Timeout/time.Second))
+	putHdr(p[o+20:], 8, svcNetmask)
+	putNetmask(p[o+24:], s.family(), s.Netmask)
 }
 
-// netmaskWire encodes the granularity: the kernel reads the attribute as a
+// putNetmask encodes the granularity: the kernel reads the attribute as a
 // be32, which for IPv4 is the mask and for IPv6 must be the prefix length
 // in host order.
-func netmaskWire(f Family, m Netmask) []byte {
-	var b [4]byte
+func putNetmask(b []byte, f Family, m Netmask) {
 	switch {
 	case f == IPv6 && m.IsZero():
-		native.PutUint32(b[:], 128)
+		native.PutUint32(b, 128)
 	case f == IPv6:
-		native.PutUint32(b[:], m.raw)
+		native.PutUint32(b, m.raw)
 	case m.IsZero():
-		binary.BigEndian.PutUint32(b[:], 0xffffffff)
+		binary.BigEndian.PutUint32(b, 0xffffffff)
 	default:
-		binary.BigEndian.PutUint32(b[:], m.raw)
+		binary.BigEndian.PutUint32(b, m.raw)
 	}
-	return b[:]
 }
 
-// destAttr is the CMD_ATTR_DEST nest with the full entry. svcFamily is the
-// service's family: the destination's own is sent explicitly, as libipvs
-// does, so mixed-family tunnels work.
+// destAttrLen is the CMD_ATTR_DEST nest of a full entry: the address and
+// nine 8-byte attributes.
+const destAttrLen = 4 + addrAttrLen + 9*8
+
+// destAttr is the CMD_ATTR_DEST nest with the full entry. The
+// destination's own family is sent explicitly, as libipvs does, so
+// mixed-family tunnels work.
 func destAttr(w *attrWriter, d Destination) {
-	w.nest(attrDest, func() {
-		w.addr(dstAddr, d.Address)
-		w.be16(dstPort, d.Port)
-		w.u32(dstFwd, uint32(d.Forward))
-		w.u32(dstWeight, d.Weight)
-		w.u32(dstUThresh, d.UpperThreshold)
-		w.u32(dstLThresh, d.LowerThreshold)
-		w.u16(dstAF, uint16(FamilyOf(d.Address)))
-		w.u8(dstTunType, uint8(d.TunnelType))
-		w.be16(dstTunPort, d.TunnelPort)
-		w.u16(dstTunFlags, uint16(d.TunnelFlags))
-	})
+	p := w.grow(destAttrLen)
+	putHdr(p, destAttrLen, attrDest|nlaFNested)
+	putAddr(p[4:], dstAddr, d.Address)
+	q := p[4+addrAttrLen:]
+	putBE16(q, dstPort, d.Port)
+	putU32(q[8:], dstFwd, uint32(d.Forward))
+	putU32(q[16:], dstWeight, d.Weight)
+	putU32(q[24:], dstUThresh, d.UpperThreshold)
+	putU32(q[32:], dstLThresh, d.LowerThreshold)
+	putU16(q[40:], dstAF, uint16(FamilyOf(d.Address)))
+	putU8(q[48:], dstTunType, uint8(d.TunnelType))
+	putBE16(q[56:], dstTunPort, d.TunnelPort)
+	putU16(q[64:], dstTunFlags, uint16(d.TunnelFlags))
 }
+
+// destKeyAttrLen is the CMD_ATTR_DEST nest DEL_DEST needs.
+const destKeyAttrLen = 4 + addrAttrLen + 2*8
 
 // destKeyAttr is the CMD_ATTR_DEST nest DEL_DEST needs.
 func destKeyAttr(w *attrWriter, addr netip.Addr, port uint16) {
-	w.nest(attrDest, func() {
-		w.addr(dstAddr, addr)
-		w.be16(dstPort, port)
-		w.u16(dstAF, uint16(FamilyOf(addr)))
-	})
+	p := w.grow(destKeyAttrLen)
+	putHdr(p, destKeyAttrLen, attrDest|nlaFNested)
+	putAddr(p[4:], dstAddr, addr)
+	putBE16(p[4+addrAttrLen:], dstPort, port)
+	putU16(p[12+addrAttrLen:], dstAF, uint16(FamilyOf(addr)))
 }
 
 func daemonAttr(w *attrWriter, d Daemon) {
@@ -488,7 +569,7 @@ func decodeService(b []byte) (ServiceInfo, error) {
 	return s, nil
 }
 
-// netmaskFromWire undoes netmaskWire; the full mask reads back as the zero
+// netmaskFromWire undoes putNetmask; the full mask reads back as the zero
 // value so that what was created compares equal to what is read.
 func netmaskFromWire(f Family, v []byte) Netmask {
 	if f == IPv6 {
@@ -716,4 +797,50 @@ func decodeInfo(b []byte) (Info, error) {
 		return nil
 	})
 	return in, err
+}
+
+// --- framing ---------------------------------------------------------------
+
+const (
+	nlmsgHdrLen = 16
+	genlHdrLen  = 4
+
+	nlmFRequest = 0x1 // NLM_F_REQUEST
+	nlmFAck     = 0x4 // NLM_F_ACK
+)
+
+// encodeFunc appends the attributes of request i of a batch to w and
+// returns its command.
+type encodeFunc func(i int, w *attrWriter) uint8
+
+// frameBatch appends requests from, from+1, … of a batch of n to b as
+// netlink messages numbered from seq, encoding each in place, until the
+// next one would take b past limit (the first always goes in). The last
+// one appended asks for an acknowledgement. It returns the buffer and the
+// index after the last request appended.
+func frameBatch(b []byte, family uint16, pid, seq uint32, from, n, limit int, enc encodeFunc) ([]byte, int) {
+	w := attrWriter{b: b}
+	last := -1
+	i := from
+	for ; i < n; i++ {
+		start := len(w.b)
+		w.grow(nlmsgHdrLen + genlHdrLen)
+		cmd := enc(i, &w) // may move w.b
+		h := w.b[start:]
+		if i > from && len(w.b) > limit {
+			w.b = w.b[:start] // sent with the next chunk
+			break
+		}
+		native.PutUint32(h, uint32(len(w.b)-start))
+		native.PutUint16(h[4:], family)
+		native.PutUint16(h[6:], nlmFRequest)
+		native.PutUint32(h[8:], seq+uint32(i-from))
+		native.PutUint32(h[12:], pid)
+		h[16], h[17], h[18], h[19] = cmd, 1, 0, 0 // genlmsghdr: cmd, version 1
+		last = start
+	}
+	if last >= 0 {
+		native.PutUint16(w.b[last+6:], nlmFRequest|nlmFAck)
+	}
+	return w.b, i
 }
