@@ -120,6 +120,7 @@ func runScript(t *testing.T, ns *nstest.NS, s string) string {
 var final = []string{"-Sn", "-Ln"}
 
 func TestKernelCorpusMatchesRealIpvsadm(t *testing.T) {
+	t.Parallel()
 	ours := filepath.Dir(ourIpvsadm(t))
 	real := realBin(t)
 	for i, seq := range corpus {

@@ -5,10 +5,14 @@ package ipvsadm_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,12 +21,24 @@ import (
 	"github.com/golvs/lvs/ipvs/ipvsadm"
 )
 
-// TestKernelConnectionsAndStatsAgreeWithIpvsadm sends real HTTP requests
-// through a NAT service (client ns → director ns → server ns) and checks
-// that the SDK's connection table and counters, formatted by this package,
-// are what the real ipvsadm shows.
+// bulkBytes is more than 10^8, so that the sink's InBytes counter takes
+// ipvsadm's "K" format. Sent with sendfile from a sparse file and spliced
+// into /dev/null, it costs no copies in user space.
+const bulkBytes = 101 << 20
+
+// TestKernelConnectionsAndStatsAgreeWithIpvsadm sends real traffic through
+// three NAT services (client ns → director ns → server ns) and, while
+// connections are open, checks that the SDK's connection table, counters
+// and rates, formatted by this package, are what the real ipvsadm shows:
+//   - web (TCP :80, rr): ten HTTP requests, closed (TIME_WAIT entries);
+//   - sink (TCP :9000, persistent, a weight-0 GUE destination beside the
+//     NAT one): three connections held open and one bulk upload of more
+//     than 10^8 bytes (the K format);
+//   - sip (UDP :5060, persistent, --pe sip): SIP requests with a Call-ID,
+//     which the persistence engine shows in the connection table.
 func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Parallel() // most of its time is the bulk upload: overlap it with the corpus
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	client, dir, server := nstest.New(t), nstest.New(t), nstest.New(t)
 	nstest.Veth(t, client, "c0", dir, "d0")
@@ -36,17 +52,41 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 	server.ServeHTTP(t, "10.0.2.2:8080", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello from the real server\n")
 	}))
+	serveSink(t, server, "10.0.2.2:9000")
+	serveSIP(t, server, "10.0.2.2:5060")
 
 	c := newClient(t, dir)
-	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.1.1"), Port: 80}
-	if err := c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin}); err != nil {
-		t.Fatal(err)
+	vip := netip.MustParseAddr("10.0.1.1")
+	rs := netip.MustParseAddr("10.0.2.2")
+	web := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip, Port: 80}
+	sink := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip, Port: 9000}
+	sip := ipvs.ServiceKey{Protocol: ipvs.UDP, Address: vip, Port: 5060}
+	for _, s := range []ipvs.Service{
+		{ServiceKey: web, Scheduler: ipvs.RoundRobin},
+		{ServiceKey: sink, Flags: ipvs.FlagPersistent, Timeout: 300 * time.Second},
+		{ServiceKey: sip, Scheduler: ipvs.RoundRobin, Flags: ipvs.FlagPersistent, Timeout: 60 * time.Second, PersistenceEngine: ipvs.PersistenceEngineSIP},
+	} {
+		if err := c.CreateService(ctx, s); err != nil {
+			t.Fatal(err)
+		}
 	}
-	dst := ipvs.Destination{Address: netip.MustParseAddr("10.0.2.2"), Port: 8080, Forward: ipvs.Masquerade, Weight: 1}
-	if err := c.CreateDestination(ctx, key, dst); err != nil {
-		t.Fatal(err)
+	for _, d := range []struct {
+		k ipvs.ServiceKey
+		d ipvs.Destination
+	}{
+		{web, ipvs.Destination{Address: rs, Port: 8080, Forward: ipvs.Masquerade, Weight: 1}},
+		{sink, ipvs.Destination{Address: rs, Port: 9000, Forward: ipvs.Masquerade, Weight: 1}},
+		// never scheduled (weight 0): it is there for --tun-info
+		{sink, ipvs.Destination{Address: netip.MustParseAddr("10.0.2.9"), Port: 9000, Forward: ipvs.Tunnel,
+			TunnelType: ipvs.GUE, TunnelPort: 6080, TunnelFlags: ipvs.TunnelChecksum}},
+		{sip, ipvs.Destination{Address: rs, Port: 5060, Forward: ipvs.Masquerade, Weight: 1}},
+	} {
+		if err := c.CreateDestination(ctx, d.k, d.d); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// Bounded: 10 requests, each with the client's 10 s timeout.
+
+	// web: bounded, 10 requests, each with the client's 10 s timeout.
 	hc := client.HTTPClient()
 	const n = 10
 	for i := 0; i < n; i++ {
@@ -57,67 +97,120 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+	// sink: connections that stay open while the tables are compared.
+	const open = 3
+	for i := 0; i < open; i++ {
+		conn, err := client.DialContext(ctx, "tcp", "10.0.1.1:9000")
+		if err != nil {
+			t.Fatalf("connection %d to the sink: %v", i, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if _, err := io.WriteString(conn, "hello\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const callID = "golvs-call-1@10.0.1.2"
+	sipCall(t, ctx, client, "10.0.1.1:5060", callID)
+	start := time.Now()
+	bulk(t, ctx, client, "10.0.1.1:9000")
+	t.Logf("bulk upload of %d bytes through the director: %v", bulkBytes, time.Since(start).Round(time.Millisecond))
 
+	// The connection table, typed.
 	conns, err := c.Connections(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(conns) != n {
-		t.Fatalf("connection table has %d entries, want %d: %+v", len(conns), n, conns)
-	}
+	var webConns, established, templates, sipData int
 	for _, cn := range conns {
-		if cn.Virtual != netip.MustParseAddrPort("10.0.1.1:80") || cn.Destination != netip.MustParseAddrPort("10.0.2.2:8080") || cn.Client.Addr() != netip.MustParseAddr("10.0.1.2") {
+		if cn.Client.Addr() != netip.MustParseAddr("10.0.1.2") || cn.Virtual.Addr() != vip || cn.Destination.Addr() != rs {
 			t.Errorf("unexpected entry %+v", cn)
 		}
+		switch {
+		case cn.Virtual.Port() == 80 && cn.Protocol == ipvs.TCP && cn.Destination.Port() == 8080:
+			webConns++
+		case cn.Virtual.Port() == 9000 && cn.Client.Port() == 0:
+			templates++
+		case cn.Virtual.Port() == 9000 && cn.State == "ESTABLISHED":
+			established++
+		}
+		if cn.PersistenceEngine == "sip" && cn.PEData == callID && cn.Protocol == ipvs.UDP {
+			sipData++
+		}
 	}
-	var ours bytes.Buffer
-	ipvsadm.WriteConnections(&ours, conns, ipvsadm.FormatNumeric)
-	real := dir.Exec(t, realIpvsadm, "-Lnc")
-	if maskExpiry(ours.String()) != maskExpiry(real) {
-		t.Errorf("-Lnc differs (expiry masked):\nours\n%s\nreal\n%s", ours.String(), real)
+	if webConns != n || established != open || templates != 1 || sipData == 0 {
+		t.Errorf("connection table: %d web entries (want %d), %d established sink connections (want %d), %d sink templates (want 1), %d entries with the SIP Call-ID:\n%+v",
+			webConns, n, established, open, templates, sipData, conns)
 	}
 
-	// The kernel folds its per-CPU counters into what it reports every two
-	// seconds: wait (bounded) until two reads 2.1 s apart agree.
-	var svc ipvs.ServiceInfo
-	var ds []ipvs.DestinationInfo
-	var prev ipvs.Stats
-	for deadline := time.Now().Add(40 * time.Second); ; {
-		if svc, err = c.Service(ctx, key); err != nil {
+	// Counters settle within a few seconds of the last packet: wait
+	// (bounded) until the sink's byte count covers the upload and the
+	// global counters equal the sum of the services'.
+	var sum, global ipvs.Stats
+	var sinkInfo ipvs.ServiceInfo
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		svcs, err := c.Services(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if svc.Stats.Connections == n && svc.Stats.PacketsIn == prev.PacketsIn && svc.Stats.PacketsOut == prev.PacketsOut {
+		sum = ipvs.Stats{}
+		for _, s := range svcs {
+			sum.Connections += s.Stats.Connections
+			sum.PacketsIn += s.Stats.PacketsIn
+			sum.PacketsOut += s.Stats.PacketsOut
+			sum.BytesIn += s.Stats.BytesIn
+			sum.BytesOut += s.Stats.BytesOut
+			if s.Protocol == sink.Protocol && s.Address == sink.Address && s.Port == sink.Port {
+				sinkInfo = s
+			}
+		}
+		if global, err = c.GlobalStats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		settled := sinkInfo.Stats.BytesIn > bulkBytes && sinkInfo.Stats.Connections == open+1
+		g := global
+		g.CPS, g.PPSIn, g.PPSOut, g.BPSIn, g.BPSOut = 0, 0, 0, 0, 0
+		if settled && g == sum {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("service counters did not settle at %d connections: %+v", n, svc.Stats)
+			t.Fatalf("counters did not settle: sink %+v, global %+v, sum of services %+v", sinkInfo.Stats, global, sum)
 		}
-		prev = svc.Stats
-		time.Sleep(2100 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
-	if ds, err = c.Destinations(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(ctx)
+	ds, err := c.Destinations(ctx, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours.Reset()
-	ipvsadm.WriteList(&ours, ipvsadm.Table{Info: info, Services: []ipvsadm.Entry{{ServiceInfo: svc, Destinations: ds}}},
-		ipvsadm.FormatNumeric|ipvsadm.FormatStats|ipvsadm.FormatExact)
-	if real := dir.Exec(t, realIpvsadm, "-Ln", "--stats", "--exact"); ours.String() != real {
-		t.Errorf("--stats --exact differs:\nours\n%s\nreal\n%s", ours.String(), real)
+	for _, d := range ds {
+		if d.Address == rs && (d.ActiveConns != open || d.PersistentConns != 1) {
+			t.Errorf("sink destination: %d active, %d persistent connections; want %d and 1", d.ActiveConns, d.PersistentConns, open)
+		}
 	}
-	if svc.Stats.Connections != n || svc.Stats.PacketsIn < 5*n || svc.Stats.BytesOut == 0 {
-		t.Errorf("service stats %+v after %d requests", svc.Stats, n)
+
+	// The same, as ipvsadm shows it: each listing compared byte for byte
+	// with the real ipvsadm's in the same namespace.
+	for _, args := range []string{"-Lnc", "-Lnc --persistent-conn", "-Ln --stats --exact", "-Ln --stats",
+		"-Ln --rate", "-Ln --rate --exact", "-Ln --persistent-conn", "-Ln --tun-info", "-Ln --thresholds", "-Ln",
+		"-Ln -t 10.0.1.1:9000 --stats", "-Ln -u 10.0.1.1:5060 --persistent-conn"} {
+		out := agree(t, ctx, dir, c, args)
+		switch args {
+		case "-Ln --stats":
+			// the upload's bytes in ipvsadm's thousands
+			want := fmt.Sprintf("%8dK", sinkInfo.Stats.BytesIn/1000)
+			if !strings.Contains(out, "TCP  10.0.1.1:9000 ") || !strings.Contains(out, want) {
+				t.Errorf("-Ln --stats does not show the sink's %d bytes as %q:\n%s", sinkInfo.Stats.BytesIn, want, out)
+			}
+		case "-Lnc --persistent-conn":
+			if !strings.Contains(out, " sip ") || !strings.Contains(out, callID) {
+				t.Errorf("-Lnc --persistent-conn shows no SIP Call-ID:\n%s", out)
+			}
+		case "-Ln --tun-info":
+			if !strings.Contains(out, "gue:6080:+c") {
+				t.Errorf("-Ln --tun-info shows no GUE destination:\n%s", out)
+			}
+		}
 	}
-	g, err := c.GlobalStats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g.Connections != svc.Stats.Connections || g.PacketsIn != svc.Stats.PacketsIn || g.BytesOut != svc.Stats.BytesOut {
-		t.Errorf("global stats %+v disagree with the only service's %+v", g, svc.Stats)
-	}
+
 	// sysctls are per namespace: a change in the director is not seen by
 	// the client's namespace.
 	old, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
@@ -132,13 +225,181 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 	}
 }
 
-// maskExpiry blanks the expire column (mm:ss), which ticks between reads.
-func maskExpiry(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if i >= 2 && len(l) > 10 {
-			lines[i] = l[:4] + "xx:xx " + l[10:]
+// agree runs "ipvsadm args" with the real tool, with ours (in process) and
+// with the real tool again, until both real outputs are equal and ours is
+// the same (counters and rates move; connection listings only need ours to
+// lie between the two): bounded to 20 s.
+// It returns the listing.
+func agree(t *testing.T, ctx context.Context, ns *nstest.NS, c *ipvs.Client, args string) string {
+	t.Helper()
+	real := func() string {
+		out, err := ns.TryExec(realIpvsadm, strings.Fields(args)...)
+		if err != nil {
+			t.Fatalf("ipvsadm %s: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	conns := strings.Contains(args, "c")
+	var r1, ours, r2 string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		r1 = real()
+		var o bytes.Buffer
+		if rc := ipvsadm.Run(ctx, c, append([]string{"ipvsadm"}, strings.Fields(args)...), nil, &o, &o); rc != 0 {
+			t.Fatalf("ours: ipvsadm %s: exit %d\n%s", args, rc, o.String())
+		}
+		ours = o.String()
+		r2 = real()
+		if r1 == r2 && ours == r1 || conns && connsBetween(r1, ours, r2) {
+			return ours
 		}
 	}
-	return strings.Join(lines, "\n")
+	t.Errorf("ipvsadm %s differs:\n--- ours:\n%s--- real (before):\n%s--- real (after):\n%s--- %s", args, ours, r1, r2, firstDiff(r1, ours))
+	return ours
+}
+
+// connsBetween tells whether the connection listing b equals a and c but
+// for the expire column, whose values in b lie between a's and c's: with
+// entries of different ages, some entry's countdown ticks during almost
+// every read.
+func connsBetween(a, b, c string) bool {
+	la, lb, lc := strings.Split(a, "\n"), strings.Split(b, "\n"), strings.Split(c, "\n")
+	if len(la) != len(lb) || len(lb) != len(lc) {
+		return false
+	}
+	for i := range lb {
+		if i < 2 || len(lb[i]) < 10 {
+			if la[i] != lb[i] || lb[i] != lc[i] {
+				return false
+			}
+			continue
+		}
+		ea, eb, ec := expiry(la[i]), expiry(lb[i]), expiry(lc[i])
+		rest := lb[i][10:]
+		if len(la[i]) < 10 || len(lc[i]) < 10 || la[i][10:] != rest || lc[i][10:] != rest || la[i][:4] != lb[i][:4] || lc[i][:4] != lb[i][:4] ||
+			ea < 0 || eb < 0 || ec < 0 || eb > ea || eb < ec {
+			return false
+		}
+	}
+	return true
+}
+
+// expiry reads the mm:ss column of a connection line, -1 if there is none.
+func expiry(l string) int {
+	var m, s int
+	if len(l) < 10 || l[6] != ':' {
+		return -1
+	}
+	if _, err := fmt.Sscanf(l[4:9], "%d:%d", &m, &s); err != nil {
+		return -1
+	}
+	return 60*m + s
+}
+
+// serveSink accepts TCP connections on addr in ns and discards what they
+// send (spliced into /dev/null).
+func serveSink(t *testing.T, ns *nstest.NS, addr string) {
+	l, err := ns.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait(); null.Close() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Closed by the client, or at the test's end.
+				stop := context.AfterFunc(t.Context(), func() { conn.Close() })
+				defer stop()
+				defer conn.Close()
+				null.ReadFrom(conn)
+			}()
+		}
+	}()
+}
+
+// bulk uploads bulkBytes of zeros through a new connection to addr.
+func bulk(t *testing.T, ctx context.Context, ns *nstest.NS, addr string) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "bulk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(bulkBytes); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ns.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if n, err := io.Copy(conn, f); err != nil || n != bulkBytes {
+		t.Fatalf("bulk upload: %d bytes, %v", n, err)
+	}
+}
+
+// serveSIP answers each SIP request on addr in ns with a 200 OK that
+// carries the request's Call-ID.
+func serveSIP(t *testing.T, ns *nstest.NS, addr string) {
+	pc, err := ns.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var callID string
+			for _, l := range strings.Split(string(buf[:n]), "\r\n") {
+				if v, ok := strings.CutPrefix(l, "Call-ID: "); ok {
+					callID = v
+				}
+			}
+			pc.WriteTo([]byte("SIP/2.0 200 OK\r\nCall-ID: "+callID+"\r\nContent-Length: 0\r\n\r\n"), from)
+		}
+	}()
+}
+
+// sipCall sends an OPTIONS request with callID to addr until one answer
+// comes back (bounded: 5 tries of 2 s).
+func sipCall(t *testing.T, ctx context.Context, ns *nstest.NS, addr, callID string) {
+	t.Helper()
+	conn, err := ns.DialContext(ctx, "udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().(*net.UDPAddr)
+	req := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-golvs\r\nFrom: <sip:test@%s>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		addr, local, local.IP, addr, callID)
+	buf := make([]byte, 2048)
+	for try := 0; try < 5; try++ {
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, err := conn.Read(buf); err == nil && strings.Contains(string(buf[:n]), callID) {
+			return
+		}
+	}
+	t.Fatalf("no SIP answer from %s", addr)
 }
