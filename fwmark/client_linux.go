@@ -366,10 +366,43 @@ func (b *iptBackend) conflicts(ctx context.Context) ([]Conflict, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range st.others {
-			if c.Hook != "output" || b.output {
-				out = append(out, c)
+		out = append(out, st.conflicts(b.output)...)
+	}
+	return out, nil
+}
+
+// legacyConflicts lists the mark-writing rules in legacy iptables' mangle
+// tables, for the nftables backend: x_tables hooks run beside nftables'
+// and nft cannot list them. A family is read only when its legacy mangle
+// table exists (reading would create it) and with iptables-legacy-save
+// (ip6tables-legacy-save) on the PATH; without the tool there is nothing
+// to scan, since nothing on the host can have written such rules either
+// (except another copy of the tool, e.g. in a container).
+func legacyConflicts(ctx context.Context, fd int, output bool) ([]Conflict, error) {
+	var out []Conflict
+	for f := range 2 {
+		if !legacyMangle(fd, f) {
+			continue
+		}
+		save, err := exec.LookPath(iptTool("iptables-legacy", f == 1, "-save"))
+		if err != nil {
+			continue
+		}
+		text, err := (&iptBackend{fd: fd}).run(ctx, "", save, "-t", "mangle")
+		if err != nil {
+			return nil, newErr(ErrKernel, "conflicts", "", err)
+		}
+		st, err := parseSave(text, [2]string{"ipv4", "ipv6"}[f])
+		if err != nil {
+			return nil, newErr(ErrConflict, "conflicts", "", err)
+		}
+		for _, c := range st.conflicts(output) {
+			if c.Hook == "prerouting" || c.Hook == "output" {
+				// Both at priority -150 (mangle): the kernel gives no
+				// order between an x_tables hook and an nft chain.
+				c.Order = Unknown
 			}
+			out = append(out, c)
 		}
 	}
 	return out, nil

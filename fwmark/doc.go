@@ -56,6 +56,24 @@
 // Legacy iptables is detected only when its mangle table exists and
 // iptables-legacy-save is installed.
 //
+// Unlike the other packages' New, fwmark.New takes a context: choosing
+// and checking the backend is kernel work that can block. It dumps
+// nf_tables over netlink and, when a legacy mangle table exists, runs
+// iptables-legacy-save (or the configured iptables-save) to see which
+// backend holds this package's rules; the context bounds those.
+//
+// With the nftables backend, Conflicts also reads legacy iptables' mangle
+// tables (x_tables hooks run beside nftables' at the same priority, and
+// nft cannot list them) with iptables-legacy-save and
+// ip6tables-legacy-save, for each family whose legacy mangle table
+// exists. Without those tools nothing is scanned and there is no error
+// (rules that another copy of the tools put there, e.g. from a container
+// sharing the namespace, then go unreported). The rules found look like
+// the iptables backend's (Family "ipv4" or "ipv6", Table "mangle", the
+// iptables-save line), with Order Unknown in prerouting and output: the
+// kernel orders an x_tables hook and an nft chain of the same priority
+// by registration alone.
+//
 // Every kernel rule carries a comment with its Rule's canonical text
 // ("lvs-fwmark mark=0x1 proto=tcp dst=192.0.2.10/32 ports=80,443"), which
 // is how Rules reads them back. It limits one Rule to 240 bytes of text:

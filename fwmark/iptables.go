@@ -62,6 +62,18 @@ func parseSave(out, family string) (iptState, error) {
 	return st, nil
 }
 
+// conflicts returns the others' mark-writing rules that matter: output
+// ones only with output.
+func (st iptState) conflicts(output bool) []Conflict {
+	var out []Conflict
+	for _, c := range st.others {
+		if c.Hook != "output" || output {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // setsMark reports whether rule arguments set or restore the packet mark.
 func setsMark(args string) bool {
 	for _, t := range []string{"-j MARK", "-j CONNMARK"} {

@@ -557,3 +557,73 @@ func TestIPv6SetsOutput(t *testing.T) {
 		})
 	}
 }
+
+// With the nftables backend, mark-writing rules of legacy iptables
+// (x_tables, which nft cannot list) are reported too, and reading them
+// creates no table; without iptables-legacy-save there is nothing to scan.
+// Not parallel: it changes PATH at the end.
+func TestLegacyConflictsWithNFTables(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ns := nstest.New(t)
+	open := func(output bool) *fwmark.Client {
+		fw, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.NFTables, Output: output})
+		noErr(t, err)
+		t.Cleanup(func() { fw.Close() })
+		return fw
+	}
+	fw, fwIn := open(true), open(false)
+	noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+	conf, err := fw.Conflicts(ctx)
+	noErr(t, err)
+	if len(conf) != 0 {
+		t.Fatalf("Conflicts = %v, want none", conf)
+	}
+	if names := ns.Exec(t, "cat", "/proc/net/ip_tables_names", "/proc/net/ip6_tables_names"); strings.Contains(names, "mangle") {
+		t.Fatalf("looking for conflicts created a legacy mangle table: %q", names)
+	}
+
+	for _, args := range [][]string{
+		{"iptables-legacy", "-w", "-t", "mangle", "-A", "PREROUTING", "-d", "10.9.9.8/32", "-j", "MARK", "--set-mark", "0x20"},
+		{"iptables-legacy", "-w", "-t", "mangle", "-A", "PREROUTING", "-d", "10.9.9.7/32", "-j", "ACCEPT"}, // not a mark
+		{"iptables-legacy", "-w", "-t", "mangle", "-A", "INPUT", "-j", "MARK", "--set-xmark", "0x1/0x1"},
+		{"ip6tables-legacy", "-w", "-t", "mangle", "-A", "OUTPUT", "-d", "2001:db8::8/128", "-j", "CONNMARK", "--restore-mark"},
+	} {
+		ns.Exec(t, args[0], args[1:]...)
+	}
+	type seen struct {
+		family, chain, hook string
+		order               fwmark.Order
+	}
+	got := func(fw *fwmark.Client) []seen {
+		conf, err := fw.Conflicts(ctx)
+		noErr(t, err)
+		var out []seen
+		for _, c := range conf {
+			if c.Table != "mangle" || !strings.HasPrefix(c.Rule, "-A "+c.Chain+" ") {
+				t.Fatalf("conflict %v: not a legacy mangle rule", c)
+			}
+			out = append(out, seen{c.Family, c.Chain, c.Hook, c.Order})
+		}
+		return out
+	}
+	want := []seen{
+		{"ipv4", "INPUT", "input", fwmark.After},
+		{"ipv4", "PREROUTING", "prerouting", fwmark.Unknown},
+		{"ipv6", "OUTPUT", "output", fwmark.Unknown},
+	}
+	if g := got(fw); !slices.Equal(g, want) {
+		t.Fatalf("Conflicts = %v, want %v", g, want)
+	}
+	if g := got(fwIn); !slices.Equal(g, want[:2]) {
+		t.Fatalf("Conflicts without Output = %v, want %v", g, want[:2])
+	}
+	// Our rules are still in place and writable next to legacy tables.
+	noErr(t, fw.Sync(ctx, []fwmark.Rule{web, webRule(2, netip.MustParseAddr("10.0.0.101"))}))
+
+	// No iptables-legacy-save on the PATH: nothing to scan, no error.
+	t.Setenv("PATH", t.TempDir())
+	if g := got(fw); len(g) != 0 {
+		t.Fatalf("Conflicts without the tool = %v, want none", g)
+	}
+}

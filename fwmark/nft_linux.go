@@ -347,13 +347,25 @@ func lastAddr(p netip.Prefix) netip.Addr {
 
 // conflicts walks every ip, ip6 and inet table but ours: base chains on
 // prerouting, input before IPVS (priority < 98) and, with Output, output,
-// and the chains they jump to, looking for rules that write the mark.
+// and the chains they jump to, looking for rules that write the mark. The
+// mangle tables of legacy iptables (x_tables), which run in the same
+// hooks but which nftables cannot see, are read too (legacyConflicts).
 func (n *nftBackend) conflicts(ctx context.Context) ([]Conflict, error) {
 	c, err := n.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return nftConflicts(c, n.output)
+	out, err := nftConflicts(c, n.output)
+	if err != nil {
+		return nil, err
+	}
+	legacy, err := legacyConflicts(ctx, n.fd, n.output)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, legacy...)
+	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.String(), b.String()) })
+	return out, nil
 }
 
 func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
