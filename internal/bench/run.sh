@@ -10,6 +10,6 @@ if [ "${1:-}" = "--" ]; then shift; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd internal/bench/moby && CGO_ENABLED=0 go build -o "$tmp/mobybench" .)
-exec go run ./internal/cmd/vmrun -kernel "$kernel" -timeout 20m \
+exec go run ./internal/cmd/vmrun -kernel "$kernel" -timeout 60m \
 	-build ./internal/cmd/ipvsbench -f "$tmp/mobybench:/lvs/bin/mobybench" \
 	-- /lvs/bin/ipvsbench -moby /lvs/bin/mobybench "$@"
