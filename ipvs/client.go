@@ -3,7 +3,6 @@ package ipvs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync/atomic"
 )
@@ -245,7 +244,7 @@ func (c *Client) UpdateDestination(ctx context.Context, k ServiceKey, d Destinat
 // verifyTunnel reads a GUE or GRE destination back once per client: kernels
 // before 5.2 and 5.3 ignore the attributes and make an IPIP tunnel.
 func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey, d Destination) error {
-	if d.Forward != Tunnel || (d.TunnelType == IPIP && d.TunnelFlags == 0) || c.tunnelsVerified.Load() {
+	if !needsReadBack(d) || c.tunnelsVerified.Load() {
 		return nil
 	}
 	ds, err := c.destinations(ctx, k)
@@ -256,10 +255,8 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 		if got.Address != d.Address || got.Port != d.Port {
 			continue
 		}
-		if got.TunnelType != d.TunnelType || got.TunnelPort != d.TunnelPort || got.TunnelFlags != d.TunnelFlags {
-			return &Error{Op: op, Object: obj, Field: "TunnelType", kind: ErrNotSupported,
-				Err: fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
-					d.TunnelType, d.TunnelPort, uint16(d.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags))}
+		if err := tunnelIgnored(op, obj, d, got.Destination); err != nil {
+			return err
 		}
 		c.tunnelsVerified.Store(true)
 		return nil
