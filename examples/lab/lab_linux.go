@@ -232,6 +232,16 @@ func snapshot(ctx context.Context, ns *netlab.NS) (map[string]string, error) {
 	return m, nil
 }
 
+// Bounds of the waits, generous for a loaded machine emulating the VM: they
+// only matter when something is wrong.
+const (
+	readyTimeout   = 60 * time.Second // from start to the ready line
+	stopTimeout    = 60 * time.Second // from SIGTERM to exit; agents give up tearing down after 30s
+	requestTimeout = 10 * time.Second // one HTTP request: TCP retransmits SYNs at 1, 3 and 7s
+	requestTries   = 3
+	settleTime     = 5 * time.Second // for the teardown check
+)
+
 // result is the outcome of one mode.
 type result struct {
 	ok     bool
@@ -300,7 +310,7 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 	started := 0
 	stopAll := func() {
 		for i := started - 1; i >= 0; i-- {
-			if err := s.agents[i].stop(30 * time.Second); err != nil {
+			if err := s.agents[i].stop(stopTimeout); err != nil {
 				fail("%v", err)
 			}
 		}
@@ -309,7 +319,7 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 	defer stopAll()
 	for _, a := range s.agents {
 		t := time.Now()
-		if err := a.start(bins, 60*time.Second); err != nil {
+		if err := a.start(bins, readyTimeout); err != nil {
 			fail("%v", err)
 			return res
 		}
@@ -320,15 +330,29 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 	res.counts = map[string]int{}
 	perSource := map[netip.Addr]map[string]bool{}
 	t := time.Now()
+	errs, retried := 0, 0
 	for i := 0; i < n; i++ {
 		src := s.sources[i*len(s.sources)/n] // one source after the other
 		u := s.urls[i%len(s.urls)]
-		body, err := get(ctx, s.client.HTTPClient(src, 5*time.Second), u)
+		// A request may be tried three times: under emulation a stalled
+		// host can outlast TCP's retransmissions (or a neighbour entry's
+		// resolution). Every failed try is shown; a request that fails
+		// three times counts as failed.
+		var body string
+		var err error
+		for try := 1; try <= requestTries; try++ {
+			if body, err = get(ctx, s.client.HTTPClient(src, requestTimeout), u); err == nil || ctx.Err() != nil {
+				break
+			}
+			if errs++; errs <= 3 {
+				fmt.Fprintf(w, "  request %d to %s, try %d: %v\n", i+1, u, try, err)
+			}
+			if try < requestTries {
+				retried++
+			}
+		}
 		if err != nil {
 			res.failed++
-			if res.failed <= 3 {
-				fmt.Fprintf(w, "  request %d to %s: %v\n", i+1, u, err)
-			}
 			continue
 		}
 		res.counts[body]++
@@ -342,6 +366,9 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 		fmt.Fprintf(w, "  %s %d", rs.name, res.counts[rs.name])
 	}
 	fmt.Fprintf(w, "  (failed %d)\n", res.failed)
+	if retried > 0 {
+		fmt.Fprintf(w, "  %d tries were repeated\n", retried)
+	}
 	if res.failed > 0 {
 		fail("%d of %d requests failed", res.failed, n)
 	}
@@ -372,12 +399,12 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 	}
 	var clean []string
 	for _, ns := range order {
-		after, err := snapshot(ctx, ns)
+		after, diff, err := settled(ctx, ns, before[ns])
 		if err != nil {
 			fail("snapshot of %s: %v", touched[ns], err)
 			continue
 		}
-		if diff := netcfg.Diff(before[ns], after); len(diff) > 0 {
+		if len(diff) > 0 {
 			fail("%s not clean after its example stopped:\n    %s", touched[ns], strings.Join(diff, "\n    "))
 			continue
 		}
@@ -390,6 +417,25 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 		fmt.Fprintln(w, "  PASS")
 	}
 	return res
+}
+
+// settled snapshots ns until it matches before, for at most settleTime:
+// the kernel may finish some work (an address's or device's removal seen
+// by other subsystems) after the call that started it returned. It returns
+// the last snapshot and its differences from before.
+func settled(ctx context.Context, ns *netlab.NS, before map[string]string) (map[string]string, []string, error) {
+	deadline := time.Now().Add(settleTime)
+	for {
+		after, err := snapshot(ctx, ns)
+		if err != nil {
+			return nil, nil, err
+		}
+		diff := netcfg.Diff(before, after)
+		if len(diff) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return after, diff, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func get(ctx context.Context, c *http.Client, u string) (string, error) {

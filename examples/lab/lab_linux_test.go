@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/netlab"
 	"github.com/golvs/lvs/internal/nstest"
 )
@@ -55,7 +54,7 @@ func TestModes(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			t0 := time.Now()
 			oks[i] = runMode(ctx, &outs[i], m, bins, prefix, 6).ok
@@ -73,9 +72,12 @@ func TestModes(t *testing.T) {
 	}
 }
 
-// host is one namespace on a LAN, with a neighbour at .11 (and fd00:7::11).
-func host(t *testing.T, lab *netlab.Lab) *netlab.NS {
+// host is one namespace on a LAN, with a neighbour at .11 (and fd00:7::11),
+// in a lab of its own that prefix names; snap is what it looks like.
+func host(t *testing.T, prefix string) (ns *netlab.NS, snap map[string]string) {
 	t.Helper()
+	lab := netlab.New(fmt.Sprintf("%s%d-", prefix, os.Getpid()))
+	t.Cleanup(func() { lab.Close() })
 	ns, err := lab.NS("host")
 	if err == nil {
 		var peer *netlab.NS
@@ -87,10 +89,13 @@ func host(t *testing.T, lab *netlab.Lab) *netlab.NS {
 				netlab.Member{NS: peer, Name: "eth0", Addrs: []netip.Prefix{p("10.0.7.11/24"), p("fd00:7::11/64")}})
 		}
 	}
+	if err == nil {
+		snap, err = snapshot(context.Background(), ns)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ns
+	return ns, snap
 }
 
 // A bad flag (exit 2) or a set-up that fails midway (exit 1, rolled back)
@@ -98,14 +103,8 @@ func host(t *testing.T, lab *netlab.Lab) *netlab.NS {
 func TestBadStartLeavesNothing(t *testing.T) {
 	t.Parallel()
 	bins := needKernel(t)
-	lab := netlab.New(fmt.Sprintf("labb%d-", os.Getpid()))
-	defer lab.Close()
-	ns := host(t, lab)
+	ns, before := host(t, "labb")
 	ctx := context.Background()
-	before, err := snapshot(ctx, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		argv   []string
 		status int
@@ -145,11 +144,11 @@ func TestBadStartLeavesNothing(t *testing.T) {
 			if stdout.Len() != 0 {
 				t.Errorf("stdout: %q", stdout.String())
 			}
-			after, err := snapshot(ctx, ns)
+			_, d, err := settled(ctx, ns, before)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := netcfg.Diff(before, after); len(d) > 0 {
+			if len(d) > 0 {
 				t.Errorf("left behind:\n%s\nstderr:\n%s", strings.Join(d, "\n"), stderr.String())
 			}
 		})
@@ -161,25 +160,19 @@ func TestBadStartLeavesNothing(t *testing.T) {
 func TestSnapshotSeesLeftovers(t *testing.T) {
 	t.Parallel()
 	bins := needKernel(t)
-	lab := netlab.New(fmt.Sprintf("labk%d-", os.Getpid()))
-	defer lab.Close()
-	ns := host(t, lab)
+	ns, before := host(t, "labk")
 	ctx := context.Background()
-	before, err := snapshot(ctx, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := newAgent("director", ns, "fwmark", "director", "-vip", "10.0.7.100", "-ports", "80", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0")
 	if err := a.start(bins, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.exited
-	after, err := snapshot(ctx, ns)
+	_, diff, err := settled(ctx, ns, before)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := strings.Join(netcfg.Diff(before, after), "\n")
+	d := strings.Join(diff, "\n")
 	for _, want := range []string{"10.0.7.100/32", "ipvs FWM 1", "lvs-fwmark"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
