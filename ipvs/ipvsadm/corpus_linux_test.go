@@ -62,4 +62,42 @@ var corpus = [][]string{
 	{"<<-A -t 5.5.5.5:80\\n-R\\n-A -t 7.7.7.7:80\\n"},
 	{"<<-A -t 5.5.5.5:80\\n-Ln\\n-A -t 7.7.7.7:80\\n-a -t 7.7.7.7:80 -r 8.8.8.8:80 --tun-type gue -i --tun-port 1\\n"},
 	{"<<-A -f 7 -6 -s wrr -p 30 -M 64\\n-a -f 7 -6 -r [2001:db8::9]:80 -m -w 1\\n-A -t [2001:db8::1]:443 -s mh -p 300 -M 64 -b mh-port\\n-a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -w 1\\n"},
+	// mixed families: every kind of service in one listing, tunnel
+	// destinations of the other family (addresses in one /8 and one /32 so
+	// that libipvs's comparator is an order and listings within the
+	// sequence are the same in both namespaces)
+	{"-A -t 10.30.0.2:80 -s rr", "-A -u 10.30.0.1:53", "-A --sctp-service 10.30.0.1:99", "-A -t [2001:db8::30]:80", "-A -u [2001:db8::30]:53 -p 60", "-A -f 3", "-A -f 2 -6 -p", "-A -f 1", "-A -t 10.30.0.1:80 -p 30",
+		"-a -t 10.30.0.1:80 -r [2001:db8::31]:80 -i", "-a -t 10.30.0.1:80 -r 10.30.1.1:80 -m", "-a -t [2001:db8::30]:80 -r 10.30.1.3 -i --tun-type gre --tun-csum", "-a -f 2 -6 -r 10.30.1.2 -i --tun-type gue --tun-port 6080", "-a -f 2 -6 -r [2001:db8::32]:0 -g", "-a -f 1 -r [2001:db8::33]:0 -i -w 4",
+		"-Ln", "-Ln --stats", "-Ln --rate --exact", "-Ln --thresholds", "-Ln --persistent-conn", "-Ln --tun-info", "-Sn", "-Ln -f 2 -6 --tun-info"},
+	{"-A -f 9 -6", "-A -f 9", "-A -t [2001:db8::40]:1", "-A -t 10.40.0.1:1", "-A -u 10.40.0.1:1", "-A -u [2001:db8::40]:1", "-A --sctp-service [2001:db8::40]:1", "-Ln", "-Ln --stats --exact", "-Sn"},
+}
+
+// namesHosts is /etc/hosts for namesCorpus: names longer than the 33 and 28
+// columns ipvsadm keeps for IPv4 services and servers, aliases, IPv6.
+const namesHosts = `127.0.0.1 localhost
+10.20.0.1 web-frontend-with-a-long-name.example.org web
+10.20.1.1 rs1
+10.20.1.2 real-server-two-has-a-long-name.example rs2
+2001:db8::20 v6-service-name-that-is-quite-long.example
+2001:db8::21 v6rs
+`
+
+// namesCorpus runs with namesHosts: listings without -n, names on input,
+// ports by their /etc/services names.
+var namesCorpus = [][]string{
+	{"-A -t web-frontend-with-a-long-name.example.org:http -s rr", "-a -t web:www -r rs1:http -m", "-a -t 10.20.0.1:80 -r real-server-two-has-a-long-name.example:8080 -m -w 2",
+		"-a -t 10.20.0.1:80 -r [2001:db8::21] -i", "-a -t 10.20.0.1:80 -r 10.20.1.99:65001 -m -x 10 -y 5",
+		"-A -u 10.20.0.1:domain", "-A -t 10.20.0.2:65000 -p", "-a -t 10.20.0.2:65000 -r rs2:22 -m",
+		"-A -t [2001:db8::20]:https", "-a -t [2001:db8::20]:https -r [2001:db8::21]:ssh -m", "-a -t [2001:db8::20]:https -r rs1 -i --tun-type gue --tun-port 6080",
+		"-A -f 5", "-a -f 5 -r rs1:0 -g",
+		"-L", "-L --stats", "-L --rate", "-L --stats --exact", "-L --thresholds", "-L --persistent-conn", "-L --tun-info", "-S", "-Lc",
+		"-L -t web-frontend-with-a-long-name.example.org:http", "-L -t 10.20.0.1:www --stats", "-L -u web:domain", "-L -t nosuchhost:80", "-L -t [2001:db8::20]:443"},
+	{"-A -t rs2:https -s wrr -p 60 -M 255.255.0.0", "-A -u localhost:domain", "-a -u localhost:domain -r 127.0.0.1:53 -m", "-E -t rs2:443 -s lc", "-L", "-S", "-d -t rs2:https -r rs1", "-D -t rs2:https", "-L"},
+}
+
+// namesSeen are lines (or parts) the real ipvsadm prints for namesCorpus.
+var namesSeen = [][]string{
+	{"TCP  web-frontend-with-a-long-nam rr\n", "  -> real-server-two-has-a-long-n Masq", "  -> rs1:http ", "[v6-service-name-that-is-quite-long.example]:https",
+		"-A -t web-frontend-with-a-long-name.example.org:http -s rr\n", "UDP  web-frontend-with-a-long-nam wlc\n"},
+	{"TCP  rs2:https lc\n", "UDP  localhost:domain wlc\n"},
 }

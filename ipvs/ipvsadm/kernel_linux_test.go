@@ -124,40 +124,88 @@ func TestKernelCorpusMatchesRealIpvsadm(t *testing.T) {
 	ours := filepath.Dir(ourIpvsadm(t))
 	real := realBin(t)
 	for i, seq := range corpus {
-		seq := seq
 		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
 			t.Parallel()
-			steps := append(append([]string(nil), seq...), final...)
-			a, b := nstest.New(t), nstest.New(t)
-			want := runScript(t, a, script(real, steps))
 			// Every fourth sequence runs the example binary; the others
 			// run the same code in process, which is much faster under
 			// emulation.
-			var got string
-			if i%4 == 0 {
-				got = runScript(t, b, script(ours, steps))
-			} else {
-				got = runInProcess(t, b, steps)
-			}
-			// The kernel's hash order differs between namespaces and
-			// libipvs's comparator is not a consistent order, so the final
-			// listings are compared byte for byte with the real ipvsadm in
-			// the same namespace, and across namespaces as sets of lines.
-			cut := fmt.Sprintf("### %d\n", len(seq))
-			wantSeq, wantFinal, _ := strings.Cut(want, cut)
-			gotSeq, gotFinal, _ := strings.Cut(got, cut)
-			if gotSeq != wantSeq {
-				t.Errorf("sequence %q\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", seq, wantSeq, gotSeq, firstDiff(wantSeq, gotSeq))
-			}
-			realB := runScript(t, b, scriptFrom(real, final, len(seq), false))
-			_, realBFinal, _ := strings.Cut(realB, cut)
-			if gotFinal != realBFinal {
-				t.Errorf("final listings in the same namespace\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", realBFinal, gotFinal, firstDiff(realBFinal, gotFinal))
-			}
-			if sortedLines(wantFinal) != sortedLines(gotFinal) {
-				t.Errorf("final state differs between the namespaces\n--- real ipvsadm:\n%s\n--- ours:\n%s", wantFinal, gotFinal)
+			compareSequence(t, seq, real, ours, i%4 == 0, "")
+		})
+	}
+}
+
+// TestKernelNamesMatchRealIpvsadm runs the sequences of namesCorpus with
+// namesHosts as /etc/hosts in the namespaces (ip netns exec mounts
+// /etc/netns/NAME/hosts there), so that listings without -n show names,
+// truncated as ipvsadm truncates them. Only the example binary runs: the
+// test process sees the VM's own /etc/hosts.
+func TestKernelNamesMatchRealIpvsadm(t *testing.T) {
+	t.Parallel()
+	ours := filepath.Dir(ourIpvsadm(t))
+	real := realBin(t)
+	for i, seq := range namesCorpus {
+		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
+			t.Parallel()
+			want := compareSequence(t, seq, real, ours, true, namesHosts)
+			// The names were looked up (and truncated), not refused.
+			for _, s := range namesSeen[i] {
+				if !strings.Contains(want, s) {
+					t.Errorf("the real ipvsadm's output lacks %q:\n%s", s, want)
+				}
 			}
 		})
+	}
+}
+
+// compareSequence runs seq (then final) once with the real ipvsadm and
+// once with ours (the binary in ours, or ipvsadm.Run in process) in fresh
+// namespaces whose /etc/hosts is hosts unless that is empty. It returns
+// the real ipvsadm's output.
+func compareSequence(t *testing.T, seq []string, real, ours string, binary bool, hosts string) string {
+	steps := append(append([]string(nil), seq...), final...)
+	a, b := nstest.New(t), nstest.New(t)
+	if hosts != "" {
+		netnsHosts(t, a, hosts)
+		netnsHosts(t, b, hosts)
+	}
+	want := runScript(t, a, script(real, steps))
+	var got string
+	if binary {
+		got = runScript(t, b, script(ours, steps))
+	} else {
+		got = runInProcess(t, b, steps)
+	}
+	// The kernel's hash order differs between namespaces and libipvs's
+	// comparator is not a consistent order, so the final listings are
+	// compared byte for byte with the real ipvsadm in the same namespace,
+	// and across namespaces as sets of lines.
+	cut := fmt.Sprintf("### %d\n", len(seq))
+	wantSeq, wantFinal, _ := strings.Cut(want, cut)
+	gotSeq, gotFinal, _ := strings.Cut(got, cut)
+	if gotSeq != wantSeq {
+		t.Errorf("sequence %q\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", seq, wantSeq, gotSeq, firstDiff(wantSeq, gotSeq))
+	}
+	realB := runScript(t, b, scriptFrom(real, final, len(seq), false))
+	_, realBFinal, _ := strings.Cut(realB, cut)
+	if gotFinal != realBFinal {
+		t.Errorf("final listings in the same namespace\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", realBFinal, gotFinal, firstDiff(realBFinal, gotFinal))
+	}
+	if sortedLines(wantFinal) != sortedLines(gotFinal) {
+		t.Errorf("final state differs between the namespaces\n--- real ipvsadm:\n%s\n--- ours:\n%s", wantFinal, gotFinal)
+	}
+	return want
+}
+
+// netnsHosts makes hosts the /etc/hosts of commands that ip netns exec
+// runs in ns, until the test ends.
+func netnsHosts(t *testing.T, ns *nstest.NS, hosts string) {
+	dir := "/etc/netns/" + ns.Name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(dir+"/hosts", []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
