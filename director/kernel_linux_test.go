@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,44 +24,14 @@ import (
 
 var pfx = netip.MustParsePrefix
 
-// state is everything a director set-up may touch in a namespace: devices,
-// addresses and conf sysctls (netcfg.Snapshot), IPVS sysctls, and the
-// nftables rule set.
+// state is everything a director set-up may touch in a namespace:
+// devices, addresses, conf and IPVS sysctls, and the nftables rule set
+// (which holds iptables-nft's rules too).
 func state(t *testing.T, ns *nstest.NS) map[string]string {
 	t.Helper()
 	start := time.Now()
 	defer func() { t.Logf("state snapshot took %v", time.Since(start)) }()
-	h, err := netcfg.Open(ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	m, err := h.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = ns.Do(func() error {
-		files, _ := filepath.Glob("/proc/sys/net/ipv4/vs/*")
-		for _, f := range files {
-			if b, err := os.ReadFile(f); err == nil {
-				m["sysctl "+strings.TrimPrefix(f, "/proc/sys/")] = strings.TrimSpace(string(b))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// iptables in the VM is iptables-nft, so this covers its rules too.
-	m["nft ruleset"] = ns.Exec(t, "nft", "list", "ruleset")
-	return m
-}
-
-func sameState(t *testing.T, what string, before, after map[string]string) {
-	t.Helper()
-	if d := netcfg.Diff(before, after); len(d) > 0 {
-		t.Errorf("%s: state differs from before:\n  %s", what, strings.Join(d, "\n  "))
-	}
+	return nstest.State(t, ns, "net/ipv4/conf", "net/ipv6/conf", "net/ipv4/vs")
 }
 
 func newDirector(t *testing.T, ns *nstest.NS) *director.Client {
@@ -246,7 +215,7 @@ func TestTwoArmNAT(t *testing.T) {
 	addService(t, ipv, netip.MustParseAddr("fd00:99::80"), 80, netip.MustParseAddrPort("[fd00:2::11]:8080"), netip.MustParseAddrPort("[fd00:2::12]:8080"))
 
 	for _, url := range []string{"http://10.0.1.100/", "http://[fd00:99::80]/"} {
-		got := spread(cl, url, 6, 5*time.Second)
+		got := spread(cl, url, 6, 10*time.Second)
 		if got["rs1"] != 3 || got["rs2"] != 3 {
 			t.Errorf("%s: answers %v, want 3 from each real server (round robin, VIP:80 → RS:8080)", url, got)
 		}
@@ -278,7 +247,7 @@ func TestTwoArmNAT(t *testing.T) {
 	for i := len(undos) - 1; i >= 0; i-- {
 		teardown(t, undos[i])
 	}
-	sameState(t, "after teardown", before, state(t, dir))
+	nstest.SameState(t, "after teardown", before, state(t, dir))
 }
 
 // connects makes one HTTP/1.0 request to addr from ns and reports why it
@@ -371,8 +340,7 @@ func TestOneArmNAT(t *testing.T) {
 		urls []string
 	}{
 		{director.BackendNFTables, []director.SNATService{v4, v6}, []string{"http://10.0.0.100/", "http://[fd00::100]/"}},
-		// IPv4 only: ip6tables would add as much time again under TCG.
-		{director.BackendIPTables, []director.SNATService{v4}, []string{"http://10.0.0.100/"}},
+		{director.BackendIPTables, []director.SNATService{v4, v6}, []string{"http://10.0.0.100/", "http://[fd00::100]/"}},
 	} {
 		t.Run(tc.b.String(), func(t *testing.T) {
 			n := director.OneArmNAT{Services: tc.svcs, Interface: "eth0", Backend: tc.b}
@@ -389,13 +357,13 @@ func TestOneArmNAT(t *testing.T) {
 				t.Errorf("the second identical call changed %q", c)
 			}
 			for _, url := range tc.urls {
-				got := spread(cl, url, 4, 5*time.Second)
+				got := spread(cl, url, 4, 10*time.Second)
 				if got["rs1"] != 2 || got["rs2"] != 2 {
 					t.Errorf("%s with one-arm NAT (%s): answers %v, want 2 from each real server", url, tc.b, got)
 				}
 			}
 			teardown(t, u)
-			sameState(t, "after teardown", before, state(t, dir))
+			nstest.SameState(t, "after teardown", before, state(t, dir))
 			if err := connects(cl, "10.0.0.100:80", time.Second); err == nil {
 				t.Error("after teardown the client still gets answers: SNAT was left behind")
 			}
@@ -600,7 +568,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		t.Errorf("after tearing down the first VIP, %s holds:\n%s", director.DefaultVIPDevice, out)
 	}
 	teardown(t, ub)
-	sameState(t, "after bad inputs and routed VIPs", before, state(t, ns))
+	nstest.SameState(t, "after bad inputs and routed VIPs", before, state(t, ns))
 }
 
 // TestSysctlDefaults: the defaults Sysctls documents are the kernel's, in

@@ -19,6 +19,11 @@
 // address to the real server's own (ARP.RIP). Set-up order is ARP
 // suppression first, then the VIPs; teardown reverses it.
 //
+// IPv6 VIPs need no suppression: Linux answers a neighbour solicitation
+// only for an address of the interface it arrived on, and solicits from the
+// outgoing interface's own addresses, so a VIP on lo or a dummy device is
+// neither answered nor announced on the NIC.
+//
 // # Tunnelling
 //
 // SetupTUN makes the tunnel device for the director's tunnel type ready:
@@ -32,6 +37,12 @@
 // real server shares a segment with the VIP's network (set ARP.Backend to
 // ARPNone when it does not). TUN.MSS optionally clamps the TCP MSS the
 // real server advertises from its VIPs, for the encapsulation overhead.
+//
+// TUN is IPv4 only: IPv4 VIPs in IPv4 packets, as tunl0, gre0 and fou's
+// IPv4 ports carry them. IPVS can also tunnel IPv6 services (IPv6 in IPv6,
+// which needs ip6tnl0 from the ip6_tunnel module on the real server); this
+// package does not configure that, and SetupTUN and CheckTUN reject IPv6
+// VIPs with an error matching ErrNotSupported before changing anything.
 //
 // # Undo
 //

@@ -194,7 +194,7 @@ func validateVIPs(op string, vips []netip.Prefix, v4only bool) error {
 			return invalid(op, f, "%s cannot be a VIP", a)
 		}
 		if v4only && !a.Is4() {
-			return &Error{Op: op, Field: f, Err: fmt.Errorf("%s: IPv6 VIPs are not supported in TUN mode (the tunnel types carry IPv4)", a), kind: ErrNotSupported}
+			return &Error{Op: op, Field: f, Err: fmt.Errorf("%s: IPv6 VIPs are not supported in TUN mode: this package sets up IPv4 tunnels (tunl0, gre0, fou over IPv4); IPv6-in-IPv6 real servers need ip6tnl0, configured by other means", a), kind: ErrNotSupported}
 		}
 		if seen[a] {
 			return invalid(op, f, "%s given twice", a)

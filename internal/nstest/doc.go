@@ -27,4 +27,10 @@
 // Veth and Segment build small topologies between namespaces: a veth pair,
 // or an L2 segment (a bridge in a namespace of its own with one veth per
 // member). Addresses are added with IFA_F_NODAD so IPv6 works at once.
+//
+// State and SameState prove that a teardown restored a namespace: a
+// snapshot of sysctls, devices, addresses, fou ports and the nftables rule
+// set, before and after. NS.Answerers asks a segment who answers ARP or
+// neighbour solicitations for an address, again and again for a bounded
+// time, so that one lost packet under emulation decides nothing.
 package nstest

@@ -129,15 +129,24 @@ func TestVethDial(t *testing.T) {
 	u, err := a.DialContext(ctx, "udp", "192.168.1.2:7001")
 	noErr(t, err)
 	defer u.Close()
-	_, err = u.Write([]byte("x"))
-	noErr(t, err)
-	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// One datagram can be lost while ARP resolves under load: send again
+	// every half second, for at most 10 s.
 	buf := make([]byte, 16)
-	n, from, err := pc.ReadFrom(buf)
+	var n int
+	var from net.Addr
+	for end := time.Now().Add(10 * time.Second); ; {
+		_, err = u.Write([]byte("x"))
+		noErr(t, err)
+		pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if n, from, err = pc.ReadFrom(buf); err == nil || time.Now().After(end) {
+			break
+		}
+	}
 	noErr(t, err)
 	equal(t, "x", string(buf[:n]))
 	contains(t, from.String(), "192.168.1.1:", true)
-	a.Exec(t, "ping", "-c", "1", "-W", "5", "192.168.1.2")
+	// -w: keep pinging once a second until one reply, for at most 10 s.
+	a.Exec(t, "ping", "-c", "1", "-w", "10", "192.168.1.2")
 }
 
 func TestNamespaceLifecycle(t *testing.T) {
@@ -163,4 +172,65 @@ func TestInsideVMNoSkip(t *testing.T) {
 		t.Skip("only meaningful inside the VM")
 	}
 	noErr(t, nstest.Available())
+}
+
+// Answerers hears who answers ARP and neighbour solicitations, and only
+// them; State sees an address, a sysctl and an nftables table come and go.
+func TestAnswerersAndState(t *testing.T) {
+	t.Parallel()
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, a, "eth0", b, "eth0")
+	a.AddAddr(t, "eth0", netip.MustParsePrefix("10.7.0.1/24"), netip.MustParsePrefix("fd07::1/64"))
+	b.AddAddr(t, "eth0", netip.MustParsePrefix("10.7.0.2/24"), netip.MustParsePrefix("fd07::2/64"))
+	var bmac string
+	noErr(t, b.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			bmac = ifi.HardwareAddr.String()
+		}
+		return err
+	}))
+	never := func([]string) bool { return false }
+	for _, q := range [][2]string{{"10.7.0.1", "10.7.0.2"}, {"fd07::1", "fd07::2"}} {
+		src, target := netip.MustParseAddr(q[0]), netip.MustParseAddr(q[1])
+		macs := a.Answerers(t, "eth0", src, target, 5*time.Second, func(m []string) bool { return len(m) > 0 })
+		if len(macs) != 1 || macs[0] != bmac {
+			t.Errorf("%s: answers %v, want b's %s", target, macs, bmac)
+		}
+		// Nobody has .3: listen half a second.
+		absent := target.Next()
+		if macs := a.Answerers(t, "eth0", src, absent, 500*time.Millisecond, never); len(macs) != 0 {
+			t.Errorf("%s: answers %v for an address nobody has", absent, macs)
+		}
+	}
+
+	before := nstest.State(t, b, "net/ipv4/conf")
+	b.AddAddr(t, "lo", netip.MustParsePrefix("10.7.9.9/32"))
+	b.Exec(t, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1")
+	b.Exec(t, "nft", "add", "table", "inet", "probe")
+	d := strings.Join(diff(before, nstest.State(t, b, "net/ipv4/conf")), "\n")
+	for _, want := range []string{
+		"addr lo 10.7.9.9/32: (absent) → present",
+		"sysctl net/ipv4/conf/all/arp_ignore: 0 → 1",
+		"nft table 1 probe: (absent) → present",
+	} {
+		contains(t, d, want, true)
+	}
+}
+
+// diff runs SameState on a recorder and returns what it reported.
+func diff(before, after map[string]string) []string {
+	r := &recorder{}
+	nstest.SameState(r, "x", before, after)
+	return r.msgs
+}
+
+type recorder struct {
+	testing.TB
+	msgs []string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
 }
