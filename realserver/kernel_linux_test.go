@@ -51,7 +51,9 @@ func newLab(t *testing.T) *lab {
 	for i := range l.rs {
 		l.rs[i] = nstest.New(t)
 	}
-	p := func(a, a6 netip.Addr) []netip.Prefix { return []netip.Prefix{netip.PrefixFrom(a, 24), netip.PrefixFrom(a6, 64)} }
+	p := func(a, a6 netip.Addr) []netip.Prefix {
+		return []netip.Prefix{netip.PrefixFrom(a, 24), netip.PrefixFrom(a6, 64)}
+	}
 	nstest.Segment(t, "br0",
 		nstest.Member{NS: l.client, Name: "eth0", Addrs: p(clientIP, clientIP6)},
 		nstest.Member{NS: l.director, Name: "eth0", Addrs: p(dirIP, netip.MustParseAddr("fd00::2"))},
@@ -372,7 +374,9 @@ func TestDRWithoutARPSuppressionFails(t *testing.T) {
 	}
 	dmac := mac(t, l.director, "eth0")
 	rsmacs := []string{mac(t, l.rs[0], "eth0"), mac(t, l.rs[1], "eth0")}
-	fromRS := func(macs []string) bool { return slices.ContainsFunc(macs, func(m string) bool { return slices.Contains(rsmacs, m) }) }
+	fromRS := func(macs []string) bool {
+		return slices.ContainsFunc(macs, func(m string) bool { return slices.Contains(rsmacs, m) })
+	}
 	macs := l.client.Answerers(t, "eth0", clientIP, vip, 5*time.Second, fromRS)
 	if !fromRS(macs) {
 		t.Fatalf("without ARP suppression no real server answered ARP for the VIP (answers %v): the proof cannot fail", macs)
