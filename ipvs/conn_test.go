@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -114,10 +115,30 @@ func TestParseGlobalStats(t *testing.T) {
 	}
 }
 
+// formatGlobalStats writes s as the kernel writes /proc/net/ip_vs_stats.
+func formatGlobalStats(s Stats) string {
+	return fmt.Sprintf("   Total Incoming Outgoing         Incoming         Outgoing\n"+
+		"   Conns  Packets  Packets            Bytes            Bytes\n"+
+		"%8X %8X %8X %16X %16X\n\n"+
+		" Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n"+
+		"%8X %8X %8X %16X %16X\n",
+		s.Connections, s.PacketsIn, s.PacketsOut, s.BytesIn, s.BytesOut, s.CPS, s.PPSIn, s.PPSOut, s.BPSIn, s.BPSOut)
+}
+
+// Every accepted input reads back the same after writing it in the
+// kernel's format.
 func FuzzParseGlobalStats(f *testing.F) {
 	f.Add(statsFixture)
+	f.Add(formatGlobalStats(Stats{Connections: 1<<64 - 1, BytesIn: 1 << 40, BPSOut: 7}))
 	f.Fuzz(func(t *testing.T, s string) {
-		ParseGlobalStats(strings.NewReader(s))
+		st, err := ParseGlobalStats(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		again, err := ParseGlobalStats(strings.NewReader(formatGlobalStats(st)))
+		if err != nil || again != st {
+			t.Fatalf("round trip: %+v, %v; want %+v", again, err, st)
+		}
 	})
 }
 
