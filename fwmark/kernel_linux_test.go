@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,12 +206,27 @@ func (l *lab) get(src, dst netip.Addr, port uint16) (string, error) {
 	return string(b), err
 }
 
+// getRetry is get, retried for a bounded time while the network, not the
+// service, failed: a timeout, or a neighbour not yet resolved (a loaded
+// emulated VM can miss one ARP or ND round). A refused or reset connection,
+// or an answer, ends it.
+func (l *lab) getRetry(src, dst netip.Addr, port uint16) (body string, err error) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body, err = l.get(src, dst, port)
+		var ne net.Error
+		transient := errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EHOSTUNREACH)
+		if !transient || time.Now().After(deadline) {
+			return body, err
+		}
+	}
+}
+
 // unreachable checks that without marks nothing reaches the fwmark
 // service: the director itself refuses the connection.
 func (l *lab) unreachable(t *testing.T, src, dst netip.Addr) {
 	t.Helper()
 	for _, port := range []uint16{80, 443} {
-		body, err := l.get(src, dst, port)
+		body, err := l.getRetry(src, dst, port)
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("%v port %d without marks: got %q, %v; want connection refused by the director", dst, port, body, err)
 		}
@@ -227,7 +243,7 @@ func (l *lab) persistent(t *testing.T, sources []netip.Addr, dst netip.Addr) {
 	for _, src := range sources {
 		var first string
 		for i, port := range []uint16{80, 443} {
-			body, err := l.get(src, dst, port)
+			body, err := l.getRetry(src, dst, port)
 			if err != nil {
 				t.Fatalf("client %v to %v port %d: %v", src, dst, port, err)
 			}
