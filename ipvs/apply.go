@@ -217,7 +217,9 @@ func firstDuplicate(ds []Destination) (Destination, bool) {
 //
 // The desired state is validated before anything is read or written. If
 // the kernel refuses some writes, the others are still made; the result
-// lists both and the error wraps the first refusal.
+// lists both and the error wraps the first refusal. A GUE or GRE
+// destination the kernel turns into IPIP counts as refused, with
+// ErrNotSupported (see Batch.Commit).
 func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (ApplyResult, error) {
 	const op = "apply"
 	var o ApplyOptions
