@@ -318,24 +318,6 @@ func TestDRTraffic(t *testing.T) {
 			checkBefore: backend == realserver.ARPSysctl,
 		})
 	}
-	// An IPv6 /128 VIP, on lo on rs1 and the dummy device on rs2: IPv6
-	// needs no suppression (see TestDRWithoutARPSuppressionFails), and
-	// wantOnlyDirector proves nobody else answers neighbour solicitations.
-	cfg6 := func(i int) realserver.DR {
-		c := realserver.DR{VIPs: []netip.Prefix{vip128}}
-		if i == 1 {
-			c.Device = "lvs0"
-		}
-		return c
-	}
-	vs = append(vs, variant{
-		name:        "IPv6",
-		vip:         vip6,
-		dest:        ipvs.Destination{Forward: ipvs.DirectRoute},
-		setup:       func(c *realserver.Client, i int) (*realserver.Setup, error) { return c.SetupDR(ctx, cfg6(i)) },
-		check:       func(c *realserver.Client, i int) (*realserver.Report, error) { return c.CheckDR(ctx, cfg6(i)) },
-		checkBefore: true,
-	})
 	l.run(t, vs)
 	h, err := netcfg.Open(l.rs[0].Path)
 	if err != nil {
@@ -347,6 +329,32 @@ func TestDRTraffic(t *testing.T) {
 			t.Errorf("rs1 all/%s = %s (%v), want its starting value %s", key, got, err, want)
 		}
 	}
+}
+
+// An IPv6 /128 VIP, on lo on rs1 and a dummy device on rs2. IPv6 needs no
+// suppression (see TestDRWithoutARPSuppressionFails); wantOnlyDirector
+// proves nobody but the director answers neighbour solicitations for it. A
+// lab of its own, in parallel with the IPv4 variants, to keep the suite
+// short.
+func TestDRTrafficIPv6(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := newLab(t)
+	cfg6 := func(i int) realserver.DR {
+		c := realserver.DR{VIPs: []netip.Prefix{vip128}}
+		if i == 1 {
+			c.Device = "lvs0"
+		}
+		return c
+	}
+	l.run(t, []variant{{
+		name:        "IPv6",
+		vip:         vip6,
+		dest:        ipvs.Destination{Forward: ipvs.DirectRoute},
+		setup:       func(c *realserver.Client, i int) (*realserver.Setup, error) { return c.SetupDR(ctx, cfg6(i)) },
+		check:       func(c *realserver.Client, i int) (*realserver.Report, error) { return c.CheckDR(ctx, cfg6(i)) },
+		checkBefore: true,
+	}})
 }
 
 // The same topology without ARP suppression fails the way the seeds
