@@ -295,14 +295,15 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 			order = append(order, a.ns)
 		}
 	}
-	before := map[*netlab.NS]map[string]string{}
-	for _, ns := range order {
-		snap, err := snapshot(ctx, ns)
+	// Snapshots of several hosts at once: much of one is waiting for nft.
+	before := make([]map[string]string, len(order))
+	snapErrs := make([]error, len(order))
+	parallel(len(order), func(i int) { before[i], snapErrs[i] = snapshot(ctx, order[i]) })
+	for i, err := range snapErrs {
 		if err != nil {
-			fail("snapshot of %s: %v", touched[ns], err)
+			fail("snapshot of %s: %v", touched[order[i]], err)
 			return res
 		}
-		before[ns] = snap
 	}
 
 	// Real servers first, the director last: once its VIP is announced,
@@ -397,18 +398,34 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 	if res.ok {
 		fmt.Fprintln(w, "  SIGTERM: every example exited 0")
 	}
+	type check struct {
+		items int
+		diff  []string
+		took  time.Duration
+		snaps int
+		err   error
+	}
+	checks := make([]check, len(order))
+	parallel(len(order), func(i int) {
+		c := &checks[i]
+		t := time.Now()
+		c.items, c.diff, c.snaps, c.err = settled(ctx, order[i], before[i])
+		c.took = time.Since(t)
+	})
 	var clean []string
-	for _, ns := range order {
-		after, diff, err := settled(ctx, ns, before[ns])
-		if err != nil {
-			fail("snapshot of %s: %v", touched[ns], err)
-			continue
+	for i, c := range checks {
+		name := touched[order[i]]
+		switch {
+		case c.err != nil:
+			fail("snapshot of %s: %v", name, c.err)
+		case len(c.diff) > 0:
+			fail("%s not clean after its example stopped:\n    %s", name, strings.Join(c.diff, "\n    "))
+		default:
+			if c.snaps > 1 {
+				fmt.Fprintf(w, "  %s matched its first snapshot only after %.1fs (%d snapshots)\n", name, c.took.Seconds(), c.snaps)
+			}
+			clean = append(clean, fmt.Sprintf("%s (%d items)", name, c.items))
 		}
-		if len(diff) > 0 {
-			fail("%s not clean after its example stopped:\n    %s", touched[ns], strings.Join(diff, "\n    "))
-			continue
-		}
-		clean = append(clean, fmt.Sprintf("%s (%d items)", touched[ns], len(after)))
 	}
 	if len(clean) > 0 {
 		fmt.Fprintf(w, "  as before they started (addresses, devices, sysctls, IPVS table, nftables): %s\n", strings.Join(clean, ", "))
@@ -422,20 +439,32 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 // settled snapshots ns until it matches before, for at most settleTime:
 // the kernel may finish some work (an address's or device's removal seen
 // by other subsystems) after the call that started it returned. It returns
-// the last snapshot and its differences from before.
-func settled(ctx context.Context, ns *netlab.NS, before map[string]string) (map[string]string, []string, error) {
+// the size of the last snapshot, its differences from before and the
+// number of snapshots taken.
+func settled(ctx context.Context, ns *netlab.NS, before map[string]string) (items int, diff []string, snaps int, err error) {
 	deadline := time.Now().Add(settleTime)
 	for {
 		after, err := snapshot(ctx, ns)
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, snaps, err
 		}
+		snaps++
 		diff := netcfg.Diff(before, after)
 		if len(diff) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			return after, diff, nil
+			return len(after), diff, snaps, nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// parallel runs f(0) ... f(n-1) at once and waits for them.
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	wg.Wait()
 }
 
 func get(ctx context.Context, c *http.Client, u string) (string, error) {

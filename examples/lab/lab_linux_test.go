@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -56,9 +57,9 @@ func TestModes(t *testing.T) {
 			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			t0 := time.Now()
-			oks[i] = runMode(ctx, &outs[i], m, bins, prefix, 6).ok
-			fmt.Fprintf(&outs[i], "  (%.1fs)\n", time.Since(t0).Seconds())
+			w := &stamped{w: &outs[i], t0: time.Now()}
+			oks[i] = runMode(ctx, w, m, bins, prefix, 6).ok
+			fmt.Fprintf(w, "  (%.1fs)\n", time.Since(w.t0).Seconds())
 		}()
 	}
 	wg.Wait()
@@ -144,7 +145,7 @@ func TestBadStartLeavesNothing(t *testing.T) {
 			if stdout.Len() != 0 {
 				t.Errorf("stdout: %q", stdout.String())
 			}
-			_, d, err := settled(ctx, ns, before)
+			_, d, _, err := settled(ctx, ns, before)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +169,7 @@ func TestSnapshotSeesLeftovers(t *testing.T) {
 	}
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.exited
-	_, diff, err := settled(ctx, ns, before)
+	_, diff, _, err := settled(ctx, ns, before)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,4 +179,28 @@ func TestSnapshotSeesLeftovers(t *testing.T) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
 		}
 	}
+}
+
+// stamped prefixes every line with the time since t0, which shows where a
+// slow or failing mode spent its time.
+type stamped struct {
+	w    io.Writer
+	t0   time.Time
+	cont bool // in the middle of a line
+}
+
+func (s *stamped) Write(p []byte) (int, error) {
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if !s.cont {
+			fmt.Fprintf(s.w, "[%5.1fs] ", time.Since(s.t0).Seconds())
+		}
+		if _, err := s.w.Write(line); err != nil {
+			return 0, err
+		}
+		s.cont = line[len(line)-1] != '\n'
+	}
+	return len(p), nil
 }
