@@ -41,8 +41,10 @@ func TestKernelFailoverDR(t *testing.T) {
 			// The IPVS write comes before the event. The stopped server
 			// refuses at once, so the time is Fall intervals plus
 			// scheduling; the slack covers stalls of the emulated VM on a
-			// loaded host (typically 170-550 ms measured).
-			require.Less(t, took, bound+time.Second)
+			// loaded host (typically 170-550 ms, 2.4 s seen at load 12 on
+			// two cores). Taking Fall from the checks is proven by the
+			// unit tests; this bounds the real path.
+			require.Less(t, took, bound+4*time.Second)
 
 			w := l.weights(t)
 			if mode == health.Inhibit {

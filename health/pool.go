@@ -520,8 +520,16 @@ func (p *Pool) removeProbeServices(keys []ipvs.ServiceKey) {
 // start writes the initial state: every server up or down as configured,
 // and the sorry server according to the resulting quorum.
 func (p *Pool) start(ctx context.Context) error {
-	if _, err := p.cfg.IPVS.Destinations(ctx, p.cfg.Service); err != nil {
+	ds, err := p.cfg.IPVS.Destinations(ctx, p.cfg.Service)
+	if err != nil {
 		return &Error{Op: "run", Object: p.cfg.Service.String(), Err: err}
+	}
+	// Write only what differs: one dump instead of a failed update per
+	// missing destination, and nothing at all on a restart.
+	have := make(map[netip.AddrPort]ipvs.Destination, len(ds))
+	for _, d := range ds {
+		d.Address = d.Address.Unmap()
+		have[netip.AddrPortFrom(d.Address, d.Port)] = d.Destination
 	}
 	p.mu.Lock()
 	for _, s := range p.servers {
@@ -531,7 +539,7 @@ func (p *Pool) start(ctx context.Context) error {
 	p.mu.Unlock()
 	var first error
 	for _, s := range p.servers {
-		if err := p.apply(ctx, s); err != nil && first == nil {
+		if err := p.applyKnown(ctx, s, have); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -547,7 +555,10 @@ func (p *Pool) start(ctx context.Context) error {
 }
 
 // apply writes s's desired destination state to IPVS.
-func (p *Pool) apply(ctx context.Context, s *server) error {
+func (p *Pool) apply(ctx context.Context, s *server) error { return p.applyKnown(ctx, s, nil) }
+
+// applyKnown is apply given the service's destinations (nil: unknown).
+func (p *Pool) applyKnown(ctx context.Context, s *server, have map[netip.AddrPort]ipvs.Destination) error {
 	p.mu.Lock()
 	up, draining := s.st.Up, s.st.Draining
 	p.mu.Unlock()
@@ -560,10 +571,17 @@ func (p *Pool) apply(ctx context.Context, s *server) error {
 	case p.cfg.OnFailure == Remove && !draining:
 		present = false
 	}
-	if present {
-		d.Weight = weight
+	cur, listed := have[s.addr]
+	d.Address = d.Address.Unmap()
+	d.Weight = weight
+	switch {
+	case have != nil && present && !listed:
+		err = p.cfg.IPVS.CreateDestination(ctx, p.cfg.Service, d)
+	case have != nil && (present && cur == d || !present && !listed):
+		// Already so.
+	case present:
 		err = upsert(ctx, p.cfg.IPVS, p.cfg.Service, d)
-	} else {
+	default:
 		err = p.cfg.IPVS.DeleteDestination(ctx, p.cfg.Service, s.addr)
 		if errors.Is(err, ipvs.ErrNotExist) {
 			// Gone already; but a missing service is still an error.
