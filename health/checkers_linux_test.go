@@ -112,15 +112,7 @@ func newCheckLab(t *testing.T) *checkLab {
 	tcp, err := l.peer.Listen("tcp", ":7000")
 	require.NoError(t, err)
 	t.Cleanup(func() { tcp.Close() })
-	go func() {
-		for {
-			c, err := tcp.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(tcp)
 
 	// UDP: 5000 echoes, 5001 swallows.
 	for port, echo := range map[string]bool{":5000": true, ":5001": false} {

@@ -311,6 +311,18 @@ func TestRunTwice(t *testing.T) {
 	close(block)
 }
 
+// acceptAndClose accepts connections on l and closes them at once, until
+// l is closed: a peer for TCP checks.
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 // startLog wraps a checker and records when each server's checks start.
 type startLog struct {
 	c      health.Checker
@@ -391,15 +403,7 @@ func BenchmarkPool1000Servers(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(l)
 	target := netip.MustParseAddrPort(l.Addr().String())
 	log := newStartLog(health.TCP{})
 	var servers []health.Server

@@ -45,15 +45,7 @@ func TestKernel1000Servers(t *testing.T) {
 	l, err := peer.Listen("tcp", ":80")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(l)
 
 	c, err := ipvs.New(&ipvs.Config{NetNSPath: director.Path})
 	require.NoError(t, err)
