@@ -99,5 +99,5 @@ var namesCorpus = [][]string{
 var namesSeen = [][]string{
 	{"TCP  web-frontend-with-a-long-nam rr\n", "  -> real-server-two-has-a-long-n Masq", "  -> rs1:http ", "[v6-service-name-that-is-quite-long.example]:https",
 		"-A -t web-frontend-with-a-long-name.example.org:http -s rr\n", "UDP  web-frontend-with-a-long-nam wlc\n"},
-	{"TCP  rs2:https lc\n", "UDP  localhost:domain wlc\n"},
+	{"TCP  real-server-two-has-a-long-n lc\n", "UDP  localhost:domain wlc\n"},
 }
