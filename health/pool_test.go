@@ -87,14 +87,18 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			require.Equal(t, tc.mode == health.Inhibit, listed)
 			require.Zero(t, w)
 			c.healthy.Store(true)
-			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].Up })
+			// The state changes just before IPVS is written.
+			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].Up && p.Snapshot().Servers[0].InIPVS })
 			require.GreaterOrEqual(t, p.Snapshot().Servers[0].Successes, 3)
 			w, listed = f.weight(svcKey, ap(d))
 			require.True(t, listed)
 			require.Equal(t, uint32(7), w)
 
 			c.healthy.Store(false)
-			eventually(t, "down", func() bool { return !p.Snapshot().Servers[0].Up })
+			eventually(t, "down", func() bool {
+				s := p.Snapshot().Servers[0]
+				return !s.Up && s.Weight == 0 && s.InIPVS == (tc.mode == health.Inhibit || tc.drain > 0)
+			})
 			require.GreaterOrEqual(t, p.Snapshot().Servers[0].Failures, 2)
 			w, listed = f.weight(svcKey, ap(d))
 			switch {
@@ -144,8 +148,9 @@ func TestDrainPollsConnections(t *testing.T) {
 			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].InIPVS })
 			c.healthy.Store(false)
 			down := time.Now()
-			eventually(t, "down", func() bool { return !p.Snapshot().Servers[0].Up })
+			eventually(t, "down", func() bool { s := p.Snapshot().Servers[0]; return !s.Up && s.Weight == 0 })
 			if tc.name == "udp" {
+				eventually(t, "written", func() bool { return !p.Snapshot().Servers[0].InIPVS })
 				_, listed := f.weight(tc.svc, ap(d))
 				require.False(t, listed, "UDP: deleted without draining")
 				require.False(t, p.Snapshot().Servers[0].Draining)
