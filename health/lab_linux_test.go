@@ -212,7 +212,8 @@ func (r *runner) waitAllUp(t *testing.T, within time.Duration) {
 		s := r.pool.Snapshot()
 		up := 0
 		for _, sv := range s.Servers {
-			if sv.Up && sv.InIPVS && sv.Checks > 0 {
+			// Up changes just before the write; Weight follows it.
+			if sv.Up && sv.InIPVS && sv.Weight > 0 && sv.Checks > 0 {
 				up++
 			}
 		}
