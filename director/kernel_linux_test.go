@@ -121,25 +121,6 @@ func serveName(t *testing.T, ns *nstest.NS, addr, name string) {
 	ns.ServeHTTP(t, addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
 }
 
-// spread makes n requests from client to url and counts the answers by
-// body; failures are counted under "error: ...".
-func spread(client *nstest.NS, url string, n int, timeout time.Duration) map[string]int {
-	hc := client.HTTPClient()
-	hc.Timeout = timeout
-	got := map[string]int{}
-	for i := 0; i < n; i++ {
-		resp, err := hc.Get(url)
-		if err != nil {
-			got["error"]++
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got[string(b)]++
-	}
-	return got
-}
-
 func addService(t *testing.T, c *ipvs.Client, vip netip.Addr, port uint16, rs ...netip.AddrPort) {
 	t.Helper()
 	ctx := context.Background()
@@ -215,7 +196,7 @@ func TestTwoArmNAT(t *testing.T) {
 	addService(t, ipv, netip.MustParseAddr("fd00:99::80"), 80, netip.MustParseAddrPort("[fd00:2::11]:8080"), netip.MustParseAddrPort("[fd00:2::12]:8080"))
 
 	for _, url := range []string{"http://10.0.1.100/", "http://[fd00:99::80]/"} {
-		got := spread(cl, url, 6, 10*time.Second)
+		got := cl.Tally(url, 6, 10*time.Second)
 		if got["rs1"] != 3 || got["rs2"] != 3 {
 			t.Errorf("%s: answers %v, want 3 from each real server (round robin, VIP:80 → RS:8080)", url, got)
 		}
@@ -357,7 +338,7 @@ func TestOneArmNAT(t *testing.T) {
 				t.Errorf("the second identical call changed %q", c)
 			}
 			for _, url := range tc.urls {
-				got := spread(cl, url, 4, 10*time.Second)
+				got := cl.Tally(url, 4, 10*time.Second)
 				if got["rs1"] != 2 || got["rs2"] != 2 {
 					t.Errorf("%s with one-arm NAT (%s): answers %v, want 2 from each real server", url, tc.b, got)
 				}
@@ -393,22 +374,6 @@ func neighMAC(t *testing.T, ns *nstest.NS, a netip.Addr) string {
 	return mac
 }
 
-func macOf(t *testing.T, ns *nstest.NS, dev string) string {
-	t.Helper()
-	var mac string
-	err := ns.Do(func() error {
-		l, err := netlink.LinkByName(dev)
-		if err == nil {
-			mac = l.Attrs().HardwareAddr.String()
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mac
-}
-
 // TestGratuitousMove: a VIP moves from one director namespace to another;
 // an observer on the segment learns the new director's MAC from our
 // gratuitous ARP (IPv4) and unsolicited neighbour advertisement (IPv6), and
@@ -423,7 +388,7 @@ func TestGratuitousMove(t *testing.T) {
 	)
 	ctx := context.Background()
 	c1, c2 := newDirector(t, d1), newDirector(t, d2)
-	mac1, mac2 := macOf(t, d1, "eth0"), macOf(t, d2, "eth0")
+	mac1, mac2 := d1.HardwareAddr(t, "eth0"), d2.HardwareAddr(t, "eth0")
 	// With arp_ignore=0 a routed VIP would be answered on eth0 too.
 	fs, err := c1.CheckVIP(ctx, director.VIP{Address: netip.MustParseAddr("192.0.2.10"), Announce: director.AnnounceRouted})
 	if err != nil || len(fs) != 1 || fs[0].Severity != director.Warning || !strings.Contains(fs[0].Problem, "eth0") {

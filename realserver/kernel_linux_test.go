@@ -121,25 +121,11 @@ func state(t *testing.T, ns *nstest.NS) map[string]string {
 }
 
 // split sends n requests to vip from the client and counts answers per
-// real server. Bounded: n requests, each with a deadline generous enough
-// for a first connection's neighbour resolution and SYN retransmission
-// under TCG; a broken set-up fails every request, not one.
-func (l *lab) split(t *testing.T, vip netip.Addr, n int) map[string]int {
-	t.Helper()
-	hc := l.client.HTTPClient()
-	hc.Timeout = 10 * time.Second
-	got := map[string]int{}
-	for range n {
-		resp, err := hc.Get("http://" + netip.AddrPortFrom(vip, 80).String() + "/")
-		if err != nil {
-			got["error: "+err.Error()]++
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got[string(b)]++
-	}
-	return got
+// real server. The deadline per request is generous enough for a first
+// connection's neighbour resolution and SYN retransmission under TCG; a
+// broken set-up fails every request, not one.
+func (l *lab) split(vip netip.Addr, n int) map[string]int {
+	return l.client.Tally("http://"+netip.AddrPortFrom(vip, 80).String()+"/", n, 10*time.Second)
 }
 
 func wantSplit(t *testing.T, got map[string]int, n int) {
@@ -147,22 +133,6 @@ func wantSplit(t *testing.T, got map[string]int, n int) {
 	if got["rs1"] == 0 || got["rs2"] == 0 || got["rs1"]+got["rs2"] != n {
 		t.Fatalf("requests to the VIP not split across both real servers: %v", got)
 	}
-}
-
-func mac(t *testing.T, ns *nstest.NS, dev string) string {
-	t.Helper()
-	var hw string
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(dev)
-		if err == nil {
-			hw = ifi.HardwareAddr.String()
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hw
 }
 
 // neighMAC is the client's neighbour-cache entry for a.
@@ -183,7 +153,7 @@ func neighMAC(t *testing.T, ns *nstest.NS, a netip.Addr) string {
 // that the client's neighbour entry points at the director.
 func (l *lab) wantOnlyDirector(t *testing.T, vip netip.Addr) {
 	t.Helper()
-	dmac := mac(t, l.director, "eth0")
+	dmac := l.director.HardwareAddr(t, "eth0")
 	src := clientIP
 	if vip.Is6() {
 		src = clientIP6
@@ -259,7 +229,7 @@ func (l *lab) run(t *testing.T, variants []variant) {
 				}
 			}
 			const n = 10
-			wantSplit(t, l.split(t, v.vip, n), n)
+			wantSplit(t, l.split(v.vip, n), n)
 			l.wantOnlyDirector(t, v.vip)
 			if v.after != nil {
 				v.after(t, l)
@@ -380,8 +350,8 @@ func TestDRWithoutARPSuppressionFails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dmac := mac(t, l.director, "eth0")
-	rsmacs := []string{mac(t, l.rs[0], "eth0"), mac(t, l.rs[1], "eth0")}
+	dmac := l.director.HardwareAddr(t, "eth0")
+	rsmacs := []string{l.rs[0].HardwareAddr(t, "eth0"), l.rs[1].HardwareAddr(t, "eth0")}
 	fromRS := func(macs []string) bool {
 		return slices.ContainsFunc(macs, func(m string) bool { return slices.Contains(rsmacs, m) })
 	}

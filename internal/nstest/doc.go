@@ -32,5 +32,6 @@
 // snapshot of sysctls, devices, addresses, fou ports and the nftables rule
 // set, before and after. NS.Answerers asks a segment who answers ARP or
 // neighbour solicitations for an address, again and again for a bounded
-// time, so that one lost packet under emulation decides nothing.
+// time, so that one lost packet under emulation decides nothing;
+// NS.Tally counts HTTP answers by body, NS.HardwareAddr reads a MAC.
 package nstest

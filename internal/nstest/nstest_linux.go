@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -161,4 +163,41 @@ func Segment(t testing.TB, name string, members ...Member) *NS {
 		t.Fatal(err)
 	}
 	return br
+}
+
+// HardwareAddr returns the MAC address of the interface dev, as text.
+func (n *NS) HardwareAddr(t testing.TB, dev string) string {
+	t.Helper()
+	var hw string
+	err := n.Do(func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err == nil {
+			hw = ifi.HardwareAddr.String()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("nstest: %s in %s: %v", dev, n.Name, err)
+	}
+	return hw
+}
+
+// Tally makes n GET requests for url from the namespace, each a new
+// connection with the given timeout, and counts the answers by body;
+// failures count under "error: " and the error. Bounded: n requests.
+func (n *NS) Tally(url string, count int, timeout time.Duration) map[string]int {
+	hc := n.HTTPClient()
+	hc.Timeout = timeout
+	got := map[string]int{}
+	for range count {
+		resp, err := hc.Get(url)
+		if err != nil {
+			got["error: "+err.Error()]++
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got[string(b)]++
+	}
+	return got
 }

@@ -182,14 +182,7 @@ func TestAnswerersAndState(t *testing.T) {
 	nstest.Veth(t, a, "eth0", b, "eth0")
 	a.AddAddr(t, "eth0", netip.MustParsePrefix("10.7.0.1/24"), netip.MustParsePrefix("fd07::1/64"))
 	b.AddAddr(t, "eth0", netip.MustParsePrefix("10.7.0.2/24"), netip.MustParsePrefix("fd07::2/64"))
-	var bmac string
-	noErr(t, b.Do(func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err == nil {
-			bmac = ifi.HardwareAddr.String()
-		}
-		return err
-	}))
+	bmac := b.HardwareAddr(t, "eth0")
 	never := func([]string) bool { return false }
 	for _, q := range [][2]string{{"10.7.0.1", "10.7.0.2"}, {"fd07::1", "fd07::2"}} {
 		src, target := netip.MustParseAddr(q[0]), netip.MustParseAddr(q[1])
