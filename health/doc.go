@@ -35,10 +35,14 @@
 // A failed server is kept with weight 0 (Inhibit, the default: connections
 // in progress finish, and it is safe with persistence, although persistence
 // templates keep pointing at a weight-0 server unless the director sets
-// net.ipv4.vs.expire_quiescent_template=1), or removed (Remove, optionally
-// after Drain at weight 0). On recovery its configured weight (or the
-// weight its checker reports) is restored. Servers start down and need
-// Rise successes (keepalived's alpha) unless Config.StartUp is set.
+// net.ipv4.vs.expire_quiescent_template=1), or removed (Remove). With
+// Drain, Remove drains first: the server goes to weight 0 and is deleted
+// once IPVS counts none of its connections (polled every DrainPoll, one
+// dump for all draining servers) or Drain has passed, as ipvs.Apply
+// drains; UDP and SCTP services delete at once. On recovery its
+// configured weight (or the weight its checker reports) is restored.
+// Servers start down and need Rise successes (keepalived's alpha) unless
+// Config.StartUp is set.
 //
 // Quorum is the total weight of up servers the service needs. It is lost
 // below Quorum−Hysteresis and regained at Quorum+Hysteresis; while it is
