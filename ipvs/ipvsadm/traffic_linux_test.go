@@ -115,31 +115,38 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 	bulk(t, ctx, client, "10.0.1.1:9000")
 	t.Logf("bulk upload of %d bytes through the director: %v", bulkBytes, time.Since(start).Round(time.Millisecond))
 
-	// The connection table, typed.
-	conns, err := c.Connections(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var webConns, established, templates, sipData int
-	for _, cn := range conns {
-		if cn.Client.Addr() != netip.MustParseAddr("10.0.1.2") || cn.Virtual.Addr() != vip || cn.Destination.Addr() != rs {
-			t.Errorf("unexpected entry %+v", cn)
+	// The connection table, typed. The upload's FIN may still be on its
+	// way through the director: poll (bounded) until it has left
+	// ESTABLISHED.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		conns, err := c.Connections(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		switch {
-		case cn.Virtual.Port() == 80 && cn.Protocol == ipvs.TCP && cn.Destination.Port() == 8080:
-			webConns++
-		case cn.Virtual.Port() == 9000 && cn.Client.Port() == 0:
-			templates++
-		case cn.Virtual.Port() == 9000 && cn.State == "ESTABLISHED":
-			established++
+		var webConns, established, templates, sipData int
+		for _, cn := range conns {
+			if cn.Client.Addr() != netip.MustParseAddr("10.0.1.2") || cn.Virtual.Addr() != vip || cn.Destination.Addr() != rs {
+				t.Fatalf("unexpected entry %+v", cn)
+			}
+			switch {
+			case cn.Virtual.Port() == 80 && cn.Protocol == ipvs.TCP && cn.Destination.Port() == 8080:
+				webConns++
+			case cn.Virtual.Port() == 9000 && cn.Client.Port() == 0:
+				templates++
+			case cn.Virtual.Port() == 9000 && cn.State == "ESTABLISHED":
+				established++
+			}
+			if cn.PersistenceEngine == "sip" && cn.PEData == callID && cn.Protocol == ipvs.UDP {
+				sipData++
+			}
 		}
-		if cn.PersistenceEngine == "sip" && cn.PEData == callID && cn.Protocol == ipvs.UDP {
-			sipData++
+		if webConns == n && established == open && templates == 1 && sipData > 0 {
+			break
 		}
-	}
-	if webConns != n || established != open || templates != 1 || sipData == 0 {
-		t.Errorf("connection table: %d web entries (want %d), %d established sink connections (want %d), %d sink templates (want 1), %d entries with the SIP Call-ID:\n%+v",
-			webConns, n, established, open, templates, sipData, conns)
+		if time.Now().After(deadline) {
+			t.Fatalf("connection table: %d web entries (want %d), %d established sink connections (want %d), %d sink templates (want 1), %d entries with the SIP Call-ID:\n%+v",
+				webConns, n, established, open, templates, sipData, conns)
+		}
 	}
 
 	// Counters settle within a few seconds of the last packet: wait
