@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
@@ -41,25 +44,46 @@ func ourIpvsadm(t *testing.T) string {
 	return ""
 }
 
-// setup gives a fresh namespace routes, so that the kernel's "address not
-// unicast" check (which consults routing) accepts real servers.
-const setup = `ip link add d0 type dummy && ip link set d0 up && ip route add default dev d0 && ip -6 route add default dev d0 || exit 99
-`
+// routes gives a fresh namespace default routes (IPv4 and IPv6) through a
+// dummy device, so that the kernel's "address not unicast" check (which
+// consults routing) accepts real servers. Through netlink, not ip(8):
+// under emulation every process costs.
+func routes(t *testing.T, ns *nstest.NS) {
+	t.Helper()
+	err := ns.Do(func() error {
+		d := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "d0"}}
+		if err := netlink.LinkAdd(d); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(d); err != nil {
+			return err
+		}
+		for _, dst := range []string{"0.0.0.0/0", "::/0"} {
+			_, n, _ := net.ParseCIDR(dst)
+			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: d.Attrs().Index, Dst: n}); err != nil {
+				return fmt.Errorf("route to %s: %w", dst, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("routes in %s: %v", ns.Name, err)
+	}
+}
 
 // script runs the steps with the ipvsadm found first on PATH (so that
 // argv[0] is "ipvsadm" for both tools) and prints, per step, its exit
 // status, stdout and stderr, using shell builtins only: under emulation
 // every process costs. A step "<<TEXT" runs -R with TEXT (\n separated)
 // on stdin.
-func script(binDir string, steps []string) string { return scriptFrom(binDir, steps, 0, true) }
+func script(t *testing.T, binDir string, steps []string) string {
+	return scriptFrom(t, binDir, steps, 0)
+}
 
-// scriptFrom numbers the steps from first; withSetup adds the routes.
-func scriptFrom(binDir string, steps []string, first int, withSetup bool) string {
+// scriptFrom numbers the steps from first.
+func scriptFrom(t *testing.T, binDir string, steps []string, first int) string {
 	var b strings.Builder
-	if withSetup {
-		b.WriteString(setup)
-	}
-	fmt.Fprintf(&b, "PATH=%s:$PATH\nd=$(mktemp -d)\n", binDir)
+	fmt.Fprintf(&b, "PATH=%s:$PATH\nd=%s\n", binDir, t.TempDir())
 	b.WriteString("show() { local x=(); mapfile -t -d '' x < \"$1\"; printf '%s' \"${x[0]}\"; }\n")
 	for i, s := range steps {
 		if text, ok := strings.CutPrefix(s, "<<"); ok {
@@ -69,7 +93,6 @@ func scriptFrom(binDir string, steps []string, first int, withSetup bool) string
 		}
 		fmt.Fprintf(&b, "echo \"### %d\"; echo \"rc=$rc\"; echo '--- stdout'; show $d/o; echo '--- stderr'; show $d/e\n", first+i)
 	}
-	b.WriteString("rm -rf $d\n")
 	return b.String()
 }
 
@@ -77,7 +100,6 @@ func scriptFrom(binDir string, steps []string, first int, withSetup bool) string
 // prints what script prints.
 func runInProcess(t *testing.T, ns *nstest.NS, steps []string) string {
 	t.Helper()
-	ns.Exec(t, "bash", "-c", setup)
 	c := newClient(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -168,10 +190,12 @@ func compareSequence(t *testing.T, seq []string, real, ours string, binary bool,
 		netnsHosts(t, a, hosts)
 		netnsHosts(t, b, hosts)
 	}
-	want := runScript(t, a, script(real, steps))
+	routes(t, a)
+	routes(t, b)
+	want := runScript(t, a, script(t, real, steps))
 	var got string
 	if binary {
-		got = runScript(t, b, script(ours, steps))
+		got = runScript(t, b, script(t, ours, steps))
 	} else {
 		got = runInProcess(t, b, steps)
 	}
@@ -185,7 +209,7 @@ func compareSequence(t *testing.T, seq []string, real, ours string, binary bool,
 	if gotSeq != wantSeq {
 		t.Errorf("sequence %q\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", seq, wantSeq, gotSeq, firstDiff(wantSeq, gotSeq))
 	}
-	realB := runScript(t, b, scriptFrom(real, final, len(seq), false))
+	realB := runScript(t, b, scriptFrom(t, real, final, len(seq)))
 	_, realBFinal, _ := strings.Cut(realB, cut)
 	if gotFinal != realBFinal {
 		t.Errorf("final listings in the same namespace\n--- real ipvsadm:\n%s\n--- ours:\n%s\n--- diff: %s", realBFinal, gotFinal, firstDiff(realBFinal, gotFinal))
@@ -263,7 +287,8 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 	defer cancel()
 	// Real ipvsadm builds the table and saves it.
 	a := nstest.New(t)
-	out := runScript(t, a, script(realBin(t), []string{"<<" + strings.ReplaceAll(richRules, "\n", "\\n"), "-Sn"}))
+	routes(t, a)
+	out := runScript(t, a, script(t, realBin(t), []string{"<<" + strings.ReplaceAll(richRules, "\n", "\\n"), "-Sn"}))
 	if !strings.Contains(out, "rc=0\n--- stdout\n--- stderr\n###") {
 		t.Fatalf("real ipvsadm -R failed:\n%s", out)
 	}
@@ -274,7 +299,7 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 
 	// The SDK restores ipvsadm's save into a fresh namespace...
 	b := nstest.New(t)
-	b.Exec(t, "bash", "-c", setup)
+	routes(t, b)
 	cb := newClient(t, b)
 	if err := ipvsadm.Restore(ctx, cb, strings.NewReader(saved)); err != nil {
 		t.Fatal(err)
@@ -295,7 +320,7 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 	}
 	// What the SDK saved, real ipvsadm -R restores to the same state.
 	c := nstest.New(t)
-	c.Exec(t, "bash", "-c", setup)
+	routes(t, c)
 	cmd := exec.Command("ip", "netns", "exec", c.Name, realIpvsadm, "-R")
 	cmd.Stdin = strings.NewReader(ours.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -307,7 +332,7 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 
 	// A failing line rolls back everything Restore added.
 	d := nstest.New(t)
-	d.Exec(t, "bash", "-c", setup)
+	routes(t, d)
 	cd := newClient(t, d)
 	bad := "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m\n-A -t 10.1.0.2:80 -s nosuchsched\n"
 	if err := ipvsadm.Restore(ctx, cd, strings.NewReader(bad)); err == nil {

@@ -113,7 +113,7 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 	sipCall(t, ctx, client, "10.0.1.1:5060", callID)
 	start := time.Now()
 	bulk(t, ctx, client, "10.0.1.1:9000")
-	t.Logf("bulk upload of %d bytes through the director: %v", bulkBytes, time.Since(start).Round(time.Millisecond))
+	t.Logf("bulk upload of %d bytes handed to the kernel in %v", bulkBytes, time.Since(start).Round(time.Millisecond))
 
 	// The connection table, typed. The upload's FIN may still be on its
 	// way through the director: poll (bounded) until it has left
