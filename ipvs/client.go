@@ -34,6 +34,8 @@ type request struct {
 	cmd   uint8
 	dump  bool
 	attrs []byte
+	// datagrams, if set, counts the datagrams a dump's answer came in.
+	datagrams *int
 }
 
 // transport carries requests to the kernel; the Linux one uses netlink
@@ -80,8 +82,33 @@ func (c *Client) exec(ctx context.Context, op, obj string, k opKind, cmd uint8, 
 // Services lists every virtual service of the namespace. No services is an
 // empty result, not an error.
 func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
+	// The kernel resumes a services dump that spans several datagrams by
+	// position in a table every namespace shares (up to 6.12 at least), so
+	// services another namespace adds or deletes meanwhile make it repeat
+	// or skip some of ours. Repeats are dropped; a skip is caught by
+	// listing again until two listings agree. A dump in one datagram is
+	// taken whole, under the kernel's lock, and needs no second look.
+	var prev []ServiceInfo
+	for attempt := 0; ; attempt++ {
+		out, parts, err := c.listServices(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if parts <= 1 || (attempt > 0 && sameKeys(prev, out)) || attempt == maxListings-1 {
+			return out, nil
+		}
+		prev = out
+	}
+}
+
+// maxListings bounds Services' attempts at two agreeing listings while
+// other namespaces keep changing their services; the last one is returned.
+const maxListings = 6
+
+func (c *Client) listServices(ctx context.Context) ([]ServiceInfo, int, error) {
 	var out []ServiceInfo
-	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
+	parts := 0
+	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true, datagrams: &parts}, func(_ uint8, b []byte) error {
 		s, err := decodeService(b)
 		if err != nil {
 			return err
@@ -90,9 +117,42 @@ func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, kernelError("list services", "", opOther, err)
+		return nil, 0, kernelError("list services", "", opOther, err)
 	}
-	return out, nil
+	return dropRepeats(out), parts, nil
+}
+
+// dropRepeats removes services listed twice (see Services).
+func dropRepeats(s []ServiceInfo) []ServiceInfo {
+	if len(s) < 2 {
+		return s
+	}
+	seen := make(map[ServiceKey]struct{}, len(s))
+	out := s[:0]
+	for _, x := range s {
+		if _, ok := seen[x.ServiceKey]; !ok {
+			seen[x.ServiceKey] = struct{}{}
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// sameKeys reports whether two listings name the same services.
+func sameKeys(a, b []ServiceInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := make(map[ServiceKey]struct{}, len(a))
+	for _, x := range a {
+		in[x.ServiceKey] = struct{}{}
+	}
+	for _, x := range b {
+		if _, ok := in[x.ServiceKey]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Service returns one service; ErrNotExist if there is none with key k.

@@ -732,3 +732,66 @@ func TestKernelDaemonStopRightAfterStart(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelListingWhileAnotherNamespaceGrows: the kernel resumes a
+// services dump by position in a table every namespace shares, so services
+// created elsewhere during a listing that spans several datagrams shift
+// ours and the kernel sends one again (and services the package's other
+// tests delete meanwhile make it skip some). Services must list each of
+// ours exactly once.
+func TestKernelListingWhileAnotherNamespaceGrows(t *testing.T) {
+	t.Parallel()
+	a, _ := newClient(t)
+	b, _ := newClient(t)
+	const n = 400 // about four 32 KiB datagrams
+	want := map[ipvs.ServiceKey]bool{}
+	batch := a.Batch()
+	for i := range n {
+		k := key4(ipvs.TCP, "10.1.0.1", uint16(1000+i))
+		want[k] = true
+		batch.CreateService(ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin})
+	}
+	_, err := batch.Commit(tctx(t))
+	must(t, err)
+	stop := make(chan struct{})
+	grown := make(chan int)
+	go func() {
+		i := 0
+		defer func() { grown <- i }()
+		for ; i < 5000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := key4(ipvs.UDP, "10.2.0.1", uint16(1+i))
+			if err := b.CreateService(context.Background(), ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for round := range 20 {
+		got, err := a.Services(tctx(t))
+		if err != nil {
+			close(stop)
+			<-grown
+			t.Fatal(err)
+		}
+		seen := map[ipvs.ServiceKey]bool{}
+		var bad []ipvs.ServiceKey
+		for _, s := range got {
+			if seen[s.ServiceKey] || !want[s.ServiceKey] {
+				bad = append(bad, s.ServiceKey)
+			}
+			seen[s.ServiceKey] = true
+		}
+		if len(bad) > 0 || len(seen) != n {
+			t.Errorf("round %d: %d distinct services of %d wanted; %d listed twice or not ours, first %v", round, len(seen), n, len(bad), bad[:min(len(bad), 1)])
+		}
+	}
+	close(stop)
+	if created := <-grown; created < 50 {
+		t.Errorf("the other namespace created only %d services while we listed: the test proved little", created)
+	}
+}

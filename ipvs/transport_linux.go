@@ -12,7 +12,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -86,7 +85,7 @@ func newNLTransport(cfg *Config) (*nlTransport, error) {
 		t.closeNS()
 		return nil, &Error{Op: "open", Object: "netlink socket", Err: err, kind: permissionKind(err)}
 	}
-	fam, err := genetlink.NewConn(c.nc).GetFamily("IPVS")
+	fam, err := c.lookupFamily()
 	if err != nil {
 		c.nc.Close()
 		t.closeNS()
@@ -95,7 +94,7 @@ func newNLTransport(cfg *Config) (*nlTransport, error) {
 		}
 		return nil, &Error{Op: "open", Object: "generic netlink family IPVS", Err: err, kind: permissionKind(err)}
 	}
-	t.family = fam.ID
+	t.family = fam
 	t.live[c] = struct{}{}
 	t.idle = append(t.idle, c)
 	return t, nil
@@ -146,6 +145,32 @@ func (t *nlTransport) dial() (*nlConn, error) {
 
 var errClosed = errors.New("client is closed")
 
+// lookupFamily asks the generic netlink controller for IPVS's family id,
+// reading the answer with the full receive buffer. That read is also why
+// every pooled socket does it once: the kernel sizes a dump's datagrams by
+// the largest read a socket has made, so after it the services dump comes
+// in 32 KiB datagrams, not pages. That matters beyond speed: the kernel
+// resumes a services dump by position in one table shared by every
+// namespace, so each extra datagram is a chance for another namespace's
+// change to repeat or skip one of ours.
+func (c *nlConn) lookupFamily() (uint16, error) {
+	var w attrWriter
+	w.str(unix.CTRL_ATTR_FAMILY_NAME, "IPVS")
+	var id uint16
+	err := c.roundTrip(unix.GENL_ID_CTRL, request{cmd: unix.CTRL_CMD_GETFAMILY, attrs: w.b}, func(_ uint8, b []byte) error {
+		return attrs(b, func(typ uint16, v []byte) error {
+			if typ == unix.CTRL_ATTR_FAMILY_ID && len(v) >= 2 {
+				id = native.Uint16(v)
+			}
+			return nil
+		})
+	})
+	if err == nil && id == 0 {
+		err = errors.New("controller's answer has no family id")
+	}
+	return id, err
+}
+
 func (t *nlTransport) get() (*nlConn, error) {
 	t.mu.Lock()
 	if t.closed {
@@ -161,6 +186,10 @@ func (t *nlTransport) get() (*nlConn, error) {
 	t.mu.Unlock()
 	c, err := t.dial()
 	if err != nil {
+		return nil, err
+	}
+	if _, err := c.lookupFamily(); err != nil { // see lookupFamily
+		c.nc.Close()
 		return nil, err
 	}
 	t.mu.Lock()
@@ -420,6 +449,9 @@ func (c *nlConn) roundTrip(family uint16, req request, fn func(uint8, []byte) er
 		b, err := c.recv()
 		if err != nil {
 			return err
+		}
+		if req.datagrams != nil {
+			*req.datagrams++
 		}
 		if err := splitMessages(b, r.take); err != nil {
 			return err
