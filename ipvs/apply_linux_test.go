@@ -153,7 +153,7 @@ func TestKernelApplyRandomStates(t *testing.T) {
 		require.Len(t, theirs[0].Destinations, 1)
 
 		// ipvsadm sees the same number of services and destinations.
-		lines := strings.Split(strings.TrimSpace(ns.Exec(t, "ipvsadm", "-Sn")), "\n")
+		lines := strings.Split(strings.TrimSpace(stableExec(t, ns, "ipvsadm", "-Sn")), "\n")
 		n := 1 + len(theirs[0].Destinations)
 		for _, s := range want.Services {
 			n += 1 + len(s.Destinations)

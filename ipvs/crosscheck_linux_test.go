@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -181,7 +182,7 @@ func TestKernelIpvsadmShowsWhatWeCreate(t *testing.T) {
 		}
 		// One process for both listings: each exec is slow under TCG.
 		const sep = "----\n"
-		both := ns.Exec(t, "sh", "-c", "ipvsadm -Sn && echo ---- && ipvsadm -Ln "+strings.Join(tt.listArgs, " "))
+		both := stableExec(t, ns, "sh", "-c", "ipvsadm -Sn && echo ---- && ipvsadm -Ln "+strings.Join(tt.listArgs, " "))
 		save, list, ok := strings.Cut(both, sep)
 		if !ok {
 			t.Fatalf("%s: output %q", tt.name, both)
@@ -193,6 +194,24 @@ func TestKernelIpvsadmShowsWhatWeCreate(t *testing.T) {
 			t.Errorf("%s: ipvsadm -Ln %s\n got:\n%s\nwant:\n%s", tt.name, strings.Join(tt.listArgs, " "), showSpaces(got), showSpaces(tt.list))
 		}
 	}
+}
+
+// stableExec runs a listing command until two runs in a row print the
+// same, at most five times. The kernel resumes a services dump by position
+// in a table every namespace shares, so while parallel tests change their
+// services a dump that spans several datagrams (ipvsadm reads page-sized
+// ones) can repeat or skip one of ours; the next dump does not.
+func stableExec(t *testing.T, ns *nstest.NS, name string, args ...string) string {
+	t.Helper()
+	out := ns.Exec(t, name, args...)
+	for range 4 {
+		again := ns.Exec(t, name, args...)
+		if again == out {
+			break
+		}
+		out = again
+	}
+	return out
 }
 
 // showSpaces makes trailing blanks visible in failure messages.
