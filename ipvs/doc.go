@@ -52,6 +52,14 @@
 // are created there, so the calling goroutine's own namespace is never
 // changed.
 //
+// The kernel keeps the services of every namespace in one table and
+// resumes a services dump that spans several datagrams by position in it,
+// so services another namespace adds or deletes during a dump can make it
+// repeat or skip one of ours (ipvsadm shows this too, under containers).
+// Services, and Snapshot and Apply through it, read 32 KiB datagrams
+// (about a hundred services each), drop repeats, and list again until two
+// listings of several datagrams agree.
+//
 // # Errors
 //
 // Every error is an *Error naming the operation, the object and, for
