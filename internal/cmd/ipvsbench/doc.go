@@ -10,7 +10,7 @@
 // is driven through internal/bench/moby, a separate module, so that it is
 // never a dependency of the SDK. In the project's VM:
 //
-//	internal/bench/run.sh [-kernel 6.1] [-- ipvsbench flags]
+//	go run ./internal/cmd/benchvm [-kernel 6.1] [-- ipvsbench flags]
 //
 // The results for the project's VM are in BENCHMARKS.md.
 package main

@@ -1,0 +1,69 @@
+// Command benchvm runs ipvsbench in the project's VM: it builds the
+// moby/ipvs helper from its own module (internal/bench/moby, so moby/ipvs
+// never becomes a dependency of the SDK) and boots the VM with both.
+//
+//	go run ./internal/cmd/benchvm [-kernel 6.1] [-- ipvsbench flags]
+//
+// For example, the runs in BENCHMARKS.md:
+//
+//	go run ./internal/cmd/benchvm -kernel 6.12 -- -sizes 1000,5000 -reps 3
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+func main() {
+	kernel := flag.String("kernel", "6.1", "kernel to boot: 6.1, 6.12 or all")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: go run ./internal/cmd/benchvm [-kernel 6.1] [-- ipvsbench flags]")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(*kernel, flag.Args()); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "benchvm:", err)
+		os.Exit(1)
+	}
+}
+
+func run(kernel string, args []string) error {
+	root, err := output("go", "list", "-m", "-f", "{{.Dir}}")
+	if err != nil {
+		return fmt.Errorf("finding the module: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "benchvm-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	moby := filepath.Join(tmp, "mobybench")
+	build := exec.Command("go", "build", "-o", moby, ".")
+	build.Dir = filepath.Join(root, "internal", "bench", "moby")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building %s: %w", build.Dir, err)
+	}
+	vmArgs := []string{"run", "./internal/cmd/vmrun", "-kernel", kernel, "-timeout", "60m",
+		"-build", "./internal/cmd/ipvsbench", "-f", moby + ":/lvs/bin/mobybench",
+		"--", "/lvs/bin/ipvsbench", "-moby", "/lvs/bin/mobybench"}
+	vm := exec.Command("go", append(vmArgs, args...)...)
+	vm.Dir = root
+	vm.Stdin, vm.Stdout, vm.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return vm.Run()
+}
+
+func output(name string, args ...string) (string, error) {
+	b, err := exec.Command(name, args...).Output()
+	return strings.TrimSpace(string(b)), err
+}
