@@ -308,14 +308,9 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 		if flags != "" {
 			b.WriteString(" -b " + flags)
 		}
-	case f&FormatStats != 0:
+	case f&(FormatStats|FormatRate) != 0:
 		fmt.Fprintf(b, "%-33s", name)
-		for _, v := range []uint64{e.Stats.Connections, e.Stats.PacketsIn, e.Stats.PacketsOut, e.Stats.BytesIn, e.Stats.BytesOut} {
-			largeNum(b, v, f)
-		}
-	case f&FormatRate != 0:
-		fmt.Fprintf(b, "%-33s", name)
-		for _, v := range []uint64{e.Stats.CPS, e.Stats.PPSIn, e.Stats.PPSOut, e.Stats.BPSIn, e.Stats.BPSOut} {
+		for _, v := range statsColumns(e.Stats, f) {
 			largeNum(b, v, f)
 		}
 	default:
@@ -362,7 +357,7 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 			b.WriteByte('\n')
 		case f&FormatStats != 0:
 			fmt.Fprintf(b, "  -> %-28s", dname)
-			for _, v := range []uint64{d.Stats.Connections, d.Stats.PacketsIn, d.Stats.PacketsOut, d.Stats.BytesIn, d.Stats.BytesOut} {
+			for _, v := range statsColumns(d.Stats, f) {
 				largeNum(b, v, f)
 			}
 			b.WriteByte('\n')
@@ -509,4 +504,13 @@ func WriteDaemons(w io.Writer, ds []ipvs.Daemon) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// statsColumns are the five numbers of a --stats row, or of a --rate row
+// when f asks for rates (--stats wins, as in ipvsadm).
+func statsColumns(st ipvs.Stats, f Format) [5]uint64 {
+	if f&FormatStats != 0 {
+		return [5]uint64{st.Connections, st.PacketsIn, st.PacketsOut, st.BytesIn, st.BytesOut}
+	}
+	return [5]uint64{st.CPS, st.PPSIn, st.PPSOut, st.BPSIn, st.BPSOut}
 }
