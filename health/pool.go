@@ -225,7 +225,9 @@ func (k EventKind) String() string {
 
 // Event is passed to Config.Notify.
 type Event struct {
-	Kind   EventKind
+	Kind EventKind
+	// Time is when the pool saw the change (a drain's Drain counts from
+	// a ServerDown's Time).
 	Time   time.Time
 	Server netip.AddrPort // the real server (or sorry server), if any
 	// Err is the last check's error for ServerDown, the failure for
@@ -744,6 +746,9 @@ func (p *Pool) handle(ctx context.Context, r result) {
 		return // cancelled checks say nothing about the servers
 	}
 	s := p.servers[r.i]
+	// One instant for the transition: the event's time and the drain's
+	// deadline, so "deleted Drain after it went down" holds exactly.
+	at := time.Now()
 	p.mu.Lock()
 	s.st.Checks++
 	s.st.LastCheck, s.st.LastDuration, s.st.LastError = r.start, r.dur, r.err
@@ -767,8 +772,8 @@ func (p *Pool) handle(ctx context.Context, r result) {
 				// goes without waiting.
 				s.st.Draining, s.st.DrainConns = true, 0
 				s.drainID++
-				s.drainBy = time.Now().Add(p.cfg.Drain)
-				p.drains = append(p.drains, entry{due: time.Now(), i: r.i, drain: s.drainID})
+				s.drainBy = at.Add(p.cfg.Drain)
+				p.drains = append(p.drains, entry{due: at, i: r.i, drain: s.drainID})
 			}
 		}
 	}
@@ -786,7 +791,7 @@ func (p *Pool) handle(ctx context.Context, r result) {
 		if !up {
 			kind = ServerDown
 		}
-		p.notify(Event{Kind: kind, Time: time.Now(), Server: s.addr, Err: r.err, UpWeight: p.upWeight()})
+		p.notify(Event{Kind: kind, Time: at, Server: s.addr, Err: r.err, UpWeight: p.upWeight()})
 	}
 	if changed || reweigh {
 		p.quorum(ctx)
