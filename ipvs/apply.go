@@ -92,20 +92,50 @@ type Draining struct {
 	Conns uint32
 }
 
-// ApplyResult is what an Apply did.
+// ApplyResult is what an Apply did. It keeps the writes in a compact form
+// and makes Change values only when asked: a bulk create of thousands of
+// objects then costs almost nothing beyond the requests themselves. The
+// writes refer to the desired State passed to Apply, which Apply never
+// modifies: call Applied and Failed before modifying that State's
+// destinations in place.
 type ApplyResult struct {
-	// Applied are the writes the kernel acknowledged, in the order sent.
-	Applied []Change
-	// Failed are the writes the kernel refused, with Errs beside them.
-	Failed []Change
-	Errs   []error
 	// Draining are destinations left at weight 0 for a later Apply to
 	// delete; services being drained show through their destinations.
 	Draining []Draining
+
+	plan plan
+	errs []error // one per write; nil if the kernel applied them all
 }
 
 // Writes is the number of writes sent.
-func (r ApplyResult) Writes() int { return len(r.Applied) + len(r.Failed) }
+func (r ApplyResult) Writes() int { return r.plan.len() }
+
+// Applied returns the writes the kernel acknowledged, in the order sent.
+func (r ApplyResult) Applied() []Change {
+	out := make([]Change, 0, r.plan.len())
+	for i := range r.plan.len() {
+		if r.errs == nil || r.errs[i] == nil {
+			out = append(out, r.plan.change(i))
+		}
+	}
+	return out
+}
+
+// Failed returns the writes the kernel refused, in the order sent, and
+// the error of each.
+func (r ApplyResult) Failed() ([]Change, []error) {
+	var (
+		out  []Change
+		errs []error
+	)
+	for i, err := range r.errs {
+		if err != nil {
+			out = append(out, r.plan.change(i))
+			errs = append(errs, err)
+		}
+	}
+	return out, errs
+}
 
 // normalKey is the form the kernel reports a key in: explicit family,
 // unmapped address.
@@ -139,15 +169,39 @@ func drainsAtOnce(k ServiceKey) bool { return k.Protocol == UDP || k.Protocol ==
 
 // desiredIndex is the validated, normalised desired state.
 type desiredIndex struct {
-	svcs  []ServiceState // in the caller's order
-	byKey map[ServiceKey]int
+	svcs    []ServiceState // in the caller's order
+	byKey   map[keyID]int32
+	tunnels bool // some destination needs reading back (see needsReadBack)
 }
 
+// keyID is a ServiceKey as plain memory (no netip.Addr, whose zone is a
+// pointer): hashed in one go, and a map of them is never scanned by the
+// garbage collector. Keys must be normalised.
+type keyID struct {
+	addr   [16]byte
+	fwmark uint32
+	port   uint16
+	proto  Protocol
+	family uint32
+}
+
+func idOf(k ServiceKey) keyID {
+	return keyID{addr: k.Address.As16(), fwmark: k.Fwmark, port: k.Port, proto: k.Protocol, family: uint32(k.Family)}
+}
+
+func (ix *desiredIndex) find(k ServiceKey) (int, bool) {
+	i, ok := ix.byKey[idOf(k)]
+	return int(i), ok
+}
+
+// indexState validates and normalises desired. The caller's destinations
+// are read in place, never written (see ApplyResult); only IPv4-mapped
+// addresses need a normalised copy.
 func indexState(desired State) (desiredIndex, error) {
 	const op = "apply"
 	ix := desiredIndex{
 		svcs:  make([]ServiceState, len(desired.Services)),
-		byKey: make(map[ServiceKey]int, len(desired.Services)),
+		byKey: make(map[keyID]int32, len(desired.Services)),
 	}
 	for i := range desired.Services {
 		s := &desired.Services[i]
@@ -156,19 +210,19 @@ func indexState(desired State) (desiredIndex, error) {
 		}
 		ns := ServiceState{Service: normalService(s.Service)}
 		k := ns.ServiceKey
-		if _, dup := ix.byKey[k]; dup {
+		id := idOf(k)
+		if _, dup := ix.byKey[id]; dup {
 			return ix, invalid(op, k.String(), "Services", "the service appears twice in the desired state")
 		}
 		mapped := false
 		for j := range s.Destinations {
 			d := &s.Destinations[j]
-			if err := checkDestination(op, k, *d); err != nil {
+			if err := checkDest(op, k, d); err != nil {
 				return ix, err
 			}
 			mapped = mapped || d.Address.Is4In6()
+			ix.tunnels = ix.tunnels || needsReadBack(*d)
 		}
-		// The caller's destinations are read, never written; only
-		// IPv4-mapped addresses need a normalised copy.
 		ns.Destinations = s.Destinations[:len(s.Destinations):len(s.Destinations)]
 		if mapped {
 			ns.Destinations = make([]Destination, len(s.Destinations))
@@ -180,7 +234,7 @@ func indexState(desired State) (desiredIndex, error) {
 			return ix, invalid(op, k.String()+" -> "+d.String(), "Destinations", "the destination appears twice in the service")
 		}
 		ix.svcs[i] = ns
-		ix.byKey[k] = i
+		ix.byKey[id] = int32(i)
 	}
 	return ix, nil
 }
@@ -240,7 +294,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		return ApplyResult{}, err
 	}
 	owned := func(k ServiceKey) bool {
-		_, want := ix.byKey[k]
+		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
 	snap, err := c.snapshot(ctx, owned)
@@ -257,24 +311,14 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		p.newDests = map[drainKey]time.Time{}
 		p.newSvcs = map[ServiceKey]time.Time{}
 	}
-	changes := p.plan(snap)
-
-	res := ApplyResult{Draining: p.draining}
-	errs, err := c.send(ctx, changes)
-	if errs == nil {
-		res.Applied = changes
-	}
-	for i, ch := range changes {
-		if errs == nil {
-			break
-		}
-		if errs[i] == nil {
-			res.Applied = append(res.Applied, ch)
+	res := ApplyResult{plan: p.plan(snap), Draining: p.draining}
+	res.errs, err = c.send(ctx, &res.plan)
+	for i, e := range res.errs {
+		if e == nil {
 			continue
 		}
-		res.Failed = append(res.Failed, ch)
-		res.Errs = append(res.Errs, errs[i])
 		// A drain whose deletion failed goes on with its old start.
+		ch := res.plan.change(i)
 		if p.oldDests != nil && ch.Op == OpDeleteDestination {
 			dk := drainKey{ch.Service.ServiceKey, destID(ch.Destination)}
 			if t, ok := p.oldDests[dk]; ok {
@@ -328,9 +372,9 @@ type planner struct {
 
 // plan returns the writes that make the kernel's snap match the desired
 // state, in an order the kernel accepts.
-func (p *planner) plan(snap []ServiceSnapshot) []Change {
+func (p *planner) plan(snap []ServiceSnapshot) plan {
 	var (
-		writes []Change
+		writes []write
 		seen   []bool // desired services the kernel has
 	)
 	if len(snap) > 0 {
@@ -339,7 +383,7 @@ func (p *planner) plan(snap []ServiceSnapshot) []Change {
 	for si := range snap {
 		ks := &snap[si]
 		k := ks.ServiceKey
-		idx, ok := p.ix.byKey[k]
+		idx, ok := p.ix.find(k)
 		if !ok {
 			p.leaveService(ks)
 			continue
@@ -347,7 +391,7 @@ func (p *planner) plan(snap []ServiceSnapshot) []Change {
 		seen[idx] = true
 		want := &p.ix.svcs[idx]
 		if normalService(ks.Service) != want.Service {
-			writes = append(writes, Change{Op: OpUpdateService, Service: want.Service})
+			writes = append(writes, write{op: OpUpdateService, svc: int32(idx)})
 		}
 		p.match.reset(want.Destinations)
 		for di := range ks.Destinations {
@@ -358,13 +402,13 @@ func (p *planner) plan(snap []ServiceSnapshot) []Change {
 				p.leaveDest(k, kd, time.Time{})
 				continue
 			case normalDest(kd.Destination) != want.Destinations[i]:
-				writes = append(writes, Change{Op: OpUpdateDestination, Service: Service{ServiceKey: k}, Destination: want.Destinations[i]})
+				writes = append(writes, write{op: OpUpdateDestination, svc: int32(idx), dest: int32(i)})
 			}
 			p.match.have[i] = true
 		}
 		for i := range want.Destinations {
 			if !p.match.have[i] {
-				writes = append(writes, Change{Op: OpCreateDestination, Service: Service{ServiceKey: k}, Destination: want.Destinations[i]})
+				writes = append(writes, write{op: OpCreateDestination, svc: int32(idx), dest: int32(i)})
 			}
 		}
 	}
@@ -381,20 +425,16 @@ func (p *planner) plan(snap []ServiceSnapshot) []Change {
 		if seen != nil && seen[idx] {
 			continue
 		}
-		want := &p.ix.svcs[idx]
-		writes = append(writes, Change{Op: OpCreateService, Service: want.Service})
-		key := Service{ServiceKey: want.ServiceKey}
-		for i := range want.Destinations {
-			writes = append(writes, Change{Op: OpCreateDestination, Service: key, Destination: want.Destinations[i]})
+		writes = append(writes, write{op: OpCreateService, svc: int32(idx)})
+		for i := range p.ix.svcs[idx].Destinations {
+			writes = append(writes, write{op: OpCreateDestination, svc: int32(idx), dest: int32(i)})
 		}
 	}
-	if len(p.destDrops)+len(p.svcDrops) == 0 {
-		return writes
+	changes := p.destDrops
+	if len(p.svcDrops) > 0 {
+		changes = append(changes, p.svcDrops...)
 	}
-	out := make([]Change, 0, len(p.destDrops)+len(p.svcDrops)+len(writes))
-	out = append(out, p.destDrops...)
-	out = append(out, p.svcDrops...)
-	return append(out, writes...)
+	return plan{svcs: p.ix.svcs, changes: changes, writes: writes, tunnels: p.ix.tunnels || hasTunnels(changes)}
 }
 
 // destIndex finds a desired destination of one service by address and
@@ -509,5 +549,11 @@ func (p *planner) leaveService(ks *ServiceSnapshot) {
 
 // String summarises a result for logs: "3 writes (2 applied, 1 failed), 1 draining".
 func (r ApplyResult) String() string {
-	return fmt.Sprintf("%d writes (%d applied, %d failed), %d draining", r.Writes(), len(r.Applied), len(r.Failed), len(r.Draining))
+	failed := 0
+	for _, e := range r.errs {
+		if e != nil {
+			failed++
+		}
+	}
+	return fmt.Sprintf("%d writes (%d applied, %d failed), %d draining", r.Writes(), r.Writes()-failed, failed, len(r.Draining))
 }

@@ -108,8 +108,8 @@ func BenchmarkApplyPlanNoop(b *testing.B) {
 					b.Fatal(err)
 				}
 				p := planner{ix: ix}
-				if ch := p.plan(snap); len(ch) != 0 {
-					b.Fatalf("%d writes", len(ch))
+				if pl := p.plan(snap); pl.len() != 0 {
+					b.Fatalf("%d writes", pl.len())
 				}
 			})
 		})

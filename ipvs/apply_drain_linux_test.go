@@ -123,7 +123,7 @@ func drainRun(t *testing.T, drainTimeout time.Duration) (failed, restored int) {
 		for _, d := range res.Draining {
 			draining[d.Destination.Addr()] = true
 		}
-		for _, ch := range res.Applied {
+		for _, ch := range res.Applied() {
 			if ch.Op == ipvs.OpUpdateDestination && ch.Destination.Weight > 0 {
 				restored++
 			}

@@ -46,7 +46,7 @@ func ExampleClient_Apply() {
 		res, err := c.Apply(ctx, desired(), opts)
 		cancel()
 		if err != nil {
-			// Some writes failed; res.Applied says which were made.
+			// Some writes failed; res.Applied() says which were made.
 			log.Printf("apply: %v (%v)", err, res)
 		}
 		for _, d := range res.Draining {

@@ -137,7 +137,8 @@ func TestKernelApplyRandomStates(t *testing.T) {
 		want := randomState(rng)
 		res, err := c.Apply(ctx, want, opts)
 		require.NoError(t, err, "seed %d step %d", seed, step)
-		require.Empty(t, res.Failed)
+		failed, _ := res.Failed()
+		require.Empty(t, failed)
 
 		got := snapshotState(t, ctx, c)
 		var mine, theirs []ipvs.ServiceState
@@ -162,7 +163,7 @@ func TestKernelApplyRandomStates(t *testing.T) {
 
 		again, err := c.Apply(ctx, want, opts)
 		require.NoError(t, err)
-		require.Zero(t, again.Writes(), "step %d: a second Apply of the same state wrote %v", step, again.Applied)
+		require.Zero(t, again.Writes(), "step %d: a second Apply of the same state wrote %v", step, again.Applied())
 	}
 
 	// The empty state removes everything we own, and only that.
@@ -232,15 +233,16 @@ func TestKernelBatchErrorsMidway(t *testing.T) {
 	ares, err := c.Apply(ctx, want, nil)
 	require.ErrorIs(t, err, ipvs.ErrNoModule)
 	var ok, failed []string
-	for _, ch := range ares.Applied {
+	for _, ch := range ares.Applied() {
 		ok = append(ok, ch.String())
 	}
-	for _, ch := range ares.Failed {
+	refused, errs := ares.Failed()
+	for _, ch := range refused {
 		failed = append(failed, ch.String())
 	}
 	sort.Strings(ok)
 	require.Equal(t, []string{"create destination TCP 10.0.0.1:80 -> 192.168.1.4:80", "delete service TCP 10.0.0.3:80"}, ok)
 	require.Equal(t, []string{"create service TCP 10.0.0.2:80", "create destination TCP 10.0.0.2:80 -> 192.168.1.2:80"}, failed)
-	require.True(t, errors.Is(ares.Errs[1], ipvs.ErrNotExist))
+	require.True(t, errors.Is(errs[1], ipvs.ErrNotExist))
 	require.Equal(t, render(want.Services[:1]), render(snapshotState(t, ctx, c)))
 }

@@ -55,12 +55,39 @@ func (c *Client) dumpDests(ctx context.Context, out []ServiceSnapshot) error {
 		serviceKeyAttr(&w, out[i].ServiceKey)
 		reqs[i] = request{cmd: cmdGetDest, dump: true, attrs: w.b[start:len(w.b):len(w.b)]}
 	}
+	// Each service's destinations are decoded into scratch, then moved to
+	// a slice shared with the services after it: a few allocations for
+	// the whole snapshot instead of a growing slice per service.
+	var (
+		scratch, store []DestinationInfo
+		cur            = -1
+		seen           int // destinations so far
+	)
+	flush := func() {
+		if cur < 0 || len(scratch) == 0 {
+			return
+		}
+		seen += len(scratch)
+		if cap(store)-len(store) < len(scratch) {
+			// Room for the rest, if they have as many as those so far.
+			rest := seen * (len(out) - cur) / (cur + 1)
+			store = make([]DestinationInfo, 0, max(len(scratch), rest))
+		}
+		n := len(store)
+		store = append(store, scratch...)
+		out[cur].Destinations = store[n:len(store):len(store)]
+		scratch = scratch[:0]
+	}
 	fn := func(i int, b []byte) error {
+		if i != cur {
+			flush()
+			cur = i
+		}
 		d, err := decodeDestination(b, out[i].ServiceKey.family())
 		if err != nil {
 			return err
 		}
-		out[i].Destinations = append(out[i].Destinations, d)
+		scratch = append(scratch, d)
 		return nil
 	}
 	var err error
@@ -76,5 +103,6 @@ func (c *Client) dumpDests(ctx context.Context, out []ServiceSnapshot) error {
 	if err != nil {
 		return kernelError("list destinations", "", opOther, err)
 	}
+	flush()
 	return nil
 }

@@ -49,7 +49,9 @@ func (w *drainWorld) plan(desired State, snap []ServiceSnapshot) ([]string, []Dr
 		oldDests: w.drains.dests, oldSvcs: w.drains.svcs,
 		newDests: map[drainKey]time.Time{}, newSvcs: map[ServiceKey]time.Time{}}
 	var out []string
-	for _, ch := range p.plan(snap) {
+	pl := p.plan(snap)
+	for i := range pl.len() {
+		ch := pl.change(i)
 		s := ch.String()
 		if ch.Op == OpUpdateDestination {
 			s += " weight " + string(rune('0'+ch.Destination.Weight))

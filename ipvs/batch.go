@@ -59,7 +59,9 @@ func (c Change) Object() string {
 
 func (c Change) String() string { return c.Op.String() + " " + c.Object() }
 
-func (c Change) isDest() bool { return c.Op >= OpCreateDestination }
+func (c Change) isDest() bool { return c.Op.isDest() }
+
+func (o Op) isDest() bool { return o >= OpCreateDestination }
 
 // check validates c as the corresponding Client method would.
 func (c Change) check() error {
@@ -242,6 +244,83 @@ type batchEncoder interface {
 	batchEncode(ctx context.Context, n int, enc encodeFunc, fail func(i int, err error)) error
 }
 
+// write is one write Apply planned, by position in the desired state:
+// plain memory, so that thousands of them cost the garbage collector
+// nothing, made into a Change only when asked for.
+type write struct {
+	op   Op
+	svc  int32 // index in plan.svcs
+	dest int32 // index in that service's Destinations
+}
+
+// plan is the writes of a commit, in the order sent: changes first, then
+// writes (Apply's deletions and drains, then its creates and updates; a
+// Batch has only changes).
+type plan struct {
+	svcs    []ServiceState
+	changes []Change
+	writes  []write
+
+	tunnels bool // some write may need reading back (see readBack)
+
+	keySvc int32  // the service whose key attribute key holds, plus one
+	key    []byte // cached: a service's destinations repeat its key
+}
+
+func (p *plan) len() int { return len(p.changes) + len(p.writes) }
+
+// change returns write i as a Change.
+func (p *plan) change(i int) Change {
+	if i < len(p.changes) {
+		return p.changes[i]
+	}
+	w := p.writes[i-len(p.changes)]
+	s := &p.svcs[w.svc]
+	if !w.op.isDest() {
+		return Change{Op: w.op, Service: s.Service}
+	}
+	return Change{Op: w.op, Service: Service{ServiceKey: s.ServiceKey}, Destination: s.Destinations[w.dest]}
+}
+
+// readBack reports whether write i creates or updates a tunnel an old
+// kernel may ignore (see needsReadBack).
+func (p *plan) readBack(i int) bool {
+	if i < len(p.changes) {
+		ch := &p.changes[i]
+		return (ch.Op == OpCreateDestination || ch.Op == OpUpdateDestination) && needsReadBack(ch.Destination)
+	}
+	w := p.writes[i-len(p.changes)]
+	return w.op.isDest() && w.op != OpDeleteDestination && needsReadBack(p.svcs[w.svc].Destinations[w.dest])
+}
+
+// encode appends the attributes of write i to w and returns its command.
+func (p *plan) encode(i int, w *attrWriter) uint8 {
+	if i < len(p.changes) {
+		return p.changes[i].encode(w)
+	}
+	wr := p.writes[i-len(p.changes)]
+	s := &p.svcs[wr.svc]
+	switch wr.op {
+	case OpCreateService:
+		serviceAttr(w, s.Service)
+		return cmdNewService
+	case OpUpdateService:
+		serviceAttr(w, s.Service)
+		return cmdSetService
+	}
+	if p.keySvc != wr.svc+1 {
+		k := attrWriter{b: p.key[:0]}
+		serviceKeyAttr(&k, s.ServiceKey)
+		p.key, p.keySvc = k.b, wr.svc+1
+	}
+	w.b = append(w.b, p.key...)
+	destAttr(w, s.Destinations[wr.dest])
+	if wr.op == OpCreateDestination {
+		return cmdNewDest
+	}
+	return cmdSetDest
+}
+
 // commit validates and sends changes, which it keeps in the result.
 func (c *Client) commit(ctx context.Context, changes []Change) (BatchResult, error) {
 	for _, ch := range changes {
@@ -249,37 +328,37 @@ func (c *Client) commit(ctx context.Context, changes []Change) (BatchResult, err
 			return BatchResult{}, err
 		}
 	}
-	errs, err := c.send(ctx, changes)
+	errs, err := c.send(ctx, &plan{changes: changes, tunnels: hasTunnels(changes)})
 	if errs == nil {
 		errs = make([]error, len(changes))
 	}
 	return BatchResult{Changes: changes, Errs: errs}, err
 }
 
-// send sends validated changes in order. errs is nil if the kernel applied
-// them all, else it holds one entry per change; err then wraps the first
-// failure.
-func (c *Client) send(ctx context.Context, changes []Change) (errs []error, err error) {
-	if len(changes) == 0 {
+// send sends the validated writes of p in order. errs is nil if the kernel
+// applied them all, else it holds one entry per write; err then wraps the
+// first failure.
+func (c *Client) send(ctx context.Context, p *plan) (errs []error, err error) {
+	n := p.len()
+	if n == 0 {
 		return nil, nil
 	}
 	fail := func(i int, err error) {
 		if errs == nil {
-			errs = make([]error, len(changes))
+			errs = make([]error, n)
 		}
 		if errs[i] == nil {
 			errs[i] = err
 		}
 	}
-	enc := func(i int, w *attrWriter) uint8 { return changes[i].encode(w) }
 	var batchErr error
 	if be, ok := c.t.(batchEncoder); ok {
-		batchErr = be.batchEncode(ctx, len(changes), enc, fail)
+		batchErr = be.batchEncode(ctx, n, p.encode, fail)
 	} else {
-		reqs := make([]request, len(changes))
+		reqs := make([]request, n)
 		for i := range reqs {
 			var w attrWriter
-			reqs[i].cmd = enc(i, &w)
+			reqs[i].cmd = p.encode(i, &w)
 			reqs[i].attrs = w.b
 		}
 		var es []error
@@ -292,12 +371,12 @@ func (c *Client) send(ctx context.Context, changes []Change) (errs []error, err 
 	}
 	for i, e := range errs {
 		if e != nil {
-			ch := &changes[i]
+			ch := p.change(i)
 			errs[i] = kernelError(ch.Op.String(), ch.Object(), ch.Op.kind(), e)
 		}
 	}
 	if batchErr == nil {
-		c.verifyTunnels(ctx, changes, errs, fail)
+		c.verifyTunnels(ctx, p, errs, fail)
 	}
 	failed := 0
 	var first error
@@ -315,41 +394,34 @@ func (c *Client) send(ctx context.Context, changes []Change) (errs []error, err 
 	if batchErr != nil {
 		first = kernelError("commit batch", "", opOther, batchErr)
 	}
-	return errs, &Error{Op: "commit batch", Object: fmt.Sprintf("(%d of %d writes failed)", failed, len(changes)), Err: first}
+	return errs, &Error{Op: "commit batch", Object: fmt.Sprintf("(%d of %d writes failed)", failed, n), Err: first}
 }
 
-// verifyTunnels reads back the GUE and GRE destinations that changes
-// created or updated, as CreateDestination does, until the kernel has
-// been seen to honour one. A destination that reads back as another
-// tunnel fails with ErrNotSupported through fail (errs are the failures
-// so far, nil if none); one the batch created
-// is deleted again. Only a destination's last write in the batch is
-// checked, and one that cannot be read back is left alone: it is the
-// kernel's answer to the writes that counts.
-func (c *Client) verifyTunnels(ctx context.Context, changes []Change, errs []error, fail func(int, error)) {
+// verifyTunnels reads back the GUE and GRE destinations that p created or
+// updated, as CreateDestination does, until the kernel has been seen to
+// honour one. A destination that reads back as another tunnel fails with
+// ErrNotSupported through fail (errs are the failures so far, nil if
+// none); one the batch created is deleted again. Only a destination's
+// last write in the batch is checked, and one that cannot be read back is
+// left alone: it is the kernel's answer to the writes that counts.
+func (c *Client) verifyTunnels(ctx context.Context, p *plan, errs []error, fail func(int, error)) {
 	if c.tunnelsVerified.Load() {
 		return
 	}
-	found := false
-	for i := range changes {
-		if changes[i].isDest() && needsReadBack(changes[i].Destination) {
-			found = true
-			break
-		}
-	}
-	if !found {
+	if !p.tunnels {
 		return
 	}
+	n := p.len()
 	type destKey = drainKey
 	var last map[destKey]int // tunnel writes by destination
-	for i := range changes {
-		ch := &changes[i]
+	for i := range n {
+		ch := p.change(i)
 		if !ch.isDest() {
 			continue
 		}
 		dk := destKey{normalKey(ch.Service.ServiceKey), destID(ch.Destination)}
 		applied := errs == nil || errs[i] == nil
-		if applied && (ch.Op == OpCreateDestination || ch.Op == OpUpdateDestination) && needsReadBack(ch.Destination) {
+		if applied && p.readBack(i) {
 			if last == nil {
 				last = map[destKey]int{}
 			}
@@ -382,7 +454,7 @@ func (c *Client) verifyTunnels(ctx context.Context, changes []Change, errs []err
 			if !ok {
 				continue
 			}
-			ch := &changes[i]
+			ch := p.change(i)
 			if err := tunnelIgnored(ch.Op.String(), ch.Object(), ch.Destination, got.Destination); err != nil {
 				fail(i, err)
 				if ch.Op == OpCreateDestination {
@@ -396,8 +468,18 @@ func (c *Client) verifyTunnels(ctx context.Context, changes []Change, errs []err
 	if len(undo) > 0 {
 		// Leave nothing behind: the kernel made IPIP tunnels the caller
 		// did not ask for.
-		_, _ = c.send(ctx, undo)
+		_, _ = c.send(ctx, &plan{changes: undo})
 	}
+}
+
+// hasTunnels reports whether some of changes may need reading back.
+func hasTunnels(changes []Change) bool {
+	for i := range changes {
+		if changes[i].isDest() && needsReadBack(changes[i].Destination) {
+			return true
+		}
+	}
+	return false
 }
 
 // needsReadBack reports whether d is a tunnel an old kernel would turn

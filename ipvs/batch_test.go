@@ -164,7 +164,7 @@ func TestBatchGUEDowngradeIsReportedAndUndone(t *testing.T) {
 	// Apply reports the same write as failed.
 	f.reqs = nil
 	ares, err := c.Apply(context.Background(), State{Services: []ServiceState{{Service: Service{ServiceKey: tcpKey}, Destinations: []Destination{gue}}}}, nil)
-	if !errors.Is(err, ErrNotSupported) || len(ares.Failed) != 1 || ares.Failed[0].Op != OpCreateDestination {
+	if failed, _ := ares.Failed(); !errors.Is(err, ErrNotSupported) || len(failed) != 1 || failed[0].Op != OpCreateDestination {
 		t.Fatalf("Apply: %v, %+v", err, ares)
 	}
 }

@@ -110,8 +110,9 @@ func TestKernelBatchTunnelReadBack(t *testing.T) {
 	desired := State{Services: []ServiceState{{Service: Service{ServiceKey: vip}, Destinations: []Destination{gue, gre, dr}}}}
 	for i := 0; i < 2; i++ {
 		ares, err := old.Apply(ctx, desired, nil)
-		if !errors.Is(err, ErrNotSupported) || len(ares.Failed) != 2 || len(ares.Applied) != 0 {
-			t.Fatalf("Apply %d on an old kernel: %v; applied %v, failed %v", i, err, ares.Applied, ares.Failed)
+		failed, _ := ares.Failed()
+		if !errors.Is(err, ErrNotSupported) || len(failed) != 2 || len(ares.Applied()) != 0 {
+			t.Fatalf("Apply %d on an old kernel: %v; applied %v, failed %v", i, err, ares.Applied(), failed)
 		}
 		if m := kernelDests(); len(m) != 2 || m[dr.Address] != dr || m[gre.Address] != ipip {
 			t.Fatalf("Apply %d: kernel holds %v, want the DR destination and the IPIP one", i, m)

@@ -77,3 +77,78 @@ func TestKernelReceiveHonoursContext(t *testing.T) {
 		t.Fatalf("after cancellations: %+v, %v", s, err)
 	}
 }
+
+// TestKernelDumpsStopWhenAsked: the destination dumps of a snapshot run
+// outside the runtime's poller, so they check the context and Close
+// themselves: a cancellation or a Close midway ends them with that reason,
+// and the client (after a cancellation) works afterwards. Close waits for
+// the dumps to stop.
+func TestKernelDumpsStopWhenAsked(t *testing.T) {
+	t.Parallel()
+	ns := nstest.New(t)
+	c, err := New(&Config{NetNSPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bg := context.Background()
+	const n = 300
+	b := c.Batch()
+	var reqs []request
+	for i := range n {
+		k := ServiceKey{Protocol: TCP, Address: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), Port: 80}
+		b.CreateService(Service{ServiceKey: k})
+		b.CreateDestination(k, Destination{Address: netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}), Port: 80, Forward: Masquerade, Weight: 1})
+		reqs = append(reqs, request{cmd: cmdGetDest, dump: true, attrs: encode(func(w *attrWriter) { serviceKeyAttr(w, k) })})
+	}
+	if _, err := b.Commit(bg); err != nil {
+		t.Fatal(err)
+	}
+	tr := c.t.(*nlTransport)
+
+	all := 0
+	if err := tr.dumpMany(bg, reqs, func(int, []byte) error { all++; return nil }); err != nil || all != n {
+		t.Fatalf("every dump: %d destinations, %v", all, err)
+	}
+
+	ctx, cancel := context.WithCancel(bg)
+	seen := 0
+	err = tr.dumpMany(ctx, reqs, func(i int, _ []byte) error {
+		seen++
+		if i == 10 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || seen >= n {
+		t.Fatalf("cancelled after dump 10: %v after %d destinations", err, seen)
+	}
+	if snap, err := c.Snapshot(bg); err != nil || len(snap) != n {
+		t.Fatalf("after the cancellation: %d services, %v", len(snap), err)
+	}
+
+	seen = 0
+	closed := make(chan error, 1)
+	err = tr.dumpMany(bg, reqs, func(i int, _ []byte) error {
+		seen++
+		if i == 10 {
+			go func() { closed <- c.Close() }()
+			// Wait until the client is marked closed before going on.
+			for tr.stopped(bg) == nil {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, errClosed) || seen >= n {
+		t.Fatalf("closed after dump 10: %v after %d destinations", err, seen)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after the dumps stopped")
+	}
+}

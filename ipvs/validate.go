@@ -97,6 +97,11 @@ func checkDestination(op string, k ServiceKey, d Destination) error {
 	if err := checkKey(op, k); err != nil {
 		return err
 	}
+	return checkDest(op, k, &d)
+}
+
+// checkDest is checkDestination for a key already validated.
+func checkDest(op string, k ServiceKey, d *Destination) error {
 	obj := func() string { return k.String() + " -> " + d.String() }
 	if !d.Address.IsValid() {
 		return invalid(op, obj(), "Address", "missing")

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -237,6 +238,46 @@ func getString(v []byte) string {
 		}
 	}
 	return string(v)
+}
+
+// schedulerName is getString for a scheduler: the mainline names come
+// back as constants, so that a dump of thousands of services does not
+// allocate one string each.
+func schedulerName(v []byte) Scheduler {
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		v = v[:i]
+	}
+	switch string(v) { // compared without allocating
+	case "rr":
+		return RoundRobin
+	case "wrr":
+		return WeightedRoundRobin
+	case "lc":
+		return LeastConnection
+	case "wlc":
+		return WeightedLeastConnection
+	case "lblc":
+		return LocalityBasedLeastConn
+	case "lblcr":
+		return LocalityBasedLeastConnRepl
+	case "dh":
+		return DestinationHashing
+	case "sh":
+		return SourceHashing
+	case "sed":
+		return ShortestExpectedDelay
+	case "nq":
+		return NeverQueue
+	case "fo":
+		return WeightedFailover
+	case "ovf":
+		return WeightedOverflow
+	case "mh":
+		return MaglevHashing
+	case "twos":
+		return TwoRandomChoices
+	}
+	return Scheduler(v)
 }
 
 func getAddr(f Family, v []byte) (netip.Addr, error) {
@@ -518,7 +559,7 @@ func decodeService(b []byte) (ServiceInfo, error) {
 		case svcFwmark:
 			s.Fwmark, err = getU32(v)
 		case svcSched:
-			s.Scheduler = Scheduler(getString(v))
+			s.Scheduler = schedulerName(v)
 		case svcPE:
 			s.PersistenceEngine = getString(v)
 		case svcFlags:
