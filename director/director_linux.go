@@ -255,7 +255,7 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 // arpLeaks warns about interfaces that answer ARP for any local address,
 // a routed VIP included (kube-proxy's strictARP problem).
 func (c *client) arpLeaks(subj string) []Finding {
-	links, err := c.h.Netlink().LinkList()
+	links, err := c.h.Links()
 	if err != nil {
 		return nil
 	}

@@ -3,6 +3,8 @@ package ipvs
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -111,49 +113,40 @@ type ApplyResult struct {
 func (r ApplyResult) Writes() int { return r.plan.len() }
 
 // Applied returns the writes the kernel acknowledged, in the order sent.
-func (r ApplyResult) Applied() []Change {
-	out := make([]Change, 0, r.plan.len())
-	for i := range r.plan.len() {
-		if r.errs == nil || r.errs[i] == nil {
-			out = append(out, r.plan.change(i))
-		}
-	}
-	return out
-}
+func (r ApplyResult) Applied() []Change { return applied(r.plan.len(), r.plan.change, r.errs) }
 
 // Failed returns the writes the kernel refused, in the order sent, and
 // the error of each.
-func (r ApplyResult) Failed() ([]Change, []error) {
-	var (
-		out  []Change
-		errs []error
-	)
-	for i, err := range r.errs {
-		if err != nil {
-			out = append(out, r.plan.change(i))
-			errs = append(errs, err)
-		}
-	}
-	return out, errs
-}
+func (r ApplyResult) Failed() ([]Change, []error) { return failed(r.plan.change, r.errs) }
 
 // normalKey is the form the kernel reports a key in: explicit family,
 // unmapped address.
 func normalKey(k ServiceKey) ServiceKey {
-	k.Family = k.family()
-	k.Address = k.Address.Unmap()
+	k.normalise()
 	return k
 }
 
+func (k *ServiceKey) normalise() {
+	k.Family = k.family()
+	if k.Address.Is4In6() {
+		k.Address = k.Address.Unmap()
+	}
+}
+
 func normalService(s Service) Service {
-	s.ServiceKey = normalKey(s.ServiceKey)
+	normalise(&s)
+	return s
+}
+
+// normalise is normalService in place: Apply normalises thousands.
+func normalise(s *Service) {
+	s.ServiceKey.normalise()
 	if s.Scheduler == "" {
 		s.Scheduler = defaultScheduler
 	}
 	if s.Netmask.IsFull() {
 		s.Netmask = Netmask{}
 	}
-	return s
 }
 
 func normalDest(d Destination) Destination {
@@ -170,13 +163,17 @@ func drainsAtOnce(k ServiceKey) bool { return k.Protocol == UDP || k.Protocol ==
 // desiredIndex is the validated, normalised desired state.
 type desiredIndex struct {
 	svcs    []ServiceState // in the caller's order
-	byKey   map[keyID]int32
-	tunnels bool // some destination needs reading back (see needsReadBack)
+	tunnels bool           // some destination needs reading back (see needsReadBack)
+
+	// An open-addressing hash table of svcs by key: slots hold an index
+	// into svcs plus one (0: empty). Cheaper to build than a map, and a
+	// slice of integers the garbage collector never scans.
+	slots []int32
+	seed  maphash.Seed
 }
 
-// keyID is a ServiceKey as plain memory (no netip.Addr, whose zone is a
-// pointer): hashed in one go, and a map of them is never scanned by the
-// garbage collector. Keys must be normalised.
+// keyID is a normalised ServiceKey as plain memory (no netip.Addr, whose
+// zone is a pointer), hashed in one go.
 type keyID struct {
 	addr   [16]byte
 	fwmark uint32
@@ -185,13 +182,40 @@ type keyID struct {
 	family uint32
 }
 
-func idOf(k ServiceKey) keyID {
-	return keyID{addr: k.Address.As16(), fwmark: k.Fwmark, port: k.Port, proto: k.Protocol, family: uint32(k.Family)}
+func (ix *desiredIndex) slot(k *ServiceKey) int {
+	id := keyID{addr: k.Address.As16(), fwmark: k.Fwmark, port: k.Port, proto: k.Protocol, family: uint32(k.Family)}
+	return int(maphash.Comparable(ix.seed, id)) & (len(ix.slots) - 1)
 }
 
+// find returns the index of the desired service with key k (normalised).
 func (ix *desiredIndex) find(k ServiceKey) (int, bool) {
-	i, ok := ix.byKey[idOf(k)]
-	return int(i), ok
+	if len(ix.slots) == 0 {
+		return 0, false
+	}
+	for i := ix.slot(&k); ; i = (i + 1) & (len(ix.slots) - 1) {
+		s := ix.slots[i]
+		if s == 0 {
+			return 0, false
+		}
+		if ix.svcs[s-1].ServiceKey == k {
+			return int(s - 1), true
+		}
+	}
+}
+
+// add indexes svcs[i], or returns false if its key is there already.
+func (ix *desiredIndex) add(i int) bool {
+	k := &ix.svcs[i].ServiceKey
+	for j := ix.slot(k); ; j = (j + 1) & (len(ix.slots) - 1) {
+		s := ix.slots[j]
+		if s == 0 {
+			ix.slots[j] = int32(i + 1)
+			return true
+		}
+		if ix.svcs[s-1].ServiceKey == *k {
+			return false
+		}
+	}
 }
 
 // indexState validates and normalises desired. The caller's destinations
@@ -200,24 +224,27 @@ func (ix *desiredIndex) find(k ServiceKey) (int, bool) {
 func indexState(desired State) (desiredIndex, error) {
 	const op = "apply"
 	ix := desiredIndex{
-		svcs:  make([]ServiceState, len(desired.Services)),
-		byKey: make(map[keyID]int32, len(desired.Services)),
+		svcs: make([]ServiceState, len(desired.Services)),
+		// At most half full: short probes.
+		slots: make([]int32, 1<<bits.Len(uint(2*len(desired.Services)))),
+		seed:  maphash.MakeSeed(),
 	}
 	for i := range desired.Services {
 		s := &desired.Services[i]
 		if err := checkService(op, s.Service); err != nil {
 			return ix, err
 		}
-		ns := ServiceState{Service: normalService(s.Service)}
+		ns := &ix.svcs[i]
+		ns.Service = s.Service
+		normalise(&ns.Service)
 		k := ns.ServiceKey
-		id := idOf(k)
-		if _, dup := ix.byKey[id]; dup {
+		if !ix.add(i) {
 			return ix, invalid(op, k.String(), "Services", "the service appears twice in the desired state")
 		}
 		mapped := false
 		for j := range s.Destinations {
 			d := &s.Destinations[j]
-			if err := checkDest(op, k, d); err != nil {
+			if err := checkDest(op, k, k.Family, d); err != nil {
 				return ix, err
 			}
 			mapped = mapped || d.Address.Is4In6()
@@ -233,8 +260,6 @@ func indexState(desired State) (desiredIndex, error) {
 		if d, dup := firstDuplicate(ns.Destinations); dup {
 			return ix, invalid(op, k.String()+" -> "+d.String(), "Destinations", "the destination appears twice in the service")
 		}
-		ix.svcs[i] = ns
-		ix.byKey[id] = int32(i)
 	}
 	return ix, nil
 }

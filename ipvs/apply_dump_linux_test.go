@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golvs/lvs/internal/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,12 +16,7 @@ import (
 // refused with EBUSY while the first is in flight. If a kernel ever
 // accepts it, dumps can be batched like writes.
 func TestKernelDumpsCannotShareADatagram(t *testing.T) {
-	ns := nstest.New(t)
-	c, err := New(&Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := nsClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	keys := []ServiceKey{

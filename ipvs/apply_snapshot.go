@@ -25,11 +25,19 @@ func (c *Client) Snapshot(ctx context.Context) ([]ServiceSnapshot, error) {
 }
 
 // snapshot is Snapshot restricted to the services keep accepts (nil: all).
+// The listing comes first, checked as Services does. (Checking it instead
+// with a second listing on another socket while the destinations are read
+// was slower: the kernel serialises the two on one lock.)
 func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
 	svcs, err := c.Services(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return c.withDests(ctx, svcs, keep)
+}
+
+// withDests reads the destinations of the services of svcs keep accepts.
+func (c *Client) withDests(ctx context.Context, svcs []ServiceInfo, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
 	out := make([]ServiceSnapshot, 0, len(svcs))
 	for _, s := range svcs {
 		if keep == nil || keep(s.ServiceKey) {

@@ -101,10 +101,10 @@ func (o Op) kind() opKind {
 func (c *Change) encode(w *attrWriter) uint8 {
 	switch c.Op {
 	case OpCreateService:
-		serviceAttr(w, c.Service)
+		serviceAttr(w, &c.Service)
 		return cmdNewService
 	case OpUpdateService:
-		serviceAttr(w, c.Service)
+		serviceAttr(w, &c.Service)
 		return cmdSetService
 	case OpDeleteService:
 		serviceKeyAttr(w, c.Service.ServiceKey)
@@ -187,29 +187,38 @@ type BatchResult struct {
 }
 
 // Applied returns the changes the kernel acknowledged.
-func (r BatchResult) Applied() []Change {
+func (r BatchResult) Applied() []Change { return applied(len(r.Changes), r.change, r.Errs) }
+
+// Failed returns the changes that failed, with their errors.
+func (r BatchResult) Failed() ([]Change, []error) { return failed(r.change, r.Errs) }
+
+func (r BatchResult) change(i int) Change { return r.Changes[i] }
+
+// applied returns those of n writes whose entry in errs is nil (all of
+// them if errs is nil), in order.
+func applied(n int, change func(int) Change, errs []error) []Change {
 	var out []Change
-	for i, c := range r.Changes {
-		if r.Errs[i] == nil {
-			out = append(out, c)
+	for i := range n {
+		if errs == nil || errs[i] == nil {
+			out = append(out, change(i))
 		}
 	}
 	return out
 }
 
-// Failed returns the changes that failed, with their errors.
-func (r BatchResult) Failed() ([]Change, []error) {
+// failed returns the writes with an error in errs, and those errors.
+func failed(change func(int) Change, errs []error) ([]Change, []error) {
 	var (
-		out  []Change
-		errs []error
+		out   []Change
+		cause []error
 	)
-	for i, c := range r.Changes {
-		if r.Errs[i] != nil {
-			out = append(out, c)
-			errs = append(errs, r.Errs[i])
+	for i, err := range errs {
+		if err != nil {
+			out = append(out, change(i))
+			cause = append(cause, err)
 		}
 	}
-	return out, errs
+	return out, cause
 }
 
 // Commit validates every write, then sends them all, in order. If one is
@@ -300,12 +309,18 @@ func (p *plan) encode(i int, w *attrWriter) uint8 {
 	}
 	wr := p.writes[i-len(p.changes)]
 	s := &p.svcs[wr.svc]
-	switch wr.op {
-	case OpCreateService:
-		serviceAttr(w, s.Service)
-		return cmdNewService
-	case OpUpdateService:
-		serviceAttr(w, s.Service)
+	if !wr.op.isDest() {
+		start := len(w.b)
+		serviceAttr(w, &s.Service)
+		// The service's destinations follow it: their key attribute is
+		// the head of this one, under a header of its own length.
+		n := 4 + serviceKeyLen(s.ServiceKey)
+		p.key = append(p.key[:0], w.b[start:start+n]...)
+		native.PutUint16(p.key, uint16(n))
+		p.keySvc = wr.svc + 1
+		if wr.op == OpCreateService {
+			return cmdNewService
+		}
 		return cmdSetService
 	}
 	if p.keySvc != wr.svc+1 {

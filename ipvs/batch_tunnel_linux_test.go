@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/golvs/lvs/internal/nstest"
 )
 
 // oldKernel passes requests to a real kernel with the tunnel attributes
@@ -57,12 +55,7 @@ func (oldKernel) strip(r request) request {
 // does, and leave no IPIP destination behind; on a kernel that honours
 // them (6.1 and 6.12) the same writes succeed and read back exactly.
 func TestKernelBatchTunnelReadBack(t *testing.T) {
-	ns := nstest.New(t)
-	c, err := New(&Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := nsClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -189,7 +189,7 @@ func (c *Client) CreateService(ctx context.Context, s Service) error {
 	if err := checkService(op, s); err != nil {
 		return err
 	}
-	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, s) })
+	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, &s) })
 }
 
 // UpdateService replaces every field of the service with key s.ServiceKey:
@@ -200,7 +200,7 @@ func (c *Client) UpdateService(ctx context.Context, s Service) error {
 	if err := checkService(op, s); err != nil {
 		return err
 	}
-	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, s) })
+	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, &s) })
 }
 
 // DeleteService removes a service and its destinations.

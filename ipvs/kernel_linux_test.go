@@ -738,8 +738,9 @@ func TestKernelDaemonStopRightAfterStart(t *testing.T) {
 // created elsewhere during a listing that spans several datagrams shift
 // ours and the kernel sends one again (and services the package's other
 // tests delete meanwhile make it skip some). Services must list each of
-// ours exactly once. Not parallel: the growth would make the other tests'
-// ipvsadm listings repeat services without end (ipvsadm drops nothing).
+// ours exactly once, and so must Snapshot. Not parallel: the growth would
+// make the other tests' ipvsadm listings repeat services without end
+// (ipvsadm drops nothing).
 func TestKernelListingWhileAnotherNamespaceGrows(t *testing.T) {
 	a, _ := newClient(t)
 	b, _ := newClient(t)
@@ -772,7 +773,21 @@ func TestKernelListingWhileAnotherNamespaceGrows(t *testing.T) {
 		}
 	}()
 	for round := range 20 {
-		got, err := a.Services(tctx(t))
+		// Odd rounds take the listing Snapshot makes, which checks it
+		// against a second one taken while it reads the destinations.
+		var (
+			got []ipvs.ServiceInfo
+			err error
+		)
+		if round%2 == 0 {
+			got, err = a.Services(tctx(t))
+		} else {
+			var snap []ipvs.ServiceSnapshot
+			snap, err = a.Snapshot(tctx(t))
+			for _, s := range snap {
+				got = append(got, s.ServiceInfo)
+			}
+		}
 		if err != nil {
 			close(stop)
 			<-grown

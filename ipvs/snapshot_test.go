@@ -24,7 +24,7 @@ func TestSnapshotKeepsEachServicesDestinations(t *testing.T) {
 		switch r.cmd {
 		case cmdGetService:
 			for i := range counts {
-				msgs = append(msgs, encode(func(w *attrWriter) { serviceAttr(w, Service{ServiceKey: key(i), Scheduler: RoundRobin}) }))
+				msgs = append(msgs, encode(func(w *attrWriter) { serviceAttr(w, &Service{ServiceKey: key(i), Scheduler: RoundRobin}) }))
 			}
 		case cmdGetDest:
 			for i := range counts {

@@ -10,17 +10,24 @@ import (
 	"github.com/golvs/lvs/internal/nstest"
 )
 
+// nsClient is a client of a namespace of the test's own, closed when the
+// test ends.
+func nsClient(t *testing.T) *Client {
+	t.Helper()
+	c, err := New(&Config{NetNSPath: nstest.New(t).Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestKernelReceiveHonoursContext blocks in a real receive with nothing to
 // read and checks that a deadline or a cancellation ends it promptly, and
 // that the client works afterwards.
 func TestKernelReceiveHonoursContext(t *testing.T) {
 	t.Parallel()
-	ns := nstest.New(t)
-	c, err := New(&Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := nsClient(t)
 	tr := c.t.(*nlTransport)
 
 	blockedRecv := func(ctx context.Context) (error, time.Duration) {
@@ -85,12 +92,7 @@ func TestKernelReceiveHonoursContext(t *testing.T) {
 // the dumps to stop.
 func TestKernelDumpsStopWhenAsked(t *testing.T) {
 	t.Parallel()
-	ns := nstest.New(t)
-	c, err := New(&Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := nsClient(t)
 	bg := context.Background()
 	const n = 300
 	b := c.Batch()
@@ -113,7 +115,7 @@ func TestKernelDumpsStopWhenAsked(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(bg)
 	seen := 0
-	err = tr.dumpMany(ctx, reqs, func(i int, _ []byte) error {
+	err := tr.dumpMany(ctx, reqs, func(i int, _ []byte) error {
 		seen++
 		if i == 10 {
 			cancel()

@@ -8,7 +8,9 @@ import (
 
 // checkKey validates the identifying fields of a service.
 func checkKey(op string, k ServiceKey) error {
-	obj := k.String // formatted only on error: Apply validates thousands
+	// Formatted only on error, and k not copied (a method value would):
+	// Apply validates thousands.
+	obj := func() string { return k.String() }
 	if k.Fwmark != 0 {
 		if k.Family != IPv4 && k.Family != IPv6 {
 			return invalid(op, obj(), "Family", "a fwmark service needs Family IPv4 or IPv6")
@@ -61,7 +63,7 @@ func checkService(op string, s Service) error {
 	if err := checkKey(op, s.ServiceKey); err != nil {
 		return err
 	}
-	obj := s.ServiceKey.String
+	obj := func() string { return s.ServiceKey.String() }
 	if err := checkName(op, obj, "Scheduler", string(s.Scheduler)); err != nil {
 		return err
 	}
@@ -97,11 +99,12 @@ func checkDestination(op string, k ServiceKey, d Destination) error {
 	if err := checkKey(op, k); err != nil {
 		return err
 	}
-	return checkDest(op, k, &d)
+	return checkDest(op, k, k.family(), &d)
 }
 
-// checkDest is checkDestination for a key already validated.
-func checkDest(op string, k ServiceKey, d *Destination) error {
+// checkDest is checkDestination for a key already validated, whose family
+// is fam.
+func checkDest(op string, k ServiceKey, fam Family, d *Destination) error {
 	obj := func() string { return k.String() + " -> " + d.String() }
 	if !d.Address.IsValid() {
 		return invalid(op, obj(), "Address", "missing")
@@ -117,8 +120,8 @@ func checkDest(op string, k ServiceKey, d *Destination) error {
 	default:
 		return invalid(op, obj(), "Forward", fmt.Sprintf("unknown forwarding method %d", d.Forward))
 	}
-	if FamilyOf(d.Address) != k.family() && d.Forward != Tunnel {
-		return invalid(op, obj(), "Address", fmt.Sprintf("a %v destination for a %v service needs Forward Tunnel", FamilyOf(d.Address), k.family()))
+	if FamilyOf(d.Address) != fam && d.Forward != Tunnel {
+		return invalid(op, obj(), "Address", fmt.Sprintf("a %v destination for a %v service needs Forward Tunnel", FamilyOf(d.Address), fam))
 	}
 	if k.Fwmark == 0 && (d.Forward == DirectRoute || d.Forward == Tunnel) && d.Port != k.Port {
 		return invalid(op, obj(), "Port", fmt.Sprintf("%v forwarding cannot map ports: the port must be the service's %d (only Masquerade maps ports)", d.Forward, k.Port))

@@ -394,7 +394,7 @@ func serviceKeyAttr(w *attrWriter, k ServiceKey) {
 
 // serviceAttr is the CMD_ATTR_SERVICE nest with the full entry, as
 // NEW_SERVICE and SET_SERVICE need. s must be validated.
-func serviceAttr(w *attrWriter, s Service) {
+func serviceAttr(w *attrWriter, s *Service) {
 	sched := string(s.Scheduler)
 	if sched == "" {
 		sched = string(defaultScheduler)

@@ -184,7 +184,7 @@ func (c *Client) checkARP(ctx context.Context, r *Report, a ARP, vips []netip.Pr
 		}
 		return nil
 	}
-	links, err := c.h.Netlink().LinkList()
+	links, err := c.h.Links()
 	if err != nil {
 		return err
 	}

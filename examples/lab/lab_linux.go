@@ -174,7 +174,7 @@ func snapshot(ctx context.Context, ns *netlab.NS) (map[string]string, error) {
 		return nil, err
 	}
 	defer h.Close()
-	links, err := h.Netlink().LinkList()
+	links, err := h.Links()
 	if err != nil {
 		return nil, err
 	}

@@ -326,13 +326,30 @@ type AddrOn struct {
 	Prefix netip.Prefix
 }
 
-// Addrs lists every address in the namespace (both families) with its
-// device.
-func (h *Host) Addrs() ([]AddrOn, error) {
+// dump runs a netlink dump again while the kernel reports it interrupted
+// (NLM_F_DUMP_INTR: the namespace changed meanwhile, say addrconf adding
+// an IPv6 address, so the results may be inconsistent), a few times.
+func dump[T any](f func() ([]T, error)) ([]T, error) {
+	for i := 0; ; i++ {
+		out, err := f()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || i == 9 {
+			return out, err
+		}
+	}
+}
+
+// Links lists the namespace's devices.
+func (h *Host) Links() ([]netlink.Link, error) {
 	if err := h.Err(); err != nil {
 		return nil, err
 	}
-	links, err := h.nl.LinkList()
+	return dump(h.nl.LinkList)
+}
+
+// Addrs lists every address in the namespace (both families) with its
+// device.
+func (h *Host) Addrs() ([]AddrOn, error) {
+	links, err := h.Links()
 	if err != nil {
 		return nil, fmt.Errorf("netcfg: list devices: %w", err)
 	}
@@ -340,7 +357,7 @@ func (h *Host) Addrs() ([]AddrOn, error) {
 	for _, l := range links {
 		names[l.Attrs().Index] = l.Attrs().Name
 	}
-	addrs, err := h.nl.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := dump(func() ([]netlink.Addr, error) { return h.nl.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("netcfg: list addresses: %w", err)
 	}

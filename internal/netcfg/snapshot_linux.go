@@ -52,7 +52,7 @@ func (h *Host) Snapshot(sysctlDirs ...string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netcfg: snapshot sysctls: %w", err)
 	}
-	links, err := h.nl.LinkList()
+	links, err := h.Links()
 	if err != nil {
 		return nil, fmt.Errorf("netcfg: snapshot devices: %w", err)
 	}

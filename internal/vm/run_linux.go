@@ -60,7 +60,7 @@ func (im *Image) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"-smp", strconv.Itoa(opts.CPUs), "-m", strconv.Itoa(opts.MemoryMiB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", im.Vmlinuz, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1 oops=panic rdinit=/init",
+		"-append", strings.Join(append([]string{"console=ttyS0 quiet panic=-1 oops=panic rdinit=/init"}, opts.KernelArgs...), " "),
 		"-serial", "stdio", "-serial", "file:" + ctl,
 	}
 	cmd := exec.CommandContext(ctx, qemu, args...)

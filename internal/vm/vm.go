@@ -64,6 +64,9 @@ type RunOptions struct {
 	// MemoryMiB and CPUs size the guest; 0 means 2048 and 2.
 	MemoryMiB int
 	CPUs      int
+	// KernelArgs are added to the kernel's command line, e.g. nohz_full=1
+	// for exact user and system times on CPU 1 (see ipvsbench).
+	KernelArgs []string
 }
 
 // Result reports how a boot ended.

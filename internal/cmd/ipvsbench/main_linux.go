@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golvs/lvs/internal/netns"
 	"github.com/golvs/lvs/ipvs"
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +34,7 @@ type config struct {
 	moby    string
 	ipvsadm string
 	reps    int
+	cpu     int // pinned to this CPU, or -1
 }
 
 func run() error {
@@ -41,12 +43,13 @@ func run() error {
 	dests := flag.Int("dests", 4, "destinations per service")
 	moby := flag.String("moby", "mobybench", "the mobybench binary (internal/bench/moby); empty to skip moby/ipvs")
 	ipvsadm := flag.String("ipvsadm", "ipvsadm", "the ipvsadm binary; empty to skip it")
-	reps := flag.Int("reps", 1, "runs of each measurement; the fastest counts")
+	reps := flag.Int("reps", 1, "runs of each measurement; the fastest counts, and user/wall is over all of them")
+	cpu := flag.Int("cpu", -1, "run everything on this CPU only; with the kernel's nohz_full on it, user and system times are exact")
 	flag.Parse()
 	if !*inner {
-		return reexec()
+		return reexec(*cpu)
 	}
-	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, reps: max(*reps, 1)}
+	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, reps: max(*reps, 1), cpu: *cpu}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 62500 {
@@ -60,18 +63,24 @@ func run() error {
 // reexec runs this program again inside a network namespace of its own,
 // so that its flushes can never touch the caller's IPVS table, and so
 // that ipvsadm and mobybench, its children, inherit the namespace
-// without a wrapper process in their timings.
-func reexec() error {
+// without a wrapper process in their timings. With cpu ≥ 0 the program
+// and its children all run on that CPU only (they inherit the affinity).
+func reexec(cpu int) error {
+	if cpu >= 0 {
+		// The child inherits the affinity of the thread that forks it.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return fmt.Errorf("pinning to CPU %d: %w", cpu, err)
+		}
+	}
 	name := fmt.Sprintf("ipvsbench-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip netns add: %v: %s", err, out)
+	if err := addNS(name); err != nil {
+		return err
 	}
 	defer exec.Command("ip", "netns", "del", name).Run()
-	// With lo down the kernel has no local routing table in the namespace
-	// and refuses every destination as "not unicast" (EINVAL).
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		return fmt.Errorf("ip link set lo up: %v: %s", err, out)
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -81,10 +90,28 @@ func reexec() error {
 	return cmd.Run()
 }
 
+// addNS makes the network namespace /run/netns/name, with lo up: without
+// it the kernel has no local routing table in the namespace and refuses
+// every destination as "not unicast" (EINVAL).
+func addNS(name string) error {
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns add: %v: %s", err, out)
+	}
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		exec.Command("ip", "netns", "del", name).Run()
+		return fmt.Errorf("ip link set lo up: %v: %s", err, out)
+	}
+	return nil
+}
+
 // sample is one timed operation.
 type sample struct {
 	wall, user, sys time.Duration
 	writes          int // -1: not applicable
+	// userShare is user time over wall time summed over all runs, which
+	// is steadier than one run's; it matters most without exact times
+	// (see accounting), where the kernel samples the split once a tick.
+	userShare float64
 }
 
 func (s sample) better(o sample) bool { return o.wall == 0 || s.wall < o.wall }
@@ -194,6 +221,12 @@ type contender struct {
 // fastest run.
 func contest(reps int, cs []contender) ([]sample, error) {
 	out := make([]sample, len(cs))
+	user, wall := make([]time.Duration, len(cs)), make([]time.Duration, len(cs))
+	defer func() {
+		for i := range out {
+			out[i].userShare = user[i].Seconds() / wall[i].Seconds()
+		}
+	}()
 	for r := 0; r < reps; r++ {
 		for i, c := range cs {
 			if c.prep != nil {
@@ -205,6 +238,8 @@ func contest(reps int, cs []contender) ([]sample, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.tool, err)
 			}
+			user[i] += s.user
+			wall[i] += s.wall
 			if s.better(out[i]) {
 				out[i] = s
 			}
@@ -240,25 +275,60 @@ func bench(cfg config) error {
 		return n, err
 	}
 	flush := func() error { return c.Flush(ctx) }
+	runs := 0
 
 	for _, n := range cfg.sizes {
 		d := cfg.dests
 		want := n * (1 + d)
 		desired := state(n, d)
-		// created checks what a contender made, untimed.
-		created := func(tool string, run func() (sample, error)) func() (sample, error) {
+		// fresh runs one create in a network namespace made for it (run
+		// gets its path, and runs in it, as do the processes it starts),
+		// then checks what was made, untimed. A flush would not do: IPVS
+		// keeps deleted destinations in its namespace's trash for about
+		// two minutes and searches it, linearly, before creating one, so
+		// a create after a flush pays for what the run before it made.
+		fresh := func(tool string, run func(path string) (sample, error)) func() (sample, error) {
 			return func() (sample, error) {
-				s, err := run()
+				runs++
+				name := fmt.Sprintf("ipvsbench-%d-run%d", os.Getpid(), runs)
+				if err := addNS(name); err != nil {
+					return sample{}, err
+				}
+				defer func() {
+					exec.Command("ip", "netns", "del", name).Run()
+					// Let the kernel free the namespace before the next run.
+					time.Sleep(time.Second)
+				}()
+				path := "/run/netns/" + name
+				var s sample
+				err := netns.DoPath(path, func() (err error) {
+					s, err = run(path)
+					return err
+				})
 				if err != nil {
 					return s, err
 				}
-				got, err := count()
+				nc, err := ipvs.New(&ipvs.Config{NetNSPath: path})
+				if err != nil {
+					return s, err
+				}
+				defer nc.Close()
+				snap, err := nc.Snapshot(ctx)
+				got := len(snap)
+				for _, x := range snap {
+					got += len(x.Destinations)
+				}
 				if err == nil && got != want {
 					err = fmt.Errorf("%s left %d objects, want %d", tool, got, want)
+				}
+				if err == nil {
+					// Little left for the namespace's teardown.
+					err = nc.Flush(ctx)
 				}
 				return s, err
 			}
 		}
+
 		apply := func(st ipvs.State) func() (sample, error) {
 			return func() (sample, error) {
 				return timeSelf(func() (int, error) {
@@ -269,16 +339,26 @@ func bench(cfg config) error {
 		}
 
 		// Create.
-		cs := []contender{{tool: "lvs Apply", ours: true, prep: flush, run: created("Apply", apply(desired))}}
+		cs := []contender{{tool: "lvs Apply", ours: true, run: fresh("Apply", func(path string) (sample, error) {
+			nc, err := ipvs.New(&ipvs.Config{NetNSPath: path})
+			if err != nil {
+				return sample{}, err
+			}
+			defer nc.Close()
+			return timeSelf(func() (int, error) {
+				res, err := nc.Apply(ctx, desired, nil)
+				return res.Writes(), err
+			})
+		})}}
 		if cfg.moby != "" {
-			cs = append(cs, contender{tool: "moby/ipvs", prep: flush, run: created("moby/ipvs", func() (sample, error) {
+			cs = append(cs, contender{tool: "moby/ipvs", run: fresh("moby/ipvs", func(string) (sample, error) {
 				s, _, err := timeMoby(cfg.moby, "create", strconv.Itoa(n), strconv.Itoa(d))
 				return s, err
 			})})
 		}
 		if cfg.ipvsadm != "" {
 			in := rules(n, d)
-			cs = append(cs, contender{tool: "ipvsadm -R", prep: flush, run: created("ipvsadm -R", func() (sample, error) {
+			cs = append(cs, contender{tool: "ipvsadm -R", run: fresh("ipvsadm -R", func(string) (sample, error) {
 				s, _, err := timeChild(in, cfg.ipvsadm, "-R")
 				return s, err
 			})})
@@ -412,15 +492,52 @@ func printHeader(cfg config) {
 			}
 		}
 	}
-	fmt.Printf("ipvsbench: kernel %s, %s, %d CPUs, %s, %s, %d destinations per service, fastest of %d\n\n",
-		unix.ByteSliceToString(uts.Release[:]), cpu, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), runtime.Version(), cfg.dests, cfg.reps)
+	fmt.Printf("ipvsbench: kernel %s, %s, %s, %s, %s, %d destinations per service, fastest of %d\n",
+		unix.ByteSliceToString(uts.Release[:]), cpu, cpus(cfg), time.Now().UTC().Format("2006-01-02"), runtime.Version(), cfg.dests, cfg.reps)
+	fmt.Printf("ipvsbench: user and system times %s\n\n", accounting(cfg))
+}
+
+func cpus(cfg config) string {
+	if cfg.cpu < 0 {
+		return fmt.Sprintf("%d CPUs", runtime.NumCPU())
+	}
+	return fmt.Sprintf("pinned to CPU %d", cfg.cpu)
+}
+
+// accounting says how exact the user and system times are. The kernel
+// measures them exactly, at each entry and exit, only on nohz_full CPUs;
+// elsewhere it samples once a tick (4 ms at HZ=250) whether user or
+// system code runs and splits the exact total in that proportion, and it
+// never lets a process's reported user time go down, so the difference of
+// two readings around a short operation can be far off.
+func accounting(cfg config) string {
+	const sampled = "sampled once a tick (run with -cpu N on a nohz_full=N kernel for exact ones)"
+	if cfg.cpu < 0 {
+		return sampled
+	}
+	b, err := os.ReadFile("/sys/devices/system/cpu/nohz_full")
+	if err != nil {
+		return sampled
+	}
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.Atoi(lo)
+		h, err2 := strconv.Atoi(hi)
+		if err1 == nil && err2 == nil && l <= cfg.cpu && cfg.cpu <= h {
+			return fmt.Sprintf("exact (CPU %d is nohz_full)", cfg.cpu)
+		}
+	}
+	return sampled
 }
 
 // printTable prints a Markdown table: each row with its CPU times and, for
 // the SDK's rows, how many times faster it is than each other tool doing
 // the same operation at the same size.
 func printTable(cfg config, rows []row) {
-	fmt.Printf("| services × %d | operation | tool | wall | user | sys | user/wall | writes | speed-up of lvs |\n", cfg.dests)
+	fmt.Printf("| services × %d | operation | tool | wall | user | sys | user/wall (all runs) | writes | speed-up of lvs |\n", cfg.dests)
 	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
 		ratio := ""
@@ -438,6 +555,6 @@ func printTable(cfg config, rows []row) {
 			writes = strconv.Itoa(r.s.writes)
 		}
 		fmt.Printf("| %d | %s | %s | %.3f s | %.3f s | %.3f s | %.0f%% | %s | %s |\n", r.size, r.op, r.tool,
-			r.s.wall.Seconds(), r.s.user.Seconds(), r.s.sys.Seconds(), 100*r.s.user.Seconds()/r.s.wall.Seconds(), writes, ratio)
+			r.s.wall.Seconds(), r.s.user.Seconds(), r.s.sys.Seconds(), 100*r.s.userShare, writes, ratio)
 	}
 }

@@ -37,6 +37,7 @@ func run() int {
 	out := flag.String("out", "", "host directory receiving what the guest writes under $LVS_VM_OUT (per kernel with -kernel all)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "limit for one boot")
 	mem := flag.Int("m", 2048, "guest memory, MiB")
+	kargs := flag.String("append", "", "arguments added to the guest kernel's command line")
 	var builds, files listFlag
 	flag.Var(&builds, "build", "Go packages to build into the guest's PATH (comma-separated or repeated)")
 	flag.Var(&files, "f", "extra files HOST:GUEST (comma-separated or repeated)")
@@ -93,6 +94,7 @@ func run() int {
 	}
 	opts.Timeout = *timeout
 	opts.MemoryMiB = *mem
+	opts.KernelArgs = strings.Fields(*kargs)
 
 	kernels := []string{*kernel}
 	if *kernel == "all" {
