@@ -2,9 +2,10 @@ package ipvs
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -169,22 +170,23 @@ type desiredIndex struct {
 	// into svcs plus one (0: empty). Cheaper to build than a map, and a
 	// slice of integers the garbage collector never scans.
 	slots []int32
-	seed  maphash.Seed
+	seed  uint64 // random, so that no set of keys collides by design
 }
 
-// keyID is a normalised ServiceKey as plain memory (no netip.Addr, whose
-// zone is a pointer), hashed in one go.
-type keyID struct {
-	addr   [16]byte
-	fwmark uint32
-	port   uint16
-	proto  Protocol
-	family uint32
-}
-
+// slot is where the search for normalised key k starts.
 func (ix *desiredIndex) slot(k *ServiceKey) int {
-	id := keyID{addr: k.Address.As16(), fwmark: k.Fwmark, port: k.Port, proto: k.Protocol, family: uint32(k.Family)}
-	return int(maphash.Comparable(ix.seed, id)) & (len(ix.slots) - 1)
+	a := k.Address.As16()
+	h := ix.seed
+	for _, v := range [...]uint64{
+		binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:]),
+		uint64(k.Port) | uint64(k.Protocol)<<16 | uint64(k.Family)<<32 | uint64(k.Fwmark)<<48,
+		uint64(k.Fwmark) >> 16,
+	} {
+		// Multiply-xorshift mixing (as in splitmix64).
+		h = (h ^ v) * 0xbf58476d1ce4e5b9
+		h ^= h >> 31
+	}
+	return int(h) & (len(ix.slots) - 1)
 }
 
 // find returns the index of the desired service with key k (normalised).
@@ -227,7 +229,7 @@ func indexState(desired State) (desiredIndex, error) {
 		svcs: make([]ServiceState, len(desired.Services)),
 		// At most half full: short probes.
 		slots: make([]int32, 1<<bits.Len(uint(2*len(desired.Services)))),
-		seed:  maphash.MakeSeed(),
+		seed:  rand.Uint64(),
 	}
 	for i := range desired.Services {
 		s := &desired.Services[i]
