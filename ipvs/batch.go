@@ -296,10 +296,15 @@ func (p *plan) change(i int) Change {
 func (p *plan) readBack(i int) bool {
 	if i < len(p.changes) {
 		ch := &p.changes[i]
-		return (ch.Op == OpCreateDestination || ch.Op == OpUpdateDestination) && needsReadBack(ch.Destination)
+		return readsBack(ch.Op, &ch.Destination)
 	}
 	w := p.writes[i-len(p.changes)]
-	return w.op.isDest() && w.op != OpDeleteDestination && needsReadBack(p.svcs[w.svc].Destinations[w.dest])
+	return w.op.isDest() && readsBack(w.op, &p.svcs[w.svc].Destinations[w.dest])
+}
+
+// readsBack reports whether a write op of d is checked by reading it back.
+func readsBack(op Op, d *Destination) bool {
+	return (op == OpCreateDestination || op == OpUpdateDestination) && needsReadBack(*d)
 }
 
 // encode appends the attributes of write i to w and returns its command.
@@ -490,7 +495,7 @@ func (c *Client) verifyTunnels(ctx context.Context, p *plan, errs []error, fail 
 // hasTunnels reports whether some of changes may need reading back.
 func hasTunnels(changes []Change) bool {
 	for i := range changes {
-		if changes[i].isDest() && needsReadBack(changes[i].Destination) {
+		if readsBack(changes[i].Op, &changes[i].Destination) {
 			return true
 		}
 	}
