@@ -85,6 +85,9 @@ func (im *Image) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	}
 	code, outData, err := parseControl(ctl)
 	if err != nil {
+		if res.Boot == 0 {
+			err = fmt.Errorf("%w: %w", ErrNoBoot, err)
+		}
 		return res, err
 	}
 	res.ExitCode = code

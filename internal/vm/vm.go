@@ -12,6 +12,12 @@ import (
 // ErrNotSupported is returned on systems where the harness cannot run.
 var ErrNotSupported = errors.New("vm: not supported on this system")
 
+// ErrNoBoot is wrapped by Run's error when the guest ended before the
+// script started: a kernel that crashed while booting (rare under TCG,
+// which runs the kernel's boot-time code patching on several emulated
+// CPUs at once), not an answer from the script.
+var ErrNoBoot = errors.New("vm: the guest ended before the script started")
+
 // Kernels lists the kernel names the project tests on, oldest first.
 func Kernels() []string { return []string{"6.1", "6.12"} }
 

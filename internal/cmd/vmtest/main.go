@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -145,6 +146,12 @@ func run(ctx context.Context, o options) int {
 			ro.OutDir = filepath.Join(o.out, k)
 		}
 		res, err := im.Run(ctx, ro)
+		if errors.Is(err, vm.ErrNoBoot) && ctx.Err() == nil {
+			// The kernel crashed before any test ran: a fault of the
+			// emulation, not a result. Tests themselves are never rerun.
+			fmt.Printf("vmtest: kernel %s crashed while booting (%v); booting it again\n", k, err)
+			res, err = im.Run(ctx, ro)
+		}
 		switch {
 		case err != nil:
 			failed = true
