@@ -87,8 +87,12 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			require.Equal(t, tc.mode == health.Inhibit, listed)
 			require.Zero(t, w)
 			c.healthy.Store(true)
-			// The state changes just before IPVS is written.
-			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].Up && p.Snapshot().Servers[0].InIPVS })
+			// The state changes just before IPVS is written; Weight is
+			// what was written (an inhibited server is InIPVS already).
+			eventually(t, "up", func() bool {
+				s := p.Snapshot().Servers[0]
+				return s.Up && s.InIPVS && s.Weight == 7
+			})
 			require.GreaterOrEqual(t, p.Snapshot().Servers[0].Successes, 3)
 			w, listed = f.weight(svcKey, ap(d))
 			require.True(t, listed)
