@@ -165,18 +165,62 @@ func drainsAtOnce(k ServiceKey) bool { return k.Protocol == UDP || k.Protocol ==
 type desiredIndex struct {
 	svcs    []ServiceState // in the caller's order
 	tunnels bool           // some destination needs reading back (see needsReadBack)
+	keys    keyTable       // of svcs
+}
 
-	// An open-addressing hash table of svcs by key: slots hold an index
-	// into svcs plus one (0: empty). Cheaper to build than a map, and a
-	// slice of integers the garbage collector never scans.
+func (ix *desiredIndex) keyAt(i int) *ServiceKey { return &ix.svcs[i].ServiceKey }
+
+// find returns the index of the desired service with key k (normalised).
+func (ix *desiredIndex) find(k ServiceKey) (int, bool) {
+	_, i := ix.keys.lookup(&k, ix.keyAt)
+	return i, i >= 0
+}
+
+// add indexes svcs[i], or returns false if its key is there already.
+func (ix *desiredIndex) add(i int) bool {
+	slot, found := ix.keys.lookup(&ix.svcs[i].ServiceKey, ix.keyAt)
+	if found >= 0 {
+		return false
+	}
+	ix.keys.slots[slot] = int32(i + 1)
+	return true
+}
+
+// keyTable is an open-addressing hash table of services by key, for
+// thousands of them: its slots hold an index into the caller's slice plus
+// one (0: empty). Cheaper to build than a map, and a slice of integers the
+// garbage collector never scans.
+type keyTable struct {
 	slots []int32
 	seed  uint64 // random, so that no set of keys collides by design
 }
 
-// slot is where the search for normalised key k starts.
-func (ix *desiredIndex) slot(k *ServiceKey) int {
+// newKeyTable makes a table for n keys, at most half full: short probes.
+func newKeyTable(n int) keyTable {
+	return keyTable{slots: make([]int32, 1<<bits.Len(uint(2*n))), seed: rand.Uint64()}
+}
+
+// lookup finds k (normalised), keyAt giving the key of each index held:
+// found is its index, or -1 and slot is where to add it.
+func (t *keyTable) lookup(k *ServiceKey, keyAt func(int) *ServiceKey) (slot, found int) {
+	if len(t.slots) == 0 {
+		return 0, -1
+	}
+	mask := len(t.slots) - 1
+	for j := t.hash(k) & mask; ; j = (j + 1) & mask {
+		s := t.slots[j]
+		if s == 0 {
+			return j, -1
+		}
+		if *keyAt(int(s - 1)) == *k {
+			return j, int(s - 1)
+		}
+	}
+}
+
+func (t *keyTable) hash(k *ServiceKey) int {
 	a := k.Address.As16()
-	h := ix.seed
+	h := t.seed
 	for _, v := range [...]uint64{
 		binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:]),
 		uint64(k.Port) | uint64(k.Protocol)<<16 | uint64(k.Family)<<32 | uint64(k.Fwmark)<<48,
@@ -186,38 +230,7 @@ func (ix *desiredIndex) slot(k *ServiceKey) int {
 		h = (h ^ v) * 0xbf58476d1ce4e5b9
 		h ^= h >> 31
 	}
-	return int(h) & (len(ix.slots) - 1)
-}
-
-// find returns the index of the desired service with key k (normalised).
-func (ix *desiredIndex) find(k ServiceKey) (int, bool) {
-	if len(ix.slots) == 0 {
-		return 0, false
-	}
-	for i := ix.slot(&k); ; i = (i + 1) & (len(ix.slots) - 1) {
-		s := ix.slots[i]
-		if s == 0 {
-			return 0, false
-		}
-		if ix.svcs[s-1].ServiceKey == k {
-			return int(s - 1), true
-		}
-	}
-}
-
-// add indexes svcs[i], or returns false if its key is there already.
-func (ix *desiredIndex) add(i int) bool {
-	k := &ix.svcs[i].ServiceKey
-	for j := ix.slot(k); ; j = (j + 1) & (len(ix.slots) - 1) {
-		s := ix.slots[j]
-		if s == 0 {
-			ix.slots[j] = int32(i + 1)
-			return true
-		}
-		if ix.svcs[s-1].ServiceKey == *k {
-			return false
-		}
-	}
+	return int(h)
 }
 
 // indexState validates and normalises desired. The caller's destinations
@@ -225,12 +238,7 @@ func (ix *desiredIndex) add(i int) bool {
 // addresses need a normalised copy.
 func indexState(desired State) (desiredIndex, error) {
 	const op = "apply"
-	ix := desiredIndex{
-		svcs: make([]ServiceState, len(desired.Services)),
-		// At most half full: short probes.
-		slots: make([]int32, 1<<bits.Len(uint(2*len(desired.Services)))),
-		seed:  rand.Uint64(),
-	}
+	ix := desiredIndex{svcs: make([]ServiceState, len(desired.Services)), keys: newKeyTable(len(desired.Services))}
 	for i := range desired.Services {
 		s := &desired.Services[i]
 		if err := checkService(op, s.Service); err != nil {

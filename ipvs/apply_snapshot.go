@@ -63,40 +63,37 @@ func (c *Client) dumpDests(ctx context.Context, out []ServiceSnapshot) error {
 		serviceKeyAttr(&w, out[i].ServiceKey)
 		reqs[i] = request{cmd: cmdGetDest, dump: true, attrs: w.b[start:len(w.b):len(w.b)]}
 	}
-	// Each service's destinations are decoded into scratch, then moved to
-	// a slice shared with the services after it: a few allocations for
-	// the whole snapshot instead of a growing slice per service.
+	// The destinations are decoded where they are kept: one slice shared
+	// by the services in turn, each getting its part of it, reallocated
+	// only when full. A few allocations for the whole snapshot, and no
+	// copy of a destination once decoded.
 	var (
-		scratch, store []DestinationInfo
-		cur            = -1
-		seen           int // destinations so far
+		store []DestinationInfo
+		cur   = -1
+		first int // where cur's destinations begin in store
+		seen  int // destinations decoded so far
 	)
-	flush := func() {
-		if cur < 0 || len(scratch) == 0 {
-			return
+	finish := func() {
+		if cur >= 0 && len(store) > first {
+			out[cur].Destinations = store[first:len(store):len(store)]
 		}
-		seen += len(scratch)
-		if cap(store)-len(store) < len(scratch) {
-			// Room for the rest, if they have as many as those so far.
-			rest := seen * (len(out) - cur) / (cur + 1)
-			store = make([]DestinationInfo, 0, max(len(scratch), rest))
-		}
-		n := len(store)
-		store = append(store, scratch...)
-		out[cur].Destinations = store[n:len(store):len(store)]
-		scratch = scratch[:0]
 	}
 	fn := func(i int, b []byte) error {
 		if i != cur {
-			flush()
-			cur = i
+			finish()
+			cur, first = i, len(store)
 		}
-		d, err := decodeDestination(b, out[i].ServiceKey.family())
-		if err != nil {
-			return err
+		seen++
+		if len(store) == cap(store) {
+			// Room for the rest, if they have as many as those so far;
+			// cur's destinations so far move along.
+			rest := seen * (len(out) - cur) / (cur + 1)
+			moved := make([]DestinationInfo, len(store)-first, len(store)-first+max(rest, 16))
+			copy(moved, store[first:])
+			store, first = moved, 0
 		}
-		scratch = append(scratch, d)
-		return nil
+		store = store[:len(store)+1]
+		return decodeDestinationTo(&store[len(store)-1], b, out[i].ServiceKey.family())
 	}
 	var err error
 	if md, ok := c.t.(multiDumper); ok {
@@ -111,6 +108,6 @@ func (c *Client) dumpDests(ctx context.Context, out []ServiceSnapshot) error {
 	if err != nil {
 		return kernelError("list destinations", "", opOther, err)
 	}
-	flush()
+	finish()
 	return nil
 }

@@ -88,21 +88,25 @@ func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
 	// or skip some of ours. Repeats are dropped; a skip is caught by
 	// listing again until two listings agree. A dump in one datagram is
 	// taken whole, under the kernel's lock, and needs no second look.
-	var prev []ServiceInfo
-	for attempt := 0; ; attempt++ {
-		out, parts, err := c.listServices(ctx)
-		if err != nil {
-			return nil, err
+	// The second look lists the keys only, and expects them in the same
+	// order: the table's, which other namespaces' changes do not alter.
+	out, parts, err := c.listServices(ctx)
+	for n := 1; err == nil && parts > 1 && n < maxListings; n += 2 {
+		var same bool
+		if same, err = c.sameListing(ctx, out); err != nil || same || n+1 == maxListings {
+			break
 		}
-		if parts <= 1 || (attempt > 0 && sameKeys(prev, out)) || attempt == maxListings-1 {
-			return out, nil
-		}
-		prev = out
+		out, parts, err = c.listServices(ctx)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// maxListings bounds Services' attempts at two agreeing listings while
-// other namespaces keep changing their services; the last one is returned.
+// maxListings bounds the listings Services makes, confirming ones included,
+// while other namespaces keep changing their services; the last full one
+// is returned.
 const maxListings = 6
 
 func (c *Client) listServices(ctx context.Context) ([]ServiceInfo, int, error) {
@@ -127,32 +131,48 @@ func dropRepeats(s []ServiceInfo) []ServiceInfo {
 	if len(s) < 2 {
 		return s
 	}
-	seen := make(map[ServiceKey]struct{}, len(s))
+	keys := newKeyTable(len(s))
 	out := s[:0]
-	for _, x := range s {
-		if _, ok := seen[x.ServiceKey]; !ok {
-			seen[x.ServiceKey] = struct{}{}
-			out = append(out, x)
+	keyAt := func(i int) *ServiceKey { return &out[i].ServiceKey }
+	for i := range s {
+		if slot, found := keys.lookup(&s[i].ServiceKey, keyAt); found < 0 {
+			keys.slots[slot] = int32(len(out) + 1)
+			out = append(out, s[i])
 		}
 	}
 	return out
 }
 
-// sameKeys reports whether two listings name the same services.
-func sameKeys(a, b []ServiceInfo) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	in := make(map[ServiceKey]struct{}, len(a))
-	for _, x := range a {
-		in[x.ServiceKey] = struct{}{}
-	}
-	for _, x := range b {
-		if _, ok := in[x.ServiceKey]; !ok {
-			return false
+// sameListing lists the services again, keys only, and reports whether
+// they are those of out, in the same order. A key it has passed may come
+// again (a repeat, see Services): it goes back there.
+func (c *Client) sameListing(ctx context.Context, out []ServiceInfo) (bool, error) {
+	n, same := 0, true
+	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
+		if !same {
+			return nil
 		}
+		k, err := decodeServiceKey(b)
+		if err != nil {
+			return err
+		}
+		if n < len(out) && out[n].ServiceKey == k {
+			n++
+			return nil
+		}
+		same = false
+		for p := n - 1; p >= 0; p-- {
+			if out[p].ServiceKey == k {
+				n, same = p+1, true
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, kernelError("list services", "", opOther, err)
 	}
-	return true
+	return same && n == len(out), nil
 }
 
 // Service returns one service; ErrNotExist if there is none with key k.

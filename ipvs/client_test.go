@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -466,6 +467,64 @@ func TestStopDaemonWithoutAcknowledgement(t *testing.T) {
 			}
 			if len(f.reqs) != 2 || f.reqs[1].cmd != cmdGetDaemon {
 				t.Fatalf("requests %+v: want stop, then list", f.reqs)
+			}
+		})
+	}
+}
+
+// TestServicesConfirmsMultiDatagramListings: a listing the kernel sent in
+// several datagrams is confirmed by a second, keys-only one; repeats (a
+// block the kernel sent again) are dropped, a skip makes it list again.
+func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
+	svc := func(port uint16) []byte {
+		var w attrWriter
+		serviceAttr(&w, &Service{ServiceKey: ServiceKey{Family: IPv4, Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: port}, Scheduler: RoundRobin})
+		return w.b
+	}
+	listing := func(ports ...uint16) [][]byte {
+		var out [][]byte
+		for _, p := range ports {
+			out = append(out, svc(p))
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		listings [][][]byte // the kernel's answers, in turn
+		want     []uint16
+		requests int
+	}{
+		{"agree", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
+		{"second repeats a block", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
+		{"first repeats a block", [][][]byte{listing(1, 2, 1, 2, 3), listing(1, 2, 3)}, []uint16{1, 2, 3}, 2},
+		{"second skips one", [][][]byte{listing(1, 2, 3, 4), listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 4},
+		{"first skipped one", [][][]byte{listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 4},
+		{"second has one more", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 2, 5), listing(1, 2, 5)}, []uint16{1, 2, 5}, 4},
+		{"never agree", [][][]byte{listing(1), listing(2), listing(3), listing(4), listing(5), listing(6), listing(7)}, []uint16{5}, maxListings},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			f := &fakeTransport{replies: func(req request) ([][]byte, error) {
+				if req.cmd != cmdGetService || !req.dump {
+					t.Fatalf("request %d: cmd %d dump %v", calls, req.cmd, req.dump)
+				}
+				if req.datagrams != nil {
+					*req.datagrams = 2
+				}
+				calls++
+				return tt.listings[calls-1], nil
+			}}
+			got, err := (&Client{t: f}).Services(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ports []uint16
+			for _, s := range got {
+				ports = append(ports, s.Port)
+			}
+			if !slices.Equal(ports, tt.want) || calls != tt.requests {
+				t.Errorf("got ports %v after %d listings, want %v after %d", ports, calls, tt.want, tt.requests)
 			}
 		})
 	}

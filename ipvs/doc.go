@@ -57,8 +57,9 @@
 // so services another namespace adds or deletes during a dump can make it
 // repeat or skip one of ours (ipvsadm shows this too, under containers).
 // Services, and Snapshot and Apply through it, read 32 KiB datagrams
-// (about a hundred services each), drop repeats, and list again until two
-// listings of several datagrams agree.
+// (about a hundred services each), drop repeats, and confirm a listing of
+// several datagrams with a second one (keys only), listing again until
+// two agree.
 //
 // # Errors
 //

@@ -773,8 +773,7 @@ func TestKernelListingWhileAnotherNamespaceGrows(t *testing.T) {
 		}
 	}()
 	for round := range 20 {
-		// Odd rounds take the listing Snapshot makes, which checks it
-		// against a second one taken while it reads the destinations.
+		// Odd rounds take the listing Snapshot makes.
 		var (
 			got []ipvs.ServiceInfo
 			err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,5 +153,55 @@ func TestKernelDumpsStopWhenAsked(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return after the dumps stopped")
+	}
+}
+
+// TestKernelSnapshotSmallDatagrams: Snapshot reads destination dumps into
+// buffers just under a page (dumpBufSize), relying on the kernel never
+// sending more than that to a socket that reads no more; a service with
+// many destinations makes the kernel split them over many datagrams, each
+// of which must arrive whole, and Snapshot must read what Destinations
+// (64 KiB reads) reads, IPv6 included.
+func TestKernelSnapshotSmallDatagrams(t *testing.T) {
+	t.Parallel()
+	c := nsClient(t)
+	ctx := context.Background()
+	b := c.Batch()
+	counts := []int{1, 11, 40, 200}
+	var keys []ServiceKey
+	for i, n := range counts {
+		k := ServiceKey{Protocol: TCP, Address: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), Port: 80}
+		if i%2 == 1 {
+			k.Address = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)})
+		}
+		keys = append(keys, k)
+		b.CreateService(Service{ServiceKey: k})
+		for j := range n {
+			a := netip.AddrFrom4([4]byte{192, 168, byte(j >> 8), byte(j + 1)})
+			if i%2 == 1 {
+				a = netip.AddrFrom16([16]byte{0xfd, 15: byte(j + 1), 14: byte(j >> 8)})
+			}
+			b.CreateDestination(k, Destination{Address: a, Port: 8080, Forward: Masquerade, Weight: uint32(j + 1), UpperThreshold: 9})
+		}
+	}
+	if _, err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap) != len(counts) {
+		t.Fatalf("%d services, want %d", len(snap), len(counts))
+	}
+	for _, s := range snap {
+		want, err := c.Destinations(ctx, s.ServiceKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(keys, func(k ServiceKey) bool { return k.Address == s.Address })
+		if i < 0 || len(s.Destinations) != counts[i] || !slices.Equal(s.Destinations, want) {
+			t.Errorf("%v: Snapshot has %d destinations, Destinations %d, want %d (or they differ)", s.ServiceKey, len(s.Destinations), len(want), counts[max(i, 0)])
+		}
 	}
 }

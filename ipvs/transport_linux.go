@@ -575,11 +575,11 @@ func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, 
 // parallel generic netlink family, so the kernel serialises every dump on
 // genl_mutex, and the waiters' spinning costs more than it saves.
 //
-// The dumps use a socket of their own, read with page-sized buffers: the
-// kernel sizes each dump datagram after the largest read buffer the
-// socket has seen, and a 32 KiB datagram (what the pooled sockets' 64 KiB
-// buffers ask for) is a high-order page allocation per reply and per DONE,
-// where a page-sized one comes from the slab caches.
+// The dumps use a socket of their own, read with buffers of a page at
+// most (see dumpBufSize): the kernel sizes each dump datagram after the
+// largest read buffer the socket has seen, and a 32 KiB datagram (what the
+// pooled sockets' 64 KiB buffers ask for) is a high-order page allocation
+// per reply and per DONE, where a small one comes from the slab caches.
 //
 // The system calls are made directly on the descriptor, which Control
 // keeps open meanwhile, not through the runtime's poller: the kernel runs
@@ -615,6 +615,25 @@ func (t *nlTransport) dumpMany(ctx context.Context, reqs []request, fn func(i in
 	return derr
 }
 
+// dumpBufSize is the size of the buffers dumpAll reads into, and so of the
+// datagrams the kernel sends it. The kernel allocates a dump's datagram
+// with room for max(NLMSG_GOODSIZE, the largest read so far) and sends at
+// most that much; NLMSG_GOODSIZE is a page less the skb_shared_info the
+// allocation ends with. Reading with exactly that makes every datagram one
+// page from the kmalloc-4k slab; a page-sized read would take 4 KiB plus
+// that trailer from kmalloc-8k. On a 64-bit kernel with 4 KiB pages the
+// trailer takes 320 bytes or more (17 or more 16-byte fragments and their
+// header, in 64-byte lines), so 3776 bytes is never below NLMSG_GOODSIZE
+// and a datagram never truncated; where it would be more, the kernel sizes
+// the datagrams after our reads instead. Anywhere else: a page.
+func dumpBufSize() int {
+	page := os.Getpagesize()
+	if page == 4096 && unsafe.Sizeof(uintptr(0)) == 8 {
+		return page - 320
+	}
+	return min(page, recvBufSize)
+}
+
 // dumpSlots is how many datagrams one recvmmsg takes: a reply and its
 // DONE, and room for a reply split in two.
 const dumpSlots = 4
@@ -629,7 +648,7 @@ type mmsghdr struct {
 // recvmmsg, several datagrams per call.
 func (c *nlConn) dumpAll(ctx context.Context, t *nlTransport, fd int, reqs []request, fn func(i int, b []byte) error) error {
 	if c.mbufs == nil {
-		size := min(os.Getpagesize(), recvBufSize)
+		size := dumpBufSize()
 		c.mbufs = make([][]byte, dumpSlots)
 		c.iovs = make([]unix.Iovec, dumpSlots)
 		c.mhdrs = make([]mmsghdr, dumpSlots)

@@ -166,24 +166,41 @@ func (w *attrWriter) nest(typ uint16, fill func()) {
 // one. It never slices beyond the buffer.
 func attrs(b []byte, fn func(typ uint16, v []byte) error) error {
 	for len(b) > 0 {
-		if len(b) < 4 {
-			return errors.New("truncated attribute header")
+		typ, v, rest, ok := nextAttr(b)
+		if !ok {
+			return badAttr(b)
 		}
-		n := int(native.Uint16(b))
-		typ := native.Uint16(b[2:]) & nlaTypeMask
-		if n < 4 || n > len(b) {
-			return fmt.Errorf("attribute %d: length %d outside the %d bytes left", typ, n, len(b))
-		}
-		if err := fn(typ, b[4:n]); err != nil {
+		if err := fn(typ, v); err != nil {
 			return err
 		}
-		n = (n + 3) &^ 3
-		if n > len(b) {
-			n = len(b)
-		}
-		b = b[n:]
+		b = rest
 	}
 	return nil
+}
+
+// nextAttr splits the first attribute off b (not empty): its type, its
+// value and the attributes after it; !ok if it is malformed (badAttr says
+// how). The decoders of what a snapshot reads
+// by the thousand loop with it directly rather than through attrs: no call
+// through a function value per attribute.
+func nextAttr(b []byte) (typ uint16, v, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return
+	}
+	n := int(native.Uint16(b))
+	if n < 4 || n > len(b) {
+		return
+	}
+	return native.Uint16(b[2:]) & nlaTypeMask, b[4:n], b[min((n+3)&^3, len(b)):], true
+}
+
+// badAttr says what is wrong with the attribute at the start of b, which
+// nextAttr refused; apart from it, so that nextAttr inlines.
+func badAttr(b []byte) error {
+	if len(b) < 4 {
+		return errors.New("truncated attribute header")
+	}
+	return fmt.Errorf("attribute %d: length %d outside the %d bytes left", native.Uint16(b[2:])&nlaTypeMask, native.Uint16(b), len(b))
 }
 
 func getU8(v []byte) (uint8, error) {
@@ -515,14 +532,15 @@ func timeoutsAttrs(w *attrWriter, t Timeouts) {
 // wantNested finds the nested attribute typ at the top level of b.
 func wantNested(b []byte, typ uint16) ([]byte, error) {
 	var out []byte
-	err := attrs(b, func(t uint16, v []byte) error {
+	for len(b) > 0 {
+		t, v, rest, ok := nextAttr(b)
+		if !ok {
+			return nil, badAttr(b)
+		}
 		if t == typ && out == nil {
 			out = v
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		b = rest
 	}
 	if out == nil {
 		return nil, fmt.Errorf("reply lacks attribute %d", typ)
@@ -532,6 +550,19 @@ func wantNested(b []byte, typ uint16) ([]byte, error) {
 
 // decodeService parses the attributes of a NEW_SERVICE reply message.
 func decodeService(b []byte) (ServiceInfo, error) {
+	return decodeServiceAs(b, false)
+}
+
+// decodeServiceKey parses only the key of a NEW_SERVICE reply message, all
+// a listing that confirms another needs.
+func decodeServiceKey(b []byte) (ServiceKey, error) {
+	s, err := decodeServiceAs(b, true)
+	return s.ServiceKey, err
+}
+
+// decodeServiceAs is decodeService, or with keyOnly decodeServiceKey: the
+// key's attributes (AF to FWMARK) come first, the rest is skipped.
+func decodeServiceAs(b []byte, keyOnly bool) (ServiceInfo, error) {
 	nest, err := wantNested(b, attrService)
 	if err != nil {
 		return ServiceInfo{}, err
@@ -541,8 +572,15 @@ func decodeService(b []byte) (ServiceInfo, error) {
 		rawAddr, rawNM []byte
 		stats, stats64 []byte
 	)
-	err = attrs(nest, func(t uint16, v []byte) error {
-		var err error
+	for b := nest; len(b) > 0; {
+		t, v, rest, ok := nextAttr(b)
+		if !ok {
+			return ServiceInfo{}, badAttr(b)
+		}
+		b = rest
+		if keyOnly && t > svcFwmark {
+			continue
+		}
 		switch t {
 		case svcAF:
 			var f uint16
@@ -581,12 +619,8 @@ func decodeService(b []byte) (ServiceInfo, error) {
 			stats64 = v
 		}
 		if err != nil {
-			return fmt.Errorf("service attribute %d: %w", t, err)
+			return ServiceInfo{}, fmt.Errorf("service attribute %d: %w", t, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return ServiceInfo{}, err
 	}
 	if s.Family != IPv4 && s.Family != IPv6 {
 		return ServiceInfo{}, fmt.Errorf("service has address family %d", s.Family)
@@ -597,6 +631,9 @@ func decodeService(b []byte) (ServiceInfo, error) {
 		}
 	} else {
 		s.Protocol, s.Port = 0, 0
+	}
+	if keyOnly {
+		return s, nil
 	}
 	if rawNM != nil {
 		s.Netmask = netmaskFromWire(s.Family, rawNM)
@@ -639,7 +676,12 @@ func decodeStatsPair(stats, stats64 []byte) (Stats, error) {
 
 func decodeStats(b []byte) (Stats, error) {
 	var s Stats
-	err := attrs(b, func(t uint16, v []byte) error {
+	for len(b) > 0 {
+		t, v, rest, ok := nextAttr(b)
+		if !ok {
+			return Stats{}, badAttr(b)
+		}
+		b = rest
 		var p *uint64
 		switch t {
 		case statConns:
@@ -663,33 +705,43 @@ func decodeStats(b []byte) (Stats, error) {
 		case statOutBPS:
 			p = &s.BPSOut
 		default:
-			return nil // PAD and anything newer
+			continue // PAD and anything newer
 		}
 		var err error
 		if *p, err = getUint(v); err != nil {
-			return fmt.Errorf("stats attribute %d: %w", t, err)
+			return Stats{}, fmt.Errorf("stats attribute %d: %w", t, err)
 		}
-		return nil
-	})
-	return s, err
+	}
+	return s, nil
 }
 
 // decodeDestination parses a GET_DEST reply. svcFamily is the family of the
 // service it was listed for, the destination's own family when the kernel
 // does not say (before 3.18).
 func decodeDestination(b []byte, svcFamily Family) (DestinationInfo, error) {
+	var d DestinationInfo
+	err := decodeDestinationTo(&d, b, svcFamily)
+	return d, err
+}
+
+// decodeDestinationTo is decodeDestination into *d, which must be zero: a
+// snapshot decodes its destinations where they are kept.
+func decodeDestinationTo(d *DestinationInfo, b []byte, svcFamily Family) error {
 	nest, err := wantNested(b, attrDest)
 	if err != nil {
-		return DestinationInfo{}, err
+		return err
 	}
 	var (
-		d              DestinationInfo
 		rawAddr        []byte
 		stats, stats64 []byte
 		af             = svcFamily
 	)
-	err = attrs(nest, func(t uint16, v []byte) error {
-		var err error
+	for b := nest; len(b) > 0; {
+		t, v, rest, ok := nextAttr(b)
+		if !ok {
+			return badAttr(b)
+		}
+		b = rest
 		var x uint32
 		switch t {
 		case dstAddr:
@@ -734,18 +786,14 @@ func decodeDestination(b []byte, svcFamily Family) (DestinationInfo, error) {
 		if err != nil {
 			return fmt.Errorf("destination attribute %d: %w", t, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return DestinationInfo{}, err
 	}
 	if d.Address, err = getAddr(af, rawAddr); err != nil {
-		return DestinationInfo{}, fmt.Errorf("destination address: %w", err)
+		return fmt.Errorf("destination address: %w", err)
 	}
 	if d.Stats, err = decodeStatsPair(stats, stats64); err != nil {
-		return DestinationInfo{}, err
+		return err
 	}
-	return d, nil
+	return nil
 }
 
 // decodeDaemon parses one GET_DAEMON reply.
