@@ -108,11 +108,17 @@ func addNS(name string) error {
 // sample is one timed operation.
 type sample struct {
 	wall, user, sys time.Duration
+	// threadUser is the user time of the calling thread alone (the SDK's
+	// rows): the process's user time less the Go runtime's other threads
+	// (its monitor, the threads it wakes while a system call runs, the
+	// garbage collector's workers). -1: not measured.
+	threadUser time.Duration
 	writes          int // -1: not applicable
-	// userShare is user time over wall time summed over all runs, which
-	// is steadier than one run's; it matters most without exact times
-	// (see accounting), where the kernel samples the split once a tick.
-	userShare float64
+	// userShare and threadShare are user time (the process's, the
+	// calling thread's) over wall time summed over all runs, which is
+	// steadier than one run's; it matters most without exact times (see
+	// accounting), where the kernel samples the split once a tick.
+	userShare, threadShare float64
 }
 
 func (s sample) better(o sample) bool { return o.wall == 0 || s.wall < o.wall }
@@ -129,12 +135,17 @@ func timeSelf(f func() (int, error)) (sample, error) {
 	// now, so that the runtime's background scavenger does not do it
 	// inside the timed window.
 	debug.FreeOSMemory()
+	// f runs on this goroutine, kept on this thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tu0, _ := rusage(unix.RUSAGE_THREAD)
 	u0, s0 := rusage(unix.RUSAGE_SELF)
 	t0 := time.Now()
 	w, err := f()
 	wall := time.Since(t0)
 	u1, s1 := rusage(unix.RUSAGE_SELF)
-	return sample{wall: wall, user: u1 - u0, sys: s1 - s0, writes: w}, err
+	tu1, _ := rusage(unix.RUSAGE_THREAD)
+	return sample{wall: wall, user: u1 - u0, sys: s1 - s0, threadUser: tu1 - tu0, writes: w}, err
 }
 
 // timeChild times a child process from fork to exit, as a user running it
@@ -150,7 +161,7 @@ func timeChild(stdin []byte, name string, args ...string) (sample, []byte, error
 	if err != nil {
 		return sample{}, nil, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.Bytes())
 	}
-	return sample{wall: wall, user: cmd.ProcessState.UserTime(), sys: cmd.ProcessState.SystemTime(), writes: -1}, out.Bytes(), nil
+	return sample{wall: wall, user: cmd.ProcessState.UserTime(), sys: cmd.ProcessState.SystemTime(), threadUser: -1, writes: -1}, out.Bytes(), nil
 }
 
 // timeMoby runs mobybench, which times the library call itself (its
@@ -170,7 +181,7 @@ func timeMoby(bin string, args ...string) (sample, int, error) {
 			return sample{}, 0, fmt.Errorf("mobybench said %q", out)
 		}
 	}
-	return sample{wall: time.Duration(v[1]), user: time.Duration(v[2]), sys: time.Duration(v[3]), writes: -1}, int(v[0]), nil
+	return sample{wall: time.Duration(v[1]), user: time.Duration(v[2]), sys: time.Duration(v[3]), threadUser: -1, writes: -1}, int(v[0]), nil
 }
 
 // The numbering mobybench uses too: service i is 10.100.i/250.i%250+1:80,
@@ -229,10 +240,11 @@ type contender struct {
 // it once). Every run is printed to stderr.
 func contest(reps int, label string, cs []contender) ([]sample, error) {
 	out := make([]sample, len(cs))
-	user, wall := make([]time.Duration, len(cs)), make([]time.Duration, len(cs))
+	user, thread, wall := make([]time.Duration, len(cs)), make([]time.Duration, len(cs)), make([]time.Duration, len(cs))
 	defer func() {
 		for i := range out {
 			out[i].userShare = user[i].Seconds() / wall[i].Seconds()
+			out[i].threadShare = thread[i].Seconds() / wall[i].Seconds()
 		}
 	}()
 	for r := 0; r <= reps; r++ {
@@ -250,12 +262,13 @@ func contest(reps int, label string, cs []contender) ([]sample, error) {
 			if r > 0 {
 				round = fmt.Sprintf("run %d", r)
 			}
-			fmt.Fprintf(os.Stderr, "    %s %-26s %-7s wall %8.3fs user %7.3fs sys %7.3fs\n", label, c.tool, round,
-				s.wall.Seconds(), s.user.Seconds(), s.sys.Seconds())
+			fmt.Fprintf(os.Stderr, "    %s %-26s %-7s wall %8.3fs user %7.3fs sys %7.3fs thread user %7.3fs\n", label, c.tool, round,
+				s.wall.Seconds(), s.user.Seconds(), s.sys.Seconds(), s.threadUser.Seconds())
 			if r == 0 {
 				continue
 			}
 			user[i] += s.user
+			thread[i] += s.threadUser
 			wall[i] += s.wall
 			if s.better(out[i]) {
 				out[i] = s
@@ -559,8 +572,8 @@ func accounting(cfg config) string {
 // the SDK's rows, how many times faster it is than each other tool doing
 // the same operation at the same size.
 func printTable(cfg config, rows []row) {
-	fmt.Printf("| services × %d | operation | tool | wall | user | sys | user/wall (all runs) | writes | speed-up of lvs |\n", cfg.dests)
-	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---|")
+	fmt.Printf("| services × %d | operation | tool | wall | user | sys | user/wall (all runs) | caller's thread: user/wall | writes | speed-up of lvs |\n", cfg.dests)
+	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
 		ratio := ""
 		if r.ours {
@@ -576,7 +589,11 @@ func printTable(cfg config, rows []row) {
 		if r.s.writes >= 0 {
 			writes = strconv.Itoa(r.s.writes)
 		}
-		fmt.Printf("| %d | %s | %s | %.3f s | %.3f s | %.3f s | %.0f%% | %s | %s |\n", r.size, r.op, r.tool,
-			r.s.wall.Seconds(), r.s.user.Seconds(), r.s.sys.Seconds(), 100*r.s.userShare, writes, ratio)
+		thread := ""
+		if r.s.threadUser >= 0 {
+			thread = fmt.Sprintf("%.0f%%", 100*r.s.threadShare)
+		}
+		fmt.Printf("| %d | %s | %s | %.3f s | %.3f s | %.3f s | %.0f%% | %s | %s | %s |\n", r.size, r.op, r.tool,
+			r.s.wall.Seconds(), r.s.user.Seconds(), r.s.sys.Seconds(), 100*r.s.userShare, thread, writes, ratio)
 	}
 }
