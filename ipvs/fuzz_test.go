@@ -29,8 +29,15 @@ func FuzzDecodeService(f *testing.F) {
 	seedReplies(f, cmdNewService)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeService(b)
-		if err == nil && s.Family != IPv4 && s.Family != IPv6 {
+		if err != nil {
+			return
+		}
+		if s.Family != IPv4 && s.Family != IPv6 {
 			t.Fatalf("decoded a service of family %v", s.Family)
+		}
+		// What confirms a listing must read the key the listing read.
+		if k, err := decodeServiceKey(b); err != nil || k != s.ServiceKey {
+			t.Fatalf("key alone: %v, %v; whole service: %v", k, err, s.ServiceKey)
 		}
 	})
 }

@@ -113,7 +113,7 @@ type sample struct {
 	// (its monitor, the threads it wakes while a system call runs, the
 	// garbage collector's workers). -1: not measured.
 	threadUser time.Duration
-	writes          int // -1: not applicable
+	writes     int // -1: not applicable
 	// userShare and threadShare are user time (the process's, the
 	// calling thread's) over wall time summed over all runs, which is
 	// steadier than one run's; it matters most without exact times (see
@@ -254,6 +254,7 @@ func contest(reps int, label string, cs []contender) ([]sample, error) {
 					return nil, err
 				}
 			}
+			quiesce()
 			s, err := c.run()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.tool, err)
@@ -324,11 +325,9 @@ func bench(cfg config) error {
 				if err := addNS(name); err != nil {
 					return sample{}, err
 				}
-				defer func() {
-					exec.Command("ip", "netns", "del", name).Run()
-					// Let the kernel free the namespace before the next run.
-					time.Sleep(time.Second)
-				}()
+				quiesce()
+				// The next run waits for the kernel to free it (quiesce).
+				defer exec.Command("ip", "netns", "del", name).Run()
 				path := "/run/netns/" + name
 				var s sample
 				err := netns.DoPath(path, func() (err error) {
@@ -596,4 +595,50 @@ func printTable(cfg config, rows []row) {
 		fmt.Printf("| %d | %s | %s | %.3f s | %.3f s | %.3f s | %.0f%% | %s | %s | %s |\n", r.size, r.op, r.tool,
 			r.s.wall.Seconds(), r.s.user.Seconds(), r.s.sys.Seconds(), 100*r.s.userShare, thread, writes, ratio)
 	}
+}
+
+// quiesce waits, at most a minute, until the machine has been nearly idle
+// for half a second: deleting a namespace leaves the kernel freeing its
+// objects in the background for seconds under TCG (thousands of services
+// and destinations, their statistics, their RCU callbacks), which would
+// land in the next run's time and make the runs of a round unequal.
+func quiesce() {
+	deadline := time.Now().Add(time.Minute)
+	prevBusy, prevTotal, ok := cpuTimes()
+	for ok && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		busy, total, ok2 := cpuTimes()
+		if !ok2 {
+			return
+		}
+		if total > prevTotal && float64(busy-prevBusy)/float64(total-prevTotal) < 0.05 {
+			return
+		}
+		prevBusy, prevTotal = busy, total
+	}
+}
+
+// cpuTimes reads the machine's busy and total CPU time, in ticks, from
+// /proc/stat.
+func cpuTimes() (busy, total uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, true
 }
