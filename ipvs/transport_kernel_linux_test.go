@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/internal/nstest"
+	"golang.org/x/sys/unix"
 )
 
 // nsClient is a client of a namespace of the test's own, closed when the
@@ -202,6 +203,54 @@ func TestKernelSnapshotSmallDatagrams(t *testing.T) {
 		i := slices.IndexFunc(keys, func(k ServiceKey) bool { return k.Address == s.Address })
 		if i < 0 || len(s.Destinations) != counts[i] || !slices.Equal(s.Destinations, want) {
 			t.Errorf("%v: Snapshot has %d destinations, Destinations %d, want %d (or they differ)", s.ServiceKey, len(s.Destinations), len(want), counts[max(i, 0)])
+		}
+	}
+}
+
+// TestKernelBatchFailuresFitReceiveBuffer: when every request of a batch
+// fails (destinations of a service that does not exist), each must come
+// back with its own error, none lost to ENOBUFS: with the buffers the
+// kernel grants root, and with a small receive buffer, as a container's
+// user namespace gets (no SO_RCVBUFFORCE, the default rmem_max).
+func TestKernelBatchFailuresFitReceiveBuffer(t *testing.T) {
+	t.Parallel()
+	for _, small := range []bool{false, true} {
+		c := nsClient(t)
+		if small {
+			tr := c.t.(*nlTransport)
+			conn, err := tr.get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var serr error
+			err = conn.rc.Control(func(fd uintptr) {
+				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10); serr != nil {
+					return
+				}
+				rcv, err1 := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+				snd, err2 := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+				serr = errors.Join(err1, err2)
+				conn.batchBytes, conn.batchReqs = batchLimits(rcv, snd)
+			})
+			if err = errors.Join(err, serr); err != nil {
+				t.Fatal(err)
+			}
+			tr.put(conn, nil)
+		}
+		const n = 6000
+		k := ServiceKey{Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80}
+		b := c.Batch()
+		for i := range n {
+			b.CreateDestination(k, Destination{Address: netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}), Port: 80, Forward: Masquerade, Weight: 1})
+		}
+		res, err := b.Commit(context.Background())
+		if !errors.Is(err, ErrNotExist) || len(res.Errs) != n {
+			t.Fatalf("small buffer %v: %v, %d results", small, err, len(res.Errs))
+		}
+		for i, e := range res.Errs {
+			if !errors.Is(e, ErrNotExist) {
+				t.Fatalf("small buffer %v: request %d: %v", small, i, e)
+			}
 		}
 	}
 }

@@ -30,10 +30,12 @@ const (
 	// recvBufSize holds the largest datagram the kernel sends: dumps are
 	// packed into skbs of at most 32 KiB.
 	recvBufSize = 64 << 10
-	// maxBatchBytes bounds one sendmsg of a batch, well below the send
-	// buffer we ask for.
-	maxBatchBytes = 128 << 10
+	// maxBatchBytes bounds one sendmsg of a batch (see batchLimits).
+	maxBatchBytes = 512 << 10
 	sockBufSize   = 4 << 20
+	// ackTruesize bounds what one error acknowledgement costs in the
+	// receive buffer (a small skb: 768 bytes on x86-64 6.x).
+	ackTruesize = 1024
 	// poolSize bounds the idle sockets kept; busy ones are not limited.
 	poolSize = 16
 )
@@ -56,6 +58,8 @@ type nlConn struct {
 	seq  uint32
 	rbuf []byte
 	wbuf []byte
+	// The size of a batch's chunks (see batchLimits).
+	batchBytes, batchReqs int
 	// recvmmsg buffers, made on a socket's first dumpMany.
 	mbufs [][]byte
 	iovs  []unix.Iovec
@@ -132,6 +136,7 @@ func (t *nlTransport) dial() (*nlConn, error) {
 	// the receive buffer; large buffers keep a burst of errors from
 	// overflowing it (ENOBUFS). Each is best effort.
 	_ = nc.SetOption(netlink.CapAcknowledge, true)
+	c := &nlConn{nc: nc, rc: rc, pid: nc.PID(), rbuf: make([]byte, recvBufSize)}
 	_ = rc.Control(func(fd uintptr) {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufSize) != nil {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, sockBufSize)
@@ -139,8 +144,34 @@ func (t *nlTransport) dial() (*nlConn, error) {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufSize) != nil {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, sockBufSize)
 		}
+		rcv, err1 := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		snd, err2 := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if err1 == nil && err2 == nil {
+			c.batchBytes, c.batchReqs = batchLimits(rcv, snd)
+		}
 	})
-	return &nlConn{nc: nc, rc: rc, pid: nc.PID(), rbuf: make([]byte, recvBufSize)}, nil
+	if c.batchReqs == 0 {
+		c.batchBytes, c.batchReqs = batchLimits(0, 0)
+	}
+	return c, nil
+}
+
+// batchLimits sizes the chunks of a batch after the socket's buffers (as
+// the kernel reports them): a chunk's failures must all fit in the receive
+// buffer, or the kernel drops some and the batch ends in ENOBUFS, so a
+// chunk holds at most half the receive buffer's worth of error
+// acknowledgements; and it takes at most half the send buffer (beyond it,
+// EMSGSIZE). Where the kernel grants the 4 MiB asked for (SO_*BUFFORCE
+// needs CAP_NET_ADMIN in the initial user namespace), that is 4096
+// requests; in a container's user namespace, with the default rmem_max,
+// about 200. Fewer, larger chunks mean fewer system calls: the kernel takes
+// its generic netlink lock per message, not per chunk. Unknown buffers
+// (0) get the defaults' limits.
+func batchLimits(rcvbuf, sndbuf int) (bytes, reqs int) {
+	if rcvbuf <= 0 || sndbuf <= 0 {
+		rcvbuf, sndbuf = 425984, 425984 // twice the default rmem_max and wmem_max
+	}
+	return min(maxBatchBytes, sndbuf/2), max(rcvbuf/(2*ackTruesize), 1)
 }
 
 var errClosed = errors.New("client is closed")
@@ -512,7 +543,7 @@ func (r *replies) result() error {
 	return r.cbErr
 }
 
-// sendBatch sends the requests in chunks of at most maxBatchBytes. Only the
+// sendBatch sends the requests in chunks (see batchLimits). Only the
 // last request of a chunk asks for an acknowledgement: the kernel handles a
 // datagram's messages in order and reports every failure anyway, so one
 // acknowledgement closes the whole chunk and failures come back by
@@ -529,7 +560,7 @@ func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, 
 	}()
 	for start < n {
 		first := c.seq + 1
-		b, end := frameBatch(c.wbuf[:0], family, c.pid, first, start, n, maxBatchBytes, enc)
+		b, end := frameBatch(c.wbuf[:0], family, c.pid, first, start, min(n, start+c.batchReqs), c.batchBytes, enc)
 		c.wbuf = b
 		c.seq += uint32(end - start)
 		last := c.seq

@@ -36,6 +36,9 @@ type config struct {
 	ipvsadm string
 	reps    int
 	cpu     int // pinned to this CPU, or -1
+	// createOnly skips the measurements after create, for more rounds
+	// of it in the same time.
+	createOnly bool
 }
 
 func run() error {
@@ -46,11 +49,12 @@ func run() error {
 	ipvsadm := flag.String("ipvsadm", "ipvsadm", "the ipvsadm binary; empty to skip it")
 	reps := flag.Int("reps", 1, "runs of each measurement; the fastest counts, and user/wall is over all of them")
 	cpu := flag.Int("cpu", -1, "run everything on this CPU only; with the kernel's nohz_full on it, user and system times are exact")
+	createOnly := flag.Bool("create-only", false, "measure creating only")
 	flag.Parse()
 	if !*inner {
 		return reexec(*cpu)
 	}
-	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, reps: max(*reps, 1), cpu: *cpu}
+	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, reps: max(*reps, 1), cpu: *cpu, createOnly: *createOnly}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 62500 {
@@ -402,6 +406,9 @@ func bench(cfg config) error {
 			return err
 		}
 		record(n, "create", cs, ss)
+		if cfg.createOnly {
+			continue
+		}
 		// Leave the table as Apply made it.
 		if err := flush(); err != nil {
 			return err
