@@ -33,6 +33,9 @@ const (
 	// maxBatchBytes bounds one sendmsg of a batch (see batchLimits).
 	maxBatchBytes = 512 << 10
 	sockBufSize   = 4 << 20
+	// maxRequestEstimate is a generous size of one batched write (a
+	// destination with its service's key takes about 160 bytes).
+	maxRequestEstimate = 192
 	// ackTruesize bounds what one error acknowledgement costs in the
 	// receive buffer (a small skb: 768 bytes on x86-64 6.x).
 	ackTruesize = 1024
@@ -558,6 +561,11 @@ func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, 
 			}
 		}
 	}()
+	// The buffer for the largest chunk, made once rather than grown by
+	// doubling through it (a few requests need no more than they take).
+	if need := min(n*maxRequestEstimate, c.batchBytes) + 4096; cap(c.wbuf) < need {
+		c.wbuf = make([]byte, 0, need)
+	}
 	for start < n {
 		first := c.seq + 1
 		b, end := frameBatch(c.wbuf[:0], family, c.pid, first, start, min(n, start+c.batchReqs), c.batchBytes, enc)
