@@ -562,7 +562,7 @@ func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, 
 		}
 	}()
 	// The buffer for the largest chunk, made once rather than grown by
-	// doubling through it (a few requests need no more than they take).
+	// doubling (a batch of a few requests gets a buffer of about its size).
 	if need := min(n*maxRequestEstimate, c.batchBytes) + 4096; cap(c.wbuf) < need {
 		c.wbuf = make([]byte, 0, need)
 	}
