@@ -409,7 +409,7 @@ func readModules(p string) ([]string, error) {
 		return nil, err
 	}
 	for _, m := range lines {
-		if strings.Trim(m, "abcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+		if strings.Trim(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
 			return nil, fmt.Errorf("%s: %q is not a module name (one per line)", p, m)
 		}
 	}
