@@ -1,12 +1,10 @@
 package peers
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,19 +20,25 @@ type Process struct {
 	Name string
 	Dir  string // its configuration and run files
 	cmd  *exec.Cmd
-	log  syncBuffer
+	log  string // the file receiving its output
 	done chan struct{}
 	err  error // Wait's result, once done is closed
 }
 
-// Start runs name with args in ns, in the foreground, its output captured,
-// and stops it at the test's cleanup. dir is its working directory.
+// Start runs name with args in ns, in the foreground, its output going to
+// dir/NAME.log, and stops it at the test's cleanup. dir is its working
+// directory.
 func Start(t testing.TB, ns *nstest.NS, dir, name string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Name: name, Dir: dir, done: make(chan struct{})}
+	p := &Process{Name: name, Dir: dir, log: filepath.Join(dir, filepath.Base(name)+".log"), done: make(chan struct{})}
+	f, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the child has its own descriptor
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	p.cmd.Stdout, p.cmd.Stderr = f, f
 	// Its own process group, so that a daemon's children are signalled too.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := ns.Start(p.cmd); err != nil {
@@ -54,7 +58,10 @@ func Start(t testing.TB, ns *nstest.NS, dir, name string, args ...string) *Proce
 }
 
 // Log returns what the peer printed so far.
-func (p *Process) Log() string { return p.log.String() }
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
 
 // Exited reports whether the peer has exited, and how.
 func (p *Process) Exited() (bool, error) {
@@ -172,23 +179,4 @@ func writeFile(t testing.TB, dir, name, data string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd
-// and a reading test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
