@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -108,7 +109,7 @@ func (h *HTTP) Check(ctx context.Context, t Target) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+t.Addr.String()+path, nil)
 	if err != nil {
-		return &Error{Op: "check", Object: t.Addr.String(), Err: err, kind: ErrInvalid}
+		return newErr("check", t.Addr.String(), ErrInvalid, err)
 	}
 	if h.Host != "" {
 		req.Host = h.Host
@@ -197,16 +198,11 @@ type UDP struct {
 
 // Check implements Checker.
 func (u *UDP) Check(ctx context.Context, t Target) error {
-	c, err := t.DialContext(ctx, "udp")
+	c, err := dialPacket(ctx, t)
 	if err != nil {
 		return failed(err)
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if _, err := c.Write(u.Payload); err != nil {
 		return failed(err)
 	}
@@ -223,6 +219,31 @@ func (u *UDP) Check(ctx context.Context, t Target) error {
 		return Failf("reply does not match %q", u.Reply.String())
 	}
 	return nil
+}
+
+// dialPacket opens a UDP socket to t whose reads and writes end with ctx
+// (its deadline, or its cancellation). Closing the connection releases the
+// context's hook.
+func dialPacket(ctx context.Context, t Target) (net.Conn, error) {
+	c, err := t.DialContext(ctx, "udp")
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	return &ctxConn{Conn: c, stop: stop}, nil
+}
+
+type ctxConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *ctxConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
 }
 
 // Command runs a program whose exit status decides (keepalived's
@@ -260,7 +281,7 @@ func (c *Command) CheckWeight(ctx context.Context, t Target) (uint32, bool, erro
 	cmd.Stderr = cmd.Stdout
 	cmd.WaitDelay = time.Second
 	if err := startIn(t.ns.fdOr(), cmd); err != nil {
-		return 0, false, &Error{Op: "check", Object: c.Path, Err: err, kind: ErrCheckFailed}
+		return 0, false, newErr("check", c.Path, ErrCheckFailed, err)
 	}
 	err := cmd.Wait()
 	if ctx.Err() != nil {
@@ -311,21 +332,17 @@ func (d *DNS) Check(ctx context.Context, t Target) error {
 	if typ == 0 {
 		typ = DNSTypeA
 	}
-	id := uint16(time.Now().UnixNano())
-	q, err := EncodeDNSQuery(id, name, typ)
+	// A random ID, so that an off-path sender cannot guess it and a late
+	// reply to an earlier check is not taken for this one's.
+	q, err := encodeDNSQuery(uint16(rand.Uint32()), name, typ)
 	if err != nil {
-		return &Error{Op: "check", Object: name, Err: err, kind: ErrInvalid}
+		return newErr("check", name, ErrInvalid, err)
 	}
-	c, err := t.DialContext(ctx, "udp")
+	c, err := dialPacket(ctx, t)
 	if err != nil {
 		return failed(err)
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if _, err := c.Write(q); err != nil {
 		return failed(err)
 	}
@@ -335,11 +352,12 @@ func (d *DNS) Check(ctx context.Context, t Target) error {
 		if err != nil {
 			return failed(err)
 		}
-		r, err := ParseDNSResponse(buf[:n])
-		if err != nil || r.ID != id {
-			continue // not our answer: keep waiting until the deadline
-		}
+		r, err := parseDNSResponse(buf[:n], q)
 		switch {
+		case errors.Is(err, errNotOurs):
+			continue // keep waiting for ours until the deadline
+		case err != nil:
+			return Failf("%v", err)
 		case r.RCode != 0:
 			return Failf("DNS rcode %d", r.RCode)
 		case r.Answers < d.MinAnswers:

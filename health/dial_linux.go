@@ -72,7 +72,7 @@ func setMark(c syscall.RawConn, mark uint32) error {
 func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
 	typ := typ(network)
 	if typ < 0 {
-		return nil, &Error{Op: "dial", Object: network, Err: errors.New("unsupported network"), kind: ErrInvalid}
+		return nil, newErr("dial", network, ErrInvalid, errors.New("unsupported network"))
 	}
 	family, sa := sockaddr(netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port()))
 	var s int

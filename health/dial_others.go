@@ -16,7 +16,7 @@ var errOS = errors.New("socket marks and network namespaces need Linux, not " + 
 // namespaces need Linux.
 func (t Target) DialContext(ctx context.Context, network string) (net.Conn, error) {
 	if t.Mark != 0 || t.ns != nil {
-		return nil, &Error{Op: "dial", Object: t.Addr.String(), Err: errOS, kind: ErrNotSupported}
+		return nil, newErr("dial", t.Addr.String(), ErrNotSupported, errOS)
 	}
 	d := net.Dialer{}
 	if t.Source.IsValid() {
@@ -30,7 +30,7 @@ func (t Target) DialContext(ctx context.Context, network string) (net.Conn, erro
 
 func startIn(fd int, cmd *exec.Cmd) error {
 	if fd >= 0 {
-		return &Error{Op: "check", Object: cmd.Path, Err: errOS, kind: ErrNotSupported}
+		return newErr("check", cmd.Path, ErrNotSupported, errOS)
 	}
 	return cmd.Start()
 }
@@ -39,7 +39,7 @@ func openNetNS(path string) (int, error) {
 	if path == "" {
 		return -1, nil
 	}
-	return -1, &Error{Op: "open network namespace", Object: path, Err: errOS, kind: ErrNotSupported}
+	return -1, newErr("open network namespace", path, ErrNotSupported, errOS)
 }
 
 func closeNetNS(int) {}

@@ -96,9 +96,12 @@
 //
 // # Errors
 //
-// Errors are *Error values matching ErrInvalid (bad configuration, found by
-// New before anything changes), ErrNotSupported (marks and namespaces on
-// other operating systems), ErrCheckFailed (a check's verdict, in
-// ServerState.LastError) or ErrRunning; IPVS failures wrap the ipvs
-// package's errors, so errors.Is(err, ipvs.ErrNotExist) works.
+// Errors are *Error values (the SDK's one error type, internal/errs) whose
+// Kind is one of the SDK's sentinels, re-exported here: ErrInvalid (bad
+// configuration, found by New before anything changes), ErrNotSupported
+// (marks and namespaces on other operating systems), ErrCheckFailed (a
+// check's verdict, in ServerState.LastError), ErrBusy (Run on a pool that
+// is already running) or ErrCanceled (Run's context ended); IPVS failures
+// keep the ipvs package's error as their cause, so errors.Is(err,
+// ipvs.ErrNotExist) works.
 package health

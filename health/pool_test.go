@@ -316,7 +316,7 @@ func TestRunTwice(t *testing.T) {
 			return nil
 		})}}})
 	eventually(t, "running", func() bool { return p.Snapshot().Running })
-	require.ErrorIs(t, p.Run(context.Background()), health.ErrRunning)
+	require.ErrorIs(t, p.Run(context.Background()), health.ErrBusy)
 	close(block)
 }
 
