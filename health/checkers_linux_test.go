@@ -172,7 +172,7 @@ func (l *checkLab) probe(t *testing.T, c health.Checker, port uint16, timeout ti
 	svc := ipvs.ServiceKey{Family: ipvs.IPv4, Fwmark: l.mark}
 	require.NoError(t, l.ipvs.CreateService(ctx(t), ipvs.Service{ServiceKey: svc, Scheduler: ipvs.RoundRobin}))
 	p, err := health.New(health.Config{IPVS: l.ipvs, Service: svc, NetNSPath: l.director.Path,
-		Timing: health.Timing{Interval: 50 * time.Millisecond, Timeout: timeout, Rise: 1, Fall: 1},
+		Timing: health.Timing{Interval: timeout, Timeout: timeout, Rise: 1, Fall: 1},
 		Servers: []health.Server{{
 			Destination: ipvs.Destination{Address: l.peerAddr, Port: 80, Forward: ipvs.Masquerade, Weight: 3},
 			Connect:     netip.AddrPortFrom(l.peerAddr, port),

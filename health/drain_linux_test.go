@@ -88,9 +88,9 @@ func TestKernelGracefulDrain(t *testing.T) {
 			for i := range servers {
 				servers[i].Checker = switches[i]
 			}
-			cfg := checkerCfg(l, servers, health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2})
+			cfg := checkerCfg(l, servers, health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 2})
 			cfg.OnFailure, cfg.Drain, cfg.DrainPoll = health.Remove, drain, 200*time.Millisecond
-			cfg.StartUp = true
+			cfg.Start = health.StartUp
 			r := startPool(t, cfg)
 			r.waitAllUp(t, 10*time.Second)
 
@@ -160,9 +160,9 @@ func TestKernelGracefulDrain(t *testing.T) {
 		cfg := checkerCfg(l, []health.Server{{
 			Destination: ipvs.Destination{Address: d.Addr(), Port: 53, Forward: ipvs.DirectRoute, Weight: 1},
 			Checker:     sw, Connect: l.rs[0].dest(), // the HTTP port answers TCP
-		}}, health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2})
+		}}, health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 2})
 		cfg.Service, cfg.OnFailure, cfg.Drain, cfg.DrainPoll = udp, health.Remove, 30*time.Second, 200*time.Millisecond
-		cfg.StartUp = true
+		cfg.Start = health.StartUp
 		r := startPool(t, cfg)
 		r.waitAllUp(t, 10*time.Second)
 		// A UDP flow through the service: IPVS holds an entry for it.

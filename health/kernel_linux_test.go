@@ -21,7 +21,7 @@ func TestKernelFailoverDR(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t, []string{"rs1", "rs2", "rs3"}, nil)
-			tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
+			tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 2, Fall: 2}
 			cfg := checkerCfg(l, l.servers(5, l.httpChecker()), tm)
 			cfg.OnFailure = mode
 			r := startPool(t, cfg)
@@ -93,7 +93,7 @@ func TestKernelViaVIPCatchesBrokenRealServer(t *testing.T) {
 	// drops those replies as martians.
 	sysctl(t, l.director, "net.ipv4.conf.eth0.accept_local", "1")
 
-	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
+	tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 2, Fall: 2}
 	servers := l.servers(1, l.httpChecker())
 	for i := range servers {
 		servers[i].ViaVIP = true
@@ -136,11 +136,11 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	sorry := l.rs[3]
 	// Fall 2 and a long timeout: a healthy server must not flap when the
 	// emulated VM stalls, or the band could not be told from a flap.
-	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2}
+	tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 2}
 	cfg := checkerCfg(l, l.servers(1, l.httpChecker())[:3], tm)
 	cfg.Quorum, cfg.Hysteresis = 2, 1
 	cfg.Sorry = &ipvs.Destination{Address: sorry.addr, Port: 80, Forward: ipvs.DirectRoute, Weight: 1}
-	cfg.StartUp = true
+	cfg.Start = health.StartUp
 	r := startPool(t, cfg)
 	r.waitAllUp(t, 10*time.Second)
 	require.True(t, r.pool.Snapshot().Quorum, "%+v %+v", r.pool.Snapshot(), r.eventList())

@@ -74,7 +74,7 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			var mu sync.Mutex
 			var kinds []health.EventKind
 			p := runPool(t, health.Config{IPVS: f, Service: svcKey, OnFailure: tc.mode, Drain: tc.drain,
-				Timing:  health.Timing{Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 3, Fall: 2},
+				Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 3, Fall: 2},
 				Servers: []health.Server{{Destination: d, Checker: c}},
 				Notify: func(e health.Event) {
 					mu.Lock()
@@ -147,7 +147,7 @@ func TestDrainPollsConnections(t *testing.T) {
 			d := dest(1, 7)
 			f.setConns(ap(d), 2)
 			p := runPool(t, health.Config{IPVS: f, Service: tc.svc, OnFailure: health.Remove, Drain: tc.drain, DrainPoll: 5 * time.Millisecond,
-				Timing:  health.Timing{Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1},
+				Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1},
 				Servers: []health.Server{{Destination: d, Checker: c}}})
 			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].InIPVS })
 			c.healthy.Store(false)
@@ -197,7 +197,7 @@ func TestQuorumHysteresisSorry(t *testing.T) {
 		servers = append(servers, health.Server{Destination: dest(i, 1), Checker: c})
 	}
 	sorry := dest(9, 0)
-	p := runPool(t, health.Config{IPVS: f, Service: svcKey, StartUp: true, Quorum: 2, Hysteresis: 1, Sorry: &sorry,
+	p := runPool(t, health.Config{IPVS: f, Service: svcKey, Start: health.StartUp, Quorum: 2, Hysteresis: 1, Sorry: &sorry,
 		Timing: health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1}, Servers: servers})
 	sorryListed := func() bool { _, l := f.weight(svcKey, ap(sorry)); return l }
 	eventually(t, "checks", func() bool { return p.Snapshot().Servers[2].Checks > 2 })
@@ -258,7 +258,7 @@ func TestConnectAndTimeoutReachChecker(t *testing.T) {
 	})
 	connect := netip.MustParseAddrPort("192.0.2.1:8080")
 	runPool(t, health.Config{IPVS: f, Service: svcKey,
-		Timing:  health.Timing{Interval: 10 * time.Millisecond, Timeout: 300 * time.Millisecond},
+		Timing:  health.Timing{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond},
 		Servers: []health.Server{{Destination: dest(1, 1), Checker: c, Connect: connect, Mark: 9}}})
 	tg := <-got
 	require.Equal(t, connect, tg.Addr)
@@ -283,7 +283,6 @@ func TestValidation(t *testing.T) {
 	}{
 		{"IPVS", health.Config{Service: svcKey, Servers: []health.Server{ok}}},
 		{"Service", health.Config{IPVS: f, Servers: []health.Server{ok}}},
-		{"Servers", health.Config{IPVS: f, Service: svcKey}},
 		{"Destination", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok, ok}}},
 		{"Checker", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1)}}}},
 		{"Mark", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, ViaVIP: true}}}},

@@ -8,7 +8,11 @@ import (
 	"github.com/golvs/lvs/ipvs"
 )
 
-// IPVS is the part of *ipvs.Client a Pool uses; tests may fake it.
+// IPVS is the part of *ipvs.Client a Pool uses; tests may fake it. When
+// the value also has the client's Batch method (an *ipvs.Client does), the
+// writes a pool makes at one moment (many servers going down together)
+// are sent as one batch, one round trip to the kernel; otherwise one call
+// each.
 type IPVS interface {
 	Destinations(ctx context.Context, k ipvs.ServiceKey) ([]ipvs.DestinationInfo, error)
 	CreateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
@@ -134,21 +138,16 @@ type Server struct {
 	ViaVIP bool
 }
 
-// Config configures a Pool.
-type Config struct {
-	// IPVS manages the table; an *ipvs.Client. Required.
-	IPVS IPVS
+// ServiceConfig is one virtual service of a pool: its real servers and
+// what happens to those that fail.
+type ServiceConfig struct {
 	// Service is the virtual service whose destinations the pool
-	// manages. It must exist when Run starts.
+	// manages. It must exist when Run starts (or when the service is
+	// added to a running pool).
 	Service ipvs.ServiceKey
-	// Servers are the real servers, each with its checker.
+	// Servers are the real servers, each with its checker. It may be
+	// empty: servers can be added while the pool runs.
 	Servers []Server
-	// Timing is the default timing of every server.
-	Timing Timing
-	// NetNSPath is the network namespace checks run in (sockets and
-	// commands), e.g. /run/netns/NAME; "" is the caller's. The IPVS client
-	// picks its own namespace.
-	NetNSPath string
 	// OnFailure: Inhibit (default) or Remove.
 	OnFailure FailureAction
 	// Drain, with Remove, drains a failed server gracefully: it first
@@ -162,17 +161,14 @@ type Config struct {
 	// ipvs.ApplyOptions.DrainTimeout explains: IPVS keeps sending a UDP
 	// flow to its old server while the flow's entry lives, so waiting
 	// only prolongs the black hole.
+	//
+	// A server removed with RemoveServer is drained the same way, with
+	// any OnFailure, for at most Drain or, when Drain is 0,
+	// DefaultRemoveDrain: deleting a destination at once makes IPVS drop
+	// the packets of its established connections.
 	Drain time.Duration
-	// DrainPoll is how often a draining server's connections are read;
-	// default 1 s. One read covers every server draining at that moment.
-	DrainPoll time.Duration
-	// StartUp makes servers start up, written with their configured
-	// weight, until checks say otherwise (keepalived's default); by
-	// default they start down (keepalived's alpha) and need Rise
-	// successes first.
-	StartUp bool
-	// Quorum is the total weight of up servers the pool needs; below it
-	// the Sorry server (if any) is added. Default 1 (one server of
+	// Quorum is the total weight of up servers the service needs; below
+	// it the Sorry server (if any) is added. Default 1 (one server of
 	// weight ≥1). Hysteresis widens the band: quorum is lost when the
 	// weight drops below Quorum−Hysteresis and regained when it reaches
 	// Quorum+Hysteresis (as keepalived's quorum and hysteresis).
@@ -181,10 +177,79 @@ type Config struct {
 	// Sorry is added to the service while quorum is lost and removed when
 	// it is regained (keepalived's sorry_server). A zero Weight means 1.
 	Sorry *ipvs.Destination
+}
+
+// DefaultRemoveDrain bounds the drain of a server removed from a running
+// pool when its service sets no Drain: the default FIN_WAIT and TIME_WAIT
+// timeouts of IPVS, after which a closed connection is no longer counted.
+const DefaultRemoveDrain = 2 * time.Minute
+
+// StartMode is the state servers start in when Run begins.
+type StartMode int
+
+const (
+	// StartAdopt, the default, adopts the kernel's state: a server that
+	// IPVS serves with its configured weight is presumed up until its
+	// checks say otherwise (Fall failures), so restarting the agent
+	// changes nothing; any other server starts down and needs Rise
+	// successes.
+	StartAdopt StartMode = iota
+	// StartDown starts every server down, whatever IPVS holds
+	// (keepalived's alpha): each needs Rise successes first.
+	StartDown
+	// StartUp starts every server up, written with its configured weight,
+	// until checks say otherwise (keepalived's default without alpha).
+	StartUp
+)
+
+// Config configures a Pool: pool-wide settings and its services. The
+// fields from Service to Sorry are the pool's first service (as in
+// ServiceConfig, which documents them); Services lists more. A check is
+// shared by every server and service it is the same for (see Pool).
+type Config struct {
+	// IPVS manages the table; an *ipvs.Client. Required.
+	IPVS IPVS
+
+	Service    ipvs.ServiceKey
+	Servers    []Server
+	OnFailure  FailureAction
+	Drain      time.Duration
+	Quorum     int
+	Hysteresis int
+	Sorry      *ipvs.Destination
+
+	// Services are the pool's other services.
+	Services []ServiceConfig
+
+	// Timing is the default timing of every server.
+	Timing Timing
+	// NetNSPath is the network namespace checks run in (sockets and
+	// commands), e.g. /run/netns/NAME; "" is the caller's. The IPVS client
+	// picks its own namespace.
+	NetNSPath string
+	// DrainPoll is how often a draining server's connections are read;
+	// default 1 s. One read per service covers every server draining at
+	// that moment.
+	DrainPoll time.Duration
+	// WriteDelay is how long verdicts are gathered before they are
+	// written, so that servers failing together (a switch port, a rack)
+	// reach the kernel in one batch: one write per tick, not one per
+	// server. Default 10 ms, small beside any interval; it adds to the
+	// time a failed server takes to leave.
+	WriteDelay time.Duration
+	// Start is the servers' state when Run begins; see StartMode.
+	Start StartMode
 	// Notify, when set, is called for every Event, from the pool's own
 	// goroutine, in order. It must not block for long: checks are not
 	// scheduled while it runs.
 	Notify func(Event)
+}
+
+// first is the service the Config's own fields describe, if any.
+func (c *Config) first() (ServiceConfig, bool) {
+	sc := ServiceConfig{Service: c.Service, Servers: c.Servers, OnFailure: c.OnFailure, Drain: c.Drain,
+		Quorum: c.Quorum, Hysteresis: c.Hysteresis, Sorry: c.Sorry}
+	return sc, c.Service != (ipvs.ServiceKey{}) || len(c.Servers) > 0 || c.Sorry != nil
 }
 
 // EventKind says what happened.
@@ -220,6 +285,8 @@ func (k EventKind) String() string {
 // Event is passed to Config.Notify.
 type Event struct {
 	Kind EventKind
+	// Service is the virtual service the event is about.
+	Service ipvs.ServiceKey
 	// Time is when the pool saw the change (a drain's Drain counts from
 	// a ServerDown's Time).
 	Time   time.Time
@@ -231,7 +298,7 @@ type Event struct {
 	UpWeight int
 }
 
-// State is a snapshot of a pool.
+// State is a snapshot of one service of a pool.
 type State struct {
 	Service  ipvs.ServiceKey
 	Running  bool
@@ -246,11 +313,17 @@ type State struct {
 type ServerState struct {
 	Server netip.AddrPort
 	Up     bool
-	// InIPVS and Weight are the destination as the pool last wrote it
-	// (Weight 0 when inhibited or draining).
+	// InIPVS and Weight are the destination as the pool last wrote it,
+	// or found it when Run began (Weight 0 when inhibited or draining).
 	InIPVS   bool
 	Weight   uint32
 	Draining bool
+	// Maintenance: the server was put in maintenance (SetMaintenance):
+	// weight 0, still checked.
+	Maintenance bool
+	// Leaving: the server was removed (RemoveServer) and is drained
+	// before its deletion.
+	Leaving bool
 	// DrainConns is the draining server's active plus inactive
 	// connections at the last poll.
 	DrainConns uint32
