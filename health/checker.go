@@ -247,10 +247,15 @@ func (c *ctxConn) Close() error {
 }
 
 // Command runs a program whose exit status decides (keepalived's
-// MISC_CHECK). It is executed directly, without a shell, and killed at the
-// check's timeout. The environment gets LVS_CHECK_ADDR and LVS_CHECK_PORT
-// (the target) and LVS_REAL_SERVER (the real server, address:port). The
-// program runs in the pool's network namespace.
+// MISC_CHECK). It is executed directly, without a shell, as the leader of
+// a process group of its own, which is killed at the check's timeout and
+// as soon as the program exits, so that whatever it forked goes with it.
+// It is killed a little before the timeout (a tenth of it, at most
+// 100 ms), so the check itself keeps to its timeout. Its output (stdout
+// and stderr, the first 4 KiB) goes into the check's error. The
+// environment gets LVS_CHECK_ADDR and LVS_CHECK_PORT (the target) and
+// LVS_REAL_SERVER (the real server, address:port). The program runs in
+// the pool's network namespace.
 //
 // Exit status 0 means healthy. With DynamicWeight, as keepalived's
 // misc_dynamic: 0 healthy with the configured weight, 1 unhealthy, 2–255
@@ -262,6 +267,9 @@ type Command struct {
 	DynamicWeight bool
 }
 
+// commandOutput bounds the output a Command check keeps.
+const commandOutput = 4096
+
 // Check implements Checker.
 func (c *Command) Check(ctx context.Context, t Target) error {
 	_, _, err := c.CheckWeight(ctx, t)
@@ -270,22 +278,28 @@ func (c *Command) Check(ctx context.Context, t Target) error {
 
 // CheckWeight implements WeightChecker.
 func (c *Command) CheckWeight(ctx context.Context, t Target) (uint32, bool, error) {
-	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
+	grace := 100 * time.Millisecond
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl)/10)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-grace))
+		defer cancel()
+	}
+	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(cmd.Environ(), c.Env...)
 	cmd.Env = append(cmd.Env,
 		"LVS_CHECK_ADDR="+t.Addr.Addr().String(),
 		"LVS_CHECK_PORT="+strconv.Itoa(int(t.Addr.Port())),
 		"LVS_REAL_SERVER="+t.Server.String())
 	var out bytes.Buffer
-	cmd.Stdout = &limited{w: &out, n: 4096}
+	cmd.Stdout = &limited{w: &out, n: commandOutput}
 	cmd.Stderr = cmd.Stdout
-	cmd.WaitDelay = time.Second
-	if err := startIn(t.ns.fdOr(), cmd); err != nil {
+	err := runGroup(ctx, t.ns.fdOr(), cmd, grace)
+	switch {
+	case ctx.Err() != nil:
+		return 0, false, Failf("%s: killed at the timeout: %v", c.Path, ctx.Err())
+	case cmd.ProcessState == nil:
 		return 0, false, newErr("check", c.Path, ErrCheckFailed, err)
-	}
-	err := cmd.Wait()
-	if ctx.Err() != nil {
-		return 0, false, Failf("%s: %v", c.Path, ctx.Err())
 	}
 	code := cmd.ProcessState.ExitCode()
 	switch {
@@ -293,7 +307,7 @@ func (c *Command) CheckWeight(ctx context.Context, t Target) (uint32, bool, erro
 		return 0, false, nil
 	case c.DynamicWeight && code >= 2 && code <= 255:
 		return uint32(code - 2), true, nil
-	case err != nil && code < 0:
+	case code < 0:
 		return 0, false, failed(err)
 	}
 	return 0, false, Failf("%s exited with status %d: %s", c.Path, code, bytes.TrimSpace(out.Bytes()))

@@ -141,10 +141,36 @@ func waitConnected(ctx context.Context, f *os.File) error {
 	return soerr
 }
 
-// startIn starts cmd inside the namespace: the child inherits the network
-// namespace of the thread that forks it.
-func startIn(fd int, cmd *exec.Cmd) error {
-	return netns.Do(fd, cmd.Start)
+// runGroup runs cmd inside the namespace (the child inherits the network
+// namespace of the thread that forks it) as the leader of a process group
+// of its own, and kills the whole group when ctx ends and when the leader
+// exits: a check that forks (sh -c "daemon &") leaves nothing behind.
+// Output pipes that a descendant which left the group still holds end
+// grace after that.
+func runGroup(ctx context.Context, fd int, cmd *exec.Cmd, grace time.Duration) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = grace
+	if err := netns.Do(fd, cmd.Start); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		// WNOWAIT: the leader stays a zombie, unreaped, so its group id
+		// cannot be reused before the group is killed below.
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+	}()
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		unix.Kill(-pid, unix.SIGKILL)
+		<-exited
+	}
+	unix.Kill(-pid, unix.SIGKILL) // whatever the leader left behind
+	return cmd.Wait()
 }
 
 func openNetNS(path string) (int, error) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"runtime"
+	"time"
 )
 
 var errOS = errors.New("socket marks and network namespaces need Linux, not " + runtime.GOOS)
@@ -28,11 +29,19 @@ func (t Target) DialContext(ctx context.Context, network string) (net.Conn, erro
 	return d.DialContext(ctx, network, t.Addr.String())
 }
 
-func startIn(fd int, cmd *exec.Cmd) error {
+// runGroup runs cmd and kills it when ctx ends. Process groups and
+// namespaces are Linux's here.
+func runGroup(ctx context.Context, fd int, cmd *exec.Cmd, grace time.Duration) error {
 	if fd >= 0 {
 		return newErr("check", cmd.Path, ErrNotSupported, errOS)
 	}
-	return cmd.Start()
+	cmd.WaitDelay = grace
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	defer stop()
+	return cmd.Wait()
 }
 
 func openNetNS(path string) (int, error) {

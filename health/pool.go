@@ -474,8 +474,10 @@ func (p *Pool) loop(ctx context.Context) error {
 		case r := <-p.results:
 			p.handle(r)
 		case o := <-p.ops:
-			o.err <- o.f(ctx)
-			p.flushAt = time.Now() // a live change is written at once
+			// A live change is in IPVS when its call returns.
+			err := o.f(ctx)
+			p.flush(ctx)
+			o.err <- err
 		case <-timer.C:
 			p.due(ctx)
 		}
