@@ -3,7 +3,9 @@ package health
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -13,6 +15,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -93,6 +96,10 @@ type HTTP struct {
 	Status []StatusRange
 	// Body, when non-nil, must match the first MaxBody bytes of the body.
 	Body *regexp.Regexp
+	// Digest, when set, is the MD5 of the whole body in hex, as
+	// keepalived's digest (genhash computes it): a body that differs, or
+	// is longer than MaxBody, fails.
+	Digest string
 	// MaxBody bounds how much of the body is read, 64 KiB when 0.
 	MaxBody int64
 }
@@ -143,18 +150,26 @@ func (h *HTTP) Check(ctx context.Context, t Target) error {
 	if !statusOK(h.Status, resp.StatusCode) {
 		return Failf("HTTP status %d", resp.StatusCode)
 	}
-	if h.Body == nil {
+	if h.Body == nil && h.Digest == "" {
 		return nil
 	}
 	max := h.MaxBody
 	if max <= 0 {
 		max = 64 << 10
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return failed(err)
 	}
-	if !h.Body.Match(b) {
+	if h.Digest != "" {
+		if int64(len(b)) > max {
+			return Failf("body longer than MaxBody (%d bytes): no digest", max)
+		}
+		if sum := md5.Sum(b); !strings.EqualFold(hex.EncodeToString(sum[:]), h.Digest) {
+			return Failf("body digest %x, want %s", sum, h.Digest)
+		}
+	}
+	if h.Body != nil && !h.Body.Match(b[:min(int64(len(b)), max)]) {
 		return Failf("body does not match %q", h.Body.String())
 	}
 	return nil
@@ -225,15 +240,46 @@ func (u *UDP) Check(ctx context.Context, t Target) error {
 // (its deadline, or its cancellation). Closing the connection releases the
 // context's hook.
 func dialPacket(ctx context.Context, t Target) (net.Conn, error) {
-	c, err := t.DialContext(ctx, "udp")
+	return dialUntilDone(ctx, t, "udp")
+}
+
+// dialUntilDone dials t over network; the connection's reads and writes
+// end with ctx (its deadline, or its cancellation), and closing it
+// releases the context's hook.
+func dialUntilDone(ctx context.Context, t Target, network string) (net.Conn, error) {
+	c, err := t.DialContext(ctx, network)
 	if err != nil {
 		return nil, err
 	}
+	return &ctxConn{Conn: c, stop: untilDone(ctx, c)}, nil
+}
+
+// untilDone makes c's reads and writes end when ctx does; the returned
+// function releases the hook.
+func untilDone(ctx context.Context, c interface{ SetDeadline(time.Time) error }) func() bool {
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	return &ctxConn{Conn: c, stop: stop}, nil
+	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+}
+
+// exchange writes req to c and reads replies until match takes one (and
+// returns its verdict) or a read fails (at the deadline, say): replies
+// that are not to req are skipped.
+func exchange(c io.ReadWriter, req []byte, size int, match func([]byte) (bool, error)) error {
+	if _, err := c.Write(req); err != nil {
+		return failed(err)
+	}
+	buf := make([]byte, size)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return failed(err)
+		}
+		if ok, err := match(buf[:n]); ok {
+			return err
+		}
+	}
 }
 
 type ctxConn struct {
@@ -357,26 +403,18 @@ func (d *DNS) Check(ctx context.Context, t Target) error {
 		return failed(err)
 	}
 	defer c.Close()
-	if _, err := c.Write(q); err != nil {
-		return failed(err)
-	}
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return failed(err)
-		}
-		r, err := parseDNSResponse(buf[:n], q)
+	return exchange(c, q, 4096, func(b []byte) (bool, error) {
+		r, err := parseDNSResponse(b, q)
 		switch {
 		case errors.Is(err, errNotOurs):
-			continue // keep waiting for ours until the deadline
+			return false, nil // keep waiting for ours until the deadline
 		case err != nil:
-			return Failf("%v", err)
+			return true, Failf("%v", err)
 		case r.RCode != 0:
-			return Failf("DNS rcode %d", r.RCode)
+			return true, Failf("DNS rcode %d", r.RCode)
 		case r.Answers < d.MinAnswers:
-			return Failf("DNS: %d answers, want %d", r.Answers, d.MinAnswers)
+			return true, Failf("DNS: %d answers, want %d", r.Answers, d.MinAnswers)
 		}
-		return nil
-	}
+		return true, nil
+	})
 }

@@ -185,3 +185,47 @@ func closeNetNS(fd int) {
 		unix.Close(fd)
 	}
 }
+
+// openICMP opens an ICMP (or ICMPv6) socket to t.Addr's address in the
+// pool's namespace, with t's mark and source: an unprivileged ping socket
+// where net.ipv4.ping_group_range admits the caller's group, a raw socket
+// otherwise (which needs CAP_NET_RAW). raw says which.
+func (t Target) openICMP() (f *os.File, raw bool, err error) {
+	a := t.Addr.Addr().Unmap()
+	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
+	if a.Is6() {
+		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	var s int
+	err = netns.Do(t.ns.fdOr(), func() (err error) {
+		s, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err == unix.EACCES || err == unix.EPERM || err == unix.EPROTONOSUPPORT {
+			raw = true
+			s, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, false, os.NewSyscallError("socket", err)
+	}
+	fail := func(op string, err error) (*os.File, bool, error) {
+		unix.Close(s)
+		return nil, false, os.NewSyscallError(op, err)
+	}
+	if t.Mark != 0 {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_MARK, int(t.Mark)); err != nil {
+			return fail("setsockopt SO_MARK", err)
+		}
+	}
+	if t.Source.IsValid() {
+		_, local := sockaddr(netip.AddrPortFrom(t.Source.Unmap(), 0))
+		if err := unix.Bind(s, local); err != nil {
+			return fail("bind", err)
+		}
+	}
+	_, sa := sockaddr(netip.AddrPortFrom(a, 0))
+	if err := unix.Connect(s, sa); err != nil {
+		return fail("connect", err)
+	}
+	return os.NewFile(uintptr(s), "icmp-check"), raw, nil
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"time"
@@ -52,3 +53,7 @@ func openNetNS(path string) (int, error) {
 }
 
 func closeNetNS(int) {}
+
+func (t Target) openICMP() (*os.File, bool, error) {
+	return nil, false, newErr("check", t.Addr.String(), ErrNotSupported, errOS)
+}

@@ -4,10 +4,15 @@ package health_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,9 +28,34 @@ import (
 type countingIPVS struct {
 	*ipvs.Client
 	batches, calls atomic.Int64
+	mu             sync.Mutex
+	log            []string // when each batch began, and from where
 }
 
-func (c *countingIPVS) Batch() *ipvs.Batch { c.batches.Add(1); return c.Client.Batch() }
+func (c *countingIPVS) Batch() *ipvs.Batch {
+	c.batches.Add(1)
+	c.mu.Lock()
+	pc := make([]uintptr, 8)
+	n := runtime.Callers(2, pc)
+	frames := runtime.CallersFrames(pc[:n])
+	where := ""
+	for {
+		f, more := frames.Next()
+		where += fmt.Sprintf(" %s:%d", filepath.Base(f.File), f.Line)
+		if !more {
+			break
+		}
+	}
+	c.log = append(c.log, time.Now().Format("15:04:05.000")+where)
+	c.mu.Unlock()
+	return c.Client.Batch()
+}
+
+func (c *countingIPVS) batchLog() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.log, "\n")
+}
 
 func (c *countingIPVS) CreateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error {
 	c.calls.Add(1)
@@ -92,33 +122,6 @@ func (f *farm) weights(t *testing.T) map[netip.AddrPort]uint32 {
 	return m
 }
 
-// run starts a pool and returns its stop function, which waits for Run.
-func run(t *testing.T, cfg health.Config) (*health.Pool, func()) {
-	t.Helper()
-	p, err := health.New(cfg)
-	require.NoError(t, err)
-	c, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(c) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			require.ErrorIs(t, err, context.Canceled)
-			require.ErrorIs(t, err, health.ErrCanceled)
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return p, stop
-}
-
 // Today's outage, reproduced and gone: two healthy servers at weight 5, the
 // pool restarted. With StartDown (the old default) both go to 0 for about
 // Rise×Interval; with StartAdopt (the default) they stay at 5 throughout
@@ -174,7 +177,11 @@ func waitFor(t *testing.T, what string, within time.Duration, f func() bool) {
 }
 
 // When many servers fail together, one batch takes them all out; while
-// nothing changes, nothing is written.
+// nothing changes, nothing is written. The servers' verdicts come from a
+// switch the test turns (each server still has a check of its own), so
+// that "together" is exact however slow the emulated machine: with real
+// sockets, 1000 failing connects spread over seconds in the VM, and the
+// writes over as many WriteDelay windows.
 func TestKernelOneBatchPerTick(t *testing.T) {
 	t.Parallel()
 	n := 1000
@@ -182,16 +189,44 @@ func TestKernelOneBatchPerTick(t *testing.T) {
 		n = 100
 	}
 	f := newFarm(t)
+	sw := &switchChecker{}
+	sw.healthy.Store(true)
 	servers := make([]health.Server, n)
 	for i := range servers {
-		servers[i] = health.Server{Destination: farmDest(i, 1), Checker: health.TCP{}}
+		servers[i] = health.Server{Destination: farmDest(i, 1), Checker: sw}
 	}
 	const interval = 2 * time.Second
+	var mu sync.Mutex
+	var events []health.Event
 	p, _ := run(t, health.Config{IPVS: f.ipvs, Service: f.svc, Servers: servers, NetNSPath: f.director.Path, Start: health.StartUp,
-		Timing:     health.Timing{Interval: interval, Timeout: time.Second, Rise: 1, Fall: 1},
-		WriteDelay: 1500 * time.Millisecond})
-	waitFor(t, "every server written", 60*time.Second, func() bool { return len(f.weights(t)) == n })
-	require.Equal(t, int64(1), f.ipvs.batches.Load(), "the first write is one batch")
+		Timing:     health.Timing{Interval: interval, Timeout: 1900 * time.Millisecond, Rise: 1, Fall: 2},
+		WriteDelay: 1500 * time.Millisecond,
+		Notify: func(e health.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}})
+	eventLog := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := fmt.Sprint(len(events), " events")
+		for i, e := range events {
+			if i < 5 {
+				s += fmt.Sprintf("\n%v %v %v %v", e.Time.Format("15:04:05.000"), e.Kind, e.Server, e.Err)
+			}
+		}
+		return s
+	}
+	waitFor(t, "every server written", 60*time.Second, func() bool {
+		for _, s := range p.Snapshot().Servers {
+			if !s.InIPVS {
+				return false
+			}
+		}
+		return true
+	})
+	require.Len(t, f.weights(t), n)
+	require.Equal(t, int64(1), f.ipvs.batches.Load(), "the first write is one batch: %s", f.ipvs.batchLog())
 	require.Zero(t, f.ipvs.calls.Load())
 
 	// Nothing changes for two intervals after every server's first
@@ -205,21 +240,54 @@ func TestKernelOneBatchPerTick(t *testing.T) {
 		return true
 	})
 	time.Sleep(2 * interval)
-	require.Equal(t, int64(1), f.ipvs.batches.Load(), "no writes while nothing changes")
+	require.Equal(t, int64(1), f.ipvs.batches.Load(), "no writes while nothing changes: %s\n%s", eventLog(), f.ipvs.batchLog())
 	require.Zero(t, f.ipvs.calls.Load())
 
-	// Every server fails at its next check, all on the same grid slot.
-	f.listener.Close()
-	waitFor(t, "every server at weight 0", 60*time.Second, func() bool {
+	// Every server fails at its next checks, all on the same grid slots:
+	// the switch turns between two slots, once every server's check of
+	// the last one has finished (in the emulated VM the checks of one
+	// slot take hundreds of milliseconds to run).
+	waitFor(t, "a quiet moment between two slots", 60*time.Second, func() bool {
+		servers := p.Snapshot().Servers
+		var last time.Time
+		for _, s := range servers {
+			if s.Checks != servers[0].Checks {
+				return false
+			}
+			if end := s.LastCheck.Add(s.LastDuration); end.After(last) {
+				last = end
+			}
+		}
+		return time.Since(last) > 100*time.Millisecond && time.Since(last) < interval/2
+	})
+	sw.healthy.Store(false)
+	allZero := func() bool {
 		for _, w := range f.weights(t) {
 			if w != 0 {
 				return false
 			}
 		}
 		return true
-	})
+	}
+	for deadline := time.Now().Add(60 * time.Second); !allZero() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !allZero() {
+		up, failing := 0, 0
+		var sample health.ServerState
+		for _, s := range p.Snapshot().Servers {
+			if s.Up {
+				up++
+				sample = s
+			}
+			if s.Failures > 0 {
+				failing++
+			}
+		}
+		t.Fatalf("not every server at weight 0 after 60 s: %d up, %d failing, e.g. %+v\n%s\n%s", up, failing, sample, eventLog(), f.ipvs.batchLog())
+	}
 	t.Logf("%d servers went down: %d batch(es) in all, %d single calls", n, f.ipvs.batches.Load(), f.ipvs.calls.Load())
-	require.Equal(t, int64(2), f.ipvs.batches.Load(), "one batch took every server out")
+	require.Equal(t, int64(2), f.ipvs.batches.Load(), "one batch took every server out: %s\n%s", eventLog(), f.ipvs.batchLog())
 	require.Zero(t, f.ipvs.calls.Load())
 }
 
@@ -335,26 +403,76 @@ func TestKernelOneCheckTwoServices(t *testing.T) {
 	waitFor(t, "rs1 up in both", 30*time.Second, func() bool {
 		return weight(l.svc, rs1.dest()) == 5 && weight(svc2, netip.AddrPortFrom(rs1.addr, 8080)) == 3
 	})
-	waitFor(t, "five checks of rs1", 30*time.Second, func() bool { return rs1.hits.Load() >= 5 })
-	hits := rs1.hits.Load()
-	all := r.pool.Snapshots()
-	var a, b health.ServerState
-	for _, s := range all[0].Servers {
-		if s.Server == rs1.dest() {
-			a = s
+	// Counts from here on: checks before rs1 was reachable (the
+	// bridge's first moments) reach no handler.
+	counts := func() (hits int64, a, b uint64) {
+		hits = rs1.hits.Load()
+		all := r.pool.Snapshots()
+		for _, s := range all[0].Servers {
+			if s.Server == rs1.dest() {
+				a = s.Checks
+			}
 		}
-	}
-	for _, s := range all[1].Servers {
-		if s.Server == netip.AddrPortFrom(rs1.addr, 8080) {
-			b = s
+		for _, s := range all[1].Servers {
+			if s.Server == netip.AddrPortFrom(rs1.addr, 8080) {
+				b = s.Checks
+			}
 		}
+		return
 	}
-	t.Logf("rs1: %d requests served; checks counted %d (VIP:80) and %d (VIP:8080)", hits, a.Checks, b.Checks)
-	require.InDelta(t, float64(hits), float64(a.Checks), 1, "one request per check")
-	require.InDelta(t, float64(hits), float64(b.Checks), 1, "and the same checks feed the second service")
+	h0, a0, b0 := counts()
+	waitFor(t, "five more checks of rs1", 30*time.Second, func() bool { return rs1.hits.Load() >= h0+5 })
+	h1, a1, b1 := counts()
+	hits, a, b := h1-h0, a1-a0, b1-b0
+	t.Logf("rs1: %d requests served; checks counted %d (VIP:80) and %d (VIP:8080)", hits, a, b)
+	require.InDelta(t, float64(hits), float64(a), 1, "one request per check")
+	require.InDelta(t, float64(hits), float64(b), 1, "and the same checks feed the second service")
 
 	rs1.stop()
 	waitFor(t, "rs1 down in both", 30*time.Second, func() bool {
 		return weight(l.svc, rs1.dest()) == 0 && weight(svc2, netip.AddrPortFrom(rs1.addr, 8080)) == 0
 	})
+}
+
+// Health-aware Apply: a passive pool writes nothing; its verdicts go into
+// the desired state, and ipvs.Client.Apply, the one reconcile path,
+// writes them: nothing when nothing changed, one batch when both servers
+// go down together.
+func TestKernelPassivePoolFeedsApply(t *testing.T) {
+	t.Parallel()
+	f := newFarm(t)
+	servers := []health.Server{{Destination: farmDest(0, 5), Checker: health.TCP{}}, {Destination: farmDest(1, 5), Checker: health.TCP{}}}
+	p, _ := run(t, health.Config{IPVS: f.ipvs, Service: f.svc, Servers: servers, NetNSPath: f.director.Path, Passive: true,
+		Timing: health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}})
+	base := ipvs.State{Services: []ipvs.ServiceState{{Service: ipvs.Service{ServiceKey: f.svc, Scheduler: ipvs.RoundRobin}}}}
+	opts := &ipvs.ApplyOptions{Owns: func(k ipvs.ServiceKey) bool { return k == f.svc }}
+	apply := func() int {
+		res, err := f.ipvs.Apply(ctx(t), p.Desired(base), opts)
+		require.NoError(t, err)
+		return res.Writes()
+	}
+	up := func(w uint32) func() bool {
+		return func() bool {
+			ws := f.weights(t)
+			return len(ws) == 2 && ws[netip.AddrPortFrom(farmDest(0, 0).Address, 80)] == w && ws[netip.AddrPortFrom(farmDest(1, 0).Address, 80)] == w
+		}
+	}
+	waitFor(t, "both servers up in the pool", 30*time.Second, func() bool {
+		s := p.Snapshot()
+		return s.Servers[0].Up && s.Servers[1].Up
+	})
+	require.Empty(t, f.weights(t), "a passive pool writes nothing")
+	require.Zero(t, f.ipvs.batches.Load()+f.ipvs.calls.Load())
+	require.Equal(t, 2, apply(), "Apply creates both servers")
+	require.True(t, up(5)(), "Apply wrote the verdicts: %v", f.weights(t))
+	require.Zero(t, apply(), "nothing changed: Apply writes nothing")
+
+	f.listener.Close()
+	waitFor(t, "both servers down in the pool", 30*time.Second, func() bool {
+		s := p.Snapshot()
+		return !s.Servers[0].Up && !s.Servers[1].Up
+	})
+	require.Equal(t, 2, apply(), "both go to weight 0 in one Apply")
+	require.True(t, up(0)())
+	require.Zero(t, apply())
 }

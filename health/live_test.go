@@ -239,3 +239,40 @@ func TestOneCheckFeedsTwoServices(t *testing.T) {
 		return w1 == 0 && w2 == 0
 	})
 }
+
+// Desired puts a passive pool's verdicts into a state for Apply: its
+// servers as their health says, other destinations and services as given.
+func TestDesired(t *testing.T) {
+	f := newFake(svcKey)
+	c := &countChecker{}
+	d1, d2 := dest(1, 5), dest(2, 6)
+	sorry := dest(9, 0)
+	p := runPool(t, health.Config{IPVS: f, Service: svcKey, Passive: true, Sorry: &sorry, Quorum: 5,
+		Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1},
+		Servers: []health.Server{{Destination: d1, Checker: c}, {Destination: d2, Checker: health.CheckFunc(func(context.Context, health.Target) error { return nil })}}})
+	other := ipvs.ServiceKey{Protocol: ipvs.UDP, Address: svcKey.Address, Port: 53}
+	foreign := dest(7, 1)
+	stale := dest(1, 1) // the pool's server, as the caller last knew it
+	base := ipvs.State{Services: []ipvs.ServiceState{
+		{Service: ipvs.Service{ServiceKey: svcKey}, Destinations: []ipvs.Destination{foreign, stale}},
+		{Service: ipvs.Service{ServiceKey: other}, Destinations: []ipvs.Destination{dest(8, 1)}},
+	}}
+	eventually(t, "d2 up, d1 down", func() bool {
+		s := p.Snapshot()
+		return s.Servers[0].Checks > 0 && s.Servers[1].Up && s.Quorum
+	})
+	got := p.Desired(base)
+	require.Equal(t, base.Services[1], got.Services[1], "other services as given")
+	d1down := d1
+	d1down.Weight = 0
+	require.ElementsMatch(t, []ipvs.Destination{foreign, d1down, d2}, got.Services[0].Destinations)
+	require.Equal(t, []ipvs.Destination{foreign, stale}, base.Services[0].Destinations, "desired is not modified")
+	c.healthy.Store(true)
+	eventually(t, "d1 up", func() bool { return p.Snapshot().Servers[0].Up })
+	require.ElementsMatch(t, []ipvs.Destination{foreign, d1, d2}, p.Desired(base).Services[0].Destinations)
+	f.mu.Lock()
+	require.Zero(t, f.writes, "a passive pool writes nothing")
+	f.mu.Unlock()
+	_, err := health.New(health.Config{IPVS: f, Service: svcKey, Passive: true, Servers: []health.Server{{Destination: d1, Checker: c, ViaVIP: true, Mark: 1}}})
+	require.ErrorIs(t, err, health.ErrInvalid)
+}

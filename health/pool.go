@@ -160,7 +160,7 @@ func (p *Pool) newService(sc ServiceConfig) (*service, error) {
 
 // newMember validates srv as a server of s.
 func (p *Pool) newMember(s *service, srv Server, field string) (*member, error) {
-	if err := checkServer(s.cfg, srv, field); err != nil {
+	if err := checkServer(s.cfg, srv, field, p.cfg.Passive); err != nil {
 		return nil, err
 	}
 	addr := netip.AddrPortFrom(srv.Destination.Address.Unmap(), srv.Destination.Port)
@@ -195,7 +195,7 @@ func (s *service) member(a netip.AddrPort) *member {
 
 func (p *Pool) find(k ipvs.ServiceKey) *service {
 	for _, s := range p.svcs {
-		if s.cfg.Service == k {
+		if sameService(s.cfg.Service, k) {
 			return s
 		}
 	}
@@ -688,7 +688,10 @@ func (p *Pool) write(ctx context.Context, ws []pending) []pending {
 	for i, w := range ws {
 		chs[i] = w.ch
 	}
-	errs := commit(ctx, p.cfg.IPVS, chs)
+	errs := make([]error, len(chs)) // passive: Desired carries them
+	if !p.cfg.Passive {
+		errs = commit(ctx, p.cfg.IPVS, chs)
+	}
 	var again []pending
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -883,9 +886,16 @@ type keyed interface{ key() any }
 
 func keyOf(m *member) probeKey {
 	var check any = m // not comparable: never shared
+	target := m.target
 	switch c := m.cfg.Checker.(type) {
 	case keyed:
 		check = c.key()
+		if _, ok := c.(*Command); !ok {
+			// Only a command sees the real server (LVS_REAL_SERVER);
+			// the others check the address alone, so VIP:80 -> RS:80
+			// and VIP:8080 -> RS:8080 with Connect RS:80 share.
+			target.Server = netip.AddrPort{}
+		}
 	default:
 		if reflect.ValueOf(c).Comparable() {
 			check = c
@@ -893,7 +903,7 @@ func keyOf(m *member) probeKey {
 	}
 	_, wc := m.cfg.Checker.(WeightChecker)
 	t := m.timing
-	return probeKey{check: check, target: m.target, interval: t.Interval, timeout: t.Timeout,
+	return probeKey{check: check, target: target, interval: t.Interval, timeout: t.Timeout,
 		retries: t.Retries, retryDelay: t.RetryDelay, weightChecker: wc}
 }
 

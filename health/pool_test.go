@@ -47,17 +47,36 @@ func eventually(t *testing.T, what string, f func() bool) {
 
 func runPool(t *testing.T, cfg health.Config) *health.Pool {
 	t.Helper()
+	p, _ := run(t, cfg)
+	return p
+}
+
+// run starts a pool and returns its stop function, which waits for Run.
+func run(t *testing.T, cfg health.Config) (*health.Pool, func()) {
+	t.Helper()
 	p, err := health.New(cfg)
 	require.NoError(t, err)
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(c) }()
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
-		require.ErrorIs(t, <-done, context.Canceled)
-		require.False(t, p.Snapshot().Running)
-	})
-	return p
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, health.ErrCanceled)
+			require.False(t, p.Snapshot().Running)
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(stop)
+	return p, stop
 }
 
 func TestRiseFallInhibitRemoveDrain(t *testing.T) {
@@ -295,13 +314,35 @@ func TestValidation(t *testing.T) {
 		{"Timing", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Interval: -1}}},
 		{"Sorry", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Sorry: &ipvs.Destination{Address: dest(1, 1).Address, Port: 80}}},
 		{"Quorum", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Quorum: -1}},
+		{"Timing.Timeout", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Interval: time.Second, Timeout: 2 * time.Second}}},
+		{"Timing.Timeout", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, Timing: health.Timing{Interval: 100 * time.Millisecond}}}, Timing: health.Timing{Timeout: time.Second}}},
+		{"Timing.Interval", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, Timing: health.Timing{Interval: -time.Second}}}}},
+		{"Timing.Fall", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Fall: -1}}},
+		{"Timing.Retries", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Retries: -1}}},
+		{"Checker", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: (*health.HTTP)(nil)}}}},
+		{"Checker.Status[1]", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.HTTP{Status: []health.StatusRange{{200, 299}, {300, 600}}}}}}},
+		{"Checker.Status[0]", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.HTTP{Status: []health.StatusRange{{99, 200}}}}}}},
+		{"Checker.Status[0]", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.HTTP{Status: []health.StatusRange{{300, 200}}}}}}},
+		{"Checker.Name", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.DNS{Name: "a..b"}}}}},
+		{"Checker.Path", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.Command{}}}}},
+		{"Servers[0].Destination.Address", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: ipvs.Destination{Address: netip.MustParseAddr("2001:db8::1"), Port: 80, Weight: 1}, Checker: health.TCP{}}}}},
+		{"Source", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, Source: netip.MustParseAddr("2001:db8::1")}}}},
+		{"Sorry.Address", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Sorry: &ipvs.Destination{Address: netip.MustParseAddr("2001:db8::9"), Port: 80}}},
+		{"WriteDelay", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, WriteDelay: -1}},
+		{"Start", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Start: 7}},
+		{"Service", health.Config{IPVS: f}},
 	} {
 		_, err := health.New(tc.cfg)
 		require.ErrorIs(t, err, health.ErrInvalid, tc.field)
 		var he *health.Error
 		require.True(t, errors.As(err, &he))
 		require.Contains(t, he.Field, tc.field)
+		require.Contains(t, err.Error(), tc.field, "the message names the field")
 	}
+	// A tunnelled server may be of the other family.
+	_, err := health.New(health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{
+		Destination: ipvs.Destination{Address: netip.MustParseAddr("2001:db8::1"), Port: 80, Weight: 1, Forward: ipvs.Tunnel}, Checker: health.TCP{}}}})
+	require.NoError(t, err)
 }
 
 func TestRunTwice(t *testing.T) {

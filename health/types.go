@@ -237,6 +237,14 @@ type Config struct {
 	// server. Default 10 ms, small beside any interval; it adds to the
 	// time a failed server takes to leave.
 	WriteDelay time.Duration
+	// Passive makes the pool write nothing to IPVS: it reads the
+	// services' destinations (to adopt them when it starts, to poll
+	// drains) and keeps its verdicts, which Desired puts into the state
+	// the caller applies with ipvs.Client.Apply. One reconcile path then
+	// writes IPVS, and a pool and Apply cannot fight over weights.
+	// ViaVIP servers need the pool to write their probe services, so
+	// they cannot be passive.
+	Passive bool
 	// Start is the servers' state when Run begins; see StartMode.
 	Start StartMode
 	// Notify, when set, is called for every Event, from the pool's own

@@ -1,9 +1,11 @@
 package health
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -82,7 +84,7 @@ func familyFits(k ipvs.ServiceKey, d ipvs.Destination) bool {
 	return d.Forward == ipvs.Tunnel || family(d.Address) == serviceFamily(k)
 }
 
-func checkServer(sc ServiceConfig, s Server, field string) error {
+func checkServer(sc ServiceConfig, s Server, field string, passive bool) error {
 	svc := sc.Service.String()
 	if !s.Destination.Address.IsValid() {
 		return invalid(svc, field+"Destination.Address", "missing")
@@ -95,6 +97,8 @@ func checkServer(sc ServiceConfig, s Server, field string) error {
 		return invalid(obj, field+"Checker", "missing")
 	case s.ViaVIP && s.Mark == 0:
 		return invalid(obj, field+"Mark", "ViaVIP needs a socket mark that the director routes to this server")
+	case s.ViaVIP && passive:
+		return invalid(obj, field+"ViaVIP", "a passive pool writes nothing, and ViaVIP needs a probe service written")
 	case s.ViaVIP && sc.Service.Fwmark != 0:
 		return invalid(obj, field+"ViaVIP", "needs an address service (a firewall-mark service has no single VIP)")
 	case sc.Sorry != nil && netip.AddrPortFrom(s.Destination.Address.Unmap(), s.Destination.Port) == netip.AddrPortFrom(sc.Sorry.Address.Unmap(), sc.Sorry.Port):
@@ -143,6 +147,9 @@ func (h *HTTP) validate() (string, string) {
 	if h.MaxBody < 0 {
 		return "MaxBody", "negative"
 	}
+	if _, err := hex.DecodeString(h.Digest); h.Digest != "" && (err != nil || len(h.Digest) != 32) {
+		return "Digest", "not an MD5 in hex (32 hex digits)"
+	}
 	if strings.ContainsAny(h.Path, " \r\n") {
 		return "Path", "contains white space"
 	}
@@ -156,14 +163,12 @@ func (h *HTTP) key() any {
 		cfg        any
 		status     string
 		body       string
+		digest     string
 		maxBody    int64
 		hasBody    bool
 	}
-	body := ""
-	if h.Body != nil {
-		body = h.Body.String()
-	}
-	return k{h.Path, h.Host, h.TLS, h.TLSConfig, fmt.Sprint(h.Status), body, h.MaxBody, h.Body != nil}
+	body, hasBody := pattern(h.Body)
+	return k{h.Path, h.Host, h.TLS, h.TLSConfig, fmt.Sprint(h.Status), body, strings.ToLower(h.Digest), h.MaxBody, hasBody}
 }
 
 func (u *UDP) validate() (string, string) { return "", "" }
@@ -175,11 +180,16 @@ func (u *UDP) key() any {
 		reply        string
 		hasReply     bool
 	}
-	reply := ""
-	if u.Reply != nil {
-		reply = u.Reply.String()
+	reply, hasReply := pattern(u.Reply)
+	return k{string(u.Payload), u.RequireReply, reply, hasReply}
+}
+
+// pattern is a regular expression's source, for keys.
+func pattern(re *regexp.Regexp) (string, bool) {
+	if re == nil {
+		return "", false
 	}
-	return k{string(u.Payload), u.RequireReply, reply, u.Reply != nil}
+	return re.String(), true
 }
 
 func (d *DNS) validate() (string, string) {
