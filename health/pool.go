@@ -315,6 +315,9 @@ func (p *Pool) stop() {
 			p.removeProbeService(ctx, m)
 			m.probe = nil
 		}
+		// A removed server still draining was the caller's to remove:
+		// it stays in IPVS at weight 0, out of the pool.
+		s.members = slices.DeleteFunc(s.members, func(m *member) bool { return m.st.Leaving })
 	}
 	p.probes = nil
 }

@@ -243,7 +243,8 @@ type Config struct {
 	// the caller applies with ipvs.Client.Apply. One reconcile path then
 	// writes IPVS, and a pool and Apply cannot fight over weights.
 	// ViaVIP servers need the pool to write their probe services, so
-	// they cannot be passive.
+	// they cannot be passive. A passive pool's ServerState.InIPVS and
+	// Weight are what Desired asks for.
 	Passive bool
 	// Start is the servers' state when Run begins; see StartMode.
 	Start StartMode
