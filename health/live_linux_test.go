@@ -129,7 +129,7 @@ func (f *farm) weights(t *testing.T) map[netip.AddrPort]uint32 {
 func TestKernelRestartWithoutOutage(t *testing.T) {
 	t.Parallel()
 	f := newFarm(t)
-	tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 2}
+	tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 3, Fall: 3}
 	servers := []health.Server{{Destination: farmDest(0, 5), Checker: health.TCP{}}, {Destination: farmDest(1, 5), Checker: health.TCP{}}}
 	cfg := health.Config{IPVS: f.ipvs, Service: f.svc, Servers: servers, Timing: tm, NetNSPath: f.director.Path}
 	allAt := func(w uint32) bool {
@@ -164,16 +164,6 @@ func TestKernelRestartWithoutOutage(t *testing.T) {
 	t.Logf("StartAdopt: lowest weight %d over Rise×Interval+1s, %d writes", low, writes)
 	require.Equal(t, uint32(5), low, "StartAdopt: a restart keeps healthy servers in")
 	require.Zero(t, writes, "StartAdopt: a restart writes nothing")
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, f func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if f() {
-			return
-		}
-	}
-	t.Fatalf("timed out after %v waiting for %s", within, what)
 }
 
 // When many servers fail together, one batch takes them all out; while
@@ -297,7 +287,7 @@ func TestKernelOneBatchPerTick(t *testing.T) {
 func TestKernelLiveChangesKeepConnections(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, []string{"rs1", "rs2", "rs3"}, nil)
-	tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 2}
+	tm := health.Timing{Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 3}
 	servers := l.servers(5, l.httpChecker())
 	cfg := checkerCfg(l, servers[:2], tm)
 	cfg.OnFailure, cfg.Drain = health.Remove, 4*time.Second
@@ -379,7 +369,7 @@ func TestKernelOneCheckTwoServices(t *testing.T) {
 	l := newLab(t, []string{"rs1", "rs2"}, nil)
 	svc2 := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip, Port: 8080}
 	require.NoError(t, l.ipvs.CreateService(ctx(t), ipvs.Service{ServiceKey: svc2, Scheduler: ipvs.RoundRobin}))
-	tm := health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}
+	tm := health.Timing{Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1}
 	cfg := checkerCfg(l, l.servers(5, &health.HTTP{Path: "/"}), tm)
 	var second []health.Server
 	for _, rs := range l.rs {
@@ -443,7 +433,7 @@ func TestKernelPassivePoolFeedsApply(t *testing.T) {
 	f := newFarm(t)
 	servers := []health.Server{{Destination: farmDest(0, 5), Checker: health.TCP{}}, {Destination: farmDest(1, 5), Checker: health.TCP{}}}
 	p, _ := run(t, health.Config{IPVS: f.ipvs, Service: f.svc, Servers: servers, NetNSPath: f.director.Path, Passive: true,
-		Timing: health.Timing{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}})
+		Timing: health.Timing{Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 2}})
 	base := ipvs.State{Services: []ipvs.ServiceState{{Service: ipvs.Service{ServiceKey: f.svc, Scheduler: ipvs.RoundRobin}}}}
 	opts := &ipvs.ApplyOptions{Owns: func(k ipvs.ServiceKey) bool { return k == f.svc }}
 	apply := func() int {

@@ -106,16 +106,18 @@ func TestMisbehavingServers(t *testing.T) {
 	for _, s := range bad {
 		servers = append(servers, s)
 	}
-	const interval, timeout = 200 * time.Millisecond, 200 * time.Millisecond
+	// Generous timing: the emulated VM is slow, and the good server must
+	// not fail on its own.
+	const interval, timeout = time.Second, time.Second
 	f := newFake(svcKey)
 	p := runPool(t, health.Config{IPVS: f, Service: svcKey, Servers: servers, Start: health.StartUp,
-		Timing: health.Timing{Interval: interval, Timeout: timeout, Rise: 1, Fall: 1}})
+		Timing: health.Timing{Interval: interval, Timeout: timeout, Rise: 1, Fall: 3}})
 
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	eventually(t, "every bad server down", func() bool {
+	waitFor(t, "every bad server down", time.Minute, func() bool {
 		for _, s := range p.Snapshot().Servers[1:] {
 			if s.Up || s.Checks < 3 {
 				return false
@@ -123,7 +125,7 @@ func TestMisbehavingServers(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * interval)
 	elapsed := time.Since(start)
 	snap := p.Snapshot()
 	goodState := snap.Servers[0]

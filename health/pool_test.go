@@ -45,6 +45,17 @@ func eventually(t *testing.T, what string, f func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// waitFor polls f until it holds, for at most within.
+func waitFor(t *testing.T, what string, within time.Duration, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Fatalf("timed out after %v waiting for %s", within, what)
+}
+
 func runPool(t *testing.T, cfg health.Config) *health.Pool {
 	t.Helper()
 	p, _ := run(t, cfg)
@@ -84,7 +95,7 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 		name  string
 		mode  health.FailureAction
 		drain time.Duration
-	}{{"inhibit", health.Inhibit, 0}, {"remove", health.Remove, 0}, {"drain", health.Remove, 50 * time.Millisecond}} {
+	}{{"inhibit", health.Inhibit, 0}, {"remove", health.Remove, 0}, {"drain", health.Remove, 500 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(svcKey)
 			c := &switchChecker{}
