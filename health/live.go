@@ -106,19 +106,12 @@ func (p *Pool) dropMembers(ctx context.Context, ms []*member) {
 // pool already runs for the same target is shared.
 func (p *Pool) AddServer(ctx context.Context, k ipvs.ServiceKey, srv Server) error {
 	return p.do(ctx, "add server", func(ctx context.Context, running bool) error {
-		s, err := p.service("add server", k)
-		if err != nil {
-			return err
-		}
-		m, err := p.newMember(s, srv, "")
+		s, m, err := p.prepare("add server", k, srv)
 		if err != nil {
 			return err
 		}
 		if o := s.member(m.addr); o != nil {
 			return newErr("add server", m.addr.String(), ErrExist, errors.New("already a server of "+k.String()))
-		}
-		if err := s.markFree(m); err != nil {
-			return err
 		}
 		if running {
 			have, err := p.destinations(ctx, k)
@@ -136,6 +129,22 @@ func (p *Pool) AddServer(ctx context.Context, k ipvs.ServiceKey, srv Server) err
 		p.mu.Unlock()
 		return nil
 	})
+}
+
+// prepare validates srv as a server of service k, for op.
+func (p *Pool) prepare(op string, k ipvs.ServiceKey, srv Server) (*service, *member, error) {
+	s, err := p.service(op, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := p.newMember(s, srv, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.markFree(m); err != nil {
+		return nil, nil, err
+	}
+	return s, m, nil
 }
 
 func (p *Pool) destinations(ctx context.Context, k ipvs.ServiceKey) (map[netip.AddrPort]ipvs.Destination, error) {
@@ -197,20 +206,13 @@ func (p *Pool) RemoveServer(ctx context.Context, k ipvs.ServiceKey, server netip
 // Mark cannot change while running: remove and add the server instead.
 func (p *Pool) UpdateServer(ctx context.Context, k ipvs.ServiceKey, srv Server) error {
 	return p.do(ctx, "update server", func(ctx context.Context, running bool) error {
-		s, err := p.service("update server", k)
-		if err != nil {
-			return err
-		}
-		nm, err := p.newMember(s, srv, "")
+		s, nm, err := p.prepare("update server", k, srv)
 		if err != nil {
 			return err
 		}
 		m := s.member(nm.addr)
 		if m == nil || m.st.Leaving {
 			return newErr("update server", nm.addr.String(), ErrNotExist, errors.New("not a server of "+k.String()))
-		}
-		if err := s.markFree(nm); err != nil {
-			return err
 		}
 		if running && (srv.ViaVIP != m.cfg.ViaVIP || srv.Mark != m.cfg.Mark) {
 			return invalid(nm.addr.String(), "Mark", "ViaVIP and Mark cannot change while the pool runs: remove and add the server")

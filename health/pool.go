@@ -325,14 +325,9 @@ func (p *Pool) stop() {
 // startService reads s's destinations, sets its members' initial state
 // and starts their checks; the next flush writes what differs.
 func (p *Pool) startService(ctx context.Context, s *service) error {
-	ds, err := p.cfg.IPVS.Destinations(ctx, s.cfg.Service)
+	have, err := p.destinations(ctx, s.cfg.Service)
 	if err != nil {
-		return wrap("run", s.cfg.Service.String(), err)
-	}
-	have := make(map[netip.AddrPort]ipvs.Destination, len(ds))
-	for _, d := range ds {
-		d.Address = d.Address.Unmap()
-		have[netip.AddrPortFrom(d.Address, d.Port)] = d.Destination
+		return err
 	}
 	for _, m := range s.members {
 		if err := p.startMember(ctx, m, have); err != nil {
