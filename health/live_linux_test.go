@@ -185,12 +185,14 @@ func TestKernelOneBatchPerTick(t *testing.T) {
 	for i := range servers {
 		servers[i] = health.Server{Destination: farmDest(i, 1), Checker: sw}
 	}
-	const interval = 2 * time.Second
+	// The checks of one slot take seconds to run in the emulated VM with
+	// 1000 servers: the interval and WriteDelay leave room for that.
+	const interval = 5 * time.Second
 	var mu sync.Mutex
 	var events []health.Event
 	p, _ := run(t, health.Config{IPVS: f.ipvs, Service: f.svc, Servers: servers, NetNSPath: f.director.Path, Start: health.StartUp,
-		Timing:     health.Timing{Interval: interval, Timeout: 1900 * time.Millisecond, Rise: 1, Fall: 2},
-		WriteDelay: 1500 * time.Millisecond,
+		Timing:     health.Timing{Interval: interval, Timeout: 2 * time.Second, Rise: 1, Fall: 2},
+		WriteDelay: 4 * time.Second,
 		Notify: func(e health.Event) {
 			mu.Lock()
 			events = append(events, e)
@@ -238,17 +240,21 @@ func TestKernelOneBatchPerTick(t *testing.T) {
 	// the last one has finished (in the emulated VM the checks of one
 	// slot take hundreds of milliseconds to run).
 	waitFor(t, "a quiet moment between two slots", 60*time.Second, func() bool {
-		servers := p.Snapshot().Servers
-		var last time.Time
-		for _, s := range servers {
-			if s.Checks != servers[0].Checks {
-				return false
+		// Every server's last check started in the same slot (the grids
+		// share a phase) and has ended, and the next slot is not near.
+		var first, last, end time.Time
+		for i, s := range p.Snapshot().Servers {
+			if i == 0 || s.LastCheck.Before(first) {
+				first = s.LastCheck
 			}
-			if end := s.LastCheck.Add(s.LastDuration); end.After(last) {
-				last = end
+			if s.LastCheck.After(last) {
+				last = s.LastCheck
+			}
+			if e := s.LastCheck.Add(s.LastDuration); e.After(end) {
+				end = e
 			}
 		}
-		return time.Since(last) > 100*time.Millisecond && time.Since(last) < interval/2
+		return last.Sub(first) < interval/2 && time.Since(end) > 100*time.Millisecond && time.Since(first) < interval*3/4
 	})
 	sw.healthy.Store(false)
 	allZero := func() bool {
