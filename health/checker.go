@@ -3,15 +3,19 @@ package health
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,6 +96,10 @@ type HTTP struct {
 	Status []StatusRange
 	// Body, when non-nil, must match the first MaxBody bytes of the body.
 	Body *regexp.Regexp
+	// Digest, when set, is the MD5 of the whole body in hex, as
+	// keepalived's digest (genhash computes it): a body that differs, or
+	// is longer than MaxBody, fails.
+	Digest string
 	// MaxBody bounds how much of the body is read, 64 KiB when 0.
 	MaxBody int64
 }
@@ -108,7 +116,7 @@ func (h *HTTP) Check(ctx context.Context, t Target) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+t.Addr.String()+path, nil)
 	if err != nil {
-		return &Error{Op: "check", Object: t.Addr.String(), Err: err, kind: ErrInvalid}
+		return newErr("check", t.Addr.String(), ErrInvalid, err)
 	}
 	if h.Host != "" {
 		req.Host = h.Host
@@ -142,18 +150,26 @@ func (h *HTTP) Check(ctx context.Context, t Target) error {
 	if !statusOK(h.Status, resp.StatusCode) {
 		return Failf("HTTP status %d", resp.StatusCode)
 	}
-	if h.Body == nil {
+	if h.Body == nil && h.Digest == "" {
 		return nil
 	}
 	max := h.MaxBody
 	if max <= 0 {
 		max = 64 << 10
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return failed(err)
 	}
-	if !h.Body.Match(b) {
+	if h.Digest != "" {
+		if int64(len(b)) > max {
+			return Failf("body longer than MaxBody (%d bytes): no digest", max)
+		}
+		if sum := md5.Sum(b); !strings.EqualFold(hex.EncodeToString(sum[:]), h.Digest) {
+			return Failf("body digest %x, want %s", sum, h.Digest)
+		}
+	}
+	if h.Body != nil && !h.Body.Match(b[:min(int64(len(b)), max)]) {
 		return Failf("body does not match %q", h.Body.String())
 	}
 	return nil
@@ -197,16 +213,11 @@ type UDP struct {
 
 // Check implements Checker.
 func (u *UDP) Check(ctx context.Context, t Target) error {
-	c, err := t.DialContext(ctx, "udp")
+	c, err := dialPacket(ctx, t)
 	if err != nil {
 		return failed(err)
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if _, err := c.Write(u.Payload); err != nil {
 		return failed(err)
 	}
@@ -225,11 +236,72 @@ func (u *UDP) Check(ctx context.Context, t Target) error {
 	return nil
 }
 
+// dialPacket opens a UDP socket to t whose reads and writes end with ctx
+// (its deadline, or its cancellation). Closing the connection releases the
+// context's hook.
+func dialPacket(ctx context.Context, t Target) (net.Conn, error) {
+	return dialUntilDone(ctx, t, "udp")
+}
+
+// dialUntilDone dials t over network; the connection's reads and writes
+// end with ctx (its deadline, or its cancellation), and closing it
+// releases the context's hook.
+func dialUntilDone(ctx context.Context, t Target, network string) (net.Conn, error) {
+	c, err := t.DialContext(ctx, network)
+	if err != nil {
+		return nil, err
+	}
+	return &ctxConn{Conn: c, stop: untilDone(ctx, c)}, nil
+}
+
+// untilDone makes c's reads and writes end when ctx does; the returned
+// function releases the hook.
+func untilDone(ctx context.Context, c interface{ SetDeadline(time.Time) error }) func() bool {
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+}
+
+// exchange writes req to c and reads replies until match takes one (and
+// returns its verdict) or a read fails (at the deadline, say): replies
+// that are not to req are skipped.
+func exchange(c io.ReadWriter, req []byte, size int, match func([]byte) (bool, error)) error {
+	if _, err := c.Write(req); err != nil {
+		return failed(err)
+	}
+	buf := make([]byte, size)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return failed(err)
+		}
+		if ok, err := match(buf[:n]); ok {
+			return err
+		}
+	}
+}
+
+type ctxConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *ctxConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
 // Command runs a program whose exit status decides (keepalived's
-// MISC_CHECK). It is executed directly, without a shell, and killed at the
-// check's timeout. The environment gets LVS_CHECK_ADDR and LVS_CHECK_PORT
-// (the target) and LVS_REAL_SERVER (the real server, address:port). The
-// program runs in the pool's network namespace.
+// MISC_CHECK). It is executed directly, without a shell, as the leader of
+// a process group of its own, which is killed at the check's timeout and
+// as soon as the program exits, so that whatever it forked goes with it.
+// It is killed a little before the timeout (a tenth of it, at most
+// 100 ms), so the check itself keeps to its timeout. Its output (stdout
+// and stderr, the first 4 KiB) goes into the check's error. The
+// environment gets LVS_CHECK_ADDR and LVS_CHECK_PORT (the target) and
+// LVS_REAL_SERVER (the real server, address:port). The program runs in
+// the pool's network namespace.
 //
 // Exit status 0 means healthy. With DynamicWeight, as keepalived's
 // misc_dynamic: 0 healthy with the configured weight, 1 unhealthy, 2–255
@@ -241,6 +313,9 @@ type Command struct {
 	DynamicWeight bool
 }
 
+// commandOutput bounds the output a Command check keeps.
+const commandOutput = 4096
+
 // Check implements Checker.
 func (c *Command) Check(ctx context.Context, t Target) error {
 	_, _, err := c.CheckWeight(ctx, t)
@@ -249,22 +324,28 @@ func (c *Command) Check(ctx context.Context, t Target) error {
 
 // CheckWeight implements WeightChecker.
 func (c *Command) CheckWeight(ctx context.Context, t Target) (uint32, bool, error) {
-	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
+	grace := 100 * time.Millisecond
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl)/10)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-grace))
+		defer cancel()
+	}
+	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(cmd.Environ(), c.Env...)
 	cmd.Env = append(cmd.Env,
 		"LVS_CHECK_ADDR="+t.Addr.Addr().String(),
 		"LVS_CHECK_PORT="+strconv.Itoa(int(t.Addr.Port())),
 		"LVS_REAL_SERVER="+t.Server.String())
 	var out bytes.Buffer
-	cmd.Stdout = &limited{w: &out, n: 4096}
+	cmd.Stdout = &limited{w: &out, n: commandOutput}
 	cmd.Stderr = cmd.Stdout
-	cmd.WaitDelay = time.Second
-	if err := startIn(t.ns.fdOr(), cmd); err != nil {
-		return 0, false, &Error{Op: "check", Object: c.Path, Err: err, kind: ErrCheckFailed}
-	}
-	err := cmd.Wait()
-	if ctx.Err() != nil {
-		return 0, false, Failf("%s: %v", c.Path, ctx.Err())
+	err := runGroup(ctx, t.ns.fdOr(), cmd, grace)
+	switch {
+	case ctx.Err() != nil:
+		return 0, false, Failf("%s: killed at the timeout: %v", c.Path, ctx.Err())
+	case cmd.ProcessState == nil:
+		return 0, false, newErr("check", c.Path, ErrCheckFailed, err)
 	}
 	code := cmd.ProcessState.ExitCode()
 	switch {
@@ -272,7 +353,7 @@ func (c *Command) CheckWeight(ctx context.Context, t Target) (uint32, bool, erro
 		return 0, false, nil
 	case c.DynamicWeight && code >= 2 && code <= 255:
 		return uint32(code - 2), true, nil
-	case err != nil && code < 0:
+	case code < 0:
 		return 0, false, failed(err)
 	}
 	return 0, false, Failf("%s exited with status %d: %s", c.Path, code, bytes.TrimSpace(out.Bytes()))
@@ -311,40 +392,29 @@ func (d *DNS) Check(ctx context.Context, t Target) error {
 	if typ == 0 {
 		typ = DNSTypeA
 	}
-	id := uint16(time.Now().UnixNano())
-	q, err := EncodeDNSQuery(id, name, typ)
+	// A random ID, so that an off-path sender cannot guess it and a late
+	// reply to an earlier check is not taken for this one's.
+	q, err := encodeDNSQuery(uint16(rand.Uint32()), name, typ)
 	if err != nil {
-		return &Error{Op: "check", Object: name, Err: err, kind: ErrInvalid}
+		return newErr("check", name, ErrInvalid, err)
 	}
-	c, err := t.DialContext(ctx, "udp")
+	c, err := dialPacket(ctx, t)
 	if err != nil {
 		return failed(err)
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if _, err := c.Write(q); err != nil {
-		return failed(err)
-	}
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return failed(err)
-		}
-		r, err := ParseDNSResponse(buf[:n])
-		if err != nil || r.ID != id {
-			continue // not our answer: keep waiting until the deadline
-		}
+	return exchange(c, q, 4096, func(b []byte) (bool, error) {
+		r, err := parseDNSResponse(b, q)
 		switch {
+		case errors.Is(err, errNotOurs):
+			return false, nil // keep waiting for ours until the deadline
+		case err != nil:
+			return true, Failf("%v", err)
 		case r.RCode != 0:
-			return Failf("DNS rcode %d", r.RCode)
+			return true, Failf("DNS rcode %d", r.RCode)
 		case r.Answers < d.MinAnswers:
-			return Failf("DNS: %d answers, want %d", r.Answers, d.MinAnswers)
+			return true, Failf("DNS: %d answers, want %d", r.Answers, d.MinAnswers)
 		}
-		return nil
-	}
+		return true, nil
+	})
 }

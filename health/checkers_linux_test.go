@@ -138,8 +138,7 @@ func newCheckLab(t *testing.T) *checkLab {
 	dns, err := l.peer.ListenPacket("udp", ":53")
 	require.NoError(t, err)
 	t.Cleanup(func() { dns.Close() })
-	known, err := health.EncodeDNSQuery(0, "www.example.test", health.DNSTypeA)
-	require.NoError(t, err)
+	known := "\x03www\x07example\x04test\x00\x00\x01\x00\x01" // question: name, A, IN
 	go func() {
 		b := make([]byte, 512)
 		for {
@@ -153,7 +152,7 @@ func newCheckLab(t *testing.T) *checkLab {
 			q := b[:n]
 			resp := append([]byte(nil), q...)
 			resp[2] |= 0x80 // QR
-			if string(q[12:]) == string(known[12:]) {
+			if string(q[12:]) == known {
 				binary.BigEndian.PutUint16(resp[6:], 1) // one answer
 				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 0, 2)
 			} else {
@@ -173,7 +172,7 @@ func (l *checkLab) probe(t *testing.T, c health.Checker, port uint16, timeout ti
 	svc := ipvs.ServiceKey{Family: ipvs.IPv4, Fwmark: l.mark}
 	require.NoError(t, l.ipvs.CreateService(ctx(t), ipvs.Service{ServiceKey: svc, Scheduler: ipvs.RoundRobin}))
 	p, err := health.New(health.Config{IPVS: l.ipvs, Service: svc, NetNSPath: l.director.Path,
-		Timing: health.Timing{Interval: 50 * time.Millisecond, Timeout: timeout, Rise: 1, Fall: 1},
+		Timing: health.Timing{Interval: timeout, Timeout: timeout, Rise: 1, Fall: 1},
 		Servers: []health.Server{{
 			Destination: ipvs.Destination{Address: l.peerAddr, Port: 80, Forward: ipvs.Masquerade, Weight: 3},
 			Connect:     netip.AddrPortFrom(l.peerAddr, port),

@@ -72,7 +72,7 @@ func setMark(c syscall.RawConn, mark uint32) error {
 func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
 	typ := typ(network)
 	if typ < 0 {
-		return nil, &Error{Op: "dial", Object: network, Err: errors.New("unsupported network"), kind: ErrInvalid}
+		return nil, newErr("dial", network, ErrInvalid, errors.New("unsupported network"))
 	}
 	family, sa := sockaddr(netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port()))
 	var s int
@@ -141,10 +141,36 @@ func waitConnected(ctx context.Context, f *os.File) error {
 	return soerr
 }
 
-// startIn starts cmd inside the namespace: the child inherits the network
-// namespace of the thread that forks it.
-func startIn(fd int, cmd *exec.Cmd) error {
-	return netns.Do(fd, cmd.Start)
+// runGroup runs cmd inside the namespace (the child inherits the network
+// namespace of the thread that forks it) as the leader of a process group
+// of its own, and kills the whole group when ctx ends and when the leader
+// exits: a check that forks (sh -c "daemon &") leaves nothing behind.
+// Output pipes that a descendant which left the group still holds end
+// grace after that.
+func runGroup(ctx context.Context, fd int, cmd *exec.Cmd, grace time.Duration) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = grace
+	if err := netns.Do(fd, cmd.Start); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		// WNOWAIT: the leader stays a zombie, unreaped, so its group id
+		// cannot be reused before the group is killed below.
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+	}()
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		unix.Kill(-pid, unix.SIGKILL)
+		<-exited
+	}
+	unix.Kill(-pid, unix.SIGKILL) // whatever the leader left behind
+	return cmd.Wait()
 }
 
 func openNetNS(path string) (int, error) {
@@ -158,4 +184,48 @@ func closeNetNS(fd int) {
 	if fd >= 0 {
 		unix.Close(fd)
 	}
+}
+
+// openICMP opens an ICMP (or ICMPv6) socket to t.Addr's address in the
+// pool's namespace, with t's mark and source: an unprivileged ping socket
+// where net.ipv4.ping_group_range admits the caller's group, a raw socket
+// otherwise (which needs CAP_NET_RAW). raw says which.
+func (t Target) openICMP() (f *os.File, raw bool, err error) {
+	a := t.Addr.Addr().Unmap()
+	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
+	if a.Is6() {
+		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	var s int
+	err = netns.Do(t.ns.fdOr(), func() (err error) {
+		s, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err == unix.EACCES || err == unix.EPERM || err == unix.EPROTONOSUPPORT {
+			raw = true
+			s, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, false, os.NewSyscallError("socket", err)
+	}
+	fail := func(op string, err error) (*os.File, bool, error) {
+		unix.Close(s)
+		return nil, false, os.NewSyscallError(op, err)
+	}
+	if t.Mark != 0 {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_MARK, int(t.Mark)); err != nil {
+			return fail("setsockopt SO_MARK", err)
+		}
+	}
+	if t.Source.IsValid() {
+		_, local := sockaddr(netip.AddrPortFrom(t.Source.Unmap(), 0))
+		if err := unix.Bind(s, local); err != nil {
+			return fail("bind", err)
+		}
+	}
+	_, sa := sockaddr(netip.AddrPortFrom(a, 0))
+	if err := unix.Connect(s, sa); err != nil {
+		return fail("connect", err)
+	}
+	return os.NewFile(uintptr(s), "icmp-check"), raw, nil
 }

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
+	"time"
 )
 
 var errOS = errors.New("socket marks and network namespaces need Linux, not " + runtime.GOOS)
@@ -16,7 +18,7 @@ var errOS = errors.New("socket marks and network namespaces need Linux, not " + 
 // namespaces need Linux.
 func (t Target) DialContext(ctx context.Context, network string) (net.Conn, error) {
 	if t.Mark != 0 || t.ns != nil {
-		return nil, &Error{Op: "dial", Object: t.Addr.String(), Err: errOS, kind: ErrNotSupported}
+		return nil, newErr("dial", t.Addr.String(), ErrNotSupported, errOS)
 	}
 	d := net.Dialer{}
 	if t.Source.IsValid() {
@@ -28,18 +30,30 @@ func (t Target) DialContext(ctx context.Context, network string) (net.Conn, erro
 	return d.DialContext(ctx, network, t.Addr.String())
 }
 
-func startIn(fd int, cmd *exec.Cmd) error {
+// runGroup runs cmd and kills it when ctx ends. Process groups and
+// namespaces are Linux's here.
+func runGroup(ctx context.Context, fd int, cmd *exec.Cmd, grace time.Duration) error {
 	if fd >= 0 {
-		return &Error{Op: "check", Object: cmd.Path, Err: errOS, kind: ErrNotSupported}
+		return newErr("check", cmd.Path, ErrNotSupported, errOS)
 	}
-	return cmd.Start()
+	cmd.WaitDelay = grace
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	defer stop()
+	return cmd.Wait()
 }
 
 func openNetNS(path string) (int, error) {
 	if path == "" {
 		return -1, nil
 	}
-	return -1, &Error{Op: "open network namespace", Object: path, Err: errOS, kind: ErrNotSupported}
+	return -1, newErr("open network namespace", path, ErrNotSupported, errOS)
 }
 
 func closeNetNS(int) {}
+
+func (t Target) openICMP() (*os.File, bool, error) {
+	return nil, false, newErr("check", t.Addr.String(), ErrNotSupported, errOS)
+}

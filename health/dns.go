@@ -14,11 +14,17 @@ const (
 	DNSTypeAAAA uint16 = 28
 )
 
-// EncodeDNSQuery builds a DNS query message (RFC 1035 §4) for name and
+const (
+	dnsHeaderLen = 12
+	dnsClassIN   = 1
+	dnsCNAME     = 5
+)
+
+// encodeDNSQuery builds a DNS query message (RFC 1035 §4) for name and
 // qtype, class IN, with recursion desired. Only the little the checker
 // needs is implemented, which keeps the package free of a DNS dependency.
-func EncodeDNSQuery(id uint16, name string, qtype uint16) ([]byte, error) {
-	b := make([]byte, 12, 12+len(name)+6)
+func encodeDNSQuery(id uint16, name string, qtype uint16) ([]byte, error) {
+	b := make([]byte, dnsHeaderLen, dnsHeaderLen+len(name)+6)
 	binary.BigEndian.PutUint16(b[0:], id)
 	b[2] = 0x01                          // RD
 	binary.BigEndian.PutUint16(b[4:], 1) // QDCOUNT
@@ -37,52 +43,78 @@ func EncodeDNSQuery(id uint16, name string, qtype uint16) ([]byte, error) {
 	}
 	b = append(b, 0)
 	b = binary.BigEndian.AppendUint16(b, qtype)
-	b = binary.BigEndian.AppendUint16(b, 1) // IN
+	b = binary.BigEndian.AppendUint16(b, dnsClassIN)
 	return b, nil
 }
 
-// DNSResponse is what the checker reads from a DNS reply's header.
-type DNSResponse struct {
-	ID        uint16
+// dnsResponse is what the checker reads from a reply to its query.
+type dnsResponse struct {
 	RCode     uint8
 	Truncated bool
-	Questions int
-	Answers   int
+	// Answers counts the answer records of class IN whose type is the
+	// question's (or a CNAME leading to it), as present in the message,
+	// not as the header claims.
+	Answers int
 }
 
-// ParseDNSResponse reads a DNS response's header and checks that its
-// question section is well formed. It rejects queries (QR clear) and
-// anything too short.
-func ParseDNSResponse(b []byte) (DNSResponse, error) {
-	if len(b) < 12 {
-		return DNSResponse{}, errors.New("DNS message shorter than its header")
+var errNotOurs = errors.New("DNS message is not a response to the query")
+
+// parseDNSResponse validates b as the response to query (a message from
+// encodeDNSQuery): same ID, QR set, opcode QUERY, exactly the question
+// asked (names compared case-insensitively, RFC 4343), and every answer
+// record well formed within the message. A response that is not to this
+// query returns errNotOurs; a malformed one another error.
+func parseDNSResponse(b, query []byte) (dnsResponse, error) {
+	if len(b) < dnsHeaderLen {
+		return dnsResponse{}, errors.New("DNS message shorter than its header")
 	}
-	if b[2]&0x80 == 0 {
-		return DNSResponse{}, errors.New("DNS message is a query, not a response")
+	switch {
+	case b[0] != query[0] || b[1] != query[1]:
+		return dnsResponse{}, errNotOurs
+	case b[2]&0x80 == 0:
+		return dnsResponse{}, errors.New("DNS message is a query, not a response")
+	case b[2]&0x78 != query[2]&0x78:
+		return dnsResponse{}, errors.New("DNS response with another opcode")
+	case binary.BigEndian.Uint16(b[4:]) != 1:
+		return dnsResponse{}, errors.New("DNS response without exactly one question")
 	}
-	r := DNSResponse{
-		ID:        binary.BigEndian.Uint16(b[0:]),
-		RCode:     b[3] & 0x0f,
-		Truncated: b[2]&0x02 != 0,
-		Questions: int(binary.BigEndian.Uint16(b[4:])),
-		Answers:   int(binary.BigEndian.Uint16(b[6:])),
+	r := dnsResponse{RCode: b[3] & 0x0f, Truncated: b[2]&0x02 != 0}
+	// The question must be ours, byte for byte but for letter case; a
+	// question comes first, so it can hold no compression pointer.
+	q := query[dnsHeaderLen:]
+	if len(b) < dnsHeaderLen+len(q) {
+		return dnsResponse{}, errNotOurs
 	}
-	off := 12
-	for i := 0; i < r.Questions; i++ {
-		n, err := skipName(b, off)
+	if a := b[dnsHeaderLen : dnsHeaderLen+len(q)]; !equalFoldASCII(a[:len(a)-4], q[:len(q)-4]) || string(a[len(a)-4:]) != string(q[len(q)-4:]) {
+		return dnsResponse{}, errNotOurs
+	}
+	qtype := binary.BigEndian.Uint16(q[len(q)-4:])
+	off := dnsHeaderLen + len(q)
+	for n := binary.BigEndian.Uint16(b[6:]); n > 0; n-- {
+		end, err := skipDNSName(b, off)
 		if err != nil {
-			return DNSResponse{}, err
+			return dnsResponse{}, err
 		}
-		off = n + 4 // QTYPE, QCLASS
+		if end+10 > len(b) {
+			return dnsResponse{}, errors.New("DNS answer record truncated")
+		}
+		typ := binary.BigEndian.Uint16(b[end:])
+		class := binary.BigEndian.Uint16(b[end+2:])
+		rdlen := int(binary.BigEndian.Uint16(b[end+8:]))
+		off = end + 10 + rdlen
 		if off > len(b) {
-			return DNSResponse{}, errors.New("DNS question truncated")
+			return dnsResponse{}, errors.New("DNS answer data truncated")
+		}
+		if class == dnsClassIN && (typ == qtype || typ == dnsCNAME) {
+			r.Answers++
 		}
 	}
 	return r, nil
 }
 
-// skipName returns the offset after the (possibly compressed) name at off.
-func skipName(b []byte, off int) (int, error) {
+// skipDNSName returns the offset after the (possibly compressed) name at
+// off. A pointer ends the name; it is not followed, so no loop can form.
+func skipDNSName(b []byte, off int) (int, error) {
 	for {
 		if off >= len(b) {
 			return 0, errors.New("DNS name truncated")
@@ -91,7 +123,7 @@ func skipName(b []byte, off int) (int, error) {
 		switch {
 		case l == 0:
 			return off + 1, nil
-		case l&0xc0 == 0xc0: // a pointer ends the name
+		case l&0xc0 == 0xc0:
 			if off+2 > len(b) {
 				return 0, errors.New("DNS name pointer truncated")
 			}
@@ -101,4 +133,23 @@ func skipName(b []byte, off int) (int, error) {
 		}
 		off += 1 + l
 	}
+}
+
+func equalFoldASCII(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

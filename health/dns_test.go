@@ -1,4 +1,4 @@
-package health_test
+package health
 
 import (
 	"bytes"
@@ -6,79 +6,100 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
-
-	"github.com/golvs/lvs/health"
 )
 
-// Real responses, as resolvers send them (hex of the UDP payload), and
-// what ParseDNSResponse makes of them (ok false: rejected).
+// Real responses, as resolvers send them (hex of the UDP payload), with
+// the query each answers and what parseDNSResponse makes of them.
 var dnsSeeds = []struct {
-	hex  string
-	want health.DNSResponse
-	ok   bool
+	query, reply string
+	want         dnsResponse
+	err          bool
 }{
 	// example.com A, NOERROR, one answer naming the question by a
 	// compression pointer.
-	{"123481800001000100000000076578616d706c6503636f6d0000010001" +
-		"c00c0001000100000e1000045db8d822", health.DNSResponse{ID: 0x1234, Questions: 1, Answers: 1}, true},
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"123481800001000100000000076578616d706c6503636f6d0000010001" +
+			"c00c0001000100000e1000045db8d822", dnsResponse{Answers: 1}, false},
 	// nope.example.com A, NXDOMAIN, the zone's SOA in the authority section.
-	{"beef81830001000000010000046e6f7065076578616d706c6503636f6d0000010001" +
-		"c0110006000100000384002c026e73056963616e6ec0110a686f73746d6173746572c011" +
-		"7848b8c000001c2000000e100012750000000e10", health.DNSResponse{ID: 0xbeef, RCode: 3, Questions: 1}, true},
+	{"beef01000001000000000000046e6f7065076578616d706c6503636f6d0000010001",
+		"beef81830001000000010000046e6f7065076578616d706c6503636f6d0000010001" +
+			"c0110006000100000384002c026e73056963616e6ec0110a686f73746d6173746572c011" +
+			"7848b8c000001c2000000e100012750000000e10", dnsResponse{RCode: 3}, false},
 	// example.com AAAA, truncated (TC) without answers.
-	{"000183800001000000000000076578616d706c6503636f6d00001c0001", health.DNSResponse{ID: 1, Truncated: true, Questions: 1}, true},
+	{"000101000001000000000000076578616d706c6503636f6d00001c0001",
+		"000183800001000000000000076578616d706c6503636f6d00001c0001", dnsResponse{Truncated: true}, false},
+	// The question echoed in other letter case (0x20 randomisation).
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"123481800001000000000000074558414d504c4503434f4d0000010001", dnsResponse{}, false},
+	// The header claims 3 answers; one is there.
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"123481800001000300000000076578616d706c6503636f6d0000010001" +
+			"c00c0001000100000e1000045db8d822", dnsResponse{}, true},
+	// Another ID.
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"123581800001000000000000076578616d706c6503636f6d0000010001", dnsResponse{}, true},
+	// Another question (AAAA instead of A).
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"123481800001000000000000076578616d706c6503636f6d00001c0001", dnsResponse{}, true},
+	// Our query reflected (QR clear).
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"1234010000010000000000000" + "76578616d706c6503636f6d0000010001", dnsResponse{}, true},
 	// A header alone.
-	{"000081800000000000000000", health.DNSResponse{}, true},
-	// A query (QR clear).
-	{"abcd01000001000000000000076578616d706c6503636f6d0000010001", health.DNSResponse{}, false},
-	// A question cut inside its name.
-	{"1234818000010000000000000765786170", health.DNSResponse{}, false},
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"123481800000000000000000", dnsResponse{}, true},
+	// The question cut inside its name.
+	{"1234010000010000000000000" + "76578616d706c6503636f6d0000010001",
+		"1234818000010000000000000765786170", dnsResponse{}, true},
 }
 
 func TestParseDNSResponseSeeds(t *testing.T) {
 	for i, sd := range dnsSeeds {
-		b, err := hex.DecodeString(sd.hex)
-		if err != nil {
-			t.Fatalf("seed %d: %v", i, err)
+		q, _ := hex.DecodeString(sd.query)
+		b, err := hex.DecodeString(sd.reply)
+		if err != nil || len(q) < dnsHeaderLen {
+			t.Fatalf("seed %d: bad hex", i)
 		}
-		r, err := health.ParseDNSResponse(b)
-		if (err == nil) != sd.ok || r != sd.want {
-			t.Errorf("seed %d: got %+v, %v; want %+v, ok %v", i, r, err, sd.want, sd.ok)
+		r, err := parseDNSResponse(b, q)
+		if (err != nil) != sd.err || r != sd.want && !sd.err {
+			t.Errorf("seed %d: got %+v, %v; want %+v, error %v", i, r, err, sd.want, sd.err)
 		}
 	}
 }
 
+// Any message: the decoder never panics, and what it accepts is a
+// response to the query with at least as many answer records present as
+// it counts.
 func FuzzParseDNSResponse(f *testing.F) {
 	for _, sd := range dnsSeeds {
-		b, err := hex.DecodeString(sd.hex)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		b, _ := hex.DecodeString(sd.reply)
+		f.Add(b, "example.com", uint16(1))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := health.ParseDNSResponse(b)
+	f.Fuzz(func(t *testing.T, b []byte, name string, qtype uint16) {
+		q, err := encodeDNSQuery(0x1234, name, qtype)
 		if err != nil {
 			return
 		}
-		// Accepted: a response whose header says what r says.
-		if len(b) < 12 || b[2]&0x80 == 0 {
-			t.Fatalf("accepted a short message or a query: % x", b)
+		r, err := parseDNSResponse(b, q)
+		if err != nil {
+			return
 		}
-		want := health.DNSResponse{
-			ID: binary.BigEndian.Uint16(b), RCode: b[3] & 0x0f, Truncated: b[2]&0x02 != 0,
-			Questions: int(binary.BigEndian.Uint16(b[4:])), Answers: int(binary.BigEndian.Uint16(b[6:])),
+		if len(b) < len(q) || binary.BigEndian.Uint16(b) != 0x1234 || b[2]&0x80 == 0 {
+			t.Fatalf("accepted a message that is not a response to the query: % x", b)
 		}
-		if r != want {
-			t.Fatalf("got %+v, header says %+v", r, want)
+		if !bytes.EqualFold(b[dnsHeaderLen:len(q)], q[dnsHeaderLen:]) {
+			t.Fatalf("accepted another question: % x", b)
 		}
-		// Every question fits: a name takes at least one byte, plus 4.
-		if 12+5*r.Questions > len(b) {
-			t.Fatalf("%d questions cannot fit in %d bytes", r.Questions, len(b))
+		// Every answer counted takes at least 11 bytes (a pointer or
+		// the root name, type, class, TTL, length).
+		if len(q)+11*r.Answers > len(b) {
+			t.Fatalf("%d answers cannot fit in %d bytes", r.Answers, len(b))
 		}
-		// Only the header and questions are read: trailing bytes change
+		if r.Answers > int(binary.BigEndian.Uint16(b[6:])) {
+			t.Fatalf("counted %d answers, the header has %d", r.Answers, binary.BigEndian.Uint16(b[6:]))
+		}
+		// Records after the answers are not read: trailing bytes change
 		// nothing.
-		r2, err := health.ParseDNSResponse(append(bytes.Clone(b), 0xc0, 0xff, 0x3f))
+		r2, err := parseDNSResponse(append(bytes.Clone(b), 0xc0, 0xff, 0x3f), q)
 		if err != nil || r2 != r {
 			t.Fatalf("trailing bytes changed the result: %+v, %v", r2, err)
 		}
@@ -86,27 +107,29 @@ func FuzzParseDNSResponse(f *testing.F) {
 }
 
 // A query the checker encodes, turned into a response by its QR bit, is
-// accepted with its ID and one question.
+// accepted with no answers; any other ID is not ours.
 func FuzzEncodeDNSQuery(f *testing.F) {
 	f.Add(uint16(1), "www.example.test", uint16(1))
 	f.Add(uint16(0xffff), "example.com.", uint16(28))
 	f.Add(uint16(7), "", uint16(6))
 	f.Add(uint16(7), strings.Repeat("a", 64)+".test", uint16(1))
 	f.Fuzz(func(t *testing.T, id uint16, name string, qtype uint16) {
-		q, err := health.EncodeDNSQuery(id, name, qtype)
+		q, err := encodeDNSQuery(id, name, qtype)
 		if err != nil {
 			return
 		}
-		if _, err := health.ParseDNSResponse(q); err == nil {
+		if _, err := parseDNSResponse(q, q); err == nil {
 			t.Fatal("a query was accepted as a response")
 		}
-		q[2] |= 0x80
-		r, err := health.ParseDNSResponse(q)
-		if err != nil {
-			t.Fatalf("own query for %q as a response: %v", name, err)
+		b := bytes.Clone(q)
+		b[2] |= 0x80
+		r, err := parseDNSResponse(b, q)
+		if err != nil || r != (dnsResponse{}) {
+			t.Fatalf("own query for %q as a response: %+v, %v", name, r, err)
 		}
-		if r.ID != id || r.Questions != 1 || r.Answers != 0 || r.RCode != 0 {
-			t.Fatalf("got %+v", r)
+		b[1]++
+		if _, err := parseDNSResponse(b, q); err != errNotOurs {
+			t.Fatalf("another ID: %v", err)
 		}
 	})
 }

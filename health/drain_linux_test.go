@@ -88,11 +88,11 @@ func TestKernelGracefulDrain(t *testing.T) {
 			for i := range servers {
 				servers[i].Checker = switches[i]
 			}
-			cfg := checkerCfg(l, servers, health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2})
+			cfg := checkerCfg(l, servers, health.Timing{Interval: 3 * time.Second, Timeout: 3 * time.Second, Rise: 1, Fall: 2})
 			cfg.OnFailure, cfg.Drain, cfg.DrainPoll = health.Remove, drain, 200*time.Millisecond
-			cfg.StartUp = true
+			cfg.Start = health.StartUp
 			r := startPool(t, cfg)
-			r.waitAllUp(t, 10*time.Second)
+			r.waitAllUp(t, 30*time.Second)
 
 			c, err := l.client.DialContext(ctx(t), "tcp", netip.AddrPortFrom(vip, 80).String())
 			require.NoError(t, err)
@@ -104,7 +104,7 @@ func TestKernelGracefulDrain(t *testing.T) {
 
 			mark := time.Now()
 			switches[vi].fail.Store(true)
-			down := r.waitEvent(t, health.ServerDown, victim.dest(), mark, 10*time.Second)
+			down := r.waitEvent(t, health.ServerDown, victim.dest(), mark, 30*time.Second)
 			w, listed := l.weights(t)[victim.dest()]
 			require.True(t, listed, "draining: still listed")
 			require.Zero(t, w, "draining at weight 0")
@@ -115,7 +115,7 @@ func TestKernelGracefulDrain(t *testing.T) {
 				require.Equal(t, other.name, got, "new connections go elsewhere")
 			}
 			// Several polls with the connection open: still there.
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(30 * time.Second)
 			for r.pool.Snapshot().Servers[vi].DrainConns == 0 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -160,22 +160,22 @@ func TestKernelGracefulDrain(t *testing.T) {
 		cfg := checkerCfg(l, []health.Server{{
 			Destination: ipvs.Destination{Address: d.Addr(), Port: 53, Forward: ipvs.DirectRoute, Weight: 1},
 			Checker:     sw, Connect: l.rs[0].dest(), // the HTTP port answers TCP
-		}}, health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2})
+		}}, health.Timing{Interval: 3 * time.Second, Timeout: 3 * time.Second, Rise: 1, Fall: 2})
 		cfg.Service, cfg.OnFailure, cfg.Drain, cfg.DrainPoll = udp, health.Remove, 30*time.Second, 200*time.Millisecond
-		cfg.StartUp = true
+		cfg.Start = health.StartUp
 		r := startPool(t, cfg)
-		r.waitAllUp(t, 10*time.Second)
+		r.waitAllUp(t, 30*time.Second)
 		// A UDP flow through the service: IPVS holds an entry for it.
 		u, err := l.client.DialContext(ctx(t), "udp", netip.AddrPortFrom(vip, 53).String())
 		require.NoError(t, err)
 		defer u.Close()
-		for deadline := time.Now().Add(10 * time.Second); l.conns(t, udp, d) < 1 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); l.conns(t, udp, d) < 1 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			u.Write([]byte("query"))
 		}
 		require.GreaterOrEqual(t, l.conns(t, udp, d), 1, "the UDP flow is in IPVS")
 		mark := time.Now()
 		sw.fail.Store(true)
-		r.waitEvent(t, health.ServerDown, d, mark, 10*time.Second)
+		r.waitEvent(t, health.ServerDown, d, mark, 30*time.Second)
 		require.Equal(t, -1, l.conns(t, udp, d), "UDP: deleted at once despite its flow")
 		require.False(t, r.pool.Snapshot().Servers[0].Draining)
 	})

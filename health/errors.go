@@ -1,85 +1,76 @@
 package health
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"github.com/golvs/lvs/internal/errs"
 )
 
-// Sentinels for errors.Is. Every error the package returns is an *Error
-// matching one of them, or an error from the ipvs package (which keeps its
-// own sentinels, such as ipvs.ErrNotExist) wrapped in an *Error.
+// Error is the error type of every package of the SDK: an operation, the
+// object it was about, the offending field, one sentinel (Kind) and the
+// cause.
+type Error = errs.Error
+
+// The SDK's sentinels, the same values in every package, so
+// errors.Is(err, health.ErrInvalid) and errors.Is(err, ipvs.ErrInvalid)
+// agree. Every error the package returns is an *Error whose Kind is one of
+// them. The package itself returns ErrInvalid (bad configuration, found
+// before anything changes), ErrNotSupported (marks and namespaces on other
+// operating systems), ErrCheckFailed (a check's verdict), ErrNotExist
+// (a live change naming a server or service the pool does not have),
+// ErrExist (adding one it has), ErrBusy (Run on a pool already running:
+// it can be run again once that Run returns) and ErrCanceled (Run's
+// context ended); IPVS failures keep the ipvs package's kind and cause.
 var (
-	// ErrInvalid: the configuration was rejected before anything changed.
-	ErrInvalid = errors.New("invalid configuration")
-	// ErrNotSupported: this OS cannot do what was asked (socket marks,
-	// network namespaces).
-	ErrNotSupported = errors.New("not supported")
-	// ErrCheckFailed: a health check found the server unhealthy. Checkers
-	// return it (wrapped in an *Error with the reason) from Check.
-	ErrCheckFailed = errors.New("check failed")
-	// ErrRunning: Run was called on a pool that is already running.
-	ErrRunning = errors.New("pool already running")
+	ErrInvalid      = errs.ErrInvalid
+	ErrNotExist     = errs.ErrNotExist
+	ErrExist        = errs.ErrExist
+	ErrConflict     = errs.ErrConflict
+	ErrIneffective  = errs.ErrIneffective
+	ErrPermission   = errs.ErrPermission
+	ErrNotSupported = errs.ErrNotSupported
+	ErrUnavailable  = errs.ErrUnavailable
+	ErrBusy         = errs.ErrBusy
+	ErrCanceled     = errs.ErrCanceled
+	ErrClosed       = errs.ErrClosed
+	ErrRollback     = errs.ErrRollback
+	ErrCheckFailed  = errs.ErrCheckFailed
+	ErrKernel       = errs.ErrKernel
 )
 
-// Error is the error type of the package.
-type Error struct {
-	// Op is what was being done: "configure", "check", "update IPVS".
-	Op string
-	// Object names what it was about, e.g. a real server "10.0.0.2:80",
-	// or is empty.
-	Object string
-	// Field names the offending configuration field, for ErrInvalid.
-	Field string
-	// Err is the cause.
-	Err  error
-	kind error
-}
+const pkg = "health"
 
-func (e *Error) Error() string {
-	s := "health: " + e.Op
-	if e.Object != "" {
-		s += " " + e.Object
-	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	} else if e.kind != nil {
-		s += ": " + e.kind.Error()
-	}
-	return s
-}
-
-// Unwrap exposes the sentinel and the cause.
-func (e *Error) Unwrap() []error {
-	out := make([]error, 0, 2)
-	if e.kind != nil {
-		out = append(out, e.kind)
-	}
-	if e.Err != nil {
-		out = append(out, e.Err)
-	}
-	return out
+func newErr(op, object string, kind, cause error) *Error {
+	return &Error{Pkg: pkg, Op: op, Object: object, Kind: kind, Err: cause}
 }
 
 func invalid(object, field, msg string) error {
-	return &Error{Op: "configure", Object: object, Field: field, Err: errors.New(msg), kind: ErrInvalid}
+	return errs.Invalid(pkg, "configure", object, field, msg)
+}
+
+// wrap keeps another package's error (an IPVS failure) with its kind.
+func wrap(op, object string, err error) *Error {
+	kind := errs.KindOf(err)
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		kind = ErrCanceled
+	case kind == nil:
+		kind = ErrKernel
+	}
+	return newErr(op, object, kind, err)
 }
 
 // Failf returns an error matching ErrCheckFailed, for checkers' own use.
 func Failf(format string, args ...any) error {
-	return &Error{Op: "check", Err: fmt.Errorf(format, args...), kind: ErrCheckFailed}
+	return newErr("check", "", ErrCheckFailed, fmt.Errorf(format, args...))
 }
 
 // failed wraps err (a dial or I/O error) as a check failure.
 func failed(err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) && errors.Is(err, ErrCheckFailed) {
+	if err == nil || errors.Is(err, ErrCheckFailed) {
 		return err
 	}
-	return &Error{Op: "check", Err: err, kind: ErrCheckFailed}
+	return newErr("check", "", ErrCheckFailed, err)
 }

@@ -5,16 +5,17 @@ import (
 	"time"
 )
 
-// entry is a scheduled check of server i, or with drain != 0 the end of
-// its drain (the drain's id).
+// entry is a scheduled check of probe p, or a drain poll of member m
+// (drain is the drain's id).
 type entry struct {
 	due   time.Time
-	i     int
+	p     *probe
+	m     *member
 	drain uint64
 }
 
 // timerHeap orders entries by due time: one timer serves every server, so
-// 1000 servers cost one goroutine and one timer, not 1000.
+// 1000 checks cost one goroutine and one timer, not 1000.
 type timerHeap struct{ h entries }
 
 type entries []entry

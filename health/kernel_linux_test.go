@@ -21,11 +21,11 @@ func TestKernelFailoverDR(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t, []string{"rs1", "rs2", "rs3"}, nil)
-			tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
+			tm := health.Timing{Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}
 			cfg := checkerCfg(l, l.servers(5, l.httpChecker()), tm)
 			cfg.OnFailure = mode
 			r := startPool(t, cfg)
-			r.waitAllUp(t, 10*time.Second)
+			r.waitAllUp(t, 30*time.Second)
 			for _, rs := range l.rs {
 				require.Equal(t, uint32(5), l.weights(t)[rs.dest()])
 			}
@@ -34,7 +34,7 @@ func TestKernelFailoverDR(t *testing.T) {
 			stopped := time.Now()
 			mark := stopped
 			victim.stop()
-			e := r.waitEvent(t, health.ServerDown, victim.dest(), mark, 10*time.Second)
+			e := r.waitEvent(t, health.ServerDown, victim.dest(), mark, 30*time.Second)
 			took := e.Time.Sub(stopped)
 			bound := time.Duration(tm.Fall)*tm.Interval + tm.Timeout
 			t.Logf("%s: taken out %v after its HTTP server stopped (bound Fall×Interval+Timeout = %v)", name, took, bound)
@@ -70,7 +70,7 @@ func TestKernelFailoverDR(t *testing.T) {
 
 			mark = time.Now()
 			victim.start(t)
-			r.waitEvent(t, health.ServerUp, victim.dest(), mark, 10*time.Second)
+			r.waitEvent(t, health.ServerUp, victim.dest(), mark, 30*time.Second)
 			require.Equal(t, uint32(5), l.weights(t)[victim.dest()], "configured weight restored")
 			back := false
 			for i := 0; i < 30 && !back; i++ {
@@ -93,16 +93,16 @@ func TestKernelViaVIPCatchesBrokenRealServer(t *testing.T) {
 	// drops those replies as martians.
 	sysctl(t, l.director, "net.ipv4.conf.eth0.accept_local", "1")
 
-	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
+	tm := health.Timing{Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}
 	servers := l.servers(1, l.httpChecker())
 	for i := range servers {
 		servers[i].ViaVIP = true
 		servers[i].Mark = uint32(0x101 + i)
 	}
 	r := startPool(t, checkerCfg(l, servers, tm))
-	r.waitEvent(t, health.ServerUp, l.rs[0].dest(), time.Time{}, 10*time.Second)
+	r.waitEvent(t, health.ServerUp, l.rs[0].dest(), time.Time{}, 30*time.Second)
 	var s health.State
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if s = r.pool.Snapshot(); s.Servers[1].Checks >= 3 {
 			break
 		}
@@ -124,7 +124,7 @@ func TestKernelViaVIPCatchesBrokenRealServer(t *testing.T) {
 	}
 	cfg := checkerCfg(l, plain, tm)
 	cfg.Service = svc2
-	startPool(t, cfg).waitAllUp(t, 10*time.Second)
+	startPool(t, cfg).waitAllUp(t, 30*time.Second)
 }
 
 // Quorum with hysteresis: Quorum 2, Hysteresis 1 over three servers of
@@ -136,13 +136,13 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	sorry := l.rs[3]
 	// Fall 2 and a long timeout: a healthy server must not flap when the
 	// emulated VM stalls, or the band could not be told from a flap.
-	tm := health.Timing{Interval: 100 * time.Millisecond, Timeout: 3 * time.Second, Rise: 1, Fall: 2}
+	tm := health.Timing{Interval: 3 * time.Second, Timeout: 3 * time.Second, Rise: 1, Fall: 2}
 	cfg := checkerCfg(l, l.servers(1, l.httpChecker())[:3], tm)
 	cfg.Quorum, cfg.Hysteresis = 2, 1
 	cfg.Sorry = &ipvs.Destination{Address: sorry.addr, Port: 80, Forward: ipvs.DirectRoute, Weight: 1}
-	cfg.StartUp = true
+	cfg.Start = health.StartUp
 	r := startPool(t, cfg)
-	r.waitAllUp(t, 10*time.Second)
+	r.waitAllUp(t, 30*time.Second)
 	require.True(t, r.pool.Snapshot().Quorum, "%+v %+v", r.pool.Snapshot(), r.eventList())
 	_, listed := l.weights(t)[sorry.dest()]
 	require.False(t, listed)
@@ -151,8 +151,8 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	mark := time.Now()
 	l.rs[0].stop()
 	l.rs[1].stop()
-	r.waitEvent(t, health.ServerDown, l.rs[0].dest(), mark, 10*time.Second)
-	r.waitEvent(t, health.ServerDown, l.rs[1].dest(), mark, 10*time.Second)
+	r.waitEvent(t, health.ServerDown, l.rs[0].dest(), mark, 30*time.Second)
+	r.waitEvent(t, health.ServerDown, l.rs[1].dest(), mark, 30*time.Second)
 	time.Sleep(5 * tm.Interval)
 	require.True(t, r.pool.Snapshot().Quorum, "one up server is inside the hysteresis band")
 	require.Zero(t, r.count(health.QuorumLost))
@@ -160,7 +160,7 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	// The last one down: quorum lost, the sorry server answers.
 	mark = time.Now()
 	l.rs[2].stop()
-	r.waitEvent(t, health.QuorumLost, netip.AddrPort{}, mark, 10*time.Second)
+	r.waitEvent(t, health.QuorumLost, netip.AddrPort{}, mark, 30*time.Second)
 	require.Equal(t, uint32(1), l.weights(t)[sorry.dest()])
 	for i := 0; i < 10; i++ {
 		name, err := l.get()
@@ -172,8 +172,8 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	mark = time.Now()
 	l.rs[0].start(t)
 	l.rs[1].start(t)
-	r.waitEvent(t, health.ServerUp, l.rs[0].dest(), mark, 10*time.Second)
-	r.waitEvent(t, health.ServerUp, l.rs[1].dest(), mark, 10*time.Second)
+	r.waitEvent(t, health.ServerUp, l.rs[0].dest(), mark, 30*time.Second)
+	r.waitEvent(t, health.ServerUp, l.rs[1].dest(), mark, 30*time.Second)
 	time.Sleep(5 * tm.Interval)
 	s := r.pool.Snapshot()
 	require.False(t, s.Quorum, "two up servers are inside the band: %+v", s)
@@ -183,7 +183,7 @@ func TestKernelQuorumSorryServer(t *testing.T) {
 	// All three: regained, the sorry server leaves.
 	mark = time.Now()
 	l.rs[2].start(t)
-	r.waitEvent(t, health.QuorumRegained, netip.AddrPort{}, mark, 10*time.Second)
+	r.waitEvent(t, health.QuorumRegained, netip.AddrPort{}, mark, 30*time.Second)
 	_, listed = l.weights(t)[sorry.dest()]
 	require.False(t, listed)
 	for i := 0; i < 10; i++ {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ type realServer struct {
 	addr netip.Addr
 	mu   sync.Mutex
 	srv  *http.Server
+	hits atomic.Int64 // requests answered
 }
 
 func (r *realServer) start(t *testing.T) {
@@ -54,6 +56,7 @@ func (r *realServer) start(t *testing.T) {
 	require.NoError(t, err)
 	name := r.name
 	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.hits.Add(1)
 		io.WriteString(w, name)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go r.srv.Serve(l)

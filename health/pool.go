@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,288 +15,75 @@ import (
 	"github.com/golvs/lvs/ipvs"
 )
 
-// IPVS is the part of *ipvs.Client a Pool uses; tests may fake it.
-type IPVS interface {
-	Destinations(ctx context.Context, k ipvs.ServiceKey) ([]ipvs.DestinationInfo, error)
-	CreateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
-	UpdateDestination(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error
-	DeleteDestination(ctx context.Context, k ipvs.ServiceKey, dest netip.AddrPort) error
-	CreateService(ctx context.Context, s ipvs.Service) error
-	DeleteService(ctx context.Context, k ipvs.ServiceKey) error
-}
-
-var _ IPVS = (*ipvs.Client)(nil)
-
-// FailureAction is what happens to a real server that fails its checks.
-type FailureAction int
-
-const (
-	// Inhibit keeps a failed server in the service with weight 0
-	// (keepalived's inhibit_on_failure): established connections finish,
-	// no new ones are scheduled, and its counters survive. The default,
-	// and the safe choice with persistence. Note that persistence
-	// templates keep sending their clients to a weight-0 server unless the
-	// director sets net.ipv4.vs.expire_quiescent_template=1.
-	Inhibit FailureAction = iota
-	// Remove deletes a failed server from the service, after Config.Drain
-	// at weight 0 if that is set.
-	Remove
-)
-
-// Timing is how and how often one real server is checked. Zero fields take
-// the pool's Config.Timing, then the defaults.
-type Timing struct {
-	// Interval between the starts of two checks; default 5 s. Checks are
-	// scheduled on a fixed grid (start + n×Interval), so they do not drift;
-	// a check still running at its next slot skips that slot.
-	Interval time.Duration
-	// Timeout of one attempt; default 3 s or Interval if shorter.
-	Timeout time.Duration
-	// Rise consecutive successes bring a server up; default 2.
-	Rise int
-	// Fall consecutive failures take it down; default 3.
-	Fall int
-	// Retries is how many more attempts one check makes before it counts
-	// as failed, RetryDelay apart (keepalived's retry and
-	// delay_before_retry). Default 0: one attempt.
-	Retries    int
-	RetryDelay time.Duration
-	// Warmup delays each server's first check by a random time in
-	// [0, Warmup) (keepalived's warmup), which also spreads many servers'
-	// checks over the interval. Default 0: check at once.
-	Warmup time.Duration
-}
-
-const (
-	defaultInterval = 5 * time.Second
-	defaultTimeout  = 3 * time.Second
-	defaultRise     = 2
-	defaultFall     = 3
-
-	defaultDrainPoll = time.Second
-)
-
-func (t Timing) or(d Timing) Timing {
-	if t.Interval == 0 {
-		t.Interval = d.Interval
-	}
-	if t.Timeout == 0 {
-		t.Timeout = d.Timeout
-	}
-	if t.Rise == 0 {
-		t.Rise = d.Rise
-	}
-	if t.Fall == 0 {
-		t.Fall = d.Fall
-	}
-	if t.Retries == 0 {
-		t.Retries = d.Retries
-	}
-	if t.RetryDelay == 0 {
-		t.RetryDelay = d.RetryDelay
-	}
-	if t.Warmup == 0 {
-		t.Warmup = d.Warmup
-	}
-	return t
-}
-
-func (t Timing) withDefaults() Timing {
-	t = t.or(Timing{Interval: defaultInterval, Rise: defaultRise, Fall: defaultFall})
-	if t.Timeout == 0 {
-		t.Timeout = min(defaultTimeout, t.Interval)
-	}
-	return t
-}
-
-// Server is one real server of the pool and how it is checked.
-type Server struct {
-	// Destination is the real server as it is written to IPVS when up;
-	// its Weight is the configured weight, restored on recovery.
-	Destination ipvs.Destination
-	// Checker decides its health.
-	Checker Checker
-	// Timing overrides the pool's timing field by field.
-	Timing Timing
-	// Connect is the address and port checked, when not the
-	// destination's own (keepalived's connect_ip and connect_port). With
-	// ViaVIP only its port is used, if set.
-	Connect netip.AddrPort
-	// Mark is set as SO_MARK on every socket of this server's checks.
-	Mark uint32
-	// Source is the local address checks are sent from. With ViaVIP it
-	// defaults to the address the director would use to reach the real
-	// server (a check to the VIP, a local address, would otherwise leave
-	// from the VIP itself, which the real server drops as a martian).
-	Source netip.Addr
-	// ViaVIP checks through the real forwarding path, as google/seesaw
-	// does: checks connect to the virtual service's address and port with
-	// socket mark Mark, and IPVS forwards the marked packets to this real
-	// server only, with the server's own forwarding method. A real server
-	// whose VIP or ARP set-up is broken then fails, although its own
-	// address answers. Needs an address service and a Mark unique to this
-	// server; Run creates a firewall-mark service for Mark holding only
-	// this server while it runs (see the package documentation for the
-	// director's side).
-	ViaVIP bool
-}
-
-// Config configures a Pool.
-type Config struct {
-	// IPVS manages the table; an *ipvs.Client. Required.
-	IPVS IPVS
-	// Service is the virtual service whose destinations the pool
-	// manages. It must exist when Run starts.
-	Service ipvs.ServiceKey
-	// Servers are the real servers, each with its checker.
-	Servers []Server
-	// Timing is the default timing of every server.
-	Timing Timing
-	// NetNSPath is the network namespace checks run in (sockets and
-	// commands), e.g. /run/netns/NAME; "" is the caller's. The IPVS client
-	// picks its own namespace.
-	NetNSPath string
-	// OnFailure: Inhibit (default) or Remove.
-	OnFailure FailureAction
-	// Drain, with Remove, drains a failed server gracefully: it first
-	// goes to weight 0, so it gets no new connections while established
-	// ones finish, and is deleted once IPVS counts none of its
-	// connections (active plus inactive, polled every DrainPoll) or Drain
-	// has passed, unless it recovered meanwhile. A closed TCP connection
-	// stays counted as inactive until IPVS expires it (the FIN_WAIT and
-	// TIME_WAIT timeouts, 2 min by default; see ipvs.Client.SetTimeouts).
-	// Destinations of UDP and SCTP services are deleted at once, as
-	// ipvs.ApplyOptions.DrainTimeout explains: IPVS keeps sending a UDP
-	// flow to its old server while the flow's entry lives, so waiting
-	// only prolongs the black hole.
-	Drain time.Duration
-	// DrainPoll is how often a draining server's connections are read;
-	// default 1 s. One read covers every server draining at that moment.
-	DrainPoll time.Duration
-	// StartUp makes servers start up, written with their configured
-	// weight, until checks say otherwise (keepalived's default); by
-	// default they start down (keepalived's alpha) and need Rise
-	// successes first.
-	StartUp bool
-	// Quorum is the total weight of up servers the pool needs; below it
-	// the Sorry server (if any) is added. Default 1 (one server of
-	// weight ≥1). Hysteresis widens the band: quorum is lost when the
-	// weight drops below Quorum−Hysteresis and regained when it reaches
-	// Quorum+Hysteresis (as keepalived's quorum and hysteresis).
-	Quorum     int
-	Hysteresis int
-	// Sorry is added to the service while quorum is lost and removed when
-	// it is regained (keepalived's sorry_server). A zero Weight means 1.
-	Sorry *ipvs.Destination
-	// Notify, when set, is called for every Event, from the pool's own
-	// goroutine, in order. It must not block for long: checks are not
-	// scheduled while it runs.
-	Notify func(Event)
-}
-
-// EventKind says what happened.
-type EventKind int
-
-// Events.
-const (
-	ServerUp EventKind = iota + 1
-	ServerDown
-	QuorumLost
-	QuorumRegained
-	// IPVSError: a change to IPVS failed; it is retried after the server's
-	// next check.
-	IPVSError
-)
-
-func (k EventKind) String() string {
-	switch k {
-	case ServerUp:
-		return "up"
-	case ServerDown:
-		return "down"
-	case QuorumLost:
-		return "quorum lost"
-	case QuorumRegained:
-		return "quorum regained"
-	case IPVSError:
-		return "IPVS error"
-	}
-	return "event?"
-}
-
-// Event is passed to Config.Notify.
-type Event struct {
-	Kind EventKind
-	// Time is when the pool saw the change (a drain's Drain counts from
-	// a ServerDown's Time).
-	Time   time.Time
-	Server netip.AddrPort // the real server (or sorry server), if any
-	// Err is the last check's error for ServerDown, the failure for
-	// IPVSError.
-	Err error
-	// UpWeight is the total weight of up servers after the event.
-	UpWeight int
-}
-
-// State is a snapshot of a pool.
-type State struct {
-	Service  ipvs.ServiceKey
-	Running  bool
-	Quorum   bool // quorum held
-	UpWeight int  // total weight of up servers
-	// SorryActive: the sorry server is (meant to be) in the service.
-	SorryActive bool
-	Servers     []ServerState
-}
-
-// ServerState is a snapshot of one real server.
-type ServerState struct {
-	Server netip.AddrPort
-	Up     bool
-	// InIPVS and Weight are the destination as the pool last wrote it
-	// (Weight 0 when inhibited or draining).
-	InIPVS   bool
-	Weight   uint32
-	Draining bool
-	// DrainConns is the draining server's active plus inactive
-	// connections at the last poll.
-	DrainConns uint32
-	// Successes and Failures are the current runs of consecutive results.
-	Successes, Failures int
-	Checks              uint64
-	LastCheck           time.Time
-	LastDuration        time.Duration
-	// LastError is the last check's error, nil after a success.
-	LastError error
-	// IPVSError is the last failed IPVS change for this server, nil once
-	// one succeeds.
-	IPVSError error
-}
-
-// Pool health-checks the real servers of one virtual service and keeps
-// the service's destinations in line with the results.
+// Pool health-checks the real servers of one or more virtual services and
+// keeps the services' destinations in line with the results.
+//
+// A check is keyed by what it checks: the checker's kind and parameters,
+// the target (address, port, mark, source) and the timing of its
+// attempts. Servers with the same key, in one service or in several (the
+// same backend behind VIP:80 and VIP:443), share one stream of checks
+// whose results feed each of them; Rise and Fall are counted per server.
+// Built-in checkers are compared by their parameters, other checkers by
+// value when their type is comparable (one pointer shared), else never.
+//
+// Services and servers can be added, changed, removed and put in
+// maintenance while the pool runs, without touching the checks or the
+// destinations of the others.
 type Pool struct {
-	cfg     Config
-	servers []*server
+	cfg     Config // pool-wide settings; services live in svcs
 	running atomic.Bool
 
-	mu    sync.Mutex // guards the fields below and every server's st
-	state State
+	// runMu orders live changes against Run's start and end: while Run
+	// runs, changes go to its goroutine through ops; otherwise they edit
+	// the configuration under runMu.
+	runMu sync.Mutex
+	ops   chan *op
+	done  chan struct{}
 
-	drains []entry // drain polls set by handle, for loop's heap
+	mu   sync.Mutex // guards svcs, the members' state and the services' quorum
+	svcs []*service
+
+	// Run's goroutine owns the rest.
+	ns      *namespace
+	probes  map[probeKey]*probe
+	heap    timerHeap
+	results chan result
+	wg      sync.WaitGroup
+	events  []Event // to notify after the next write
+	flushAt time.Time
 }
 
-type server struct {
+type service struct {
+	cfg       ServiceConfig
+	members   []*member
+	quorum    bool
+	upWeight  int
+	sorryIn   bool // the sorry server is in IPVS (as written or found)
+	requorum  bool // an up server's weight changed: evaluate quorum
+	sorryWant bool
+}
+
+// member is one real server of one service.
+type member struct {
+	svc     *service
 	cfg     Server
 	timing  Timing
 	addr    netip.AddrPort // destination address:port, the server's identity
 	target  Target
+	probe   *probe
 	st      ServerState
-	dynamic uint32 // weight from a WeightChecker
+	cur     ipvs.Destination // as written or found; valid while st.InIPVS
+	dynamic uint32           // weight from a WeightChecker
 	hasDyn  bool
-	dirty   bool      // an IPVS change failed: reapply after the next check
-	drainID uint64    // which drain is current
-	drainBy time.Time // when the current drain ends at the latest
+	dirty   bool // IPVS may differ from what the member wants
+	drainID uint64
+	drainBy time.Time
+	probeIn bool // Run created the ViaVIP probe service
+}
+
+type op struct {
+	f   func(ctx context.Context) error
+	err chan error
 }
 
 // New validates cfg and returns a pool; nothing is changed until Run.
@@ -303,84 +91,115 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.IPVS == nil {
 		return nil, invalid("", "IPVS", "missing: pass an *ipvs.Client")
 	}
-	svc := cfg.Service.String()
-	if cfg.Service.Fwmark == 0 && !cfg.Service.Address.IsValid() {
-		return nil, invalid(svc, "Service", "needs an address or a firewall mark")
-	}
-	if len(cfg.Servers) == 0 {
-		return nil, invalid(svc, "Servers", "empty")
-	}
-	if cfg.OnFailure != Inhibit && cfg.OnFailure != Remove {
-		return nil, invalid(svc, "OnFailure", "neither Inhibit nor Remove")
-	}
-	if cfg.Drain < 0 || (cfg.Drain > 0 && cfg.OnFailure != Remove) {
-		return nil, invalid(svc, "Drain", "only with OnFailure: Remove (Inhibit already drains), and not negative")
+	if err := checkTiming("", "Timing", cfg.Timing, true); err != nil {
+		return nil, err
 	}
 	if cfg.DrainPoll < 0 {
-		return nil, invalid(svc, "DrainPoll", "negative")
+		return nil, invalid("", "DrainPoll", "negative")
 	}
 	if cfg.DrainPoll == 0 {
 		cfg.DrainPoll = defaultDrainPoll
 	}
-	if cfg.Quorum < 0 || cfg.Hysteresis < 0 {
-		return nil, invalid(svc, "Quorum", "Quorum and Hysteresis must not be negative")
+	if cfg.WriteDelay < 0 {
+		return nil, invalid("", "WriteDelay", "negative")
 	}
-	if cfg.Quorum == 0 {
-		cfg.Quorum = 1
+	if cfg.WriteDelay == 0 {
+		cfg.WriteDelay = defaultWriteDelay
 	}
-	if cfg.Sorry != nil && !cfg.Sorry.Address.IsValid() {
-		return nil, invalid(svc, "Sorry", "has no address")
+	if cfg.Start < StartAdopt || cfg.Start > StartUp {
+		return nil, invalid("", "Start", "not a StartMode")
 	}
 	p := &Pool{cfg: cfg}
-	seen := map[netip.AddrPort]bool{}
-	marks := map[uint32]bool{}
-	for i, s := range cfg.Servers {
-		addr := netip.AddrPortFrom(s.Destination.Address.Unmap(), s.Destination.Port)
-		obj := addr.String()
-		switch {
-		case !s.Destination.Address.IsValid():
-			return nil, invalid(svc, "Servers["+itoa(i)+"].Destination.Address", "missing")
-		case seen[addr]:
-			return nil, invalid(obj, "Destination", "listed twice")
-		case s.Checker == nil:
-			return nil, invalid(obj, "Checker", "missing")
-		case s.ViaVIP && s.Mark == 0:
-			return nil, invalid(obj, "Mark", "ViaVIP needs a socket mark that the director routes to this server")
-		case s.ViaVIP && marks[s.Mark]:
-			return nil, invalid(obj, "Mark", "used by another server: marks pick the server a check goes to")
-		case s.ViaVIP && cfg.Service.Fwmark != 0:
-			return nil, invalid(obj, "ViaVIP", "needs an address service (a firewall-mark service has no single VIP)")
-		case cfg.Sorry != nil && addr == netip.AddrPortFrom(cfg.Sorry.Address.Unmap(), cfg.Sorry.Port):
-			return nil, invalid(obj, "Sorry", "is also a real server")
-		}
-		seen[addr] = true
-		if s.ViaVIP {
-			marks[s.Mark] = true
-		}
-		t := s.Timing.or(cfg.Timing).withDefaults()
-		switch {
-		case t.Interval < 0 || t.Timeout < 0 || t.RetryDelay < 0 || t.Warmup < 0:
-			return nil, invalid(obj, "Timing", "durations must not be negative")
-		case t.Rise < 1 || t.Fall < 1:
-			return nil, invalid(obj, "Timing", "Rise and Fall must be at least 1")
-		case t.Retries < 0:
-			return nil, invalid(obj, "Timing.Retries", "negative")
-		}
-		target := Target{Server: addr, Mark: s.Mark, Addr: addr, Source: s.Source}
-		if s.Connect.IsValid() {
-			target.Addr = s.Connect
-		}
-		if s.ViaVIP {
-			port := cfg.Service.Port
-			if s.Connect.Port() != 0 {
-				port = s.Connect.Port()
-			}
-			target.Addr = netip.AddrPortFrom(cfg.Service.Address, port)
-		}
-		p.servers = append(p.servers, &server{cfg: s, timing: t, addr: addr, target: target, st: ServerState{Server: addr}})
+	scs := cfg.Services
+	if sc, ok := cfg.first(); ok {
+		scs = append([]ServiceConfig{sc}, scs...)
 	}
-	p.state.Service = cfg.Service
+	if len(scs) == 0 {
+		return nil, invalid("", "Service", "missing: a pool needs a service")
+	}
+	for _, sc := range scs {
+		s, err := p.newService(sc)
+		if err != nil {
+			return nil, err
+		}
+		if p.find(sc.Service) != nil {
+			return nil, invalid(sc.Service.String(), "Service", "listed twice")
+		}
+		p.svcs = append(p.svcs, s)
+	}
+	p.cfg.Service, p.cfg.Servers, p.cfg.Services, p.cfg.Sorry = ipvs.ServiceKey{}, nil, nil, nil
 	return p, nil
+}
+
+// newService validates sc and builds its service; nothing runs.
+func (p *Pool) newService(sc ServiceConfig) (*service, error) {
+	svc := sc.Service.String()
+	if err := checkService(sc); err != nil {
+		return nil, err
+	}
+	if sc.Quorum == 0 {
+		sc.Quorum = 1
+	}
+	sc.Servers = slices.Clone(sc.Servers)
+	s := &service{cfg: sc}
+	for i, srv := range sc.Servers {
+		m, err := p.newMember(s, srv, "Servers["+itoa(i)+"].")
+		if err != nil {
+			return nil, err
+		}
+		if s.member(m.addr) != nil {
+			return nil, invalid(m.addr.String(), "Destination", "listed twice in "+svc)
+		}
+		if err := s.markFree(m); err != nil {
+			return nil, err
+		}
+		s.members = append(s.members, m)
+	}
+	return s, nil
+}
+
+// newMember validates srv as a server of s.
+func (p *Pool) newMember(s *service, srv Server, field string) (*member, error) {
+	if err := checkServer(s.cfg, srv, field, p.cfg.Passive); err != nil {
+		return nil, err
+	}
+	addr := netip.AddrPortFrom(srv.Destination.Address.Unmap(), srv.Destination.Port)
+	t := srv.Timing.or(p.cfg.Timing).withDefaults()
+	if err := checkTiming(addr.String(), "Timing", t, false); err != nil {
+		return nil, err
+	}
+	return &member{svc: s, cfg: srv, timing: t, addr: addr, st: ServerState{Server: addr}}, nil
+}
+
+// markFree checks that no other server of s uses m's ViaVIP mark.
+func (s *service) markFree(m *member) error {
+	if !m.cfg.ViaVIP {
+		return nil
+	}
+	for _, o := range s.members {
+		if o != m && o.addr != m.addr && o.cfg.ViaVIP && o.cfg.Mark == m.cfg.Mark {
+			return invalid(m.addr.String(), "Mark", "used by another server: marks pick the server a check goes to")
+		}
+	}
+	return nil
+}
+
+func (s *service) member(a netip.AddrPort) *member {
+	for _, m := range s.members {
+		if m.addr == a {
+			return m
+		}
+	}
+	return nil
+}
+
+func (p *Pool) find(k ipvs.ServiceKey) *service {
+	for _, s := range p.svcs {
+		if sameService(s.cfg.Service, k) {
+			return s
+		}
+	}
+	return nil
 }
 
 func itoa(i int) string {
@@ -390,217 +209,227 @@ func itoa(i int) string {
 	return itoa(i/10) + string(rune('0'+i%10))
 }
 
-// Snapshot returns the pool's current state. It is safe to call at any
-// time from any goroutine.
+// Snapshot returns the state of the pool's first service. It is safe to
+// call at any time from any goroutine.
 func (p *Pool) Snapshot() State {
+	all := p.Snapshots()
+	if len(all) == 0 {
+		return State{Running: p.running.Load()}
+	}
+	return all[0]
+}
+
+// Snapshots returns the state of every service of the pool, in the order
+// they were added.
+func (p *Pool) Snapshots() []State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.state
-	s.Running = p.running.Load()
-	s.Servers = make([]ServerState, len(p.servers))
-	for i, sv := range p.servers {
-		s.Servers[i] = sv.st
+	out := make([]State, 0, len(p.svcs))
+	for _, s := range p.svcs {
+		st := State{Service: s.cfg.Service, Running: p.running.Load(), Quorum: s.quorum, UpWeight: s.upWeight,
+			SorryActive: s.sorryWant && s.cfg.Sorry != nil, Servers: make([]ServerState, len(s.members))}
+		for i, m := range s.members {
+			st.Servers[i] = m.st
+		}
+		out = append(out, st)
 	}
-	return s
+	return out
 }
 
-// configuredWeight is the weight an up server is written with.
-func (s *server) weight() uint32 {
-	if s.hasDyn {
-		return s.dynamic
+// weight is the weight an up server is written with.
+func (m *member) weight() uint32 {
+	if m.hasDyn {
+		return m.dynamic
 	}
-	return s.cfg.Destination.Weight
+	return m.cfg.Destination.Weight
 }
 
-// result is one finished check.
-type result struct {
-	i        int
-	due      time.Time
-	start    time.Time
-	dur      time.Duration
-	err      error
-	weight   uint32
-	hasWeigh bool
-}
+// counts reports whether m's weight counts toward its service's quorum.
+func (m *member) counts() bool { return m.st.Up && !m.st.Maintenance && !m.st.Leaving }
 
-// Run checks the servers and updates IPVS until ctx ends. It first brings
-// the service in line with the servers' initial state (see
-// Config.StartUp), and fails if the service does not exist.
+// Run checks the servers and updates IPVS until ctx ends. It first reads
+// each service's destinations and brings them in line with the servers'
+// initial state (see Config.Start); it fails if a service does not exist.
 //
 // When ctx ends Run waits for checks in flight (they are cancelled) and
-// returns ctx's error. IPVS is left as last written, which is consistent
-// with the last results: up servers at their weight, down servers at
-// weight 0 (Inhibit) or absent (Remove; a server still draining stays at
-// weight 0), the sorry server present exactly while quorum is lost.
-// Nothing is restored: the pool's view of health stays in force until
-// another Run or another tool changes it.
+// returns an error matching ErrCanceled and ctx's error. IPVS is left as
+// last written, which is consistent with the last results: up servers at
+// their weight, down servers at weight 0 (Inhibit) or absent (Remove; a
+// server still draining stays at weight 0), the sorry server present
+// exactly while quorum is lost. Nothing is restored: the pool's view of
+// health stays in force until another Run or another tool changes it.
 func (p *Pool) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return &Error{Op: "run", Object: p.cfg.Service.String(), kind: ErrRunning}
+		return newErr("run", "", ErrBusy, errors.New("the pool is already running"))
 	}
 	defer p.running.Store(false)
+	p.runMu.Lock()
+	unlocked := false
+	defer func() {
+		if !unlocked {
+			p.runMu.Unlock()
+		}
+	}()
 	fd, err := openNetNS(p.cfg.NetNSPath)
 	if err != nil {
-		return &Error{Op: "run", Object: p.cfg.NetNSPath, Err: err, kind: ErrInvalid}
+		return wrap("run", p.cfg.NetNSPath, err)
 	}
 	defer closeNetNS(fd)
-	var ns *namespace
+	p.ns = nil
 	if fd >= 0 {
-		ns = &namespace{fd: fd}
+		p.ns = &namespace{fd: fd}
 	}
-	for _, s := range p.servers {
-		s.target.ns = ns
-		if s.cfg.ViaVIP && !s.cfg.Source.IsValid() {
-			// Ask the kernel which source address reaches the server: a
-			// connected UDP socket sends nothing.
-			c, err := (Target{Addr: s.addr, ns: ns}).DialContext(ctx, "udp")
-			if err != nil {
-				return &Error{Op: "run", Object: s.addr.String(), Field: "Source", Err: err}
-			}
-			s.target.Source = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
-			c.Close()
+	p.probes = map[probeKey]*probe{}
+	p.heap = timerHeap{}
+	p.results = make(chan result, 64)
+	p.events, p.flushAt = nil, time.Time{}
+	defer p.stop()
+	for _, s := range p.svcs {
+		if err := p.startService(ctx, s); err != nil {
+			return err
 		}
 	}
-	created, err := p.probeServices(ctx)
-	defer p.removeProbeServices(created)
-	if err != nil {
-		return err
-	}
-	if err := p.start(ctx); err != nil {
-		return err
-	}
-	return p.loop(ctx)
+	p.flush(ctx)
+	p.ops, p.done = make(chan *op), make(chan struct{})
+	p.runMu.Unlock()
+	err = p.loop(ctx)
+	p.runMu.Lock()
+	return err
 }
 
-// probeKey is the firewall-mark service that carries ViaVIP checks of s.
-func (p *Pool) probeKey(s *server) ipvs.ServiceKey {
-	return ipvs.ServiceKey{Family: ipvs.FamilyOf(p.cfg.Service.Address), Fwmark: s.cfg.Mark}
-}
-
-// probeServices creates, for each ViaVIP server, a firewall-mark service
-// whose only destination is that server. IPVS looks firewall-mark services
-// up first, and schedules locally generated packets too, so a marked check
-// to the VIP is forwarded to exactly that server, the way clients' packets
-// are. (A policy route for the mark alone does not do it: IPVS would catch
-// the packet to the VIP in LOCAL_OUT and schedule it to any server.) It
-// returns the services it created, to remove when Run ends.
-func (p *Pool) probeServices(ctx context.Context) ([]ipvs.ServiceKey, error) {
-	var created []ipvs.ServiceKey
-	for _, s := range p.servers {
-		if !s.cfg.ViaVIP {
-			continue
-		}
-		k := p.probeKey(s)
-		err := p.cfg.IPVS.CreateService(ctx, ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin})
-		switch {
-		case err == nil:
-			created = append(created, k)
-		case !errors.Is(err, ipvs.ErrExist):
-			return created, &Error{Op: "create probe service", Object: k.String(), Err: err}
-		}
-		d := s.cfg.Destination
-		d.Weight = 1
-		if err := upsert(ctx, p.cfg.IPVS, k, d); err != nil {
-			return created, &Error{Op: "create probe service", Object: k.String() + " -> " + d.String(), Err: err}
-		}
+// stop ends a Run (runMu held): checks in flight end, probe services go,
+// live changes edit the configuration again.
+func (p *Pool) stop() {
+	p.wg.Wait()
+	if p.done != nil {
+		close(p.done)
 	}
-	return created, nil
-}
-
-func (p *Pool) removeProbeServices(keys []ipvs.ServiceKey) {
-	if len(keys) == 0 {
-		return
-	}
+	p.ops, p.done = nil, nil
 	// Run's context is over by now; removal is bounded on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, k := range keys {
-		p.cfg.IPVS.DeleteService(ctx, k)
-	}
-}
-
-// start writes the initial state: every server up or down as configured,
-// and the sorry server according to the resulting quorum.
-func (p *Pool) start(ctx context.Context) error {
-	ds, err := p.cfg.IPVS.Destinations(ctx, p.cfg.Service)
-	if err != nil {
-		return &Error{Op: "run", Object: p.cfg.Service.String(), Err: err}
-	}
-	// Write only what differs: one dump instead of a failed update per
-	// missing destination, and nothing at all on a restart.
-	have := make(map[netip.AddrPort]ipvs.Destination, len(ds))
-	for _, d := range ds {
-		d.Address = d.Address.Unmap()
-		have[netip.AddrPortFrom(d.Address, d.Port)] = d.Destination
-	}
 	p.mu.Lock()
-	for _, s := range p.servers {
-		s.st = ServerState{Server: s.addr, Up: p.cfg.StartUp}
-		s.hasDyn = false
-	}
-	p.mu.Unlock()
-	var first error
-	for _, s := range p.servers {
-		if err := p.applyKnown(ctx, s, have); err != nil && first == nil {
-			first = err
+	defer p.mu.Unlock()
+	for _, s := range p.svcs {
+		for _, m := range s.members {
+			p.removeProbeService(ctx, m)
+			m.probe = nil
 		}
+		// A removed server still draining was the caller's to remove:
+		// it stays in IPVS at weight 0, out of the pool.
+		s.members = slices.DeleteFunc(s.members, func(m *member) bool { return m.st.Leaving })
 	}
-	if first != nil {
-		return first
-	}
-	up := p.upWeight()
-	p.mu.Lock()
-	p.state.UpWeight = up
-	p.state.Quorum = up >= p.cfg.Quorum
-	p.mu.Unlock()
-	return p.applySorry(ctx, !p.state.Quorum)
+	p.probes = nil
 }
 
-// apply writes s's desired destination state to IPVS.
-func (p *Pool) apply(ctx context.Context, s *server) error { return p.applyKnown(ctx, s, nil) }
-
-// applyKnown is apply given the service's destinations (nil: unknown).
-func (p *Pool) applyKnown(ctx context.Context, s *server, have map[netip.AddrPort]ipvs.Destination) error {
-	p.mu.Lock()
-	up, draining := s.st.Up, s.st.Draining
-	p.mu.Unlock()
-	d := s.cfg.Destination
-	var err error
-	present, weight := true, uint32(0)
-	switch {
-	case up:
-		weight = s.weight()
-	case p.cfg.OnFailure == Remove && !draining:
-		present = false
+// startService reads s's destinations, sets its members' initial state
+// and starts their checks; the next flush writes what differs.
+func (p *Pool) startService(ctx context.Context, s *service) error {
+	have, err := p.destinations(ctx, s.cfg.Service)
+	if err != nil {
+		return err
 	}
-	cur, listed := have[s.addr]
-	d.Address = d.Address.Unmap()
-	d.Weight = weight
-	switch {
-	case have != nil && present && !listed:
-		err = p.cfg.IPVS.CreateDestination(ctx, p.cfg.Service, d)
-	case have != nil && (present && cur == d || !present && !listed):
-		// Already so.
-	case present:
-		err = upsert(ctx, p.cfg.IPVS, p.cfg.Service, d)
-	default:
-		err = p.cfg.IPVS.DeleteDestination(ctx, p.cfg.Service, s.addr)
-		if errors.Is(err, ipvs.ErrNotExist) {
-			// Gone already; but a missing service is still an error.
-			_, err = p.cfg.IPVS.Destinations(ctx, p.cfg.Service)
+	for _, m := range s.members {
+		if err := p.startMember(ctx, m, have); err != nil {
+			return err
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err != nil {
-		s.dirty = true
-		s.st.IPVSError = err
-		return &Error{Op: "update IPVS", Object: s.addr.String(), Err: err}
+	if s.cfg.Sorry != nil {
+		_, s.sorryIn = have[netip.AddrPortFrom(s.cfg.Sorry.Address.Unmap(), s.cfg.Sorry.Port)]
 	}
-	s.dirty = false
-	s.st.IPVSError = nil
-	s.st.InIPVS, s.st.Weight = present, weight
+	s.upWeight = 0
+	for _, m := range s.members {
+		if m.counts() {
+			s.upWeight += int(m.weight())
+		}
+	}
+	s.quorum = s.upWeight >= s.cfg.Quorum
+	s.sorryWant = !s.quorum
 	return nil
+}
+
+// startMember prepares m's target, its probe service, its initial state
+// (from have, the service's destinations) and its checks.
+func (p *Pool) startMember(ctx context.Context, m *member, have map[netip.AddrPort]ipvs.Destination) error {
+	k := m.svc.cfg.Service
+	t := Target{Server: m.addr, Mark: m.cfg.Mark, Addr: m.addr, Source: m.cfg.Source, ns: p.ns}
+	if m.cfg.Connect.IsValid() {
+		t.Addr = m.cfg.Connect
+	}
+	if m.cfg.ViaVIP {
+		port := k.Port
+		if m.cfg.Connect.Port() != 0 {
+			port = m.cfg.Connect.Port()
+		}
+		t.Addr = netip.AddrPortFrom(k.Address, port)
+		if !t.Source.IsValid() {
+			// Ask the kernel which source address reaches the server: a
+			// connected UDP socket sends nothing.
+			c, err := (Target{Addr: m.addr, ns: p.ns}).DialContext(ctx, "udp")
+			if err != nil {
+				return wrap("find source address", m.addr.String(), err)
+			}
+			t.Source = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+			c.Close()
+		}
+		if err := p.createProbeService(ctx, m); err != nil {
+			return err
+		}
+	}
+	cur, listed := have[m.addr]
+	var up bool
+	switch p.cfg.Start {
+	case StartUp:
+		up = true
+	case StartAdopt:
+		up = listed && cur.Weight > 0 && cur.Weight == m.cfg.Destination.Weight
+	}
+	p.mu.Lock()
+	m.target = t
+	maint := m.st.Maintenance
+	m.st = ServerState{Server: m.addr, Up: up, InIPVS: listed, Weight: cur.Weight, Maintenance: maint}
+	m.cur, m.hasDyn, m.dirty = cur, false, true
+	p.mu.Unlock()
+	p.attach(m)
+	return nil
+}
+
+// viaVIPKey is the firewall-mark service that carries m's ViaVIP checks.
+func viaVIPKey(m *member) ipvs.ServiceKey {
+	return ipvs.ServiceKey{Family: ipvs.FamilyOf(m.svc.cfg.Service.Address), Fwmark: m.cfg.Mark}
+}
+
+// createProbeService creates, for a ViaVIP server, a firewall-mark
+// service whose only destination is that server. IPVS looks firewall-mark
+// services up first, and schedules locally generated packets too, so a
+// marked check to the VIP is forwarded to exactly that server, the way
+// clients' packets are. (A policy route for the mark alone does not do
+// it: IPVS would catch the packet to the VIP in LOCAL_OUT and schedule it
+// to any server.) Run removes it when it ends.
+func (p *Pool) createProbeService(ctx context.Context, m *member) error {
+	k := viaVIPKey(m)
+	err := p.cfg.IPVS.CreateService(ctx, ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin})
+	switch {
+	case err == nil:
+		m.probeIn = true
+	case !errors.Is(err, ipvs.ErrExist):
+		return wrap("create probe service", k.String(), err)
+	}
+	d := m.cfg.Destination
+	d.Weight = 1
+	if err := upsert(ctx, p.cfg.IPVS, k, d); err != nil {
+		return wrap("create probe service", k.String()+" -> "+d.String(), err)
+	}
+	return nil
+}
+
+func (p *Pool) removeProbeService(ctx context.Context, m *member) {
+	if m.probeIn {
+		p.cfg.IPVS.DeleteService(ctx, viaVIPKey(m))
+		m.probeIn = false
+	}
 }
 
 // upsert updates d, or creates it if it is missing.
@@ -612,239 +441,375 @@ func upsert(ctx context.Context, c IPVS, k ipvs.ServiceKey, d ipvs.Destination) 
 	return err
 }
 
-func (p *Pool) applySorry(ctx context.Context, active bool) error {
-	p.mu.Lock()
-	p.state.SorryActive = active && p.cfg.Sorry != nil
-	p.mu.Unlock()
-	if p.cfg.Sorry == nil {
-		return nil
-	}
-	d := *p.cfg.Sorry
-	if d.Weight == 0 {
-		d.Weight = 1
-	}
-	var err error
-	if active {
-		err = upsert(ctx, p.cfg.IPVS, p.cfg.Service, d)
-	} else if err = p.cfg.IPVS.DeleteDestination(ctx, p.cfg.Service, netip.AddrPortFrom(d.Address, d.Port)); errors.Is(err, ipvs.ErrNotExist) {
-		err = nil
-	}
-	if err != nil {
-		return &Error{Op: "update IPVS", Object: "sorry server " + d.String(), Err: err}
-	}
-	return nil
-}
-
-func (p *Pool) upWeight() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, s := range p.servers {
-		if s.st.Up {
-			n += int(s.weight())
-		}
-	}
-	return n
-}
-
 func (p *Pool) notify(e Event) {
 	if p.cfg.Notify != nil {
 		p.cfg.Notify(e)
 	}
 }
 
+const defaultWriteDelay = 10 * time.Millisecond
+
 // loop is the pool's one scheduling goroutine: a timer heap of due checks
-// and drain polls, and the results of checks in flight.
+// and drain polls, the results of checks in flight, live changes, and the
+// writes they cause.
 func (p *Pool) loop(ctx context.Context) error {
-	var (
-		h       timerHeap
-		results = make(chan result, len(p.servers))
-		wg      sync.WaitGroup
-		timer   = time.NewTimer(time.Hour)
-	)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	defer wg.Wait()
-	now := time.Now()
-	for i, s := range p.servers {
-		due := now
-		if s.timing.Warmup > 0 {
-			due = now.Add(rand.N(s.timing.Warmup))
-		}
-		h.push(entry{due: due, i: i})
-	}
 	for {
-		if h.len() > 0 {
-			timer.Reset(time.Until(h.peek().due))
+		next := time.Time{}
+		if p.heap.len() > 0 {
+			next = p.heap.peek().due
+		}
+		if !p.flushAt.IsZero() && (next.IsZero() || p.flushAt.Before(next)) {
+			next = p.flushAt
+		}
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case r := <-results:
-			p.handle(ctx, r)
-			s := p.servers[r.i]
-			next := r.due.Add(s.timing.Interval)
-			if now := time.Now(); next.Before(now) {
-				// Overran its slot(s): resume on the grid.
-				skip := now.Sub(next)/s.timing.Interval + 1
-				next = next.Add(skip * s.timing.Interval)
-			}
-			h.push(entry{due: next, i: r.i})
+			return wrap("run", "", ctx.Err())
+		case r := <-p.results:
+			p.handle(r)
+		case o := <-p.ops:
+			// A live change is in IPVS when its call returns.
+			err := o.f(ctx)
+			p.flush(ctx)
+			o.err <- err
 		case <-timer.C:
-			now := time.Now()
-			var polls []entry
-			for h.len() > 0 && !h.peek().due.After(now) {
-				e := h.pop()
-				if e.drain != 0 {
-					polls = append(polls, e)
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					results <- p.check(ctx, e.i, e.due)
-				}()
-			}
-			if len(polls) > 0 {
-				p.drains = append(p.drains, p.pollDrains(ctx, polls)...)
-			}
+			p.due(ctx)
 		}
 		timer.Stop() // Go 1.23 timers: no stale tick after Stop
-		for _, d := range p.drains {
-			h.push(d)
+		if !p.flushAt.IsZero() && !time.Now().Before(p.flushAt) {
+			p.flush(ctx)
 		}
-		p.drains = p.drains[:0]
 	}
 }
 
-// check runs one check of server i, with its retries.
-func (p *Pool) check(ctx context.Context, i int, due time.Time) result {
-	s := p.servers[i]
-	r := result{i: i, due: due, start: time.Now()}
-	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, s.timing.Timeout)
-		if wc, ok := s.cfg.Checker.(WeightChecker); ok {
-			r.weight, r.hasWeigh, r.err = wc.CheckWeight(cctx, s.target)
-		} else {
-			r.err = s.cfg.Checker.Check(cctx, s.target)
-		}
-		cancel()
-		if r.err == nil || attempt >= s.timing.Retries || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(s.timing.RetryDelay):
+// due starts the checks and drain polls whose time has come.
+func (p *Pool) due(ctx context.Context) {
+	now := time.Now()
+	var polls []entry
+	for p.heap.len() > 0 && !p.heap.peek().due.After(now) {
+		e := p.heap.pop()
+		switch {
+		case e.m != nil:
+			polls = append(polls, e)
+		case !e.p.dead:
+			p.launch(ctx, e.p, e.due)
 		}
 	}
-	r.dur = time.Since(r.start)
-	return r
+	if len(polls) > 0 {
+		p.pollDrains(ctx, polls)
+	}
 }
 
-// handle applies one result: counters, transitions, IPVS, quorum, events.
-func (p *Pool) handle(ctx context.Context, r result) {
-	if ctx.Err() != nil {
-		return // cancelled checks say nothing about the servers
+// changed asks for a write soon.
+func (p *Pool) changed() {
+	if p.flushAt.IsZero() {
+		p.flushAt = time.Now().Add(p.cfg.WriteDelay)
 	}
-	s := p.servers[r.i]
-	// One instant for the transition: the event's time and the drain's
+}
+
+// handle counts one finished check for every server it is for.
+func (p *Pool) handle(r result) {
+	pr := r.probe
+	if pr.dead {
+		return
+	}
+	next := r.due.Add(pr.timing.Interval)
+	if now := time.Now(); next.Before(now) {
+		// Overran its slot(s): resume on the grid.
+		skip := now.Sub(next)/pr.timing.Interval + 1
+		next = next.Add(skip * pr.timing.Interval)
+	}
+	p.heap.push(entry{due: next, p: pr})
+	// One instant for the transitions: the events' time and the drains'
 	// deadline, so "deleted Drain after it went down" holds exactly.
 	at := time.Now()
 	p.mu.Lock()
-	s.st.Checks++
-	s.st.LastCheck, s.st.LastDuration, s.st.LastError = r.start, r.dur, r.err
-	oldWeight := s.weight()
-	var changed bool
-	if r.err == nil {
-		s.st.Successes++
-		s.st.Failures = 0
-		s.hasDyn, s.dynamic = r.hasWeigh, r.weight
-		if !s.st.Up && s.st.Successes >= s.timing.Rise {
-			s.st.Up, s.st.Draining, changed = true, false, true
-			s.drainID++
-		}
-	} else {
-		s.st.Failures++
-		s.st.Successes = 0
-		if s.st.Up && s.st.Failures >= s.timing.Fall {
-			s.st.Up, changed = false, true
-			if p.cfg.OnFailure == Remove && p.cfg.Drain > 0 && !drainsAtOnce(p.cfg.Service) {
-				// First poll at once: a server without connections
-				// goes without waiting.
-				s.st.Draining, s.st.DrainConns = true, 0
-				s.drainID++
-				s.drainBy = at.Add(p.cfg.Drain)
-				p.drains = append(p.drains, entry{due: at, i: r.i, drain: s.drainID})
-			}
-		}
-	}
-	up := s.st.Up
-	reweigh := up && s.weight() != oldWeight
-	dirty := s.dirty
-	p.mu.Unlock()
-	if changed || reweigh || dirty {
-		if err := p.apply(ctx, s); err != nil {
-			p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: s.addr, Err: err})
-		}
-	}
-	if changed {
-		kind := ServerUp
-		if !up {
-			kind = ServerDown
-		}
-		p.notify(Event{Kind: kind, Time: at, Server: s.addr, Err: r.err, UpWeight: p.upWeight()})
-	}
-	if changed || reweigh {
-		p.quorum(ctx)
+	defer p.mu.Unlock()
+	for _, m := range pr.subs {
+		p.judge(m, r, at)
 	}
 }
 
-// drainsAtOnce reports whether failed servers of k are deleted without
-// draining: UDP and SCTP, as ipvs.Apply does (see Config.Drain).
-func drainsAtOnce(k ipvs.ServiceKey) bool { return k.Protocol == ipvs.UDP || k.Protocol == ipvs.SCTP }
+// judge applies one result to m (p.mu held): counters, transitions,
+// drains; the write and the events follow at the next flush.
+func (p *Pool) judge(m *member, r result, at time.Time) {
+	s := m.svc
+	m.st.Checks++
+	m.st.LastCheck, m.st.LastDuration, m.st.LastError = r.start, r.dur, r.err
+	oldWeight := m.weight()
+	var changed bool
+	if r.err == nil {
+		m.st.Successes++
+		m.st.Failures = 0
+		m.hasDyn, m.dynamic = r.hasWeight, r.weight
+		if !m.st.Up && m.st.Successes >= m.timing.Rise {
+			m.st.Up, changed = true, true
+			if m.st.Draining && !m.st.Leaving {
+				m.st.Draining = false
+				m.drainID++
+			}
+		}
+	} else {
+		m.st.Failures++
+		m.st.Successes = 0
+		if m.st.Up && m.st.Failures >= m.timing.Fall {
+			m.st.Up, changed = false, true
+			if s.cfg.OnFailure == Remove && s.cfg.Drain > 0 && !m.st.Leaving {
+				p.startDrain(m, at, s.cfg.Drain)
+			}
+		}
+	}
+	if changed || m.st.Up && m.weight() != oldWeight || m.dirty {
+		m.dirty = true
+		s.requorum = true
+		p.changed()
+	}
+	if changed {
+		kind := ServerUp
+		if !m.st.Up {
+			kind = ServerDown
+		}
+		p.events = append(p.events, Event{Kind: kind, Service: s.cfg.Service, Time: at, Server: m.addr, Err: r.err})
+	}
+}
 
-// pollDrains reads the connections of the servers whose drain polls es
-// are due, with one dump of the service, and deletes those without
-// connections or past their drain time (unless they recovered). It
-// returns the next polls of those still draining.
-func (p *Pool) pollDrains(ctx context.Context, es []entry) []entry {
+// startDrain puts m at weight 0 and polls its connections until it can be
+// deleted (p.mu held). UDP and SCTP are deleted at once.
+func (p *Pool) startDrain(m *member, at time.Time, d time.Duration) {
+	if m.svc.cfg.Service.DrainsAtOnce() || !m.st.InIPVS {
+		return
+	}
+	// First poll at once: a server without connections goes without
+	// waiting.
+	m.st.Draining, m.st.DrainConns = true, 0
+	m.drainID++
+	m.drainBy = at.Add(d)
+	p.heap.push(entry{due: at, m: m, drain: m.drainID})
+}
+
+// want is the destination m should have in IPVS (p.mu held).
+func (m *member) want() (d ipvs.Destination, present bool) {
+	d = m.cfg.Destination
+	d.Address = d.Address.Unmap()
+	d.Weight = 0
+	switch {
+	case m.st.Draining:
+		return d, true
+	case m.st.Leaving:
+		return d, false
+	case m.st.Up && !m.st.Maintenance:
+		d.Weight = m.weight()
+		return d, true
+	case m.st.Maintenance || m.svc.cfg.OnFailure == Inhibit:
+		return d, true
+	}
+	return d, false
+}
+
+// pending is one write of a flush and whom it is for.
+type pending struct {
+	m     *member  // nil: the sorry server of svc
+	svc   *service // for the sorry server
+	ch    ipvs.Change
+	retry bool
+}
+
+// flush writes what the members and services want and IPVS does not
+// have, in one batch, then sends the events of the changes.
+func (p *Pool) flush(ctx context.Context) {
+	p.flushAt = time.Time{}
 	p.mu.Lock()
-	es = slices.DeleteFunc(es, func(e entry) bool {
-		s := p.servers[e.i]
-		return !s.st.Draining || s.drainID != e.drain // recovered, or an older drain
-	})
+	var ws []pending
+	for _, s := range p.svcs {
+		if s.requorum {
+			p.quorum(s)
+		}
+		svc := ipvs.Service{ServiceKey: s.cfg.Service}
+		for _, m := range s.members {
+			if !m.dirty {
+				continue
+			}
+			d, present := m.want()
+			var op ipvs.Op
+			switch {
+			case present && !m.st.InIPVS:
+				op = ipvs.OpCreateDestination
+			case present && m.cur != d:
+				op = ipvs.OpUpdateDestination
+			case !present && m.st.InIPVS:
+				op = ipvs.OpDeleteDestination
+			default:
+				m.dirty = false
+				continue
+			}
+			ws = append(ws, pending{m: m, ch: ipvs.Change{Op: op, Service: svc, Destination: d}})
+		}
+		if s.cfg.Sorry != nil && s.sorryWant != s.sorryIn {
+			d := *s.cfg.Sorry
+			if d.Weight == 0 {
+				d.Weight = 1
+			}
+			op := ipvs.OpDeleteDestination
+			if s.sorryWant {
+				op = ipvs.OpCreateDestination
+			}
+			ws = append(ws, pending{svc: s, ch: ipvs.Change{Op: op, Service: svc, Destination: d}})
+		}
+	}
 	p.mu.Unlock()
-	if len(es) == 0 {
-		return nil
+	for len(ws) > 0 {
+		ws = p.write(ctx, ws)
 	}
-	ds, err := p.cfg.IPVS.Destinations(ctx, p.cfg.Service)
-	if err != nil && ctx.Err() == nil {
-		// Connections unknown: drains go on until their time is up.
-		p.notify(Event{Kind: IPVSError, Time: time.Now(), Err: &Error{Op: "poll drains", Object: p.cfg.Service.String(), Err: err}})
+	p.mu.Lock()
+	for _, s := range p.svcs {
+		s.members = slices.DeleteFunc(s.members, func(m *member) bool {
+			return m.st.Leaving && !m.st.InIPVS && !m.dirty
+		})
 	}
-	conns := make(map[netip.AddrPort]uint32, len(ds))
-	for _, d := range ds {
-		conns[netip.AddrPortFrom(d.Address.Unmap(), d.Port)] = d.ActiveConns + d.InactiveConns
+	evs := p.events
+	p.events = nil
+	p.mu.Unlock()
+	for _, e := range evs {
+		p.notify(e)
 	}
-	now := time.Now()
-	var next []entry
-	for _, e := range es {
-		s := p.servers[e.i]
-		n, listed := conns[s.addr]
-		if now.Before(s.drainBy) && (err != nil || (listed && n > 0)) {
-			p.mu.Lock()
-			s.st.DrainConns = n
-			p.mu.Unlock()
-			next = append(next, entry{due: minTime(now.Add(p.cfg.DrainPoll), s.drainBy), i: e.i, drain: e.drain})
+}
+
+// write commits ws and records the outcome; it returns the writes to try
+// again in the other form (an update of a destination someone deleted
+// becomes a create, and the reverse), once.
+func (p *Pool) write(ctx context.Context, ws []pending) []pending {
+	chs := make([]ipvs.Change, len(ws))
+	for i, w := range ws {
+		chs[i] = w.ch
+	}
+	errs := make([]error, len(chs)) // passive: Desired carries them
+	if !p.cfg.Passive {
+		errs = commit(ctx, p.cfg.IPVS, chs)
+	}
+	var again []pending
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, w := range ws {
+		err := errs[i]
+		if err != nil && !w.retry {
+			switch {
+			case w.ch.Op == ipvs.OpUpdateDestination && errors.Is(err, ipvs.ErrNotExist):
+				w.ch.Op, w.retry = ipvs.OpCreateDestination, true
+				again = append(again, w)
+				continue
+			case w.ch.Op == ipvs.OpCreateDestination && errors.Is(err, ipvs.ErrExist):
+				w.ch.Op, w.retry = ipvs.OpUpdateDestination, true
+				again = append(again, w)
+				continue
+			}
+		}
+		if err != nil && w.ch.Op == ipvs.OpDeleteDestination && errors.Is(err, ipvs.ErrNotExist) {
+			err = nil // gone already
+		}
+		present := w.ch.Op != ipvs.OpDeleteDestination
+		if w.m == nil {
+			if err == nil {
+				w.svc.sorryIn = present
+				continue
+			}
+			e := wrap("update IPVS", "sorry server "+w.ch.Destination.String(), err)
+			p.events = append(p.events, Event{Kind: IPVSError, Service: w.svc.cfg.Service, Time: time.Now(),
+				Server: netip.AddrPortFrom(w.ch.Destination.Address, w.ch.Destination.Port), Err: e})
 			continue
 		}
-		p.mu.Lock()
-		s.st.Draining, s.st.DrainConns = false, n
-		p.mu.Unlock()
-		if err := p.apply(ctx, s); err != nil {
-			p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: s.addr, Err: err})
+		m := w.m
+		if err != nil {
+			e := wrap("update IPVS", m.addr.String(), err)
+			m.st.IPVSError = e
+			p.events = append(p.events, Event{Kind: IPVSError, Service: m.svc.cfg.Service, Time: time.Now(), Server: m.addr, Err: e})
+			continue // m stays dirty: tried again after its next check
+		}
+		m.dirty, m.st.IPVSError = false, nil
+		m.st.InIPVS, m.cur = present, w.ch.Destination
+		m.st.Weight = 0
+		if present {
+			m.st.Weight = m.cur.Weight
 		}
 	}
-	return next
+	return again
+}
+
+// batcher is *ipvs.Client's batch method.
+type batcher interface{ Batch() *ipvs.Batch }
+
+// commit sends chs, in one batch when c can, and returns one error (or
+// nil) per change.
+func commit(ctx context.Context, c IPVS, chs []ipvs.Change) []error {
+	errs := make([]error, len(chs))
+	if b, ok := c.(batcher); ok {
+		res, err := b.Batch().Add(chs...).Commit(ctx)
+		switch {
+		case len(res.Errs) == len(chs):
+			copy(errs, res.Errs)
+		case err != nil:
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+	for i, ch := range chs {
+		k := ch.Service.ServiceKey
+		switch ch.Op {
+		case ipvs.OpCreateDestination:
+			errs[i] = c.CreateDestination(ctx, k, ch.Destination)
+		case ipvs.OpUpdateDestination:
+			errs[i] = c.UpdateDestination(ctx, k, ch.Destination)
+		case ipvs.OpDeleteDestination:
+			errs[i] = c.DeleteDestination(ctx, k, netip.AddrPortFrom(ch.Destination.Address, ch.Destination.Port))
+		}
+	}
+	return errs
+}
+
+// pollDrains reads the connections of the servers whose drain polls es
+// are due, with one dump per service, and lets those without connections
+// or past their drain time go (unless they recovered); it schedules the
+// next polls of those still draining.
+func (p *Pool) pollDrains(ctx context.Context, es []entry) {
+	p.mu.Lock()
+	es = slices.DeleteFunc(es, func(e entry) bool {
+		return !e.m.st.Draining || e.m.drainID != e.drain || !slices.Contains(p.svcs, e.m.svc) // recovered, an older drain, or gone
+	})
+	p.mu.Unlock()
+	bySvc := map[*service][]entry{}
+	for _, e := range es {
+		bySvc[e.m.svc] = append(bySvc[e.m.svc], e)
+	}
+	for s, es := range bySvc {
+		ds, err := p.cfg.IPVS.Destinations(ctx, s.cfg.Service)
+		if err != nil && ctx.Err() == nil {
+			// Connections unknown: drains go on until their time is up.
+			p.events = append(p.events, Event{Kind: IPVSError, Service: s.cfg.Service, Time: time.Now(), Err: wrap("poll drains", s.cfg.Service.String(), err)})
+		}
+		conns := make(map[netip.AddrPort]uint32, len(ds))
+		for _, d := range ds {
+			conns[netip.AddrPortFrom(d.Address.Unmap(), d.Port)] = d.ActiveConns + d.InactiveConns
+		}
+		now := time.Now()
+		p.mu.Lock()
+		for _, e := range es {
+			m := e.m
+			n, listed := conns[m.addr]
+			m.st.DrainConns = n
+			if now.Before(m.drainBy) && (err != nil || (listed && n > 0)) {
+				p.heap.push(entry{due: minTime(now.Add(p.cfg.DrainPoll), m.drainBy), m: m, drain: e.drain})
+				continue
+			}
+			m.st.Draining, m.dirty = false, true
+			p.changed()
+		}
+		p.mu.Unlock()
+	}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -854,34 +819,170 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// quorum re-evaluates quorum with hysteresis and swaps the sorry server.
-func (p *Pool) quorum(ctx context.Context) {
-	up := p.upWeight()
-	p.mu.Lock()
-	p.state.UpWeight = up
-	had := p.state.Quorum
-	has := had
-	switch {
-	case had && up < p.cfg.Quorum-p.cfg.Hysteresis:
-		has = false
-	case !had && up >= p.cfg.Quorum+p.cfg.Hysteresis:
-		has = true
+// quorum re-evaluates s's quorum with hysteresis (p.mu held) and queues
+// the event; flush swaps the sorry server.
+func (p *Pool) quorum(s *service) {
+	s.requorum = false
+	up := 0
+	for _, m := range s.members {
+		if m.counts() {
+			up += int(m.weight())
+		}
 	}
-	p.state.Quorum = has
-	p.mu.Unlock()
-	if has == had {
+	s.upWeight = up
+	had := s.quorum
+	switch {
+	case had && up < s.cfg.Quorum-s.cfg.Hysteresis:
+		s.quorum = false
+	case !had && up >= s.cfg.Quorum+s.cfg.Hysteresis:
+		s.quorum = true
+	}
+	for i := range p.events {
+		if e := &p.events[i]; e.Service == s.cfg.Service && (e.Kind == ServerUp || e.Kind == ServerDown) {
+			e.UpWeight = up
+		}
+	}
+	if s.quorum == had {
 		return
 	}
+	s.sorryWant = !s.quorum
 	var sorry netip.AddrPort
-	if p.cfg.Sorry != nil {
-		sorry = netip.AddrPortFrom(p.cfg.Sorry.Address, p.cfg.Sorry.Port)
-	}
-	if err := p.applySorry(ctx, !has); err != nil {
-		p.notify(Event{Kind: IPVSError, Time: time.Now(), Server: sorry, Err: err, UpWeight: up})
+	if s.cfg.Sorry != nil {
+		sorry = netip.AddrPortFrom(s.cfg.Sorry.Address, s.cfg.Sorry.Port)
 	}
 	kind := QuorumRegained
-	if !has {
+	if !s.quorum {
 		kind = QuorumLost
 	}
-	p.notify(Event{Kind: kind, Time: time.Now(), Server: sorry, UpWeight: up})
+	p.events = append(p.events, Event{Kind: kind, Service: s.cfg.Service, Time: time.Now(), Server: sorry, UpWeight: up})
+}
+
+// probe is one stream of checks, shared by every member with its key.
+type probe struct {
+	key     probeKey
+	checker Checker
+	target  Target
+	timing  Timing
+	subs    []*member
+	dead    bool // no member left: its entries and results are dropped
+}
+
+// probeKey identifies a check: what it checks and how its attempts go.
+type probeKey struct {
+	check         any
+	target        Target
+	interval      time.Duration
+	timeout       time.Duration
+	retries       int
+	retryDelay    time.Duration
+	weightChecker bool
+}
+
+// keyed is implemented by the built-in checkers: a comparable value of
+// their parameters.
+type keyed interface{ key() any }
+
+func keyOf(m *member) probeKey {
+	var check any = m // not comparable: never shared
+	target := m.target
+	switch c := m.cfg.Checker.(type) {
+	case keyed:
+		check = c.key()
+		if _, ok := c.(*Command); !ok {
+			// Only a command sees the real server (LVS_REAL_SERVER);
+			// the others check the address alone, so VIP:80 -> RS:80
+			// and VIP:8080 -> RS:8080 with Connect RS:80 share.
+			target.Server = netip.AddrPort{}
+		}
+	default:
+		if reflect.ValueOf(c).Comparable() {
+			check = c
+		}
+	}
+	_, wc := m.cfg.Checker.(WeightChecker)
+	t := m.timing
+	return probeKey{check: check, target: target, interval: t.Interval, timeout: t.Timeout,
+		retries: t.Retries, retryDelay: t.RetryDelay, weightChecker: wc}
+}
+
+// attach subscribes m to the probe of its key, starting one if none runs.
+func (p *Pool) attach(m *member) {
+	k := keyOf(m)
+	pr := p.probes[k]
+	if pr == nil {
+		pr = &probe{key: k, checker: m.cfg.Checker, target: m.target, timing: m.timing}
+		p.probes[k] = pr
+		due := time.Now()
+		if m.timing.Warmup > 0 {
+			due = due.Add(rand.N(m.timing.Warmup))
+		}
+		p.heap.push(entry{due: due, p: pr})
+	}
+	p.mu.Lock()
+	pr.subs = append(pr.subs, m)
+	m.probe = pr
+	p.mu.Unlock()
+}
+
+// detach ends m's subscription; a probe without members stops.
+func (p *Pool) detach(m *member) {
+	pr := m.probe
+	if pr == nil {
+		return
+	}
+	p.mu.Lock()
+	pr.subs = slices.DeleteFunc(pr.subs, func(o *member) bool { return o == m })
+	m.probe = nil
+	p.mu.Unlock()
+	if len(pr.subs) == 0 {
+		pr.dead = true
+		delete(p.probes, pr.key)
+	}
+}
+
+// result is one finished check.
+type result struct {
+	probe     *probe
+	due       time.Time
+	start     time.Time
+	dur       time.Duration
+	err       error
+	weight    uint32
+	hasWeight bool
+}
+
+// launch runs one check of pr on a goroutine of its own.
+func (p *Pool) launch(ctx context.Context, pr *probe, due time.Time) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		r := pr.check(ctx, due)
+		select {
+		case p.results <- r:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// check runs one check, with its retries.
+func (pr *probe) check(ctx context.Context, due time.Time) result {
+	r := result{probe: pr, due: due, start: time.Now()}
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, pr.timing.Timeout)
+		if wc, ok := pr.checker.(WeightChecker); ok {
+			r.weight, r.hasWeight, r.err = wc.CheckWeight(cctx, pr.target)
+		} else {
+			r.err = pr.checker.Check(cctx, pr.target)
+		}
+		cancel()
+		if r.err == nil || attempt >= pr.timing.Retries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pr.timing.RetryDelay):
+		}
+	}
+	r.dur = time.Since(r.start)
+	return r
 }

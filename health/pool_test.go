@@ -45,19 +45,49 @@ func eventually(t *testing.T, what string, f func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// waitFor polls f until it holds, for at most within.
+func waitFor(t *testing.T, what string, within time.Duration, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Fatalf("timed out after %v waiting for %s", within, what)
+}
+
 func runPool(t *testing.T, cfg health.Config) *health.Pool {
+	t.Helper()
+	p, _ := run(t, cfg)
+	return p
+}
+
+// run starts a pool and returns its stop function, which waits for Run.
+func run(t *testing.T, cfg health.Config) (*health.Pool, func()) {
 	t.Helper()
 	p, err := health.New(cfg)
 	require.NoError(t, err)
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(c) }()
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
-		require.ErrorIs(t, <-done, context.Canceled)
-		require.False(t, p.Snapshot().Running)
-	})
-	return p
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, health.ErrCanceled)
+			require.False(t, p.Snapshot().Running)
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(stop)
+	return p, stop
 }
 
 func TestRiseFallInhibitRemoveDrain(t *testing.T) {
@@ -65,7 +95,7 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 		name  string
 		mode  health.FailureAction
 		drain time.Duration
-	}{{"inhibit", health.Inhibit, 0}, {"remove", health.Remove, 0}, {"drain", health.Remove, 50 * time.Millisecond}} {
+	}{{"inhibit", health.Inhibit, 0}, {"remove", health.Remove, 0}, {"drain", health.Remove, 500 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(svcKey)
 			c := &switchChecker{}
@@ -74,7 +104,7 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			var mu sync.Mutex
 			var kinds []health.EventKind
 			p := runPool(t, health.Config{IPVS: f, Service: svcKey, OnFailure: tc.mode, Drain: tc.drain,
-				Timing:  health.Timing{Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 3, Fall: 2},
+				Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 3, Fall: 2},
 				Servers: []health.Server{{Destination: d, Checker: c}},
 				Notify: func(e health.Event) {
 					mu.Lock()
@@ -147,7 +177,7 @@ func TestDrainPollsConnections(t *testing.T) {
 			d := dest(1, 7)
 			f.setConns(ap(d), 2)
 			p := runPool(t, health.Config{IPVS: f, Service: tc.svc, OnFailure: health.Remove, Drain: tc.drain, DrainPoll: 5 * time.Millisecond,
-				Timing:  health.Timing{Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1},
+				Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1},
 				Servers: []health.Server{{Destination: d, Checker: c}}})
 			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].InIPVS })
 			c.healthy.Store(false)
@@ -197,7 +227,7 @@ func TestQuorumHysteresisSorry(t *testing.T) {
 		servers = append(servers, health.Server{Destination: dest(i, 1), Checker: c})
 	}
 	sorry := dest(9, 0)
-	p := runPool(t, health.Config{IPVS: f, Service: svcKey, StartUp: true, Quorum: 2, Hysteresis: 1, Sorry: &sorry,
+	p := runPool(t, health.Config{IPVS: f, Service: svcKey, Start: health.StartUp, Quorum: 2, Hysteresis: 1, Sorry: &sorry,
 		Timing: health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1}, Servers: servers})
 	sorryListed := func() bool { _, l := f.weight(svcKey, ap(sorry)); return l }
 	eventually(t, "checks", func() bool { return p.Snapshot().Servers[2].Checks > 2 })
@@ -258,7 +288,7 @@ func TestConnectAndTimeoutReachChecker(t *testing.T) {
 	})
 	connect := netip.MustParseAddrPort("192.0.2.1:8080")
 	runPool(t, health.Config{IPVS: f, Service: svcKey,
-		Timing:  health.Timing{Interval: 10 * time.Millisecond, Timeout: 300 * time.Millisecond},
+		Timing:  health.Timing{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond},
 		Servers: []health.Server{{Destination: dest(1, 1), Checker: c, Connect: connect, Mark: 9}}})
 	tg := <-got
 	require.Equal(t, connect, tg.Addr)
@@ -283,7 +313,6 @@ func TestValidation(t *testing.T) {
 	}{
 		{"IPVS", health.Config{Service: svcKey, Servers: []health.Server{ok}}},
 		{"Service", health.Config{IPVS: f, Servers: []health.Server{ok}}},
-		{"Servers", health.Config{IPVS: f, Service: svcKey}},
 		{"Destination", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok, ok}}},
 		{"Checker", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1)}}}},
 		{"Mark", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, ViaVIP: true}}}},
@@ -296,13 +325,35 @@ func TestValidation(t *testing.T) {
 		{"Timing", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Interval: -1}}},
 		{"Sorry", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Sorry: &ipvs.Destination{Address: dest(1, 1).Address, Port: 80}}},
 		{"Quorum", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Quorum: -1}},
+		{"Timing.Timeout", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Interval: time.Second, Timeout: 2 * time.Second}}},
+		{"Timing.Timeout", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, Timing: health.Timing{Interval: 100 * time.Millisecond}}}, Timing: health.Timing{Timeout: time.Second}}},
+		{"Timing.Interval", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, Timing: health.Timing{Interval: -time.Second}}}}},
+		{"Timing.Fall", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Fall: -1}}},
+		{"Timing.Retries", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Timing: health.Timing{Retries: -1}}},
+		{"Checker", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: (*health.HTTP)(nil)}}}},
+		{"Checker.Status[1]", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.HTTP{Status: []health.StatusRange{{200, 299}, {300, 600}}}}}}},
+		{"Checker.Status[0]", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.HTTP{Status: []health.StatusRange{{99, 200}}}}}}},
+		{"Checker.Status[0]", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.HTTP{Status: []health.StatusRange{{300, 200}}}}}}},
+		{"Checker.Name", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.DNS{Name: "a..b"}}}}},
+		{"Checker.Path", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: &health.Command{}}}}},
+		{"Servers[0].Destination.Address", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: ipvs.Destination{Address: netip.MustParseAddr("2001:db8::1"), Port: 80, Weight: 1}, Checker: health.TCP{}}}}},
+		{"Source", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}, Source: netip.MustParseAddr("2001:db8::1")}}}},
+		{"Sorry.Address", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Sorry: &ipvs.Destination{Address: netip.MustParseAddr("2001:db8::9"), Port: 80}}},
+		{"WriteDelay", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, WriteDelay: -1}},
+		{"Start", health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{ok}, Start: 7}},
+		{"Service", health.Config{IPVS: f}},
 	} {
 		_, err := health.New(tc.cfg)
 		require.ErrorIs(t, err, health.ErrInvalid, tc.field)
 		var he *health.Error
 		require.True(t, errors.As(err, &he))
 		require.Contains(t, he.Field, tc.field)
+		require.Contains(t, err.Error(), tc.field, "the message names the field")
 	}
+	// A tunnelled server may be of the other family.
+	_, err := health.New(health.Config{IPVS: f, Service: svcKey, Servers: []health.Server{{
+		Destination: ipvs.Destination{Address: netip.MustParseAddr("2001:db8::1"), Port: 80, Weight: 1, Forward: ipvs.Tunnel}, Checker: health.TCP{}}}})
+	require.NoError(t, err)
 }
 
 func TestRunTwice(t *testing.T) {
@@ -316,7 +367,7 @@ func TestRunTwice(t *testing.T) {
 			return nil
 		})}}})
 	eventually(t, "running", func() bool { return p.Snapshot().Running })
-	require.ErrorIs(t, p.Run(context.Background()), health.ErrRunning)
+	require.ErrorIs(t, p.Run(context.Background()), health.ErrBusy)
 	close(block)
 }
 

@@ -62,7 +62,7 @@ func TestKernel1000Servers(t *testing.T) {
 		}
 	}
 	p, err := health.New(health.Config{IPVS: c, Service: svc, Servers: servers, NetNSPath: director.Path,
-		Timing: health.Timing{Interval: interval, Timeout: 900 * time.Millisecond, Rise: 1, Fall: 3, Warmup: interval}, StartUp: true})
+		Timing: health.Timing{Interval: interval, Timeout: 900 * time.Millisecond, Rise: 1, Fall: 3, Warmup: interval}, Start: health.StartUp})
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

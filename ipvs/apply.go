@@ -157,9 +157,10 @@ func normalDest(d Destination) Destination {
 
 func destID(d Destination) netip.AddrPort { return netip.AddrPortFrom(d.Address.Unmap(), d.Port) }
 
-// drainsAtOnce reports whether destinations of k are deleted rather than
-// drained: UDP and SCTP (see ApplyOptions.DrainTimeout).
-func drainsAtOnce(k ServiceKey) bool { return k.Protocol == UDP || k.Protocol == SCTP }
+// DrainsAtOnce reports whether destinations of k are deleted rather than
+// drained: UDP and SCTP (see ApplyOptions.DrainTimeout). Package health
+// follows the same rule.
+func (k ServiceKey) DrainsAtOnce() bool { return k.Protocol == UDP || k.Protocol == SCTP }
 
 // desiredIndex is the validated, normalised desired state.
 type desiredIndex struct {
@@ -528,7 +529,7 @@ func (p *planner) since(dk drainKey) time.Time {
 // svcSince is set when its whole service is draining.
 func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Time) (gone bool) {
 	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port}}
-	if p.opts.DrainTimeout == 0 || drainsAtOnce(k) {
+	if p.opts.DrainTimeout == 0 || k.DrainsAtOnce() {
 		p.destDrops = append(p.destDrops, del)
 		return true
 	}
@@ -555,7 +556,7 @@ func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Tim
 // leaveService deletes a service that is not desired, or drains it.
 func (p *planner) leaveService(ks *ServiceSnapshot) {
 	k := ks.ServiceKey
-	if !p.opts.DrainServices || drainsAtOnce(k) {
+	if !p.opts.DrainServices || k.DrainsAtOnce() {
 		p.svcDrops = append(p.svcDrops, Change{Op: OpDeleteService, Service: ks.Service})
 		return
 	}
