@@ -2,12 +2,9 @@ package director
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"sync"
 )
-
-var errClosed = errors.New("client is closed")
 
 // Client configures the director side of IPVS in one network namespace.
 // It is safe for concurrent use; set-up calls run one at a time.
@@ -61,7 +58,7 @@ func (c *Client) do(ctx context.Context, op string, f func(*client) error) error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.c == nil {
-		return newError(op, ErrInvalid, errClosed)
+		return newError(op, ErrClosed, nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return newError(op, nil, err)

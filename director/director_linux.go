@@ -49,36 +49,13 @@ func (c *client) close() error {
 	return c.h.Close()
 }
 
-// wrap turns an error from netcfg, netlink or the OS into an *Error.
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var de *Error
-	if errors.As(err, &de) {
-		return err
-	}
-	var kind error
-	switch {
-	case errors.Is(err, netcfg.ErrNoDevice):
-		kind = ErrNotExist
-	case errors.Is(err, netcfg.ErrConflict):
-		kind = ErrConflict
-	case errors.Is(err, netcfg.ErrNoModule), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EAFNOSUPPORT):
-		kind = ErrNotSupported
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES), errors.Is(err, os.ErrPermission):
-		kind = ErrPermission
-	}
-	return &Error{Op: op, Err: err, kind: kind}
-}
-
 // run calls f with a fresh journal. On failure it rolls back what f did;
 // on success the journal becomes the Setup.
 func (c *client) run(op string, f func(j *netcfg.Journal) error) (*Setup, error) {
 	j := new(netcfg.Journal)
 	if err := f(j); err != nil {
 		if uerr := j.Undo(); uerr != nil {
-			return nil, &Error{Op: op, Err: errors.Join(err, uerr), kind: ErrRollback}
+			return nil, &Error{Pkg: pkg, Op: op, Err: errors.Join(err, uerr), Kind: ErrRollback}
 		}
 		return nil, wrap(op, err)
 	}
@@ -166,7 +143,7 @@ func brokenError(op, field string, fs []Finding) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	return &Error{Op: op, Field: field, Err: errors.New(strings.Join(msgs, "; also: ")), kind: ErrIneffective}
+	return &Error{Pkg: pkg, Op: op, Field: field, Err: errors.New(strings.Join(msgs, "; also: ")), Kind: ErrIneffective}
 }
 
 // arpCapable reports whether l answers and sends ARP/NDP on a segment.
@@ -191,12 +168,12 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 	subj := fmt.Sprintf("VIP %s on %s (%s mode)", a, dev, v.Announce)
 	var out []Finding
 	link, lerr := c.h.LinkByName(dev)
-	if lerr != nil && !(v.Announce == AnnounceRouted && errors.Is(lerr, netcfg.ErrNoDevice)) {
+	if lerr != nil && !(v.Announce == AnnounceRouted && errors.Is(lerr, ErrNotExist)) {
 		return nil, wrap(op, lerr)
 	}
 	if v.Announce == AnnounceRouted {
 		if link != nil && link.Type() != "dummy" {
-			return nil, &Error{Op: op, Field: "VIP.Interface", kind: ErrConflict,
+			return nil, &Error{Pkg: pkg, Op: op, Field: "VIP.Interface", Kind: ErrConflict,
 				Err: fmt.Errorf("%s is a %s device; routed mode puts the VIP on a dummy device (on a real NIC it would be answered by ARP there)", dev, link.Type())}
 		}
 		if a.Is4() {
@@ -382,7 +359,7 @@ const (
 func (c *client) checkForwardingKeys(op string, f Forwarding) error {
 	if f.IPv6 {
 		if _, err := c.h.Sysctl(keyForward6); err != nil {
-			return &Error{Op: op, Field: "Forwarding.IPv6", Err: err, kind: ErrNotSupported}
+			return &Error{Pkg: pkg, Op: op, Field: "Forwarding.IPv6", Err: err, Kind: ErrNotSupported}
 		}
 	}
 	return nil
@@ -627,11 +604,11 @@ func (c *client) applySysctls(op string, s []Sysctl) (*Setup, error) {
 	}
 	for i, x := range s {
 		if _, err := c.h.Sysctl(x.path()); err != nil {
-			msg := err
+			msg, kind := err, ErrNotSupported
 			if strings.HasPrefix(x.Name, "net.ipv4.vs.") {
-				msg = fmt.Errorf("%w (IPVS sysctls appear once ip_vs is loaded, e.g. by creating a service, and some only on newer kernels)", err)
+				msg, kind = fmt.Errorf("%w (IPVS sysctls appear once ip_vs is loaded, e.g. by creating a service, and some only on newer kernels)", err), ErrUnavailable
 			}
-			return nil, &Error{Op: op, Field: fmt.Sprintf("sysctls[%d]", i), Err: msg, kind: ErrNotSupported}
+			return nil, &Error{Pkg: pkg, Op: op, Field: fmt.Sprintf("sysctls[%d]", i), Err: msg, Kind: kind}
 		}
 	}
 	return c.run(op, func(j *netcfg.Journal) error {

@@ -183,7 +183,7 @@ func TestSysctlTable(t *testing.T) {
 
 func TestErrorFormat(t *testing.T) {
 	err := invalid("add VIP", "VIP.Address", "missing")
-	if got := err.Error(); got != "director: add VIP: VIP.Address: missing (invalid argument)" {
+	if got := err.Error(); got != "director: add VIP: VIP.Address: missing" {
 		t.Errorf("got %q", got)
 	}
 	inner := errors.New("boom")

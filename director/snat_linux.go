@@ -46,7 +46,7 @@ func (c *client) oneArmNAT(ctx context.Context, op string, n OneArmNAT) (*Setup,
 		return nil, wrap(op, err)
 	}
 	if _, err := c.h.Sysctl(keyVSConntrack); err != nil {
-		return nil, &Error{Op: op, kind: ErrNotSupported,
+		return nil, &Error{Pkg: pkg, Op: op, Kind: ErrUnavailable,
 			Err: fmt.Errorf("%w: ip_vs is not loaded in this namespace; create the virtual service first", err)}
 	}
 	backend := n.Backend
@@ -59,7 +59,7 @@ func (c *client) oneArmNAT(ctx context.Context, op string, n OneArmNAT) (*Setup,
 	if backend == BackendIPTables {
 		for _, fam := range families(f) {
 			if _, err := exec.LookPath(fam.iptables); err != nil {
-				return nil, &Error{Op: op, Field: "OneArmNAT.Backend", Err: err, kind: ErrNotSupported}
+				return nil, &Error{Pkg: pkg, Op: op, Field: "OneArmNAT.Backend", Err: err, Kind: ErrUnavailable}
 			}
 		}
 	}
@@ -257,7 +257,7 @@ func (c *client) nftAddSNAT(j *netcfg.Journal, fam family, svcs []SNATService) e
 	}
 	if err := conn.Flush(); err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("nftables NAT rule: %w: %w (needs nft_chain_nat, nft_ct and nft_masq)", netcfg.ErrNoModule, err)
+			return &Error{Pkg: pkg, Op: "nftables NAT rule", Kind: ErrUnavailable, Err: fmt.Errorf("%w (needs nft_chain_nat, nft_ct and nft_masq)", err)}
 		}
 		return fmt.Errorf("nftables: %w", err)
 	}

@@ -51,7 +51,7 @@ func (c *Client) Close() error {
 // No rules is nil, nil.
 func (c *Client) Rules(ctx context.Context) ([]Rule, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, newErr(err, "list rules", "", err)
+		return nil, newErr(ErrCanceled, "list rules", "", err)
 	}
 	return c.b.rules(ctx)
 }
@@ -68,7 +68,7 @@ func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return newErr(err, "sync", "", err)
+		return newErr(ErrCanceled, "sync", "", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -146,7 +146,7 @@ func (c *Client) Delete(ctx context.Context, rules ...Rule) error {
 // namespace, and nothing else. It is a no-op when there are none.
 func (c *Client) RemoveAll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return newErr(err, "remove all", "", err)
+		return newErr(ErrCanceled, "remove all", "", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -160,7 +160,7 @@ func (c *Client) RemoveAll(ctx context.Context) error {
 // or send other traffic into them. Nothing is a nil list.
 func (c *Client) Conflicts(ctx context.Context) ([]Conflict, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, newErr(err, "conflicts", "", err)
+		return nil, newErr(ErrCanceled, "conflicts", "", err)
 	}
 	return c.b.conflicts(ctx)
 }

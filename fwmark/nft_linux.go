@@ -50,7 +50,7 @@ func kernelErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return newErr(ErrKernel, op, "", err)
+	return newErr(nil, op, "", err)
 }
 
 // ourChains returns the chains of the lvs table by name; nil when the table

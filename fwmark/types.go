@@ -1,7 +1,6 @@
 package fwmark
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 )
@@ -185,62 +184,4 @@ type Conflict struct {
 func (c Conflict) String() string {
 	return fmt.Sprintf("%s %s/%s (hook %s, priority %d, %s ours): %s",
 		c.Family, c.Table, c.Chain, c.Hook, c.Priority, c.Order, c.Rule)
-}
-
-// Sentinels for errors.Is; every error the package returns is an *Error
-// matching one of them.
-var (
-	// ErrInvalid: a rule or the configuration is invalid. Nothing changed.
-	ErrInvalid = errors.New("invalid argument")
-	// ErrUnavailable: the backend asked for cannot be used here (no
-	// nf_tables, no iptables binary).
-	ErrUnavailable = errors.New("backend unavailable")
-	// ErrConflict: the other backend already holds this package's rules in
-	// the namespace; remove them first (mixing both would mark twice).
-	ErrConflict = errors.New("rules of the other backend present")
-	// ErrNotSupported: the operating system has no netfilter.
-	ErrNotSupported = errors.New("not supported")
-	// ErrKernel: the kernel or the iptables binary refused a change.
-	ErrKernel = errors.New("netfilter refused the change")
-)
-
-// Error is the error type of every call in the package.
-type Error struct {
-	Op    string // the operation, e.g. "sync"
-	Field string // the offending field of validation errors, e.g. "rules[2].Mark"
-	Err   error  // the cause
-	kind  error
-}
-
-func (e *Error) Error() string {
-	s := "fwmark: " + e.Op
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	} else if e.kind != nil {
-		s += ": " + e.kind.Error()
-	}
-	return s
-}
-
-// Unwrap exposes both the sentinel and the cause.
-func (e *Error) Unwrap() []error {
-	out := make([]error, 0, 2)
-	if e.kind != nil {
-		out = append(out, e.kind)
-	}
-	if e.Err != nil {
-		out = append(out, e.Err)
-	}
-	return out
-}
-
-func newErr(kind error, op, field string, err error) error {
-	return &Error{Op: op, Field: field, Err: err, kind: kind}
-}
-
-func invalidf(op, field, format string, args ...any) error {
-	return newErr(ErrInvalid, op, field, fmt.Errorf(format, args...))
 }

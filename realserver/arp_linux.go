@@ -65,7 +65,7 @@ func (c *Client) arpBackend(op string, a ARP, vips []netip.Prefix) (arpApplier, 
 			return nil, wrap(op, err)
 		}
 		return t, nil
-	case ARPNftables:
+	case ARPNFTables:
 		n := newNftARP(c.h, v4, a.RIP)
 		if err := n.probe(); err != nil {
 			return nil, wrap(op, err)
@@ -97,11 +97,11 @@ func (t *arptables) run(args ...string) (string, error) {
 func (t *arptables) probe() error {
 	p, err := exec.LookPath("arptables")
 	if err != nil {
-		return fmt.Errorf("the arptables backend needs the arptables command, which is not installed (%v); install arptables or use the sysctl or nftables backend: %w", err, ErrNoTool)
+		return fmt.Errorf("the arptables backend needs the arptables command, which is not installed (%v); install arptables or use the sysctl or nftables backend: %w", err, ErrUnavailable)
 	}
 	t.path = p
 	if out, err := t.run("-L", "-n"); err != nil {
-		return fmt.Errorf("arptables cannot list the kernel's ARP rules (%s: %v); load the arp_tables, arptable_filter and arpt_mangle modules (or nf_tables for arptables-nft): %w", out, err, netcfg.ErrNoModule)
+		return fmt.Errorf("arptables cannot list the kernel's ARP rules (%s: %v); load the arp_tables, arptable_filter and arpt_mangle modules (or nf_tables for arptables-nft): %w", out, err, ErrUnavailable)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -55,7 +54,7 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
 	if t.Type == ipvs.GUE {
 		fous, err := c.h.Fous()
 		switch {
-		case errors.Is(err, netcfg.ErrNoModule):
+		case errors.Is(err, ErrUnavailable):
 			r.problem("modprobe fou", "the kernel has no foo-over-UDP support (module fou), so GUE packets on UDP port %d are not decapsulated", t.Port)
 		case err != nil:
 			return nil, wrap(op, err)
@@ -69,7 +68,7 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
 			}
 		}
 	}
-	if _, err := c.h.LinkByName(dev); errors.Is(err, netcfg.ErrNoDevice) {
+	if _, err := c.h.LinkByName(dev); errors.Is(err, ErrNotExist) {
 		r.problem("load the kernel module(s) "+t.module(),
 			"tunnel device %s does not exist: kernel module(s) %s not loaded (or net.core.fb_tunnels_only_for_init_net keeps it out of this namespace), so %s packets are not decapsulated", dev, t.module(), t.Type)
 		if err := c.checkARP(ctx, r, t.ARP, t.VIPs); err != nil {
@@ -122,7 +121,7 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
 // a wider prefix.
 func (c *Client) checkVIPs(ctx context.Context, r *Report, dev string, vips []netip.Prefix, createHint string) error {
 	link, err := c.h.LinkByName(dev)
-	if errors.Is(err, netcfg.ErrNoDevice) {
+	if errors.Is(err, ErrNotExist) {
 		r.problem(createHint, "device %s does not exist, so the VIPs are not local and the real server drops the director's packets", dev)
 		return nil
 	} else if err != nil {
@@ -169,7 +168,7 @@ func (c *Client) checkARP(ctx context.Context, r *Report, a ARP, vips []netip.Pr
 	case ARPNone:
 		r.note("ARP suppression is off: right only if no VIP's network is on this host's L2 segments")
 		return nil
-	case ARPTables, ARPNftables:
+	case ARPTables, ARPNFTables:
 		app, err := c.arpBackend("check", a, vips)
 		if err != nil {
 			r.problem("", "ARP backend %s is unusable: %v", a.Backend, err)

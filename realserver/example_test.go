@@ -48,7 +48,7 @@ func ExampleClient_SetupDR_nftables() {
 		VIPs:   []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
 		Device: "lvs0",
 		ARP: realserver.ARP{
-			Backend: realserver.ARPNftables,
+			Backend: realserver.ARPNFTables,
 			RIP:     netip.MustParseAddr("10.0.0.11"),
 		},
 	})

@@ -269,7 +269,7 @@ func TestDRTraffic(t *testing.T) {
 	sysctlW(t, l.rs[0], "net/ipv4/conf/all/arp_announce", "1")
 	sysctlW(t, l.rs[0], "net/ipv4/conf/all/arp_ignore", "2")
 	var vs []variant
-	for _, backend := range []realserver.ARPBackend{realserver.ARPSysctl, realserver.ARPTables, realserver.ARPNftables} {
+	for _, backend := range []realserver.ARPBackend{realserver.ARPSysctl, realserver.ARPTables, realserver.ARPNFTables} {
 		cfg := func(i int) realserver.DR {
 			c := realserver.DR{VIPs: []netip.Prefix{vip32}}
 			if backend != realserver.ARPSysctl {
@@ -475,7 +475,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			return err
 		}, realserver.ErrConflict, "10.0.0.77 is already configured as 10.0.0.77/24 on eth0"},
 		{"RIP not local", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNftables, RIP: netip.MustParseAddr("10.0.0.99")}})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.99")}})
 			return err
 		}, realserver.ErrInvalid, "10.0.0.99 is not an address of this host"},
 		{"GUE without port", func() error {
@@ -514,7 +514,7 @@ func TestMissingArptables(t *testing.T) {
 	path := os.Getenv("PATH")
 	t.Setenv("PATH", t.TempDir())
 	_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPTables, RIP: netip.MustParseAddr("10.0.0.11")}})
-	if !errors.Is(err, realserver.ErrNoTool) || !strings.Contains(err.Error(), "needs the arptables command, which is not installed") {
+	if !errors.Is(err, realserver.ErrUnavailable) || !strings.Contains(err.Error(), "needs the arptables command, which is not installed") {
 		t.Fatalf("got %v", err)
 	}
 	os.Setenv("PATH", path)

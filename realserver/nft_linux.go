@@ -54,7 +54,7 @@ func (o *nftOwned) where() string {
 }
 
 func (o *nftOwned) errNoKernel(err error) error {
-	return fmt.Errorf("%s: %v; the kernel needs nf_tables (for ARP rules built with CONFIG_NF_TABLES_ARP): load the nf_tables module: %w", o.where(), err, netcfg.ErrNoModule)
+	return fmt.Errorf("%s: %v; the kernel needs nf_tables (for ARP rules built with CONFIG_NF_TABLES_ARP): load the nf_tables module: %w", o.where(), err, ErrUnavailable)
 }
 
 // hasTable reports whether the table exists; an error means the kernel

@@ -2,76 +2,13 @@ package realserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
-
-// Sentinels for errors.Is. Every error the package returns is an *Error
-// matching one of them.
-var (
-	// ErrInvalid: the configuration is wrong (e.g. a VIP wider than /32 or
-	// /128); nothing was changed.
-	ErrInvalid = errors.New("invalid configuration")
-	// ErrNoDevice: a device the configuration names does not exist.
-	ErrNoDevice = errors.New("no such device")
-	// ErrConflict: the host already has configuration that contradicts the
-	// request, e.g. the VIP on another device or with another prefix.
-	ErrConflict = errors.New("conflicts with existing configuration")
-	// ErrNoModule: the kernel lacks a module the mode needs; the message
-	// names it. The package never runs modprobe.
-	ErrNoModule = errors.New("kernel module not loaded")
-	// ErrNoTool: the ARP backend's command (arptables) is not installed.
-	ErrNoTool = errors.New("tool not found")
-	// ErrNotSupported: the OS or kernel cannot do what was asked.
-	ErrNotSupported = errors.New("not supported")
-	// ErrPermission: the caller lacks CAP_NET_ADMIN (or CAP_SYS_ADMIN to
-	// enter another namespace).
-	ErrPermission = errors.New("permission denied")
-	// ErrClosed: the Client was closed; nothing was done, and a Setup's
-	// Teardown can no longer run.
-	ErrClosed = errors.New("client closed")
-	// ErrFailed: the kernel or a tool refused a change for another reason;
-	// the cause is wrapped.
-	ErrFailed = errors.New("change failed")
-)
-
-// Error is the error type of every call in the package.
-type Error struct {
-	// Op is the operation, e.g. "set up DR".
-	Op string
-	// Field names the offending configuration field for validation errors.
-	Field string
-	// Err is the cause.
-	Err  error
-	kind error
-}
-
-func (e *Error) Error() string {
-	s := "realserver: " + e.Op
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns the cause, so errno checks keep working.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is matches the error's sentinel.
-func (e *Error) Is(target error) bool { return target == e.kind }
-
-func invalid(op, field, format string, args ...any) *Error {
-	return &Error{Op: op, Field: field, Err: fmt.Errorf(format, args...), kind: ErrInvalid}
-}
 
 // ARPBackend chooses how a real server is kept from answering ARP for, and
 // announcing, its VIPs.
@@ -88,9 +25,9 @@ const (
 	// `-A OUTPUT -s VIP -j mangle --mangle-ip-s RIP`. Needs the arptables
 	// command and the kernel's arp_tables modules.
 	ARPTables
-	// ARPNftables adds the same two rules to an nftables table "lvs" of
+	// ARPNFTables adds the same two rules to an nftables table "lvs" of
 	// the arp family over netlink; no binary is needed.
-	ARPNftables
+	ARPNFTables
 	// ARPNone leaves ARP alone: only right when the VIP's network is not
 	// on the real server's L2 segment (e.g. routed TUN).
 	ARPNone
@@ -102,7 +39,7 @@ func (b ARPBackend) String() string {
 		return "sysctl"
 	case ARPTables:
 		return "arptables"
-	case ARPNftables:
+	case ARPNFTables:
 		return "nftables"
 	case ARPNone:
 		return "none"
@@ -116,7 +53,7 @@ type ARP struct {
 	Backend ARPBackend
 	// RIP is the real server's own address on the VIP's segment, used as
 	// the sender address of ARP requests that would otherwise carry a VIP.
-	// Required for ARPTables and ARPNftables; it must be configured on the
+	// Required for ARPTables and ARPNFTables; it must be configured on the
 	// host.
 	RIP netip.Addr
 }
@@ -194,7 +131,7 @@ func validateVIPs(op string, vips []netip.Prefix, v4only bool) error {
 			return invalid(op, f, "%s cannot be a VIP", a)
 		}
 		if v4only && !a.Is4() {
-			return &Error{Op: op, Field: f, Err: fmt.Errorf("%s: IPv6 VIPs are not supported in TUN mode: this package sets up IPv4 tunnels (tunl0, gre0, fou over IPv4); IPv6-in-IPv6 real servers need ip6tnl0, configured by other means", a), kind: ErrNotSupported}
+			return &Error{Pkg: pkg, Op: op, Field: f, Err: fmt.Errorf("%s: IPv6 VIPs are not supported in TUN mode: this package sets up IPv4 tunnels (tunl0, gre0, fou over IPv4); IPv6-in-IPv6 real servers need ip6tnl0, configured by other means", a), Kind: ErrNotSupported}
 		}
 		if seen[a] {
 			return invalid(op, f, "%s given twice", a)
@@ -219,7 +156,7 @@ func validateARP(op string, a ARP, vips []netip.Prefix) error {
 		if a.RIP.IsValid() {
 			return invalid(op, "ARP.RIP", "only used by the arptables and nftables backends")
 		}
-	case ARPTables, ARPNftables:
+	case ARPTables, ARPNFTables:
 		if !hasV4(vips) {
 			return nil
 		}
@@ -353,38 +290,16 @@ func (s *Setup) Changes() []string { return s.j.Steps() }
 // Client that made the Setup to be open. A second call does nothing.
 func (s *Setup) Teardown(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return &Error{Op: "tear down", Err: err, kind: ErrFailed}
+		return newErr("tear down", ErrCanceled, err)
 	}
 	if s.live != nil {
 		if err := s.live(); err != nil {
-			return &Error{Op: "tear down", Err: err, kind: ErrClosed}
+			return newErr("tear down", ErrClosed, err)
 		}
 	}
 	if err := s.j.Undo(); err != nil {
-		return &Error{Op: "tear down", Err: err, kind: kindOf(err)}
+		return newErr("tear down", nil, err)
 	}
 	return nil
 }
 
-// kindOf maps a lower-level error onto the package's sentinels.
-func kindOf(err error) error {
-	switch {
-	case errors.Is(err, netcfg.ErrClosed):
-		return ErrClosed
-	case errors.Is(err, netcfg.ErrNoDevice):
-		return ErrNoDevice
-	case errors.Is(err, netcfg.ErrConflict):
-		return ErrConflict
-	case errors.Is(err, netcfg.ErrNoModule):
-		return ErrNoModule
-	case errors.Is(err, ErrNoTool):
-		return ErrNoTool
-	case errors.Is(err, netcfg.ErrNotSupported), errors.Is(err, ErrNotSupported):
-		return ErrNotSupported
-	case errors.Is(err, os.ErrPermission):
-		return ErrPermission
-	case errors.Is(err, ErrInvalid):
-		return ErrInvalid
-	}
-	return ErrFailed
-}

@@ -3,6 +3,7 @@
 package realserver
 
 import (
+	"errors"
 	"context"
 	"runtime"
 )
@@ -12,12 +13,8 @@ import (
 type Client struct{}
 
 func unsupported(op string) error {
-	return &Error{Op: op, Err: errorString("real-server set-up is Linux-only, not available on " + runtime.GOOS), kind: ErrNotSupported}
+	return newErr(op, ErrNotSupported, errors.New("real-server set-up is Linux-only, not available on "+runtime.GOOS))
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // New fails outside Linux.
 func New(cfg *Config) (*Client, error) { return nil, unsupported("open") }

@@ -38,8 +38,8 @@ func TestValidate(t *testing.T) {
 		{"long device", realserver.DR{VIPs: pfx("192.0.2.1/32"), Device: "abcdefghijklmnop"}.Validate(), realserver.ErrInvalid, "Device"},
 		{"rip missing", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{Backend: realserver.ARPTables}}.Validate(), realserver.ErrInvalid, "ARP.RIP: the arptables backend needs"},
 		{"rip with sysctl", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{RIP: rip}}.Validate(), realserver.ErrInvalid, "ARP.RIP: only used"},
-		{"rip is vip", realserver.DR{VIPs: pfx("10.0.0.11/32"), ARP: realserver.ARP{Backend: realserver.ARPNftables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
-		{"v6 only nft", realserver.DR{VIPs: pfx("2001:db8::1/128"), ARP: realserver.ARP{Backend: realserver.ARPNftables}}.Validate(), nil, ""},
+		{"rip is vip", realserver.DR{VIPs: pfx("10.0.0.11/32"), ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
+		{"v6 only nft", realserver.DR{VIPs: pfx("2001:db8::1/128"), ARP: realserver.ARP{Backend: realserver.ARPNFTables}}.Validate(), nil, ""},
 		{"backend", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{Backend: 9}}.Validate(), realserver.ErrInvalid, "unknown backend"},
 		{"tun ok", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: ipvs.GRE}.Validate(), nil, ""},
 		{"gue port", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: ipvs.GUE}.Validate(), realserver.ErrInvalid, "Port: GUE needs"},
@@ -57,7 +57,7 @@ func TestValidate(t *testing.T) {
 		if !errors.Is(c.err, c.want) || !errors.As(c.err, &e) || !strings.Contains(c.err.Error(), c.msg) {
 			t.Errorf("%s: got %v, want %v with %q", c.name, c.err, c.want, c.msg)
 		}
-		for _, other := range []error{realserver.ErrConflict, realserver.ErrNoModule, realserver.ErrFailed} {
+		for _, other := range []error{realserver.ErrConflict, realserver.ErrUnavailable, realserver.ErrKernel} {
 			if errors.Is(c.err, other) {
 				t.Errorf("%s: also matches %v", c.name, other)
 			}
@@ -83,7 +83,7 @@ func TestReportString(t *testing.T) {
 	if r.OK() || r.String() != "problem: eth0 answers ARP (fix: sysctl -w x=1)\nnote: mtu" {
 		t.Fatalf("%q", r.String())
 	}
-	if realserver.ARPNftables.String() != "nftables" || realserver.ARPBackend(9).String() != "ARPBackend(9)" {
+	if realserver.ARPNFTables.String() != "nftables" || realserver.ARPBackend(9).String() != "ARPBackend(9)" {
 		t.Fatal("ARPBackend.String")
 	}
 }

@@ -102,7 +102,7 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	case "arptables":
 		cfg.ARP.Backend = realserver.ARPTables
 	case "nft":
-		cfg.ARP.Backend = realserver.ARPNftables
+		cfg.ARP.Backend = realserver.ARPNFTables
 	default:
 		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
 	}

@@ -24,7 +24,7 @@ func Wrap(pkg, op string, err error) error {
 }
 
 // Classify returns the sentinel an error from below the SDK means: the
-// Kind of an *Error inside it; ErrCanceled for a context error; the errno's
+// Kind of an *Error inside it, or a sentinel wrapped in it; ErrCanceled for a context error; the errno's
 // meaning (ErrnoKind); ErrPermission for os.ErrPermission; ErrUnavailable
 // for a program that is not installed; ErrKernel otherwise.
 func Classify(err error) error {
@@ -33,6 +33,8 @@ func Classify(err error) error {
 	switch {
 	case errors.As(err, &e) && e.Kind != nil:
 		return e.Kind
+	case KindOf(err) != nil: // a sentinel wrapped with fmt.Errorf's %w
+		return KindOf(err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ErrCanceled
 	case errors.As(err, &errno):
