@@ -302,4 +302,3 @@ func (s *Setup) Teardown(ctx context.Context) error {
 	}
 	return nil
 }
-

@@ -3,8 +3,8 @@
 package realserver
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"runtime"
 )
 
