@@ -133,10 +133,10 @@ func (c *client) ensureDummy(j *netcfg.Journal, dev string) error {
 	return c.h.SetLinkUp(new(netcfg.Journal), dev) // deleting it covers this
 }
 
-func brokenError(op, field string, fs []Finding) error {
+func brokenError(op, field string, fs Findings) error {
 	var msgs []string
 	for _, f := range fs {
-		if f.Severity == Broken {
+		if f.Severity == SeverityBroken {
 			msgs = append(msgs, f.Problem+"; "+f.Fix)
 		}
 	}
@@ -163,10 +163,10 @@ func kindOf(l netlink.Link) string {
 	return l.Type()
 }
 
-func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
+func (c *client) checkVIP(op string, v VIP) (Findings, error) {
 	dev, a := v.device(), v.addr()
 	subj := fmt.Sprintf("VIP %s on %s (%s mode)", a, dev, v.Announce)
-	var out []Finding
+	var out Findings
 	link, lerr := c.h.LinkByName(dev)
 	if lerr != nil && !(v.Announce == AnnounceRouted && errors.Is(lerr, ErrNotExist)) {
 		return nil, wrap(op, lerr)
@@ -184,9 +184,9 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 	// ARP mode.
 	if !arpCapable(link) {
 		if a.Is6() {
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("%s is a %s device without neighbour discovery: Linux answers neighbour solicitations only for addresses on the interface they arrive on, so nobody would find the VIP", dev, kindOf(link)),
-				"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"})
+				"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"))
 			return out, nil
 		}
 		conf, err := c.h.EffectiveConf(dev, "arp_ignore")
@@ -199,12 +199,12 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 		} else {
 			p += ": with arp_ignore=0 the VIP is answered on every interface, by accident rather than by design"
 		}
-		out = append(out, Finding{Broken, subj, p,
-			"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"})
+		out = append(out, finding(SeverityBroken, subj, p,
+			"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"))
 		return out, nil
 	}
 	if link.Attrs().Flags&net.FlagUp == 0 {
-		out = append(out, Finding{Warning, subj, dev + " is down", "set it up"})
+		out = append(out, finding(SeverityWarning, subj, dev+" is down", "set it up"))
 	}
 	if a.Is4() {
 		conf, err := c.h.EffectiveConf(dev, "arp_ignore")
@@ -213,17 +213,17 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 		}
 		switch {
 		case conf.Effective == 2:
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("arp_ignore=2 in effect on %s (max of conf/all=%d and conf/%s=%d) answers only senders in the target address's subnet, and a /32 VIP has none: the VIP is never answered", dev, conf.All, dev, conf.Iface),
-				"lower arp_ignore to 1 on all and " + dev})
+				"lower arp_ignore to 1 on all and "+dev))
 		case conf.Effective >= 8:
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("arp_ignore=%d in effect on %s never answers ARP", conf.Effective, dev),
-				"lower arp_ignore to 1 on all and " + dev})
+				"lower arp_ignore to 1 on all and "+dev))
 		}
 	} else {
 		if d, err := c.h.SysctlInt(netcfg.ConfKey(true, dev, "disable_ipv6")); err == nil && d != 0 {
-			out = append(out, Finding{Broken, subj, "IPv6 is disabled on " + dev, "set net.ipv6.conf." + dev + ".disable_ipv6=0"})
+			out = append(out, finding(SeverityBroken, subj, "IPv6 is disabled on "+dev, "set net.ipv6.conf."+dev+".disable_ipv6=0"))
 		}
 	}
 	return out, nil
@@ -231,7 +231,7 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 
 // arpLeaks warns about interfaces that answer ARP for any local address,
 // a routed VIP included (kube-proxy's strictARP problem).
-func (c *client) arpLeaks(subj string) []Finding {
+func (c *client) arpLeaks(subj string) Findings {
 	links, err := c.h.Links()
 	if err != nil {
 		return nil
@@ -250,9 +250,9 @@ func (c *client) arpLeaks(subj string) []Finding {
 		return nil
 	}
 	sort.Strings(leaky)
-	return []Finding{{Warning, subj,
-		"with arp_ignore=0 the director also answers ARP for the routed VIP on " + strings.Join(leaky, ", ") + ", attracting traffic meant for other directors on those segments",
-		"set net.ipv4.conf.all.arp_ignore=1 (kube-proxy's strictARP) unless that is intended"}}
+	return Findings{finding(SeverityWarning, subj,
+		"with arp_ignore=0 the director also answers ARP for the routed VIP on "+strings.Join(leaky, ", ")+", attracting traffic meant for other directors on those segments",
+		"set net.ipv4.conf.all.arp_ignore=1 (kube-proxy's strictARP) unless that is intended")}
 }
 
 func (c *client) announceChecked(ctx context.Context, op, iface string, addr netip.Addr, g Gratuitous) error {
@@ -496,11 +496,11 @@ func (c *client) natGateway(op string, g NATGateway) (*Setup, error) {
 	})
 }
 
-func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, error) {
+func (c *client) checkReturnPath(op string, paths []ReturnPath) (Findings, error) {
 	if err := validateReturnPaths(op, paths); err != nil {
 		return nil, err
 	}
-	var out []Finding
+	var out Findings
 	nl := c.h.Netlink()
 	for _, p := range paths {
 		rs := p.RealServer.Unmap()
@@ -510,18 +510,18 @@ func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, erro
 			fwdKey = keyForward6
 		}
 		if v, err := c.h.SysctlInt(fwdKey); err == nil && v == 0 {
-			out = append(out, Finding{Broken, subj,
-				"forwarding is off (" + strings.ReplaceAll(fwdKey, "/", ".") + "=0): the director drops the replies it must route back to clients",
-				"NATGateway or EnableForwarding"})
+			out = append(out, finding(SeverityBroken, subj,
+				"forwarding is off ("+strings.ReplaceAll(fwdKey, "/", ".")+"=0): the director drops the replies it must route back to clients",
+				"NATGateway or EnableForwarding"))
 		}
 		r, err := routeGet(nl, rs)
 		if err != nil {
 			return nil, wrap(op, fmt.Errorf("route to %s: %w", rs, err))
 		}
 		if r.Gw != nil {
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("the director reaches it through router %s, so the director cannot be its gateway and its replies bypass de-NAT", r.Gw),
-				"put the real servers on a segment of the director's, or use OneArmNAT"})
+				"put the real servers on a segment of the director's, or use OneArmNAT"))
 			continue
 		}
 		rsDev := linkName(nl, r.LinkIndex)
@@ -537,9 +537,9 @@ func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, erro
 				return nil, wrap(op, fmt.Errorf("route from the real server to %s: %w", p.Client, err))
 			}
 			if rr.Gw == nil {
-				out = append(out, Finding{Broken, subj,
+				out = append(out, finding(SeverityBroken, subj,
 					fmt.Sprintf("it reaches client %s directly, not through a gateway: its replies bypass the director", p.Client),
-					"use OneArmNAT"})
+					"use OneArmNAT"))
 				continue
 			}
 			gw, _ = netip.AddrFromSlice(rr.Gw)
@@ -557,21 +557,21 @@ func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, erro
 				if src.IsValid() {
 					fix += " (" + src.Unmap().String() + ")"
 				}
-				out = append(out, Finding{Broken, subj,
+				out = append(out, finding(SeverityBroken, subj,
 					fmt.Sprintf("its gateway %s is not an address of this director: replies go there and bypass de-NAT", gw),
-					fix + " its default gateway, or use OneArmNAT"})
+					fix+" its default gateway, or use OneArmNAT"))
 				continue
 			case have[0].Dev != rsDev:
-				out = append(out, Finding{Warning, subj,
-					fmt.Sprintf("its gateway %s is on %s, but the director reaches it through %s", gw, have[0].Dev, rsDev), ""})
+				out = append(out, finding(SeverityWarning, subj,
+					fmt.Sprintf("its gateway %s is on %s, but the director reaches it through %s", gw, have[0].Dev, rsDev), ""))
 			}
 		}
 		if p.Client.IsValid() && p.RealServerNetNS == "" {
 			rc, err := routeGet(nl, p.Client.Unmap())
 			if err == nil && rc.Gw == nil && rc.LinkIndex == r.LinkIndex {
-				out = append(out, Finding{Broken, subj,
+				out = append(out, finding(SeverityBroken, subj,
 					fmt.Sprintf("client %s is on the real server's own segment (%s): the real server answers it directly, bypassing de-NAT", p.Client, rsDev),
-					"use OneArmNAT for such clients"})
+					"use OneArmNAT for such clients"))
 			}
 		}
 	}

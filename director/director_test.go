@@ -194,7 +194,7 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestFindingString(t *testing.T) {
-	f := Finding{Broken, "VIP 10.0.0.1 on eth0", "never answered", "lower arp_ignore"}
+	f := finding(SeverityBroken, "VIP 10.0.0.1 on eth0", "never answered", "lower arp_ignore")
 	if got := f.String(); got != "broken: VIP 10.0.0.1 on eth0: never answered; fix: lower arp_ignore" {
 		t.Errorf("got %q", got)
 	}

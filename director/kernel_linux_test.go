@@ -215,7 +215,7 @@ func TestTwoArmNAT(t *testing.T) {
 		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.11"), Gateway: netip.MustParseAddr("10.0.2.254")},
 		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.12"), Gateway: netip.MustParseAddr("10.0.2.1"), Client: netip.MustParseAddr("10.0.2.50")},
 	)
-	if err != nil || len(fs) != 2 || fs[0].Severity != director.Broken || !strings.Contains(fs[0].Problem, "10.0.2.254") ||
+	if err != nil || len(fs) != 2 || fs[0].Severity != director.SeverityBroken || !strings.Contains(fs[0].Problem, "10.0.2.254") ||
 		!strings.Contains(fs[1].Problem, "own segment") {
 		t.Errorf("CheckReturnPath on broken paths: %v, %v", fs, err)
 	}
@@ -293,7 +293,7 @@ func TestOneArmNAT(t *testing.T) {
 
 	// The check predicts the failure.
 	fs, err := d.CheckReturnPath(ctx, director.ReturnPath{RealServer: netip.MustParseAddr("10.0.0.11"), Gateway: netip.MustParseAddr("10.0.0.1"), Client: netip.MustParseAddr("10.0.0.2")})
-	if err != nil || len(fs) != 1 || fs[0].Severity != director.Broken {
+	if err != nil || len(fs) != 1 || fs[0].Severity != director.SeverityBroken {
 		t.Errorf("CheckReturnPath for a client on the real servers' subnet: %v, %v", fs, err)
 	}
 	// Both families at once: each attempt waits out its timeout.
@@ -391,7 +391,7 @@ func TestGratuitousMove(t *testing.T) {
 	mac1, mac2 := d1.HardwareAddr(t, "eth0"), d2.HardwareAddr(t, "eth0")
 	// With arp_ignore=0 a routed VIP would be answered on eth0 too.
 	fs, err := c1.CheckVIP(ctx, director.VIP{Address: netip.MustParseAddr("192.0.2.10"), Announce: director.AnnounceRouted})
-	if err != nil || len(fs) != 1 || fs[0].Severity != director.Warning || !strings.Contains(fs[0].Problem, "eth0") {
+	if err != nil || len(fs) != 1 || fs[0].Severity != director.SeverityWarning || !strings.Contains(fs[0].Problem, "eth0") {
 		t.Errorf("CheckVIP for a routed VIP with arp_ignore=0: %v, %v", fs, err)
 	}
 	for _, vip := range []netip.Addr{netip.MustParseAddr("10.0.3.100"), netip.MustParseAddr("fd00:3::100")} {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golvs/lvs/internal/diag"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -191,41 +192,26 @@ type OneArmNAT struct {
 	Backend Backend
 }
 
-// Severity grades a Finding.
-type Severity int
-
-const (
-	// Warning: works, but probably not as intended.
-	Warning Severity = iota + 1
-	// Broken: traffic will not flow.
-	Broken
+// The outcome of CheckVIP and CheckReturnPath: the SDK's one diagnostics
+// shape, shared with realserver.CheckDR and fwmark.Conflicts.
+type (
+	// Finding is one problem a check found.
+	Finding = diag.Finding
+	// Findings is a check's outcome; OK reports none is SeverityBroken.
+	Findings = diag.Findings
+	// Severity grades a Finding.
+	Severity = diag.Severity
 )
 
-func (s Severity) String() string {
-	switch s {
-	case Warning:
-		return "warning"
-	case Broken:
-		return "broken"
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
-}
+// Severities.
+const (
+	SeverityNote    = diag.SeverityNote
+	SeverityWarning = diag.SeverityWarning
+	SeverityBroken  = diag.SeverityBroken
+)
 
-// Finding is one problem a check found.
-type Finding struct {
-	Severity Severity
-	// Subject is what the finding is about, e.g. "VIP 10.0.0.100 on lvs0".
-	Subject string
-	// Problem says what is wrong and why, Fix what to do.
-	Problem, Fix string
-}
-
-func (f Finding) String() string {
-	s := f.Severity.String() + ": " + f.Subject + ": " + f.Problem
-	if f.Fix != "" {
-		s += "; fix: " + f.Fix
-	}
-	return s
+func finding(sev Severity, subject, problem, fix string) Finding {
+	return Finding{Severity: sev, Subject: subject, Problem: problem, Fix: fix}
 }
 
 // ReturnPath describes one real server of a NAT service, for

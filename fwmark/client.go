@@ -27,7 +27,7 @@ type backend interface {
 	// remove deletes everything the package owns.
 	remove(ctx context.Context) error
 	// conflicts lists other owners' mark-setting rules.
-	conflicts(ctx context.Context) ([]Conflict, error)
+	conflicts(ctx context.Context) ([]conflict, error)
 	// checkOther fails with ErrConflict when the other backend holds this
 	// package's rules in the namespace.
 	checkOther(ctx context.Context, op string) error
@@ -155,14 +155,23 @@ func (c *Client) RemoveAll(ctx context.Context) error {
 
 // Conflicts lists rules of other owners that set or change the packet mark
 // in the hooks where marks matter to IPVS (prerouting, input before IPVS,
-// and output), with their order relative to ours. IPVS compares the whole
-// mark with a service's fwmark, so each of them can break fwmark services
-// or send other traffic into them. Nothing is a nil list.
-func (c *Client) Conflicts(ctx context.Context) ([]Conflict, error) {
+// and output), as warnings whose Problem says their order relative to
+// ours. IPVS compares the whole mark with a service's fwmark, so each of
+// them can break fwmark services or send other traffic into them.
+// Nothing is a nil list.
+func (c *Client) Conflicts(ctx context.Context) (Findings, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, newErr(ErrCanceled, "conflicts", "", err)
 	}
-	return c.b.conflicts(ctx)
+	cs, err := c.b.conflicts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out Findings
+	for _, x := range cs {
+		out = append(out, x.finding())
+	}
+	return out, nil
 }
 
 func containsRule(rs []Rule, r Rule) bool {

@@ -359,8 +359,8 @@ func (b *iptBackend) remove(ctx context.Context) error {
 	return nil
 }
 
-func (b *iptBackend) conflicts(ctx context.Context) ([]Conflict, error) {
-	var out []Conflict
+func (b *iptBackend) conflicts(ctx context.Context) ([]conflict, error) {
+	var out []conflict
 	for f := range 2 {
 		st, err := b.state(ctx, f)
 		if err != nil {
@@ -378,8 +378,8 @@ func (b *iptBackend) conflicts(ctx context.Context) ([]Conflict, error) {
 // (ip6tables-legacy-save) on the PATH; without the tool there is nothing
 // to scan, since nothing on the host can have written such rules either
 // (except another copy of the tool, e.g. in a container).
-func legacyConflicts(ctx context.Context, fd int, output bool) ([]Conflict, error) {
-	var out []Conflict
+func legacyConflicts(ctx context.Context, fd int, output bool) ([]conflict, error) {
+	var out []conflict
 	for f := range 2 {
 		if !legacyMangle(fd, f) {
 			continue
@@ -400,7 +400,7 @@ func legacyConflicts(ctx context.Context, fd int, output bool) ([]Conflict, erro
 			if c.Hook == "prerouting" || c.Hook == "output" {
 				// Both at priority -150 (mangle): the kernel gives no
 				// order between an x_tables hook and an nft chain.
-				c.Order = Unknown
+				c.Order = orderUnknown
 			}
 			out = append(out, c)
 		}

@@ -325,7 +325,8 @@ func TestTraffic(t *testing.T) {
 			}
 			conf, err := fw.Conflicts(ctx)
 			noErr(t, err)
-			if len(conf) != 1 || conf[0].Order != fwmark.Before || (conf[0].Table != "other" && !strings.Contains(conf[0].Rule, "10.9.9.9")) {
+			if len(conf) != 1 || !strings.Contains(conf[0].Problem, "runs before ours") || conf[0].Severity != fwmark.SeverityWarning ||
+				(!strings.Contains(conf[0].Subject, " other/") && !strings.Contains(conf[0].Problem, "10.9.9.9")) {
 				t.Fatalf("Conflicts = %v, want the other owner's rule, before ours", conf)
 			}
 			if bc.name != "iptables-legacy" { // TestBadInput mixes legacy
@@ -607,26 +608,32 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 	} {
 		ns.Exec(t, args[0], args[1:]...)
 	}
-	type seen struct {
-		family, chain, hook string
-		order               fwmark.Order
-	}
+	// seen is "SUBJECT hook HOOK ORDER" of a finding.
+	type seen string
 	got := func(fw *fwmark.Client) []seen {
 		conf, err := fw.Conflicts(ctx)
 		noErr(t, err)
 		var out []seen
 		for _, c := range conf {
-			if c.Table != "mangle" || !strings.HasPrefix(c.Rule, "-A "+c.Chain+" ") {
+			chain := strings.TrimPrefix(strings.Fields(c.Subject)[1], "mangle/")
+			if !strings.Contains(c.Subject, " mangle/") || !strings.Contains(c.Problem, "rule -A "+chain+" ") {
 				t.Fatalf("conflict %v: not a legacy mangle rule", c)
 			}
-			out = append(out, seen{c.Family, c.Chain, c.Hook, c.Order})
+			hook := strings.Fields(c.Problem[strings.Index(c.Problem, "in hook ")+len("in hook "):])[0]
+			order := "unknown"
+			for _, o := range []string{"before", "after"} {
+				if strings.Contains(c.Problem, "runs "+o+" ours") {
+					order = o
+				}
+			}
+			out = append(out, seen(c.Subject+" hook "+hook+" "+order))
 		}
 		return out
 	}
 	want := []seen{
-		{"ipv4", "INPUT", "input", fwmark.After},
-		{"ipv4", "PREROUTING", "prerouting", fwmark.Unknown},
-		{"ipv6", "OUTPUT", "output", fwmark.Unknown},
+		"ipv4 mangle/INPUT hook input after",
+		"ipv4 mangle/PREROUTING hook prerouting unknown",
+		"ipv6 mangle/OUTPUT hook output unknown",
 	}
 	if g := got(fw); !slices.Equal(g, want) {
 		t.Fatalf("Conflicts = %v, want %v", g, want)

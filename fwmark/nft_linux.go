@@ -350,7 +350,7 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // and the chains they jump to, looking for rules that write the mark. The
 // mangle tables of legacy iptables (x_tables), which run in the same
 // hooks but which nftables cannot see, are read too (legacyConflicts).
-func (n *nftBackend) conflicts(ctx context.Context) ([]Conflict, error) {
+func (n *nftBackend) conflicts(ctx context.Context) ([]conflict, error) {
 	c, err := n.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -364,11 +364,11 @@ func (n *nftBackend) conflicts(ctx context.Context) ([]Conflict, error) {
 		return nil, err
 	}
 	out = append(out, legacy...)
-	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b conflict) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
 }
 
-func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
+func nftConflicts(c *nftables.Conn, output bool) ([]conflict, error) {
 	chains, err := c.ListChains()
 	if err != nil {
 		return nil, kernelErr("conflicts", err)
@@ -390,7 +390,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 		}
 		byTable[k][ch.Name] = ch
 	}
-	var out []Conflict
+	var out []conflict
 	for k, tchains := range byTable {
 		for _, base := range tchains {
 			if base.Hooknum == nil || base.Priority == nil {
@@ -398,7 +398,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 			}
 			prio := int32(*base.Priority)
 			var hook string
-			order := Unknown
+			order := orderUnknown
 			switch *base.Hooknum {
 			case *nftables.ChainHookPrerouting:
 				hook = "prerouting"
@@ -407,7 +407,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 				if prio >= 98 { // IPVS has taken the packet by then
 					continue
 				}
-				hook, order = "input", After
+				hook, order = "input", orderAfter
 			case *nftables.ChainHookOutput:
 				if !output {
 					continue
@@ -430,7 +430,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 				for _, r := range rules {
 					for _, e := range r.Exprs {
 						if what := writesMark(e); what != "" {
-							out = append(out, Conflict{Family: famName[k.fam], Table: k.name, Chain: ch.Name,
+							out = append(out, conflict{Family: famName[k.fam], Table: k.name, Chain: ch.Name,
 								Hook: hook, Priority: prio, Order: order, Rule: fmt.Sprintf("handle %d: %s", r.Handle, what)})
 						}
 						if v, ok := e.(*expr.Verdict); ok && v.Chain != "" && !seen[v.Chain] && tchains[v.Chain] != nil {
@@ -442,18 +442,18 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b conflict) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
 }
 
-func orderOf(prio int32) Order {
+func orderOf(prio int32) markOrder {
 	switch {
 	case prio < -150:
-		return Before
+		return orderBefore
 	case prio > -150:
-		return After
+		return orderAfter
 	}
-	return Unknown
+	return orderUnknown
 }
 
 // writesMark names what e does to the packet mark, or "".

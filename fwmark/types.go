@@ -3,6 +3,8 @@ package fwmark
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/golvs/lvs/internal/diag"
 )
 
 // Protocol is the transport protocol a Rule matches.
@@ -136,35 +138,35 @@ type Config struct {
 	IPTables string
 }
 
-// Order tells where another owner's mark-setting rule runs relative to ours.
-type Order int
+// markOrder tells where another owner's mark-setting rule runs relative to ours.
+type markOrder int
 
 // Orders.
 const (
-	// Unknown: the relative order cannot be told (same nft priority, or an
+	// orderUnknown: the relative order cannot be told (same nft priority, or an
 	// iptables chain that is not a hook's own).
-	Unknown Order = iota
-	// Before: it runs before ours; ours overwrites its mark on the packets
+	orderUnknown markOrder = iota
+	// orderBefore: it runs before ours; ours overwrites its mark on the packets
 	// we match, but it marks other packets, which may hit fwmark services.
-	Before
-	// After: it runs after ours and can overwrite the marks we set.
-	After
+	orderBefore
+	// orderAfter: it runs after ours and can overwrite the marks we set.
+	orderAfter
 )
 
-func (o Order) String() string {
+func (o markOrder) String() string {
 	switch o {
-	case Before:
+	case orderBefore:
 		return "before"
-	case After:
+	case orderAfter:
 		return "after"
 	}
 	return "unknown"
 }
 
-// Conflict is a rule of another owner that sets or changes the packet mark
+// conflict is a rule of another owner that sets or changes the packet mark
 // in a hook where ours run. IPVS compares the whole mark, so any such rule
 // can silently steer packets away from, or into, a fwmark service.
-type Conflict struct {
+type conflict struct {
 	// Family is the nftables family ("ip", "ip6", "inet") or, for the
 	// iptables backend, "ipv4" or "ipv6".
 	Family string
@@ -175,13 +177,53 @@ type Conflict struct {
 	// Priority is the nft base chain priority (-150 for iptables mangle).
 	Priority int32
 	// Order relative to this package's rules.
-	Order Order
+	Order markOrder
 	// Rule describes the rule: its handle and action for nftables, its
 	// iptables-save line for iptables.
 	Rule string
 }
 
-func (c Conflict) String() string {
+func (c conflict) String() string {
 	return fmt.Sprintf("%s %s/%s (hook %s, priority %d, %s ours): %s",
 		c.Family, c.Table, c.Chain, c.Hook, c.Priority, c.Order, c.Rule)
+}
+
+// The outcome of Conflicts: the SDK's one diagnostics shape, shared with
+// director.CheckVIP and realserver.CheckDR.
+type (
+	// Finding is one thing a check found.
+	Finding = diag.Finding
+	// Findings is a check's outcome.
+	Findings = diag.Findings
+	// Severity grades a Finding.
+	Severity = diag.Severity
+)
+
+// Severities.
+const (
+	SeverityNote    = diag.SeverityNote
+	SeverityWarning = diag.SeverityWarning
+	SeverityBroken  = diag.SeverityBroken
+)
+
+// finding describes c: Subject "FAMILY TABLE/CHAIN", Problem naming the
+// rule, its hook and priority and "runs before ours", "runs after ours" or
+// "runs in no defined order with ours". It is a warning: whether it
+// breaks a service depends on the packets it matches, which the check
+// cannot know.
+func (c conflict) finding() Finding {
+	when := "runs " + c.Order.String() + " ours"
+	fix := "make it leave the packets of the fwmark services alone"
+	switch c.Order {
+	case orderBefore:
+		when += ": ours overwrite its mark on the packets we match, but packets it marks may reach fwmark services"
+	case orderAfter:
+		when += " and can overwrite the marks we set"
+	default:
+		when = "runs in no defined order with ours"
+		fix += ", or give it a priority distinct from ours (mangle, -150)"
+	}
+	return Finding{Severity: SeverityWarning, Subject: c.Family + " " + c.Table + "/" + c.Chain,
+		Problem: fmt.Sprintf("rule %s sets the packet mark in hook %s (priority %d) and %s; IPVS compares the whole mark with a service's fwmark", c.Rule, c.Hook, c.Priority, when),
+		Fix:     fix}
 }

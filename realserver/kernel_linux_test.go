@@ -182,7 +182,7 @@ type variant struct {
 	vip   netip.Addr
 	dest  ipvs.Destination
 	setup func(c *realserver.Client, i int) (*realserver.Setup, error)
-	check func(c *realserver.Client, i int) (*realserver.Report, error)
+	check func(c *realserver.Client, i int) (realserver.Findings, error)
 	// checkBefore: the check must find problems before set-up (skipped
 	// where each check execs tools, which costs seconds under TCG).
 	checkBefore bool
@@ -284,7 +284,7 @@ func TestDRTraffic(t *testing.T) {
 			name:        backend.String(),
 			dest:        ipvs.Destination{Forward: ipvs.DirectRoute},
 			setup:       func(c *realserver.Client, i int) (*realserver.Setup, error) { return c.SetupDR(ctx, cfg(i)) },
-			check:       func(c *realserver.Client, i int) (*realserver.Report, error) { return c.CheckDR(ctx, cfg(i)) },
+			check:       func(c *realserver.Client, i int) (realserver.Findings, error) { return c.CheckDR(ctx, cfg(i)) },
 			checkBefore: backend == realserver.ARPSysctl,
 		})
 	}
@@ -322,7 +322,7 @@ func TestDRTrafficIPv6(t *testing.T) {
 		vip:         vip6,
 		dest:        ipvs.Destination{Forward: ipvs.DirectRoute},
 		setup:       func(c *realserver.Client, i int) (*realserver.Setup, error) { return c.SetupDR(ctx, cfg6(i)) },
-		check:       func(c *realserver.Client, i int) (*realserver.Report, error) { return c.CheckDR(ctx, cfg6(i)) },
+		check:       func(c *realserver.Client, i int) (realserver.Findings, error) { return c.CheckDR(ctx, cfg6(i)) },
 		checkBefore: true,
 	}})
 }
@@ -403,7 +403,7 @@ func TestTUNTraffic(t *testing.T) {
 			name:        c.typ.String(),
 			dest:        ipvs.Destination{Forward: ipvs.Tunnel, TunnelType: c.typ, TunnelPort: c.port},
 			setup:       func(rc *realserver.Client, _ int) (*realserver.Setup, error) { return rc.SetupTUN(ctx, cfg) },
-			check:       func(rc *realserver.Client, _ int) (*realserver.Report, error) { return rc.CheckTUN(ctx, cfg) },
+			check:       func(rc *realserver.Client, _ int) (realserver.Findings, error) { return rc.CheckTUN(ctx, cfg) },
 			checkBefore: true,
 			after:       wantClampedMSS,
 		})

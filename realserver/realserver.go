@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/golvs/lvs/internal/diag"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -214,54 +215,35 @@ func (t TUN) Validate() error {
 	return validateARP(op, t.ARP, t.VIPs)
 }
 
-// Problem is one finding of a check, in plain words.
-type Problem struct {
-	// What is wrong and why it breaks the mode.
-	Text string
-	// Fix is what an operator would do about it.
-	Fix string
+// The outcome of CheckDR and CheckTUN: the SDK's one diagnostics shape,
+// shared with director.CheckVIP and fwmark.Conflicts.
+type (
+	// Finding is one thing a check found: SeverityBroken for what would
+	// break the mode, SeverityNote for what does not by itself.
+	Finding = diag.Finding
+	// Findings is a check's outcome; OK reports none is SeverityBroken.
+	Findings = diag.Findings
+	// Severity grades a Finding.
+	Severity = diag.Severity
+)
+
+// Severities.
+const (
+	SeverityNote    = diag.SeverityNote
+	SeverityWarning = diag.SeverityWarning
+	SeverityBroken  = diag.SeverityBroken
+)
+
+func (fs *findings) problem(subject, fix, format string, args ...any) {
+	*fs = append(*fs, Finding{Severity: SeverityBroken, Subject: subject, Problem: fmt.Sprintf(format, args...), Fix: fix})
 }
 
-func (p Problem) String() string {
-	if p.Fix == "" {
-		return p.Text
-	}
-	return p.Text + " (fix: " + p.Fix + ")"
+func (fs *findings) note(subject, format string, args ...any) {
+	*fs = append(*fs, Finding{Severity: SeverityNote, Subject: subject, Problem: fmt.Sprintf(format, args...)})
 }
 
-// Report is the outcome of CheckDR or CheckTUN.
-type Report struct {
-	// Problems that would break the mode for the VIPs; empty means none
-	// were found.
-	Problems []Problem
-	// Notes that do not break anything by themselves.
-	Notes []string
-}
-
-// OK reports whether no problem was found.
-func (r *Report) OK() bool { return len(r.Problems) == 0 }
-
-func (r *Report) String() string {
-	if r.OK() && len(r.Notes) == 0 {
-		return "ok"
-	}
-	var b strings.Builder
-	for _, p := range r.Problems {
-		b.WriteString("problem: " + p.String() + "\n")
-	}
-	for _, n := range r.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-func (r *Report) problem(fix, format string, args ...any) {
-	r.Problems = append(r.Problems, Problem{Text: fmt.Sprintf(format, args...), Fix: fix})
-}
-
-func (r *Report) note(format string, args ...any) {
-	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
-}
+// findings collects a check's Findings.
+type findings Findings
 
 // Config configures a Client.
 type Config struct {

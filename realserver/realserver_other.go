@@ -33,11 +33,11 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 }
 
 // CheckDR fails outside Linux.
-func (c *Client) CheckDR(ctx context.Context, d DR) (*Report, error) {
+func (c *Client) CheckDR(ctx context.Context, d DR) (Findings, error) {
 	return nil, unsupported("check DR")
 }
 
 // CheckTUN fails outside Linux.
-func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
+func (c *Client) CheckTUN(ctx context.Context, t TUN) (Findings, error) {
 	return nil, unsupported("check TUN")
 }

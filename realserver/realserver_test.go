@@ -73,14 +73,14 @@ func TestTUNDevice(t *testing.T) {
 	}
 }
 
-func TestReportString(t *testing.T) {
-	r := &realserver.Report{}
+func TestFindingsString(t *testing.T) {
+	var r realserver.Findings
 	if !r.OK() || r.String() != "ok" {
 		t.Fatal(r)
 	}
-	r.Problems = append(r.Problems, realserver.Problem{Text: "eth0 answers ARP", Fix: "sysctl -w x=1"})
-	r.Notes = append(r.Notes, "mtu")
-	if r.OK() || r.String() != "problem: eth0 answers ARP (fix: sysctl -w x=1)\nnote: mtu" {
+	r = append(r, realserver.Finding{Severity: realserver.SeverityBroken, Subject: "device eth0", Problem: "eth0 answers ARP", Fix: "sysctl -w x=1"},
+		realserver.Finding{Severity: realserver.SeverityNote, Subject: "MTU", Problem: "mtu"})
+	if r.OK() || r.String() != "broken: device eth0: eth0 answers ARP; fix: sysctl -w x=1\nnote: MTU: mtu" {
 		t.Fatalf("%q", r.String())
 	}
 	if realserver.ARPNFTables.String() != "nftables" || realserver.ARPBackend(9).String() != "ARPBackend(9)" {
