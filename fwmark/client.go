@@ -36,7 +36,7 @@ type backend interface {
 // Undo reverts exactly what the call that returned it changed.
 type Undo func(ctx context.Context) error
 
-// Backend returns the backend in use (never Auto).
+// Backend returns the backend in use (never BackendAuto).
 func (c *Client) Backend() Backend { return c.backend }
 
 // Close releases the client's resources. It leaves the rules in place.

@@ -16,7 +16,7 @@ import (
 )
 
 // New opens a client for the namespace and backend of cfg (nil: the
-// caller's namespace, Auto). With Auto it keeps using the backend that
+// caller's namespace, BackendAuto). With BackendAuto it keeps using the backend that
 // already holds this package's rules, else prefers nftables, else iptables.
 // It fails with ErrConflict when the other backend holds this package's
 // rules, and with ErrUnavailable when the backend cannot be used (no
@@ -26,7 +26,7 @@ func New(ctx context.Context, cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	if cfg.Backend < Auto || cfg.Backend > IPTables {
+	if cfg.Backend < BackendAuto || cfg.Backend > BackendIPTables {
 		return nil, invalidf(op, "Backend", "unknown backend %v", cfg.Backend)
 	}
 	fd := -1
@@ -65,32 +65,32 @@ func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {
 	}
 
 	switch cfg.Backend {
-	case NFTables:
+	case BackendNFTables:
 		if nftErr != nil {
 			return nil, nftErr
 		}
 		if err := nft.checkOther(ctx, op); err != nil {
 			return nil, err
 		}
-		return &Client{b: nft, backend: NFTables}, nil
-	case IPTables:
+		return &Client{b: nft, backend: BackendNFTables}, nil
+	case BackendIPTables:
 		if iptErr != nil {
 			return nil, iptErr
 		}
 		if err := ipt.checkOther(ctx, op); err != nil {
 			return nil, err
 		}
-		return &Client{b: ipt, backend: IPTables}, nil
+		return &Client{b: ipt, backend: BackendIPTables}, nil
 	}
-	// Auto.
+	// BackendAuto.
 	if iptErr == nil && iptHolds(ctx, op, nft, nftErr == nil, ipt) != nil {
-		return &Client{b: ipt, backend: IPTables}, nil
+		return &Client{b: ipt, backend: BackendIPTables}, nil
 	}
 	if nftErr == nil {
-		return &Client{b: nft, backend: NFTables}, nil
+		return &Client{b: nft, backend: BackendNFTables}, nil
 	}
 	if iptErr == nil {
-		return &Client{b: ipt, backend: IPTables}, nil
+		return &Client{b: ipt, backend: BackendIPTables}, nil
 	}
 	return nil, newErr(ErrUnavailable, op, "", fmt.Errorf("neither nftables (%v) nor iptables (%v)", nftErr, iptErr))
 }

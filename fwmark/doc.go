@@ -29,7 +29,7 @@
 //
 // # Backends
 //
-// NFTables keeps everything in one table, "inet lvs" (TableName), with a
+// BackendNFTables keeps everything in one table, "inet lvs" (TableName), with a
 // base chain "prerouting" (type filter, priority mangle) and, with Output,
 // "output" (type route, so that a changed mark re-routes). One inet table
 // serves IPv4 and IPv6, so every change, whichever families it touches, is
@@ -38,7 +38,7 @@
 // addresses use anonymous interval sets. The package never touches other
 // tables. No binary is needed.
 //
-// IPTables runs iptables-save and iptables-restore -w --noflush (and the
+// BackendIPTables runs iptables-save and iptables-restore -w --noflush (and the
 // ip6tables ones), with a chain LVS-FWMARK (ChainName) in the mangle table
 // jumped to from PREROUTING (and OUTPUT). Each family changes atomically;
 // when the second family fails the first is put back. A family without a
@@ -47,7 +47,7 @@
 // Config.IPTables selects the variant ("iptables-legacy", "iptables-nft", a
 // path).
 //
-// Auto keeps using the backend that already holds this package's rules,
+// BackendAuto keeps using the backend that already holds this package's rules,
 // else prefers nftables, else iptables. The backends refuse to mix: New,
 // and every write that leaves rules installed (Sync, Add, Delete), fail
 // with ErrConflict when the other one holds this package's rules (an

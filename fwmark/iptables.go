@@ -130,13 +130,13 @@ func saveComment(args string) (string, bool) {
 	return "", false
 }
 
-// iptRuleLines renders one canonical rule as iptables-restore lines. Any
+// iptRuleLines renders one canonical rule as iptables-restore lines. ProtocolAny
 // with ports becomes one line per protocol (multiport needs one); more than
 // 15 port slots (a range takes two) are split over several lines.
 func iptRuleLines(r Rule) []string {
 	protos := []Protocol{r.Protocol}
-	if r.Protocol == Any && len(r.Ports) > 0 {
-		protos = []Protocol{TCP, UDP, SCTP}
+	if r.Protocol == ProtocolAny && len(r.Ports) > 0 {
+		protos = []Protocol{ProtocolTCP, ProtocolUDP, ProtocolSCTP}
 	}
 	var chunks [][]PortRange
 	for i, slots := 0, 0; i < len(r.Ports); i++ {
@@ -160,7 +160,7 @@ func iptRuleLines(r Rule) []string {
 		for _, p := range protos {
 			for _, ch := range chunks {
 				l := "-A " + ChainName + " -d " + d.String()
-				if p != Any {
+				if p != ProtocolAny {
 					l += " -p " + p.String()
 				}
 				if len(ch) > 0 {

@@ -39,7 +39,7 @@ func backends(variants ...string) []backendCase {
 	ipt := func(cmd string) backendCase {
 		return backendCase{
 			name: cmd,
-			cfg:  fwmark.Config{Backend: fwmark.IPTables, IPTables: cmd},
+			cfg:  fwmark.Config{Backend: fwmark.BackendIPTables, IPTables: cmd},
 			list: func(t *testing.T, ns *nstest.NS) string {
 				// Every table that exists, without -t: naming a legacy
 				// table creates it.
@@ -51,7 +51,7 @@ func backends(variants ...string) []backendCase {
 	out := []backendCase{
 		{
 			name: "nftables",
-			cfg:  fwmark.Config{Backend: fwmark.NFTables},
+			cfg:  fwmark.Config{Backend: fwmark.BackendNFTables},
 			list: func(t *testing.T, ns *nstest.NS) string { return ns.Exec(t, "nft", "list", "ruleset") },
 			other: []string{"nft", "add table ip other; add chain ip other pre { type filter hook prerouting priority -200; };" +
 				" add rule ip other pre ip daddr 10.9.9.9 meta mark set 0x10"},
@@ -65,7 +65,7 @@ func backends(variants ...string) []backendCase {
 
 // webRule marks http and https of vip with mark.
 func webRule(mark uint32, vip netip.Addr) fwmark.Rule {
-	return fwmark.Rule{Mark: mark, Protocol: fwmark.TCP, Destinations: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())},
+	return fwmark.Rule{Mark: mark, Protocol: fwmark.ProtocolTCP, Destinations: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())},
 		Ports: []fwmark.PortRange{fwmark.Port(443), fwmark.Port(80)}}
 }
 
@@ -279,7 +279,7 @@ func TestTraffic(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			nft := bc.cfg.Backend == fwmark.NFTables
+			nft := bc.cfg.Backend == fwmark.BackendNFTables
 			d.Exec(t, bc.other[0], bc.other[1:]...)
 			otherBefore := bc.list(t, d)
 
@@ -356,12 +356,12 @@ func TestTraffic(t *testing.T) {
 }
 
 // mixing checks, with bc's rules installed in ns, that the other backend
-// refuses to start and that Auto follows bc.
+// refuses to start and that BackendAuto follows bc.
 func mixing(ctx context.Context, t *testing.T, ns *nstest.NS, bc backendCase) {
 	t.Helper()
-	other := fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.NFTables}
-	if bc.cfg.Backend == fwmark.NFTables {
-		other = fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "iptables-legacy"}
+	other := fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendNFTables}
+	if bc.cfg.Backend == fwmark.BackendNFTables {
+		other = fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendIPTables, IPTables: "iptables-legacy"}
 	}
 	if _, err := fwmark.New(ctx, &other); !errors.Is(err, fwmark.ErrConflict) {
 		t.Errorf("%s installed, New(%v) = %v, want ErrConflict", bc.name, other.Backend, err)
@@ -369,7 +369,7 @@ func mixing(ctx context.Context, t *testing.T, ns *nstest.NS, bc backendCase) {
 	auto, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, IPTables: bc.cfg.IPTables})
 	noErr(t, err)
 	if want := bc.cfg.Backend; auto.Backend() != want {
-		t.Errorf("%s installed: Auto chose %v", bc.name, auto.Backend())
+		t.Errorf("%s installed: BackendAuto chose %v", bc.name, auto.Backend())
 	}
 	auto.Close()
 }
@@ -447,11 +447,11 @@ func TestBadInput(t *testing.T) {
 				name, field string
 				r           fwmark.Rule
 			}{
-				{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.TCP, Destinations: web.Destinations, Ports: web.Ports}},
-				{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.TCP, Ports: web.Ports,
+				{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.ProtocolTCP, Destinations: web.Destinations, Ports: web.Ports}},
+				{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolTCP, Ports: web.Ports,
 					Destinations: []netip.Prefix{web.Destinations[0], netip.MustParsePrefix("fd00::1/128")}}},
-				{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.UDP, Destinations: web.Destinations}},
-				{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
+				{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations}},
+				{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
 			}
 			for _, b := range bad {
 				err := fw.Sync(ctx, []fwmark.Rule{web, b.r})
@@ -463,11 +463,11 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("%s: Add = %v, want ErrInvalid", b.name, err)
 				}
 			}
-			// The other backend refuses to mix with this one; Auto
+			// The other backend refuses to mix with this one; BackendAuto
 			// follows it.
 			mixing(ctx, t, ns, bc)
 			// A missing binary.
-			_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "/nonexistent/iptables"})
+			_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendIPTables, IPTables: "/nonexistent/iptables"})
 			if !errors.Is(err, fwmark.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/iptables-save") {
 				t.Errorf("missing binary: New = %v, want ErrUnavailable naming the binary", err)
 			}
@@ -480,13 +480,13 @@ func TestBadInput(t *testing.T) {
 			// nothing.
 			create, remove := []string{"iptables-legacy", "-w", "-t", "mangle", "-N", fwmark.ChainName},
 				[]string{"iptables-legacy", "-w", "-t", "mangle", "-X", fwmark.ChainName}
-			if bc.cfg.Backend == fwmark.IPTables {
+			if bc.cfg.Backend == fwmark.BackendIPTables {
 				create, remove = []string{"nft", "add table inet " + fwmark.TableName}, []string{"nft", "delete table inet " + fwmark.TableName}
 			}
 			ns.Exec(t, create[0], create[1:]...)
 			have, err := fw.Rules(ctx)
 			noErr(t, err)
-			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.UDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
+			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
 			if err := fw.Sync(ctx, []fwmark.Rule{web, dns}); !errors.Is(err, fwmark.ErrConflict) {
 				t.Errorf("Sync with the other backend's objects present = %v, want ErrConflict", err)
 			}
@@ -505,16 +505,16 @@ func TestBadInput(t *testing.T) {
 }
 
 // TestIPv6SetsOutput installs IPv6 and IPv4 rules with several
-// destinations, ranges and Any, with the output hook, and reads them back.
+// destinations, ranges and ProtocolAny, with the output hook, and reads them back.
 func TestIPv6SetsOutput(t *testing.T) {
 	t.Parallel()
 	rules := []fwmark.Rule{
-		{Mark: 7, Protocol: fwmark.Any, Destinations: []netip.Prefix{
+		{Mark: 7, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{
 			netip.MustParsePrefix("fd00::/64"), netip.MustParsePrefix("fd01::5/128"), netip.MustParsePrefix("fd00::1/128")},
 			Ports: []fwmark.PortRange{{8000, 8080}, fwmark.Port(443), fwmark.Port(65535)}},
-		{Mark: 8, Protocol: fwmark.UDP, Destinations: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.3.0.1/32")},
+		{Mark: 8, Protocol: fwmark.ProtocolUDP, Destinations: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.3.0.1/32")},
 			Ports: []fwmark.PortRange{fwmark.Port(53)}},
-		{Mark: 9, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}},
+		{Mark: 9, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}},
 	}
 	var want []string
 	for _, r := range rules {
@@ -584,7 +584,7 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 	defer cancel()
 	ns := nstest.New(t)
 	open := func(output bool) *fwmark.Client {
-		fw, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.NFTables, Output: output})
+		fw, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendNFTables, Output: output})
 		noErr(t, err)
 		t.Cleanup(func() { fw.Close() })
 		return fw

@@ -28,8 +28,8 @@ func TestAddrRanges(t *testing.T) {
 // batch the same ID, so that a rule looks up the wrong set). Every batch
 // must number its sets itself, 1, 2, 3, whatever the other batches do.
 func TestSetIDsPerBatch(t *testing.T) {
-	// Three anonymous sets: addresses, protocols (Any with ports), ports.
-	r, err := Rule{Mark: 1, Protocol: Any, Destinations: pfx("10.0.0.0/24", "10.0.2.0/24"),
+	// Three anonymous sets: addresses, protocols (ProtocolAny with ports), ports.
+	r, err := Rule{Mark: 1, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/24", "10.0.2.0/24"),
 		Ports: []PortRange{Port(80), Port(443)}}.Canonical()
 	if err != nil {
 		t.Fatal(err)

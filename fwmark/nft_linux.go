@@ -253,12 +253,12 @@ func ruleExprs(c *nftables.Conn, ids *uint32, r Rule) ([]expr.Any, error) {
 		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: alen}, lk)
 	}
 	switch {
-	case r.Protocol != Any:
+	case r.Protocol != ProtocolAny:
 		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(r.Protocol)}})
 	case len(r.Ports) > 0:
 		lk, err := anonSet(c, ids, nftables.TypeInetProto, false, []nftables.SetElement{
-			{Key: []byte{byte(TCP)}}, {Key: []byte{byte(UDP)}}, {Key: []byte{byte(SCTP)}}})
+			{Key: []byte{byte(ProtocolTCP)}}, {Key: []byte{byte(ProtocolUDP)}}, {Key: []byte{byte(ProtocolSCTP)}}})
 		if err != nil {
 			return nil, err
 		}

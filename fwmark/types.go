@@ -10,24 +10,24 @@ import (
 // Protocol is the transport protocol a Rule matches.
 type Protocol uint8
 
-// Protocols. Any matches every protocol; with Ports it matches TCP, UDP and
-// SCTP packets to those ports.
+// Protocols. ProtocolAny matches every protocol; with Ports it matches ProtocolTCP, ProtocolUDP and
+// ProtocolSCTP packets to those ports.
 const (
-	Any  Protocol = 0
-	TCP  Protocol = 6
-	UDP  Protocol = 17
-	SCTP Protocol = 132
+	ProtocolAny  Protocol = 0
+	ProtocolTCP  Protocol = 6
+	ProtocolUDP  Protocol = 17
+	ProtocolSCTP Protocol = 132
 )
 
 func (p Protocol) String() string {
 	switch p {
-	case Any:
+	case ProtocolAny:
 		return "any"
-	case TCP:
+	case ProtocolTCP:
 		return "tcp"
-	case UDP:
+	case ProtocolUDP:
 		return "udp"
-	case SCTP:
+	case ProtocolSCTP:
 		return "sctp"
 	}
 	return fmt.Sprintf("protocol(%d)", uint8(p))
@@ -59,14 +59,14 @@ type Rule struct {
 	// Mark is the value the whole packet mark is set to; it must be non-zero
 	// and equal the Fwmark of the IPVS service.
 	Mark uint32
-	// Protocol is TCP, UDP, SCTP or Any.
+	// Protocol is ProtocolTCP, ProtocolUDP, ProtocolSCTP or ProtocolAny.
 	Protocol Protocol
 	// Destinations are addresses (as /32 or /128 prefixes) or prefixes, all
 	// of one family. netip.PrefixFrom(addr, addr.BitLen()) makes one from
 	// an address.
 	Destinations []netip.Prefix
-	// Ports are destination ports or ranges. They are required for TCP, UDP
-	// and SCTP; with Any, no ports means every packet to the destinations.
+	// Ports are destination ports or ranges. They are required for ProtocolTCP, ProtocolUDP
+	// and ProtocolSCTP; with ProtocolAny, no ports means every packet to the destinations.
 	Ports []PortRange
 }
 
@@ -80,22 +80,22 @@ type Backend int
 
 // Backends.
 const (
-	// Auto picks the backend already holding this package's rules, else
+	// BackendAuto picks the backend already holding this package's rules, else
 	// nftables when the kernel offers it, else iptables.
-	Auto Backend = iota
-	// NFTables talks to nf_tables over netlink; no binary is needed.
-	NFTables
-	// IPTables runs the iptables-save/-restore binaries (legacy or nft).
-	IPTables
+	BackendAuto Backend = iota
+	// BackendNFTables talks to nf_tables over netlink; no binary is needed.
+	BackendNFTables
+	// BackendIPTables runs the iptables-save/-restore binaries (legacy or nft).
+	BackendIPTables
 )
 
 func (b Backend) String() string {
 	switch b {
-	case Auto:
+	case BackendAuto:
 		return "auto"
-	case NFTables:
+	case BackendNFTables:
 		return "nftables"
-	case IPTables:
+	case BackendIPTables:
 		return "iptables"
 	}
 	return fmt.Sprintf("backend(%d)", int(b))
@@ -125,12 +125,12 @@ type Config struct {
 	// NetNSPath names the network namespace to act on, e.g.
 	// /run/netns/blue or /proc/PID/ns/net; "" is the caller's.
 	NetNSPath string
-	// Backend is Auto, NFTables or IPTables.
+	// Backend is BackendAuto, BackendNFTables or BackendIPTables.
 	Backend Backend
 	// Output also marks locally generated packets (the output hook), so
 	// that the director can reach its own fwmark services.
 	Output bool
-	// IPTables is the iptables command of the IPTables backend:
+	// BackendIPTables is the iptables command of the BackendIPTables backend:
 	// "iptables" (the default), "iptables-legacy", "iptables-nft" or a
 	// path. The package runs its -save and -restore companions, and the
 	// ip6tables ones for IPv6, derived by name ("/sbin/iptables-legacy" →

@@ -91,17 +91,17 @@ func parse(args []string) (config, error) {
 	}
 	switch *backend {
 	case "":
-		c.backend = fwmark.Auto
+		c.backend = fwmark.BackendAuto
 	case "nft":
-		c.backend = fwmark.NFTables
+		c.backend = fwmark.BackendNFTables
 	case "iptables":
-		c.backend = fwmark.IPTables
+		c.backend = fwmark.BackendIPTables
 	default:
 		return c, fmt.Errorf("-backend %q: want nft or iptables", *backend)
 	}
 	c.sched = ipvs.Scheduler(*sched)
 	c.rule.Mark = c.mark
-	c.rule.Protocol = fwmark.Any // with ports: TCP, UDP and SCTP
+	c.rule.Protocol = fwmark.ProtocolAny // with ports: TCP, UDP and SCTP
 	c.rule.Destinations = []netip.Prefix{netip.PrefixFrom(c.vip, c.vip.BitLen())}
 	if _, err := c.rule.Canonical(); err != nil {
 		return c, err
