@@ -16,38 +16,26 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/internal/netcfg"
-	"github.com/golvs/lvs/internal/netns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
 type client struct {
-	path string
-	nsfd int // -1: the caller's namespace; for nftables
-	h    *netcfg.Host
+	h *netcfg.Host
 }
 
 func newClient(cfg *Config) (*client, error) {
-	h, err := netcfg.Open(cfg.NetNSPath)
+	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath)
 	if err != nil {
 		return nil, wrap("open", err)
 	}
-	c := &client{path: cfg.NetNSPath, nsfd: -1, h: h}
-	if cfg.NetNSPath != "" {
-		if c.nsfd, err = netns.Open(cfg.NetNSPath); err != nil {
-			h.Close()
-			return nil, wrap("open", err)
-		}
-	}
-	return c, nil
+	return &client{h: h}, nil
 }
 
-func (c *client) close() error {
-	if c.nsfd >= 0 {
-		unix.Close(c.nsfd)
-	}
-	return c.h.Close()
-}
+func (c *client) close() error { return c.h.Close() }
+
+// nsfd is the namespace's descriptor for nftables, -1 for the caller's.
+func (c *client) nsfd() int { return c.h.NetNSFd() }
 
 // run calls f with a fresh journal. On failure it rolls back what f did;
 // on success the journal becomes the Setup.

@@ -312,6 +312,7 @@ func TestOneArmNAT(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	intact := dir.AddUserTables(t) // a user's tables of names we used before
 	before := state(t, dir)
 	v4 := director.SNATService{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}
 	v6 := director.SNATService{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip6, 80)}
@@ -343,6 +344,7 @@ func TestOneArmNAT(t *testing.T) {
 					t.Errorf("%s with one-arm NAT (%s): answers %v, want 2 from each real server", url, tc.b, got)
 				}
 			}
+			intact(t)
 			teardown(t, u)
 			nstest.SameState(t, "after teardown", before, state(t, dir))
 			if err := connects(cl, "10.0.0.100:80", time.Second); err == nil {
@@ -350,6 +352,17 @@ func TestOneArmNAT(t *testing.T) {
 			}
 		})
 	}
+	// A table of our name that we did not make: refused, nothing changed.
+	t.Run("foreign table", func(t *testing.T) {
+		dir.Exec(t, "nft", "add table ip golvs_director")
+		defer dir.Exec(t, "nft", "delete table ip golvs_director")
+		before := state(t, dir)
+		_, err := d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{v4}, Interface: "eth0", Backend: director.BackendNFTables})
+		if !errors.Is(err, director.ErrConflict) {
+			t.Errorf("OneArmNAT with a foreign table ip golvs_director: %v, want ErrConflict", err)
+		}
+		nstest.SameState(t, "after the refusal", before, state(t, dir))
+	})
 }
 
 func neighMAC(t *testing.T, ns *nstest.NS, a netip.Addr) string {

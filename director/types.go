@@ -14,8 +14,13 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// NetNSPath names the network namespace to configure, e.g.
-	// /run/netns/NAME or /proc/PID/ns/net; "" is the caller's namespace.
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace (or
+	// NetNSPath's). The Client duplicates it, so the caller may close it
+	// after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
 }
 

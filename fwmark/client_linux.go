@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/golvs/lvs/internal/netns"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 )
@@ -29,12 +30,13 @@ func New(ctx context.Context, cfg *Config) (*Client, error) {
 	if cfg.Backend < BackendAuto || cfg.Backend > BackendIPTables {
 		return nil, invalidf(op, "Backend", "unknown backend %v", cfg.Backend)
 	}
-	fd := -1
-	if cfg.NetNSPath != "" {
-		var err error
-		if fd, err = netns.Open(cfg.NetNSPath); err != nil {
-			return nil, newErr(ErrInvalid, op, "NetNSPath", err)
+	fd, err := netns.OpenConfig(cfg.NetNS, cfg.NetNSPath)
+	if err != nil {
+		field := "NetNSPath"
+		if cfg.NetNS > 0 {
+			field = "NetNS"
 		}
+		return nil, newErr(ErrInvalid, op, field, err)
 	}
 	closeFn := func() error {
 		if fd >= 0 {
@@ -346,7 +348,31 @@ func (b *iptBackend) sync(ctx context.Context, rules []Rule) error {
 	return nil
 }
 
+// update runs the read-modify-write under the SDK's host-wide lock (two
+// agents' restores must not interleave their reads and writes).
+func (b *iptBackend) update(ctx context.Context, op string, f func(have []Rule) ([]Rule, error)) error {
+	unlock, err := nft.Lock(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer unlock()
+	have, err := b.rules(ctx)
+	if err != nil {
+		return err
+	}
+	want, err := f(have)
+	if err != nil {
+		return err
+	}
+	return b.sync(ctx, want)
+}
+
 func (b *iptBackend) remove(ctx context.Context) error {
+	unlock, err := nft.Lock(ctx)
+	if err != nil {
+		return wrap("remove all", err)
+	}
+	defer unlock()
 	for f := range 2 {
 		st, err := b.state(ctx, f)
 		if err == nil {

@@ -380,7 +380,7 @@ func checkListing(t *testing.T, backend, out string, vip, vip6 netip.Addr) {
 	t.Helper()
 	if backend == "nftables" {
 		must := []string{
-			"table inet lvs {",
+			"table inet golvs_fwmark {",
 			"chain prerouting {",
 			"type filter hook prerouting priority mangle; policy accept;",
 			"ip daddr " + vip.String() + " tcp dport { 80, 443 } meta mark set 0x00000001",
@@ -400,8 +400,8 @@ func checkListing(t *testing.T, backend, out string, vip, vip6 netip.Addr) {
 		if n := strings.Count(out, "meta mark set"); n != rules+1 { // and the other owner's
 			t.Fatalf("%d rules set a mark, want %d of ours and the other owner's:\n%s", n, rules, out)
 		}
-		if n := strings.Count(out, "table inet lvs"); n != 1 {
-			t.Fatalf("%d tables inet lvs:\n%s", n, out)
+		if n := strings.Count(out, "table inet golvs_fwmark"); n != 1 {
+			t.Fatalf("%d tables inet golvs_fwmark:\n%s", n, out)
 		}
 		return
 	}

@@ -103,8 +103,10 @@ func (b Backend) String() string {
 
 // Names of the objects the package owns.
 const (
-	// TableName is the nftables table (family inet) holding every rule.
-	TableName = "lvs"
+	// TableName is the nftables table (family inet) holding every rule,
+	// marked as ours (see internal/nft). Earlier versions used "lvs", a
+	// name users may have taken: that table is never touched.
+	TableName = "golvs_fwmark"
 	// ChainName is the iptables chain in the mangle table of iptables and
 	// ip6tables.
 	ChainName = "LVS-FWMARK"
@@ -122,8 +124,13 @@ const (
 // Config configures a Client. The zero value (or nil) picks the backend
 // automatically and targets the caller's network namespace.
 type Config struct {
-	// NetNSPath names the network namespace to act on, e.g.
-	// /run/netns/blue or /proc/PID/ns/net; "" is the caller's.
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace (or
+	// NetNSPath's). The Client duplicates it, so the caller may close it
+	// after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
 	// Backend is BackendAuto, BackendNFTables or BackendIPTables.
 	Backend Backend

@@ -169,7 +169,7 @@ func (c *Client) checkARP(ctx context.Context, r *findings, a ARP, vips []netip.
 		r.note("ARP", "ARP suppression is off: right only if no VIP's network is on this host's L2 segments")
 		return nil
 	case ARPTables, ARPNFTables:
-		app, err := c.arpBackend("check", a, vips)
+		app, err := c.arpBackend(ctx, "check", a, vips)
 		if err != nil {
 			r.problem("ARP", "", "ARP backend %s is unusable: %v", a.Backend, err)
 			return nil

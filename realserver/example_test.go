@@ -35,7 +35,7 @@ func ExampleClient_SetupDR() {
 }
 
 // Direct routing in a container's namespace, with ARP suppressed by
-// nftables rules (table arp lvs) instead of sysctls, the VIP on a dummy
+// nftables rules (table arp golvs_realserver) instead of sysctls, the VIP on a dummy
 // device.
 func ExampleClient_SetupDR_nftables() {
 	ctx := context.Background()

@@ -198,7 +198,9 @@ type variant struct {
 func (l *lab) run(t *testing.T, variants []variant) {
 	ctx := context.Background()
 	var befores [2]map[string]string
+	var intact [2]func(testing.TB)
 	for i, rs := range l.rs {
+		intact[i] = rs.AddUserTables(t) // a user's tables of names we used before
 		befores[i] = state(t, rs)
 	}
 	for _, v := range variants {
@@ -235,6 +237,7 @@ func (l *lab) run(t *testing.T, variants []variant) {
 				v.after(t, l)
 			}
 			for i, rs := range l.rs {
+				intact[i](t)
 				if err := setups[i].Teardown(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -594,4 +597,34 @@ func TestClosedClient(t *testing.T) {
 	if out := ns.Exec(t, "ip", "-o", "addr", "show", "dev", "lo"); !strings.Contains(out, "10.0.0.100/32") {
 		t.Fatalf("the VIP went away after a failed teardown:\n%s", out)
 	}
+}
+
+// A table of our name that we did not make is refused, nothing changed.
+func TestForeignTableRefused(t *testing.T) {
+	ctx := context.Background()
+	ns := nstest.New(t)
+	ns.AddAddr(t, "lo", netip.MustParsePrefix("10.0.0.11/32"))
+	ns.Exec(t, "nft", "add table arp golvs_realserver")
+	ns.Exec(t, "nft", "add table ip golvs_realserver")
+	before := state(t, ns)
+	// By descriptor, closed at once: the Client keeps a duplicate.
+	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := realserver.New(&realserver.Config{NetNS: fd})
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.11")}})
+	if !errors.Is(err, realserver.ErrConflict) || !strings.Contains(err.Error(), "table arp golvs_realserver") {
+		t.Errorf("SetupDR with a foreign table arp golvs_realserver: %v, want ErrConflict naming it", err)
+	}
+	_, err = c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: ipvs.IPIP, MSS: clampMSS, ARP: realserver.ARP{Backend: realserver.ARPNone}})
+	if !errors.Is(err, realserver.ErrConflict) || !strings.Contains(err.Error(), "table ip golvs_realserver") {
+		t.Errorf("SetupTUN with a foreign table ip golvs_realserver: %v, want ErrConflict naming it", err)
+	}
+	nstest.SameState(t, "after the refusals", before, state(t, ns))
 }

@@ -26,7 +26,7 @@ const (
 	// `-A OUTPUT -s VIP -j mangle --mangle-ip-s RIP`. Needs the arptables
 	// command and the kernel's arp_tables modules.
 	ARPTables
-	// ARPNFTables adds the same two rules to an nftables table "lvs" of
+	// ARPNFTables adds the same two rules to an nftables table "golvs_realserver" of
 	// the arp family over netlink; no binary is needed.
 	ARPNFTables
 	// ARPNone leaves ARP alone: only right when the VIP's network is not
@@ -89,7 +89,7 @@ type TUN struct {
 	// VIP to at most this, so that clients' full-size segments still fit
 	// the path after encapsulation: on a 1500-byte path 1440 for IPIP, 1436
 	// for GRE, 1428 for GUE (less with GUE/GRE checksums). Uses an
-	// nftables table "ip lvs_rs" over netlink.
+	// nftables table "ip golvs_realserver" over netlink.
 	MSS uint16
 }
 
@@ -247,8 +247,13 @@ type findings Findings
 
 // Config configures a Client.
 type Config struct {
-	// NetNSPath names the network namespace to configure, e.g.
-	// /run/netns/blue or /proc/PID/ns/net; "" is the caller's.
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace (or
+	// NetNSPath's). The Client duplicates it, so the caller may close it
+	// after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
 }
 

@@ -27,7 +27,7 @@ func New(cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	h, err := netcfg.Open(cfg.NetNSPath)
+	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath)
 	if err != nil {
 		return nil, wrap("open", err)
 	}
@@ -70,7 +70,7 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	if err := c.precheckVIPs(op, dev, d.VIPs); err != nil {
 		return nil, err
 	}
-	arp, err := c.arpBackend(op, d.ARP, d.VIPs)
+	arp, err := c.arpBackend(ctx, op, d.ARP, d.VIPs)
 	if err != nil {
 		return nil, err
 	}
@@ -129,14 +129,14 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		}
 	}
 	if t.MSS != 0 {
-		if _, err := newMSSClamp(c.h).hasTable(); err != nil {
+		if err := newMSSClamp(c.h).probe(ctx); err != nil {
 			return nil, wrap(op, err)
 		}
 	}
 	if err := c.precheckVIPs(op, dev, t.VIPs); err != nil {
 		return nil, err
 	}
-	arp, err := c.arpBackend(op, t.ARP, t.VIPs)
+	arp, err := c.arpBackend(ctx, op, t.ARP, t.VIPs)
 	if err != nil {
 		return nil, err
 	}

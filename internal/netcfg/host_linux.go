@@ -35,15 +35,20 @@ type Host struct {
 
 // Open returns a Host for the namespace at path (/run/netns/NAME,
 // /proc/PID/ns/net); "" is the caller's namespace.
-func Open(path string) (*Host, error) {
+func Open(path string) (*Host, error) { return OpenConfig(0, path) }
+
+// OpenConfig returns a Host for the namespace a public package's Config
+// names: the descriptor fd (duplicated; the caller keeps its own) when
+// fd > 0, else path, else the caller's namespace.
+func OpenConfig(fd int, path string) (*Host, error) {
 	h := &Host{path: path, nsfd: -1}
 	var err error
-	if path == "" {
+	if h.nsfd, err = netns.OpenConfig(fd, path); err != nil {
+		return nil, kernelErr("open network namespace", err)
+	}
+	if h.nsfd < 0 {
 		h.nl, err = netlink.NewHandle()
 	} else {
-		if h.nsfd, err = netns.Open(path); err != nil {
-			return nil, kernelErr("open network namespace "+path, err)
-		}
 		h.nl, err = netlink.NewHandleAt(vnetns.NsHandle(h.nsfd))
 	}
 	if err != nil {
@@ -94,6 +99,9 @@ func (h *Host) NetNSFd() int { return h.nsfd }
 func (h *Host) Path() string { return h.path }
 
 func (h *Host) where() string {
+	if h.path == "" && h.nsfd >= 0 {
+		return "the network namespace of the given descriptor"
+	}
 	if h.path == "" {
 		return "the current network namespace"
 	}
