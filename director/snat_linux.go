@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/golvs/lvs/internal/netcfg"
@@ -218,10 +219,12 @@ func (c *client) nftAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, 
 // ---- iptables ----
 
 // iptNAT is what iptables-save shows of the nat table: our chain, the jump
-// to it, and our rules in it by tag (as saved, for -D).
+// to it, and our rules in it by tag with their position (1, 2, ...: what
+// -D takes; a saved rule's text does not always parse back as the same
+// rule, e.g. xt_ipvs's).
 type iptNAT struct {
 	chain, jump bool
-	rules       map[string]string
+	rules       map[string]int
 	others      int // rules in our chain that are not ours
 }
 
@@ -243,7 +246,7 @@ func (c *client) iptRun(ctx context.Context, stdin, name string, args ...string)
 }
 
 func (c *client) iptSave(ctx context.Context, fam family) (iptNAT, error) {
-	st := iptNAT{rules: map[string]string{}}
+	st := iptNAT{rules: map[string]int{}}
 	out, err := c.iptRun(ctx, "", fam.iptables+"-save", "-t", "nat")
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {
@@ -251,6 +254,7 @@ func (c *client) iptSave(ctx context.Context, fam family) (iptNAT, error) {
 		}
 		return st, err
 	}
+	pos := 0
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		switch {
@@ -259,9 +263,10 @@ func (c *client) iptSave(ctx context.Context, fam family) (iptNAT, error) {
 		case len(f) == 4 && f[0] == "-A" && f[1] == "POSTROUTING" && f[2] == "-j" && f[3] == iptablesChain:
 			st.jump = true
 		case len(f) > 1 && f[0] == "-A" && f[1] == iptablesChain:
+			pos++
 			if i := strings.Index(line, `--comment "`+nftTagPrefix); i >= 0 {
 				rest := line[i+len(`--comment "`):]
-				st.rules[rest[:strings.IndexByte(rest, '"')]] = line
+				st.rules[rest[:strings.IndexByte(rest, '"')]] = pos
 			} else {
 				st.others++
 			}
@@ -309,7 +314,7 @@ func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, 
 	}
 	var todo []SNATService
 	for _, s := range svcs {
-		if st.rules[tag(s)] == "" {
+		if st.rules[tag(s)] == 0 {
 			todo = append(todo, s)
 			lines = append(lines, "-A "+iptablesChain+" "+iptRuleSpec(fam, s))
 		}
@@ -349,12 +354,19 @@ func (c *client) iptDelSNAT(ctx context.Context, fam family, tags []string) erro
 	if err != nil {
 		return err
 	}
-	var lines []string
+	var del []int
 	for _, t := range tags {
-		if line := st.rules[t]; line != "" {
-			lines = append(lines, "-D"+strings.TrimPrefix(line, "-A"))
+		if pos := st.rules[t]; pos > 0 {
+			del = append(del, pos)
 			delete(st.rules, t)
 		}
+	}
+	// From the last: each deletion shifts the rules after it.
+	slices.Sort(del)
+	slices.Reverse(del)
+	var lines []string
+	for _, pos := range del {
+		lines = append(lines, fmt.Sprintf("-D %s %d", iptablesChain, pos))
 	}
 	if st.chain && len(st.rules) == 0 && st.others == 0 {
 		if st.jump {
