@@ -29,10 +29,10 @@ func (c *Client) CheckDR(ctx context.Context, d DR) (Findings, error) {
 		dev = "lo"
 	}
 	r := &findings{}
-	if err := c.checkVIPs(ctx, r, dev, d.VIPs, "modprobe dummy; ip link add "+dev+" type dummy"); err != nil {
+	if err := c.checkVIPs(ctx, r, dev, hostPrefixes(d.VIPs), "modprobe dummy; ip link add "+dev+" type dummy"); err != nil {
 		return nil, wrap("check DR", err)
 	}
-	if err := c.checkARP(ctx, r, d.ARP, d.VIPs); err != nil {
+	if err := c.checkARP(ctx, r, d.ARP, hostPrefixes(d.VIPs)); err != nil {
 		return nil, wrap("check DR", err)
 	}
 	return Findings(*r), nil
@@ -71,14 +71,14 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (Findings, error) {
 	if _, err := c.h.LinkByName(dev); errors.Is(err, ErrNotExist) {
 		r.problem("device "+dev, "load the kernel module(s) "+t.module(),
 			"tunnel device %s does not exist: kernel module(s) %s not loaded (or net.core.fb_tunnels_only_for_init_net keeps it out of this namespace), so %s packets are not decapsulated", dev, t.module(), t.Type)
-		if err := c.checkARP(ctx, r, t.ARP, t.VIPs); err != nil {
+		if err := c.checkARP(ctx, r, t.ARP, hostPrefixes(t.VIPs)); err != nil {
 			return nil, wrap(op, err)
 		}
 		return Findings(*r), nil
 	} else if err != nil {
 		return nil, wrap(op, err)
 	}
-	if err := c.checkVIPs(ctx, r, dev, t.VIPs, ""); err != nil {
+	if err := c.checkVIPs(ctx, r, dev, hostPrefixes(t.VIPs), ""); err != nil {
 		return nil, wrap(op, err)
 	}
 	rp, err := c.h.EffectiveConf(dev, "rp_filter")
@@ -103,7 +103,7 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (Findings, error) {
 	if t.MSS == 0 {
 		r.note("MTU", "TUN adds %d bytes per packet; without TCP MSS clamping (TUN.MSS) clients' full-size segments rely on path-MTU discovery through the director", map[ipvs.TunnelType]int{ipvs.IPIP: 20, ipvs.GRE: 24, ipvs.GUE: 32}[t.Type])
 	} else {
-		missing, err := newMSSClamp(c.h).missing(ctx, mssRules(t.VIPs, t.MSS))
+		missing, err := newMSSClamp(c.h).missing(ctx, mssRules(hostPrefixes(t.VIPs), t.MSS))
 		if err != nil {
 			return nil, wrap(op, err)
 		}
@@ -111,7 +111,7 @@ func (c *Client) CheckTUN(ctx context.Context, t TUN) (Findings, error) {
 			r.problem("MSS clamp", "", "TCP MSS clamp missing: %s; clients may send segments too large for the tunnel", m)
 		}
 	}
-	if err := c.checkARP(ctx, r, t.ARP, t.VIPs); err != nil {
+	if err := c.checkARP(ctx, r, t.ARP, hostPrefixes(t.VIPs)); err != nil {
 		return nil, wrap(op, err)
 	}
 	return Findings(*r), nil

@@ -274,7 +274,7 @@ func TestDRTraffic(t *testing.T) {
 	var vs []variant
 	for _, backend := range []realserver.ARPBackend{realserver.ARPSysctl, realserver.ARPTables, realserver.ARPNFTables} {
 		cfg := func(i int) realserver.DR {
-			c := realserver.DR{VIPs: []netip.Prefix{vip32}}
+			c := realserver.DR{VIPs: []netip.Addr{vip}}
 			if backend != realserver.ARPSysctl {
 				c.ARP = realserver.ARP{Backend: backend, RIP: rsIPs[i]}
 			}
@@ -314,7 +314,7 @@ func TestDRTrafficIPv6(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t)
 	cfg6 := func(i int) realserver.DR {
-		c := realserver.DR{VIPs: []netip.Prefix{vip128}}
+		c := realserver.DR{VIPs: []netip.Addr{vip6}}
 		if i == 1 {
 			c.Device = "lvs0"
 		}
@@ -347,7 +347,7 @@ func TestDRWithoutARPSuppressionFails(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t)
 	l.director.AddAddr(t, "eth0", vip32, vip128)
-	cfg := realserver.DR{VIPs: []netip.Prefix{vip32, vip128}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	cfg := realserver.DR{VIPs: []netip.Addr{vip, vip6}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
 	for _, rs := range l.rs {
 		if _, err := client(t, rs).SetupDR(ctx, cfg); err != nil {
 			t.Fatal(err)
@@ -367,7 +367,7 @@ func TestDRWithoutARPSuppressionFails(t *testing.T) {
 			t.Fatalf("unknown MAC %s answered", m)
 		}
 	}
-	r, err := client(t, l.rs[0]).CheckDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}})
+	r, err := client(t, l.rs[0]).CheckDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}})
 	if err != nil || r.OK() || !strings.Contains(r.String(), "eth0 answers ARP requests for the VIPs (arp_ignore 0 = max(all 0, eth0 0))") {
 		t.Fatalf("check does not explain the failure:\n%v %v", r, err)
 	}
@@ -401,7 +401,7 @@ func TestTUNTraffic(t *testing.T) {
 		typ  ipvs.TunnelType
 		port uint16
 	}{{ipvs.IPIP, 0}, {ipvs.GUE, 6080}, {ipvs.GRE, 0}} {
-		cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: c.typ, Port: c.port, MSS: clampMSS}
+		cfg := realserver.TUN{VIPs: []netip.Addr{vip}, Type: c.typ, Port: c.port, MSS: clampMSS}
 		vs = append(vs, variant{
 			name:        c.typ.String(),
 			dest:        ipvs.Destination{Forward: ipvs.Tunnel, TunnelType: c.typ, TunnelPort: c.port},
@@ -451,7 +451,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	ns.AddAddr(t, "lo", netip.MustParsePrefix("10.9.0.1/16"))
 	c := client(t, ns)
 	before := state(t, ns)
-	r, err := c.CheckDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.5/32")}})
+	r, err := c.CheckDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("10.9.0.5")}})
 	if err != nil || !strings.Contains(r.String(), "lo carries 10.9.0.1/16, which contains VIP 10.9.0.5: every address in that prefix is local") {
 		t.Errorf("check misses the wide prefix on lo:\n%v %v", r, err)
 	}
@@ -461,38 +461,38 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"wide prefix", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.100/24")}})
+		{"broadcast VIP", func() error {
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("10.0.0.255"), netip.MustParseAddr("255.255.255.255")}})
 			return err
-		}, realserver.ErrInvalid, "VIPs[0]: 10.0.0.100/24 is wider than a single address"},
-		{"wide IPv6 prefix", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}})
+		}, realserver.ErrInvalid, "VIPs[1]: 255.255.255.255 cannot be a VIP"},
+		{"IPv4 VIP twice, once IPv4-mapped", func() error {
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("::ffff:192.0.2.1")}})
 			return err
-		}, realserver.ErrInvalid, "must be /128"},
+		}, realserver.ErrInvalid, "VIPs[2]: 192.0.2.1 given twice"},
 		{"NIC as DR device", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, Device: "eth0"})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, Device: "eth0"})
 			return err
 		}, realserver.ErrInvalid, "eth0 is a veth device"},
 		{"conflicting address", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.77/32")}})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("10.0.0.77")}})
 			return err
 		}, realserver.ErrConflict, "10.0.0.77 is already configured as 10.0.0.77/24 on eth0"},
 		{"RIP not local", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.99")}})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.99")}})
 			return err
 		}, realserver.ErrInvalid, "10.0.0.99 is not an address of this host"},
 		{"GUE without port", func() error {
-			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: ipvs.GUE})
+			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{vip}, Type: ipvs.GUE})
 			return err
 		}, realserver.ErrInvalid, "GUE needs the UDP port"},
 		{"IPv6 TUN", func() error {
-			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")}})
+			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}})
 			return err
 		}, realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
 		{"fou port taken by another type", func() error {
 			ns.Exec(t, "ip", "fou", "add", "port", "6080", "ipproto", "4")
 			defer ns.Exec(t, "ip", "fou", "del", "port", "6080")
-			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: ipvs.GUE, Port: 6080})
+			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{vip}, Type: ipvs.GUE, Port: 6080})
 			return err
 		}, realserver.ErrConflict, "fou port 6080 is already open as 6080/ipv4 ipproto 4"},
 	} {
@@ -516,7 +516,7 @@ func TestMissingArptables(t *testing.T) {
 	c := client(t, ns)
 	path := os.Getenv("PATH")
 	t.Setenv("PATH", t.TempDir())
-	_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPTables, RIP: netip.MustParseAddr("10.0.0.11")}})
+	_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPTables, RIP: netip.MustParseAddr("10.0.0.11")}})
 	if !errors.Is(err, realserver.ErrUnavailable) || !strings.Contains(err.Error(), "needs the arptables command, which is not installed") {
 		t.Fatalf("got %v", err)
 	}
@@ -547,7 +547,7 @@ func TestTUNCreatesMissingDevice(t *testing.T) {
 		t.Fatal("tunl0 exists in a namespace created with fb_tunnels_only_for_init_net=1")
 	}
 	c := client(t, ns)
-	cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	cfg := realserver.TUN{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
 	r, err := c.CheckTUN(ctx, cfg)
 	if err != nil || !strings.Contains(r.String(), "tunnel device tunl0 does not exist: kernel module(s) ipip not loaded") {
 		t.Fatalf("check: %v %v", r, err)
@@ -579,7 +579,7 @@ func TestClosedClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	cfg := realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
 	s, err := c.SetupDR(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -618,11 +618,11 @@ func TestForeignTableRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, err = c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.11")}})
+	_, err = c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.11")}})
 	if !errors.Is(err, realserver.ErrConflict) || !strings.Contains(err.Error(), "table arp golvs_realserver") {
 		t.Errorf("SetupDR with a foreign table arp golvs_realserver: %v, want ErrConflict naming it", err)
 	}
-	_, err = c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: ipvs.IPIP, MSS: clampMSS, ARP: realserver.ARP{Backend: realserver.ARPNone}})
+	_, err = c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{vip}, Type: ipvs.IPIP, MSS: clampMSS, ARP: realserver.ARP{Backend: realserver.ARPNone}})
 	if !errors.Is(err, realserver.ErrConflict) || !strings.Contains(err.Error(), "table ip golvs_realserver") {
 		t.Errorf("SetupTUN with a foreign table ip golvs_realserver: %v, want ErrConflict naming it", err)
 	}

@@ -61,9 +61,10 @@ type ARP struct {
 
 // DR configures a direct-routing real server.
 type DR struct {
-	// VIPs as /32 or /128 prefixes; a wider prefix is rejected because on
-	// lo it would make the whole prefix local.
-	VIPs []netip.Prefix
+	// VIPs, IPv4 or IPv6 (IPv4-mapped addresses are taken as IPv4), as
+	// director.VIP.Address: each is configured as a host prefix (/32,
+	// /128), since a wider one on lo would make the whole prefix local.
+	VIPs []netip.Addr
 	// Device carries the VIPs: "" or "lo" for the loopback device, or the
 	// name of a dummy device, created if missing.
 	Device string
@@ -75,8 +76,8 @@ type DR struct {
 
 // TUN configures a tunnelling (IPIP, GUE or GRE) real server.
 type TUN struct {
-	// VIPs as /32 prefixes (IPv4 VIPs; IPv4-in-IPv4 encapsulations).
-	VIPs []netip.Prefix
+	// VIPs, IPv4 only (IPv4-in-IPv4 encapsulations), configured as /32.
+	VIPs []netip.Addr
 	// Type is the encapsulation the director's destinations use.
 	Type ipvs.TunnelType
 	// Port is GUE's UDP receive port (the destination's TunnelPort);
@@ -111,24 +112,21 @@ func (t TUN) module() string {
 	return "ipip"
 }
 
-func validateVIPs(op string, vips []netip.Prefix, v4only bool) error {
+func validateVIPs(op string, vips []netip.Addr, v4only bool) error {
 	if len(vips) == 0 {
 		return invalid(op, "VIPs", "no VIP given")
 	}
 	seen := map[netip.Addr]bool{}
-	for i, p := range vips {
+	for i, a := range vips {
 		f := fmt.Sprintf("VIPs[%d]", i)
-		if !p.IsValid() {
-			return invalid(op, f, "not a valid prefix")
+		if !a.IsValid() {
+			return invalid(op, f, "not a valid address")
 		}
-		a := p.Addr()
-		if a.Is4In6() {
-			return invalid(op, f, "%s is IPv4-mapped; give the IPv4 address", a)
+		a = a.Unmap()
+		if a.Zone() != "" {
+			return invalid(op, f, "%s: a VIP has no zone", a)
 		}
-		if p.Bits() != a.BitLen() {
-			return invalid(op, f, "%s is wider than a single address: a VIP must be /%d, because a wider prefix on the device makes the whole prefix local and cuts the host off from its neighbours", p, a.BitLen())
-		}
-		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 			return invalid(op, f, "%s cannot be a VIP", a)
 		}
 		if v4only && !a.Is4() {
@@ -140,6 +138,17 @@ func validateVIPs(op string, vips []netip.Prefix, v4only bool) error {
 		seen[a] = true
 	}
 	return nil
+}
+
+// hostPrefixes is the VIPs as the host prefixes (/32, /128) they are
+// configured as.
+func hostPrefixes(vips []netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, len(vips))
+	for i, a := range vips {
+		a = a.Unmap()
+		out[i] = netip.PrefixFrom(a, a.BitLen())
+	}
+	return out
 }
 
 func hasV4(vips []netip.Prefix) bool {
@@ -188,7 +197,7 @@ func (d DR) Validate() error {
 	if d.Device != "" && !validDeviceName(d.Device) {
 		return invalid(op, "Device", "%q is not a valid device name", d.Device)
 	}
-	return validateARP(op, d.ARP, d.VIPs)
+	return validateARP(op, d.ARP, hostPrefixes(d.VIPs))
 }
 
 // Validate checks the configuration without touching the host.
@@ -212,7 +221,7 @@ func (t TUN) Validate() error {
 	if t.MSS != 0 && t.MSS < 536 {
 		return invalid(op, "MSS", "%d is below 536, the minimum every IPv4 host must accept", t.MSS)
 	}
-	return validateARP(op, t.ARP, t.VIPs)
+	return validateARP(op, t.ARP, hostPrefixes(t.VIPs))
 }
 
 // The outcome of CheckDR and CheckTUN: the SDK's one diagnostics shape,

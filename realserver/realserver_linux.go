@@ -67,10 +67,10 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	case dev != "lo" && link.Type() != "dummy":
 		return nil, invalid(op, "Device", "%s is a %s device; DR VIPs belong on lo or a dummy device, which never answer ARP themselves", dev, link.Type())
 	}
-	if err := c.precheckVIPs(op, dev, d.VIPs); err != nil {
+	if err := c.precheckVIPs(op, dev, hostPrefixes(d.VIPs)); err != nil {
 		return nil, err
 	}
-	arp, err := c.arpBackend(ctx, op, d.ARP, d.VIPs)
+	arp, err := c.arpBackend(ctx, op, d.ARP, hostPrefixes(d.VIPs))
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 		if err := c.h.SetLinkUp(&s.j, dev); err != nil {
 			return err
 		}
-		return c.addVIPs(ctx, &s.j, dev, d.VIPs)
+		return c.addVIPs(ctx, &s.j, dev, hostPrefixes(d.VIPs))
 	})
 	if err != nil {
 		return nil, wrap(op, err)
@@ -133,10 +133,10 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 			return nil, wrap(op, err)
 		}
 	}
-	if err := c.precheckVIPs(op, dev, t.VIPs); err != nil {
+	if err := c.precheckVIPs(op, dev, hostPrefixes(t.VIPs)); err != nil {
 		return nil, err
 	}
-	arp, err := c.arpBackend(ctx, op, t.ARP, t.VIPs)
+	arp, err := c.arpBackend(ctx, op, t.ARP, hostPrefixes(t.VIPs))
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +161,11 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		if err := c.h.SetLinkUp(&s.j, dev); err != nil {
 			return err
 		}
-		if err := c.addVIPs(ctx, &s.j, dev, t.VIPs); err != nil {
+		if err := c.addVIPs(ctx, &s.j, dev, hostPrefixes(t.VIPs)); err != nil {
 			return err
 		}
 		if t.MSS != 0 {
-			if err := newMSSClamp(c.h).apply(ctx, &s.j, mssRules(t.VIPs, t.MSS)); err != nil {
+			if err := newMSSClamp(c.h).apply(ctx, &s.j, mssRules(hostPrefixes(t.VIPs), t.MSS)); err != nil {
 				return err
 			}
 		}

@@ -23,15 +23,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 
+	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/examples/internal/agent"
-
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
@@ -45,6 +45,10 @@ func main() {
 }
 
 func run(args []string) int {
+	if cli.IsHelp(args) {
+		fmt.Println(usage)
+		return 0
+	}
 	return agent.Main("dr", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
@@ -60,19 +64,26 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddrPort(*vipFlag)
-	if err != nil || vip.Port() == 0 {
-		return nil, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80 or [2001:db8::10]:80", *vipFlag)
+	vip, err := cli.AddrPort("-vip", *vipFlag)
+	if err != nil {
+		return nil, err
 	}
-	rs, err := agent.Split("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: DR cannot map them)", netip.ParseAddr)
+	rs, err := cli.List("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: DR cannot map them)", netip.ParseAddr)
 	if err == nil {
-		err = agent.SameFamily("direct routing", vip.Addr(), rs...)
+		err = cli.RealServers("direct routing", vip.Addr(), true, rs...)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if *iface == "" {
-		return nil, errors.New("-iface is required: the interface clients reach the VIP on")
+	if _, err := cli.Interface(*iface); err != nil {
+		return nil, err
+	}
+	scheduler, err := cli.Scheduler(*sched)
+	if err != nil {
+		return nil, err
+	}
+	if err := (director.VIP{Address: vip.Addr(), Announce: director.AnnounceARP, Interface: *iface}).Validate(); err != nil {
+		return nil, err
 	}
 
 	var dests []ipvs.Destination
@@ -80,7 +91,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
 	}
 	var d agent.Director
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: ipvs.Scheduler(*sched)}
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: scheduler}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
 }
 
@@ -91,11 +102,11 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddr(*vipFlag)
+	vip, err := cli.ParseAddr("-vip", *vipFlag)
 	if err != nil {
-		return nil, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10 or 2001:db8::10", *vipFlag)
+		return nil, err
 	}
-	cfg := realserver.DR{VIPs: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())}}
+	cfg := realserver.DR{VIPs: []netip.Addr{vip}}
 	switch *arpFlag {
 	case "sysctl":
 		cfg.ARP.Backend = realserver.ARPSysctl

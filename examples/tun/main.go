@@ -26,14 +26,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 
+	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/examples/internal/agent"
-
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
@@ -50,6 +50,10 @@ func main() {
 }
 
 func run(args []string) int {
+	if cli.IsHelp(args) {
+		fmt.Println(usage)
+		return 0
+	}
 	return agent.Main("tun", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
@@ -99,16 +103,26 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddrPort(*vipFlag)
-	if err != nil || vip.Port() == 0 {
-		return nil, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80", *vipFlag)
-	}
-	rs, err := agent.Split("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: tunnelling cannot map them)", netip.ParseAddr)
+	vip, err := cli.AddrPort("-vip", *vipFlag)
 	if err != nil {
 		return nil, err
 	}
-	if *iface == "" {
-		return nil, errors.New("-iface is required: the interface clients reach the VIP on")
+	rs, err := cli.List("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: tunnelling cannot map them)", netip.ParseAddr)
+	if err == nil {
+		err = cli.RealServers("tunnelling", vip.Addr(), false, rs...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cli.Interface(*iface); err != nil {
+		return nil, err
+	}
+	scheduler, err := cli.Scheduler(*sched)
+	if err != nil {
+		return nil, err
+	}
+	if err := (director.VIP{Address: vip.Addr(), Announce: director.AnnounceARP, Interface: *iface}).Validate(); err != nil {
+		return nil, err
 	}
 
 	var dests []ipvs.Destination
@@ -116,7 +130,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port})
 	}
 	var d agent.Director
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: ipvs.Scheduler(*sched)}
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: scheduler}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
 }
 
@@ -128,11 +142,11 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddr(*vipFlag)
+	vip, err := cli.ParseAddr("-vip", *vipFlag)
 	if err != nil {
-		return nil, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10", *vipFlag)
+		return nil, err
 	}
-	cfg := realserver.TUN{VIPs: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())}, Type: typ, Port: port}
+	cfg := realserver.TUN{VIPs: []netip.Addr{vip}, Type: typ, Port: port}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
