@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -61,22 +60,6 @@ func teardown(t *testing.T, u *director.Setup) {
 	}
 }
 
-// sysctl writes sysctls (dotted names) inside ns; no exec, which is slow
-// under TCG.
-func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
-	t.Helper()
-	err := ns.Do(func() error {
-		for i := 0; i+1 < len(kv); i += 2 {
-			if err := os.WriteFile("/proc/sys/"+strings.ReplaceAll(kv[i], ".", "/"), []byte(kv[i+1]), 0); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // vethPair adds a veth pair eth0/eth1 inside ns, both up: Ethernet
 // devices without a second namespace.
@@ -162,7 +145,7 @@ func TestTwoArmNAT(t *testing.T) {
 	serveName(t, rs2, ":8080", "rs2")
 
 	// Non-default starting values that the set-up must give back.
-	sysctl(t, dir, "net.ipv4.conf.all.accept_redirects", "0", "net.ipv4.conf.int.send_redirects", "0",
+	dir.Sysctl(t, "net.ipv4.conf.all.accept_redirects", "0", "net.ipv4.conf.int.send_redirects", "0",
 		"net.ipv4.conf.ext.forwarding", "1", "net.ipv6.conf.ext.forwarding", "1")
 	ipv := newIPVS(t, dir) // loads ip_vs, so that its sysctls exist before the snapshot
 	if _, err := ipv.Services(context.Background()); err != nil {
@@ -458,7 +441,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	if err := ns.Do(func() error { return netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "dum0"}}) }); err != nil {
 		t.Fatal(err)
 	}
-	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
+	ns.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1")
 	ipv := newIPVS(t, ns)
 	if _, err := ipv.Services(context.Background()); err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/golvs/lvs/fwmark"
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
+	"github.com/stretchr/testify/require"
 )
 
 // backendCase is one way of installing marks that the kernel tests cover.
@@ -88,24 +87,7 @@ func stable(save string) string {
 	return strings.Join(out, "\n")
 }
 
-func noErr(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
-func writeSysctl(t *testing.T, ns *nstest.NS, kv map[string]string) {
-	t.Helper()
-	noErr(t, ns.Do(func() error {
-		for k, v := range kv {
-			if err := os.WriteFile(filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/")), []byte(v), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-}
 
 // lab is one DR topology on one segment, shared by the backends' subtests
 // so that each pays only for its own director: a client with several
@@ -154,8 +136,7 @@ func newLab(t *testing.T, directors int) *lab {
 	}
 	nstest.Segment(t, "br0", members...)
 	for name, rs := range map[string]*nstest.NS{"r1": r1, "r2": r2} {
-		writeSysctl(t, rs, map[string]string{
-			"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"})
+		rs.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1", "net.ipv4.conf.all.arp_announce", "2")
 		rs.AddAddr(t, "lo", vips...)
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
 		rs.ServeHTTP(t, ":80", h) // both families
@@ -165,17 +146,17 @@ func newLab(t *testing.T, directors int) *lab {
 	ctx := context.Background()
 	for _, d := range l.directors {
 		c, err := ipvs.New(&ipvs.Config{NetNSPath: d.Path})
-		noErr(t, err)
+		require.NoError(t, err)
 		for _, svc := range []struct {
 			fam ipvs.Family
 			fwm uint32
 			rss []string
 		}{{ipvs.IPv4, 1, []string{"10.0.0.2", "10.0.0.3"}}, {ipvs.IPv6, 2, []string{"fd00::2", "fd00::3"}}} {
 			key := ipvs.ServiceKey{Family: svc.fam, Fwmark: svc.fwm}
-			noErr(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
+			require.NoError(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
 				Flags: ipvs.FlagPersistent, Timeout: 5 * time.Minute}))
 			for _, rs := range svc.rss {
-				noErr(t, c.CreateDestination(ctx, key, ipvs.Destination{
+				require.NoError(t, c.CreateDestination(ctx, key, ipvs.Destination{
 					Address: netip.MustParseAddr(rs), Forward: ipvs.DirectRoute, Weight: 1}))
 			}
 		}
@@ -293,14 +274,14 @@ func TestTraffic(t *testing.T) {
 			cfg := bc.cfg
 			cfg.NetNSPath = d.Path
 			fw, err := fwmark.New(ctx, &cfg)
-			noErr(t, err)
+			require.NoError(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, rules))
+			require.NoError(t, fw.Sync(ctx, rules))
 			listed := bc.list(t, d)
-			noErr(t, fw.Sync(ctx, rules))      // idempotent
+			require.NoError(t, fw.Sync(ctx, rules))      // idempotent
 			undo, err := fw.Add(ctx, rules[0]) // already there: no-op
-			noErr(t, err)
-			noErr(t, undo(ctx))
+			require.NoError(t, err)
+			require.NoError(t, undo(ctx))
 			if again := bc.list(t, d); again != listed {
 				t.Fatalf("second Sync/Add changed the rules:\n%s\nthen:\n%s", listed, again)
 			}
@@ -310,11 +291,11 @@ func TestTraffic(t *testing.T) {
 			}
 			checkListing(t, bc.name, listed, vip, v6)
 			got, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			var gs, want []string
 			for _, r := range rules {
 				c, err := r.Canonical()
-				noErr(t, err)
+				require.NoError(t, err)
 				want = append(want, c.String())
 			}
 			for _, r := range got {
@@ -324,7 +305,7 @@ func TestTraffic(t *testing.T) {
 				t.Fatalf("Rules = %v, want %v", gs, want)
 			}
 			conf, err := fw.Conflicts(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			if len(conf) != 1 || !strings.Contains(conf[0].Problem, "runs before ours") || conf[0].Severity != fwmark.SeverityWarning ||
 				(!strings.Contains(conf[0].Subject, " other/") && !strings.Contains(conf[0].Problem, "10.9.9.9")) {
 				t.Fatalf("Conflicts = %v, want the other owner's rule, before ours", conf)
@@ -338,8 +319,8 @@ func TestTraffic(t *testing.T) {
 				l.persistent(t, l.sources6, vip6)
 			}
 
-			noErr(t, fw.RemoveAll(ctx))
-			noErr(t, fw.RemoveAll(ctx)) // idempotent
+			require.NoError(t, fw.RemoveAll(ctx))
+			require.NoError(t, fw.RemoveAll(ctx)) // idempotent
 			after := bc.list(t, d)
 			if after != otherBefore {
 				t.Fatalf("after RemoveAll the ruleset differs from before install:\nbefore:\n%s\nafter:\n%s", otherBefore, after)
@@ -367,7 +348,7 @@ func mixing(ctx context.Context, t *testing.T, ns *nstest.NS, bc backendCase) {
 		t.Errorf("%s installed, New(%v) = %v, want ErrConflict", bc.name, other.Backend, err)
 	}
 	auto, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, IPTables: bc.cfg.IPTables})
-	noErr(t, err)
+	require.NoError(t, err)
 	if want := bc.cfg.Backend; auto.Backend() != want {
 		t.Errorf("%s installed: BackendAuto chose %v", bc.name, auto.Backend())
 	}
@@ -439,9 +420,9 @@ func TestBadInput(t *testing.T) {
 			cfg := bc.cfg
 			cfg.NetNSPath = ns.Path
 			fw, err := fwmark.New(ctx, &cfg)
-			noErr(t, err)
+			require.NoError(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+			require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web}))
 			before := snapshot()
 			bad := []struct {
 				name, field string
@@ -485,7 +466,7 @@ func TestBadInput(t *testing.T) {
 			}
 			ns.Exec(t, create[0], create[1:]...)
 			have, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
 			if err := fw.Sync(ctx, []fwmark.Rule{web, dns}); !errors.Is(err, fwmark.ErrConflict) {
 				t.Errorf("Sync with the other backend's objects present = %v, want ErrConflict", err)
@@ -494,12 +475,12 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("Add with the other backend's objects present = %v, want ErrConflict", err)
 			}
 			now, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			if fmt.Sprint(now) != fmt.Sprint(have) {
 				t.Fatalf("refused writes changed the rules: %v, then %v", have, now)
 			}
 			ns.Exec(t, remove[0], remove[1:]...)
-			noErr(t, fw.RemoveAll(ctx))
+			require.NoError(t, fw.RemoveAll(ctx))
 		})
 	}
 }
@@ -519,7 +500,7 @@ func TestIPv6SetsOutput(t *testing.T) {
 	var want []string
 	for _, r := range rules {
 		c, err := r.Canonical()
-		noErr(t, err)
+		require.NoError(t, err)
 		want = append(want, c.String())
 	}
 	slices.Sort(want)
@@ -533,11 +514,11 @@ func TestIPv6SetsOutput(t *testing.T) {
 			cfg.NetNSPath = ns.Path
 			cfg.Output = true
 			fw, err := fwmark.New(ctx, &cfg)
-			noErr(t, err)
+			require.NoError(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, rules))
+			require.NoError(t, fw.Sync(ctx, rules))
 			got, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			var gs []string
 			for _, r := range got {
 				gs = append(gs, r.String())
@@ -561,13 +542,13 @@ func TestIPv6SetsOutput(t *testing.T) {
 				}
 			}
 			// Sync to a subset removes exactly the others.
-			noErr(t, fw.Sync(ctx, rules[2:]))
+			require.NoError(t, fw.Sync(ctx, rules[2:]))
 			got, err = fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			if len(got) != 1 || got[0].Mark != 9 {
 				t.Fatalf("after Sync to one rule: %v", got)
 			}
-			noErr(t, fw.Sync(ctx, nil))
+			require.NoError(t, fw.Sync(ctx, nil))
 			if out := bc.list(t, ns); strings.Contains(out, "lvs") || strings.Contains(out, fwmark.ChainName) {
 				t.Fatalf("Sync(nil) left rules:\n%s", out)
 			}
@@ -585,14 +566,14 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 	ns := nstest.New(t)
 	open := func(output bool) *fwmark.Client {
 		fw, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendNFTables, Output: output})
-		noErr(t, err)
+		require.NoError(t, err)
 		t.Cleanup(func() { fw.Close() })
 		return fw
 	}
 	fw, fwIn := open(true), open(false)
-	noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+	require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web}))
 	conf, err := fw.Conflicts(ctx)
-	noErr(t, err)
+	require.NoError(t, err)
 	if len(conf) != 0 {
 		t.Fatalf("Conflicts = %v, want none", conf)
 	}
@@ -612,7 +593,7 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 	type seen string
 	got := func(fw *fwmark.Client) []seen {
 		conf, err := fw.Conflicts(ctx)
-		noErr(t, err)
+		require.NoError(t, err)
 		var out []seen
 		for _, c := range conf {
 			chain := strings.TrimPrefix(strings.Fields(c.Subject)[1], "mangle/")
@@ -642,7 +623,7 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 		t.Fatalf("Conflicts without Output = %v, want %v", g, want[:2])
 	}
 	// Our rules are still in place and writable next to legacy tables.
-	noErr(t, fw.Sync(ctx, []fwmark.Rule{web, webRule(2, netip.MustParseAddr("10.0.0.101"))}))
+	require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web, webRule(2, netip.MustParseAddr("10.0.0.101"))}))
 
 	// No iptables-legacy-save on the PATH: nothing to scan, no error.
 	t.Setenv("PATH", t.TempDir())

@@ -250,17 +250,6 @@ func (l *lab) run(t *testing.T, variants []variant) {
 	}
 }
 
-func sysctlW(t *testing.T, ns *nstest.NS, key, value string) {
-	t.Helper()
-	h, err := netcfg.Open(ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := h.SetSysctl(new(netcfg.Journal), key, value); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestDRTraffic(t *testing.T) {
 	t.Parallel()
@@ -269,8 +258,8 @@ func TestDRTraffic(t *testing.T) {
 	// rs1 starts from non-default values that must come back exactly:
 	// arp_announce 1 (raised to 2, restored to 1) and arp_ignore 2 (already
 	// enough: left alone).
-	sysctlW(t, l.rs[0], "net/ipv4/conf/all/arp_announce", "1")
-	sysctlW(t, l.rs[0], "net/ipv4/conf/all/arp_ignore", "2")
+	l.rs[0].Sysctl(t, "net/ipv4/conf/all/arp_announce", "1")
+	l.rs[0].Sysctl(t, "net/ipv4/conf/all/arp_ignore", "2")
 	var vs []variant
 	for _, backend := range []realserver.ARPBackend{realserver.ARPSysctl, realserver.ARPTables, realserver.ARPNFTables} {
 		cfg := func(i int) realserver.DR {
@@ -394,7 +383,7 @@ func TestTUNTraffic(t *testing.T) {
 	// decapsulated packets are dropped unless set-up makes the tunnel
 	// device loose, and the value must survive teardown.
 	for _, rs := range l.rs {
-		sysctlW(t, rs, "net/ipv4/conf/all/rp_filter", "1")
+		rs.Sysctl(t, "net/ipv4/conf/all/rp_filter", "1")
 	}
 	var vs []variant
 	for _, c := range []struct {
