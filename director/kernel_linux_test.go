@@ -60,7 +60,6 @@ func teardown(t *testing.T, u *director.Setup) {
 	}
 }
 
-
 // vethPair adds a veth pair eth0/eth1 inside ns, both up: Ethernet
 // devices without a second namespace.
 func vethPair(t *testing.T, ns *nstest.NS) {

@@ -291,11 +291,11 @@ func iptRuleSpec(fam family, s SNATService) string {
 		s.VIP.Addr(), fam.hostBits, s.VIP.Port(), int(s.Protocol), tag(s))
 }
 
-// iptAddSNAT adds the missing rules, the chain and its jump with one
-// iptables-save and one iptables-restore, under internal/nft's host-wide
-// lock so that two agents' read-decide-write never interleave (declaring
+// iptChange runs one read-decide-write of the nat table: iptables-save,
+// plan's lines, one iptables-restore --noflush, under internal/nft's
+// host-wide lock, so that two agents' changes never interleave (declaring
 // an existing chain in a restore would flush it).
-func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
+func (c *client) iptChange(ctx context.Context, fam family, plan func(iptNAT) []string) error {
 	unlock, err := nft.Lock(ctx)
 	if err != nil {
 		return err
@@ -305,36 +305,39 @@ func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, 
 	if err != nil {
 		return err
 	}
-	var lines []string
-	if !st.chain {
-		lines = append(lines, ":"+iptablesChain+" - [0:0]")
-	}
-	if !st.jump {
-		lines = append(lines, "-A POSTROUTING -j "+iptablesChain)
-	}
-	var todo []SNATService
-	for _, s := range svcs {
-		if st.rules[tag(s)] == 0 {
-			todo = append(todo, s)
-			lines = append(lines, "-A "+iptablesChain+" "+iptRuleSpec(fam, s))
-		}
-	}
-	if len(lines) == 0 {
-		return nil // all in place: nothing to record
-	}
-	// iptables-nft creates nftables table "nat" on first use and never
-	// removes it; undo does, if it was absent before and is empty again.
-	if had, err := nft.HasTable(ctx, c.nsfd(), fam.nft, "nat"); err == nil && !had {
-		j.Record("delete the nftables table nat that iptables-nft created, once empty", func() error {
-			return nft.DropUnownedIfEmpty(context.Background(), c.nsfd(), fam.nft, "nat")
-		})
-	}
-	if err := c.iptRestore(ctx, fam, lines); err != nil {
-		return err
-	}
+	return c.iptRestore(ctx, fam, plan(st))
+}
+
+// iptAddSNAT adds the missing rules, the chain and its jump in one change.
+func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
 	var tags []string
-	for _, s := range todo {
-		tags = append(tags, tag(s))
+	changed := false
+	err := c.iptChange(ctx, fam, func(st iptNAT) []string {
+		var lines []string
+		if !st.chain {
+			lines = append(lines, ":"+iptablesChain+" - [0:0]")
+		}
+		if !st.jump {
+			lines = append(lines, "-A POSTROUTING -j "+iptablesChain)
+		}
+		for _, s := range svcs {
+			if st.rules[tag(s)] == 0 {
+				tags = append(tags, tag(s))
+				lines = append(lines, "-A "+iptablesChain+" "+iptRuleSpec(fam, s))
+			}
+		}
+		// iptables-nft creates nftables table "nat" on first use and never
+		// removes it; undo does, if it was absent before and is empty again.
+		if had, err := nft.HasTable(ctx, c.nsfd(), fam.nft, "nat"); len(lines) > 0 && err == nil && !had {
+			j.Record("delete the nftables table nat that iptables-nft created, once empty", func() error {
+				return nft.DropUnownedIfEmpty(context.Background(), c.nsfd(), fam.nft, "nat")
+			})
+		}
+		changed = len(lines) > 0
+		return lines
+	})
+	if err != nil || !changed {
+		return err // nothing changed: nothing to record
 	}
 	j.Record("delete "+fam.iptables+" rules "+strings.Join(tags, ", ")+" (and chain "+iptablesChain+" with its jump once empty)", func() error {
 		return c.iptDelSNAT(context.Background(), fam, tags)
@@ -343,36 +346,29 @@ func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, 
 }
 
 // iptDelSNAT deletes our rules tagged tags, and the chain and its jump
-// once no rule is left in it, in one restore under the lock.
+// once no rule is left in it, in one change.
 func (c *client) iptDelSNAT(ctx context.Context, fam family, tags []string) error {
-	unlock, err := nft.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := c.iptSave(ctx, fam)
-	if err != nil {
-		return err
-	}
-	var del []int
-	for _, t := range tags {
-		if pos := st.rules[t]; pos > 0 {
-			del = append(del, pos)
-			delete(st.rules, t)
+	return c.iptChange(ctx, fam, func(st iptNAT) []string {
+		var del []int
+		for _, t := range tags {
+			if pos := st.rules[t]; pos > 0 {
+				del = append(del, pos)
+				delete(st.rules, t)
+			}
 		}
-	}
-	// From the last: each deletion shifts the rules after it.
-	slices.Sort(del)
-	slices.Reverse(del)
-	var lines []string
-	for _, pos := range del {
-		lines = append(lines, fmt.Sprintf("-D %s %d", iptablesChain, pos))
-	}
-	if st.chain && len(st.rules) == 0 && st.others == 0 {
-		if st.jump {
-			lines = append(lines, "-D POSTROUTING -j "+iptablesChain)
+		// From the last: each deletion shifts the rules after it.
+		slices.Sort(del)
+		slices.Reverse(del)
+		var lines []string
+		for _, pos := range del {
+			lines = append(lines, fmt.Sprintf("-D %s %d", iptablesChain, pos))
 		}
-		lines = append(lines, "-X "+iptablesChain)
-	}
-	return c.iptRestore(ctx, fam, lines)
+		if st.chain && len(st.rules) == 0 && st.others == 0 {
+			if st.jump {
+				lines = append(lines, "-D POSTROUTING -j "+iptablesChain)
+			}
+			lines = append(lines, "-X "+iptablesChain)
+		}
+		return lines
+	})
 }

@@ -29,7 +29,6 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/examples/internal/agent"
 	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
@@ -57,42 +56,22 @@ func run(args []string) int {
 
 func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr director", flag.ContinueOnError)
-	vipFlag := fs.String("vip", "", "virtual service `ADDR:PORT` ([ADDR]:PORT for IPv6)")
-	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]` on IFACE's segment")
-	iface := fs.String("iface", "", "`interface` that gets the VIP, on the real servers' segment")
-	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
+	c := cli.DirectorFlags(fs, "on IFACE's segment")
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	vip, err := cli.AddrPort("-vip", *vipFlag)
-	if err != nil {
+	if err := c.Check("direct routing", true); err != nil {
 		return nil, err
 	}
-	rs, err := cli.List("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: DR cannot map them)", netip.ParseAddr)
-	if err == nil {
-		err = cli.RealServers("direct routing", vip.Addr(), true, rs...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := cli.Interface(*iface); err != nil {
-		return nil, err
-	}
-	scheduler, err := cli.Scheduler(*sched)
-	if err != nil {
-		return nil, err
-	}
-	if err := (director.VIP{Address: vip.Addr(), Announce: director.AnnounceARP, Interface: *iface}).Validate(); err != nil {
-		return nil, err
-	}
+	vip := c.VIP
 
 	var dests []ipvs.Destination
-	for _, a := range rs {
+	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
 	}
 	var d agent.Director
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: scheduler}
-	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
+	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }
 
 func realserverSteps(args []string) ([]agent.Step, error) {

@@ -5,12 +5,14 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -126,4 +128,49 @@ func Interface(name string) (string, error) {
 		return "", fmt.Errorf("-iface %q: no such interface here", name)
 	}
 	return name, nil
+}
+
+// Director is the command line the director sides of dr and tun share:
+// -vip ADDR:PORT, -rs ADDR[,ADDR...] (real servers on the VIP's port),
+// -iface and -sched.
+type Director struct {
+	VIP   netip.AddrPort
+	RS    []netip.Addr
+	Iface string
+	Sched ipvs.Scheduler
+
+	vip, rs, iface, sched *string
+}
+
+// DirectorFlags defines the flags in fs; rsHelp describes -rs.
+func DirectorFlags(fs *flag.FlagSet, rsHelp string) *Director {
+	return &Director{
+		vip:   fs.String("vip", "", "virtual service `ADDR:PORT` ([ADDR]:PORT for IPv6)"),
+		rs:    fs.String("rs", "", "real servers `ADDR[,ADDR...]` "+rsHelp),
+		iface: fs.String("iface", "", "client-facing `interface` that gets the VIP"),
+		sched: fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)"),
+	}
+}
+
+// Check validates the parsed flags for mode ("direct routing"), as the
+// SDK would refuse them (director.VIP.Validate) and more; sameFamily
+// requires real servers of the VIP's family.
+func (d *Director) Check(mode string, sameFamily bool) error {
+	var err error
+	if d.VIP, err = AddrPort("-vip", *d.vip); err != nil {
+		return err
+	}
+	if d.RS, err = List("-rs", *d.rs, "ADDR[,ADDR...] (no ports: "+mode+" cannot map them)", netip.ParseAddr); err != nil {
+		return err
+	}
+	if err := RealServers(mode, d.VIP.Addr(), sameFamily, d.RS...); err != nil {
+		return err
+	}
+	if d.Iface, err = Interface(*d.iface); err != nil {
+		return err
+	}
+	if d.Sched, err = Scheduler(*d.sched); err != nil {
+		return err
+	}
+	return director.VIP{Address: d.VIP.Addr(), Announce: director.AnnounceARP, Interface: d.Iface}.Validate()
 }
