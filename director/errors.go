@@ -10,36 +10,25 @@ import (
 type Error = errs.Error
 
 // Sentinels for errors.Is: the SDK's one set, the same values in every
-// package (director.ErrPermission == ipvs.ErrPermission). Every error the
-// package returns is an *Error whose Kind is exactly one of them; the
-// cause underneath (an errno, a context error, the message of iptables)
-// stays reachable with errors.Is/As.
-//
-// In this package: ErrInvalid, the request is malformed (Field names it);
-// ErrNotExist, a device it names is missing; ErrConflict, existing
-// configuration contradicts it (the VIP with another prefix, a device of
-// the same name but another type, an nftables table of our name that we
-// did not make); ErrIneffective, it would not work with the sysctls or
-// routes in effect; ErrUnavailable, a module (ip_vs, nf_tables' NAT) or
-// the iptables command is missing; ErrNotSupported, the OS or kernel
-// cannot do it at all; ErrPermission; ErrCanceled; ErrClosed, the Client
-// was closed; ErrRollback, a failed set-up could not be fully undone;
-// ErrKernel, the kernel or a tool refused for another reason.
+// package (director.ErrPermission == ipvs.ErrPermission). Every error the package returns is an
+// *Error whose Kind is exactly one of them; the comments say what each
+// means here. The cause underneath (an errno, a context error, a tool's
+// message) stays reachable with errors.Is/As.
 var (
-	ErrInvalid      = errs.ErrInvalid
-	ErrNotExist     = errs.ErrNotExist
-	ErrExist        = errs.ErrExist
-	ErrConflict     = errs.ErrConflict
-	ErrIneffective  = errs.ErrIneffective
-	ErrPermission   = errs.ErrPermission
-	ErrNotSupported = errs.ErrNotSupported
-	ErrUnavailable  = errs.ErrUnavailable
-	ErrBusy         = errs.ErrBusy
-	ErrCanceled     = errs.ErrCanceled
-	ErrClosed       = errs.ErrClosed
-	ErrRollback     = errs.ErrRollback
-	ErrCheckFailed  = errs.ErrCheckFailed
-	ErrKernel       = errs.ErrKernel
+	ErrInvalid      = errs.ErrInvalid      // malformed request; Field names it; nothing changed
+	ErrNotExist     = errs.ErrNotExist     // a device the request names is missing
+	ErrExist        = errs.ErrExist        // not returned: existing VIPs and rules are taken as they are
+	ErrConflict     = errs.ErrConflict     // the VIP with another prefix, a device of another type, a table of ours someone else made
+	ErrIneffective  = errs.ErrIneffective  // would not work with the sysctls or routes in effect (see CheckVIP)
+	ErrPermission   = errs.ErrPermission   // CAP_NET_ADMIN (CAP_SYS_ADMIN to enter a namespace) missing
+	ErrNotSupported = errs.ErrNotSupported // not Linux, or the kernel lacks the facility (IPv6 disabled)
+	ErrUnavailable  = errs.ErrUnavailable  // ip_vs, nftables NAT modules or the iptables tools missing
+	ErrBusy         = errs.ErrBusy         // the kernel could not do it now
+	ErrCanceled     = errs.ErrCanceled     // ctx done; its error is the cause
+	ErrClosed       = errs.ErrClosed       // the Client was closed
+	ErrRollback     = errs.ErrRollback     // a failed set-up could not be fully undone
+	ErrCheckFailed  = errs.ErrCheckFailed  // not returned here (health checks)
+	ErrKernel       = errs.ErrKernel       // the kernel or iptables refused for another reason
 )
 
 const pkg = "director"

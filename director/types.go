@@ -197,22 +197,23 @@ type OneArmNAT struct {
 	Backend Backend
 }
 
-// The outcome of CheckVIP and CheckReturnPath: the SDK's one diagnostics
-// shape, shared with realserver.CheckDR and fwmark.Conflicts.
-type (
-	// Finding is one problem a check found.
-	Finding = diag.Finding
-	// Findings is a check's outcome; OK reports none is SeverityBroken.
-	Findings = diag.Findings
-	// Severity grades a Finding.
-	Severity = diag.Severity
-)
+// Finding is one problem CheckVIP or CheckReturnPath found, e.g. Subject
+// "VIP 10.0.0.100 on lvs0": the SDK's one diagnostics shape, shared with
+// realserver.CheckDR and fwmark.Conflicts.
+type Finding = diag.Finding
 
-// Severities.
+// Findings is what a check found; OK reports that none is SeverityBroken,
+// which makes AddVIP refuse the VIP.
+type Findings = diag.Findings
+
+// Severity grades a Finding: SeverityWarning (works, but probably not as
+// intended) or SeverityBroken (traffic will not flow; AddVIP refuses).
+// The checks here report no SeverityNote.
+type Severity = diag.Severity
+
+// The severities of Findings.
 const (
-	SeverityNote    = diag.SeverityNote
-	SeverityWarning = diag.SeverityWarning
-	SeverityBroken  = diag.SeverityBroken
+	SeverityNote, SeverityWarning, SeverityBroken = diag.SeverityNote, diag.SeverityWarning, diag.SeverityBroken
 )
 
 func finding(sev Severity, subject, problem, fix string) Finding {

@@ -336,11 +336,16 @@ func (b *iptBackend) sync(ctx context.Context, rules []Rule) error {
 		if err != nil {
 			// Put back the family already changed, so that a failure
 			// changes nothing.
+			var rerrs []error
 			for _, g := range changed {
-				if st, rerr := b.state(ctx, g); rerr == nil {
+				st, rerr := b.state(ctx, g)
+				if rerr == nil {
 					rerr = b.restore(ctx, g, iptScript(st, old[g], b.output, false))
-					err = errors.Join(err, rerr)
 				}
+				rerrs = append(rerrs, rerr)
+			}
+			if rerr := errors.Join(rerrs...); rerr != nil {
+				return newErr(ErrRollback, "sync", "", errors.Join(err, rerr))
 			}
 			return err
 		}

@@ -195,22 +195,21 @@ func (c conflict) String() string {
 		c.Family, c.Table, c.Chain, c.Hook, c.Priority, c.Order, c.Rule)
 }
 
-// The outcome of Conflicts: the SDK's one diagnostics shape, shared with
-// director.CheckVIP and realserver.CheckDR.
-type (
-	// Finding is one thing a check found.
-	Finding = diag.Finding
-	// Findings is a check's outcome.
-	Findings = diag.Findings
-	// Severity grades a Finding.
-	Severity = diag.Severity
-)
+// Finding is one rule of another owner that Conflicts found writing the
+// packet mark, Subject "FAMILY TABLE/CHAIN": the SDK's one diagnostics
+// shape, shared with director.CheckVIP and realserver.CheckDR.
+type Finding = diag.Finding
 
-// Severities.
+// Findings is what Conflicts found.
+type Findings = diag.Findings
+
+// Severity grades a Finding; Conflicts reports SeverityWarning only: whether
+// a rule breaks a service depends on the packets it matches.
+type Severity = diag.Severity
+
+// The severities of Findings.
 const (
-	SeverityNote    = diag.SeverityNote
-	SeverityWarning = diag.SeverityWarning
-	SeverityBroken  = diag.SeverityBroken
+	SeverityNote, SeverityWarning, SeverityBroken = diag.SeverityNote, diag.SeverityWarning, diag.SeverityBroken
 )
 
 // finding describes c: Subject "FAMILY TABLE/CHAIN", Problem naming the

@@ -12,34 +12,25 @@ import (
 type Error = errs.Error
 
 // Sentinels for errors.Is: the SDK's one set, the same values in every
-// package (realserver.ErrConflict == director.ErrConflict). Every error the
-// package returns is an *Error whose Kind is exactly one of them; the
-// cause (an errno, arptables' output) stays reachable with errors.Is/As.
-//
-// In this package: ErrInvalid, the configuration is wrong (Field names
-// it); ErrNotExist, a device it names is missing; ErrConflict, the host
-// already has configuration that contradicts it (the VIP on another
-// device, an nftables table of our name we did not make); ErrUnavailable,
-// a kernel module (the message names it; the package never runs
-// modprobe) or the arptables command is missing; ErrNotSupported, the OS
-// or kernel cannot do it at all; ErrPermission; ErrCanceled; ErrClosed,
-// the Client was closed (nothing was done, and a Setup's Teardown can no
-// longer run); ErrKernel, the kernel or a tool refused for another reason.
+// package (realserver.ErrConflict == director.ErrConflict). Every error the package returns is an
+// *Error whose Kind is exactly one of them; the comments say what each
+// means here. The cause underneath (an errno, a context error, a tool's
+// message) stays reachable with errors.Is/As.
 var (
-	ErrInvalid      = errs.ErrInvalid
-	ErrNotExist     = errs.ErrNotExist
-	ErrExist        = errs.ErrExist
-	ErrConflict     = errs.ErrConflict
-	ErrIneffective  = errs.ErrIneffective
-	ErrPermission   = errs.ErrPermission
-	ErrNotSupported = errs.ErrNotSupported
-	ErrUnavailable  = errs.ErrUnavailable
-	ErrBusy         = errs.ErrBusy
-	ErrCanceled     = errs.ErrCanceled
-	ErrClosed       = errs.ErrClosed
-	ErrRollback     = errs.ErrRollback
-	ErrCheckFailed  = errs.ErrCheckFailed
-	ErrKernel       = errs.ErrKernel
+	ErrInvalid      = errs.ErrInvalid      // bad configuration; Field names it; nothing changed
+	ErrNotExist     = errs.ErrNotExist     // a device the configuration names is missing
+	ErrExist        = errs.ErrExist        // not returned: what is in place is taken as it is
+	ErrConflict     = errs.ErrConflict     // the VIP elsewhere, a device of another type, a table of ours someone else made
+	ErrIneffective  = errs.ErrIneffective  // not returned: CheckDR and CheckTUN report such problems
+	ErrPermission   = errs.ErrPermission   // CAP_NET_ADMIN (CAP_SYS_ADMIN to enter a namespace) missing
+	ErrNotSupported = errs.ErrNotSupported // not Linux, or IPv6 VIPs in TUN mode
+	ErrUnavailable  = errs.ErrUnavailable  // a module (named; never loaded here) or arptables missing
+	ErrBusy         = errs.ErrBusy         // the kernel could not do it now
+	ErrCanceled     = errs.ErrCanceled     // ctx done; its error is the cause
+	ErrClosed       = errs.ErrClosed       // the Client was closed; a Setup can no longer be torn down
+	ErrRollback     = errs.ErrRollback     // a failed set-up could not be fully undone
+	ErrCheckFailed  = errs.ErrCheckFailed  // not returned here (health checks)
+	ErrKernel       = errs.ErrKernel       // the kernel or a tool refused for another reason
 )
 
 const pkg = "realserver"

@@ -224,23 +224,23 @@ func (t TUN) Validate() error {
 	return validateARP(op, t.ARP, hostPrefixes(t.VIPs))
 }
 
-// The outcome of CheckDR and CheckTUN: the SDK's one diagnostics shape,
-// shared with director.CheckVIP and fwmark.Conflicts.
-type (
-	// Finding is one thing a check found: SeverityBroken for what would
-	// break the mode, SeverityNote for what does not by itself.
-	Finding = diag.Finding
-	// Findings is a check's outcome; OK reports none is SeverityBroken.
-	Findings = diag.Findings
-	// Severity grades a Finding.
-	Severity = diag.Severity
-)
+// Finding is one thing CheckDR or CheckTUN found, e.g. Subject "device
+// eth0" with the sysctl that lets it answer ARP for a VIP: the SDK's one
+// diagnostics shape, shared with director.CheckVIP and fwmark.Conflicts.
+type Finding = diag.Finding
 
-// Severities.
+// Findings is what a check found; OK reports that nothing would break the
+// mode (no SeverityBroken).
+type Findings = diag.Findings
+
+// Severity grades a Finding: SeverityBroken for what breaks DR or TUN for
+// the VIPs, SeverityNote for what does not by itself (no ARP suppression,
+// no MSS clamp). The checks here report no SeverityWarning.
+type Severity = diag.Severity
+
+// The severities of Findings.
 const (
-	SeverityNote    = diag.SeverityNote
-	SeverityWarning = diag.SeverityWarning
-	SeverityBroken  = diag.SeverityBroken
+	SeverityNote, SeverityWarning, SeverityBroken = diag.SeverityNote, diag.SeverityWarning, diag.SeverityBroken
 )
 
 func (fs *findings) problem(subject, fix, format string, args ...any) {
