@@ -87,8 +87,6 @@ func stable(save string) string {
 	return strings.Join(out, "\n")
 }
 
-
-
 // lab is one DR topology on one segment, shared by the backends' subtests
 // so that each pays only for its own director: a client with several
 // source addresses of each family, two real servers answering "r1"/"r2" on
@@ -278,8 +276,8 @@ func TestTraffic(t *testing.T) {
 			defer fw.Close()
 			require.NoError(t, fw.Sync(ctx, rules))
 			listed := bc.list(t, d)
-			require.NoError(t, fw.Sync(ctx, rules))      // idempotent
-			undo, err := fw.Add(ctx, rules[0]) // already there: no-op
+			require.NoError(t, fw.Sync(ctx, rules)) // idempotent
+			undo, err := fw.Add(ctx, rules[0])      // already there: no-op
 			require.NoError(t, err)
 			require.NoError(t, undo(ctx))
 			if again := bc.list(t, d); again != listed {

@@ -250,7 +250,6 @@ func (l *lab) run(t *testing.T, variants []variant) {
 	}
 }
 
-
 func TestDRTraffic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
