@@ -254,7 +254,7 @@ func (s *Setup) Changes() []string { return s.j.Steps() }
 
 // Teardown undoes the set-up, in reverse order. A failing step does not
 // stop the others; the failures are joined. It needs the Client that made
-// the Setup to be open (else ErrInvalid), and waits for the Client's other
+// the Setup to be open (else ErrClosed), and waits for the Client's other
 // calls. A second call does nothing.
 func (s *Setup) Teardown(ctx context.Context) error {
 	if s == nil {
