@@ -172,3 +172,54 @@ func TestConcurrentAgentsKeepEachOthersRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok)
 }
+
+// Do is exclusive across agents (each its own lock file descriptor, as
+// separate processes would have): while one agent is between reading and
+// writing, another's Do does not start; once the first has written, the
+// second reads what it wrote. Without the lock the second would read the
+// old table and, deciding from it, drop the table the first just added to.
+func TestDoIsExclusive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := nstest.New(t)
+	fdA, fdB := open(t, ns), open(t, ns)
+	inA, release, doneA := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		doneA <- nft.Do(ctx, fdA, &testTable, func(tx *nft.Tx) error {
+			if _, err := tx.Add(rule("a")); err != nil {
+				return err
+			}
+			close(inA)
+			<-release
+			return nil
+		})
+	}()
+	<-inA
+	inB, doneB := make(chan bool, 1), make(chan error, 1)
+	go func() {
+		doneB <- nft.Do(ctx, fdB, &testTable, func(tx *nft.Tx) error {
+			inB <- tx.Has("pre", "golvs test a")
+			tx.DropIfEmpty() // what a last agent out would do: A's rule keeps the table
+			return nil
+		})
+	}()
+	// B must wait as long as A holds the lock; a bounded look suffices to
+	// catch a B that does not wait at all.
+	select {
+	case <-inB:
+		t.Fatal("a second agent's Do ran while the first was between its read and its write")
+	case <-time.After(3 * time.Second):
+	}
+	close(release)
+	require.NoError(t, <-doneA)
+	select {
+	case sawA := <-inB:
+		assert.True(t, sawA, "the second agent did not see the first one's rule")
+	case <-ctx.Done():
+		t.Fatal("the second agent never ran")
+	}
+	require.NoError(t, <-doneB)
+	tx, err := nft.View(ctx, fdA, &testTable)
+	require.NoError(t, err)
+	assert.True(t, tx.Has("pre", "golvs test a"), "the first agent's rule was lost")
+}
