@@ -2,12 +2,9 @@ package director
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"sync"
 )
-
-var errClosed = errors.New("client is closed")
 
 // Client configures the director side of IPVS in one network namespace.
 // It is safe for concurrent use; set-up calls run one at a time.
@@ -61,7 +58,7 @@ func (c *Client) do(ctx context.Context, op string, f func(*client) error) error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.c == nil {
-		return newError(op, ErrInvalid, errClosed)
+		return newError(op, ErrClosed, nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return newError(op, nil, err)
@@ -87,10 +84,10 @@ func (c *Client) AddVIP(ctx context.Context, v VIP) (*Setup, error) {
 
 // CheckVIP reports why v would not work, or only partly, with the devices
 // and sysctls in effect, without changing anything. Findings of severity
-// Broken make AddVIP fail.
-func (c *Client) CheckVIP(ctx context.Context, v VIP) ([]Finding, error) {
+// SeverityBroken make AddVIP fail.
+func (c *Client) CheckVIP(ctx context.Context, v VIP) (Findings, error) {
 	const op = "check VIP"
-	var f []Finding
+	var f Findings
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		if err := validateVIP(op, v); err != nil {
 			return err
@@ -131,9 +128,9 @@ func (c *Client) NATGateway(ctx context.Context, g NATGateway) (*Setup, error) {
 // through the director, which NAT needs: the director reaching them
 // through a router, a gateway that is not the director, clients on the
 // real servers' own subnet, or forwarding off. It changes nothing.
-func (c *Client) CheckReturnPath(ctx context.Context, paths ...ReturnPath) ([]Finding, error) {
+func (c *Client) CheckReturnPath(ctx context.Context, paths ...ReturnPath) (Findings, error) {
 	const op = "check return path"
-	var f []Finding
+	var f Findings
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		f, err = cl.checkReturnPath(op, paths)
 		return err

@@ -22,10 +22,10 @@ func TestClosedClient(t *testing.T) {
 	j.Record("test step", func() error { ran = true; return nil })
 	s := &Setup{op: "test", j: j, c: c}
 	c.Close()
-	if err := s.Teardown(context.Background()); !errors.Is(err, ErrInvalid) || ran {
+	if err := s.Teardown(context.Background()); !errors.Is(err, ErrClosed) || ran {
 		t.Errorf("Teardown after Close: %v (step ran: %v)", err, ran)
 	}
-	if _, err := c.EnableForwarding(context.Background(), Forwarding{IPv4: true}); !errors.Is(err, ErrInvalid) {
+	if _, err := c.EnableForwarding(context.Background(), Forwarding{IPv4: true}); !errors.Is(err, ErrClosed) {
 		t.Errorf("call after Close: %v", err)
 	}
 	if err := c.Close(); err != nil {

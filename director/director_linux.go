@@ -16,61 +16,26 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/internal/netcfg"
-	"github.com/golvs/lvs/internal/netns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
 type client struct {
-	path string
-	nsfd int // -1: the caller's namespace; for nftables
-	h    *netcfg.Host
+	h *netcfg.Host
 }
 
 func newClient(cfg *Config) (*client, error) {
-	h, err := netcfg.Open(cfg.NetNSPath)
+	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath)
 	if err != nil {
 		return nil, wrap("open", err)
 	}
-	c := &client{path: cfg.NetNSPath, nsfd: -1, h: h}
-	if cfg.NetNSPath != "" {
-		if c.nsfd, err = netns.Open(cfg.NetNSPath); err != nil {
-			h.Close()
-			return nil, wrap("open", err)
-		}
-	}
-	return c, nil
+	return &client{h: h}, nil
 }
 
-func (c *client) close() error {
-	if c.nsfd >= 0 {
-		unix.Close(c.nsfd)
-	}
-	return c.h.Close()
-}
+func (c *client) close() error { return c.h.Close() }
 
-// wrap turns an error from netcfg, netlink or the OS into an *Error.
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var de *Error
-	if errors.As(err, &de) {
-		return err
-	}
-	var kind error
-	switch {
-	case errors.Is(err, netcfg.ErrNoDevice):
-		kind = ErrNotExist
-	case errors.Is(err, netcfg.ErrConflict):
-		kind = ErrConflict
-	case errors.Is(err, netcfg.ErrNoModule), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EAFNOSUPPORT):
-		kind = ErrNotSupported
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES), errors.Is(err, os.ErrPermission):
-		kind = ErrPermission
-	}
-	return &Error{Op: op, Err: err, kind: kind}
-}
+// nsfd is the namespace's descriptor for nftables, -1 for the caller's.
+func (c *client) nsfd() int { return c.h.NetNSFd() }
 
 // run calls f with a fresh journal. On failure it rolls back what f did;
 // on success the journal becomes the Setup.
@@ -78,7 +43,7 @@ func (c *client) run(op string, f func(j *netcfg.Journal) error) (*Setup, error)
 	j := new(netcfg.Journal)
 	if err := f(j); err != nil {
 		if uerr := j.Undo(); uerr != nil {
-			return nil, &Error{Op: op, Err: errors.Join(err, uerr), kind: ErrRollback}
+			return nil, &Error{Pkg: pkg, Op: op, Err: errors.Join(err, uerr), Kind: ErrRollback}
 		}
 		return nil, wrap(op, err)
 	}
@@ -156,17 +121,17 @@ func (c *client) ensureDummy(j *netcfg.Journal, dev string) error {
 	return c.h.SetLinkUp(new(netcfg.Journal), dev) // deleting it covers this
 }
 
-func brokenError(op, field string, fs []Finding) error {
+func brokenError(op, field string, fs Findings) error {
 	var msgs []string
 	for _, f := range fs {
-		if f.Severity == Broken {
+		if f.Severity == SeverityBroken {
 			msgs = append(msgs, f.Problem+"; "+f.Fix)
 		}
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
-	return &Error{Op: op, Field: field, Err: errors.New(strings.Join(msgs, "; also: ")), kind: ErrIneffective}
+	return &Error{Pkg: pkg, Op: op, Field: field, Err: errors.New(strings.Join(msgs, "; also: ")), Kind: ErrIneffective}
 }
 
 // arpCapable reports whether l answers and sends ARP/NDP on a segment.
@@ -186,17 +151,17 @@ func kindOf(l netlink.Link) string {
 	return l.Type()
 }
 
-func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
+func (c *client) checkVIP(op string, v VIP) (Findings, error) {
 	dev, a := v.device(), v.addr()
 	subj := fmt.Sprintf("VIP %s on %s (%s mode)", a, dev, v.Announce)
-	var out []Finding
+	var out Findings
 	link, lerr := c.h.LinkByName(dev)
-	if lerr != nil && !(v.Announce == AnnounceRouted && errors.Is(lerr, netcfg.ErrNoDevice)) {
+	if lerr != nil && !(v.Announce == AnnounceRouted && errors.Is(lerr, ErrNotExist)) {
 		return nil, wrap(op, lerr)
 	}
 	if v.Announce == AnnounceRouted {
 		if link != nil && link.Type() != "dummy" {
-			return nil, &Error{Op: op, Field: "VIP.Interface", kind: ErrConflict,
+			return nil, &Error{Pkg: pkg, Op: op, Field: "VIP.Interface", Kind: ErrConflict,
 				Err: fmt.Errorf("%s is a %s device; routed mode puts the VIP on a dummy device (on a real NIC it would be answered by ARP there)", dev, link.Type())}
 		}
 		if a.Is4() {
@@ -207,9 +172,9 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 	// ARP mode.
 	if !arpCapable(link) {
 		if a.Is6() {
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("%s is a %s device without neighbour discovery: Linux answers neighbour solicitations only for addresses on the interface they arrive on, so nobody would find the VIP", dev, kindOf(link)),
-				"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"})
+				"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"))
 			return out, nil
 		}
 		conf, err := c.h.EffectiveConf(dev, "arp_ignore")
@@ -222,12 +187,12 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 		} else {
 			p += ": with arp_ignore=0 the VIP is answered on every interface, by accident rather than by design"
 		}
-		out = append(out, Finding{Broken, subj, p,
-			"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"})
+		out = append(out, finding(SeverityBroken, subj, p,
+			"use AnnounceRouted for a VIP routed to this director, or put the VIP on the client-facing interface"))
 		return out, nil
 	}
 	if link.Attrs().Flags&net.FlagUp == 0 {
-		out = append(out, Finding{Warning, subj, dev + " is down", "set it up"})
+		out = append(out, finding(SeverityWarning, subj, dev+" is down", "set it up"))
 	}
 	if a.Is4() {
 		conf, err := c.h.EffectiveConf(dev, "arp_ignore")
@@ -236,17 +201,17 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 		}
 		switch {
 		case conf.Effective == 2:
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("arp_ignore=2 in effect on %s (max of conf/all=%d and conf/%s=%d) answers only senders in the target address's subnet, and a /32 VIP has none: the VIP is never answered", dev, conf.All, dev, conf.Iface),
-				"lower arp_ignore to 1 on all and " + dev})
+				"lower arp_ignore to 1 on all and "+dev))
 		case conf.Effective >= 8:
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("arp_ignore=%d in effect on %s never answers ARP", conf.Effective, dev),
-				"lower arp_ignore to 1 on all and " + dev})
+				"lower arp_ignore to 1 on all and "+dev))
 		}
 	} else {
 		if d, err := c.h.SysctlInt(netcfg.ConfKey(true, dev, "disable_ipv6")); err == nil && d != 0 {
-			out = append(out, Finding{Broken, subj, "IPv6 is disabled on " + dev, "set net.ipv6.conf." + dev + ".disable_ipv6=0"})
+			out = append(out, finding(SeverityBroken, subj, "IPv6 is disabled on "+dev, "set net.ipv6.conf."+dev+".disable_ipv6=0"))
 		}
 	}
 	return out, nil
@@ -254,7 +219,7 @@ func (c *client) checkVIP(op string, v VIP) ([]Finding, error) {
 
 // arpLeaks warns about interfaces that answer ARP for any local address,
 // a routed VIP included (kube-proxy's strictARP problem).
-func (c *client) arpLeaks(subj string) []Finding {
+func (c *client) arpLeaks(subj string) Findings {
 	links, err := c.h.Links()
 	if err != nil {
 		return nil
@@ -273,9 +238,9 @@ func (c *client) arpLeaks(subj string) []Finding {
 		return nil
 	}
 	sort.Strings(leaky)
-	return []Finding{{Warning, subj,
-		"with arp_ignore=0 the director also answers ARP for the routed VIP on " + strings.Join(leaky, ", ") + ", attracting traffic meant for other directors on those segments",
-		"set net.ipv4.conf.all.arp_ignore=1 (kube-proxy's strictARP) unless that is intended"}}
+	return Findings{finding(SeverityWarning, subj,
+		"with arp_ignore=0 the director also answers ARP for the routed VIP on "+strings.Join(leaky, ", ")+", attracting traffic meant for other directors on those segments",
+		"set net.ipv4.conf.all.arp_ignore=1 (kube-proxy's strictARP) unless that is intended")}
 }
 
 func (c *client) announceChecked(ctx context.Context, op, iface string, addr netip.Addr, g Gratuitous) error {
@@ -382,7 +347,7 @@ const (
 func (c *client) checkForwardingKeys(op string, f Forwarding) error {
 	if f.IPv6 {
 		if _, err := c.h.Sysctl(keyForward6); err != nil {
-			return &Error{Op: op, Field: "Forwarding.IPv6", Err: err, kind: ErrNotSupported}
+			return &Error{Pkg: pkg, Op: op, Field: "Forwarding.IPv6", Err: err, Kind: ErrNotSupported}
 		}
 	}
 	return nil
@@ -519,11 +484,11 @@ func (c *client) natGateway(op string, g NATGateway) (*Setup, error) {
 	})
 }
 
-func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, error) {
+func (c *client) checkReturnPath(op string, paths []ReturnPath) (Findings, error) {
 	if err := validateReturnPaths(op, paths); err != nil {
 		return nil, err
 	}
-	var out []Finding
+	var out Findings
 	nl := c.h.Netlink()
 	for _, p := range paths {
 		rs := p.RealServer.Unmap()
@@ -533,18 +498,18 @@ func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, erro
 			fwdKey = keyForward6
 		}
 		if v, err := c.h.SysctlInt(fwdKey); err == nil && v == 0 {
-			out = append(out, Finding{Broken, subj,
-				"forwarding is off (" + strings.ReplaceAll(fwdKey, "/", ".") + "=0): the director drops the replies it must route back to clients",
-				"NATGateway or EnableForwarding"})
+			out = append(out, finding(SeverityBroken, subj,
+				"forwarding is off ("+strings.ReplaceAll(fwdKey, "/", ".")+"=0): the director drops the replies it must route back to clients",
+				"NATGateway or EnableForwarding"))
 		}
 		r, err := routeGet(nl, rs)
 		if err != nil {
 			return nil, wrap(op, fmt.Errorf("route to %s: %w", rs, err))
 		}
 		if r.Gw != nil {
-			out = append(out, Finding{Broken, subj,
+			out = append(out, finding(SeverityBroken, subj,
 				fmt.Sprintf("the director reaches it through router %s, so the director cannot be its gateway and its replies bypass de-NAT", r.Gw),
-				"put the real servers on a segment of the director's, or use OneArmNAT"})
+				"put the real servers on a segment of the director's, or use OneArmNAT"))
 			continue
 		}
 		rsDev := linkName(nl, r.LinkIndex)
@@ -560,9 +525,9 @@ func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, erro
 				return nil, wrap(op, fmt.Errorf("route from the real server to %s: %w", p.Client, err))
 			}
 			if rr.Gw == nil {
-				out = append(out, Finding{Broken, subj,
+				out = append(out, finding(SeverityBroken, subj,
 					fmt.Sprintf("it reaches client %s directly, not through a gateway: its replies bypass the director", p.Client),
-					"use OneArmNAT"})
+					"use OneArmNAT"))
 				continue
 			}
 			gw, _ = netip.AddrFromSlice(rr.Gw)
@@ -580,21 +545,21 @@ func (c *client) checkReturnPath(op string, paths []ReturnPath) ([]Finding, erro
 				if src.IsValid() {
 					fix += " (" + src.Unmap().String() + ")"
 				}
-				out = append(out, Finding{Broken, subj,
+				out = append(out, finding(SeverityBroken, subj,
 					fmt.Sprintf("its gateway %s is not an address of this director: replies go there and bypass de-NAT", gw),
-					fix + " its default gateway, or use OneArmNAT"})
+					fix+" its default gateway, or use OneArmNAT"))
 				continue
 			case have[0].Dev != rsDev:
-				out = append(out, Finding{Warning, subj,
-					fmt.Sprintf("its gateway %s is on %s, but the director reaches it through %s", gw, have[0].Dev, rsDev), ""})
+				out = append(out, finding(SeverityWarning, subj,
+					fmt.Sprintf("its gateway %s is on %s, but the director reaches it through %s", gw, have[0].Dev, rsDev), ""))
 			}
 		}
 		if p.Client.IsValid() && p.RealServerNetNS == "" {
 			rc, err := routeGet(nl, p.Client.Unmap())
 			if err == nil && rc.Gw == nil && rc.LinkIndex == r.LinkIndex {
-				out = append(out, Finding{Broken, subj,
+				out = append(out, finding(SeverityBroken, subj,
 					fmt.Sprintf("client %s is on the real server's own segment (%s): the real server answers it directly, bypassing de-NAT", p.Client, rsDev),
-					"use OneArmNAT for such clients"})
+					"use OneArmNAT for such clients"))
 			}
 		}
 	}
@@ -627,11 +592,11 @@ func (c *client) applySysctls(op string, s []Sysctl) (*Setup, error) {
 	}
 	for i, x := range s {
 		if _, err := c.h.Sysctl(x.path()); err != nil {
-			msg := err
+			msg, kind := err, ErrNotSupported
 			if strings.HasPrefix(x.Name, "net.ipv4.vs.") {
-				msg = fmt.Errorf("%w (IPVS sysctls appear once ip_vs is loaded, e.g. by creating a service, and some only on newer kernels)", err)
+				msg, kind = fmt.Errorf("%w (IPVS sysctls appear once ip_vs is loaded, e.g. by creating a service, and some only on newer kernels)", err), ErrUnavailable
 			}
-			return nil, &Error{Op: op, Field: fmt.Sprintf("sysctls[%d]", i), Err: msg, kind: ErrNotSupported}
+			return nil, &Error{Pkg: pkg, Op: op, Field: fmt.Sprintf("sysctls[%d]", i), Err: msg, Kind: kind}
 		}
 	}
 	return c.run(op, func(j *netcfg.Journal) error {

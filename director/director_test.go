@@ -183,7 +183,7 @@ func TestSysctlTable(t *testing.T) {
 
 func TestErrorFormat(t *testing.T) {
 	err := invalid("add VIP", "VIP.Address", "missing")
-	if got := err.Error(); got != "director: add VIP: VIP.Address: missing (invalid argument)" {
+	if got := err.Error(); got != "director: add VIP: VIP.Address: missing" {
 		t.Errorf("got %q", got)
 	}
 	inner := errors.New("boom")
@@ -194,7 +194,7 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestFindingString(t *testing.T) {
-	f := Finding{Broken, "VIP 10.0.0.1 on eth0", "never answered", "lower arp_ignore"}
+	f := finding(SeverityBroken, "VIP 10.0.0.1 on eth0", "never answered", "lower arp_ignore")
 	if got := f.String(); got != "broken: VIP 10.0.0.1 on eth0: never answered; fix: lower arp_ignore" {
 		t.Errorf("got %q", got)
 	}

@@ -41,7 +41,14 @@
 // touched: the nftables table "golvs_director" (one per family, base chain
 // "snat" jumping to one chain per service), or the iptables chain
 // GOLVS-SNAT in the nat table, reached by one jump from POSTROUTING. Each
-// is removed once the last rule of ours in it is.
+// is removed once the last rule of ours in it is. The nftables table
+// carries an ownership marker (a chain "golvs_owner"): a table of that name
+// without it was made by someone else and is refused with ErrConflict,
+// untouched; a user's chain, rule or set put into ours is never deleted.
+// Each change is one transaction (one nftables batch, or one
+// iptables-save and one iptables-restore --noflush) under the SDK's
+// host-wide lock (/run/golvs/nft.lock), so that agents sharing a host
+// never remove each other's rules.
 //
 // # VIP checks
 //
@@ -55,8 +62,9 @@
 //
 // # Network namespaces
 //
-// Config.NetNSPath points a Client at another network namespace
-// (/run/netns/NAME, /proc/PID/ns/net). Netlink and nftables sockets are
+// Config.NetNS (an open descriptor, duplicated) or Config.NetNSPath
+// (/run/netns/NAME, /proc/PID/ns/net) points a Client at another network
+// namespace, as in every package of the SDK. Netlink and nftables sockets are
 // opened in it, sysctl files are opened and iptables is run from a thread
 // that has joined it, and announcements leave from an AF_PACKET socket
 // created inside it. The caller's threads never change namespace.
@@ -72,14 +80,24 @@
 //
 // # Errors
 //
-// Every error is a *Error matching one sentinel with errors.Is: ErrInvalid
-// (bad input, with the field named), ErrNotExist (a device is missing),
-// ErrConflict (existing configuration contradicts the request),
-// ErrIneffective (well-formed but would not work with the configuration in
-// effect), ErrPermission, ErrNotSupported (OS, module or binary missing),
-// ErrRollback (a failure whose rollback failed too). The cause stays
-// reachable (an errno); a cancelled ctx matches context.Canceled or
-// context.DeadlineExceeded.
+// Every error is an *Error, the SDK's one error type, whose Kind is one of
+// the sentinels every package shares (director.ErrPermission ==
+// ipvs.ErrPermission): ErrInvalid (bad input, with the field named),
+// ErrNotExist (a device is missing), ErrConflict (existing configuration,
+// or an object another owner made, contradicts the request), ErrIneffective
+// (well-formed but would not work with the configuration in effect),
+// ErrPermission, ErrUnavailable (a module such as ip_vs or nft_masq, or
+// the iptables tools, missing), ErrNotSupported (not Linux, or a kernel
+// without the facility), ErrCanceled (ctx done; the cause matches
+// context.Canceled or context.DeadlineExceeded), ErrClosed (the Client was
+// closed), ErrRollback (a failure whose rollback failed too), ErrKernel
+// (refused for another reason). The cause stays reachable (an errno).
+//
+// # Diagnostics
+//
+// CheckVIP and CheckReturnPath return Findings (Severity, Subject,
+// Problem, Fix), the shape realserver.CheckDR and fwmark.Conflicts return
+// too; Findings.OK reports that none is SeverityBroken.
 //
 // # Kernel compatibility
 //

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,23 +57,6 @@ func teardown(t *testing.T, u *director.Setup) {
 	t.Helper()
 	if err := u.Teardown(context.Background()); err != nil {
 		t.Fatalf("undo: %v", err)
-	}
-}
-
-// sysctl writes sysctls (dotted names) inside ns; no exec, which is slow
-// under TCG.
-func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
-	t.Helper()
-	err := ns.Do(func() error {
-		for i := 0; i+1 < len(kv); i += 2 {
-			if err := os.WriteFile("/proc/sys/"+strings.ReplaceAll(kv[i], ".", "/"), []byte(kv[i+1]), 0); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -162,7 +144,7 @@ func TestTwoArmNAT(t *testing.T) {
 	serveName(t, rs2, ":8080", "rs2")
 
 	// Non-default starting values that the set-up must give back.
-	sysctl(t, dir, "net.ipv4.conf.all.accept_redirects", "0", "net.ipv4.conf.int.send_redirects", "0",
+	dir.Sysctl(t, "net.ipv4.conf.all.accept_redirects", "0", "net.ipv4.conf.int.send_redirects", "0",
 		"net.ipv4.conf.ext.forwarding", "1", "net.ipv6.conf.ext.forwarding", "1")
 	ipv := newIPVS(t, dir) // loads ip_vs, so that its sysctls exist before the snapshot
 	if _, err := ipv.Services(context.Background()); err != nil {
@@ -215,7 +197,7 @@ func TestTwoArmNAT(t *testing.T) {
 		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.11"), Gateway: netip.MustParseAddr("10.0.2.254")},
 		director.ReturnPath{RealServer: netip.MustParseAddr("10.0.2.12"), Gateway: netip.MustParseAddr("10.0.2.1"), Client: netip.MustParseAddr("10.0.2.50")},
 	)
-	if err != nil || len(fs) != 2 || fs[0].Severity != director.Broken || !strings.Contains(fs[0].Problem, "10.0.2.254") ||
+	if err != nil || len(fs) != 2 || fs[0].Severity != director.SeverityBroken || !strings.Contains(fs[0].Problem, "10.0.2.254") ||
 		!strings.Contains(fs[1].Problem, "own segment") {
 		t.Errorf("CheckReturnPath on broken paths: %v, %v", fs, err)
 	}
@@ -293,7 +275,7 @@ func TestOneArmNAT(t *testing.T) {
 
 	// The check predicts the failure.
 	fs, err := d.CheckReturnPath(ctx, director.ReturnPath{RealServer: netip.MustParseAddr("10.0.0.11"), Gateway: netip.MustParseAddr("10.0.0.1"), Client: netip.MustParseAddr("10.0.0.2")})
-	if err != nil || len(fs) != 1 || fs[0].Severity != director.Broken {
+	if err != nil || len(fs) != 1 || fs[0].Severity != director.SeverityBroken {
 		t.Errorf("CheckReturnPath for a client on the real servers' subnet: %v, %v", fs, err)
 	}
 	// Both families at once: each attempt waits out its timeout.
@@ -312,6 +294,7 @@ func TestOneArmNAT(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	intact := dir.AddUserTables(t) // a user's tables of names we used before
 	before := state(t, dir)
 	v4 := director.SNATService{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip, 80)}
 	v6 := director.SNATService{Protocol: ipvs.TCP, VIP: netip.AddrPortFrom(vip6, 80)}
@@ -343,6 +326,7 @@ func TestOneArmNAT(t *testing.T) {
 					t.Errorf("%s with one-arm NAT (%s): answers %v, want 2 from each real server", url, tc.b, got)
 				}
 			}
+			intact(t)
 			teardown(t, u)
 			nstest.SameState(t, "after teardown", before, state(t, dir))
 			if err := connects(cl, "10.0.0.100:80", time.Second); err == nil {
@@ -350,6 +334,17 @@ func TestOneArmNAT(t *testing.T) {
 			}
 		})
 	}
+	// A table of our name that we did not make: refused, nothing changed.
+	t.Run("foreign table", func(t *testing.T) {
+		dir.Exec(t, "nft", "add table ip golvs_director")
+		defer dir.Exec(t, "nft", "delete table ip golvs_director")
+		before := state(t, dir)
+		_, err := d.OneArmNAT(ctx, director.OneArmNAT{Services: []director.SNATService{v4}, Interface: "eth0", Backend: director.BackendNFTables})
+		if !errors.Is(err, director.ErrConflict) {
+			t.Errorf("OneArmNAT with a foreign table ip golvs_director: %v, want ErrConflict", err)
+		}
+		nstest.SameState(t, "after the refusal", before, state(t, dir))
+	})
 }
 
 func neighMAC(t *testing.T, ns *nstest.NS, a netip.Addr) string {
@@ -391,7 +386,7 @@ func TestGratuitousMove(t *testing.T) {
 	mac1, mac2 := d1.HardwareAddr(t, "eth0"), d2.HardwareAddr(t, "eth0")
 	// With arp_ignore=0 a routed VIP would be answered on eth0 too.
 	fs, err := c1.CheckVIP(ctx, director.VIP{Address: netip.MustParseAddr("192.0.2.10"), Announce: director.AnnounceRouted})
-	if err != nil || len(fs) != 1 || fs[0].Severity != director.Warning || !strings.Contains(fs[0].Problem, "eth0") {
+	if err != nil || len(fs) != 1 || fs[0].Severity != director.SeverityWarning || !strings.Contains(fs[0].Problem, "eth0") {
 		t.Errorf("CheckVIP for a routed VIP with arp_ignore=0: %v, %v", fs, err)
 	}
 	for _, vip := range []netip.Addr{netip.MustParseAddr("10.0.3.100"), netip.MustParseAddr("fd00:3::100")} {
@@ -445,7 +440,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	if err := ns.Do(func() error { return netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "dum0"}}) }); err != nil {
 		t.Fatal(err)
 	}
-	sysctl(t, ns, "net.ipv4.conf.all.arp_ignore", "1")
+	ns.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1")
 	ipv := newIPVS(t, ns)
 	if _, err := ipv.Services(context.Background()); err != nil {
 		t.Fatal(err)

@@ -8,11 +8,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -46,20 +48,22 @@ func (c *client) oneArmNAT(ctx context.Context, op string, n OneArmNAT) (*Setup,
 		return nil, wrap(op, err)
 	}
 	if _, err := c.h.Sysctl(keyVSConntrack); err != nil {
-		return nil, &Error{Op: op, kind: ErrNotSupported,
+		return nil, &Error{Pkg: pkg, Op: op, Kind: ErrUnavailable,
 			Err: fmt.Errorf("%w: ip_vs is not loaded in this namespace; create the virtual service first", err)}
 	}
 	backend := n.Backend
 	if backend == BackendAuto {
 		backend = BackendNFTables
-		if err := c.nftAvailable(); err != nil {
+		if err := c.nftAvailable(ctx); err != nil {
 			backend = BackendIPTables
 		}
 	}
 	if backend == BackendIPTables {
 		for _, fam := range families(f) {
-			if _, err := exec.LookPath(fam.iptables); err != nil {
-				return nil, &Error{Op: op, Field: "OneArmNAT.Backend", Err: err, kind: ErrNotSupported}
+			for _, tool := range []string{fam.iptables + "-save", fam.iptables + "-restore"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					return nil, &Error{Pkg: pkg, Op: op, Field: "OneArmNAT.Backend", Err: err, Kind: ErrUnavailable}
+				}
 			}
 		}
 	}
@@ -84,7 +88,7 @@ func (c *client) oneArmNAT(ctx context.Context, op string, n OneArmNAT) (*Setup,
 			}
 			var err error
 			if backend == BackendNFTables {
-				err = c.nftAddSNAT(j, fam, svcs)
+				err = c.nftAddSNAT(ctx, j, fam, svcs)
 			} else {
 				err = c.iptAddSNAT(ctx, j, fam, svcs)
 			}
@@ -115,56 +119,32 @@ func families(f Forwarding) []family {
 }
 
 // tag identifies a rule of ours; it is the rule's comment.
-func tag(s SNATService) string { return "golvs snat " + s.String() }
+func tag(s SNATService) string { return nftTagPrefix + s.String() }
 
 // ---- nftables ----
 
-func (c *client) nftConn() (*nftables.Conn, error) {
-	if c.nsfd >= 0 {
-		return nftables.New(nftables.WithNetNSFd(c.nsfd))
-	}
-	return nftables.New()
+// nftTagPrefix starts the comment of each rule of ours (nftables and
+// iptables alike).
+const nftTagPrefix = "golvs snat "
+
+// nftOwned is the table of family fam: marked as ours and changed through
+// internal/nft only, each change one transaction under its host-wide lock.
+// The base chain "snat" jumps, by a rule tagged like the service, to a
+// regular chain per service ("snat tcp 10.0.0.1:80") holding the service's
+// rule: rules with ct direction keys cannot be read back by
+// google/nftables v0.3.0 (it parses the u8 NFTA_CT_DIRECTION as a u32),
+// jump rules can, so service rules are found and removed by chain name,
+// never by parsing them.
+func nftOwned(fam family) *nft.Table {
+	return &nft.Table{Family: fam.nft, Name: nftTable, Owner: "director",
+		Chains: []nft.Chain{{Name: nftChain, Type: nftables.ChainTypeNAT,
+			Hook: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}},
+		TagPrefix: nftTagPrefix, ChainPrefix: nftChain + " "}
 }
 
-func (c *client) nftAvailable() error {
-	conn, err := c.nftConn()
-	if err != nil {
-		return err
-	}
-	_, err = conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+func (c *client) nftAvailable(ctx context.Context) error {
+	_, err := nft.HasTable(ctx, c.nsfd(), nftables.TableFamilyIPv4, nftTable)
 	return err
-}
-
-func nftObjects(fam family) (*nftables.Table, *nftables.Chain) {
-	t := &nftables.Table{Name: nftTable, Family: fam.nft}
-	return t, &nftables.Chain{
-		Name: nftChain, Table: t, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
-	}
-}
-
-// nftServiceChain is the regular chain holding one service's rule, e.g.
-// "snat tcp 10.0.0.1:80". Each service has a chain of its own, jumped to
-// from the base chain by a rule carrying the same comment: rules with ct
-// direction keys cannot be read back by google/nftables v0.3.0 (it parses
-// the u8 NFTA_CT_DIRECTION as a u32), jump rules can, so the service
-// rules are found and removed by chain name, never by parsing them.
-func nftServiceChain(t *nftables.Table, s SNATService) *nftables.Chain {
-	return &nftables.Chain{Name: "snat " + s.String(), Table: t}
-}
-
-// nftComment encodes s as the rule comment nft(8) shows (libnftnl udata
-// TLV type 0, NUL-terminated).
-func nftComment(s string) []byte {
-	b := []byte{0, byte(len(s) + 1)}
-	return append(append(b, s...), 0)
-}
-
-func nftCommentOf(r *nftables.Rule) string {
-	if u := r.UserData; len(u) > 3 && u[0] == 0 {
-		return string(bytes.TrimRight(u[2:], "\x00"))
-	}
-	return ""
 }
 
 // nftRuleExprs: meta l4proto P ct original ip daddr VIP ct original
@@ -188,228 +168,207 @@ func nftRuleExprs(s SNATService) []expr.Any {
 	}
 }
 
-// nftState lists the chains of our table and the jump rules of the base
-// chain by comment; a missing table is empty.
-func nftState(conn *nftables.Conn, fam family) (chains map[string]bool, jumps map[string]*nftables.Rule, err error) {
-	chains, jumps = map[string]bool{}, map[string]*nftables.Rule{}
-	all, err := conn.ListChainsOfTableFamily(fam.nft)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, ch := range all {
-		if ch.Table.Name == nftTable {
-			chains[ch.Name] = true
-		}
-	}
-	if !chains[nftChain] {
-		return chains, jumps, nil
-	}
-	t, base := nftObjects(fam)
-	rules, err := conn.GetRules(t, base)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, r := range rules {
-		jumps[nftCommentOf(r)] = r
-	}
-	return chains, jumps, nil
-}
-
-func (c *client) nftAddSNAT(j *netcfg.Journal, fam family, svcs []SNATService) error {
-	conn, err := c.nftConn()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	chains, jumps, err := nftState(conn, fam)
-	if err != nil {
-		return fmt.Errorf("nftables: list rules: %w", err)
-	}
-	t, base := nftObjects(fam)
+func (c *client) nftAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
+	t := nftOwned(fam)
 	var todo []SNATService
-	var tags []string
-	for _, s := range svcs {
-		if jumps[tag(s)] == nil || !chains[nftServiceChain(t, s).Name] {
+	err := nft.Do(ctx, c.nsfd(), t, func(tx *nft.Tx) error {
+		todo = nil
+		for _, s := range svcs {
+			if tx.Has(nftChain, tag(s)) && tx.HasChain(nftChain+" "+s.String()) {
+				continue
+			}
 			todo = append(todo, s)
-			tags = append(tags, tag(s))
+			ch := tx.AddChain(s.String(), nftRuleExprs(s)) // replaces a leftover without its jump
+			if !tx.Has(nftChain, tag(s)) {
+				if _, err := tx.Add(nft.Rule{Chain: nftChain, Tag: tag(s),
+					Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}}); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+			return &Error{Pkg: pkg, Op: "nftables NAT rule", Kind: ErrUnavailable, Err: fmt.Errorf("%w (needs nft_chain_nat, nft_ct and nft_masq)", err)}
+		}
+		return err
 	}
 	if len(todo) == 0 {
 		return nil
 	}
-	// Recorded before the change: undo after a partial failure removes
-	// whatever of these exists.
-	j.Record("delete nftables rules "+strings.Join(tags, ", ")+" (and table "+nftTable+" once empty)", func() error {
-		return c.nftDelete(fam, todo)
-	})
-	conn.AddTable(t)
-	conn.AddChain(base)
+	var tags []string
 	for _, s := range todo {
-		ch := nftServiceChain(t, s)
-		conn.AddChain(ch)
-		if chains[ch.Name] {
-			conn.FlushChain(ch) // a leftover without its jump
-		}
-		conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: nftRuleExprs(s), UserData: nftComment(tag(s))})
-		if jumps[tag(s)] == nil {
-			conn.AddRule(&nftables.Rule{Table: t, Chain: base, UserData: nftComment(tag(s)),
-				Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}})
-		}
+		tags = append(tags, tag(s))
 	}
-	if err := conn.Flush(); err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("nftables NAT rule: %w: %w (needs nft_chain_nat, nft_ct and nft_masq)", netcfg.ErrNoModule, err)
-		}
-		return fmt.Errorf("nftables: %w", err)
-	}
-	return nil
-}
-
-func (c *client) nftDelete(fam family, svcs []SNATService) error {
-	conn, err := c.nftConn()
-	if err != nil {
-		return err
-	}
-	chains, jumps, err := nftState(conn, fam)
-	if err != nil {
-		return err
-	}
-	t, _ := nftObjects(fam)
-	for _, s := range svcs {
-		if r := jumps[tag(s)]; r != nil {
-			if err := conn.DelRule(r); err != nil {
-				return err
+	j.Record("delete nftables rules "+strings.Join(tags, ", ")+" (and table "+nftTable+" once no one's rule is left)", func() error {
+		return nft.Do(context.Background(), c.nsfd(), t, func(tx *nft.Tx) error {
+			for _, s := range todo {
+				if err := tx.Del(nftChain, tag(s)); err != nil {
+					return err
+				}
+				tx.DelChain(s.String())
 			}
-			delete(jumps, tag(s))
-		}
-		if ch := nftServiceChain(t, s); chains[ch.Name] {
-			conn.FlushChain(ch)
-			conn.DelChain(ch)
-			delete(chains, ch.Name)
-		}
-	}
-	if len(jumps) == 0 && len(chains) <= 1 {
-		conn.DelTable(t) // nothing of anyone's is left in our table
-	}
-	return conn.Flush()
+			tx.DropIfEmpty()
+			return nil
+		})
+	})
+	return nil
 }
 
 // ---- iptables ----
 
-// ipt runs iptables/ip6tables -w -t nat ARGS inside the namespace: a child
-// process inherits the namespace of the thread that starts it.
-func (c *client) ipt(ctx context.Context, fam family, args ...string) (string, error) {
-	var out []byte
-	err := c.h.Do(func() (err error) {
-		out, err = exec.CommandContext(ctx, fam.iptables, append([]string{"-w", "-t", "nat"}, args...)...).CombinedOutput()
-		return err
+// iptNAT is what iptables-save shows of the nat table: our chain, the jump
+// to it, and our rules in it by tag with their position (1, 2, ...: what
+// -D takes; a saved rule's text does not always parse back as the same
+// rule, e.g. xt_ipvs's).
+type iptNAT struct {
+	chain, jump bool
+	rules       map[string]int
+	others      int // rules in our chain that are not ours
+}
+
+// iptRun runs an iptables tool inside the namespace: a child process
+// inherits the namespace of the thread that starts it.
+func (c *client) iptRun(ctx context.Context, stdin, name string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	err := c.h.Do(func() error {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		return cmd.Run()
 	})
 	if err != nil {
-		return string(out), fmt.Errorf("%s -t nat %s: %w: %s", fam.iptables, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	return string(out), nil
+	return stdout.String(), nil
 }
 
-func iptRuleSpec(fam family, s SNATService) []string {
-	return []string{
-		"-m", "ipvs", "--vaddr", s.VIP.Addr().String() + fam.hostBits, "--vport", strconv.Itoa(int(s.VIP.Port())),
-		"--vproto", strconv.Itoa(int(s.Protocol)),
-		"-m", "comment", "--comment", tag(s), "-j", "MASQUERADE",
+func (c *client) iptSave(ctx context.Context, fam family) (iptNAT, error) {
+	st := iptNAT{rules: map[string]int{}}
+	out, err := c.iptRun(ctx, "", fam.iptables+"-save", "-t", "nat")
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return st, nil
+		}
+		return st, err
 	}
-}
-
-func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
-	_, err := c.ipt(ctx, fam, "-S", iptablesChain)
-	haveChain := err == nil
-	haveJump := false
-	if haveChain {
-		_, err := c.ipt(ctx, fam, "-C", "POSTROUTING", "-j", iptablesChain)
-		haveJump = err == nil
-	}
-	var todo []SNATService
-	for _, s := range svcs {
-		if haveChain {
-			if _, err := c.ipt(ctx, fam, append([]string{"-C", iptablesChain}, iptRuleSpec(fam, s)...)...); err == nil {
-				continue
+	pos := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] == ":"+iptablesChain:
+			st.chain = true
+		case len(f) == 4 && f[0] == "-A" && f[1] == "POSTROUTING" && f[2] == "-j" && f[3] == iptablesChain:
+			st.jump = true
+		case len(f) > 1 && f[0] == "-A" && f[1] == iptablesChain:
+			pos++
+			if i := strings.Index(line, `--comment "`+nftTagPrefix); i >= 0 {
+				rest := line[i+len(`--comment "`):]
+				st.rules[rest[:strings.IndexByte(rest, '"')]] = pos
+			} else {
+				st.others++
 			}
 		}
-		todo = append(todo, s)
 	}
-	if haveJump && len(todo) == 0 {
-		return nil // all in place: nothing to record
-	}
-	// iptables-nft creates nftables table "nat" on first use and never
-	// removes it; undo does, if it was absent before and is empty again.
-	if conn, err := c.nftConn(); err == nil {
-		if _, err := conn.ListTableOfFamily("nat", fam.nft); err != nil && errors.Is(err, unix.ENOENT) {
-			j.Record("delete the nftables table nat that iptables-nft created, once empty", func() error {
-				return nftDeleteTableIfEmpty(conn, fam, "nat")
-			})
-		}
-	}
-	// Recorded before the rules, so undone after them: the chain and its
-	// jump go once no rule is left in the chain.
-	j.Record("delete chain "+iptablesChain+" and its jump once empty", func() error {
-		return c.iptRemoveChainIfEmpty(context.Background(), fam)
-	})
-	if !haveChain {
-		if _, err := c.ipt(ctx, fam, "-N", iptablesChain); err != nil {
-			return err
-		}
-	}
-	if !haveJump {
-		if _, err := c.ipt(ctx, fam, "-A", "POSTROUTING", "-j", iptablesChain); err != nil {
-			return err
-		}
-	}
-	for _, s := range todo {
-		spec := iptRuleSpec(fam, s)
-		if _, err := c.ipt(ctx, fam, append([]string{"-A", iptablesChain}, spec...)...); err != nil {
-			return err
-		}
-		j.Record("delete "+fam.iptables+" rule "+tag(s), func() error {
-			_, err := c.ipt(context.Background(), fam, append([]string{"-D", iptablesChain}, spec...)...)
-			return err
-		})
-	}
-	return nil
+	return st, nil
 }
 
-func (c *client) iptRemoveChainIfEmpty(ctx context.Context, fam family) error {
-	out, err := c.ipt(ctx, fam, "-S", iptablesChain)
-	if err != nil {
-		return nil // gone already
-	}
-	if strings.Count(strings.TrimSpace(out), "\n") > 0 { // "-N CHAIN" plus rules
+// iptRestore applies lines to the nat table in one iptables-restore
+// --noflush: all or nothing.
+func (c *client) iptRestore(ctx context.Context, fam family, lines []string) error {
+	if len(lines) == 0 {
 		return nil
 	}
-	if _, err := c.ipt(ctx, fam, "-C", "POSTROUTING", "-j", iptablesChain); err == nil {
-		if _, err := c.ipt(ctx, fam, "-D", "POSTROUTING", "-j", iptablesChain); err != nil {
-			return err
-		}
-	}
-	_, err = c.ipt(ctx, fam, "-X", iptablesChain)
+	script := "*nat\n" + strings.Join(lines, "\n") + "\nCOMMIT\n"
+	_, err := c.iptRun(ctx, script, fam.iptables+"-restore", "-w", "--noflush")
 	return err
 }
 
-// nftDeleteTableIfEmpty deletes table name if it exists and none of its
-// chains holds a rule (or its rules cannot be read: then it is kept).
-func nftDeleteTableIfEmpty(conn *nftables.Conn, fam family, name string) error {
-	t, err := conn.ListTableOfFamily(name, fam.nft)
-	if err != nil {
-		return nil // gone
-	}
-	chains, err := conn.ListChainsOfTableFamily(fam.nft)
+func iptRuleSpec(fam family, s SNATService) string {
+	return fmt.Sprintf(`-m ipvs --vaddr %s%s --vport %d --vproto %d -m comment --comment "%s" -j MASQUERADE`,
+		s.VIP.Addr(), fam.hostBits, s.VIP.Port(), int(s.Protocol), tag(s))
+}
+
+// iptChange runs one read-decide-write of the nat table: iptables-save,
+// plan's lines, one iptables-restore --noflush, under internal/nft's
+// host-wide lock, so that two agents' changes never interleave (declaring
+// an existing chain in a restore would flush it).
+func (c *client) iptChange(ctx context.Context, fam family, plan func(iptNAT) []string) error {
+	unlock, err := nft.Lock(ctx)
 	if err != nil {
 		return err
 	}
-	for _, ch := range chains {
-		if ch.Table.Name != name {
-			continue
-		}
-		if rules, err := conn.GetRules(t, ch); err != nil || len(rules) > 0 {
-			return nil
-		}
+	defer unlock()
+	st, err := c.iptSave(ctx, fam)
+	if err != nil {
+		return err
 	}
-	conn.DelTable(t)
-	return conn.Flush()
+	return c.iptRestore(ctx, fam, plan(st))
+}
+
+// iptAddSNAT adds the missing rules, the chain and its jump in one change.
+func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
+	var tags []string
+	changed := false
+	err := c.iptChange(ctx, fam, func(st iptNAT) []string {
+		var lines []string
+		if !st.chain {
+			lines = append(lines, ":"+iptablesChain+" - [0:0]")
+		}
+		if !st.jump {
+			lines = append(lines, "-A POSTROUTING -j "+iptablesChain)
+		}
+		for _, s := range svcs {
+			if st.rules[tag(s)] == 0 {
+				tags = append(tags, tag(s))
+				lines = append(lines, "-A "+iptablesChain+" "+iptRuleSpec(fam, s))
+			}
+		}
+		// iptables-nft creates nftables table "nat" on first use and never
+		// removes it; undo does, if it was absent before and is empty again.
+		if had, err := nft.HasTable(ctx, c.nsfd(), fam.nft, "nat"); len(lines) > 0 && err == nil && !had {
+			j.Record("delete the nftables table nat that iptables-nft created, once empty", func() error {
+				return nft.DropUnownedIfEmpty(context.Background(), c.nsfd(), fam.nft, "nat")
+			})
+		}
+		changed = len(lines) > 0
+		return lines
+	})
+	if err != nil || !changed {
+		return err // nothing changed: nothing to record
+	}
+	j.Record("delete "+fam.iptables+" rules "+strings.Join(tags, ", ")+" (and chain "+iptablesChain+" with its jump once empty)", func() error {
+		return c.iptDelSNAT(context.Background(), fam, tags)
+	})
+	return nil
+}
+
+// iptDelSNAT deletes our rules tagged tags, and the chain and its jump
+// once no rule is left in it, in one change.
+func (c *client) iptDelSNAT(ctx context.Context, fam family, tags []string) error {
+	return c.iptChange(ctx, fam, func(st iptNAT) []string {
+		var del []int
+		for _, t := range tags {
+			if pos := st.rules[t]; pos > 0 {
+				del = append(del, pos)
+				delete(st.rules, t)
+			}
+		}
+		// From the last: each deletion shifts the rules after it.
+		slices.Sort(del)
+		slices.Reverse(del)
+		var lines []string
+		for _, pos := range del {
+			lines = append(lines, fmt.Sprintf("-D %s %d", iptablesChain, pos))
+		}
+		if st.chain && len(st.rules) == 0 && st.others == 0 {
+			if st.jump {
+				lines = append(lines, "-D POSTROUTING -j "+iptablesChain)
+			}
+			lines = append(lines, "-X "+iptablesChain)
+		}
+		return lines
+	})
 }

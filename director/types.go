@@ -7,14 +7,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golvs/lvs/internal/diag"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
 
 // Config configures a Client.
 type Config struct {
-	// NetNSPath names the network namespace to configure, e.g.
-	// /run/netns/NAME or /proc/PID/ns/net; "" is the caller's namespace.
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace (or
+	// NetNSPath's). The Client duplicates it, so the caller may close it
+	// after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
 }
 
@@ -191,41 +197,27 @@ type OneArmNAT struct {
 	Backend Backend
 }
 
-// Severity grades a Finding.
-type Severity int
+// Finding is one problem CheckVIP or CheckReturnPath found, e.g. Subject
+// "VIP 10.0.0.100 on lvs0": the SDK's one diagnostics shape, shared with
+// realserver.CheckDR and fwmark.Conflicts.
+type Finding = diag.Finding
 
+// Findings is what a check found; OK reports that none is SeverityBroken,
+// which makes AddVIP refuse the VIP.
+type Findings = diag.Findings
+
+// Severity grades a Finding: SeverityWarning (works, but probably not as
+// intended) or SeverityBroken (traffic will not flow; AddVIP refuses).
+// The checks here report no SeverityNote.
+type Severity = diag.Severity
+
+// The severities of Findings.
 const (
-	// Warning: works, but probably not as intended.
-	Warning Severity = iota + 1
-	// Broken: traffic will not flow.
-	Broken
+	SeverityNote, SeverityWarning, SeverityBroken = diag.SeverityNote, diag.SeverityWarning, diag.SeverityBroken
 )
 
-func (s Severity) String() string {
-	switch s {
-	case Warning:
-		return "warning"
-	case Broken:
-		return "broken"
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
-}
-
-// Finding is one problem a check found.
-type Finding struct {
-	Severity Severity
-	// Subject is what the finding is about, e.g. "VIP 10.0.0.100 on lvs0".
-	Subject string
-	// Problem says what is wrong and why, Fix what to do.
-	Problem, Fix string
-}
-
-func (f Finding) String() string {
-	s := f.Severity.String() + ": " + f.Subject + ": " + f.Problem
-	if f.Fix != "" {
-		s += "; fix: " + f.Fix
-	}
-	return s
+func finding(sev Severity, subject, problem, fix string) Finding {
+	return Finding{Severity: sev, Subject: subject, Problem: problem, Fix: fix}
 }
 
 // ReturnPath describes one real server of a NAT service, for
@@ -262,7 +254,7 @@ func (s *Setup) Changes() []string { return s.j.Steps() }
 
 // Teardown undoes the set-up, in reverse order. A failing step does not
 // stop the others; the failures are joined. It needs the Client that made
-// the Setup to be open (else ErrInvalid), and waits for the Client's other
+// the Setup to be open (else ErrClosed), and waits for the Client's other
 // calls. A second call does nothing.
 func (s *Setup) Teardown(ctx context.Context) error {
 	if s == nil {

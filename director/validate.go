@@ -168,3 +168,15 @@ func validateReturnPaths(op string, paths []ReturnPath) error {
 	}
 	return nil
 }
+
+// Validate checks v as AddVIP does before changing anything, without
+// touching the host.
+func (v VIP) Validate() error { return validateVIP("add VIP", v) }
+
+// Validate checks g as NATGateway does before changing anything, without
+// touching the host.
+func (g NATGateway) Validate() error { return validateNATGateway("NAT gateway", g) }
+
+// Validate checks n as OneArmNAT does before changing anything, without
+// touching the host.
+func (n OneArmNAT) Validate() error { return validateOneArmNAT("one-arm NAT", n) }

@@ -20,14 +20,17 @@ type Client struct {
 type backend interface {
 	// rules returns the installed rules, canonical and sorted.
 	rules(ctx context.Context) ([]Rule, error)
-	// sync makes the installed rules equal rules (canonical, sorted,
-	// checked for overlaps) in one atomic step per family, or changes
-	// nothing and fails.
-	sync(ctx context.Context, rules []Rule) error
+	// update is a read-modify-write: f gets the installed rules and
+	// returns the new set (canonical, sorted, checked for overlaps), made
+	// the installed rules in one atomic step per family (or nothing
+	// changes and it fails), all
+	// under the SDK's host-wide lock, so that agents in other processes
+	// cannot interleave.
+	update(ctx context.Context, op string, f func(have []Rule) ([]Rule, error)) error
 	// remove deletes everything the package owns.
 	remove(ctx context.Context) error
 	// conflicts lists other owners' mark-setting rules.
-	conflicts(ctx context.Context) ([]Conflict, error)
+	conflicts(ctx context.Context) ([]conflict, error)
 	// checkOther fails with ErrConflict when the other backend holds this
 	// package's rules in the namespace.
 	checkOther(ctx context.Context, op string) error
@@ -36,7 +39,7 @@ type backend interface {
 // Undo reverts exactly what the call that returned it changed.
 type Undo func(ctx context.Context) error
 
-// Backend returns the backend in use (never Auto).
+// Backend returns the backend in use (never BackendAuto).
 func (c *Client) Backend() Backend { return c.backend }
 
 // Close releases the client's resources. It leaves the rules in place.
@@ -51,7 +54,7 @@ func (c *Client) Close() error {
 // No rules is nil, nil.
 func (c *Client) Rules(ctx context.Context) ([]Rule, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, newErr(err, "list rules", "", err)
+		return nil, newErr(ErrCanceled, "list rules", "", err)
 	}
 	return c.b.rules(ctx)
 }
@@ -68,7 +71,7 @@ func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return newErr(err, "sync", "", err)
+		return newErr(ErrCanceled, "sync", "", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -77,7 +80,7 @@ func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 			return err
 		}
 	}
-	return c.b.sync(ctx, want)
+	return c.b.update(ctx, "sync", func([]Rule) ([]Rule, error) { return want, nil })
 }
 
 // Add installs rules next to the installed ones; rules already installed
@@ -93,26 +96,24 @@ func (c *Client) Add(ctx context.Context, rules ...Rule) (Undo, error) {
 	if err := c.b.checkOther(ctx, "add"); err != nil {
 		return nil, err
 	}
-	have, err := c.b.rules(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var added []Rule
-	for _, r := range add {
-		if !containsRule(have, r) {
-			added = append(added, r)
+	err = c.b.update(ctx, "add", func(have []Rule) ([]Rule, error) {
+		added = nil
+		for _, r := range add {
+			if !containsRule(have, r) {
+				added = append(added, r)
+			}
 		}
-	}
-	noop := func(context.Context) error { return nil }
-	if len(added) == 0 {
-		return noop, nil
-	}
-	all, err := canonicalRules("add", append(slices.Clone(have), added...))
+		if len(added) == 0 {
+			return have, nil
+		}
+		return canonicalRules("add", append(slices.Clone(have), added...))
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := c.b.sync(ctx, all); err != nil {
-		return nil, err
+	if len(added) == 0 {
+		return func(context.Context) error { return nil }, nil
 	}
 	return func(ctx context.Context) error { return c.Delete(ctx, added...) }, nil
 }
@@ -126,27 +127,25 @@ func (c *Client) Delete(ctx context.Context, rules ...Rule) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	have, err := c.b.rules(ctx)
-	if err != nil {
-		return err
-	}
-	keep := slices.DeleteFunc(slices.Clone(have), func(r Rule) bool { return containsRule(del, r) })
-	if len(keep) == len(have) {
-		return nil
-	}
-	if len(keep) > 0 {
-		if err := c.b.checkOther(ctx, "delete"); err != nil {
-			return err
+	return c.b.update(ctx, "delete", func(have []Rule) ([]Rule, error) {
+		keep := slices.DeleteFunc(slices.Clone(have), func(r Rule) bool { return containsRule(del, r) })
+		if len(keep) == len(have) {
+			return have, nil
 		}
-	}
-	return c.b.sync(ctx, keep)
+		if len(keep) > 0 {
+			if err := c.b.checkOther(ctx, "delete"); err != nil {
+				return nil, err
+			}
+		}
+		return keep, nil
+	})
 }
 
 // RemoveAll removes every rule, chain and table the package owns in the
 // namespace, and nothing else. It is a no-op when there are none.
 func (c *Client) RemoveAll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return newErr(err, "remove all", "", err)
+		return newErr(ErrCanceled, "remove all", "", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,14 +154,23 @@ func (c *Client) RemoveAll(ctx context.Context) error {
 
 // Conflicts lists rules of other owners that set or change the packet mark
 // in the hooks where marks matter to IPVS (prerouting, input before IPVS,
-// and output), with their order relative to ours. IPVS compares the whole
-// mark with a service's fwmark, so each of them can break fwmark services
-// or send other traffic into them. Nothing is a nil list.
-func (c *Client) Conflicts(ctx context.Context) ([]Conflict, error) {
+// and output), as warnings whose Problem says their order relative to
+// ours. IPVS compares the whole mark with a service's fwmark, so each of
+// them can break fwmark services or send other traffic into them.
+// Nothing is a nil list.
+func (c *Client) Conflicts(ctx context.Context) (Findings, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, newErr(err, "conflicts", "", err)
+		return nil, newErr(ErrCanceled, "conflicts", "", err)
 	}
-	return c.b.conflicts(ctx)
+	cs, err := c.b.conflicts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out Findings
+	for _, x := range cs {
+		out = append(out, x.finding())
+	}
+	return out, nil
 }
 
 func containsRule(rs []Rule, r Rule) bool {

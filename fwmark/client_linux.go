@@ -11,12 +11,13 @@ import (
 	"strings"
 
 	"github.com/golvs/lvs/internal/netns"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 )
 
 // New opens a client for the namespace and backend of cfg (nil: the
-// caller's namespace, Auto). With Auto it keeps using the backend that
+// caller's namespace, BackendAuto). With BackendAuto it keeps using the backend that
 // already holds this package's rules, else prefers nftables, else iptables.
 // It fails with ErrConflict when the other backend holds this package's
 // rules, and with ErrUnavailable when the backend cannot be used (no
@@ -26,15 +27,16 @@ func New(ctx context.Context, cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	if cfg.Backend < Auto || cfg.Backend > IPTables {
+	if cfg.Backend < BackendAuto || cfg.Backend > BackendIPTables {
 		return nil, invalidf(op, "Backend", "unknown backend %v", cfg.Backend)
 	}
-	fd := -1
-	if cfg.NetNSPath != "" {
-		var err error
-		if fd, err = netns.Open(cfg.NetNSPath); err != nil {
-			return nil, newErr(ErrInvalid, op, "NetNSPath", err)
+	fd, err := netns.OpenConfig(cfg.NetNS, cfg.NetNSPath)
+	if err != nil {
+		field := "NetNSPath"
+		if cfg.NetNS > 0 {
+			field = "NetNS"
 		}
+		return nil, newErr(ErrInvalid, op, field, err)
 	}
 	closeFn := func() error {
 		if fd >= 0 {
@@ -65,32 +67,32 @@ func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {
 	}
 
 	switch cfg.Backend {
-	case NFTables:
+	case BackendNFTables:
 		if nftErr != nil {
 			return nil, nftErr
 		}
 		if err := nft.checkOther(ctx, op); err != nil {
 			return nil, err
 		}
-		return &Client{b: nft, backend: NFTables}, nil
-	case IPTables:
+		return &Client{b: nft, backend: BackendNFTables}, nil
+	case BackendIPTables:
 		if iptErr != nil {
 			return nil, iptErr
 		}
 		if err := ipt.checkOther(ctx, op); err != nil {
 			return nil, err
 		}
-		return &Client{b: ipt, backend: IPTables}, nil
+		return &Client{b: ipt, backend: BackendIPTables}, nil
 	}
-	// Auto.
+	// BackendAuto.
 	if iptErr == nil && iptHolds(ctx, op, nft, nftErr == nil, ipt) != nil {
-		return &Client{b: ipt, backend: IPTables}, nil
+		return &Client{b: ipt, backend: BackendIPTables}, nil
 	}
 	if nftErr == nil {
-		return &Client{b: nft, backend: NFTables}, nil
+		return &Client{b: nft, backend: BackendNFTables}, nil
 	}
 	if iptErr == nil {
-		return &Client{b: ipt, backend: IPTables}, nil
+		return &Client{b: ipt, backend: BackendIPTables}, nil
 	}
 	return nil, newErr(ErrUnavailable, op, "", fmt.Errorf("neither nftables (%v) nor iptables (%v)", nftErr, iptErr))
 }
@@ -334,11 +336,16 @@ func (b *iptBackend) sync(ctx context.Context, rules []Rule) error {
 		if err != nil {
 			// Put back the family already changed, so that a failure
 			// changes nothing.
+			var rerrs []error
 			for _, g := range changed {
-				if st, rerr := b.state(ctx, g); rerr == nil {
+				st, rerr := b.state(ctx, g)
+				if rerr == nil {
 					rerr = b.restore(ctx, g, iptScript(st, old[g], b.output, false))
-					err = errors.Join(err, rerr)
 				}
+				rerrs = append(rerrs, rerr)
+			}
+			if rerr := errors.Join(rerrs...); rerr != nil {
+				return newErr(ErrRollback, "sync", "", errors.Join(err, rerr))
 			}
 			return err
 		}
@@ -346,7 +353,31 @@ func (b *iptBackend) sync(ctx context.Context, rules []Rule) error {
 	return nil
 }
 
+// update runs the read-modify-write under the SDK's host-wide lock (two
+// agents' restores must not interleave their reads and writes).
+func (b *iptBackend) update(ctx context.Context, op string, f func(have []Rule) ([]Rule, error)) error {
+	unlock, err := nft.Lock(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer unlock()
+	have, err := b.rules(ctx)
+	if err != nil {
+		return err
+	}
+	want, err := f(have)
+	if err != nil {
+		return err
+	}
+	return b.sync(ctx, want)
+}
+
 func (b *iptBackend) remove(ctx context.Context) error {
+	unlock, err := nft.Lock(ctx)
+	if err != nil {
+		return wrap("remove all", err)
+	}
+	defer unlock()
 	for f := range 2 {
 		st, err := b.state(ctx, f)
 		if err == nil {
@@ -359,8 +390,8 @@ func (b *iptBackend) remove(ctx context.Context) error {
 	return nil
 }
 
-func (b *iptBackend) conflicts(ctx context.Context) ([]Conflict, error) {
-	var out []Conflict
+func (b *iptBackend) conflicts(ctx context.Context) ([]conflict, error) {
+	var out []conflict
 	for f := range 2 {
 		st, err := b.state(ctx, f)
 		if err != nil {
@@ -378,8 +409,8 @@ func (b *iptBackend) conflicts(ctx context.Context) ([]Conflict, error) {
 // (ip6tables-legacy-save) on the PATH; without the tool there is nothing
 // to scan, since nothing on the host can have written such rules either
 // (except another copy of the tool, e.g. in a container).
-func legacyConflicts(ctx context.Context, fd int, output bool) ([]Conflict, error) {
-	var out []Conflict
+func legacyConflicts(ctx context.Context, fd int, output bool) ([]conflict, error) {
+	var out []conflict
 	for f := range 2 {
 		if !legacyMangle(fd, f) {
 			continue
@@ -400,7 +431,7 @@ func legacyConflicts(ctx context.Context, fd int, output bool) ([]Conflict, erro
 			if c.Hook == "prerouting" || c.Hook == "output" {
 				// Both at priority -150 (mangle): the kernel gives no
 				// order between an x_tables hook and an nft chain.
-				c.Order = Unknown
+				c.Order = orderUnknown
 			}
 			out = append(out, c)
 		}

@@ -25,20 +25,32 @@
 // breaks fwmark services, or sends unrelated packets into them. Our rules
 // set the whole mark. Conflicts lists the other owners' mark-writing rules
 // in prerouting, input (before IPVS) and, with Output, output, and whether
-// they run before or after ours.
+// they run before or after ours, as Findings (the SDK's one diagnostics
+// shape, as director.CheckVIP and realserver.CheckDR): warnings whose
+// Subject is "FAMILY TABLE/CHAIN" and whose Problem names the rule, its
+// hook and priority and its order relative to ours.
 //
 // # Backends
 //
-// NFTables keeps everything in one table, "inet lvs" (TableName), with a
-// base chain "prerouting" (type filter, priority mangle) and, with Output,
-// "output" (type route, so that a changed mark re-routes). One inet table
-// serves IPv4 and IPv6, so every change, whichever families it touches, is
-// one netlink transaction: Sync deletes and rebuilds the table in a single
-// batch, and packets see either the old rules or the new. Several ports or
-// addresses use anonymous interval sets. The package never touches other
-// tables. No binary is needed.
+// BackendNFTables keeps everything in one table, "inet golvs_fwmark"
+// (TableName), with a base chain "prerouting" (type filter, priority
+// mangle) and, with Output, "output" (type route, so that a changed mark
+// re-routes). One inet table serves IPv4 and IPv6, so every change,
+// whichever families it touches, is one netlink transaction: the table is
+// rebuilt in a single batch, and packets see either the old rules or the
+// new. Several ports or addresses use anonymous interval sets. No binary
+// is needed. The table carries an ownership marker (a chain "golvs_owner");
+// a table of that name without it (or the "inet lvs" of earlier versions,
+// a name users may have) is someone else's and is never touched: writes
+// fail with ErrConflict. A user's chain or set put into ours is never
+// deleted.
 //
-// IPTables runs iptables-save and iptables-restore -w --noflush (and the
+// Add, Delete and Sync are each one read-modify-write under the SDK's
+// host-wide lock (/run/golvs/nft.lock), with either backend, so agents in
+// other processes adding and removing rules at the same time never lose
+// each other's.
+//
+// BackendIPTables runs iptables-save and iptables-restore -w --noflush (and the
 // ip6tables ones), with a chain LVS-FWMARK (ChainName) in the mangle table
 // jumped to from PREROUTING (and OUTPUT). Each family changes atomically;
 // when the second family fails the first is put back. A family without a
@@ -47,11 +59,11 @@
 // Config.IPTables selects the variant ("iptables-legacy", "iptables-nft", a
 // path).
 //
-// Auto keeps using the backend that already holds this package's rules,
+// BackendAuto keeps using the backend that already holds this package's rules,
 // else prefers nftables, else iptables. The backends refuse to mix: New,
 // and every write that leaves rules installed (Sync, Add, Delete), fail
 // with ErrConflict when the other one holds this package's rules (an
-// nftables table inet lvs, or an iptables chain LVS-FWMARK), so that two
+// nftables table inet golvs_fwmark, or an iptables chain LVS-FWMARK), so that two
 // agents with different backends cannot both mark the same packets.
 // Legacy iptables is detected only when its mangle table exists and
 // iptables-legacy-save is installed.
@@ -69,10 +81,10 @@
 // exists. Without those tools nothing is scanned and there is no error
 // (rules that another copy of the tools put there, e.g. from a container
 // sharing the namespace, then go unreported). The rules found look like
-// the iptables backend's (Family "ipv4" or "ipv6", Table "mangle", the
-// iptables-save line), with Order Unknown in prerouting and output: the
-// kernel orders an x_tables hook and an nft chain of the same priority
-// by registration alone.
+// the iptables backend's (Subject "ipv4 mangle/CHAIN" or "ipv6 …", the
+// iptables-save line in Problem), running "in no defined order with ours"
+// in prerouting and output: the kernel orders an x_tables hook and an nft
+// chain of the same priority by registration alone.
 //
 // Every kernel rule carries a comment with its Rule's canonical text
 // ("lvs-fwmark mark=0x1 proto=tcp dst=192.0.2.10/32 ports=80,443"), which
@@ -90,16 +102,19 @@
 //
 // # Privileges and namespaces
 //
-// Changing netfilter needs CAP_NET_ADMIN. Config.NetNSPath (e.g.
-// /run/netns/NAME) targets another network namespace: the nftables socket
+// Changing netfilter needs CAP_NET_ADMIN. Config.NetNS (an open
+// descriptor, duplicated) or Config.NetNSPath (e.g. /run/netns/NAME)
+// targets another network namespace, as in every package of the SDK: the nftables socket
 // is opened in it, and the iptables binaries are started from a thread
 // inside it.
 //
 // # Errors
 //
-// Every error is an *Error matching one of ErrInvalid (bad rule or
-// configuration; the field is named), ErrUnavailable (no nf_tables, no
-// iptables binary), ErrConflict (the other backend's rules, or foreign
-// rules in our chain), ErrKernel (netfilter refused) or ErrNotSupported
-// (not Linux).
+// Every error is an *Error, the SDK's one error type, whose Kind is one of
+// the sentinels every package shares (fwmark.ErrConflict ==
+// director.ErrConflict): ErrInvalid (bad rule or configuration; the field
+// is named), ErrUnavailable (no nf_tables, no iptables binary),
+// ErrConflict (the other backend's rules, a table of our name we did not
+// make, or foreign rules in our chain), ErrPermission, ErrCanceled,
+// ErrKernel (netfilter refused) or ErrNotSupported (not Linux).
 package fwmark

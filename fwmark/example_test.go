@@ -23,7 +23,7 @@ func Example() {
 		return
 	}
 	defer fw.Close()
-	web := fwmark.Rule{Mark: 1, Protocol: fwmark.TCP, Destinations: []netip.Prefix{vip},
+	web := fwmark.Rule{Mark: 1, Protocol: fwmark.ProtocolTCP, Destinations: []netip.Prefix{vip},
 		Ports: []fwmark.PortRange{fwmark.Port(80), fwmark.Port(443)}}
 	if err := fw.Sync(ctx, []fwmark.Rule{web}); err != nil {
 		fmt.Println(err)
@@ -55,10 +55,10 @@ func ExampleClient_Sync() {
 	}
 	defer fw.Close()
 	desired := []fwmark.Rule{
-		{Mark: 1, Protocol: fwmark.TCP, Destinations: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		{Mark: 1, Protocol: fwmark.ProtocolTCP, Destinations: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
 			Ports: []fwmark.PortRange{fwmark.Port(80), fwmark.Port(443)}},
 		// Everything to a whole range, any protocol.
-		{Mark: 2, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
+		{Mark: 2, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
 	}
 	if err := fw.Sync(ctx, desired); err != nil {
 		fmt.Println(err)
@@ -68,13 +68,13 @@ func ExampleClient_Sync() {
 // Add installs rules and returns an Undo for exactly what it added.
 func ExampleClient_Add() {
 	ctx := context.Background()
-	fw, err := fwmark.New(ctx, &fwmark.Config{Backend: fwmark.IPTables, IPTables: "iptables-legacy"})
+	fw, err := fwmark.New(ctx, &fwmark.Config{Backend: fwmark.BackendIPTables, IPTables: "iptables-legacy"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer fw.Close()
-	undo, err := fw.Add(ctx, fwmark.Rule{Mark: 3, Protocol: fwmark.UDP,
+	undo, err := fw.Add(ctx, fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP,
 		Destinations: []netip.Prefix{netip.MustParsePrefix("2001:db8::53/128")},
 		Ports:        []fwmark.PortRange{fwmark.Port(53)}})
 	if err != nil {
@@ -106,7 +106,7 @@ func ExampleClient_Conflicts() {
 
 // Canonical shows the form rules are compared and stored in.
 func ExampleRule_Canonical() {
-	r := fwmark.Rule{Mark: 0x10, Protocol: fwmark.TCP,
+	r := fwmark.Rule{Mark: 0x10, Protocol: fwmark.ProtocolTCP,
 		Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.7/24"), netip.MustParsePrefix("10.0.0.9/32")},
 		Ports:        []fwmark.PortRange{fwmark.Port(443), {80, 81}, fwmark.Port(82)}}
 	c, err := r.Canonical()

@@ -13,7 +13,7 @@ type iptState struct {
 	// specs are the comments of our chain's rules, deduplicated, in order.
 	specs []string
 	// others are rules of other owners that set or restore the mark.
-	others []Conflict
+	others []conflict
 }
 
 // parseSave reads `iptables-save -t mangle` output. family is "ipv4" or
@@ -53,7 +53,7 @@ func parseSave(out, family string) (iptState, error) {
 			st.jumps[chain]++
 		case setsMark(rest):
 			hook, order := iptOrder(chain, st.jumps[chain] > 0)
-			st.others = append(st.others, Conflict{
+			st.others = append(st.others, conflict{
 				Family: family, Table: "mangle", Chain: chain, Hook: hook,
 				Priority: -150, Order: order, Rule: line,
 			})
@@ -64,8 +64,8 @@ func parseSave(out, family string) (iptState, error) {
 
 // conflicts returns the others' mark-writing rules that matter: output
 // ones only with output.
-func (st iptState) conflicts(output bool) []Conflict {
-	var out []Conflict
+func (st iptState) conflicts(output bool) []conflict {
+	var out []conflict
 	for _, c := range st.others {
 		if c.Hook != "output" || output {
 			out = append(out, c)
@@ -85,20 +85,20 @@ func setsMark(args string) bool {
 }
 
 // iptOrder places a mark-setting rule of chain relative to our jump.
-func iptOrder(chain string, afterOurJump bool) (hook string, o Order) {
+func iptOrder(chain string, afterOurJump bool) (hook string, o markOrder) {
 	switch chain {
 	case "PREROUTING", "OUTPUT":
 		// Without a jump yet, ours will be appended after it.
 		if afterOurJump {
-			return strings.ToLower(chain), After
+			return strings.ToLower(chain), orderAfter
 		}
-		return strings.ToLower(chain), Before
+		return strings.ToLower(chain), orderBefore
 	case "INPUT":
 		// mangle INPUT runs after PREROUTING but before IPVS (LOCAL_IN
 		// priority 98).
-		return "input", After
+		return "input", orderAfter
 	}
-	return "", Unknown
+	return "", orderUnknown
 }
 
 // saveComment extracts the --comment argument of an iptables-save line.
@@ -130,13 +130,13 @@ func saveComment(args string) (string, bool) {
 	return "", false
 }
 
-// iptRuleLines renders one canonical rule as iptables-restore lines. Any
+// iptRuleLines renders one canonical rule as iptables-restore lines. ProtocolAny
 // with ports becomes one line per protocol (multiport needs one); more than
 // 15 port slots (a range takes two) are split over several lines.
 func iptRuleLines(r Rule) []string {
 	protos := []Protocol{r.Protocol}
-	if r.Protocol == Any && len(r.Ports) > 0 {
-		protos = []Protocol{TCP, UDP, SCTP}
+	if r.Protocol == ProtocolAny && len(r.Ports) > 0 {
+		protos = []Protocol{ProtocolTCP, ProtocolUDP, ProtocolSCTP}
 	}
 	var chunks [][]PortRange
 	for i, slots := 0, 0; i < len(r.Ports); i++ {
@@ -160,7 +160,7 @@ func iptRuleLines(r Rule) []string {
 		for _, p := range protos {
 			for _, ch := range chunks {
 				l := "-A " + ChainName + " -d " + d.String()
-				if p != Any {
+				if p != ProtocolAny {
 					l += " -p " + p.String()
 				}
 				if len(ch) > 0 {

@@ -48,7 +48,7 @@ func TestParseSave(t *testing.T) {
 }
 
 func TestIPTScript(t *testing.T) {
-	r, _ := Rule{Mark: 2, Protocol: Any, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(53)}}.Canonical()
+	r, _ := Rule{Mark: 2, Protocol: ProtocolAny, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(53)}}.Canonical()
 	st := iptState{jumps: map[string]int{"PREROUTING": 2, "OUTPUT": 1}, hasChain: true}
 	got := iptScript(st, []Rule{r}, false, false)
 	tail := ` -m comment --comment "lvs-fwmark mark=0x2 proto=any dst=10.0.0.1/32 ports=53" -j MARK --set-mark 0x2`
@@ -74,7 +74,7 @@ func TestIPTChunks(t *testing.T) {
 		ports = append(ports, Port(uint16(1000+2*i)))
 	}
 	ports = append(ports, PortRange{2000, 2010})
-	r, err := Rule{Mark: 1, Protocol: TCP, Destinations: pfx("10.0.0.1/32"), Ports: ports}.Canonical()
+	r, err := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: ports}.Canonical()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/golvs/lvs/fwmark"
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
+	"github.com/stretchr/testify/require"
 )
 
 // backendCase is one way of installing marks that the kernel tests cover.
@@ -39,7 +38,7 @@ func backends(variants ...string) []backendCase {
 	ipt := func(cmd string) backendCase {
 		return backendCase{
 			name: cmd,
-			cfg:  fwmark.Config{Backend: fwmark.IPTables, IPTables: cmd},
+			cfg:  fwmark.Config{Backend: fwmark.BackendIPTables, IPTables: cmd},
 			list: func(t *testing.T, ns *nstest.NS) string {
 				// Every table that exists, without -t: naming a legacy
 				// table creates it.
@@ -51,7 +50,7 @@ func backends(variants ...string) []backendCase {
 	out := []backendCase{
 		{
 			name: "nftables",
-			cfg:  fwmark.Config{Backend: fwmark.NFTables},
+			cfg:  fwmark.Config{Backend: fwmark.BackendNFTables},
 			list: func(t *testing.T, ns *nstest.NS) string { return ns.Exec(t, "nft", "list", "ruleset") },
 			other: []string{"nft", "add table ip other; add chain ip other pre { type filter hook prerouting priority -200; };" +
 				" add rule ip other pre ip daddr 10.9.9.9 meta mark set 0x10"},
@@ -65,7 +64,7 @@ func backends(variants ...string) []backendCase {
 
 // webRule marks http and https of vip with mark.
 func webRule(mark uint32, vip netip.Addr) fwmark.Rule {
-	return fwmark.Rule{Mark: mark, Protocol: fwmark.TCP, Destinations: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())},
+	return fwmark.Rule{Mark: mark, Protocol: fwmark.ProtocolTCP, Destinations: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())},
 		Ports: []fwmark.PortRange{fwmark.Port(443), fwmark.Port(80)}}
 }
 
@@ -86,25 +85,6 @@ func stable(save string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func noErr(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeSysctl(t *testing.T, ns *nstest.NS, kv map[string]string) {
-	t.Helper()
-	noErr(t, ns.Do(func() error {
-		for k, v := range kv {
-			if err := os.WriteFile(filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/")), []byte(v), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
 }
 
 // lab is one DR topology on one segment, shared by the backends' subtests
@@ -154,8 +134,7 @@ func newLab(t *testing.T, directors int) *lab {
 	}
 	nstest.Segment(t, "br0", members...)
 	for name, rs := range map[string]*nstest.NS{"r1": r1, "r2": r2} {
-		writeSysctl(t, rs, map[string]string{
-			"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"})
+		rs.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1", "net.ipv4.conf.all.arp_announce", "2")
 		rs.AddAddr(t, "lo", vips...)
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
 		rs.ServeHTTP(t, ":80", h) // both families
@@ -165,17 +144,17 @@ func newLab(t *testing.T, directors int) *lab {
 	ctx := context.Background()
 	for _, d := range l.directors {
 		c, err := ipvs.New(&ipvs.Config{NetNSPath: d.Path})
-		noErr(t, err)
+		require.NoError(t, err)
 		for _, svc := range []struct {
 			fam ipvs.Family
 			fwm uint32
 			rss []string
 		}{{ipvs.IPv4, 1, []string{"10.0.0.2", "10.0.0.3"}}, {ipvs.IPv6, 2, []string{"fd00::2", "fd00::3"}}} {
 			key := ipvs.ServiceKey{Family: svc.fam, Fwmark: svc.fwm}
-			noErr(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
+			require.NoError(t, c.CreateService(ctx, ipvs.Service{ServiceKey: key, Scheduler: ipvs.RoundRobin,
 				Flags: ipvs.FlagPersistent, Timeout: 5 * time.Minute}))
 			for _, rs := range svc.rss {
-				noErr(t, c.CreateDestination(ctx, key, ipvs.Destination{
+				require.NoError(t, c.CreateDestination(ctx, key, ipvs.Destination{
 					Address: netip.MustParseAddr(rs), Forward: ipvs.DirectRoute, Weight: 1}))
 			}
 		}
@@ -279,7 +258,7 @@ func TestTraffic(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			nft := bc.cfg.Backend == fwmark.NFTables
+			nft := bc.cfg.Backend == fwmark.BackendNFTables
 			d.Exec(t, bc.other[0], bc.other[1:]...)
 			otherBefore := bc.list(t, d)
 
@@ -293,14 +272,14 @@ func TestTraffic(t *testing.T) {
 			cfg := bc.cfg
 			cfg.NetNSPath = d.Path
 			fw, err := fwmark.New(ctx, &cfg)
-			noErr(t, err)
+			require.NoError(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, rules))
+			require.NoError(t, fw.Sync(ctx, rules))
 			listed := bc.list(t, d)
-			noErr(t, fw.Sync(ctx, rules))      // idempotent
-			undo, err := fw.Add(ctx, rules[0]) // already there: no-op
-			noErr(t, err)
-			noErr(t, undo(ctx))
+			require.NoError(t, fw.Sync(ctx, rules)) // idempotent
+			undo, err := fw.Add(ctx, rules[0])      // already there: no-op
+			require.NoError(t, err)
+			require.NoError(t, undo(ctx))
 			if again := bc.list(t, d); again != listed {
 				t.Fatalf("second Sync/Add changed the rules:\n%s\nthen:\n%s", listed, again)
 			}
@@ -310,11 +289,11 @@ func TestTraffic(t *testing.T) {
 			}
 			checkListing(t, bc.name, listed, vip, v6)
 			got, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			var gs, want []string
 			for _, r := range rules {
 				c, err := r.Canonical()
-				noErr(t, err)
+				require.NoError(t, err)
 				want = append(want, c.String())
 			}
 			for _, r := range got {
@@ -324,8 +303,9 @@ func TestTraffic(t *testing.T) {
 				t.Fatalf("Rules = %v, want %v", gs, want)
 			}
 			conf, err := fw.Conflicts(ctx)
-			noErr(t, err)
-			if len(conf) != 1 || conf[0].Order != fwmark.Before || (conf[0].Table != "other" && !strings.Contains(conf[0].Rule, "10.9.9.9")) {
+			require.NoError(t, err)
+			if len(conf) != 1 || !strings.Contains(conf[0].Problem, "runs before ours") || conf[0].Severity != fwmark.SeverityWarning ||
+				(!strings.Contains(conf[0].Subject, " other/") && !strings.Contains(conf[0].Problem, "10.9.9.9")) {
 				t.Fatalf("Conflicts = %v, want the other owner's rule, before ours", conf)
 			}
 			if bc.name != "iptables-legacy" { // TestBadInput mixes legacy
@@ -337,8 +317,8 @@ func TestTraffic(t *testing.T) {
 				l.persistent(t, l.sources6, vip6)
 			}
 
-			noErr(t, fw.RemoveAll(ctx))
-			noErr(t, fw.RemoveAll(ctx)) // idempotent
+			require.NoError(t, fw.RemoveAll(ctx))
+			require.NoError(t, fw.RemoveAll(ctx)) // idempotent
 			after := bc.list(t, d)
 			if after != otherBefore {
 				t.Fatalf("after RemoveAll the ruleset differs from before install:\nbefore:\n%s\nafter:\n%s", otherBefore, after)
@@ -355,20 +335,20 @@ func TestTraffic(t *testing.T) {
 }
 
 // mixing checks, with bc's rules installed in ns, that the other backend
-// refuses to start and that Auto follows bc.
+// refuses to start and that BackendAuto follows bc.
 func mixing(ctx context.Context, t *testing.T, ns *nstest.NS, bc backendCase) {
 	t.Helper()
-	other := fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.NFTables}
-	if bc.cfg.Backend == fwmark.NFTables {
-		other = fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "iptables-legacy"}
+	other := fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendNFTables}
+	if bc.cfg.Backend == fwmark.BackendNFTables {
+		other = fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendIPTables, IPTables: "iptables-legacy"}
 	}
 	if _, err := fwmark.New(ctx, &other); !errors.Is(err, fwmark.ErrConflict) {
 		t.Errorf("%s installed, New(%v) = %v, want ErrConflict", bc.name, other.Backend, err)
 	}
 	auto, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, IPTables: bc.cfg.IPTables})
-	noErr(t, err)
+	require.NoError(t, err)
 	if want := bc.cfg.Backend; auto.Backend() != want {
-		t.Errorf("%s installed: Auto chose %v", bc.name, auto.Backend())
+		t.Errorf("%s installed: BackendAuto chose %v", bc.name, auto.Backend())
 	}
 	auto.Close()
 }
@@ -379,7 +359,7 @@ func checkListing(t *testing.T, backend, out string, vip, vip6 netip.Addr) {
 	t.Helper()
 	if backend == "nftables" {
 		must := []string{
-			"table inet lvs {",
+			"table inet golvs_fwmark {",
 			"chain prerouting {",
 			"type filter hook prerouting priority mangle; policy accept;",
 			"ip daddr " + vip.String() + " tcp dport { 80, 443 } meta mark set 0x00000001",
@@ -399,8 +379,8 @@ func checkListing(t *testing.T, backend, out string, vip, vip6 netip.Addr) {
 		if n := strings.Count(out, "meta mark set"); n != rules+1 { // and the other owner's
 			t.Fatalf("%d rules set a mark, want %d of ours and the other owner's:\n%s", n, rules, out)
 		}
-		if n := strings.Count(out, "table inet lvs"); n != 1 {
-			t.Fatalf("%d tables inet lvs:\n%s", n, out)
+		if n := strings.Count(out, "table inet golvs_fwmark"); n != 1 {
+			t.Fatalf("%d tables inet golvs_fwmark:\n%s", n, out)
 		}
 		return
 	}
@@ -438,19 +418,19 @@ func TestBadInput(t *testing.T) {
 			cfg := bc.cfg
 			cfg.NetNSPath = ns.Path
 			fw, err := fwmark.New(ctx, &cfg)
-			noErr(t, err)
+			require.NoError(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+			require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web}))
 			before := snapshot()
 			bad := []struct {
 				name, field string
 				r           fwmark.Rule
 			}{
-				{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.TCP, Destinations: web.Destinations, Ports: web.Ports}},
-				{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.TCP, Ports: web.Ports,
+				{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.ProtocolTCP, Destinations: web.Destinations, Ports: web.Ports}},
+				{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolTCP, Ports: web.Ports,
 					Destinations: []netip.Prefix{web.Destinations[0], netip.MustParsePrefix("fd00::1/128")}}},
-				{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.UDP, Destinations: web.Destinations}},
-				{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
+				{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations}},
+				{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
 			}
 			for _, b := range bad {
 				err := fw.Sync(ctx, []fwmark.Rule{web, b.r})
@@ -462,11 +442,11 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("%s: Add = %v, want ErrInvalid", b.name, err)
 				}
 			}
-			// The other backend refuses to mix with this one; Auto
+			// The other backend refuses to mix with this one; BackendAuto
 			// follows it.
 			mixing(ctx, t, ns, bc)
 			// A missing binary.
-			_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.IPTables, IPTables: "/nonexistent/iptables"})
+			_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendIPTables, IPTables: "/nonexistent/iptables"})
 			if !errors.Is(err, fwmark.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/iptables-save") {
 				t.Errorf("missing binary: New = %v, want ErrUnavailable naming the binary", err)
 			}
@@ -479,13 +459,13 @@ func TestBadInput(t *testing.T) {
 			// nothing.
 			create, remove := []string{"iptables-legacy", "-w", "-t", "mangle", "-N", fwmark.ChainName},
 				[]string{"iptables-legacy", "-w", "-t", "mangle", "-X", fwmark.ChainName}
-			if bc.cfg.Backend == fwmark.IPTables {
+			if bc.cfg.Backend == fwmark.BackendIPTables {
 				create, remove = []string{"nft", "add table inet " + fwmark.TableName}, []string{"nft", "delete table inet " + fwmark.TableName}
 			}
 			ns.Exec(t, create[0], create[1:]...)
 			have, err := fw.Rules(ctx)
-			noErr(t, err)
-			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.UDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
+			require.NoError(t, err)
+			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
 			if err := fw.Sync(ctx, []fwmark.Rule{web, dns}); !errors.Is(err, fwmark.ErrConflict) {
 				t.Errorf("Sync with the other backend's objects present = %v, want ErrConflict", err)
 			}
@@ -493,32 +473,32 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("Add with the other backend's objects present = %v, want ErrConflict", err)
 			}
 			now, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			if fmt.Sprint(now) != fmt.Sprint(have) {
 				t.Fatalf("refused writes changed the rules: %v, then %v", have, now)
 			}
 			ns.Exec(t, remove[0], remove[1:]...)
-			noErr(t, fw.RemoveAll(ctx))
+			require.NoError(t, fw.RemoveAll(ctx))
 		})
 	}
 }
 
 // TestIPv6SetsOutput installs IPv6 and IPv4 rules with several
-// destinations, ranges and Any, with the output hook, and reads them back.
+// destinations, ranges and ProtocolAny, with the output hook, and reads them back.
 func TestIPv6SetsOutput(t *testing.T) {
 	t.Parallel()
 	rules := []fwmark.Rule{
-		{Mark: 7, Protocol: fwmark.Any, Destinations: []netip.Prefix{
+		{Mark: 7, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{
 			netip.MustParsePrefix("fd00::/64"), netip.MustParsePrefix("fd01::5/128"), netip.MustParsePrefix("fd00::1/128")},
 			Ports: []fwmark.PortRange{{8000, 8080}, fwmark.Port(443), fwmark.Port(65535)}},
-		{Mark: 8, Protocol: fwmark.UDP, Destinations: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.3.0.1/32")},
+		{Mark: 8, Protocol: fwmark.ProtocolUDP, Destinations: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.3.0.1/32")},
 			Ports: []fwmark.PortRange{fwmark.Port(53)}},
-		{Mark: 9, Protocol: fwmark.Any, Destinations: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}},
+		{Mark: 9, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}},
 	}
 	var want []string
 	for _, r := range rules {
 		c, err := r.Canonical()
-		noErr(t, err)
+		require.NoError(t, err)
 		want = append(want, c.String())
 	}
 	slices.Sort(want)
@@ -532,11 +512,11 @@ func TestIPv6SetsOutput(t *testing.T) {
 			cfg.NetNSPath = ns.Path
 			cfg.Output = true
 			fw, err := fwmark.New(ctx, &cfg)
-			noErr(t, err)
+			require.NoError(t, err)
 			defer fw.Close()
-			noErr(t, fw.Sync(ctx, rules))
+			require.NoError(t, fw.Sync(ctx, rules))
 			got, err := fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			var gs []string
 			for _, r := range got {
 				gs = append(gs, r.String())
@@ -560,13 +540,13 @@ func TestIPv6SetsOutput(t *testing.T) {
 				}
 			}
 			// Sync to a subset removes exactly the others.
-			noErr(t, fw.Sync(ctx, rules[2:]))
+			require.NoError(t, fw.Sync(ctx, rules[2:]))
 			got, err = fw.Rules(ctx)
-			noErr(t, err)
+			require.NoError(t, err)
 			if len(got) != 1 || got[0].Mark != 9 {
 				t.Fatalf("after Sync to one rule: %v", got)
 			}
-			noErr(t, fw.Sync(ctx, nil))
+			require.NoError(t, fw.Sync(ctx, nil))
 			if out := bc.list(t, ns); strings.Contains(out, "lvs") || strings.Contains(out, fwmark.ChainName) {
 				t.Fatalf("Sync(nil) left rules:\n%s", out)
 			}
@@ -583,15 +563,15 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 	defer cancel()
 	ns := nstest.New(t)
 	open := func(output bool) *fwmark.Client {
-		fw, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.NFTables, Output: output})
-		noErr(t, err)
+		fw, err := fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendNFTables, Output: output})
+		require.NoError(t, err)
 		t.Cleanup(func() { fw.Close() })
 		return fw
 	}
 	fw, fwIn := open(true), open(false)
-	noErr(t, fw.Sync(ctx, []fwmark.Rule{web}))
+	require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web}))
 	conf, err := fw.Conflicts(ctx)
-	noErr(t, err)
+	require.NoError(t, err)
 	if len(conf) != 0 {
 		t.Fatalf("Conflicts = %v, want none", conf)
 	}
@@ -607,26 +587,32 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 	} {
 		ns.Exec(t, args[0], args[1:]...)
 	}
-	type seen struct {
-		family, chain, hook string
-		order               fwmark.Order
-	}
+	// seen is "SUBJECT hook HOOK ORDER" of a finding.
+	type seen string
 	got := func(fw *fwmark.Client) []seen {
 		conf, err := fw.Conflicts(ctx)
-		noErr(t, err)
+		require.NoError(t, err)
 		var out []seen
 		for _, c := range conf {
-			if c.Table != "mangle" || !strings.HasPrefix(c.Rule, "-A "+c.Chain+" ") {
+			chain := strings.TrimPrefix(strings.Fields(c.Subject)[1], "mangle/")
+			if !strings.Contains(c.Subject, " mangle/") || !strings.Contains(c.Problem, "rule -A "+chain+" ") {
 				t.Fatalf("conflict %v: not a legacy mangle rule", c)
 			}
-			out = append(out, seen{c.Family, c.Chain, c.Hook, c.Order})
+			hook := strings.Fields(c.Problem[strings.Index(c.Problem, "in hook ")+len("in hook "):])[0]
+			order := "unknown"
+			for _, o := range []string{"before", "after"} {
+				if strings.Contains(c.Problem, "runs "+o+" ours") {
+					order = o
+				}
+			}
+			out = append(out, seen(c.Subject+" hook "+hook+" "+order))
 		}
 		return out
 	}
 	want := []seen{
-		{"ipv4", "INPUT", "input", fwmark.After},
-		{"ipv4", "PREROUTING", "prerouting", fwmark.Unknown},
-		{"ipv6", "OUTPUT", "output", fwmark.Unknown},
+		"ipv4 mangle/INPUT hook input after",
+		"ipv4 mangle/PREROUTING hook prerouting unknown",
+		"ipv6 mangle/OUTPUT hook output unknown",
 	}
 	if g := got(fw); !slices.Equal(g, want) {
 		t.Fatalf("Conflicts = %v, want %v", g, want)
@@ -635,7 +621,7 @@ func TestLegacyConflictsWithNFTables(t *testing.T) {
 		t.Fatalf("Conflicts without Output = %v, want %v", g, want[:2])
 	}
 	// Our rules are still in place and writable next to legacy tables.
-	noErr(t, fw.Sync(ctx, []fwmark.Rule{web, webRule(2, netip.MustParseAddr("10.0.0.101"))}))
+	require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web, webRule(2, netip.MustParseAddr("10.0.0.101"))}))
 
 	// No iptables-legacy-save on the PATH: nothing to scan, no error.
 	t.Setenv("PATH", t.TempDir())

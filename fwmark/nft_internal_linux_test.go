@@ -28,8 +28,9 @@ func TestAddrRanges(t *testing.T) {
 // batch the same ID, so that a rule looks up the wrong set). Every batch
 // must number its sets itself, 1, 2, 3, whatever the other batches do.
 func TestSetIDsPerBatch(t *testing.T) {
-	// Three anonymous sets: addresses, protocols (Any with ports), ports.
-	r, err := Rule{Mark: 1, Protocol: Any, Destinations: pfx("10.0.0.0/24", "10.0.2.0/24"),
+	type batch = testBatch
+	// Three anonymous sets: addresses, protocols (ProtocolAny with ports), ports.
+	r, err := Rule{Mark: 1, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/24", "10.0.2.0/24"),
 		Ports: []PortRange{Port(80), Port(443)}}.Canonical()
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +47,9 @@ func TestSetIDsPerBatch(t *testing.T) {
 				return
 			}
 			var ids []uint32
-			var n uint32
+			tx := &batch{c: c, t: &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}}
 			for range 3 {
-				exprs, err := ruleExprs(c, &n, r)
+				exprs, err := ruleExprs(tx, r)
 				if err != nil {
 					errs[i] = err
 					return
@@ -71,3 +72,14 @@ func TestSetIDsPerBatch(t *testing.T) {
 		}
 	}
 }
+
+// testBatch numbers sets like an nft.Tx: per batch.
+type testBatch struct {
+	c *nftables.Conn
+	t *nftables.Table
+	n uint32
+}
+
+func (b *testBatch) Conn() *nftables.Conn   { return b.c }
+func (b *testBatch) Table() *nftables.Table { return b.t }
+func (b *testBatch) NewSetID() uint32       { b.n++; return b.n }

@@ -8,16 +8,19 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// nftBackend keeps every rule in the table "inet lvs": one table for both
-// families, so that one transaction covers IPv4 and IPv6 and teardown is one
-// table deletion that cannot touch anything else.
+// nftBackend keeps every rule in the table "inet golvs_fwmark": one table
+// for both families, so that one transaction covers IPv4 and IPv6. The
+// table is marked as ours and changed through internal/nft only: each
+// change is one batch under its host-wide lock, a table of that name we
+// did not make is refused with ErrConflict, and objects someone else put
+// into ours are never deleted.
 type nftBackend struct {
 	fd     int // network namespace, or -1 for the caller's
 	output bool
@@ -26,104 +29,60 @@ type nftBackend struct {
 	ipt *iptBackend
 }
 
-var lvsTable = &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+// fwTable is our table; both chains are named, so that a client without
+// Output does not take another's output chain for a stranger's.
+var fwTable = &nft.Table{Family: nftables.TableFamilyINet, Name: TableName, Owner: "fwmark",
+	Chains: []nft.Chain{
+		{Name: nftPrerouting, Type: nftables.ChainTypeFilter, Hook: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle},
+		// type route: a mark set on a local packet re-routes it, as
+		// iptables' mangle OUTPUT does.
+		{Name: nftOutput, Type: nftables.ChainTypeRoute, Hook: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle},
+	},
+	TagPrefix: commentPrefix}
 
 func (n *nftBackend) conn(ctx context.Context) (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
-	if n.fd >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(n.fd))
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		// google/nftables takes no context: a deadline on the socket at
-		// least bounds a stuck receive.
-		opts = append(opts, nftables.WithSockOptions(func(c *netlink.Conn) error { return c.SetDeadline(dl) }))
-	}
-	c, err := nftables.New(opts...)
+	dl, _ := ctx.Deadline()
+	c, err := nft.Dial(n.fd, dl)
 	if err != nil {
-		return nil, newErr(ErrUnavailable, "nftables", "", err)
+		return nil, wrap("nftables", err)
 	}
 	return c, nil
 }
+
+// wrap hands on an error of internal/nft, keeping its kind.
+func wrap(op string, err error) error { return errs.Wrap(pkg, op, err) }
 
 // kernelErr classifies an error of a netlink exchange.
 func kernelErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return newErr(ErrKernel, op, "", err)
-}
-
-// ourChains returns the chains of the lvs table by name; nil when the table
-// does not exist.
-func ourChains(c *nftables.Conn) (map[string]*nftables.Chain, error) {
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, err
-	}
-	var out map[string]*nftables.Chain
-	for _, ch := range chains {
-		if ch.Table.Name == TableName {
-			if out == nil {
-				out = map[string]*nftables.Chain{}
-			}
-			out[ch.Name] = ch
-		}
-	}
-	if out == nil {
-		// The table may exist without chains (made by someone else).
-		tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range tables {
-			if t.Name == TableName {
-				out = map[string]*nftables.Chain{}
-			}
-		}
-	}
-	return out, nil
+	return newErr(nil, op, "", err)
 }
 
 func (n *nftBackend) present(ctx context.Context) (bool, error) {
-	c, err := n.conn(ctx)
-	if err != nil {
-		return false, err
-	}
-	chains, err := ourChains(c)
-	if err != nil {
-		return false, kernelErr("list nftables chains", err)
-	}
-	return chains != nil, nil
+	ok, err := nft.HasTable(ctx, n.fd, nftables.TableFamilyINet, TableName)
+	return ok, wrap("list nftables tables", err)
 }
 
 func (n *nftBackend) rules(ctx context.Context) ([]Rule, error) {
-	c, err := n.conn(ctx)
+	tx, err := nft.View(ctx, n.fd, fwTable)
 	if err != nil {
-		return nil, err
+		return nil, wrap("list rules", err)
 	}
-	chains, err := ourChains(c)
-	if err != nil {
-		return nil, kernelErr("list rules", err)
-	}
-	return readRules(c, chains)
+	return readRules(tx)
 }
 
-func readRules(c *nftables.Conn, chains map[string]*nftables.Chain) ([]Rule, error) {
-	ch := chains[nftPrerouting]
-	if ch == nil {
-		return nil, nil
-	}
-	nrs, err := c.GetRules(lvsTable, ch)
-	if err != nil {
-		return nil, kernelErr("list rules", err)
+// readRules parses our rules of the prerouting chain (output holds the same).
+func readRules(tx *nft.Tx) ([]Rule, error) {
+	for _, f := range tx.Foreign() {
+		if strings.HasPrefix(f, "rule ") {
+			return nil, newErr(ErrConflict, "list rules", "", fmt.Errorf("%s: %s not made by this package", tx, f))
+		}
 	}
 	var out []Rule
-	for _, nr := range nrs {
-		com, _ := userdata.GetString(nr.UserData, userdata.TypeComment)
-		if !strings.HasPrefix(com, commentPrefix) {
-			return nil, newErr(ErrConflict, "list rules", "", fmt.Errorf("table inet %s chain %s holds rule handle %d not made by this package", TableName, ch.Name, nr.Handle))
-		}
-		r, err := ParseRule(strings.TrimPrefix(com, commentPrefix))
+	for _, nr := range tx.Rules(nftPrerouting) {
+		r, err := ParseRule(strings.TrimPrefix(nft.CommentOf(nr), commentPrefix))
 		if err != nil {
 			return nil, err
 		}
@@ -133,66 +92,63 @@ func readRules(c *nftables.Conn, chains map[string]*nftables.Chain) ([]Rule, err
 	return out, nil
 }
 
-func (n *nftBackend) sync(ctx context.Context, rules []Rule) error {
-	c, err := n.conn(ctx)
-	if err != nil {
-		return err
-	}
-	chains, err := ourChains(c)
-	if err != nil {
-		return kernelErr("sync", err)
-	}
-	if len(rules) == 0 {
-		if chains == nil {
-			return nil
+// update reads the installed rules, lets f compute the new ones
+// (canonical, sorted) and installs them, as one transaction under the
+// host-wide lock: another agent's change cannot come between the read and
+// the write. The table is rebuilt in the same batch (packets see the old
+// rules or the new); no rules left deletes it, unless objects of someone
+// else's are in it.
+func (n *nftBackend) update(ctx context.Context, op string, f func(have []Rule) ([]Rule, error)) error {
+	err := nft.Do(ctx, n.fd, fwTable, func(tx *nft.Tx) error {
+		have, err := readRules(tx)
+		if err != nil {
+			return err
 		}
-		c.DelTable(lvsTable)
-		return kernelErr("sync", c.Flush())
-	}
-	if chains != nil && len(chains) == 1+b2i(n.output) && chains[nftPrerouting] != nil && (!n.output || chains[nftOutput] != nil) {
-		have, err := readRules(c, chains)
-		if err == nil && sameRules(have, rules) {
-			return nil
+		want, err := f(have)
+		if err != nil {
+			return err
 		}
-	}
-	// One transaction: make sure the table exists, delete it with whatever
-	// it held, and build it again. Packets see the old rules or the new.
-	c.AddTable(lvsTable)
-	c.DelTable(lvsTable)
-	c.AddTable(lvsTable)
-	hooks := []struct {
-		name string
-		hook *nftables.ChainHook
-		typ  nftables.ChainType
-	}{{nftPrerouting, nftables.ChainHookPrerouting, nftables.ChainTypeFilter}}
-	if n.output {
-		// type route: a mark set on a local packet re-routes it, as
-		// iptables' mangle OUTPUT does.
-		hooks = append(hooks, struct {
-			name string
-			hook *nftables.ChainHook
-			typ  nftables.ChainType
-		}{nftOutput, nftables.ChainHookOutput, nftables.ChainTypeRoute})
-	}
-	accept := nftables.ChainPolicyAccept
-	var setIDs uint32
-	for _, h := range hooks {
-		ch := c.AddChain(&nftables.Chain{
-			Name: h.name, Table: lvsTable, Type: h.typ, Hooknum: h.hook,
-			Priority: nftables.ChainPriorityMangle, Policy: &accept,
-		})
-		for _, r := range rules {
-			exprs, err := ruleExprs(c, &setIDs, r)
-			if err != nil {
-				return newErr(ErrKernel, "sync", "", err)
+		chains := []string{nftPrerouting}
+		if n.output {
+			chains = append(chains, nftOutput)
+		}
+		if len(want) == 0 {
+			for _, ch := range []string{nftPrerouting, nftOutput} {
+				for _, r := range tx.Rules(ch) {
+					if err := tx.Del(ch, nft.CommentOf(r)); err != nil {
+						return err
+					}
+				}
 			}
-			c.AddRule(&nftables.Rule{
-				Table: lvsTable, Chain: ch, Exprs: exprs,
-				UserData: userdata.AppendString(nil, userdata.TypeComment, commentPrefix+r.String()),
-			})
+			tx.DropIfEmpty()
+			return nil
 		}
-	}
-	return kernelErr("sync", c.Flush())
+		if sameRules(have, want) && tx.HasChain(nftOutput) == n.output && tx.HasChain(nftPrerouting) &&
+			(!n.output || len(tx.Rules(nftOutput)) == len(want)) {
+			return nil
+		}
+		if err := tx.Rebuild(); err != nil {
+			return err
+		}
+		for _, ch := range chains {
+			if err := tx.EnsureChain(ch); err != nil {
+				return err
+			}
+		}
+		for _, ch := range chains {
+			for _, r := range want {
+				exprs, err := ruleExprs(tx, r)
+				if err != nil {
+					return newErr(ErrKernel, op, "", err)
+				}
+				if _, err := tx.Add(nft.Rule{Chain: ch, Tag: commentPrefix + r.String(), Exprs: exprs}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return wrap(op, err)
 }
 
 func b2i(b bool) int {
@@ -203,22 +159,14 @@ func b2i(b bool) int {
 }
 
 func (n *nftBackend) remove(ctx context.Context) error {
-	c, err := n.conn(ctx)
-	if err != nil {
-		return err
-	}
-	// Adding then deleting in one batch removes the table whether or not it
-	// exists, without a race between a check and the deletion.
-	c.AddTable(lvsTable)
-	c.DelTable(lvsTable)
-	return kernelErr("remove all", c.Flush())
+	return n.update(ctx, "remove all", func([]Rule) ([]Rule, error) { return nil, nil })
 }
 
 // ruleExprs builds the expressions of one canonical rule, adding the
 // anonymous sets it needs to c's batch:
 //
 //	meta nfproto ipv4 ip daddr { ... } meta l4proto tcp th dport { ... } meta mark set MARK
-func ruleExprs(c *nftables.Conn, ids *uint32, r Rule) ([]expr.Any, error) {
+func ruleExprs(tx setAdder, r Rule) ([]expr.Any, error) {
 	proto, off, alen, keyType := byte(unix.NFPROTO_IPV4), uint32(16), uint32(4), nftables.TypeIPAddr
 	if r.Is6() {
 		proto, off, alen, keyType = unix.NFPROTO_IPV6, 24, 16, nftables.TypeIP6Addr
@@ -246,19 +194,19 @@ func ruleExprs(c *nftables.Conn, ids *uint32, r Rule) ([]expr.Any, error) {
 				elems = append(elems, nftables.SetElement{Key: next.AsSlice(), IntervalEnd: true})
 			}
 		}
-		lk, err := anonSet(c, ids, keyType, true, elems)
+		lk, err := anonSet(tx, keyType, true, elems)
 		if err != nil {
 			return nil, err
 		}
 		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: alen}, lk)
 	}
 	switch {
-	case r.Protocol != Any:
+	case r.Protocol != ProtocolAny:
 		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(r.Protocol)}})
 	case len(r.Ports) > 0:
-		lk, err := anonSet(c, ids, nftables.TypeInetProto, false, []nftables.SetElement{
-			{Key: []byte{byte(TCP)}}, {Key: []byte{byte(UDP)}}, {Key: []byte{byte(SCTP)}}})
+		lk, err := anonSet(tx, nftables.TypeInetProto, false, []nftables.SetElement{
+			{Key: []byte{byte(ProtocolTCP)}}, {Key: []byte{byte(ProtocolUDP)}}, {Key: []byte{byte(ProtocolSCTP)}}})
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +230,7 @@ func ruleExprs(c *nftables.Conn, ids *uint32, r Rule) ([]expr.Any, error) {
 					elems = append(elems, nftables.SetElement{Key: be(pr.To + 1), IntervalEnd: true})
 				}
 			}
-			lk, err := anonSet(c, ids, nftables.TypeInetService, true, elems)
+			lk, err := anonSet(tx, nftables.TypeInetService, true, elems)
 			if err != nil {
 				return nil, err
 			}
@@ -295,14 +243,21 @@ func ruleExprs(c *nftables.Conn, ids *uint32, r Rule) ([]expr.Any, error) {
 	), nil
 }
 
-// anonSet adds an anonymous set to the batch. It numbers the set itself
-// (ids need only be unique within a batch): left to google/nftables, the
-// id comes from a package-global counter that concurrent Clients race on.
-func anonSet(c *nftables.Conn, ids *uint32, typ nftables.SetDatatype, interval bool, elems []nftables.SetElement) (*expr.Lookup, error) {
-	*ids++
-	s := &nftables.Set{Table: lvsTable, Anonymous: true, Constant: true, Interval: interval, KeyType: typ,
-		ID: *ids, Name: "__set%d"}
-	if err := c.AddSet(s, elems); err != nil {
+// setAdder is where anonymous sets go: an nft.Tx.
+type setAdder interface {
+	Conn() *nftables.Conn
+	Table() *nftables.Table
+	NewSetID() uint32
+}
+
+// anonSet adds an anonymous set to the batch. The batch numbers its sets
+// itself (ids need only be unique within a batch): left to
+// google/nftables, the id comes from a package-global counter that
+// concurrent Clients race on.
+func anonSet(tx setAdder, typ nftables.SetDatatype, interval bool, elems []nftables.SetElement) (*expr.Lookup, error) {
+	s := &nftables.Set{Table: tx.Table(), Anonymous: true, Constant: true, Interval: interval, KeyType: typ,
+		ID: tx.NewSetID(), Name: "__set%d"}
+	if err := tx.Conn().AddSet(s, elems); err != nil {
 		return nil, err
 	}
 	return &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID}, nil
@@ -350,7 +305,7 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // and the chains they jump to, looking for rules that write the mark. The
 // mangle tables of legacy iptables (x_tables), which run in the same
 // hooks but which nftables cannot see, are read too (legacyConflicts).
-func (n *nftBackend) conflicts(ctx context.Context) ([]Conflict, error) {
+func (n *nftBackend) conflicts(ctx context.Context) ([]conflict, error) {
 	c, err := n.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -364,11 +319,11 @@ func (n *nftBackend) conflicts(ctx context.Context) ([]Conflict, error) {
 		return nil, err
 	}
 	out = append(out, legacy...)
-	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b conflict) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
 }
 
-func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
+func nftConflicts(c *nftables.Conn, output bool) ([]conflict, error) {
 	chains, err := c.ListChains()
 	if err != nil {
 		return nil, kernelErr("conflicts", err)
@@ -390,7 +345,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 		}
 		byTable[k][ch.Name] = ch
 	}
-	var out []Conflict
+	var out []conflict
 	for k, tchains := range byTable {
 		for _, base := range tchains {
 			if base.Hooknum == nil || base.Priority == nil {
@@ -398,7 +353,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 			}
 			prio := int32(*base.Priority)
 			var hook string
-			order := Unknown
+			order := orderUnknown
 			switch *base.Hooknum {
 			case *nftables.ChainHookPrerouting:
 				hook = "prerouting"
@@ -407,7 +362,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 				if prio >= 98 { // IPVS has taken the packet by then
 					continue
 				}
-				hook, order = "input", After
+				hook, order = "input", orderAfter
 			case *nftables.ChainHookOutput:
 				if !output {
 					continue
@@ -430,7 +385,7 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 				for _, r := range rules {
 					for _, e := range r.Exprs {
 						if what := writesMark(e); what != "" {
-							out = append(out, Conflict{Family: famName[k.fam], Table: k.name, Chain: ch.Name,
+							out = append(out, conflict{Family: famName[k.fam], Table: k.name, Chain: ch.Name,
 								Hook: hook, Priority: prio, Order: order, Rule: fmt.Sprintf("handle %d: %s", r.Handle, what)})
 						}
 						if v, ok := e.(*expr.Verdict); ok && v.Chain != "" && !seen[v.Chain] && tchains[v.Chain] != nil {
@@ -442,18 +397,18 @@ func nftConflicts(c *nftables.Conn, output bool) ([]Conflict, error) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b conflict) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
 }
 
-func orderOf(prio int32) Order {
+func orderOf(prio int32) markOrder {
 	switch {
 	case prio < -150:
-		return Before
+		return orderBefore
 	case prio > -150:
-		return After
+		return orderAfter
 	}
-	return Unknown
+	return orderUnknown
 }
 
 // writesMark names what e does to the packet mark, or "".

@@ -20,15 +20,15 @@ func (r Rule) canonical(op, field string) (Rule, error) {
 		return Rule{}, invalidf(op, field+".Mark", "mark 0 means unmarked: IPVS fwmark services need a non-zero mark")
 	}
 	switch r.Protocol {
-	case Any, TCP, UDP, SCTP:
+	case ProtocolAny, ProtocolTCP, ProtocolUDP, ProtocolSCTP:
 	default:
-		return Rule{}, invalidf(op, field+".Protocol", "%v: want TCP, UDP, SCTP or Any", r.Protocol)
+		return Rule{}, invalidf(op, field+".Protocol", "%v: want ProtocolTCP, ProtocolUDP, ProtocolSCTP or ProtocolAny", r.Protocol)
 	}
 	if len(r.Destinations) == 0 {
 		return Rule{}, invalidf(op, field+".Destinations", "no destination: give at least one address or prefix")
 	}
-	if len(r.Ports) == 0 && r.Protocol != Any {
-		return Rule{}, invalidf(op, field+".Ports", "no port for %v: give at least one port or range (only Any may match all ports)", r.Protocol)
+	if len(r.Ports) == 0 && r.Protocol != ProtocolAny {
+		return Rule{}, invalidf(op, field+".Ports", "no port for %v: give at least one port or range (only ProtocolAny may match all ports)", r.Protocol)
 	}
 	out := Rule{Mark: r.Mark, Protocol: r.Protocol}
 	is6 := false
@@ -153,13 +153,13 @@ func ParseRule(s string) (Rule, error) {
 		case "proto":
 			switch v {
 			case "any":
-				r.Protocol = Any
+				r.Protocol = ProtocolAny
 			case "tcp":
-				r.Protocol = TCP
+				r.Protocol = ProtocolTCP
 			case "udp":
-				r.Protocol = UDP
+				r.Protocol = ProtocolUDP
 			case "sctp":
-				r.Protocol = SCTP
+				r.Protocol = ProtocolSCTP
 			default:
 				return Rule{}, invalidf(op, "proto", "unknown protocol %q", v)
 			}
@@ -219,7 +219,7 @@ func overlap(a, b Rule) bool {
 	if a.Is6() != b.Is6() {
 		return false
 	}
-	if a.Protocol != Any && b.Protocol != Any && a.Protocol != b.Protocol {
+	if a.Protocol != ProtocolAny && b.Protocol != ProtocolAny && a.Protocol != b.Protocol {
 		return false
 	}
 	dst := false

@@ -16,7 +16,7 @@ func pfx(s ...string) []netip.Prefix {
 }
 
 func TestCanonical(t *testing.T) {
-	r := Rule{Mark: 1, Protocol: TCP,
+	r := Rule{Mark: 1, Protocol: ProtocolTCP,
 		Destinations: pfx("10.0.0.9/32", "10.0.0.7/24", "10.0.1.1/32", "10.0.1.1/32"),
 		Ports:        []PortRange{Port(443), {80, 90}, {85, 100}, Port(101), Port(65535)}}
 	c, err := r.Canonical()
@@ -34,7 +34,7 @@ func TestCanonical(t *testing.T) {
 }
 
 func TestInvalid(t *testing.T) {
-	ok := Rule{Mark: 1, Protocol: TCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(80)}}
+	ok := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(80)}}
 	for _, tc := range []struct {
 		field string
 		edit  func(r *Rule)
@@ -61,24 +61,24 @@ func TestInvalid(t *testing.T) {
 			t.Errorf("%s: got %v", tc.field, err)
 		}
 	}
-	// Any without ports is every packet to the destinations.
+	// ProtocolAny without ports is every packet to the destinations.
 	if _, err := (Rule{Mark: 1, Destinations: pfx("10.0.0.0/8")}).Canonical(); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestOverlap(t *testing.T) {
-	a := Rule{Mark: 1, Protocol: TCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(80), Port(443)}}
+	a := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(80), Port(443)}}
 	for _, tc := range []struct {
 		b    Rule
 		want bool
 	}{
-		{Rule{Mark: 2, Protocol: TCP, Destinations: pfx("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, true},
-		{Rule{Mark: 2, Protocol: UDP, Destinations: pfx("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, false},
-		{Rule{Mark: 2, Protocol: Any, Destinations: pfx("10.0.0.0/24")}, true},
-		{Rule{Mark: 2, Protocol: TCP, Destinations: pfx("10.0.0.2/32"), Ports: []PortRange{Port(80)}}, false},
-		{Rule{Mark: 2, Protocol: TCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(81)}}, false},
-		{Rule{Mark: 2, Protocol: Any, Destinations: pfx("::/0")}, false},
+		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, true},
+		{Rule{Mark: 2, Protocol: ProtocolUDP, Destinations: pfx("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, false},
+		{Rule{Mark: 2, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/24")}, true},
+		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.2/32"), Ports: []PortRange{Port(80)}}, false},
+		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(81)}}, false},
+		{Rule{Mark: 2, Protocol: ProtocolAny, Destinations: pfx("::/0")}, false},
 	} {
 		_, err := canonicalRules("sync", []Rule{a, tc.b})
 		if got := err != nil; got != tc.want {
@@ -86,7 +86,7 @@ func TestOverlap(t *testing.T) {
 		}
 	}
 	// Duplicates and the same mark are fine.
-	rs, err := canonicalRules("sync", []Rule{a, a, {Mark: 1, Protocol: Any, Destinations: pfx("10.0.0.0/8")}})
+	rs, err := canonicalRules("sync", []Rule{a, a, {Mark: 1, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/8")}})
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("got %v, %v", rs, err)
 	}

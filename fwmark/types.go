@@ -1,32 +1,33 @@
 package fwmark
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/golvs/lvs/internal/diag"
 )
 
 // Protocol is the transport protocol a Rule matches.
 type Protocol uint8
 
-// Protocols. Any matches every protocol; with Ports it matches TCP, UDP and
-// SCTP packets to those ports.
+// Protocols. ProtocolAny matches every protocol; with Ports it matches ProtocolTCP, ProtocolUDP and
+// ProtocolSCTP packets to those ports.
 const (
-	Any  Protocol = 0
-	TCP  Protocol = 6
-	UDP  Protocol = 17
-	SCTP Protocol = 132
+	ProtocolAny  Protocol = 0
+	ProtocolTCP  Protocol = 6
+	ProtocolUDP  Protocol = 17
+	ProtocolSCTP Protocol = 132
 )
 
 func (p Protocol) String() string {
 	switch p {
-	case Any:
+	case ProtocolAny:
 		return "any"
-	case TCP:
+	case ProtocolTCP:
 		return "tcp"
-	case UDP:
+	case ProtocolUDP:
 		return "udp"
-	case SCTP:
+	case ProtocolSCTP:
 		return "sctp"
 	}
 	return fmt.Sprintf("protocol(%d)", uint8(p))
@@ -58,14 +59,14 @@ type Rule struct {
 	// Mark is the value the whole packet mark is set to; it must be non-zero
 	// and equal the Fwmark of the IPVS service.
 	Mark uint32
-	// Protocol is TCP, UDP, SCTP or Any.
+	// Protocol is ProtocolTCP, ProtocolUDP, ProtocolSCTP or ProtocolAny.
 	Protocol Protocol
 	// Destinations are addresses (as /32 or /128 prefixes) or prefixes, all
 	// of one family. netip.PrefixFrom(addr, addr.BitLen()) makes one from
 	// an address.
 	Destinations []netip.Prefix
-	// Ports are destination ports or ranges. They are required for TCP, UDP
-	// and SCTP; with Any, no ports means every packet to the destinations.
+	// Ports are destination ports or ranges. They are required for ProtocolTCP, ProtocolUDP
+	// and ProtocolSCTP; with ProtocolAny, no ports means every packet to the destinations.
 	Ports []PortRange
 }
 
@@ -79,22 +80,22 @@ type Backend int
 
 // Backends.
 const (
-	// Auto picks the backend already holding this package's rules, else
+	// BackendAuto picks the backend already holding this package's rules, else
 	// nftables when the kernel offers it, else iptables.
-	Auto Backend = iota
-	// NFTables talks to nf_tables over netlink; no binary is needed.
-	NFTables
-	// IPTables runs the iptables-save/-restore binaries (legacy or nft).
-	IPTables
+	BackendAuto Backend = iota
+	// BackendNFTables talks to nf_tables over netlink; no binary is needed.
+	BackendNFTables
+	// BackendIPTables runs the iptables-save/-restore binaries (legacy or nft).
+	BackendIPTables
 )
 
 func (b Backend) String() string {
 	switch b {
-	case Auto:
+	case BackendAuto:
 		return "auto"
-	case NFTables:
+	case BackendNFTables:
 		return "nftables"
-	case IPTables:
+	case BackendIPTables:
 		return "iptables"
 	}
 	return fmt.Sprintf("backend(%d)", int(b))
@@ -102,8 +103,10 @@ func (b Backend) String() string {
 
 // Names of the objects the package owns.
 const (
-	// TableName is the nftables table (family inet) holding every rule.
-	TableName = "lvs"
+	// TableName is the nftables table (family inet) holding every rule,
+	// marked as ours (see internal/nft). Earlier versions used "lvs", a
+	// name users may have taken: that table is never touched.
+	TableName = "golvs_fwmark"
 	// ChainName is the iptables chain in the mangle table of iptables and
 	// ip6tables.
 	ChainName = "LVS-FWMARK"
@@ -121,15 +124,20 @@ const (
 // Config configures a Client. The zero value (or nil) picks the backend
 // automatically and targets the caller's network namespace.
 type Config struct {
-	// NetNSPath names the network namespace to act on, e.g.
-	// /run/netns/blue or /proc/PID/ns/net; "" is the caller's.
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace (or
+	// NetNSPath's). The Client duplicates it, so the caller may close it
+	// after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
-	// Backend is Auto, NFTables or IPTables.
+	// Backend is BackendAuto, BackendNFTables or BackendIPTables.
 	Backend Backend
 	// Output also marks locally generated packets (the output hook), so
 	// that the director can reach its own fwmark services.
 	Output bool
-	// IPTables is the iptables command of the IPTables backend:
+	// BackendIPTables is the iptables command of the BackendIPTables backend:
 	// "iptables" (the default), "iptables-legacy", "iptables-nft" or a
 	// path. The package runs its -save and -restore companions, and the
 	// ip6tables ones for IPv6, derived by name ("/sbin/iptables-legacy" →
@@ -137,35 +145,35 @@ type Config struct {
 	IPTables string
 }
 
-// Order tells where another owner's mark-setting rule runs relative to ours.
-type Order int
+// markOrder tells where another owner's mark-setting rule runs relative to ours.
+type markOrder int
 
 // Orders.
 const (
-	// Unknown: the relative order cannot be told (same nft priority, or an
+	// orderUnknown: the relative order cannot be told (same nft priority, or an
 	// iptables chain that is not a hook's own).
-	Unknown Order = iota
-	// Before: it runs before ours; ours overwrites its mark on the packets
+	orderUnknown markOrder = iota
+	// orderBefore: it runs before ours; ours overwrites its mark on the packets
 	// we match, but it marks other packets, which may hit fwmark services.
-	Before
-	// After: it runs after ours and can overwrite the marks we set.
-	After
+	orderBefore
+	// orderAfter: it runs after ours and can overwrite the marks we set.
+	orderAfter
 )
 
-func (o Order) String() string {
+func (o markOrder) String() string {
 	switch o {
-	case Before:
+	case orderBefore:
 		return "before"
-	case After:
+	case orderAfter:
 		return "after"
 	}
 	return "unknown"
 }
 
-// Conflict is a rule of another owner that sets or changes the packet mark
+// conflict is a rule of another owner that sets or changes the packet mark
 // in a hook where ours run. IPVS compares the whole mark, so any such rule
 // can silently steer packets away from, or into, a fwmark service.
-type Conflict struct {
+type conflict struct {
 	// Family is the nftables family ("ip", "ip6", "inet") or, for the
 	// iptables backend, "ipv4" or "ipv6".
 	Family string
@@ -176,71 +184,52 @@ type Conflict struct {
 	// Priority is the nft base chain priority (-150 for iptables mangle).
 	Priority int32
 	// Order relative to this package's rules.
-	Order Order
+	Order markOrder
 	// Rule describes the rule: its handle and action for nftables, its
 	// iptables-save line for iptables.
 	Rule string
 }
 
-func (c Conflict) String() string {
+func (c conflict) String() string {
 	return fmt.Sprintf("%s %s/%s (hook %s, priority %d, %s ours): %s",
 		c.Family, c.Table, c.Chain, c.Hook, c.Priority, c.Order, c.Rule)
 }
 
-// Sentinels for errors.Is; every error the package returns is an *Error
-// matching one of them.
-var (
-	// ErrInvalid: a rule or the configuration is invalid. Nothing changed.
-	ErrInvalid = errors.New("invalid argument")
-	// ErrUnavailable: the backend asked for cannot be used here (no
-	// nf_tables, no iptables binary).
-	ErrUnavailable = errors.New("backend unavailable")
-	// ErrConflict: the other backend already holds this package's rules in
-	// the namespace; remove them first (mixing both would mark twice).
-	ErrConflict = errors.New("rules of the other backend present")
-	// ErrNotSupported: the operating system has no netfilter.
-	ErrNotSupported = errors.New("not supported")
-	// ErrKernel: the kernel or the iptables binary refused a change.
-	ErrKernel = errors.New("netfilter refused the change")
+// Finding is one rule of another owner that Conflicts found writing the
+// packet mark, Subject "FAMILY TABLE/CHAIN": the SDK's one diagnostics
+// shape, shared with director.CheckVIP and realserver.CheckDR.
+type Finding = diag.Finding
+
+// Findings is what Conflicts found.
+type Findings = diag.Findings
+
+// Severity grades a Finding; Conflicts reports SeverityWarning only: whether
+// a rule breaks a service depends on the packets it matches.
+type Severity = diag.Severity
+
+// The severities of Findings.
+const (
+	SeverityNote, SeverityWarning, SeverityBroken = diag.SeverityNote, diag.SeverityWarning, diag.SeverityBroken
 )
 
-// Error is the error type of every call in the package.
-type Error struct {
-	Op    string // the operation, e.g. "sync"
-	Field string // the offending field of validation errors, e.g. "rules[2].Mark"
-	Err   error  // the cause
-	kind  error
-}
-
-func (e *Error) Error() string {
-	s := "fwmark: " + e.Op
-	if e.Field != "" {
-		s += ": " + e.Field
+// finding describes c: Subject "FAMILY TABLE/CHAIN", Problem naming the
+// rule, its hook and priority and "runs before ours", "runs after ours" or
+// "runs in no defined order with ours". It is a warning: whether it
+// breaks a service depends on the packets it matches, which the check
+// cannot know.
+func (c conflict) finding() Finding {
+	when := "runs " + c.Order.String() + " ours"
+	fix := "make it leave the packets of the fwmark services alone"
+	switch c.Order {
+	case orderBefore:
+		when += ": ours overwrite its mark on the packets we match, but packets it marks may reach fwmark services"
+	case orderAfter:
+		when += " and can overwrite the marks we set"
+	default:
+		when = "runs in no defined order with ours"
+		fix += ", or give it a priority distinct from ours (mangle, -150)"
 	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	} else if e.kind != nil {
-		s += ": " + e.kind.Error()
-	}
-	return s
-}
-
-// Unwrap exposes both the sentinel and the cause.
-func (e *Error) Unwrap() []error {
-	out := make([]error, 0, 2)
-	if e.kind != nil {
-		out = append(out, e.kind)
-	}
-	if e.Err != nil {
-		out = append(out, e.Err)
-	}
-	return out
-}
-
-func newErr(kind error, op, field string, err error) error {
-	return &Error{Op: op, Field: field, Err: err, kind: kind}
-}
-
-func invalidf(op, field, format string, args ...any) error {
-	return newErr(ErrInvalid, op, field, fmt.Errorf(format, args...))
+	return Finding{Severity: SeverityWarning, Subject: c.Family + " " + c.Table + "/" + c.Chain,
+		Problem: fmt.Sprintf("rule %s sets the packet mark in hook %s (priority %d) and %s; IPVS compares the whole mark with a service's fwmark", c.Rule, c.Hook, c.Priority, when),
+		Fix:     fix}
 }

@@ -119,3 +119,59 @@ func parseSysctlInts(v string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// SysctlMeaning documents one IPVS setting: its kernel default (as in
+// every new network namespace on 6.1 and 6.12), the values worth setting,
+// and what it does and when an operator wants it. The one place these
+// meanings are written; director's Sysctls presents them.
+type SysctlMeaning struct {
+	Default, Min, Max int
+	Text              string
+}
+
+// Meaning documents s; ok is false for settings left to tuning rather than
+// presets (the sync daemon's, the DoS defences', the schedulers').
+func (s Sysctl) Meaning() (m SysctlMeaning, ok bool) {
+	m, ok = sysctlMeanings[s]
+	return m, ok
+}
+
+// SysctlsDocumented lists the settings Meaning documents, in a stable order.
+func SysctlsDocumented() []Sysctl {
+	return []Sysctl{
+		SysctlConntrack, SysctlExpireNodestConn, SysctlExpireQuiescentTemplate, SysctlConnReuseMode,
+		SysctlSloppyTCP, SysctlSloppySCTP, SysctlSNATReroute, SysctlNATICMPSend, SysctlPMTUDisc,
+		SysctlCacheBypass, SysctlScheduleICMP, SysctlIgnoreTunneled, SysctlBackupOnly, SysctlRunEstimation,
+	}
+}
+
+var sysctlMeanings = map[Sysctl]SysctlMeaning{
+	SysctlConntrack: {0, 0, 1,
+		"Keep netfilter connection-tracking entries for IPVS connections. Needed whenever other rules must see IPVS traffic: source NAT for one-arm NAT (without it a MASQUERADE rule never matches) and stateful firewalls. Costs a conntrack entry per connection."},
+	SysctlExpireNodestConn: {0, 0, 1,
+		"When a real server is removed, expire its connections on their next packet instead of silently dropping packets until they time out (up to 15 minutes for TCP). Clients then reconnect at once to a live server. kube-proxy and seesaw set 1."},
+	SysctlExpireQuiescentTemplate: {0, 0, 1,
+		"When a real server's weight is set to 0 (quiesced), expire the persistence templates pointing at it, so that persistent clients move to other servers on their next connection instead of sticking to the quiesced one for the whole persistence timeout. Set it when health checks drain by weight 0 (keepalived's inhibit_on_failure)."},
+	SysctlConnReuseMode: {1, 0, 3,
+		"What to do when a new connection reuses the source port of an old IPVS connection. 0: send it to the old real server (no rescheduling). Bit 1 (default): reschedule when safe (TIME_WAIT in NAT mode, or the old server is gone with expire_nodest_conn). Bit 2: also reschedule TCP in FIN_WAIT (what DR sees last), helping new servers get load on busy clusters. On kernels before 5.9, value 1 with conntrack=1 delays such SYNs by a second; kube-proxy sets 0 there."},
+	SysctlSloppyTCP: {0, 0, 1,
+		"Create IPVS connection state from any TCP packet, not only SYN. Lets a standby director take over established connections without the sync daemon, at the cost of scheduling stray packets."},
+	SysctlSloppySCTP: {0, 0, 1,
+		"The same for SCTP: create state from any chunk, not only INIT."},
+	SysctlSNATReroute: {1, 0, 1,
+		"Route replies that IPVS source-NATs (NAT mode, real server to client) again as if the director sent them, so that policy routing by source address picks the VIP's route. Leave 1 unless routing is simple and CPU matters."},
+	SysctlNATICMPSend: {0, 0, 1,
+		"In NAT mode, answer packets from real servers that match no IPVS connection with ICMP port unreachable, so that real servers learn quickly that a connection is gone."},
+	SysctlPMTUDisc: {1, 0, 1,
+		"For tunnelled (TUN) forwarding: drop packets with DF set that do not fit the tunnel and send ICMP fragmentation-needed, i.e. path MTU discovery. 0 fragments instead, hiding the MTU problem at a cost."},
+	SysctlCacheBypass: {0, 0, 1,
+		"When no real server is available, forward the packet to its original destination address (transparent cache clusters). Off for ordinary VIPs."},
+	SysctlScheduleICMP: {0, 0, 1,
+		"Schedule ICMP packets that belong to no connection (e.g. echo requests to the VIP) to real servers, as long as a service for the protocol exists (kernel 4.14)."},
+	SysctlIgnoreTunneled: {0, 0, 1,
+		"Let tunnelled packets addressed to a VIP reach local sockets instead of IPVS; for hosts that are both a real server (TUN) and a director."},
+	SysctlBackupOnly: {0, 0, 1,
+		"Do not forward when the sync daemon runs as backup only; for a standby director that must not schedule."},
+	SysctlRunEstimation: {1, 0, 1,
+		"Compute the rate estimates (conns/s, packets/s, bytes/s) shown by ipvsadm --rate; 0 saves CPU on directors with many services (kernel 5.19)."},
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
@@ -38,7 +39,7 @@ func (a arpSysctl) apply(_ context.Context, j *netcfg.Journal) error {
 
 // arpBackend validates a backend against the host (tool present, kernel
 // support, RIP local) before anything changes.
-func (c *Client) arpBackend(op string, a ARP, vips []netip.Prefix) (arpApplier, error) {
+func (c *Client) arpBackend(ctx context.Context, op string, a ARP, vips []netip.Prefix) (arpApplier, error) {
 	var v4 []netip.Addr
 	for _, p := range vips {
 		if p.Addr().Is4() {
@@ -65,9 +66,9 @@ func (c *Client) arpBackend(op string, a ARP, vips []netip.Prefix) (arpApplier, 
 			return nil, wrap(op, err)
 		}
 		return t, nil
-	case ARPNftables:
+	case ARPNFTables:
 		n := newNftARP(c.h, v4, a.RIP)
-		if err := n.probe(); err != nil {
+		if err := n.probe(ctx); err != nil {
 			return nil, wrap(op, err)
 		}
 		return n, nil
@@ -97,11 +98,11 @@ func (t *arptables) run(args ...string) (string, error) {
 func (t *arptables) probe() error {
 	p, err := exec.LookPath("arptables")
 	if err != nil {
-		return fmt.Errorf("the arptables backend needs the arptables command, which is not installed (%v); install arptables or use the sysctl or nftables backend: %w", err, ErrNoTool)
+		return fmt.Errorf("the arptables backend needs the arptables command, which is not installed (%v); install arptables or use the sysctl or nftables backend: %w", err, ErrUnavailable)
 	}
 	t.path = p
 	if out, err := t.run("-L", "-n"); err != nil {
-		return fmt.Errorf("arptables cannot list the kernel's ARP rules (%s: %v); load the arp_tables, arptable_filter and arpt_mangle modules (or nf_tables for arptables-nft): %w", out, err, netcfg.ErrNoModule)
+		return fmt.Errorf("arptables cannot list the kernel's ARP rules (%s: %v); load the arp_tables, arptable_filter and arpt_mangle modules (or nf_tables for arptables-nft): %w", out, err, ErrUnavailable)
 	}
 	return nil
 }
@@ -122,13 +123,16 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	// rules are gone (and only if no one else's rules live there).
 	// The table step goes into j before the rule steps so that it runs
 	// after them. With arptables-legacy there is no such table.
-	filter := &nftOwned{h: t.h, table: &nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}}
-	existed, herr := filter.hasTable()
+	fd := t.h.NetNSFd()
+	existed, herr := nft.HasTable(ctx, fd, nftables.TableFamilyARP, "filter")
 	var rules netcfg.Journal
 	defer func() {
-		if now, err := filter.hasTable(); herr == nil && err == nil && now && !existed {
+		if now, err := nft.HasTable(ctx, fd, nftables.TableFamilyARP, "filter"); herr == nil && err == nil && now && !existed {
 			j.Record("delete nftables table arp filter (created by arptables-nft) if empty", func() error {
-				return filter.dropIfEmpty(nil)
+				if err := t.h.Err(); err != nil {
+					return err
+				}
+				return nft.DropUnownedIfEmpty(context.Background(), fd, nftables.TableFamilyARP, "filter")
 			})
 		}
 		j.Append(&rules)
@@ -153,7 +157,8 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	return nil
 }
 
-// nftARP keeps its rules in table arp lvs, chains "in" and "out".
+// nftARP keeps its rules in table arp golvs_realserver, chains "in" and
+// "out".
 type nftARP struct {
 	o    *nftOwned
 	vips []netip.Addr
@@ -168,15 +173,13 @@ var (
 )
 
 func newNftARP(h *netcfg.Host, vips []netip.Addr, rip netip.Addr) *nftARP {
-	return &nftARP{o: &nftOwned{h: h,
-		table: &nftables.Table{Name: "lvs", Family: nftables.TableFamilyARP},
-		chains: []nftChain{
-			{"in", nftARPIn, nftables.ChainPriorityFilter},
-			{"out", nftARPOut, nftables.ChainPriorityFilter},
-		}}, vips: vips, rip: rip}
+	return &nftARP{o: newOwned(h, nftables.TableFamilyARP,
+		nft.Chain{Name: "in", Type: nftables.ChainTypeFilter, Hook: nftARPIn, Priority: nftables.ChainPriorityFilter},
+		nft.Chain{Name: "out", Type: nftables.ChainTypeFilter, Hook: nftARPOut, Priority: nftables.ChainPriorityFilter},
+	), vips: vips, rip: rip}
 }
 
-func (n *nftARP) probe() error { _, err := n.o.hasTable(); return err }
+func (n *nftARP) probe(ctx context.Context) error { return n.o.probe(ctx) }
 
 func (n *nftARP) apply(ctx context.Context, j *netcfg.Journal) error {
 	return n.o.apply(ctx, j, n.specs())
@@ -194,13 +197,13 @@ func (n *nftARP) specs() []nftRule {
 	var rs []nftRule
 	for _, v := range n.vips {
 		rs = append(rs,
-			nftRule{"in", "drop ARP for " + v.String(), []byte("golvs realserver in " + v.String()),
-				append(arpMatch(24, v), &expr.Verdict{Kind: expr.VerdictDrop})},
-			nftRule{"out", "ARP sender " + v.String() + " → " + n.rip.String(), []byte("golvs realserver out " + v.String()),
-				append(arpMatch(14, v),
+			nftRule{"drop ARP for " + v.String(), nft.Rule{Chain: "in", Tag: nftTagPrefix + "in " + v.String(),
+				Exprs: append(arpMatch(24, v), &expr.Verdict{Kind: expr.VerdictDrop})}},
+			nftRule{"ARP sender " + v.String() + " → " + n.rip.String(), nft.Rule{Chain: "out", Tag: nftTagPrefix + "out " + v.String(),
+				Exprs: append(arpMatch(14, v),
 					&expr.Immediate{Register: 1, Data: n.rip.AsSlice()},
 					&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1,
-						Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4})})
+						Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4})}})
 	}
 	return rs
 }

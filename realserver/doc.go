@@ -6,9 +6,9 @@
 // # Direct routing
 //
 // The director rewrites only the destination MAC, so the real server must
-// accept packets for the VIP: SetupDR puts each VIP as a /32 (or /128) on lo
-// or a dummy device. A wider prefix is rejected: on lo it makes the whole
-// prefix local. The real server must also neither answer ARP for the VIP
+// accept packets for the VIP: SetupDR puts each VIP (a netip.Addr, as
+// director.VIP.Address) as a /32 (or /128) on lo or a dummy device, never a
+// wider prefix, which on lo would make the whole prefix local. The real server must also neither answer ARP for the VIP
 // nor announce it, or clients and routers learn its MAC for the VIP and
 // bypass the director. The kernel uses max(conf/all, conf/IFACE) for
 // arp_ignore and arp_announce, so setting them on lo alone (as many scripts
@@ -57,8 +57,11 @@
 //
 // # Diagnosis
 //
-// CheckDR and CheckTUN read the host and return a Report of problems in
-// plain words, each with a fix: interfaces whose effective arp_ignore or
+// CheckDR and CheckTUN read the host and return Findings, the SDK's one
+// diagnostics shape (as director.CheckVIP and fwmark.Conflicts): what
+// breaks the mode is SeverityBroken, with a Subject and a Fix; what is
+// worth knowing SeverityNote; Findings.OK reports nothing is broken. They
+// report interfaces whose effective arp_ignore or
 // arp_announce would let them answer or announce the VIP (with the
 // all/IFACE values that produce it), VIPs missing or on the wrong device,
 // wider prefixes on lo, missing tunnel devices (naming the module to load),
@@ -67,8 +70,9 @@
 //
 // # Namespaces
 //
-// Config.NetNSPath names the namespace to configure (/run/netns/NAME or
-// /proc/PID/ns/net), so an agent can set up a container's namespace without
+// Config.NetNS (an open descriptor, duplicated) or Config.NetNSPath
+// (/run/netns/NAME or /proc/PID/ns/net) names the namespace to configure,
+// as in every package of the SDK, so an agent can set up a container's namespace without
 // entering it. Netlink sockets are opened in it, sysctls are read and
 // written from a thread that joined it, and the arptables command runs in
 // it.
@@ -77,13 +81,28 @@
 //
 // Changes need CAP_NET_ADMIN in the namespace (and CAP_SYS_ADMIN to join one
 // by path). The package never runs modprobe: when a device type or the fou
-// family is missing the error (ErrNoModule) names the module to load. The
+// family is missing the error (ErrUnavailable) names the module to load. The
 // kernel may still autoload modules on its own when a device is created.
+//
+// # nftables
+//
+// The nftables ARP backend and TUN.MSS keep their rules in tables of the
+// package's own, "arp golvs_realserver" and "ip golvs_realserver", marked
+// as ours (a chain "golvs_owner"); a table of that name without the marker
+// is refused with ErrConflict and left alone, and a user's objects inside
+// ours are never deleted. Each change is one nftables transaction under
+// the SDK's host-wide lock (/run/golvs/nft.lock), so that two agents
+// sharing a host never delete the table the other just added to.
 //
 // # Errors
 //
-// Every error is an *Error that matches one sentinel with errors.Is:
-// ErrInvalid (bad configuration; names the field), ErrNoDevice, ErrConflict,
-// ErrNoModule, ErrNoTool, ErrPermission, ErrNotSupported (including other
-// operating systems) or ErrFailed.
+// Every error is an *Error, the SDK's one error type, whose Kind is one of
+// the sentinels every package shares (realserver.ErrConflict ==
+// director.ErrConflict): ErrInvalid (bad configuration; names the field),
+// ErrNotExist (a device is missing), ErrConflict, ErrUnavailable (a module
+// or the arptables command is missing; the message names it),
+// ErrPermission, ErrNotSupported (including other operating systems),
+// ErrCanceled, ErrClosed (the Client was closed) or ErrKernel (refused for
+// another reason). The cause (an errno, a tool's output) stays reachable
+// with errors.Is and errors.As.
 package realserver

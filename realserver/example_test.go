@@ -20,7 +20,7 @@ func ExampleClient_SetupDR() {
 	}
 	defer c.Close()
 	s, err := c.SetupDR(ctx, realserver.DR{
-		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.10")},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -35,7 +35,7 @@ func ExampleClient_SetupDR() {
 }
 
 // Direct routing in a container's namespace, with ARP suppressed by
-// nftables rules (table arp lvs) instead of sysctls, the VIP on a dummy
+// nftables rules (table arp golvs_realserver) instead of sysctls, the VIP on a dummy
 // device.
 func ExampleClient_SetupDR_nftables() {
 	ctx := context.Background()
@@ -45,10 +45,10 @@ func ExampleClient_SetupDR_nftables() {
 	}
 	defer c.Close()
 	s, err := c.SetupDR(ctx, realserver.DR{
-		VIPs:   []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		VIPs:   []netip.Addr{netip.MustParseAddr("192.0.2.10")},
 		Device: "lvs0",
 		ARP: realserver.ARP{
-			Backend: realserver.ARPNftables,
+			Backend: realserver.ARPNFTables,
 			RIP:     netip.MustParseAddr("10.0.0.11"),
 		},
 	})
@@ -69,7 +69,7 @@ func ExampleClient_SetupTUN() {
 	}
 	defer c.Close()
 	s, err := c.SetupTUN(ctx, realserver.TUN{
-		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.10")},
 		Type: ipvs.GUE,
 		Port: 6080,
 	})
@@ -87,7 +87,7 @@ func ExampleClient_CheckDR() {
 	}
 	defer c.Close()
 	r, err := c.CheckDR(context.Background(), realserver.DR{
-		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.10")},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -182,7 +182,7 @@ type variant struct {
 	vip   netip.Addr
 	dest  ipvs.Destination
 	setup func(c *realserver.Client, i int) (*realserver.Setup, error)
-	check func(c *realserver.Client, i int) (*realserver.Report, error)
+	check func(c *realserver.Client, i int) (realserver.Findings, error)
 	// checkBefore: the check must find problems before set-up (skipped
 	// where each check execs tools, which costs seconds under TCG).
 	checkBefore bool
@@ -198,7 +198,9 @@ type variant struct {
 func (l *lab) run(t *testing.T, variants []variant) {
 	ctx := context.Background()
 	var befores [2]map[string]string
+	var intact [2]func(testing.TB)
 	for i, rs := range l.rs {
+		intact[i] = rs.AddUserTables(t) // a user's tables of names we used before
 		befores[i] = state(t, rs)
 	}
 	for _, v := range variants {
@@ -235,6 +237,7 @@ func (l *lab) run(t *testing.T, variants []variant) {
 				v.after(t, l)
 			}
 			for i, rs := range l.rs {
+				intact[i](t)
 				if err := setups[i].Teardown(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -247,18 +250,6 @@ func (l *lab) run(t *testing.T, variants []variant) {
 	}
 }
 
-func sysctlW(t *testing.T, ns *nstest.NS, key, value string) {
-	t.Helper()
-	h, err := netcfg.Open(ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := h.SetSysctl(new(netcfg.Journal), key, value); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestDRTraffic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -266,12 +257,12 @@ func TestDRTraffic(t *testing.T) {
 	// rs1 starts from non-default values that must come back exactly:
 	// arp_announce 1 (raised to 2, restored to 1) and arp_ignore 2 (already
 	// enough: left alone).
-	sysctlW(t, l.rs[0], "net/ipv4/conf/all/arp_announce", "1")
-	sysctlW(t, l.rs[0], "net/ipv4/conf/all/arp_ignore", "2")
+	l.rs[0].Sysctl(t, "net/ipv4/conf/all/arp_announce", "1")
+	l.rs[0].Sysctl(t, "net/ipv4/conf/all/arp_ignore", "2")
 	var vs []variant
-	for _, backend := range []realserver.ARPBackend{realserver.ARPSysctl, realserver.ARPTables, realserver.ARPNftables} {
+	for _, backend := range []realserver.ARPBackend{realserver.ARPSysctl, realserver.ARPTables, realserver.ARPNFTables} {
 		cfg := func(i int) realserver.DR {
-			c := realserver.DR{VIPs: []netip.Prefix{vip32}}
+			c := realserver.DR{VIPs: []netip.Addr{vip}}
 			if backend != realserver.ARPSysctl {
 				c.ARP = realserver.ARP{Backend: backend, RIP: rsIPs[i]}
 			}
@@ -284,7 +275,7 @@ func TestDRTraffic(t *testing.T) {
 			name:        backend.String(),
 			dest:        ipvs.Destination{Forward: ipvs.DirectRoute},
 			setup:       func(c *realserver.Client, i int) (*realserver.Setup, error) { return c.SetupDR(ctx, cfg(i)) },
-			check:       func(c *realserver.Client, i int) (*realserver.Report, error) { return c.CheckDR(ctx, cfg(i)) },
+			check:       func(c *realserver.Client, i int) (realserver.Findings, error) { return c.CheckDR(ctx, cfg(i)) },
 			checkBefore: backend == realserver.ARPSysctl,
 		})
 	}
@@ -311,7 +302,7 @@ func TestDRTrafficIPv6(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t)
 	cfg6 := func(i int) realserver.DR {
-		c := realserver.DR{VIPs: []netip.Prefix{vip128}}
+		c := realserver.DR{VIPs: []netip.Addr{vip6}}
 		if i == 1 {
 			c.Device = "lvs0"
 		}
@@ -322,7 +313,7 @@ func TestDRTrafficIPv6(t *testing.T) {
 		vip:         vip6,
 		dest:        ipvs.Destination{Forward: ipvs.DirectRoute},
 		setup:       func(c *realserver.Client, i int) (*realserver.Setup, error) { return c.SetupDR(ctx, cfg6(i)) },
-		check:       func(c *realserver.Client, i int) (*realserver.Report, error) { return c.CheckDR(ctx, cfg6(i)) },
+		check:       func(c *realserver.Client, i int) (realserver.Findings, error) { return c.CheckDR(ctx, cfg6(i)) },
 		checkBefore: true,
 	}})
 }
@@ -344,7 +335,7 @@ func TestDRWithoutARPSuppressionFails(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t)
 	l.director.AddAddr(t, "eth0", vip32, vip128)
-	cfg := realserver.DR{VIPs: []netip.Prefix{vip32, vip128}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	cfg := realserver.DR{VIPs: []netip.Addr{vip, vip6}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
 	for _, rs := range l.rs {
 		if _, err := client(t, rs).SetupDR(ctx, cfg); err != nil {
 			t.Fatal(err)
@@ -364,7 +355,7 @@ func TestDRWithoutARPSuppressionFails(t *testing.T) {
 			t.Fatalf("unknown MAC %s answered", m)
 		}
 	}
-	r, err := client(t, l.rs[0]).CheckDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}})
+	r, err := client(t, l.rs[0]).CheckDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}})
 	if err != nil || r.OK() || !strings.Contains(r.String(), "eth0 answers ARP requests for the VIPs (arp_ignore 0 = max(all 0, eth0 0))") {
 		t.Fatalf("check does not explain the failure:\n%v %v", r, err)
 	}
@@ -391,19 +382,19 @@ func TestTUNTraffic(t *testing.T) {
 	// decapsulated packets are dropped unless set-up makes the tunnel
 	// device loose, and the value must survive teardown.
 	for _, rs := range l.rs {
-		sysctlW(t, rs, "net/ipv4/conf/all/rp_filter", "1")
+		rs.Sysctl(t, "net/ipv4/conf/all/rp_filter", "1")
 	}
 	var vs []variant
 	for _, c := range []struct {
 		typ  ipvs.TunnelType
 		port uint16
 	}{{ipvs.IPIP, 0}, {ipvs.GUE, 6080}, {ipvs.GRE, 0}} {
-		cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: c.typ, Port: c.port, MSS: clampMSS}
+		cfg := realserver.TUN{VIPs: []netip.Addr{vip}, Type: c.typ, Port: c.port, MSS: clampMSS}
 		vs = append(vs, variant{
 			name:        c.typ.String(),
 			dest:        ipvs.Destination{Forward: ipvs.Tunnel, TunnelType: c.typ, TunnelPort: c.port},
 			setup:       func(rc *realserver.Client, _ int) (*realserver.Setup, error) { return rc.SetupTUN(ctx, cfg) },
-			check:       func(rc *realserver.Client, _ int) (*realserver.Report, error) { return rc.CheckTUN(ctx, cfg) },
+			check:       func(rc *realserver.Client, _ int) (realserver.Findings, error) { return rc.CheckTUN(ctx, cfg) },
 			checkBefore: true,
 			after:       wantClampedMSS,
 		})
@@ -448,7 +439,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	ns.AddAddr(t, "lo", netip.MustParsePrefix("10.9.0.1/16"))
 	c := client(t, ns)
 	before := state(t, ns)
-	r, err := c.CheckDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.5/32")}})
+	r, err := c.CheckDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("10.9.0.5")}})
 	if err != nil || !strings.Contains(r.String(), "lo carries 10.9.0.1/16, which contains VIP 10.9.0.5: every address in that prefix is local") {
 		t.Errorf("check misses the wide prefix on lo:\n%v %v", r, err)
 	}
@@ -458,38 +449,38 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"wide prefix", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.100/24")}})
+		{"broadcast VIP", func() error {
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("10.0.0.255"), netip.MustParseAddr("255.255.255.255")}})
 			return err
-		}, realserver.ErrInvalid, "VIPs[0]: 10.0.0.100/24 is wider than a single address"},
-		{"wide IPv6 prefix", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}})
+		}, realserver.ErrInvalid, "VIPs[1]: 255.255.255.255 cannot be a VIP"},
+		{"IPv4 VIP twice, once IPv4-mapped", func() error {
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("::ffff:192.0.2.1")}})
 			return err
-		}, realserver.ErrInvalid, "must be /128"},
+		}, realserver.ErrInvalid, "VIPs[2]: 192.0.2.1 given twice"},
 		{"NIC as DR device", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, Device: "eth0"})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, Device: "eth0"})
 			return err
 		}, realserver.ErrInvalid, "eth0 is a veth device"},
 		{"conflicting address", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.77/32")}})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("10.0.0.77")}})
 			return err
 		}, realserver.ErrConflict, "10.0.0.77 is already configured as 10.0.0.77/24 on eth0"},
 		{"RIP not local", func() error {
-			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNftables, RIP: netip.MustParseAddr("10.0.0.99")}})
+			_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.99")}})
 			return err
 		}, realserver.ErrInvalid, "10.0.0.99 is not an address of this host"},
 		{"GUE without port", func() error {
-			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: ipvs.GUE})
+			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{vip}, Type: ipvs.GUE})
 			return err
 		}, realserver.ErrInvalid, "GUE needs the UDP port"},
 		{"IPv6 TUN", func() error {
-			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")}})
+			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}})
 			return err
 		}, realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
 		{"fou port taken by another type", func() error {
 			ns.Exec(t, "ip", "fou", "add", "port", "6080", "ipproto", "4")
 			defer ns.Exec(t, "ip", "fou", "del", "port", "6080")
-			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Prefix{vip32}, Type: ipvs.GUE, Port: 6080})
+			_, err := c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{vip}, Type: ipvs.GUE, Port: 6080})
 			return err
 		}, realserver.ErrConflict, "fou port 6080 is already open as 6080/ipv4 ipproto 4"},
 	} {
@@ -513,8 +504,8 @@ func TestMissingArptables(t *testing.T) {
 	c := client(t, ns)
 	path := os.Getenv("PATH")
 	t.Setenv("PATH", t.TempDir())
-	_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPTables, RIP: netip.MustParseAddr("10.0.0.11")}})
-	if !errors.Is(err, realserver.ErrNoTool) || !strings.Contains(err.Error(), "needs the arptables command, which is not installed") {
+	_, err := c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPTables, RIP: netip.MustParseAddr("10.0.0.11")}})
+	if !errors.Is(err, realserver.ErrUnavailable) || !strings.Contains(err.Error(), "needs the arptables command, which is not installed") {
 		t.Fatalf("got %v", err)
 	}
 	os.Setenv("PATH", path)
@@ -544,7 +535,7 @@ func TestTUNCreatesMissingDevice(t *testing.T) {
 		t.Fatal("tunl0 exists in a namespace created with fb_tunnels_only_for_init_net=1")
 	}
 	c := client(t, ns)
-	cfg := realserver.TUN{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	cfg := realserver.TUN{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
 	r, err := c.CheckTUN(ctx, cfg)
 	if err != nil || !strings.Contains(r.String(), "tunnel device tunl0 does not exist: kernel module(s) ipip not loaded") {
 		t.Fatalf("check: %v %v", r, err)
@@ -576,7 +567,7 @@ func TestClosedClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := realserver.DR{VIPs: []netip.Prefix{vip32}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
+	cfg := realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNone}}
 	s, err := c.SetupDR(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -594,4 +585,34 @@ func TestClosedClient(t *testing.T) {
 	if out := ns.Exec(t, "ip", "-o", "addr", "show", "dev", "lo"); !strings.Contains(out, "10.0.0.100/32") {
 		t.Fatalf("the VIP went away after a failed teardown:\n%s", out)
 	}
+}
+
+// A table of our name that we did not make is refused, nothing changed.
+func TestForeignTableRefused(t *testing.T) {
+	ctx := context.Background()
+	ns := nstest.New(t)
+	ns.AddAddr(t, "lo", netip.MustParsePrefix("10.0.0.11/32"))
+	ns.Exec(t, "nft", "add table arp golvs_realserver")
+	ns.Exec(t, "nft", "add table ip golvs_realserver")
+	before := state(t, ns)
+	// By descriptor, closed at once: the Client keeps a duplicate.
+	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := realserver.New(&realserver.Config{NetNS: fd})
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: netip.MustParseAddr("10.0.0.11")}})
+	if !errors.Is(err, realserver.ErrConflict) || !strings.Contains(err.Error(), "table arp golvs_realserver") {
+		t.Errorf("SetupDR with a foreign table arp golvs_realserver: %v, want ErrConflict naming it", err)
+	}
+	_, err = c.SetupTUN(ctx, realserver.TUN{VIPs: []netip.Addr{vip}, Type: ipvs.IPIP, MSS: clampMSS, ARP: realserver.ARP{Backend: realserver.ARPNone}})
+	if !errors.Is(err, realserver.ErrConflict) || !strings.Contains(err.Error(), "table ip golvs_realserver") {
+		t.Errorf("SetupTUN with a foreign table ip golvs_realserver: %v, want ErrConflict naming it", err)
+	}
+	nstest.SameState(t, "after the refusals", before, state(t, ns))
 }

@@ -8,12 +8,13 @@ import (
 	"strconv"
 
 	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
-// newMSSClamp keeps TCP MSS clamping in table ip lvs_rs, chain mss (hook
+// newMSSClamp keeps TCP MSS clamping in table ip golvs_realserver, chain mss (hook
 // output, mangle priority): per VIP, as `nft` would write it,
 //
 //	ip saddr VIP tcp flags & (syn|rst) == syn tcp option maxseg size > MSS tcp option maxseg size set MSS
@@ -21,9 +22,8 @@ import (
 // so the SYN-ACKs the real server sends from the VIP advertise at most MSS
 // and clients send segments that still fit after encapsulation.
 func newMSSClamp(h *netcfg.Host) *nftOwned {
-	return &nftOwned{h: h,
-		table:  &nftables.Table{Name: "lvs_rs", Family: nftables.TableFamilyIPv4},
-		chains: []nftChain{{"mss", nftables.ChainHookOutput, nftables.ChainPriorityMangle}}}
+	return newOwned(h, nftables.TableFamilyIPv4,
+		nft.Chain{Name: "mss", Type: nftables.ChainTypeFilter, Hook: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle})
 }
 
 func mssRules(vips []netip.Prefix, mss uint16) []nftRule {
@@ -31,9 +31,9 @@ func mssRules(vips []netip.Prefix, mss uint16) []nftRule {
 	var rs []nftRule
 	for _, p := range vips {
 		v := p.Addr()
-		rs = append(rs, nftRule{"mss", "clamp TCP MSS from " + v.String() + " to " + strconv.Itoa(int(mss)),
-			[]byte("golvs realserver mss " + v.String() + " " + strconv.Itoa(int(mss))),
-			[]expr.Any{
+		rs = append(rs, nftRule{"clamp TCP MSS from " + v.String() + " to " + strconv.Itoa(int(mss)), nft.Rule{Chain: "mss",
+			Tag: nftTagPrefix + "mss " + v.String() + " " + strconv.Itoa(int(mss)),
+			Exprs: []expr.Any{
 				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
@@ -45,7 +45,7 @@ func mssRules(vips []netip.Prefix, mss uint16) []nftRule {
 				&expr.Cmp{Op: expr.CmpOpGt, Register: 1, Data: be},
 				&expr.Immediate{Register: 1, Data: be},
 				&expr.Exthdr{Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2, SourceRegister: 1},
-			}})
+			}}})
 	}
 	return rs
 }

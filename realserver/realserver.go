@@ -2,76 +2,14 @@ package realserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
+	"github.com/golvs/lvs/internal/diag"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/ipvs"
 )
-
-// Sentinels for errors.Is. Every error the package returns is an *Error
-// matching one of them.
-var (
-	// ErrInvalid: the configuration is wrong (e.g. a VIP wider than /32 or
-	// /128); nothing was changed.
-	ErrInvalid = errors.New("invalid configuration")
-	// ErrNoDevice: a device the configuration names does not exist.
-	ErrNoDevice = errors.New("no such device")
-	// ErrConflict: the host already has configuration that contradicts the
-	// request, e.g. the VIP on another device or with another prefix.
-	ErrConflict = errors.New("conflicts with existing configuration")
-	// ErrNoModule: the kernel lacks a module the mode needs; the message
-	// names it. The package never runs modprobe.
-	ErrNoModule = errors.New("kernel module not loaded")
-	// ErrNoTool: the ARP backend's command (arptables) is not installed.
-	ErrNoTool = errors.New("tool not found")
-	// ErrNotSupported: the OS or kernel cannot do what was asked.
-	ErrNotSupported = errors.New("not supported")
-	// ErrPermission: the caller lacks CAP_NET_ADMIN (or CAP_SYS_ADMIN to
-	// enter another namespace).
-	ErrPermission = errors.New("permission denied")
-	// ErrClosed: the Client was closed; nothing was done, and a Setup's
-	// Teardown can no longer run.
-	ErrClosed = errors.New("client closed")
-	// ErrFailed: the kernel or a tool refused a change for another reason;
-	// the cause is wrapped.
-	ErrFailed = errors.New("change failed")
-)
-
-// Error is the error type of every call in the package.
-type Error struct {
-	// Op is the operation, e.g. "set up DR".
-	Op string
-	// Field names the offending configuration field for validation errors.
-	Field string
-	// Err is the cause.
-	Err  error
-	kind error
-}
-
-func (e *Error) Error() string {
-	s := "realserver: " + e.Op
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns the cause, so errno checks keep working.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is matches the error's sentinel.
-func (e *Error) Is(target error) bool { return target == e.kind }
-
-func invalid(op, field, format string, args ...any) *Error {
-	return &Error{Op: op, Field: field, Err: fmt.Errorf(format, args...), kind: ErrInvalid}
-}
 
 // ARPBackend chooses how a real server is kept from answering ARP for, and
 // announcing, its VIPs.
@@ -88,9 +26,9 @@ const (
 	// `-A OUTPUT -s VIP -j mangle --mangle-ip-s RIP`. Needs the arptables
 	// command and the kernel's arp_tables modules.
 	ARPTables
-	// ARPNftables adds the same two rules to an nftables table "lvs" of
+	// ARPNFTables adds the same two rules to an nftables table "golvs_realserver" of
 	// the arp family over netlink; no binary is needed.
-	ARPNftables
+	ARPNFTables
 	// ARPNone leaves ARP alone: only right when the VIP's network is not
 	// on the real server's L2 segment (e.g. routed TUN).
 	ARPNone
@@ -102,7 +40,7 @@ func (b ARPBackend) String() string {
 		return "sysctl"
 	case ARPTables:
 		return "arptables"
-	case ARPNftables:
+	case ARPNFTables:
 		return "nftables"
 	case ARPNone:
 		return "none"
@@ -116,16 +54,17 @@ type ARP struct {
 	Backend ARPBackend
 	// RIP is the real server's own address on the VIP's segment, used as
 	// the sender address of ARP requests that would otherwise carry a VIP.
-	// Required for ARPTables and ARPNftables; it must be configured on the
+	// Required for ARPTables and ARPNFTables; it must be configured on the
 	// host.
 	RIP netip.Addr
 }
 
 // DR configures a direct-routing real server.
 type DR struct {
-	// VIPs as /32 or /128 prefixes; a wider prefix is rejected because on
-	// lo it would make the whole prefix local.
-	VIPs []netip.Prefix
+	// VIPs, IPv4 or IPv6 (IPv4-mapped addresses are taken as IPv4), as
+	// director.VIP.Address: each is configured as a host prefix (/32,
+	// /128), since a wider one on lo would make the whole prefix local.
+	VIPs []netip.Addr
 	// Device carries the VIPs: "" or "lo" for the loopback device, or the
 	// name of a dummy device, created if missing.
 	Device string
@@ -137,8 +76,8 @@ type DR struct {
 
 // TUN configures a tunnelling (IPIP, GUE or GRE) real server.
 type TUN struct {
-	// VIPs as /32 prefixes (IPv4 VIPs; IPv4-in-IPv4 encapsulations).
-	VIPs []netip.Prefix
+	// VIPs, IPv4 only (IPv4-in-IPv4 encapsulations), configured as /32.
+	VIPs []netip.Addr
 	// Type is the encapsulation the director's destinations use.
 	Type ipvs.TunnelType
 	// Port is GUE's UDP receive port (the destination's TunnelPort);
@@ -151,7 +90,7 @@ type TUN struct {
 	// VIP to at most this, so that clients' full-size segments still fit
 	// the path after encapsulation: on a 1500-byte path 1440 for IPIP, 1436
 	// for GRE, 1428 for GUE (less with GUE/GRE checksums). Uses an
-	// nftables table "ip lvs_rs" over netlink.
+	// nftables table "ip golvs_realserver" over netlink.
 	MSS uint16
 }
 
@@ -173,28 +112,25 @@ func (t TUN) module() string {
 	return "ipip"
 }
 
-func validateVIPs(op string, vips []netip.Prefix, v4only bool) error {
+func validateVIPs(op string, vips []netip.Addr, v4only bool) error {
 	if len(vips) == 0 {
 		return invalid(op, "VIPs", "no VIP given")
 	}
 	seen := map[netip.Addr]bool{}
-	for i, p := range vips {
+	for i, a := range vips {
 		f := fmt.Sprintf("VIPs[%d]", i)
-		if !p.IsValid() {
-			return invalid(op, f, "not a valid prefix")
+		if !a.IsValid() {
+			return invalid(op, f, "not a valid address")
 		}
-		a := p.Addr()
-		if a.Is4In6() {
-			return invalid(op, f, "%s is IPv4-mapped; give the IPv4 address", a)
+		a = a.Unmap()
+		if a.Zone() != "" {
+			return invalid(op, f, "%s: a VIP has no zone", a)
 		}
-		if p.Bits() != a.BitLen() {
-			return invalid(op, f, "%s is wider than a single address: a VIP must be /%d, because a wider prefix on the device makes the whole prefix local and cuts the host off from its neighbours", p, a.BitLen())
-		}
-		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 			return invalid(op, f, "%s cannot be a VIP", a)
 		}
 		if v4only && !a.Is4() {
-			return &Error{Op: op, Field: f, Err: fmt.Errorf("%s: IPv6 VIPs are not supported in TUN mode: this package sets up IPv4 tunnels (tunl0, gre0, fou over IPv4); IPv6-in-IPv6 real servers need ip6tnl0, configured by other means", a), kind: ErrNotSupported}
+			return &Error{Pkg: pkg, Op: op, Field: f, Err: fmt.Errorf("%s: IPv6 VIPs are not supported in TUN mode: this package sets up IPv4 tunnels (tunl0, gre0, fou over IPv4); IPv6-in-IPv6 real servers need ip6tnl0, configured by other means", a), Kind: ErrNotSupported}
 		}
 		if seen[a] {
 			return invalid(op, f, "%s given twice", a)
@@ -202,6 +138,17 @@ func validateVIPs(op string, vips []netip.Prefix, v4only bool) error {
 		seen[a] = true
 	}
 	return nil
+}
+
+// hostPrefixes is the VIPs as the host prefixes (/32, /128) they are
+// configured as.
+func hostPrefixes(vips []netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, len(vips))
+	for i, a := range vips {
+		a = a.Unmap()
+		out[i] = netip.PrefixFrom(a, a.BitLen())
+	}
+	return out
 }
 
 func hasV4(vips []netip.Prefix) bool {
@@ -219,7 +166,7 @@ func validateARP(op string, a ARP, vips []netip.Prefix) error {
 		if a.RIP.IsValid() {
 			return invalid(op, "ARP.RIP", "only used by the arptables and nftables backends")
 		}
-	case ARPTables, ARPNftables:
+	case ARPTables, ARPNFTables:
 		if !hasV4(vips) {
 			return nil
 		}
@@ -250,7 +197,7 @@ func (d DR) Validate() error {
 	if d.Device != "" && !validDeviceName(d.Device) {
 		return invalid(op, "Device", "%q is not a valid device name", d.Device)
 	}
-	return validateARP(op, d.ARP, d.VIPs)
+	return validateARP(op, d.ARP, hostPrefixes(d.VIPs))
 }
 
 // Validate checks the configuration without touching the host.
@@ -274,62 +221,48 @@ func (t TUN) Validate() error {
 	if t.MSS != 0 && t.MSS < 536 {
 		return invalid(op, "MSS", "%d is below 536, the minimum every IPv4 host must accept", t.MSS)
 	}
-	return validateARP(op, t.ARP, t.VIPs)
+	return validateARP(op, t.ARP, hostPrefixes(t.VIPs))
 }
 
-// Problem is one finding of a check, in plain words.
-type Problem struct {
-	// What is wrong and why it breaks the mode.
-	Text string
-	// Fix is what an operator would do about it.
-	Fix string
+// Finding is one thing CheckDR or CheckTUN found, e.g. Subject "device
+// eth0" with the sysctl that lets it answer ARP for a VIP: the SDK's one
+// diagnostics shape, shared with director.CheckVIP and fwmark.Conflicts.
+type Finding = diag.Finding
+
+// Findings is what a check found; OK reports that nothing would break the
+// mode (no SeverityBroken).
+type Findings = diag.Findings
+
+// Severity grades a Finding: SeverityBroken for what breaks DR or TUN for
+// the VIPs, SeverityNote for what does not by itself (no ARP suppression,
+// no MSS clamp). The checks here report no SeverityWarning.
+type Severity = diag.Severity
+
+// The severities of Findings.
+const (
+	SeverityNote, SeverityWarning, SeverityBroken = diag.SeverityNote, diag.SeverityWarning, diag.SeverityBroken
+)
+
+func (fs *findings) problem(subject, fix, format string, args ...any) {
+	*fs = append(*fs, Finding{Severity: SeverityBroken, Subject: subject, Problem: fmt.Sprintf(format, args...), Fix: fix})
 }
 
-func (p Problem) String() string {
-	if p.Fix == "" {
-		return p.Text
-	}
-	return p.Text + " (fix: " + p.Fix + ")"
+func (fs *findings) note(subject, format string, args ...any) {
+	*fs = append(*fs, Finding{Severity: SeverityNote, Subject: subject, Problem: fmt.Sprintf(format, args...)})
 }
 
-// Report is the outcome of CheckDR or CheckTUN.
-type Report struct {
-	// Problems that would break the mode for the VIPs; empty means none
-	// were found.
-	Problems []Problem
-	// Notes that do not break anything by themselves.
-	Notes []string
-}
-
-// OK reports whether no problem was found.
-func (r *Report) OK() bool { return len(r.Problems) == 0 }
-
-func (r *Report) String() string {
-	if r.OK() && len(r.Notes) == 0 {
-		return "ok"
-	}
-	var b strings.Builder
-	for _, p := range r.Problems {
-		b.WriteString("problem: " + p.String() + "\n")
-	}
-	for _, n := range r.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-func (r *Report) problem(fix, format string, args ...any) {
-	r.Problems = append(r.Problems, Problem{Text: fmt.Sprintf(format, args...), Fix: fix})
-}
-
-func (r *Report) note(format string, args ...any) {
-	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
-}
+// findings collects a check's Findings.
+type findings Findings
 
 // Config configures a Client.
 type Config struct {
-	// NetNSPath names the network namespace to configure, e.g.
-	// /run/netns/blue or /proc/PID/ns/net; "" is the caller's.
+	// NetNS is an open file descriptor of a network namespace, such as
+	// one from /run/netns/NAME; 0 means the caller's namespace (or
+	// NetNSPath's). The Client duplicates it, so the caller may close it
+	// after New.
+	NetNS int
+	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
+	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
 }
 
@@ -353,38 +286,15 @@ func (s *Setup) Changes() []string { return s.j.Steps() }
 // Client that made the Setup to be open. A second call does nothing.
 func (s *Setup) Teardown(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return &Error{Op: "tear down", Err: err, kind: ErrFailed}
+		return newErr("tear down", ErrCanceled, err)
 	}
 	if s.live != nil {
 		if err := s.live(); err != nil {
-			return &Error{Op: "tear down", Err: err, kind: ErrClosed}
+			return newErr("tear down", ErrClosed, err)
 		}
 	}
 	if err := s.j.Undo(); err != nil {
-		return &Error{Op: "tear down", Err: err, kind: kindOf(err)}
+		return newErr("tear down", nil, err)
 	}
 	return nil
-}
-
-// kindOf maps a lower-level error onto the package's sentinels.
-func kindOf(err error) error {
-	switch {
-	case errors.Is(err, netcfg.ErrClosed):
-		return ErrClosed
-	case errors.Is(err, netcfg.ErrNoDevice):
-		return ErrNoDevice
-	case errors.Is(err, netcfg.ErrConflict):
-		return ErrConflict
-	case errors.Is(err, netcfg.ErrNoModule):
-		return ErrNoModule
-	case errors.Is(err, ErrNoTool):
-		return ErrNoTool
-	case errors.Is(err, netcfg.ErrNotSupported), errors.Is(err, ErrNotSupported):
-		return ErrNotSupported
-	case errors.Is(err, os.ErrPermission):
-		return ErrPermission
-	case errors.Is(err, ErrInvalid):
-		return ErrInvalid
-	}
-	return ErrFailed
 }

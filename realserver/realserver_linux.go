@@ -27,9 +27,9 @@ func New(cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	h, err := netcfg.Open(cfg.NetNSPath)
+	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath)
 	if err != nil {
-		return nil, &Error{Op: "open", Err: err, kind: kindOf(err)}
+		return nil, wrap("open", err)
 	}
 	return &Client{h: h}, nil
 }
@@ -37,18 +37,6 @@ func New(cfg *Config) (*Client, error) {
 // Close releases the Client's sockets. Setups it returned can no longer be
 // torn down afterwards.
 func (c *Client) Close() error { return c.h.Close() }
-
-// wrap turns a lower-level error into an *Error for op.
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &Error{Op: op, Err: err, kind: kindOf(err)}
-}
 
 // SetupDR configures the namespace as a direct-routing real server: ARP
 // suppression first, then the VIPs on lo or the dummy device. It is
@@ -69,7 +57,7 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	// Checks that need the host, before any change.
 	link, err := c.h.LinkByName(dev)
 	switch {
-	case errors.Is(err, netcfg.ErrNoDevice):
+	case errors.Is(err, ErrNotExist):
 		if dev == "lo" {
 			return nil, wrap(op, err)
 		}
@@ -79,10 +67,10 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	case dev != "lo" && link.Type() != "dummy":
 		return nil, invalid(op, "Device", "%s is a %s device; DR VIPs belong on lo or a dummy device, which never answer ARP themselves", dev, link.Type())
 	}
-	if err := c.precheckVIPs(op, dev, d.VIPs); err != nil {
+	if err := c.precheckVIPs(op, dev, hostPrefixes(d.VIPs)); err != nil {
 		return nil, err
 	}
-	arp, err := c.arpBackend(op, d.ARP, d.VIPs)
+	arp, err := c.arpBackend(ctx, op, d.ARP, hostPrefixes(d.VIPs))
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +87,7 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 		if err := c.h.SetLinkUp(&s.j, dev); err != nil {
 			return err
 		}
-		return c.addVIPs(ctx, &s.j, dev, d.VIPs)
+		return c.addVIPs(ctx, &s.j, dev, hostPrefixes(d.VIPs))
 	})
 	if err != nil {
 		return nil, wrap(op, err)
@@ -128,12 +116,12 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 	}
 	link, err := c.h.LinkByName(dev)
 	switch {
-	case errors.Is(err, netcfg.ErrNoDevice):
+	case errors.Is(err, ErrNotExist):
 		link = nil // the module is missing, or fallback devices are off in this namespace
 	case err != nil:
 		return nil, wrap(op, err)
 	case link.Type() != want.Type():
-		return nil, &Error{Op: op, Err: fmt.Errorf("device %s is a %s device, not %s", dev, link.Type(), want.Type()), kind: ErrConflict}
+		return nil, newErr(op, ErrConflict, fmt.Errorf("device %s is a %s device, not %s", dev, link.Type(), want.Type()))
 	}
 	if t.Type == ipvs.GUE {
 		if _, err := c.h.Fous(); err != nil {
@@ -141,14 +129,14 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		}
 	}
 	if t.MSS != 0 {
-		if _, err := newMSSClamp(c.h).hasTable(); err != nil {
+		if err := newMSSClamp(c.h).probe(ctx); err != nil {
 			return nil, wrap(op, err)
 		}
 	}
-	if err := c.precheckVIPs(op, dev, t.VIPs); err != nil {
+	if err := c.precheckVIPs(op, dev, hostPrefixes(t.VIPs)); err != nil {
 		return nil, err
 	}
-	arp, err := c.arpBackend(op, t.ARP, t.VIPs)
+	arp, err := c.arpBackend(ctx, op, t.ARP, hostPrefixes(t.VIPs))
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +152,8 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		}
 		if link == nil {
 			if _, err := c.h.AddLink(&s.j, want); err != nil {
-				if errors.Is(err, netcfg.ErrNoModule) {
-					return fmt.Errorf("device %s: %s tunnels need the kernel module(s) %s loaded (modprobe -a %s): %w", dev, t.Type, t.module(), t.module(), netcfg.ErrNoModule)
+				if errors.Is(err, ErrUnavailable) {
+					return newErr(op, ErrUnavailable, fmt.Errorf("device %s: %s tunnels need the kernel module(s) %s loaded (modprobe -a %s): %w", dev, t.Type, t.module(), t.module(), err))
 				}
 				return err
 			}
@@ -173,11 +161,11 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		if err := c.h.SetLinkUp(&s.j, dev); err != nil {
 			return err
 		}
-		if err := c.addVIPs(ctx, &s.j, dev, t.VIPs); err != nil {
+		if err := c.addVIPs(ctx, &s.j, dev, hostPrefixes(t.VIPs)); err != nil {
 			return err
 		}
 		if t.MSS != 0 {
-			if err := newMSSClamp(c.h).apply(ctx, &s.j, mssRules(t.VIPs, t.MSS)); err != nil {
+			if err := newMSSClamp(c.h).apply(ctx, &s.j, mssRules(hostPrefixes(t.VIPs), t.MSS)); err != nil {
 				return err
 			}
 		}
@@ -209,8 +197,8 @@ func (c *Client) precheckVIPs(op, dev string, vips []netip.Prefix) error {
 		}
 		for _, x := range have {
 			if x.Dev != dev || x.Prefix != p {
-				return &Error{Op: op, Field: "VIPs[" + strconv.Itoa(i) + "]",
-					Err: fmt.Errorf("%s is already configured as %s on %s; remove it first", p.Addr(), x.Prefix, x.Dev), kind: ErrConflict}
+				return &Error{Pkg: pkg, Op: op, Field: "VIPs[" + strconv.Itoa(i) + "]",
+					Err: fmt.Errorf("%s is already configured as %s on %s; remove it first", p.Addr(), x.Prefix, x.Dev), Kind: ErrConflict}
 			}
 		}
 	}

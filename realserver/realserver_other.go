@@ -4,6 +4,7 @@ package realserver
 
 import (
 	"context"
+	"errors"
 	"runtime"
 )
 
@@ -12,12 +13,8 @@ import (
 type Client struct{}
 
 func unsupported(op string) error {
-	return &Error{Op: op, Err: errorString("real-server set-up is Linux-only, not available on " + runtime.GOOS), kind: ErrNotSupported}
+	return newErr(op, ErrNotSupported, errors.New("real-server set-up is Linux-only, not available on "+runtime.GOOS))
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // New fails outside Linux.
 func New(cfg *Config) (*Client, error) { return nil, unsupported("open") }
@@ -36,11 +33,11 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 }
 
 // CheckDR fails outside Linux.
-func (c *Client) CheckDR(ctx context.Context, d DR) (*Report, error) {
+func (c *Client) CheckDR(ctx context.Context, d DR) (Findings, error) {
 	return nil, unsupported("check DR")
 }
 
 // CheckTUN fails outside Linux.
-func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
+func (c *Client) CheckTUN(ctx context.Context, t TUN) (Findings, error) {
 	return nil, unsupported("check TUN")
 }

@@ -10,10 +10,10 @@ import (
 	"github.com/golvs/lvs/realserver"
 )
 
-func pfx(s ...string) []netip.Prefix {
-	var out []netip.Prefix
+func addrs(s ...string) []netip.Addr {
+	var out []netip.Addr
 	for _, x := range s {
-		out = append(out, netip.MustParsePrefix(x))
+		out = append(out, netip.MustParseAddr(x))
 	}
 	return out
 }
@@ -26,26 +26,28 @@ func TestValidate(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"ok v4", realserver.DR{VIPs: pfx("192.0.2.1/32")}.Validate(), nil, ""},
-		{"ok v6", realserver.DR{VIPs: pfx("2001:db8::1/128"), Device: "lvs0"}.Validate(), nil, ""},
+		{"ok v4", realserver.DR{VIPs: addrs("192.0.2.1")}.Validate(), nil, ""},
+		{"ok v6", realserver.DR{VIPs: addrs("2001:db8::1"), Device: "lvs0"}.Validate(), nil, ""},
 		{"none", realserver.DR{}.Validate(), realserver.ErrInvalid, "VIPs: no VIP given"},
-		{"wide", realserver.DR{VIPs: pfx("192.0.2.1/24")}.Validate(), realserver.ErrInvalid, "VIPs[0]: 192.0.2.1/24 is wider than a single address: a VIP must be /32"},
-		{"wide v6", realserver.DR{VIPs: pfx("192.0.2.1/32", "2001:db8::1/64")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 2001:db8::1/64 is wider"},
-		{"mapped", realserver.DR{VIPs: pfx("::ffff:192.0.2.1/128")}.Validate(), realserver.ErrInvalid, "IPv4-mapped"},
-		{"loopback", realserver.DR{VIPs: pfx("127.0.0.2/32")}.Validate(), realserver.ErrInvalid, "cannot be a VIP"},
-		{"twice", realserver.DR{VIPs: pfx("192.0.2.1/32", "192.0.2.1/32")}.Validate(), realserver.ErrInvalid, "given twice"},
-		{"bad device", realserver.DR{VIPs: pfx("192.0.2.1/32"), Device: "a/b"}.Validate(), realserver.ErrInvalid, "Device"},
-		{"long device", realserver.DR{VIPs: pfx("192.0.2.1/32"), Device: "abcdefghijklmnop"}.Validate(), realserver.ErrInvalid, "Device"},
-		{"rip missing", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{Backend: realserver.ARPTables}}.Validate(), realserver.ErrInvalid, "ARP.RIP: the arptables backend needs"},
-		{"rip with sysctl", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{RIP: rip}}.Validate(), realserver.ErrInvalid, "ARP.RIP: only used"},
-		{"rip is vip", realserver.DR{VIPs: pfx("10.0.0.11/32"), ARP: realserver.ARP{Backend: realserver.ARPNftables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
-		{"v6 only nft", realserver.DR{VIPs: pfx("2001:db8::1/128"), ARP: realserver.ARP{Backend: realserver.ARPNftables}}.Validate(), nil, ""},
-		{"backend", realserver.DR{VIPs: pfx("192.0.2.1/32"), ARP: realserver.ARP{Backend: 9}}.Validate(), realserver.ErrInvalid, "unknown backend"},
-		{"tun ok", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: ipvs.GRE}.Validate(), nil, ""},
-		{"gue port", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: ipvs.GUE}.Validate(), realserver.ErrInvalid, "Port: GUE needs"},
-		{"ipip port", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Port: 1}.Validate(), realserver.ErrInvalid, "Port: only GUE"},
-		{"tun type", realserver.TUN{VIPs: pfx("192.0.2.1/32"), Type: 7}.Validate(), realserver.ErrInvalid, "unknown tunnel type"},
-		{"tun v6", realserver.TUN{VIPs: pfx("2001:db8::1/128")}.Validate(), realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
+		{"unspecified", realserver.DR{VIPs: addrs("192.0.2.1", "0.0.0.0")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 0.0.0.0 cannot be a VIP"},
+		{"broadcast", realserver.DR{VIPs: addrs("255.255.255.255")}.Validate(), realserver.ErrInvalid, "VIPs[0]: 255.255.255.255 cannot be a VIP"},
+		{"zone", realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1%eth0")}}.Validate(), realserver.ErrInvalid, "has no zone"},
+		{"mapped twice", realserver.DR{VIPs: addrs("192.0.2.1", "::ffff:192.0.2.1")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 192.0.2.1 given twice"},
+		{"mapped", realserver.TUN{VIPs: addrs("::ffff:192.0.2.1"), Type: ipvs.GRE}.Validate(), nil, ""},
+		{"loopback", realserver.DR{VIPs: addrs("127.0.0.2")}.Validate(), realserver.ErrInvalid, "cannot be a VIP"},
+		{"twice", realserver.DR{VIPs: addrs("192.0.2.1", "192.0.2.1")}.Validate(), realserver.ErrInvalid, "given twice"},
+		{"bad device", realserver.DR{VIPs: addrs("192.0.2.1"), Device: "a/b"}.Validate(), realserver.ErrInvalid, "Device"},
+		{"long device", realserver.DR{VIPs: addrs("192.0.2.1"), Device: "abcdefghijklmnop"}.Validate(), realserver.ErrInvalid, "Device"},
+		{"rip missing", realserver.DR{VIPs: addrs("192.0.2.1"), ARP: realserver.ARP{Backend: realserver.ARPTables}}.Validate(), realserver.ErrInvalid, "ARP.RIP: the arptables backend needs"},
+		{"rip with sysctl", realserver.DR{VIPs: addrs("192.0.2.1"), ARP: realserver.ARP{RIP: rip}}.Validate(), realserver.ErrInvalid, "ARP.RIP: only used"},
+		{"rip is vip", realserver.DR{VIPs: addrs("10.0.0.11"), ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
+		{"v6 only nft", realserver.DR{VIPs: addrs("2001:db8::1"), ARP: realserver.ARP{Backend: realserver.ARPNFTables}}.Validate(), nil, ""},
+		{"backend", realserver.DR{VIPs: addrs("192.0.2.1"), ARP: realserver.ARP{Backend: 9}}.Validate(), realserver.ErrInvalid, "unknown backend"},
+		{"tun ok", realserver.TUN{VIPs: addrs("192.0.2.1"), Type: ipvs.GRE}.Validate(), nil, ""},
+		{"gue port", realserver.TUN{VIPs: addrs("192.0.2.1"), Type: ipvs.GUE}.Validate(), realserver.ErrInvalid, "Port: GUE needs"},
+		{"ipip port", realserver.TUN{VIPs: addrs("192.0.2.1"), Port: 1}.Validate(), realserver.ErrInvalid, "Port: only GUE"},
+		{"tun type", realserver.TUN{VIPs: addrs("192.0.2.1"), Type: 7}.Validate(), realserver.ErrInvalid, "unknown tunnel type"},
+		{"tun v6", realserver.TUN{VIPs: addrs("2001:db8::1")}.Validate(), realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
 	} {
 		if c.want == nil {
 			if c.err != nil {
@@ -57,7 +59,7 @@ func TestValidate(t *testing.T) {
 		if !errors.Is(c.err, c.want) || !errors.As(c.err, &e) || !strings.Contains(c.err.Error(), c.msg) {
 			t.Errorf("%s: got %v, want %v with %q", c.name, c.err, c.want, c.msg)
 		}
-		for _, other := range []error{realserver.ErrConflict, realserver.ErrNoModule, realserver.ErrFailed} {
+		for _, other := range []error{realserver.ErrConflict, realserver.ErrUnavailable, realserver.ErrKernel} {
 			if errors.Is(c.err, other) {
 				t.Errorf("%s: also matches %v", c.name, other)
 			}
@@ -73,17 +75,17 @@ func TestTUNDevice(t *testing.T) {
 	}
 }
 
-func TestReportString(t *testing.T) {
-	r := &realserver.Report{}
+func TestFindingsString(t *testing.T) {
+	var r realserver.Findings
 	if !r.OK() || r.String() != "ok" {
 		t.Fatal(r)
 	}
-	r.Problems = append(r.Problems, realserver.Problem{Text: "eth0 answers ARP", Fix: "sysctl -w x=1"})
-	r.Notes = append(r.Notes, "mtu")
-	if r.OK() || r.String() != "problem: eth0 answers ARP (fix: sysctl -w x=1)\nnote: mtu" {
+	r = append(r, realserver.Finding{Severity: realserver.SeverityBroken, Subject: "device eth0", Problem: "eth0 answers ARP", Fix: "sysctl -w x=1"},
+		realserver.Finding{Severity: realserver.SeverityNote, Subject: "MTU", Problem: "mtu"})
+	if r.OK() || r.String() != "broken: device eth0: eth0 answers ARP; fix: sysctl -w x=1\nnote: MTU: mtu" {
 		t.Fatalf("%q", r.String())
 	}
-	if realserver.ARPNftables.String() != "nftables" || realserver.ARPBackend(9).String() != "ARPBackend(9)" {
+	if realserver.ARPNFTables.String() != "nftables" || realserver.ARPBackend(9).String() != "ARPBackend(9)" {
 		t.Fatal("ARPBackend.String")
 	}
 }

@@ -23,7 +23,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -31,7 +30,7 @@ import (
 	"os"
 
 	"github.com/golvs/lvs/examples/internal/agent"
-
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
@@ -45,6 +44,10 @@ func main() {
 }
 
 func run(args []string) int {
+	if cli.IsHelp(args) {
+		fmt.Println(usage)
+		return 0
+	}
 	return agent.Main("dr", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
@@ -53,35 +56,22 @@ func run(args []string) int {
 
 func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr director", flag.ContinueOnError)
-	vipFlag := fs.String("vip", "", "virtual service `ADDR:PORT` ([ADDR]:PORT for IPv6)")
-	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]` on IFACE's segment")
-	iface := fs.String("iface", "", "`interface` that gets the VIP, on the real servers' segment")
-	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
+	c := cli.DirectorFlags(fs, "on IFACE's segment")
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddrPort(*vipFlag)
-	if err != nil || vip.Port() == 0 {
-		return nil, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80 or [2001:db8::10]:80", *vipFlag)
-	}
-	rs, err := agent.Split("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: DR cannot map them)", netip.ParseAddr)
-	if err == nil {
-		err = agent.SameFamily("direct routing", vip.Addr(), rs...)
-	}
-	if err != nil {
+	if err := c.Check("direct routing", true); err != nil {
 		return nil, err
 	}
-	if *iface == "" {
-		return nil, errors.New("-iface is required: the interface clients reach the VIP on")
-	}
+	vip := c.VIP
 
 	var dests []ipvs.Destination
-	for _, a := range rs {
+	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
 	}
 	var d agent.Director
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: ipvs.Scheduler(*sched)}
-	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
+	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }
 
 func realserverSteps(args []string) ([]agent.Step, error) {
@@ -91,18 +81,18 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddr(*vipFlag)
+	vip, err := cli.ParseAddr("-vip", *vipFlag)
 	if err != nil {
-		return nil, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10 or 2001:db8::10", *vipFlag)
+		return nil, err
 	}
-	cfg := realserver.DR{VIPs: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())}}
+	cfg := realserver.DR{VIPs: []netip.Addr{vip}}
 	switch *arpFlag {
 	case "sysctl":
 		cfg.ARP.Backend = realserver.ARPSysctl
 	case "arptables":
 		cfg.ARP.Backend = realserver.ARPTables
 	case "nft":
-		cfg.ARP.Backend = realserver.ARPNftables
+		cfg.ARP.Backend = realserver.ARPNFTables
 	default:
 		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
 	}

@@ -8,7 +8,7 @@
 // keeps going to the same real server for every port (http and https of one
 // shopping cart) for that long after its last connection. The real servers
 // are set up for direct routing, e.g. with `dr realserver -vip ADDR`, and
-// listen on each of the ports. Rules go to nftables (table inet lvs) or, with
+// listen on each of the ports. Rules go to nftables (table inet golvs_fwmark) or, with
 // -backend iptables, to the mangle table's LVS-FWMARK chain; by default
 // whichever already holds them, else nftables. IPv6 works too.
 //
@@ -28,7 +28,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/examples/internal/agent"
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/fwmark"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -67,49 +69,59 @@ func parse(args []string) (config, error) {
 	if err != nil {
 		return c, err
 	}
-	if c.vip, err = netip.ParseAddr(*vip); err != nil {
-		return c, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10 or 2001:db8::10", *vip)
+	if c.vip, err = cli.ParseAddr("-vip", *vip); err != nil {
+		return c, err
 	}
-	if c.rule.Ports, err = agent.Split("-ports", *ports, "ports 1..65535, comma-separated", port); err != nil {
+	if c.rule.Ports, err = cli.List("-ports", *ports, "ports 1..65535, comma-separated", port); err != nil {
 		return c, err
 	}
 	if *mark == 0 || *mark > 1<<32-1 {
 		return c, fmt.Errorf("-mark %d: want 1..4294967295", *mark)
 	}
 	c.mark = uint32(*mark)
-	if c.rs, err = agent.Split("-rs", *rs, "ADDR[,ADDR...]", netip.ParseAddr); err != nil {
+	if c.rs, err = cli.List("-rs", *rs, "ADDR[,ADDR...]", netip.ParseAddr); err != nil {
 		return c, err
 	}
-	if err := agent.SameFamily("direct routing", c.vip, c.rs...); err != nil {
+	if err := cli.RealServers("direct routing", c.vip, true, c.rs...); err != nil {
 		return c, err
 	}
-	if c.iface = *iface; c.iface == "" {
-		return c, errors.New("-iface is required: the interface clients reach the VIP on")
+	if c.iface, err = cli.Interface(*iface); err != nil {
+		return c, err
 	}
-	if c.persist = *persist; c.persist < 0 || c.persist%time.Second != 0 {
-		return c, fmt.Errorf("-persist %v: want whole seconds, e.g. 300s or 5m", *persist)
+	// ipvsadm caps persistence at 31 days; the kernel wraps larger values.
+	if c.persist = *persist; c.persist < 0 || c.persist%time.Second != 0 || c.persist > 31*24*time.Hour {
+		return c, fmt.Errorf("-persist %v: want whole seconds up to 31 days, e.g. 300s or 5m", *persist)
 	}
 	switch *backend {
 	case "":
-		c.backend = fwmark.Auto
+		c.backend = fwmark.BackendAuto
 	case "nft":
-		c.backend = fwmark.NFTables
+		c.backend = fwmark.BackendNFTables
 	case "iptables":
-		c.backend = fwmark.IPTables
+		c.backend = fwmark.BackendIPTables
 	default:
 		return c, fmt.Errorf("-backend %q: want nft or iptables", *backend)
 	}
-	c.sched = ipvs.Scheduler(*sched)
+	if c.sched, err = cli.Scheduler(*sched); err != nil {
+		return c, err
+	}
 	c.rule.Mark = c.mark
-	c.rule.Protocol = fwmark.Any // with ports: TCP, UDP and SCTP
+	c.rule.Protocol = fwmark.ProtocolAny // with ports: TCP, UDP and SCTP
 	c.rule.Destinations = []netip.Prefix{netip.PrefixFrom(c.vip, c.vip.BitLen())}
 	if _, err := c.rule.Canonical(); err != nil {
+		return c, err
+	}
+	if err := (director.VIP{Address: c.vip, Announce: director.AnnounceARP, Interface: c.iface}).Validate(); err != nil {
 		return c, err
 	}
 	return c, nil
 }
 
 func run(args []string) int {
+	if cli.IsHelp(args) {
+		fmt.Println(usage)
+		return 0
+	}
 	return agent.Main("fwmark", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
 		"director": directorSteps,
 	}))

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,18 +114,18 @@ func TestBadStartLeavesNothing(t *testing.T) {
 	}{
 		{[]string{"nat", "-vip", "10.0.7.100", "-rs", "10.0.7.11:8080", "-iface", "eth0"}, 2, "-vip"},
 		{[]string{"nat", "-vip", "10.0.7.100:80", "-rs", "[fd00:7::11]:8080", "-iface", "eth0"}, 2, "address family"},
-		// Set-up fails at the VIP, its last step: the service, forwarding
-		// and send_redirects are rolled back.
-		{[]string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "nosuch0"}, 1, "nosuch0"},
-		{[]string{"nat", "-vip", "[fd00:7::100]:80", "-rs", "[fd00:7::11]:8080", "-iface", "eth0", "-sched", "nosuch"}, 1, "set-up failed"},
-		{[]string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "nosuch0", "-snat"}, 1, "nosuch0"},
+		// Set-up fails at the VIP, its last step (the host's own address
+		// 10.0.7.1/24 taken as a /32 VIP conflicts): the service,
+		// forwarding and send_redirects are rolled back.
+		{[]string{"nat", "-vip", "10.0.7.1:80", "-rs", "10.0.7.11:8080", "-iface", "eth0"}, 1, "10.0.7.1"},
+		{[]string{"nat", "-vip", "10.0.7.1:80", "-rs", "10.0.7.11:8080", "-iface", "eth0", "-snat"}, 1, "10.0.7.1"},
 		{[]string{"dr", "realserver", "-vip", "10.0.7.100", "-arp", "bogus"}, 2, "-arp"},
-		{[]string{"dr", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "nosuch0"}, 1, "nosuch0"},
+		{[]string{"dr", "director", "-vip", "10.0.7.1:80", "-rs", "10.0.7.11", "-iface", "eth0"}, 1, "10.0.7.1"},
 		{[]string{"tun", "realserver", "-vip", "fd00:7::100"}, 2, "VIP"},
-		{[]string{"tun", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "nosuch0", "-type", "gre"}, 1, "nosuch0"},
+		{[]string{"tun", "director", "-vip", "10.0.7.1:80", "-rs", "10.0.7.11", "-iface", "eth0", "-type", "gre"}, 1, "10.0.7.1"},
 		// The mark rule and the service are in place when the VIP fails.
-		{[]string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "nosuch0"}, 1, "nosuch0"},
-		{[]string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80", "-mark", "1", "-rs", "10.0.7.11", "-iface", "nosuch0", "-backend", "iptables"}, 1, "nosuch0"},
+		{[]string{"fwmark", "director", "-vip", "10.0.7.1", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0"}, 1, "10.0.7.1"},
+		{[]string{"fwmark", "director", "-vip", "10.0.7.1", "-ports", "80", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0", "-backend", "iptables"}, 1, "10.0.7.1"},
 	} {
 		t.Run(strings.Join(tc.argv, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -153,6 +154,230 @@ func TestBadStartLeavesNothing(t *testing.T) {
 				t.Errorf("left behind:\n%s\nstderr:\n%s", strings.Join(d, "\n"), stderr.String())
 			}
 		})
+	}
+}
+
+// Every bad command line is refused with exit status 2 and a message
+// quoting the bad part, before anything changes: 20 or more per example.
+func TestBadFlagsChangeNothing(t *testing.T) {
+	t.Parallel()
+	bins := needKernel(t)
+	ns, before := host(t, "labf")
+	ctx := context.Background()
+	nat := func(args ...string) []string {
+		base := map[string]string{"-vip": "10.0.7.100:80", "-rs": "10.0.7.11:8080,10.0.7.12:8080", "-iface": "eth0"}
+		return withFlags("nat", nil, base, args)
+	}
+	drd := func(args ...string) []string {
+		return withFlags("dr", []string{"director"}, map[string]string{"-vip": "10.0.7.100:80", "-rs": "10.0.7.11,10.0.7.12", "-iface": "eth0"}, args)
+	}
+	drr := func(args ...string) []string {
+		return withFlags("dr", []string{"realserver"}, map[string]string{"-vip": "10.0.7.100"}, args)
+	}
+	tund := func(args ...string) []string {
+		return withFlags("tun", []string{"director"}, map[string]string{"-vip": "10.0.7.100:80", "-rs": "10.0.7.11,10.0.7.12", "-iface": "eth0"}, args)
+	}
+	tunr := func(args ...string) []string {
+		return withFlags("tun", []string{"realserver"}, map[string]string{"-vip": "10.0.7.100"}, args)
+	}
+	fwd := func(args ...string) []string {
+		return withFlags("fwmark", []string{"director"}, map[string]string{"-vip": "10.0.7.100", "-ports": "80,443", "-mark": "1", "-rs": "10.0.7.11", "-iface": "eth0"}, args)
+	}
+	cases := map[string][]struct {
+		argv []string
+		msg  string
+	}{
+		"nat": {
+			{[]string{"nat"}, `-vip ""`},
+			{nat("-vip", "10.0.7.100"), `-vip "10.0.7.100"`},
+			{nat("-vip", "10.0.7.100:0"), `-vip "10.0.7.100:0"`},
+			{nat("-vip", "0.0.0.0:80"), "-vip 0.0.0.0"},
+			{nat("-vip", "255.255.255.255:80"), "-vip 255.255.255.255"},
+			{nat("-vip", "224.0.0.1:80"), "-vip 224.0.0.1"},
+			{nat("-vip", "127.0.0.1:80"), "-vip 127.0.0.1"},
+			{nat("-vip", "[fe80::1]:80"), "-vip fe80::1"},
+			{nat("-vip", "[::]:80"), "-vip ::"},
+			{nat("-rs", ""), "-rs is required"},
+			{nat("-rs", "10.0.7.11:8080,10.0.7.12:8080,10.0.7.11:8080"), `-rs entry 3 "10.0.7.11:8080": given twice`},
+			{nat("-rs", "10.0.7.11:8080,bogus"), `-rs entry 2 "bogus"`},
+			{nat("-rs", "10.0.7.11:8080,,10.0.7.12:8080"), `-rs entry 2 ""`},
+			{nat("-rs", "10.0.7.11"), `-rs entry 1 "10.0.7.11"`},
+			{nat("-rs", "[fd00:7::11]:8080"), "address family"},
+			{nat("-rs", "10.0.7.100:8080"), "is the VIP itself"},
+			{nat("-rs", "0.0.0.0:8080"), `-rs entry 1 "0.0.0.0:8080"`},
+			{nat("-iface", ""), "-iface is required"},
+			{nat("-iface", "nosuch0"), `-iface "nosuch0"`},
+			{nat("-sched", "bogus"), `-sched "bogus"`},
+			{nat("-proto", "icmp"), `-proto "icmp"`},
+			{append(nat(), "extra"), `"extra"`},
+			{nat("-nosuchflag", "1"), "nosuchflag"},
+		},
+		"dr": {
+			{[]string{"dr"}, "usage"},
+			{[]string{"dr", "bogus"}, `unknown role "bogus"`},
+			{drd("-vip", ""), `-vip ""`},
+			{drd("-vip", "10.0.7.100"), `-vip "10.0.7.100"`},
+			{drd("-vip", "0.0.0.0:80"), "-vip 0.0.0.0"},
+			{drd("-vip", "255.255.255.255:80"), "-vip 255.255.255.255"},
+			{drd("-vip", "224.0.0.5:80"), "-vip 224.0.0.5"},
+			{drd("-rs", "10.0.7.11:80"), `-rs entry 1 "10.0.7.11:80"`},
+			{drd("-rs", "10.0.7.11,10.0.7.11"), `-rs entry 2 "10.0.7.11": given twice`},
+			{drd("-rs", "fd00:7::11"), "address family"},
+			{drd("-rs", ""), "-rs is required"},
+			{drd("-rs", "10.0.7.100"), "is the VIP itself"},
+			{drd("-iface", ""), "-iface is required"},
+			{drd("-iface", "nosuch0"), `-iface "nosuch0"`},
+			{drd("-sched", "bogus"), `-sched "bogus"`},
+			{append(drd(), "extra"), `"extra"`},
+			{drr("-vip", ""), `-vip ""`},
+			{drr("-vip", "0.0.0.0"), "-vip 0.0.0.0"},
+			{drr("-vip", "255.255.255.255"), "-vip 255.255.255.255"},
+			{drr("-vip", "127.0.0.2"), "-vip 127.0.0.2"},
+			{drr("-arp", "bogus"), `-arp "bogus"`},
+			{drr("-vip", "10.0.7.100:80"), `-vip "10.0.7.100:80"`},
+			{drr("-vip", "fe80::1"), "-vip fe80::1"},
+		},
+		"tun": {
+			{[]string{"tun"}, "usage"},
+			{[]string{"tun", "bogus"}, `unknown role "bogus"`},
+			{tund("-vip", ""), `-vip ""`},
+			{tund("-vip", "10.0.7.100"), `-vip "10.0.7.100"`},
+			{tund("-vip", "0.0.0.0:80"), "-vip 0.0.0.0"},
+			{tund("-type", "bogus"), `-type "bogus"`},
+			{tund("-type", "gue", "-port", "70000"), "-port 70000"},
+			{tund("-port", "5"), "-port is for -type gue only"},
+			{tund("-rs", "10.0.7.11,10.0.7.11"), `-rs entry 2 "10.0.7.11": given twice`},
+			{tund("-rs", "10.0.7.11:80"), `-rs entry 1 "10.0.7.11:80"`},
+			{tund("-rs", ""), "-rs is required"},
+			{tund("-rs", "0.0.0.0"), "-rs entry 0.0.0.0"},
+			{tund("-iface", ""), "-iface is required"},
+			{tund("-iface", "nosuch0"), `-iface "nosuch0"`},
+			{tund("-sched", "bogus"), `-sched "bogus"`},
+			{tunr("-vip", "fd00:7::100"), "IPv6 VIPs are not supported"},
+			{tunr("-vip", ""), `-vip ""`},
+			{tunr("-vip", "0.0.0.0"), "-vip 0.0.0.0"},
+			{tunr("-vip", "255.255.255.255"), "-vip 255.255.255.255"},
+			{tunr("-type", "gue", "-port", "70000"), "-port 70000"},
+			{tunr("-type", "bogus"), `-type "bogus"`},
+			{tunr("-port", "6080"), "-port is for -type gue only"},
+		},
+		"fwmark": {
+			{[]string{"fwmark"}, "usage"},
+			{[]string{"fwmark", "realserver"}, `unknown role "realserver"`},
+			{fwd("-vip", ""), `-vip ""`},
+			{fwd("-vip", "0.0.0.0"), "-vip 0.0.0.0"},
+			{fwd("-vip", "255.255.255.255"), "-vip 255.255.255.255"},
+			{fwd("-vip", "10.0.7.100:80"), `-vip "10.0.7.100:80"`},
+			{fwd("-ports", ""), "-ports is required"},
+			{fwd("-ports", "80,443,80"), `-ports entry 3 "80": given twice`},
+			{fwd("-ports", "0"), `-ports entry 1 "0"`},
+			{fwd("-ports", "70000"), `-ports entry 1 "70000"`},
+			{fwd("-ports", "80,x"), `-ports entry 2 "x"`},
+			{fwd("-mark", "0"), "-mark 0"},
+			{fwd("-mark", "4294967296"), "-mark 4294967296"},
+			{fwd("-rs", ""), "-rs is required"},
+			{fwd("-rs", "10.0.7.11,10.0.7.11"), `-rs entry 2 "10.0.7.11": given twice`},
+			{fwd("-rs", "fd00:7::11"), "address family"},
+			{fwd("-iface", ""), "-iface is required"},
+			{fwd("-iface", "nosuch0"), `-iface "nosuch0"`},
+			{fwd("-persist", "1500ms"), "-persist 1.5s"},
+			{fwd("-persist", "-1s"), "-persist -1s"},
+			{fwd("-persist", "800h"), "-persist 800h"},
+			{fwd("-backend", "bogus"), `-backend "bogus"`},
+			{fwd("-sched", "bogus"), `-sched "bogus"`},
+		},
+	}
+	for _, name := range []string{"nat", "dr", "tun", "fwmark"} {
+		t.Run(name, func(t *testing.T) {
+			if n := len(cases[name]); n < 20 {
+				t.Fatalf("%d bad command lines, want at least 20", n)
+			}
+			for _, tc := range cases[name] {
+				ctx, cancel := context.WithTimeout(ctx, time.Minute)
+				var stdout, stderr bytes.Buffer
+				cmd := exec.CommandContext(ctx, bins[tc.argv[0]], tc.argv[1:]...)
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if err := ns.Start(cmd); err != nil {
+					cancel()
+					t.Fatal(err)
+				}
+				cmd.Wait()
+				cancel()
+				if got := cmd.ProcessState.ExitCode(); got != 2 {
+					t.Errorf("%q: exit status %d, want 2; stderr:\n%s", tc.argv, got, stderr.String())
+				}
+				if !strings.Contains(stderr.String(), tc.msg) {
+					t.Errorf("%q: stderr does not say %q:\n%s", tc.argv, tc.msg, stderr.String())
+				}
+				if stdout.Len() != 0 {
+					t.Errorf("%q: stdout: %q", tc.argv, stdout.String())
+				}
+			}
+			// One comparison per program: a change by any line would stay
+			// (nothing ran a teardown), and each reading costs seconds
+			// under TCG.
+			_, d, _, err := settled(ctx, ns, before)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d) > 0 {
+				t.Errorf("bad command lines of %s changed the host:\n%s", name, strings.Join(d, "\n"))
+			}
+		})
+	}
+}
+
+// withFlags is prog, then pre, then base's flags with args' overriding
+// them (a flag given "" is left out).
+func withFlags(prog string, pre []string, base map[string]string, args []string) []string {
+	flags := map[string]string{}
+	for k, v := range base {
+		flags[k] = v
+	}
+	var extra []string
+	for i := 0; i+1 < len(args); i += 2 {
+		if _, ok := base[args[i]]; ok {
+			flags[args[i]] = args[i+1]
+		} else {
+			extra = append(extra, args[i], args[i+1])
+		}
+	}
+	out := append([]string{prog}, pre...)
+	keys := make([]string, 0, len(flags))
+	for k := range flags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if flags[k] != "" {
+			out = append(out, k, flags[k])
+		}
+	}
+	return append(out, extra...)
+}
+
+// -h prints the usage and exits 0, in every example and role.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	bins := needKernel(t)
+	ns, _ := host(t, "labh")
+	for _, argv := range [][]string{
+		{"nat", "-h"}, {"dr", "-h"}, {"dr", "director", "-h"}, {"dr", "realserver", "-h"},
+		{"tun", "-h"}, {"tun", "--help"}, {"tun", "director", "-h"}, {"fwmark", "-h"}, {"fwmark", "director", "-h"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, bins[argv[0]], argv[1:]...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := ns.Start(cmd); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		cancel()
+		if got := cmd.ProcessState.ExitCode(); got != 0 || !strings.Contains(strings.ToLower(out.String()), "usage") {
+			t.Errorf("%q: exit status %d, want 0 with the usage:\n%s", argv, got, out.String())
+		}
 	}
 }
 

@@ -21,7 +21,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/examples/internal/agent"
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -60,35 +60,44 @@ func parse(args []string) (config, error) {
 	if err != nil {
 		return c, err
 	}
-	if c.vip, err = addrPort(*vip); err != nil {
-		return c, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80 or [2001:db8::10]:80", *vip)
-	}
-	if c.rs, err = agent.Split("-rs", *rs, "ADDR:PORT[,ADDR:PORT...]", addrPort); err != nil {
+	if c.vip, err = cli.AddrPort("-vip", *vip); err != nil {
 		return c, err
 	}
-	for _, a := range c.rs {
-		if err := agent.SameFamily("NAT", c.vip.Addr(), a.Addr()); err != nil {
-			return c, err
-		}
+	if c.rs, err = cli.List("-rs", *rs, "ADDR:PORT[,ADDR:PORT...], e.g. 10.0.0.11:8080", addrPort); err != nil {
+		return c, err
 	}
-	if c.iface = *iface; c.iface == "" {
-		return c, errors.New("-iface is required: the interface clients reach the VIP on")
+	var rsAddrs []netip.Addr
+	for _, a := range c.rs {
+		rsAddrs = append(rsAddrs, a.Addr())
+	}
+	if err := cli.RealServers("NAT", c.vip.Addr(), true, rsAddrs...); err != nil {
+		return c, err
+	}
+	if c.iface, err = cli.Interface(*iface); err != nil {
+		return c, err
 	}
 	if c.proto, err = ipvs.ParseProtocol(*proto); err != nil || (c.proto != ipvs.TCP && c.proto != ipvs.UDP) {
 		return c, fmt.Errorf("-proto %q: want tcp or udp", *proto)
 	}
-	c.sched, c.snat = ipvs.Scheduler(*sched), *snat
+	if c.sched, err = cli.Scheduler(*sched); err != nil {
+		return c, err
+	}
+	c.snat = *snat
+	// What the SDK would refuse, refused before anything changes.
+	if err := (director.VIP{Address: c.vip.Addr(), Announce: director.AnnounceARP, Interface: c.iface}).Validate(); err != nil {
+		return c, err
+	}
+	if c.snat {
+		n := director.OneArmNAT{Services: []director.SNATService{{Protocol: c.proto, VIP: c.vip}}, Interface: c.iface}
+		if err := n.Validate(); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 
 // addrPort parses ADDR:PORT with a port.
-func addrPort(s string) (netip.AddrPort, error) {
-	a, err := netip.ParseAddrPort(s)
-	if err == nil && a.Port() == 0 {
-		err = errors.New("port 0")
-	}
-	return a, err
-}
+func addrPort(s string) (netip.AddrPort, error) { return cli.AddrPort("-rs", s) }
 
 func run(args []string) int {
 	return agent.Main("nat", args, directorSteps)

@@ -26,14 +26,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 
 	"github.com/golvs/lvs/examples/internal/agent"
-
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
@@ -50,6 +49,10 @@ func main() {
 }
 
 func run(args []string) int {
+	if cli.IsHelp(args) {
+		fmt.Println(usage)
+		return 0
+	}
 	return agent.Main("tun", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
@@ -90,34 +93,24 @@ func tunnelFlags(fs *flag.FlagSet) func(args []string) (ipvs.TunnelType, uint16,
 
 func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun director", flag.ContinueOnError)
-	vipFlag := fs.String("vip", "", "virtual service `ADDR:PORT`")
-	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]`, anywhere routable")
-	iface := fs.String("iface", "", "client-facing `interface` that gets the VIP")
-	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
+	c := cli.DirectorFlags(fs, "anywhere routable")
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
 	if err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddrPort(*vipFlag)
-	if err != nil || vip.Port() == 0 {
-		return nil, fmt.Errorf("-vip %q: want ADDR:PORT with a port, e.g. 192.0.2.10:80", *vipFlag)
-	}
-	rs, err := agent.Split("-rs", *rsFlag, "ADDR[,ADDR...] (no ports: tunnelling cannot map them)", netip.ParseAddr)
-	if err != nil {
+	if err := c.Check("tunnelling", false); err != nil {
 		return nil, err
 	}
-	if *iface == "" {
-		return nil, errors.New("-iface is required: the interface clients reach the VIP on")
-	}
+	vip := c.VIP
 
 	var dests []ipvs.Destination
-	for _, a := range rs {
+	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port})
 	}
 	var d agent.Director
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: ipvs.Scheduler(*sched)}
-	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
+	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }
 
 func realserverSteps(args []string) ([]agent.Step, error) {
@@ -128,11 +121,11 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	vip, err := netip.ParseAddr(*vipFlag)
+	vip, err := cli.ParseAddr("-vip", *vipFlag)
 	if err != nil {
-		return nil, fmt.Errorf("-vip %q: want an address, e.g. 192.0.2.10", *vipFlag)
+		return nil, err
 	}
-	cfg := realserver.TUN{VIPs: []netip.Prefix{netip.PrefixFrom(vip, vip.BitLen())}, Type: typ, Port: port}
+	cfg := realserver.TUN{VIPs: []netip.Addr{vip}, Type: typ, Port: port}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"syscall"
 	"testing"
 )
@@ -51,5 +52,30 @@ func TestErrnoKindIsOneSentinel(t *testing.T) {
 	}
 	if ErrnoKind(ENOBUFS) != ErrBusy || ErrnoKind(syscall.Errno(200)) != ErrKernel {
 		t.Fatal("ENOBUFS or an unknown errno mapped wrongly")
+	}
+}
+
+func TestWrapKeepsKindAndPackage(t *testing.T) {
+	low := New("netcfg", "device eth9", ErrNotExist, errors.New("no such device"))
+	w := Wrap("director", "add VIP", low)
+	var e *Error
+	if !errors.As(w, &e) || e.Pkg != "director" || e.Kind != ErrNotExist || !errors.Is(w, ErrNotExist) {
+		t.Fatalf("Wrap(%v) = %#v", low, w)
+	}
+	if Wrap("director", "other", w) != w {
+		t.Fatal("Wrap re-wrapped an error of its own package")
+	}
+	for cause, kind := range map[error]error{
+		fmt.Errorf("x: %w", EPERM):              ErrPermission,
+		fmt.Errorf("x: %w", context.Canceled):   ErrCanceled,
+		errors.New("plain"):                     ErrKernel,
+		fmt.Errorf("run: %w", exec.ErrNotFound): ErrUnavailable,
+	} {
+		if got := KindOf(Wrap("fwmark", "sync", cause)); got != kind {
+			t.Errorf("Wrap(%v) kind %v, want %v", cause, got, kind)
+		}
+	}
+	if Wrap("x", "y", nil) != nil {
+		t.Fatal("Wrap(nil) is not nil")
 	}
 }

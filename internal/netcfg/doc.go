@@ -48,9 +48,11 @@
 //
 // # Errors
 //
-// Errors wrap the sentinels ErrNoDevice, ErrConflict and ErrNoModule where
-// they apply (and the errno underneath), so that the public packages can map
-// them onto their own error types with errors.Is. Messages name the device,
+// Errors are *errs.Error values of the SDK's one vocabulary, Pkg "netcfg":
+// a missing device is errs.ErrNotExist, something in the way
+// errs.ErrConflict, a missing module errs.ErrUnavailable, a closed Host
+// errs.ErrClosed, with the errno underneath; the public packages hand them
+// on with errs.Wrap, translating nothing. Messages name the device,
 // address or sysctl, and for a missing device type the module to load;
 // nothing here ever runs modprobe.
 //

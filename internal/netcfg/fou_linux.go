@@ -5,6 +5,7 @@ package netcfg
 import (
 	"errors"
 	"fmt"
+	"github.com/golvs/lvs/internal/errs"
 	"time"
 
 	"github.com/mdlayher/genetlink"
@@ -39,16 +40,16 @@ func (h *Host) fouConn() (*genetlink.Conn, genetlink.Family, error) {
 	}
 	c, err := genetlink.Dial(cfg)
 	if err != nil {
-		return nil, genetlink.Family{}, fmt.Errorf("netcfg: generic netlink: %w", err)
+		return nil, genetlink.Family{}, kernelErr("generic netlink", err)
 	}
 	c.SetDeadline(time.Now().Add(socketTimeout))
 	fam, err := c.GetFamily("fou")
 	if err != nil {
 		c.Close()
 		if errors.Is(err, unix.ENOENT) {
-			return nil, fam, fmt.Errorf("netcfg: the kernel has no fou (foo-over-UDP) support; load the fou module: %w", ErrNoModule)
+			return nil, fam, &errs.Error{Pkg: pkg, Op: "fou", Kind: errs.ErrUnavailable, Err: fmt.Errorf("the kernel has no fou (foo-over-UDP) support; load the fou module: %w", err)}
 		}
-		return nil, fam, fmt.Errorf("netcfg: fou family: %w", err)
+		return nil, fam, kernelErr("fou family", err)
 	}
 	return c, fam, nil
 }
@@ -63,7 +64,7 @@ func (h *Host) Fous() ([]Fou, error) {
 	msgs, err := c.Execute(genetlink.Message{Header: genetlink.Header{Command: fouCmdGet, Version: fam.Version}},
 		fam.ID, netlink.Request|netlink.Dump)
 	if err != nil {
-		return nil, fmt.Errorf("netcfg: list fou ports: %w", err)
+		return nil, kernelErr("list fou ports", err)
 	}
 	var out []Fou
 	for _, m := range msgs {
@@ -79,7 +80,7 @@ func (h *Host) Fous() ([]Fou, error) {
 func parseFou(b []byte) (Fou, error) {
 	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
-		return Fou{}, fmt.Errorf("netcfg: fou reply: %w", err)
+		return Fou{}, kernelErr("fou reply", err)
 	}
 	var f Fou
 	for ad.Next() {
@@ -97,7 +98,7 @@ func parseFou(b []byte) (Fou, error) {
 		}
 	}
 	if err := ad.Err(); err != nil {
-		return Fou{}, fmt.Errorf("netcfg: fou reply: %w", err)
+		return Fou{}, kernelErr("fou reply", err)
 	}
 	return f, nil
 }
@@ -135,7 +136,7 @@ func (h *Host) fouDo(cmd uint8, f Fou) error {
 
 // AddFou opens a fou receive port. An identical port already open is left
 // alone and not recorded; the port open with another encapsulation is an
-// ErrConflict error.
+// errs.ErrConflict error.
 func (h *Host) AddFou(j *Journal, f Fou) error {
 	have, err := h.Fous()
 	if err != nil {
@@ -146,11 +147,11 @@ func (h *Host) AddFou(j *Journal, f Fou) error {
 			if x.GUE == f.GUE && (f.GUE || x.Protocol == f.Protocol) {
 				return nil
 			}
-			return fmt.Errorf("netcfg: fou port %d is already open as %s, not %s: %w", f.Port, x, f, ErrConflict)
+			return &errs.Error{Pkg: pkg, Op: "open fou port", Kind: errs.ErrConflict, Err: fmt.Errorf("fou port %d is already open as %s, not %s", f.Port, x, f)}
 		}
 	}
 	if err := h.fouDo(fouCmdAdd, f); err != nil {
-		return fmt.Errorf("netcfg: open fou port %s: %w", f, err)
+		return kernelErr("open fou port "+f.String(), err)
 	}
 	j.Record("close fou port "+f.String(), func() error {
 		err := h.fouDo(fouCmdDel, f)

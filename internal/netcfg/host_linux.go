@@ -5,6 +5,7 @@ package netcfg
 import (
 	"errors"
 	"fmt"
+	"github.com/golvs/lvs/internal/errs"
 	"net"
 	"net/netip"
 	"os"
@@ -34,27 +35,32 @@ type Host struct {
 
 // Open returns a Host for the namespace at path (/run/netns/NAME,
 // /proc/PID/ns/net); "" is the caller's namespace.
-func Open(path string) (*Host, error) {
+func Open(path string) (*Host, error) { return OpenConfig(0, path) }
+
+// OpenConfig returns a Host for the namespace a public package's Config
+// names: the descriptor fd (duplicated; the caller keeps its own) when
+// fd > 0, else path, else the caller's namespace.
+func OpenConfig(fd int, path string) (*Host, error) {
 	h := &Host{path: path, nsfd: -1}
 	var err error
+	if h.nsfd, err = netns.OpenConfig(fd, path); err != nil {
+		return nil, kernelErr("open network namespace", err)
+	}
 	// rtnetlink only: the library's default set adds XFRM and netfilter
 	// sockets we never use, which fail with "protocol not supported" where
 	// xfrm_user is not loaded and cannot be autoloaded.
-	if path == "" {
+	if h.nsfd < 0 {
 		h.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	} else {
-		if h.nsfd, err = netns.Open(path); err != nil {
-			return nil, fmt.Errorf("netcfg: %w", err)
-		}
 		h.nl, err = netlink.NewHandleAt(vnetns.NsHandle(h.nsfd), unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		h.closeFD()
-		return nil, fmt.Errorf("netcfg: netlink socket in %s: %w", h.where(), err)
+		return nil, kernelErr("netlink socket in "+h.where(), err)
 	}
 	if err := h.nl.SetSocketTimeout(socketTimeout); err != nil {
 		h.Close()
-		return nil, fmt.Errorf("netcfg: %w", err)
+		return nil, kernelErr("netlink socket timeout", err)
 	}
 	return h, nil
 }
@@ -68,7 +74,7 @@ func (h *Host) closeFD() {
 
 // Close releases the netlink sockets and the namespace descriptor. Undo
 // steps recorded through this Host need it open: afterwards every method
-// (and step) fails with ErrClosed rather than act on another namespace.
+// (and step) fails with errs.ErrClosed rather than act on another namespace.
 func (h *Host) Close() error {
 	if h.closed.Swap(true) {
 		return nil
@@ -78,11 +84,11 @@ func (h *Host) Close() error {
 	return nil
 }
 
-// Err is ErrClosed after Close, nil before. Callers using NetNSFd or
+// Err is an errs.ErrClosed error after Close, nil before. Callers using NetNSFd or
 // Netlink directly check it first.
 func (h *Host) Err() error {
 	if h.closed.Load() {
-		return fmt.Errorf("netcfg: %s: %w", h.where(), ErrClosed)
+		return &errs.Error{Pkg: pkg, Op: h.where(), Kind: errs.ErrClosed}
 	}
 	return nil
 }
@@ -96,6 +102,9 @@ func (h *Host) NetNSFd() int { return h.nsfd }
 func (h *Host) Path() string { return h.path }
 
 func (h *Host) where() string {
+	if h.path == "" && h.nsfd >= 0 {
+		return "the network namespace of the given descriptor"
+	}
 	if h.path == "" {
 		return "the current network namespace"
 	}
@@ -128,7 +137,7 @@ func (h *Host) Sysctl(key string) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("netcfg: read sysctl %s: %w", key, err)
+		return "", kernelErr("read sysctl "+key, err)
 	}
 	return strings.TrimRight(string(b), "\n\t "), nil
 }
@@ -156,7 +165,7 @@ func (h *Host) writeSysctl(key, value string) error {
 		return cerr
 	})
 	if err != nil {
-		return fmt.Errorf("netcfg: set sysctl %s=%s: %w", key, value, err)
+		return kernelErr("set sysctl "+key+"="+value, err)
 	}
 	return nil
 }
@@ -193,7 +202,7 @@ func (h *Host) EffectiveConf(iface, key string) (Conf, error) {
 	v, err := h.SysctlInt(ConfKey(false, iface, key))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return Conf{}, fmt.Errorf("netcfg: device %s in %s: %w", iface, h.where(), ErrNoDevice)
+			return Conf{}, noDevice(iface, h.where())
 		}
 		return Conf{}, err
 	}
@@ -226,7 +235,7 @@ func (h *Host) ClearConfOr(j *Journal, iface, key string) error {
 	return h.SetConf(j, iface, key, 0)
 }
 
-// LinkByName finds a device; a missing one is an ErrNoDevice error.
+// LinkByName finds a device; a missing one is an errs.ErrNotExist error.
 func (h *Host) LinkByName(name string) (netlink.Link, error) {
 	if err := h.Err(); err != nil {
 		return nil, err
@@ -235,9 +244,9 @@ func (h *Host) LinkByName(name string) (netlink.Link, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
-			return nil, fmt.Errorf("netcfg: device %s in %s: %w", name, h.where(), ErrNoDevice)
+			return nil, noDevice(name, h.where())
 		}
-		return nil, fmt.Errorf("netcfg: device %s: %w", name, err)
+		return nil, kernelErr("device "+name, err)
 	}
 	return l, nil
 }
@@ -257,27 +266,27 @@ func ModuleFor(kind string) string {
 
 // AddLink creates link unless a device of that name exists. An existing
 // device of the same type is returned and not recorded; one of another type
-// is an ErrConflict error. A kind the kernel does not know is an ErrNoModule
+// is an errs.ErrConflict error. A kind the kernel does not know is an errs.ErrUnavailable
 // error naming the module.
 func (h *Host) AddLink(j *Journal, link netlink.Link) (netlink.Link, error) {
 	name := link.Attrs().Name
 	if l, err := h.LinkByName(name); err == nil {
 		if l.Type() != link.Type() {
-			return nil, fmt.Errorf("netcfg: device %s exists as type %s, not %s: %w", name, l.Type(), link.Type(), ErrConflict)
+			return nil, &errs.Error{Pkg: pkg, Op: "create device " + name, Kind: errs.ErrConflict, Err: fmt.Errorf("device %s exists as type %s, not %s", name, l.Type(), link.Type())}
 		}
 		return l, nil
-	} else if !errors.Is(err, ErrNoDevice) {
+	} else if !errors.Is(err, errs.ErrNotExist) {
 		return nil, err
 	}
 	if err := h.nl.LinkAdd(link); err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			return nil, fmt.Errorf("netcfg: create %s device %s: the kernel has no %s devices; load the %s module: %w",
-				link.Type(), name, link.Type(), ModuleFor(link.Type()), ErrNoModule)
+			return nil, &errs.Error{Pkg: pkg, Op: "create " + link.Type() + " device " + name, Kind: errs.ErrUnavailable,
+				Err: fmt.Errorf("the kernel has no %s devices; load the %s module: %w", link.Type(), ModuleFor(link.Type()), err)}
 		}
 		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("netcfg: create %s device %s: %w (%w)", link.Type(), name, ErrConflict, err)
+			return nil, &errs.Error{Pkg: pkg, Op: "create " + link.Type() + " device " + name, Kind: errs.ErrConflict, Err: err}
 		}
-		return nil, fmt.Errorf("netcfg: create %s device %s: %w", link.Type(), name, err)
+		return nil, kernelErr("create "+link.Type()+" device "+name, err)
 	}
 	l, err := h.LinkByName(name)
 	if err != nil {
@@ -307,7 +316,7 @@ func (h *Host) SetLinkUp(j *Journal, name string) error {
 		return nil
 	}
 	if err := h.nl.LinkSetUp(l); err != nil {
-		return fmt.Errorf("netcfg: set %s up: %w", name, err)
+		return kernelErr("set "+name+" up", err)
 	}
 	idx := l.Attrs().Index
 	j.Record("set device "+name+" down", func() error {
@@ -354,7 +363,7 @@ func (h *Host) Links() ([]netlink.Link, error) {
 func (h *Host) Addrs() ([]AddrOn, error) {
 	links, err := h.Links()
 	if err != nil {
-		return nil, fmt.Errorf("netcfg: list devices: %w", err)
+		return nil, kernelErr("list devices", err)
 	}
 	names := make(map[int]string, len(links))
 	for _, l := range links {
@@ -362,7 +371,7 @@ func (h *Host) Addrs() ([]AddrOn, error) {
 	}
 	addrs, err := dump(func() ([]netlink.Addr, error) { return h.nl.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
-		return nil, fmt.Errorf("netcfg: list addresses: %w", err)
+		return nil, kernelErr("list addresses", err)
 	}
 	var out []AddrOn
 	for _, a := range addrs {
@@ -406,11 +415,11 @@ func toIPNet(p netip.Prefix) *net.IPNet {
 
 // AddAddr adds prefix p (address and prefix length) to dev. If exactly that
 // is already there nothing is done or recorded; the address with another
-// prefix length, or on another device, is an ErrConflict error. IPv6
+// prefix length, or on another device, is an errs.ErrConflict error. IPv6
 // addresses skip duplicate address detection, so they are usable at once.
 func (h *Host) AddAddr(j *Journal, dev string, p netip.Prefix) error {
 	if !p.IsValid() {
-		return fmt.Errorf("netcfg: invalid prefix %v", p)
+		return &errs.Error{Pkg: pkg, Op: "add address", Kind: errs.ErrInvalid, Err: fmt.Errorf("invalid prefix %v", p)}
 	}
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
 	l, err := h.LinkByName(dev)
@@ -427,14 +436,14 @@ func (h *Host) AddAddr(j *Journal, dev string, p netip.Prefix) error {
 		}
 	}
 	if len(have) > 0 {
-		return fmt.Errorf("netcfg: address %s is already configured as %s on %s: %w", p.Addr(), have[0].Prefix, have[0].Dev, ErrConflict)
+		return &errs.Error{Pkg: pkg, Op: "add address", Kind: errs.ErrConflict, Err: fmt.Errorf("address %s is already configured as %s on %s", p.Addr(), have[0].Prefix, have[0].Dev)}
 	}
 	a := &netlink.Addr{IPNet: toIPNet(p)}
 	if p.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD
 	}
 	if err := h.nl.AddrAdd(l, a); err != nil {
-		return fmt.Errorf("netcfg: add %s to %s: %w", p, dev, err)
+		return kernelErr("add "+p.String()+" to "+dev, err)
 	}
 	idx := l.Attrs().Index
 	j.Record("remove address "+p.String()+" from "+dev, func() error {

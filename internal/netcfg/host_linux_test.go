@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/vishvananda/netlink"
@@ -90,7 +91,7 @@ func TestHostJournal(t *testing.T) {
 		t.Fatalf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	c, err := h.EffectiveConf("eth0x", "arp_ignore")
-	if !errors.Is(err, netcfg.ErrNoDevice) {
+	if !errors.Is(err, errs.ErrNotExist) {
 		t.Fatalf("EffectiveConf on a missing device: %v %v", c, err)
 	}
 	c, err = h.EffectiveConf("vip0", "arp_announce")
@@ -126,20 +127,20 @@ func TestHostRollbackAndConflicts(t *testing.T) {
 		// Same address, other prefix length: a conflict.
 		return h.AddAddr(&j, "d0", netip.MustParsePrefix("198.51.100.7/32"))
 	})
-	if !errors.Is(err, netcfg.ErrConflict) || !strings.Contains(err.Error(), "198.51.100.7/24 on lo") {
+	if !errors.Is(err, errs.ErrConflict) || !strings.Contains(err.Error(), "198.51.100.7/24 on lo") {
 		t.Fatalf("want a conflict naming lo, got %v", err)
 	}
 	same(t, before, snap(t, h, "net/ipv4/conf"))
 
-	if _, err := h.AddLink(&j, &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "lo"}}); !errors.Is(err, netcfg.ErrConflict) {
+	if _, err := h.AddLink(&j, &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "lo"}}); !errors.Is(err, errs.ErrConflict) {
 		t.Fatalf("dummy named lo: %v", err)
 	}
 	// A device kind the kernel does not know: the module is named.
 	_, err = h.AddLink(&j, &netlink.GenericLink{LinkAttrs: netlink.LinkAttrs{Name: "x0"}, LinkType: "nosuchkind"})
-	if !errors.Is(err, netcfg.ErrNoModule) || !strings.Contains(err.Error(), "load the nosuchkind module") {
+	if !errors.Is(err, errs.ErrUnavailable) || !strings.Contains(err.Error(), "load the nosuchkind module") {
 		t.Fatalf("unknown kind: %v", err)
 	}
-	if err := h.AddAddr(&j, "nosuch0", netip.MustParsePrefix("10.1.1.1/32")); !errors.Is(err, netcfg.ErrNoDevice) {
+	if err := h.AddAddr(&j, "nosuch0", netip.MustParsePrefix("10.1.1.1/32")); !errors.Is(err, errs.ErrNotExist) {
 		t.Fatalf("unknown device: %v", err)
 	}
 	if err := h.SetSysctl(&j, "net/ipv4/conf/nosuch0/arp_ignore", "1"); err == nil {
@@ -148,7 +149,7 @@ func TestHostRollbackAndConflicts(t *testing.T) {
 	if err := h.AddFou(&j, netcfg.Fou{Port: 6080, Protocol: 4}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.AddFou(&j, netcfg.Fou{Port: 6080, GUE: true}); !errors.Is(err, netcfg.ErrConflict) {
+	if err := h.AddFou(&j, netcfg.Fou{Port: 6080, GUE: true}); !errors.Is(err, errs.ErrConflict) {
 		t.Fatalf("fou port reused with another type: %v", err)
 	}
 	if err := j.Undo(); err != nil {

@@ -3,27 +3,26 @@ package netcfg
 import (
 	"errors"
 	"fmt"
+	"github.com/golvs/lvs/internal/errs"
 	"net/netip"
 	"strconv"
 	"strings"
 )
 
-// Sentinels matched with errors.Is.
-var (
-	// ErrNoDevice: the named network device does not exist.
-	ErrNoDevice = errors.New("no such network device")
-	// ErrConflict: something already present contradicts the request, e.g.
-	// the address with another prefix or on another device, or a device of
-	// the same name but another type.
-	ErrConflict = errors.New("conflicts with existing configuration")
-	// ErrNoModule: the kernel lacks a facility that a module provides; the
-	// message names the module.
-	ErrNoModule = errors.New("kernel module not loaded")
-	// ErrClosed: the Host was closed; nothing was done.
-	ErrClosed = errors.New("host handle closed")
-	// ErrNotSupported: not available on this OS.
-	ErrNotSupported = errors.New("not supported on this OS")
-)
+// pkg prefixes netcfg's errors. They are *errs.Error values of the SDK's
+// one vocabulary (a missing device is errs.ErrNotExist, a missing module
+// errs.ErrUnavailable, a closed Host errs.ErrClosed), so the public
+// packages hand them on with errs.Wrap and translate nothing.
+const pkg = "netcfg"
+
+// kernelErr is an error of a kernel or OS call, classified by its cause.
+func kernelErr(op string, err error) error {
+	return &errs.Error{Pkg: pkg, Op: op, Kind: errs.Classify(err), Err: err}
+}
+
+func noDevice(name, where string) error {
+	return &errs.Error{Pkg: pkg, Op: "device " + name + " in " + where, Kind: errs.ErrNotExist}
+}
 
 // Journal records undo steps in order. The zero value is ready to use. It is
 // not safe for concurrent use.
@@ -146,7 +145,7 @@ func ConfKey(ipv6 bool, iface, key string) string {
 // validSysctl rejects keys that would escape /proc/sys.
 func validSysctl(key string) error {
 	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "..") || strings.ContainsAny(key, "\x00") {
-		return fmt.Errorf("netcfg: invalid sysctl name %q", key)
+		return &errs.Error{Pkg: pkg, Op: "sysctl", Kind: errs.ErrInvalid, Err: fmt.Errorf("invalid sysctl name %q", key)}
 	}
 	return nil
 }
@@ -155,7 +154,7 @@ func validSysctl(key string) error {
 func parseInt(key, s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return 0, fmt.Errorf("netcfg: sysctl %s: %q is not an integer", key, s)
+		return 0, &errs.Error{Pkg: pkg, Op: "sysctl " + key, Kind: errs.ErrInvalid, Err: fmt.Errorf("%q is not an integer", s)}
 	}
 	return n, nil
 }

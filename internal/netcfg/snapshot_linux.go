@@ -50,11 +50,11 @@ func (h *Host) Snapshot(sysctlDirs ...string) (map[string]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("netcfg: snapshot sysctls: %w", err)
+		return nil, kernelErr("snapshot sysctls", err)
 	}
 	links, err := h.Links()
 	if err != nil {
-		return nil, fmt.Errorf("netcfg: snapshot devices: %w", err)
+		return nil, kernelErr("snapshot devices", err)
 	}
 	for _, l := range links {
 		a := l.Attrs()

@@ -19,6 +19,23 @@ func Open(path string) (int, error) {
 	return fd, nil
 }
 
+// OpenConfig returns a descriptor of its own for the namespace a public
+// package's Config names: a duplicate of fd when fd > 0, else path opened,
+// else -1 (the caller's namespace). The caller closes it.
+func OpenConfig(fd int, path string) (int, error) {
+	if fd > 0 {
+		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("network namespace descriptor %d: %w", fd, err)
+		}
+		return d, nil
+	}
+	if path != "" {
+		return Open(path)
+	}
+	return -1, nil
+}
+
 // Do runs f on a locked OS thread that has joined the network namespace fd;
 // fd < 0 runs f in the caller's namespace. f runs on a goroutine of its
 // own, so the caller's goroutine is never tied to a thread in another

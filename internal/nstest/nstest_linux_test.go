@@ -3,6 +3,7 @@ package nstest_test
 import (
 	"context"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"io"
 	"net"
 	"net/http"
@@ -24,34 +25,13 @@ var echoRemote = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 // The helpers below keep this package's tests free of dependencies beyond
 // the standard library.
-func noErr(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func equal[T comparable](t *testing.T, want, got T) {
-	t.Helper()
-	if want != got {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-}
-
-func contains(t *testing.T, s, sub string, want bool) {
-	t.Helper()
-	if strings.Contains(s, sub) != want {
-		t.Fatalf("contains(%q) = %v, want %v in:\n%s", sub, !want, want, s)
-	}
-}
-
 func get(t *testing.T, c *http.Client, url string) string {
 	t.Helper()
 	resp, err := c.Get(url)
-	noErr(t, err)
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	noErr(t, err)
+	require.NoError(t, err)
 	return string(b)
 }
 
@@ -65,33 +45,33 @@ func TestSegmentHTTPv4v6(t *testing.T) {
 			netip.MustParsePrefix("10.0.0.2/24"), netip.MustParsePrefix("fd00::2/64")}},
 	)
 	url := b.ServeHTTP(t, ":80", echoRemote)
-	equal(t, "http://[::]:80", url)
+	require.Equal(t, "http://[::]:80", url)
 
 	c := a.HTTPClient()
-	equal(t, "10.0.0.1", get(t, c, "http://10.0.0.2/"))
-	equal(t, "fd00::1", get(t, c, "http://[fd00::2]/"))
+	require.Equal(t, "10.0.0.1", get(t, c, "http://10.0.0.2/"))
+	require.Equal(t, "fd00::1", get(t, c, "http://[fd00::2]/"))
 
 	// Each namespace sees only its own addresses.
-	contains(t, b.Exec(t, "ip", "addr"), "10.0.0.1/", false)
-	contains(t, b.Exec(t, "ip", "addr"), "10.0.0.2/24", true)
-	contains(t, a.Exec(t, "ip", "-6", "addr"), "fd00::2/", false)
+	require.NotContains(t, b.Exec(t, "ip", "addr"), "10.0.0.1/")
+	require.Contains(t, b.Exec(t, "ip", "addr"), "10.0.0.2/24")
+	require.NotContains(t, a.Exec(t, "ip", "-6", "addr"), "fd00::2/")
 	var inA []string
-	noErr(t, a.Do(func() error {
+	require.NoError(t, a.Do(func() error {
 		addrs, err := net.InterfaceAddrs()
 		for _, ad := range addrs {
 			inA = append(inA, ad.String())
 		}
 		return err
 	}))
-	contains(t, strings.Join(inA, " "), "10.0.0.1/24", true)
-	contains(t, strings.Join(inA, " "), "10.0.0.2/24", false)
+	require.Contains(t, strings.Join(inA, " "), "10.0.0.1/24")
+	require.NotContains(t, strings.Join(inA, " "), "10.0.0.2/24")
 
 	// The test's own namespace (the host's, natively) has none of them.
 	host, err := net.InterfaceAddrs()
-	noErr(t, err)
+	require.NoError(t, err)
 	for _, ad := range host {
 		for _, ours := range []string{"10.0.0.1/24", "10.0.0.2/24", "fd00::1/64", "fd00::2/64"} {
-			equal(t, false, ad.String() == ours)
+			require.Equal(t, false, ad.String() == ours)
 		}
 	}
 }
@@ -104,7 +84,7 @@ func TestVethDial(t *testing.T) {
 	b.AddAddr(t, "vb", netip.MustParsePrefix("192.168.1.2/30"), netip.MustParsePrefix("fd01::2/126"))
 
 	l, err := b.Listen("tcp", "[fd01::2]:7000")
-	noErr(t, err)
+	require.NoError(t, err)
 	defer l.Close()
 	go func() {
 		c, err := l.Accept()
@@ -116,18 +96,18 @@ func TestVethDial(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := a.DialContext(ctx, "tcp", "[fd01::2]:7000")
-	noErr(t, err)
+	require.NoError(t, err)
 	defer c.Close()
 	got, err := io.ReadAll(c)
-	noErr(t, err)
-	equal(t, "hello", string(got))
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(got))
 
 	// UDP and ping over IPv4.
 	pc, err := b.ListenPacket("udp", "192.168.1.2:7001")
-	noErr(t, err)
+	require.NoError(t, err)
 	defer pc.Close()
 	u, err := a.DialContext(ctx, "udp", "192.168.1.2:7001")
-	noErr(t, err)
+	require.NoError(t, err)
 	defer u.Close()
 	// One datagram can be lost while ARP resolves under load: send again
 	// every half second, for at most 10 s.
@@ -136,15 +116,15 @@ func TestVethDial(t *testing.T) {
 	var from net.Addr
 	for end := time.Now().Add(10 * time.Second); ; {
 		_, err = u.Write([]byte("x"))
-		noErr(t, err)
+		require.NoError(t, err)
 		pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		if n, from, err = pc.ReadFrom(buf); err == nil || time.Now().After(end) {
 			break
 		}
 	}
-	noErr(t, err)
-	equal(t, "x", string(buf[:n]))
-	contains(t, from.String(), "192.168.1.1:", true)
+	require.NoError(t, err)
+	require.Equal(t, "x", string(buf[:n]))
+	require.Contains(t, from.String(), "192.168.1.1:")
 	// -w: keep pinging once a second until one reply, for at most 10 s.
 	a.Exec(t, "ping", "-c", "1", "-w", "10", "192.168.1.2")
 }
@@ -155,11 +135,11 @@ func TestNamespaceLifecycle(t *testing.T) {
 		ns := nstest.New(t)
 		path = ns.Path
 		_, err := os.Stat(path)
-		noErr(t, err)
+		require.NoError(t, err)
 		if out, err := ns.TryExec("false"); err == nil {
 			t.Fatalf("TryExec(false) succeeded: %s", out)
 		}
-		contains(t, ns.Exec(t, "ip", "link", "show", "lo"), "UP", true)
+		require.Contains(t, ns.Exec(t, "ip", "link", "show", "lo"), "UP")
 	})
 	_, err := os.Stat(path)
 	if !os.IsNotExist(err) {
@@ -171,7 +151,7 @@ func TestInsideVMNoSkip(t *testing.T) {
 	if os.Getenv("LVS_VM") != "1" {
 		t.Skip("only meaningful inside the VM")
 	}
-	noErr(t, nstest.Available())
+	require.NoError(t, nstest.Available())
 }
 
 // Answerers hears who answers ARP and neighbour solicitations, and only
@@ -207,7 +187,7 @@ func TestAnswerersAndState(t *testing.T) {
 		"sysctl net/ipv4/conf/all/arp_ignore: 0 → 1",
 		"nft table 1 probe: (absent) → present",
 	} {
-		contains(t, d, want, true)
+		require.Contains(t, d, want)
 	}
 }
 

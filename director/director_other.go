@@ -18,13 +18,13 @@ func newClient(*Config) (*client, error) { return nil, newError("open", ErrNotSu
 func (c *client) close() error { return nil }
 
 func (c *client) addVIP(context.Context, string, VIP) (*Setup, error) { return nil, errNotLinux }
-func (c *client) checkVIP(string, VIP) ([]Finding, error)             { return nil, errNotLinux }
+func (c *client) checkVIP(string, VIP) (Findings, error)              { return nil, errNotLinux }
 func (c *client) announceChecked(context.Context, string, string, netip.Addr, Gratuitous) error {
 	return errNotLinux
 }
 func (c *client) enableForwarding(string, Forwarding) (*Setup, error) { return nil, errNotLinux }
 func (c *client) natGateway(string, NATGateway) (*Setup, error)       { return nil, errNotLinux }
-func (c *client) checkReturnPath(string, []ReturnPath) ([]Finding, error) {
+func (c *client) checkReturnPath(string, []ReturnPath) (Findings, error) {
 	return nil, errNotLinux
 }
 func (c *client) oneArmNAT(context.Context, string, OneArmNAT) (*Setup, error) {
