@@ -37,11 +37,16 @@ func addrPort(a netip.Addr, port uint16, p ipvs.Protocol, f Format) string {
 			ps = n
 		}
 	}
+	s := "[" + host + "]:" + ps
 	if a.Is4() {
-		return host + ":" + ps
+		s = host + ":" + ps
 	}
-	return "[" + host + "]:" + ps
+	// ipvsadm formats into a 60-byte buffer: longer names are cut.
+	return truncate(s, addrPortMax)
 }
+
+// addrPortMax is the most of a name:port ipvsadm prints.
+const addrPortMax = 59
 
 // largeNum is ipvsadm's print_largenum: nine columns, K/M/G/T beyond
 // 10^8 unless --exact.
@@ -271,12 +276,12 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 	var name string
 	switch {
 	case s.Fwmark != 0 && f&formatRule != 0:
-		name = "-f " + strconv.FormatUint(uint64(s.Fwmark), 10)
+		name = "-f " + fwmarkString(s.Fwmark)
 		if v6 {
 			name += " -6"
 		}
 	case s.Fwmark != 0:
-		name = "FWM  " + strconv.FormatUint(uint64(s.Fwmark), 10)
+		name = "FWM  " + fwmarkString(s.Fwmark)
 		if v6 {
 			name += " IPv6"
 		}
@@ -338,7 +343,8 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 	}
 	for _, d := range ds {
 		dname := addrPort(d.Address, d.Port, s.Protocol, f)
-		if f&formatRule == 0 && !v6 && len(dname) > 28 {
+		// cut by the destination's family, not the service's, as ipvsadm does
+		if f&formatRule == 0 && d.Address.Unmap().Is4() && len(dname) > 28 {
 			dname = dname[:28]
 		}
 		switch {
@@ -377,6 +383,10 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 		}
 	}
 }
+
+// fwmarkString prints a mark as ipvsadm does, as a signed int: 4294967295
+// is -1 (in -S too, which ipvsadm -R then refuses).
+func fwmarkString(m uint32) string { return strconv.Itoa(int(int32(m))) }
 
 func tunInfo(d ipvs.Destination) string {
 	if d.Forward != ipvs.Tunnel {
@@ -447,7 +457,7 @@ func WriteConnections(w io.Writer, conns []ipvs.Connection, f Format) error {
 	}
 	for _, c := range conns {
 		p := c.Protocol
-		if p != ipvs.TCP && p != ipvs.UDP {
+		if p != ipvs.TCP && p != ipvs.UDP && p != ipvs.SCTP {
 			p = 0
 		}
 		dst := c.Destination.Addr()

@@ -131,17 +131,33 @@ func runScript(t *testing.T, ns *nstest.NS, s string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "bash", "-c", s).CombinedOutput()
+	// On stdin: a script can be longer than the kernel takes as an argument.
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "bash", "-s")
+	cmd.Stdin = strings.NewReader(s)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script in %s: %v\n%s", ns.Name, err, out)
 	}
 	return string(out)
 }
 
+// loadModules loads kernel modules a test needs, explicitly: a kernel
+// that autoloads nothing must pass too.
+func loadModules(t *testing.T, mods ...string) {
+	t.Helper()
+	for _, m := range mods {
+		if out, err := exec.Command("modprobe", m).CombinedOutput(); err != nil {
+			t.Fatalf("modprobe %s: %v\n%s", m, err, out)
+		}
+	}
+}
+
 // final listings every sequence ends with.
 var final = []string{"-Sn", "-Ln"}
 
 func TestKernelCorpusMatchesRealIpvsadm(t *testing.T) {
+	ourIpvsadm(t)                  // skips where there is none
+	loadModules(t, "ip_vs_pe_sip") // --pe sip
 	// Every fourth sequence runs the example binary; the others run the
 	// same code in process, which is much faster under emulation.
 	runCorpus(t, corpus, "", func(i int) bool { return i%4 == 0 }, nil)
@@ -314,6 +330,7 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 	defer cancel()
 	// Real ipvsadm builds the table and saves it.
 	a := nstest.New(t)
+	loadModules(t, "ip_vs_pe_sip") // richRules has --pe sip
 	routes(t, a)
 	out := runScript(t, a, script(t, realBin(t), []string{"<<" + strings.ReplaceAll(richRules, "\n", "\\n"), "-Sn"}))
 	if !strings.Contains(out, "rc=0\n--- stdout\n--- stderr\n###") {

@@ -1,7 +1,6 @@
 package ipvsadm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -71,18 +70,22 @@ func run(ctx context.Context, c *ipvs.Client, args []string, stdin io.Reader, st
 	return 0
 }
 
-// exitError stops a restore like ipvsadm's exit() in fail().
+// restoreLines is ipvsadm -R: each line of stdin is a command line. A
+// line with a bad option ends the restore with that line's status, as
+// ipvsadm's exit() in fail() does; -h and -v print and end it with 0;
+// kernel errors are printed and the restore goes on; the status is the
+// last line's. A read error ends it with a message and status 2 (ipvsadm
+// would take it for the end of the input).
 func restoreLines(ctx context.Context, c *ipvs.Client, prog string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if stdin == nil {
 		return 0
 	}
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	in := newStreamReader(stdin)
 	result := 0
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) > 0 && f[0] == "ipvsadm" {
-			f = f[1:]
+	for {
+		f, ok := in.next()
+		if !ok {
+			break
 		}
 		if len(f) == 0 {
 			continue
@@ -102,15 +105,23 @@ func restoreLines(ctx context.Context, c *ipvs.Client, prog string, stdin io.Rea
 			}
 			return 2
 		}
-		if cmd.Op == OpRestore {
+		switch cmd.Op {
+		case OpRestore:
 			fmt.Fprintln(stderr, tryHelp(prog).Msg)
 			return 255
+		case OpHelp, OpVersion:
+			run(ctx, c, args, nil, stdout, stderr, true)
+			return 0
 		}
 		st := run(ctx, c, args, nil, stdout, stderr, true)
-		if st == 1 && cmd.Op == OpList {
+		if st == 1 && (cmd.Op == OpList || cmd.Op == OpSave) {
 			return 1
 		}
 		result = st
+	}
+	if in.err != nil {
+		fmt.Fprintf(stderr, "%s: reading rules from standard input: %v\n", prog, in.err)
+		return 2
 	}
 	if result < 0 {
 		return 255
