@@ -11,16 +11,10 @@ import (
 	"github.com/golvs/lvs/ipvs"
 )
 
-// Entry is a service with its destinations, as listings show them.
-type Entry struct {
-	ipvs.ServiceInfo
-	Destinations []ipvs.DestinationInfo
-}
-
 // Table is what a listing shows: the version header and the services.
 type Table struct {
 	Info     ipvs.Info
-	Services []Entry
+	Services []ipvs.ServiceSnapshot
 }
 
 // addrPort is ipvsadm's addrport_to_anyname: numeric, or names from
@@ -149,8 +143,8 @@ func msort[T any](v []T, cmp func(a, b T) int) {
 
 // sortServices orders like ipvs_cmp_services: fwmark, family, protocol,
 // address, port.
-func sortServices(es []Entry) {
-	msort(es, func(x, y Entry) int {
+func sortServices(es []ipvs.ServiceSnapshot) {
+	msort(es, func(x, y ipvs.ServiceSnapshot) int {
 		a, b := x.Service, y.Service
 		if r := cmp32(a.Fwmark, b.Fwmark); r != 0 {
 			return r
@@ -270,7 +264,7 @@ func fwdSwitch(m ipvs.ForwardMethod) string {
 	return "-g"
 }
 
-func writeEntry(b *strings.Builder, e Entry, f Format) {
+func writeEntry(b *strings.Builder, e ipvs.ServiceSnapshot, f Format) {
 	s := e.Service
 	v6 := svcFamily(s) == ipvs.IPv6
 	var name string
@@ -417,7 +411,7 @@ func WriteList(w io.Writer, t Table, f Format) error {
 
 // WriteService writes the listing of one service (ipvsadm -L -t ...),
 // which has no version header.
-func WriteService(w io.Writer, e Entry, f Format) error {
+func WriteService(w io.Writer, e ipvs.ServiceSnapshot, f Format) error {
 	var b strings.Builder
 	writeTitle(&b, f&^formatRule)
 	writeEntry(&b, e, f&^formatRule)
@@ -425,17 +419,19 @@ func WriteService(w io.Writer, e Entry, f Format) error {
 	return err
 }
 
-// WriteSave writes services in the rules format of ipvsadm -S (-n with
-// FormatNumeric), sorted as ipvsadm sorts them.
-func WriteSave(w io.Writer, services []Entry, f Format) error {
+// WriteRules writes services in ipvsadm's rules format, as ipvsadm -S
+// does (-S -n with FormatNumeric; unsorted with FormatNoSort), sorted as
+// ipvsadm sorts them. ipvsadm -R and Restore read it back; thresholds
+// (-x, -y) are not part of it. c.Snapshot gives a namespace's services.
+func WriteRules(w io.Writer, services []ipvs.ServiceSnapshot, f Format) error {
 	var b strings.Builder
 	writeServices(&b, services, (f&(FormatNumeric|FormatNoSort))|formatRule)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func writeServices(b *strings.Builder, services []Entry, f Format) {
-	es := append([]Entry(nil), services...)
+func writeServices(b *strings.Builder, services []ipvs.ServiceSnapshot, f Format) {
+	es := append([]ipvs.ServiceSnapshot(nil), services...)
 	if f&FormatNoSort == 0 {
 		sortServices(es)
 	}
