@@ -240,6 +240,16 @@ func (p *popt) next() (poptResult, bool) {
 					continue
 				}
 				r := poptResult{spec: s, token: tok}
+				if v, ok := strings.CutPrefix(p.cluster, "="); ok {
+					// popt reads -p=8 as -p 8 (and -s= as an empty name)
+					p.cluster = ""
+					if s.arg == argNone {
+						r.err = "option does not take an argument"
+					} else {
+						r.arg = &v
+					}
+					return r, true
+				}
 				switch s.arg {
 				case argRequired:
 					if p.cluster != "" {
@@ -638,12 +648,17 @@ func parseCommand(args []string) (cmd *Command, err *cmdError) {
 	if len(p.leftover) > 0 {
 		fail(p.leftover[0], "unexpected argument %s", p.leftover[0])
 	}
-	c.check(toks, schedFlagsArg)
+	// ipvsadm reads the flags here, whatever the command, against the
+	// scheduler as given (none: no default yet), before checking options.
+	if schedFlagsArg != "" {
+		c.Service.Flags |= parseSchedFlags(toks[optSchedFlags], string(c.Service.Scheduler), schedFlagsArg)
+	}
+	c.check(toks)
 	return c, nil
 }
 
 // check is ipvsadm's generic_opt_check and the checks of process_options.
-func (c *Command) check(toks map[int]string, schedFlagsArg string) {
+func (c *Command) check(toks map[int]string) {
 	var all [numOpts]int
 	for j := range all {
 		all[j] = j
@@ -659,9 +674,6 @@ func (c *Command) check(toks map[int]string, schedFlagsArg string) {
 		}
 		if s.Scheduler == "" {
 			s.Scheduler = ipvs.WeightedLeastConnection
-		}
-		if c.options&(1<<optSchedFlags) != 0 {
-			s.Flags |= parseSchedFlags(toks[optSchedFlags], string(s.Scheduler), schedFlagsArg)
 		}
 	}
 	if c.Op == OpStartDaemon && c.Daemon.Interface == "" {
