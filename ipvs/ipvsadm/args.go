@@ -156,28 +156,22 @@ type Command struct {
 	prog    string
 }
 
-// Error is a command line or rules-file error. Msg is ipvsadm's own text;
-// Exit is the status ipvsadm exits with (2 for bad input, 255 for the
-// errors popt reports, 1 for failed listings).
-type Error struct {
-	// Line is the 1-based line of a rules file, 0 for a command line.
-	Line int
-	// Token is the argument at fault, when one is.
-	Token string
-	Msg   string
-	Exit  int
+// cmdError is the cause of a command-line or rules error: ipvsadm's own
+// message, the argument at fault and the status ipvsadm exits with (2
+// for bad input, 255 for the errors popt reports).
+type cmdError struct {
+	token string
+	msg   string
+	exit  int
 }
 
-func (e *Error) Error() string {
-	s := "ipvsadm: "
-	if e.Line > 0 {
-		s += "line " + strconv.Itoa(e.Line) + ": "
-	}
-	s += e.Msg
-	if e.Token != "" {
-		s += " (at " + strconv.Quote(e.Token) + ")"
-	}
-	return s
+func (e *cmdError) Error() string { return e.msg }
+
+// newError returns the package's *Error for a command-line or rules
+// error: Op says which, Object the line of a rules file, Field the
+// argument at fault.
+func newError(op, object string, kind error, ce *cmdError) *Error {
+	return &Error{Pkg: pkgName, Op: op, Object: object, Field: ce.token, Kind: kind, Err: ce}
 }
 
 type argKind int
@@ -246,6 +240,16 @@ func (p *popt) next() (poptResult, bool) {
 					continue
 				}
 				r := poptResult{spec: s, token: tok}
+				if v, ok := strings.CutPrefix(p.cluster, "="); ok {
+					// popt reads -p=8 as -p 8 (and -s= as an empty name)
+					p.cluster = ""
+					if s.arg == argNone {
+						r.err = "option does not take an argument"
+					} else {
+						r.arg = &v
+					}
+					return r, true
+				}
 				switch s.arg {
 				case argRequired:
 					if p.cluster != "" {
@@ -321,22 +325,30 @@ func (p *popt) next() (poptResult, bool) {
 }
 
 // failure is how parsing stops, like ipvsadm's fail().
-type failure struct{ e *Error }
+type failure struct{ e *cmdError }
 
 func fail(token, format string, a ...any) {
-	panic(failure{&Error{Token: token, Msg: fmt.Sprintf(format, a...), Exit: 2}})
+	panic(failure{&cmdError{token: token, msg: fmt.Sprintf(format, a...), exit: 2}})
 }
 
-func tryHelp(prog string) *Error {
-	return &Error{Msg: fmt.Sprintf("Try `%s -h' or '%s --help' for more information.", prog, prog), Exit: 255}
+func tryHelp(prog string) *cmdError {
+	return &cmdError{msg: fmt.Sprintf("Try `%s -h' or '%s --help' for more information.", prog, prog), exit: 255}
 }
 
 // ParseCommand parses an ipvsadm command line; args[0] is the program
 // name, used in messages as ipvsadm uses it. The checks, their order and
-// their messages are ipvsadm 1.31's; a returned *Error carries the text
-// ipvsadm prints and its exit status. Host and service names are looked up
+// their messages are ipvsadm 1.31's: a returned *Error (ErrInvalid)
+// has ipvsadm's message as its cause and the argument at fault in Field. Host and service names are looked up
 // in /etc/hosts and /etc/services only.
-func ParseCommand(args []string) (cmd *Command, err error) {
+func ParseCommand(args []string) (*Command, error) {
+	c, ce := parseCommand(args)
+	if ce != nil {
+		return nil, newError("parse command line", "", ErrInvalid, ce)
+	}
+	return c, nil
+}
+
+func parseCommand(args []string) (cmd *Command, err *cmdError) {
 	if len(args) == 0 {
 		args = []string{"ipvsadm"}
 	}
@@ -417,7 +429,7 @@ func ParseCommand(args []string) (cmd *Command, err error) {
 			break
 		}
 		if r.err != "" {
-			return nil, &Error{Token: r.token, Msg: r.token + ": " + r.err, Exit: 255}
+			return nil, &cmdError{token: r.token, msg: r.token + ": " + r.err, exit: 255}
 		}
 		arg := ""
 		if r.arg != nil {
@@ -636,12 +648,17 @@ func ParseCommand(args []string) (cmd *Command, err error) {
 	if len(p.leftover) > 0 {
 		fail(p.leftover[0], "unexpected argument %s", p.leftover[0])
 	}
-	c.check(toks, schedFlagsArg)
+	// ipvsadm reads the flags here, whatever the command, against the
+	// scheduler as given (none: no default yet), before checking options.
+	if schedFlagsArg != "" {
+		c.Service.Flags |= parseSchedFlags(toks[optSchedFlags], string(c.Service.Scheduler), schedFlagsArg)
+	}
+	c.check(toks)
 	return c, nil
 }
 
 // check is ipvsadm's generic_opt_check and the checks of process_options.
-func (c *Command) check(toks map[int]string, schedFlagsArg string) {
+func (c *Command) check(toks map[int]string) {
 	var all [numOpts]int
 	for j := range all {
 		all[j] = j
@@ -657,9 +674,6 @@ func (c *Command) check(toks map[int]string, schedFlagsArg string) {
 		}
 		if s.Scheduler == "" {
 			s.Scheduler = ipvs.WeightedLeastConnection
-		}
-		if c.options&(1<<optSchedFlags) != 0 {
-			s.Flags |= parseSchedFlags(toks[optSchedFlags], string(s.Scheduler), schedFlagsArg)
 		}
 	}
 	if c.Op == OpStartDaemon && c.Daemon.Interface == "" {

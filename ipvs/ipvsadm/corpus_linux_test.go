@@ -80,7 +80,15 @@ const namesHosts = `127.0.0.1 localhost
 10.20.1.2 real-server-two-has-a-long-name.example rs2
 2001:db8::20 v6-service-name-that-is-quite-long.example
 2001:db8::21 v6rs
+10.20.0.3 ` + longName4 + `
+2001:db8::22 ` + longName6 + `
 `
+
+// Names longer than the 59 bytes ipvsadm prints of a name:port.
+const (
+	longName4 = "a-host-name-so-long-that-ipvsadm-cuts-it-at-fifty-nine-bytes.example.org"
+	longName6 = "an-ipv6-host-name-so-long-that-ipvsadm-cuts-it.example.org"
+)
 
 // namesCorpus runs with namesHosts: listings without -n, names on input,
 // ports by their /etc/services names.
@@ -92,6 +100,8 @@ var namesCorpus = [][]string{
 		"-A -f 5", "-a -f 5 -r rs1:0 -g",
 		"-L", "-L --stats", "-L --rate", "-L --stats --exact", "-L --thresholds", "-L --persistent-conn", "-L --tun-info", "-S", "-Lc",
 		"-L -t web-frontend-with-a-long-name.example.org:http", "-L -t 10.20.0.1:www --stats", "-L -u web:domain", "-L -t nosuchhost:80", "-L -t [2001:db8::20]:443"},
+	{"-A -t 10.20.0.3:http", "-a -t 10.20.0.3:80 -r 10.20.0.3:8080 -m", "-A -t [2001:db8::22]:http", "-a -t [2001:db8::22]:80 -r [2001:db8::22]:443 -m", "-a -t [2001:db8::22]:80 -r 10.20.0.3 -i",
+		"-S", "-L", "-L --stats", "-L --tun-info", "-L -t [2001:db8::22]:80"},
 	{"-A -t rs2:https -s wrr -p 60 -M 255.255.0.0", "-A -u localhost:domain", "-a -u localhost:domain -r 127.0.0.1:53 -m", "-E -t rs2:443 -s lc", "-L", "-S", "-d -t rs2:https -r rs1", "-D -t rs2:https", "-L"},
 }
 
@@ -99,5 +109,7 @@ var namesCorpus = [][]string{
 var namesSeen = [][]string{
 	{"TCP  web-frontend-with-a-long-nam rr\n", "  -> real-server-two-has-a-long-n Masq", "  -> rs1:http ", "[v6-service-name-that-is-quite-long.example]:https",
 		"-A -t web-frontend-with-a-long-name.example.org:http -s rr\n", "UDP  web-frontend-with-a-long-nam wlc\n"},
+	{"-A -t " + (longName4 + ":http")[:59] + " -s wlc\n", "-a -t " + (longName4 + ":http")[:59] + " -r " + (longName4 + ":http-alt")[:59] + " -m -w 1\n",
+		"TCP  [" + (longName6 + "]:http")[:58] + " wlc\n", "  -> [" + (longName6 + "]:https")[:58] + " Masq"},
 	{"TCP  real-server-two-has-a-long-n lc\n", "UDP  localhost:domain wlc\n"},
 }

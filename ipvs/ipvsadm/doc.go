@@ -3,21 +3,27 @@
 // byte, on top of the ipvs SDK.
 //
 // ParseCommand turns a command line into what ipvsadm would send to the
-// kernel, with ipvsadm's defaults, checks and messages; Apply performs it
-// through an *ipvs.Client; Run does both and prints what ipvsadm prints,
-// returning its exit status (examples/ipvsadm is a drop-in ipvsadm built on
-// Run). ParseRules and WriteRules read and write the rules format; Restore
-// and Save apply and capture a table through the SDK. WriteList,
+// kernel, with ipvsadm's defaults, checks and messages; Execute performs
+// it through an *ipvs.Client; Run does both and prints what ipvsadm
+// prints, returning its exit status (examples/ipvsadm is a drop-in
+// ipvsadm built on Run; its -R reads input exactly as ipvsadm's restore
+// loop does). ParseRules reads the rules format into an ipvs.State (for
+// ipvs.Client.Apply) and WriteRules writes services (ipvs.Client.Snapshot)
+// in it; Restore parses a rules file and adds it through an ipvs.Batch,
+// removing what it added if the kernel refuses a line. WriteList,
 // WriteService, WriteConnections, WriteTimeouts and WriteDaemons format
 // listings from data, so they can be used on tables read elsewhere.
 //
 // # Errors
 //
-// Command-line and rules errors are *Error: Msg is ipvsadm's message, Line
-// and Token locate the problem in a rules file, Exit is the status ipvsadm
-// exits with. Kernel errors come from the ipvs package; Run prints them
-// with libipvs's wording ("Service already exists", "No such
-// destination", ...).
+// Every error is an *Error (the SDK's one error type) matching one of the
+// SDK's sentinels, re-exported here. Command-line and rules errors match
+// ErrInvalid (ErrExist or ErrNotExist for a rules file repeating a
+// service or server, or naming a service it has not defined); their cause
+// is ipvsadm's message, Field the argument at fault and, for a rules
+// file, Object the line ("line 3"). Kernel errors wrap the ipvs package's
+// error; Run prints them with libipvs's wording ("Service already
+// exists", "No such destination", ...).
 //
 // # Namespaces and privileges
 //

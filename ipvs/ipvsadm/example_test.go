@@ -2,6 +2,8 @@ package ipvsadm_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log"
 	"os"
 	"strings"
@@ -24,7 +26,7 @@ func ExampleRestore() {
 	}
 	defer f.Close()
 	if err := ipvsadm.Restore(context.Background(), c, f); err != nil {
-		log.Fatal(err) // *ipvsadm.Error names the line and token
+		log.Fatal(err) // names the line, e.g. "ipvsadm: restore line 3: ..."
 	}
 }
 
@@ -38,19 +40,32 @@ func ExampleRun() {
 	os.Exit(ipvsadm.Run(context.Background(), c, []string{"ipvsadm", "-Ln", "--stats"}, nil, os.Stdout, os.Stderr))
 }
 
-// Parse rules and write them back in ipvsadm's order.
+// Save a namespace's table as ipvsadm -S -n does.
 func ExampleWriteRules() {
-	r, err := ipvsadm.ParseRules(strings.NewReader(`
--A -f 7 -6 -s rr
--a -t 10.0.0.1:80 -r 192.168.10.2 -m
-`))
+	c, err := ipvs.New(nil)
 	if err != nil {
-		// line 3: Service not defined (at "-t 10.0.0.1:80")
-		r, _ = ipvsadm.ParseRules(strings.NewReader("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 192.168.10.2 -m\n-A -f 7 -6 -s rr\n"))
+		log.Fatal(err)
 	}
-	ipvsadm.WriteRules(os.Stdout, r)
+	defer c.Close()
+	services, err := c.Snapshot(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	ipvsadm.WriteRules(os.Stdout, services, ipvsadm.FormatNumeric)
+}
+
+// Read a rules file into the ipvs package's desired state, e.g. for
+// ipvs.Client.Apply; an error names the line and the argument at fault.
+func ExampleParseRules() {
+	_, err := ipvsadm.ParseRules(strings.NewReader("-A -f 7 -6 -s rr\n-a -t 10.0.0.1:80 -r 192.168.10.2 -m\n"))
+	fmt.Println(err, errors.Is(err, ipvsadm.ErrNotExist))
+	st, err := ipvsadm.ParseRules(strings.NewReader("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 192.168.10.2 -m\n"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := st.Services[0]
+	fmt.Println(s.ServiceKey, s.Scheduler, s.Destinations[0].Address, s.Destinations[0].Port, s.Destinations[0].Forward)
 	// Output:
-	// -A -t 10.0.0.1:80 -s rr
-	// -a -t 10.0.0.1:80 -r 192.168.10.2:80 -m -w 1
-	// -A -f 7 -6 -s rr
+	// ipvsadm: parse rules line 2: -t 10.0.0.1:80: Service not defined (does not exist) true
+	// TCP 10.0.0.1:80 rr 192.168.10.2 80 Masq
 }

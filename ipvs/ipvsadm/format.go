@@ -11,16 +11,10 @@ import (
 	"github.com/golvs/lvs/ipvs"
 )
 
-// Entry is a service with its destinations, as listings show them.
-type Entry struct {
-	ipvs.ServiceInfo
-	Destinations []ipvs.DestinationInfo
-}
-
 // Table is what a listing shows: the version header and the services.
 type Table struct {
 	Info     ipvs.Info
-	Services []Entry
+	Services []ipvs.ServiceSnapshot
 }
 
 // addrPort is ipvsadm's addrport_to_anyname: numeric, or names from
@@ -37,11 +31,16 @@ func addrPort(a netip.Addr, port uint16, p ipvs.Protocol, f Format) string {
 			ps = n
 		}
 	}
+	s := "[" + host + "]:" + ps
 	if a.Is4() {
-		return host + ":" + ps
+		s = host + ":" + ps
 	}
-	return "[" + host + "]:" + ps
+	// ipvsadm formats into a 60-byte buffer: longer names are cut.
+	return truncate(s, addrPortMax)
 }
+
+// addrPortMax is the most of a name:port ipvsadm prints.
+const addrPortMax = 59
 
 // largeNum is ipvsadm's print_largenum: nine columns, K/M/G/T beyond
 // 10^8 unless --exact.
@@ -144,8 +143,8 @@ func msort[T any](v []T, cmp func(a, b T) int) {
 
 // sortServices orders like ipvs_cmp_services: fwmark, family, protocol,
 // address, port.
-func sortServices(es []Entry) {
-	msort(es, func(x, y Entry) int {
+func sortServices(es []ipvs.ServiceSnapshot) {
+	msort(es, func(x, y ipvs.ServiceSnapshot) int {
 		a, b := x.Service, y.Service
 		if r := cmp32(a.Fwmark, b.Fwmark); r != 0 {
 			return r
@@ -265,18 +264,18 @@ func fwdSwitch(m ipvs.ForwardMethod) string {
 	return "-g"
 }
 
-func writeEntry(b *strings.Builder, e Entry, f Format) {
+func writeEntry(b *strings.Builder, e ipvs.ServiceSnapshot, f Format) {
 	s := e.Service
 	v6 := svcFamily(s) == ipvs.IPv6
 	var name string
 	switch {
 	case s.Fwmark != 0 && f&formatRule != 0:
-		name = "-f " + strconv.FormatUint(uint64(s.Fwmark), 10)
+		name = "-f " + fwmarkString(s.Fwmark)
 		if v6 {
 			name += " -6"
 		}
 	case s.Fwmark != 0:
-		name = "FWM  " + strconv.FormatUint(uint64(s.Fwmark), 10)
+		name = "FWM  " + fwmarkString(s.Fwmark)
 		if v6 {
 			name += " IPv6"
 		}
@@ -338,7 +337,8 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 	}
 	for _, d := range ds {
 		dname := addrPort(d.Address, d.Port, s.Protocol, f)
-		if f&formatRule == 0 && !v6 && len(dname) > 28 {
+		// cut by the destination's family, not the service's, as ipvsadm does
+		if f&formatRule == 0 && d.Address.Unmap().Is4() && len(dname) > 28 {
 			dname = dname[:28]
 		}
 		switch {
@@ -378,6 +378,10 @@ func writeEntry(b *strings.Builder, e Entry, f Format) {
 	}
 }
 
+// fwmarkString prints a mark as ipvsadm does, as a signed int: 4294967295
+// is -1 (in -S too, which ipvsadm -R then refuses).
+func fwmarkString(m uint32) string { return strconv.Itoa(int(int32(m))) }
+
 func tunInfo(d ipvs.Destination) string {
 	if d.Forward != ipvs.Tunnel {
 		return "n/a"
@@ -407,7 +411,7 @@ func WriteList(w io.Writer, t Table, f Format) error {
 
 // WriteService writes the listing of one service (ipvsadm -L -t ...),
 // which has no version header.
-func WriteService(w io.Writer, e Entry, f Format) error {
+func WriteService(w io.Writer, e ipvs.ServiceSnapshot, f Format) error {
 	var b strings.Builder
 	writeTitle(&b, f&^formatRule)
 	writeEntry(&b, e, f&^formatRule)
@@ -415,17 +419,19 @@ func WriteService(w io.Writer, e Entry, f Format) error {
 	return err
 }
 
-// WriteSave writes services in the rules format of ipvsadm -S (-n with
-// FormatNumeric), sorted as ipvsadm sorts them.
-func WriteSave(w io.Writer, services []Entry, f Format) error {
+// WriteRules writes services in ipvsadm's rules format, as ipvsadm -S
+// does (-S -n with FormatNumeric; unsorted with FormatNoSort), sorted as
+// ipvsadm sorts them. ipvsadm -R and Restore read it back; thresholds
+// (-x, -y) are not part of it. c.Snapshot gives a namespace's services.
+func WriteRules(w io.Writer, services []ipvs.ServiceSnapshot, f Format) error {
 	var b strings.Builder
 	writeServices(&b, services, (f&(FormatNumeric|FormatNoSort))|formatRule)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func writeServices(b *strings.Builder, services []Entry, f Format) {
-	es := append([]Entry(nil), services...)
+func writeServices(b *strings.Builder, services []ipvs.ServiceSnapshot, f Format) {
+	es := append([]ipvs.ServiceSnapshot(nil), services...)
 	if f&FormatNoSort == 0 {
 		sortServices(es)
 	}
@@ -447,7 +453,7 @@ func WriteConnections(w io.Writer, conns []ipvs.Connection, f Format) error {
 	}
 	for _, c := range conns {
 		p := c.Protocol
-		if p != ipvs.TCP && p != ipvs.UDP {
+		if p != ipvs.TCP && p != ipvs.UDP && p != ipvs.SCTP {
 			p = 0
 		}
 		dst := c.Destination.Addr()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,26 +38,32 @@ FWM  7 IPv6 wrr persistent 30 mask 64
 FWM  100 rr
 `
 
+// snapshots is what the kernel would list for a state.
+func snapshots(st ipvs.State) []ipvs.ServiceSnapshot {
+	var out []ipvs.ServiceSnapshot
+	for _, s := range st.Services {
+		e := ipvs.ServiceSnapshot{ServiceInfo: ipvs.ServiceInfo{Service: s.Service}}
+		for _, d := range s.Destinations {
+			e.Destinations = append(e.Destinations, ipvs.DestinationInfo{Destination: d})
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 func TestRulesRoundTripAndListing(t *testing.T) {
 	r, err := ParseRules(strings.NewReader(wantSave))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := WriteRules(&b, r); err != nil {
+	if err := WriteRules(&b, snapshots(r), FormatNumeric); err != nil {
 		t.Fatal(err)
 	}
 	if b.String() != wantSave {
 		t.Errorf("save:\n%s\nwant\n%s", b.String(), wantSave)
 	}
-	tab := Table{Info: ipvs.Info{Version: 0x010201, ConnTableSize: 4096}}
-	for _, s := range r.Services {
-		e := Entry{ServiceInfo: ipvs.ServiceInfo{Service: s.Service}}
-		for _, d := range s.Destinations {
-			e.Destinations = append(e.Destinations, ipvs.DestinationInfo{Destination: d})
-		}
-		tab.Services = append(tab.Services, e)
-	}
+	tab := Table{Info: ipvs.Info{Version: 0x010201, ConnTableSize: 4096}, Services: snapshots(r)}
 	b.Reset()
 	WriteList(&b, tab, FormatNumeric)
 	if b.String() != wantList {
@@ -65,21 +72,32 @@ func TestRulesRoundTripAndListing(t *testing.T) {
 }
 
 func TestParseErrorsNameLineAndToken(t *testing.T) {
-	for _, c := range []struct{ in, msg, tok string }{
-		{"-A -t 10.0.0.1:80\n-A -t bogus..:80\n", "illegal virtual server address[:port] specified", "-t bogus..:80"},
-		{"\n-A -t 10.0.0.1:80 -s sh -b nope\n", "invalid scheduler flag `nope'", "-b nope"},
-		{"-a -t 10.0.0.1:80 -r 10.0.0.2\n", "Service not defined", "-t 10.0.0.1:80"},
-		{"-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 1.1.1.1 -i --tun-type gre --tun-port 5\n", "Illegal 'tun-port' option with the 'gre' tunnel type", "--tun-port 5"},
-		{"-A -t 10.0.0.1:80\n-D -t 10.0.0.1:80\n", "command delete-service is not part of the rules format (only -A and -a)", "-D"},
+	for _, c := range []struct {
+		in, msg, tok string
+		kind         error
+	}{
+		{"-A -t 10.0.0.1:80\n-A -t bogus..:80\n", "illegal virtual server address[:port] specified", "-t bogus..:80", ErrInvalid},
+		{"\n-A -t 10.0.0.1:80 -s sh -b nope\n", "invalid scheduler flag `nope'", "-b nope", ErrInvalid},
+		{"-a -t 10.0.0.1:80 -r 10.0.0.2\n", "Service not defined", "-t 10.0.0.1:80", ErrNotExist},
+		{"-A -t 10.0.0.1:80\n-A -t 10.0.0.1:80 -s rr\n", "Service already exists", "-t 10.0.0.1:80", ErrExist},
+		{"-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 1.1.1.1 -i --tun-type gre --tun-port 5\n", "Illegal 'tun-port' option with the 'gre' tunnel type", "--tun-port 5", ErrInvalid},
+		{"-A -t 10.0.0.1:80\n-D -t 10.0.0.1:80\n", "command delete-service is not part of the rules format (only -A and -a)", "-D", ErrInvalid},
 	} {
 		_, err := ParseRules(strings.NewReader(c.in))
 		var e *Error
 		if !errors.As(err, &e) {
 			t.Fatalf("%q: %v", c.in, err)
 		}
-		wantLine := strings.Count(c.in, "\n")
-		if e.Msg != c.msg || e.Token != c.tok || e.Line != wantLine {
-			t.Errorf("%q: line %d token %q msg %q", c.in, e.Line, e.Token, e.Msg)
+		wantLine := "line " + strconv.Itoa(strings.Count(c.in, "\n"))
+		if e.Pkg != "ipvsadm" || e.Kind != c.kind || e.Err.Error() != c.msg || e.Field != c.tok || e.Object != wantLine {
+			t.Errorf("%q: %#v", c.in, e)
+		}
+		want := "ipvsadm: parse rules " + wantLine + ": " + c.tok + ": " + c.msg
+		if c.kind != ErrInvalid {
+			want += " (" + c.kind.Error() + ")"
+		}
+		if err.Error() != want {
+			t.Errorf("%q: %q, want %q", c.in, err.Error(), want)
 		}
 	}
 }
@@ -124,9 +142,9 @@ func TestSortLikeIpvsadm(t *testing.T) {
 	// libipvs compares wrapped 32-bit differences, which is no order at
 	// all; the result depends on the input order and glibc's merge sort.
 	sorted := func(addrs ...string) string {
-		var es []Entry
+		var es []ipvs.ServiceSnapshot
 		for _, a := range addrs {
-			es = append(es, Entry{ServiceInfo: ipvs.ServiceInfo{Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Family: ipvs.FamilyOf(netip.MustParseAddr(a)), Protocol: ipvs.TCP, Address: netip.MustParseAddr(a), Port: 80}}}})
+			es = append(es, ipvs.ServiceSnapshot{ServiceInfo: ipvs.ServiceInfo{Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Family: ipvs.FamilyOf(netip.MustParseAddr(a)), Protocol: ipvs.TCP, Address: netip.MustParseAddr(a), Port: 80}}}})
 		}
 		sortServices(es)
 		var got []string
@@ -153,14 +171,14 @@ func FuzzParseRules(f *testing.F) {
 			return
 		}
 		var b1, b2 bytes.Buffer
-		if err := WriteRules(&b1, r); err != nil {
+		if err := WriteRules(&b1, snapshots(r), FormatNumeric); err != nil {
 			t.Fatal(err)
 		}
 		r2, err := ParseRules(bytes.NewReader(b1.Bytes()))
 		if err != nil {
 			t.Fatalf("written rules do not parse: %v\n%s", err, b1.String())
 		}
-		WriteRules(&b2, r2)
+		WriteRules(&b2, snapshots(r2), FormatNumeric)
 		if b1.String() != b2.String() {
 			t.Fatalf("round trip:\n%s\n!=\n%s", b1.String(), b2.String())
 		}
@@ -183,7 +201,7 @@ func FuzzParseCommand(f *testing.F) {
 		// the same service and server (but for what the format leaves
 		// out: thresholds, and the netmask of a service that is not
 		// persistent).
-		sr := ServiceRules{Service: cmd.Service}
+		sr := ipvs.ServiceState{Service: cmd.Service}
 		if cmd.Op == OpAddServer {
 			// the server's service as a -A line could make it (a
 			// persistent one, which may have port 0)
@@ -192,14 +210,14 @@ func FuzzParseCommand(f *testing.F) {
 			sr.Destinations = []ipvs.Destination{cmd.Destination}
 		}
 		var b1, b2 bytes.Buffer
-		if err := WriteRules(&b1, &Rules{Services: []ServiceRules{sr}}); err != nil {
+		if err := WriteRules(&b1, snapshots(ipvs.State{Services: []ipvs.ServiceState{sr}}), FormatNumeric); err != nil {
 			t.Fatal(err)
 		}
 		r, err := ParseRules(bytes.NewReader(b1.Bytes()))
 		if err != nil {
 			t.Fatalf("%q written as\n%s does not parse: %v", s, b1.String(), err)
 		}
-		WriteRules(&b2, r)
+		WriteRules(&b2, snapshots(r), FormatNumeric)
 		if b1.String() != b2.String() {
 			t.Fatalf("round trip of %q:\n%s!=\n%s", s, b1.String(), b2.String())
 		}
@@ -237,7 +255,8 @@ func TestOptionTableMessages(t *testing.T) {
 	} {
 		_, err := ParseCommand(append([]string{"ipvsadm"}, strings.Fields(c.args)...))
 		var e *Error
-		if !errors.As(err, &e) || e.Msg != c.msg || e.Token != c.tok || e.Exit != 2 {
+		var ce *cmdError
+		if !errors.As(err, &e) || !errors.As(err, &ce) || e.Kind != ErrInvalid || ce.msg != c.msg || e.Field != c.tok || ce.exit != 2 {
 			t.Errorf("%s: %#v, want %q at %q", c.args, err, c.msg, c.tok)
 		}
 	}
@@ -257,7 +276,7 @@ func TestLargeNumListings(t *testing.T) {
 	dst := ipvs.DestinationInfo{Destination: ipvs.Destination{Address: netip.MustParseAddr("10.0.0.2"), Port: 80, Forward: ipvs.Masquerade, Weight: 1}}
 	dst.Stats = ipvs.Stats{Connections: 100000000000, PacketsIn: 99999999999999, PacketsOut: 100000000000000, BytesIn: 18446744073709551615, BytesOut: 0,
 		CPS: 123456789, PPSIn: 7, PPSOut: 100000000, BPSIn: 99999999999, BPSOut: 1000000000000000}
-	tab := Table{Info: ipvs.Info{Version: 0x010201, ConnTableSize: 4096}, Services: []Entry{{ServiceInfo: svc, Destinations: []ipvs.DestinationInfo{dst}}}}
+	tab := Table{Info: ipvs.Info{Version: 0x010201, ConnTableSize: 4096}, Services: []ipvs.ServiceSnapshot{{ServiceInfo: svc, Destinations: []ipvs.DestinationInfo{dst}}}}
 	for _, c := range []struct {
 		f    Format
 		want string

@@ -5,6 +5,7 @@ package ipvsadm_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -131,17 +132,33 @@ func runScript(t *testing.T, ns *nstest.NS, s string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "bash", "-c", s).CombinedOutput()
+	// On stdin: a script can be longer than the kernel takes as an argument.
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "bash", "-s")
+	cmd.Stdin = strings.NewReader(s)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script in %s: %v\n%s", ns.Name, err, out)
 	}
 	return string(out)
 }
 
+// loadModules loads kernel modules a test needs, explicitly: a kernel
+// that autoloads nothing must pass too.
+func loadModules(t *testing.T, mods ...string) {
+	t.Helper()
+	for _, m := range mods {
+		if out, err := exec.Command("modprobe", m).CombinedOutput(); err != nil {
+			t.Fatalf("modprobe %s: %v\n%s", m, err, out)
+		}
+	}
+}
+
 // final listings every sequence ends with.
 var final = []string{"-Sn", "-Ln"}
 
 func TestKernelCorpusMatchesRealIpvsadm(t *testing.T) {
+	ourIpvsadm(t)                  // skips where there is none
+	loadModules(t, "ip_vs_pe_sip") // --pe sip
 	// Every fourth sequence runs the example binary; the others run the
 	// same code in process, which is much faster under emulation.
 	runCorpus(t, corpus, "", func(i int) bool { return i%4 == 0 }, nil)
@@ -314,6 +331,7 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 	defer cancel()
 	// Real ipvsadm builds the table and saves it.
 	a := nstest.New(t)
+	loadModules(t, "ip_vs_pe_sip") // richRules has --pe sip
 	routes(t, a)
 	out := runScript(t, a, script(t, realBin(t), []string{"<<" + strings.ReplaceAll(richRules, "\n", "\\n"), "-Sn"}))
 	if !strings.Contains(out, "rc=0\n--- stdout\n--- stderr\n###") {
@@ -338,8 +356,12 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 		t.Errorf("SDK restore of ipvsadm's save differs:\n%s\nwant\n%s", realB, saved)
 	}
 	// ...and its own save equals ipvsadm's, byte for byte.
+	snap, err := cb.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ours bytes.Buffer
-	if err := ipvsadm.Save(ctx, cb, &ours); err != nil {
+	if err := ipvsadm.WriteRules(&ours, snap, ipvsadm.FormatNumeric); err != nil {
 		t.Fatal(err)
 	}
 	if ours.String() != realB {
@@ -362,10 +384,33 @@ func TestKernelSaveRestoreRoundTrip(t *testing.T) {
 	routes(t, d)
 	cd := newClient(t, d)
 	bad := "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m\n-A -t 10.1.0.2:80 -s nosuchsched\n"
-	if err := ipvsadm.Restore(ctx, cd, strings.NewReader(bad)); err == nil {
-		t.Fatal("restore with an unknown scheduler succeeded")
+	err = ipvsadm.Restore(ctx, cd, strings.NewReader(bad))
+	var e *ipvsadm.Error
+	if !errors.As(err, &e) || e.Pkg != "ipvsadm" || e.Object != "line 3" {
+		t.Fatalf("restore with an unknown scheduler: %v", err)
 	}
 	if got := d.Exec(t, realIpvsadm, "-Sn"); got != "" {
 		t.Errorf("failed restore left:\n%s", got)
+	}
+	// A server the SDK refuses: nothing is sent.
+	bad = "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m -x 1 -y 2\n"
+	if err := ipvsadm.Restore(ctx, cd, strings.NewReader(bad)); !errors.Is(err, ipvsadm.ErrInvalid) {
+		t.Fatalf("restore with l-threshold above u-threshold: %v", err)
+	}
+	if got := d.Exec(t, realIpvsadm, "-Sn"); got != "" {
+		t.Errorf("failed restore left:\n%s", got)
+	}
+	// Restoring onto a service someone else made fails with ErrExist and
+	// leaves that service (and its servers) alone.
+	d.Exec(t, realIpvsadm, "-A", "-t", "10.1.0.2:80", "-s", "rr")
+	d.Exec(t, realIpvsadm, "-a", "-t", "10.1.0.2:80", "-r", "10.2.0.9:80", "-m")
+	before := d.Exec(t, realIpvsadm, "-Sn")
+	bad = "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m\n-A -t 10.1.0.2:80 -s wlc\n-a -t 10.1.0.2:80 -r 10.2.0.2:80 -m\n"
+	err = ipvsadm.Restore(ctx, cd, strings.NewReader(bad))
+	if !errors.Is(err, ipvsadm.ErrExist) || !errors.As(err, &e) || e.Object != "line 3" {
+		t.Fatalf("restore onto an existing service: %v", err)
+	}
+	if got := d.Exec(t, realIpvsadm, "-Sn"); got != before {
+		t.Errorf("failed restore changed the table:\n%s\nwant\n%s", got, before)
 	}
 }

@@ -37,6 +37,8 @@ func protoName(p ipvs.Protocol) string {
 		return "tcp"
 	case ipvs.UDP:
 		return "udp"
+	case ipvs.SCTP:
+		return "sctp"
 	}
 	return ""
 }

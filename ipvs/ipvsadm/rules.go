@@ -6,37 +6,45 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golvs/lvs/ipvs"
 )
 
-// Rules is an IPVS table in ipvsadm's rules format (ipvsadm -S -n,
-// ipvsadm-save -n, /etc/sysconfig/ipvsadm): each service with its
-// destinations, in file order.
-type Rules struct {
-	Services []ServiceRules
+// ParseRules reads ipvsadm's rules format (ipvsadm -S -n, ipvsadm-save
+// -n, /etc/sysconfig/ipvsadm) into the ipvs package's desired state, in
+// file order. Each line is an ipvsadm command line (a leading "ipvsadm"
+// is allowed); blank lines and lines starting with # are skipped. Only -A
+// (add service) and -a (add server) lines belong to the format, and a
+// server must follow its service. Errors are *Error naming the line
+// (Object "line N"), the argument at fault (Field) and ipvsadm's message.
+func ParseRules(r io.Reader) (ipvs.State, error) {
+	st, _, err := parseRules(r)
+	return st, err
 }
 
-// ServiceRules is one -A line and the -a lines of that service.
-type ServiceRules struct {
-	Service      ipvs.Service
-	Destinations []ipvs.Destination
+// ruleLines are the line numbers of a parsed state's services and
+// destinations, for errors.
+type ruleLines struct {
+	svc  []int
+	dest [][]int
 }
 
-// ParseRules reads the rules format. Each line is an ipvsadm command line
-// (a leading "ipvsadm" is allowed); blank lines and lines starting with #
-// are skipped. Only -A (add service) and -a (add server) lines belong to
-// the format, and a server must follow its service. Errors are *Error with
-// the line, the token at fault and ipvsadm's message.
-func ParseRules(r io.Reader) (*Rules, error) {
+func parseRules(r io.Reader) (ipvs.State, ruleLines, error) {
+	const op = "parse rules"
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	rules := &Rules{}
+	var (
+		st    ipvs.State
+		lines ruleLines
+	)
 	index := map[ipvs.ServiceKey]int{}
 	n := 0
 	for sc.Scan() {
 		n++
+		line := "line " + strconv.Itoa(n)
 		f := strings.Fields(sc.Text())
 		if len(f) > 0 && f[0] == "ipvsadm" {
 			f = f[1:]
@@ -44,45 +52,43 @@ func ParseRules(r io.Reader) (*Rules, error) {
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
-		cmd, err := ParseCommand(append([]string{"ipvsadm"}, f...))
-		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				e.Line = n
-				if e.Token == "" {
-					e.Token = f[0]
-				}
-				return nil, e
+		cmd, ce := parseCommand(append([]string{"ipvsadm"}, f...))
+		if ce != nil {
+			if ce.token == "" {
+				ce.token = f[0]
 			}
-			return nil, err
+			return ipvs.State{}, ruleLines{}, newError(op, line, ErrInvalid, ce)
 		}
 		key := normKey(cmd.Service.ServiceKey)
 		switch cmd.Op {
 		case OpAddService:
 			if _, dup := index[key]; dup {
-				return nil, &Error{Line: n, Token: serviceToken(f), Msg: "Service already exists", Exit: 255}
+				return ipvs.State{}, ruleLines{}, newError(op, line, ErrExist, &cmdError{token: serviceToken(f), msg: "Service already exists", exit: 255})
 			}
-			index[key] = len(rules.Services)
-			rules.Services = append(rules.Services, ServiceRules{Service: cmd.Service})
+			index[key] = len(st.Services)
+			st.Services = append(st.Services, ipvs.ServiceState{Service: cmd.Service})
+			lines.svc = append(lines.svc, n)
+			lines.dest = append(lines.dest, nil)
 		case OpAddServer:
 			i, ok := index[key]
 			if !ok {
-				return nil, &Error{Line: n, Token: serviceToken(f), Msg: "Service not defined", Exit: 255}
+				return ipvs.State{}, ruleLines{}, newError(op, line, ErrNotExist, &cmdError{token: serviceToken(f), msg: "Service not defined", exit: 255})
 			}
-			for _, d := range rules.Services[i].Destinations {
+			for _, d := range st.Services[i].Destinations {
 				if d.Address == cmd.Destination.Address && d.Port == cmd.Destination.Port {
-					return nil, &Error{Line: n, Token: "-r", Msg: "Destination already exists", Exit: 255}
+					return ipvs.State{}, ruleLines{}, newError(op, line, ErrExist, &cmdError{token: "-r", msg: "Destination already exists", exit: 255})
 				}
 			}
-			rules.Services[i].Destinations = append(rules.Services[i].Destinations, cmd.Destination)
+			st.Services[i].Destinations = append(st.Services[i].Destinations, cmd.Destination)
+			lines.dest[i] = append(lines.dest[i], n)
 		default:
-			return nil, &Error{Line: n, Token: f[0], Msg: fmt.Sprintf("command %s is not part of the rules format (only -A and -a)", cmd.Op), Exit: 2}
+			return ipvs.State{}, ruleLines{}, newError(op, line, ErrInvalid, &cmdError{token: f[0], msg: fmt.Sprintf("command %s is not part of the rules format (only -A and -a)", cmd.Op), exit: 2})
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("ipvsadm: reading rules: %w", err)
+		return ipvs.State{}, ruleLines{}, &Error{Pkg: pkgName, Op: op, Object: "line " + strconv.Itoa(n+1), Kind: ErrInvalid, Err: err}
 	}
-	return rules, nil
+	return st, lines, nil
 }
 
 func serviceToken(f []string) string {
@@ -106,65 +112,76 @@ func normKey(k ipvs.ServiceKey) ipvs.ServiceKey {
 	return k
 }
 
-// WriteRules writes rules in ipvsadm -S -n's format and order.
-func WriteRules(w io.Writer, r *Rules) error {
-	var es []Entry
-	for _, s := range r.Services {
-		e := Entry{ServiceInfo: ipvs.ServiceInfo{Service: s.Service}}
-		if e.Service.Scheduler == "" {
-			e.Service.Scheduler = ipvs.WeightedLeastConnection
-		}
-		for _, d := range s.Destinations {
-			e.Destinations = append(e.Destinations, ipvs.DestinationInfo{Destination: d})
-		}
-		es = append(es, e)
-	}
-	return WriteSave(w, es, FormatNumeric)
-}
-
-// Save writes the table c manages as ipvsadm -S -n does.
-func Save(ctx context.Context, c *ipvs.Client, w io.Writer) error {
-	t, err := readTable(ctx, c)
-	if err != nil {
-		return err
-	}
-	return WriteSave(w, t.Services, FormatNumeric)
-}
-
-// Restore parses the rules in r and adds them through c. The whole input
-// is parsed before anything changes; if the kernel refuses a service or a
-// destination, everything Restore added is removed again and the error
-// names the line's service or destination. Existing entries are not
-// touched: restoring onto a table that already has one of the services is
-// an error (ErrExist), as with ipvsadm -R. Flush first to replace a table.
+// Restore parses the rules in r (ParseRules) and adds them through c in
+// two batches (ipvs.Batch): the services, then their destinations. The
+// whole input is parsed before anything changes. If the kernel refuses a
+// service or a destination, the services Restore created are deleted
+// again and the error names the line; if that clean-up fails too, the
+// error matches ErrRollback. Existing entries are not touched: restoring
+// onto a table that already has one of the services fails with ErrExist,
+// as ipvsadm -R does. Flush first to replace a table, or use
+// ipvs.Client.Apply to converge on a parsed state.
 func Restore(ctx context.Context, c *ipvs.Client, r io.Reader) error {
-	rules, err := ParseRules(r)
+	st, lines, err := parseRules(r)
 	if err != nil {
 		return err
 	}
-	return ApplyRules(ctx, c, rules)
-}
-
-// ApplyRules adds rules through c, rolling back on failure (see Restore).
-func ApplyRules(ctx context.Context, c *ipvs.Client, rules *Rules) error {
-	var created []ipvs.ServiceKey
-	undo := func() {
-		for i := len(created) - 1; i >= 0; i-- {
-			c.DeleteService(context.WithoutCancel(ctx), created[i])
+	const op = "restore"
+	b := c.Batch()
+	for _, s := range st.Services {
+		b.CreateService(s.Service)
+	}
+	res, err := b.Commit(ctx)
+	if err != nil {
+		return rollback(ctx, c, res.Applied(), restoreError(op, res, err, lines.svc))
+	}
+	var at []int
+	b = c.Batch()
+	for i, s := range st.Services {
+		for j, d := range s.Destinations {
+			b.CreateDestination(s.ServiceKey, d)
+			at = append(at, lines.dest[i][j])
 		}
 	}
-	for _, s := range rules.Services {
-		if err := c.CreateService(ctx, s.Service); err != nil {
-			undo()
-			return err
-		}
-		created = append(created, s.Service.ServiceKey)
-		for _, d := range s.Destinations {
-			if err := c.CreateDestination(ctx, s.Service.ServiceKey, d); err != nil {
-				undo()
-				return err
-			}
-		}
+	dres, err := b.Commit(ctx)
+	if err != nil {
+		return rollback(ctx, c, res.Applied(), restoreError(op, dres, err, at))
 	}
 	return nil
+}
+
+// restoreError names the line of a batch's first failed write (line[i]
+// is the line of write i).
+func restoreError(op string, res ipvs.BatchResult, err error, line []int) error {
+	for i, e := range res.Errs {
+		if e != nil && i < len(line) {
+			return kernelError(op, "line "+strconv.Itoa(line[i]), e)
+		}
+	}
+	return kernelError(op, "", err)
+}
+
+// rollback deletes the services of applied (the service creations that
+// succeeded) and returns cause, or an ErrRollback error if a deletion
+// failed.
+func rollback(ctx context.Context, c *ipvs.Client, applied []ipvs.Change, cause error) error {
+	if len(applied) == 0 {
+		return cause
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	b := c.Batch()
+	for _, ch := range applied {
+		b.DeleteService(ch.Service.ServiceKey)
+	}
+	if _, err := b.Commit(ctx); err != nil {
+		var e *Error
+		object := ""
+		if errors.As(cause, &e) {
+			object = e.Object
+		}
+		return &Error{Pkg: pkgName, Op: "restore", Object: object, Kind: ErrRollback,
+			Err: fmt.Errorf("%w; removing the services restored so far failed too, some may be left: %w", cause, err)}
+	}
+	return cause
 }

@@ -1,7 +1,6 @@
 package ipvsadm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -30,15 +29,10 @@ func run(ctx context.Context, c *ipvs.Client, args []string, stdin io.Reader, st
 	if len(args) <= 1 && !restoring {
 		return list(ctx, c, &Command{Op: OpList}, stdout, stderr)
 	}
-	cmd, err := ParseCommand(args)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			fmt.Fprintln(stderr, e.Msg)
-			return e.Exit
-		}
-		fmt.Fprintln(stderr, err)
-		return 2
+	cmd, ce := parseCommand(args)
+	if ce != nil {
+		fmt.Fprintln(stderr, ce.msg)
+		return ce.exit
 	}
 	switch cmd.Op {
 	case OpHelp:
@@ -55,62 +49,70 @@ func run(ctx context.Context, c *ipvs.Client, args []string, stdin io.Reader, st
 			fmt.Fprintln(stderr, strerror(err, OpList))
 			return 1
 		}
-		WriteSave(stdout, t.Services, cmd.Format)
+		WriteRules(stdout, t.Services, cmd.Format)
 		return 0
 	case OpRestore:
 		if restoring {
-			fmt.Fprintln(stderr, tryHelp(prog).Msg)
+			fmt.Fprintln(stderr, tryHelp(prog).msg)
 			return 255
 		}
 		return restoreLines(ctx, c, prog, stdin, stdout, stderr)
 	}
-	if err := Apply(ctx, c, cmd); err != nil {
+	if err := execute(ctx, c, cmd); err != nil {
 		fmt.Fprintln(stderr, strerror(err, cmd.Op))
 		return 255
 	}
 	return 0
 }
 
-// exitError stops a restore like ipvsadm's exit() in fail().
+// restoreLines is ipvsadm -R: each line of stdin is a command line. A
+// line with a bad option ends the restore with that line's status, as
+// ipvsadm's exit() in fail() does; -h and -v print and end it with 0;
+// kernel errors are printed and the restore goes on; the status is the
+// last line's. A read error ends it with a message and status 2 (ipvsadm
+// would take it for the end of the input).
 func restoreLines(ctx context.Context, c *ipvs.Client, prog string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if stdin == nil {
 		return 0
 	}
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	in := newStreamReader(stdin)
 	result := 0
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) > 0 && f[0] == "ipvsadm" {
-			f = f[1:]
+	for {
+		f, ok := in.next()
+		if !ok {
+			break
 		}
 		if len(f) == 0 {
 			continue
 		}
 		args := append([]string{prog}, f...)
-		cmd, err := ParseCommand(args)
-		if err != nil {
+		cmd, ce := parseCommand(args)
+		if ce != nil {
 			// ipvsadm exits on a bad line; popt errors return -1 instead.
-			var e *Error
-			if errors.As(err, &e) {
-				fmt.Fprintln(stderr, e.Msg)
-				if strings.HasSuffix(e.Msg, ": unknown option") || strings.HasSuffix(e.Msg, ": missing argument") {
-					result = -1
-					continue
-				}
-				return e.Exit
+			fmt.Fprintln(stderr, ce.msg)
+			if strings.HasSuffix(ce.msg, ": unknown option") || strings.HasSuffix(ce.msg, ": missing argument") {
+				result = -1
+				continue
 			}
-			return 2
+			return ce.exit
 		}
-		if cmd.Op == OpRestore {
-			fmt.Fprintln(stderr, tryHelp(prog).Msg)
+		switch cmd.Op {
+		case OpRestore:
+			fmt.Fprintln(stderr, tryHelp(prog).msg)
 			return 255
+		case OpHelp, OpVersion:
+			run(ctx, c, args, nil, stdout, stderr, true)
+			return 0
 		}
 		st := run(ctx, c, args, nil, stdout, stderr, true)
-		if st == 1 && cmd.Op == OpList {
+		if st == 1 && (cmd.Op == OpList || cmd.Op == OpSave) {
 			return 1
 		}
 		result = st
+	}
+	if in.err != nil {
+		fmt.Fprintf(stderr, "%s: reading rules from standard input: %v\n", prog, in.err)
+		return 2
 	}
 	if result < 0 {
 		return 255
@@ -118,9 +120,23 @@ func restoreLines(ctx context.Context, c *ipvs.Client, prog string, stdin io.Rea
 	return result
 }
 
-// Apply performs a parsed command that changes the table (every Op but
-// OpList, OpSave, OpRestore, OpHelp and OpVersion) through the SDK.
-func Apply(ctx context.Context, c *ipvs.Client, cmd *Command) error {
+// Execute performs a parsed command that changes the table (every Op but
+// OpList, OpSave, OpRestore, OpHelp and OpVersion) through c, as ipvsadm
+// would.
+func Execute(ctx context.Context, c *ipvs.Client, cmd *Command) error {
+	if err := execute(ctx, c, cmd); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Pkg == pkgName {
+			return err
+		}
+		return kernelError(cmd.Op.String(), "", err)
+	}
+	return nil
+}
+
+// execute is Execute with the ipvs package's errors as they are, for
+// strerror.
+func execute(ctx context.Context, c *ipvs.Client, cmd *Command) error {
 	key := cmd.Service.ServiceKey
 	switch cmd.Op {
 	case OpFlush:
@@ -149,27 +165,20 @@ func Apply(ctx context.Context, c *ipvs.Client, cmd *Command) error {
 	case OpStopDaemon:
 		return c.StopDaemon(ctx, cmd.Daemon.State)
 	}
-	return fmt.Errorf("ipvsadm: %v does not change the table", cmd.Op)
+	return &Error{Pkg: pkgName, Op: "execute", Object: cmd.Op.String(), Kind: ErrInvalid, Err: errors.New("the command does not change the table")}
 }
 
+// readTable reads what a listing shows.
 func readTable(ctx context.Context, c *ipvs.Client) (Table, error) {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return Table{}, err
 	}
-	svcs, err := c.Services(ctx)
+	svcs, err := c.Snapshot(ctx)
 	if err != nil {
 		return Table{}, err
 	}
-	t := Table{Info: info}
-	for _, s := range svcs {
-		ds, err := c.Destinations(ctx, s.ServiceKey)
-		if err != nil {
-			return Table{}, err
-		}
-		t.Services = append(t.Services, Entry{ServiceInfo: s, Destinations: ds})
-	}
-	return t, nil
+	return Table{Info: info, Services: svcs}, nil
 }
 
 func list(ctx context.Context, c *ipvs.Client, cmd *Command, stdout, stderr io.Writer) int {
@@ -194,7 +203,7 @@ func list(ctx context.Context, c *ipvs.Client, cmd *Command, stdout, stderr io.W
 		if err != nil {
 			return fail(err)
 		}
-		WriteService(stdout, Entry{ServiceInfo: s, Destinations: ds}, cmd.Format)
+		WriteService(stdout, ipvs.ServiceSnapshot{ServiceInfo: s, Destinations: ds}, cmd.Format)
 	case cmd.ListTimeout:
 		t, err := c.Timeouts(ctx)
 		if err != nil {
