@@ -393,6 +393,9 @@ func (c *Client) send(ctx context.Context, p *plan) (errs []error, err error) {
 		if e != nil {
 			ch := p.change(i)
 			errs[i] = kernelError(ch.Op.String(), ch.Object(), ch.Op.kind(), e)
+			if !ch.isDest() {
+				errs[i] = moduleError(errs[i], &ch.Service)
+			}
 		}
 	}
 	if batchErr == nil {
@@ -414,7 +417,7 @@ func (c *Client) send(ctx context.Context, p *plan) (errs []error, err error) {
 	if batchErr != nil {
 		first = kernelError("commit batch", "", opOther, batchErr)
 	}
-	return errs, &Error{Op: "commit batch", Object: fmt.Sprintf("(%d of %d writes failed)", failed, n), Err: first}
+	return errs, newError("commit batch", fmt.Sprintf("(%d of %d writes failed)", failed, n), kindOf(first), first)
 }
 
 // verifyTunnels reads back the GUE and GRE destinations that p created or
@@ -514,7 +517,8 @@ func tunnelIgnored(op, obj string, want, got Destination) error {
 	if got.TunnelType == want.TunnelType && got.TunnelPort == want.TunnelPort && got.TunnelFlags == want.TunnelFlags {
 		return nil
 	}
-	return &Error{Op: op, Object: obj, Field: "TunnelType", kind: ErrNotSupported,
-		Err: fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
-			want.TunnelType, want.TunnelPort, uint16(want.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags))}
+	e := newError(op, obj, ErrNotSupported, fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
+		want.TunnelType, want.TunnelPort, uint16(want.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags)))
+	e.Field = "TunnelType"
+	return e
 }

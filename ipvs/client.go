@@ -196,20 +196,20 @@ func (c *Client) Service(ctx context.Context, k ServiceKey) (ServiceInfo, error)
 		return ServiceInfo{}, kernelError(op, k.String(), opOther, err)
 	}
 	if !found {
-		return ServiceInfo{}, &Error{Op: op, Object: k.String(), Err: eSRCH, kind: ErrNotExist}
+		return ServiceInfo{}, newError(op, k.String(), ErrNotExist, eSRCH)
 	}
 	return s, nil
 }
 
 // CreateService adds a virtual service; ErrExist if it is there already,
-// ErrNoModule if the kernel has no module for its scheduler or persistence
-// engine.
+// ErrUnavailable if the kernel has no module for its scheduler or
+// persistence engine.
 func (c *Client) CreateService(ctx context.Context, s Service) error {
 	const op = "create service"
 	if err := checkService(op, s); err != nil {
 		return err
 	}
-	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, &s) })
+	return moduleError(c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, &s) }), &s)
 }
 
 // UpdateService replaces every field of the service with key s.ServiceKey:
@@ -220,7 +220,7 @@ func (c *Client) UpdateService(ctx context.Context, s Service) error {
 	if err := checkService(op, s); err != nil {
 		return err
 	}
-	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, &s) })
+	return moduleError(c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, &s) }), &s)
 }
 
 // DeleteService removes a service and its destinations.
@@ -341,7 +341,7 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 		c.tunnelsVerified.Store(true)
 		return nil
 	}
-	return &Error{Op: op, Object: obj, Err: eNOENT, kind: ErrNotExist}
+	return newError(op, obj, ErrNotExist, eNOENT)
 }
 
 // DeleteDestination removes a real server from a service.

@@ -82,6 +82,15 @@ const connHeader = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Ex
 // function, exported so that tools can parse a copy of the file taken
 // elsewhere. An unparsable line is an error naming the line.
 func ParseConnections(r io.Reader) ([]Connection, error) {
+	conns, err := parseConnections(r)
+	if err != nil {
+		return nil, newError("parse connections", "", ErrInvalid, err)
+	}
+	return conns, nil
+}
+
+// parseConnections is ParseConnections with plain errors.
+func parseConnections(r io.Reader) ([]Connection, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	var out []Connection
@@ -97,12 +106,12 @@ func ParseConnections(r io.Reader) ([]Connection, error) {
 		}
 		c, err := parseConnLine(text)
 		if err != nil {
-			return nil, fmt.Errorf("ipvs: /proc/net/ip_vs_conn line %d: %w", line, err)
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		out = append(out, c)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("ipvs: reading /proc/net/ip_vs_conn: %w", err)
+		return nil, fmt.Errorf("reading: %w", err)
 	}
 	return out, nil
 }

@@ -63,20 +63,30 @@
 //
 // # Errors
 //
-// Every error is an *Error naming the operation, the object and, for
-// invalid input, the field. errors.Is answers the same way on every call:
-// ErrNotExist (service, destination or daemon missing), ErrExist,
-// ErrNoModule (scheduler or persistence engine module missing),
-// ErrPermission, ErrInvalid (rejected before anything was sent, or by the
-// kernel), ErrNotSupported and ErrUnavailable (no IPVS in the kernel: load
-// ip_vs). Kernel errors also match their errno, e.g. unix.ESRCH; a sync
-// daemon on an unknown interface is ErrInvalid matching unix.ENODEV. The
-// kernel refuses (ErrInvalid, EINVAL) a different-family destination while
-// a sync daemon runs, and a sync daemon while such destinations exist. Input is
-// validated before anything is sent; in particular direct-routing and
-// tunnel destinations must use the service's port, which the kernel would
-// silently accept and ipvsadm then cannot edit. An empty list is an empty
-// result, not an error.
+// Every error is an *Error (the SDK's one error type, errs.Error) naming
+// the package, the operation, the object and, for invalid input, the
+// field; it matches exactly one of the SDK's sentinels, the same values in
+// every package of the SDK. ErrInvalid: rejected before anything was sent
+// (Field says why), or by the kernel (EINVAL, ERANGE). ErrNotExist:
+// service, destination or daemon missing. ErrExist. ErrPermission.
+// ErrNotSupported. ErrUnavailable: a module is missing, ip_vs itself (the
+// message says: load the ip_vs module) or the module of the scheduler or
+// persistence engine named (the message says which to load). ErrBusy: the
+// kernel is short of memory or buffers (EBUSY, EAGAIN, ENOBUFS, ENOMEM),
+// or a listing could not be confirmed while other namespaces kept
+// changing their services: try again. ErrCanceled: the context ended (the
+// context's error matches too). ErrClosed: the Client was closed.
+// ErrKernel: any other errno, or a reply the package cannot read. Kernel
+// errors also match their errno, e.g. unix.ESRCH; a sync daemon on an
+// unknown interface is ErrInvalid matching unix.ENODEV. A write of a
+// batch whose acknowledgement never came (the context ended or the socket
+// failed) carries the batch's error and says the kernel may have applied
+// it. The kernel refuses (ErrInvalid, EINVAL) a different-family
+// destination while a sync daemon runs, and a sync daemon while such
+// destinations exist. Input is validated before anything is sent; in
+// particular direct-routing and tunnel destinations must use the
+// service's port, which the kernel would silently accept and ipvsadm then
+// cannot edit. An empty list is an empty result, not an error.
 //
 // # Kernel compatibility
 //
@@ -88,7 +98,7 @@
 // its per-CPU counters into what it reports every two seconds, so counters
 // read right after traffic may lag by up to that long; zeroing shows at
 // once. Debian builds the twos scheduler for 6.12 but not for 6.1, where
-// creating a twos service fails with ErrNoModule. The IPVS version
+// creating a twos service fails with ErrUnavailable. The IPVS version
 // has been 1.2.1 for many years: test for behaviour, not for the version.
 // The package is tested against Debian's 6.1 and 6.12 kernels.
 //

@@ -76,13 +76,17 @@ func newNLTransport(cfg *Config) (*nlTransport, error) {
 		case cfg.NetNS != 0:
 			fd, err := unix.FcntlInt(uintptr(cfg.NetNS), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
-				return nil, &Error{Op: "open", Object: "network namespace", Field: "NetNS", Err: err, kind: ErrInvalid}
+				e := newError("open", "network namespace", ErrInvalid, err)
+				e.Field = "NetNS"
+				return nil, e
 			}
 			t.nsfd = fd
 		case cfg.NetNSPath != "":
 			fd, err := unix.Open(cfg.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return nil, &Error{Op: "open", Object: "network namespace " + cfg.NetNSPath, Field: "NetNSPath", Err: err, kind: ErrInvalid}
+				e := newError("open", "network namespace "+cfg.NetNSPath, ErrInvalid, err)
+				e.Field = "NetNSPath"
+				return nil, e
 			}
 			t.nsfd = fd
 		}
@@ -90,28 +94,21 @@ func newNLTransport(cfg *Config) (*nlTransport, error) {
 	c, err := t.dial()
 	if err != nil {
 		t.closeNS()
-		return nil, &Error{Op: "open", Object: "netlink socket", Err: err, kind: permissionKind(err)}
+		return nil, kernelError("open", "netlink socket", opOther, err)
 	}
 	fam, err := c.lookupFamily()
 	if err != nil {
 		c.nc.Close()
 		t.closeNS()
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &Error{Op: "open", Object: "generic netlink family IPVS", kind: ErrUnavailable}
+			return nil, newError("open", "generic netlink family IPVS", ErrUnavailable, errNoIPVS)
 		}
-		return nil, &Error{Op: "open", Object: "generic netlink family IPVS", Err: err, kind: permissionKind(err)}
+		return nil, kernelError("open", "generic netlink family IPVS", opOther, err)
 	}
 	t.family = fam
 	t.live[c] = struct{}{}
 	t.idle = append(t.idle, c)
 	return t, nil
-}
-
-func permissionKind(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return ErrPermission
-	}
-	return nil
 }
 
 func (t *nlTransport) closeNS() {
@@ -176,8 +173,6 @@ func batchLimits(rcvbuf, sndbuf int) (bytes, reqs int) {
 	}
 	return min(maxBatchBytes, sndbuf/2), max(rcvbuf/(2*ackTruesize), 1)
 }
-
-var errClosed = errors.New("client is closed")
 
 // lookupFamily asks the generic netlink controller for IPVS's family id,
 // reading the answer with the full receive buffer. That read is also why
@@ -278,6 +273,21 @@ func (t *nlTransport) do(ctx context.Context, req request, fn func(uint8, []byte
 	}
 	err = c.guard(ctx, func() error { return c.roundTrip(t.family, req, fn) })
 	t.put(c, err)
+	return t.why(err)
+}
+
+// why returns errClosed for an error that came of the client being
+// closed meanwhile (a socket closed under a call), err otherwise.
+func (t *nlTransport) why(err error) error {
+	if err == nil || errors.Is(err, errClosed) {
+		return err
+	}
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return errClosed
+	}
 	return err
 }
 
@@ -308,8 +318,14 @@ func (t *nlTransport) batchEncode(ctx context.Context, n int, enc encodeFunc, fa
 		}
 		return err
 	}
-	err = c.guard(ctx, func() error { return c.sendBatch(t.family, n, enc, fail) })
+	sent := 0 // requests before it have their fate known
+	err = c.guard(ctx, func() error { return c.sendBatch(t.family, n, enc, fail, &sent) })
 	t.put(c, err)
+	if err = t.why(err); err != nil {
+		for i := sent; i < n; i++ {
+			fail(i, &fateUnknown{err})
+		}
+	}
 	return err
 }
 
@@ -551,26 +567,18 @@ func (r *replies) result() error {
 // datagram's messages in order and reports every failure anyway, so one
 // acknowledgement closes the whole chunk and failures come back by
 // sequence number, each to its request.
-func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, error)) (err error) {
-	start := 0
-	defer func() {
-		if err != nil {
-			// The fate of the rest is unknown.
-			for i := start; i < n; i++ {
-				fail(i, err)
-			}
-		}
-	}()
+// The requests from *start on have an unknown fate if it fails.
+func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, error), start *int) error {
 	// The buffer for the largest chunk, made once rather than grown by
 	// doubling (a batch of a few requests gets a buffer of about its size).
 	if need := min(n*maxRequestEstimate, c.batchBytes) + 4096; cap(c.wbuf) < need {
 		c.wbuf = make([]byte, 0, need)
 	}
-	for start < n {
+	for *start < n {
 		first := c.seq + 1
-		b, end := frameBatch(c.wbuf[:0], family, c.pid, first, start, min(n, start+c.batchReqs), c.batchBytes, enc)
+		b, end := frameBatch(c.wbuf[:0], family, c.pid, first, *start, min(n, *start+c.batchReqs), c.batchBytes, enc)
 		c.wbuf = b
-		c.seq += uint32(end - start)
+		c.seq += uint32(end - *start)
 		last := c.seq
 		if err := c.send(b); err != nil {
 			return err
@@ -589,7 +597,7 @@ func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, 
 					return err
 				}
 				if errno != 0 {
-					fail(start+int(m.seq-first), errno)
+					fail(*start+int(m.seq-first), errno)
 				}
 				if m.seq == last {
 					acked = true
@@ -600,7 +608,7 @@ func (c *nlConn) sendBatch(family uint16, n int, enc encodeFunc, fail func(int, 
 				return err
 			}
 		}
-		start = end
+		*start = end
 	}
 	return nil
 }
@@ -649,9 +657,9 @@ func (t *nlTransport) dumpMany(ctx context.Context, reqs []request, fn func(i in
 	var derr error
 	err = c.rc.Control(func(fd uintptr) { derr = c.dumpAll(ctx, t, int(fd), reqs, fn) })
 	if err != nil {
-		return err
+		return t.why(err)
 	}
-	return derr
+	return t.why(derr)
 }
 
 // dumpBufSize is the size of the buffers dumpAll reads into, and so of the
