@@ -59,14 +59,7 @@ func (p *plan) encode(i int, w *attrWriter) uint8 {
 	wr := p.writes[i-len(p.changes)]
 	s := &p.svcs[wr.svc]
 	if !wr.op.isDest() {
-		start := len(w.b)
 		serviceAttr(w, &s.Service)
-		// The service's destinations follow it: their key attribute is
-		// the head of this one, under a header of its own length.
-		n := 4 + serviceKeyLen(s.ServiceKey)
-		p.key = append(p.key[:0], w.b[start:start+n]...)
-		native.PutUint16(p.key, uint16(n))
-		p.keySvc = wr.svc + 1
 		if wr.op == OpCreateService {
 			return cmdNewService
 		}

@@ -23,14 +23,11 @@ func (t *nlTransport) do(ctx context.Context, req request, fn func(uint8, []byte
 
 func (c *nlConn) appendRequest(b []byte, family uint16, flags uint16, req request) ([]byte, uint32) {
 	c.seq++
-	b = native.AppendUint32(b, uint32(nlmsgHdrLen+genlHdrLen+len(req.attrs)))
-	b = native.AppendUint16(b, family)
-	b = native.AppendUint16(b, flags)
-	b = native.AppendUint32(b, c.seq)
-	b = native.AppendUint32(b, c.pid)
-	b = append(b, req.cmd, 1, 0, 0) // genlmsghdr: cmd, version 1
-	b = append(b, req.attrs...)     // attribute lengths are 4-aligned already
-	return b, c.seq
+	w := attrWriter{b: b}
+	start := w.msgBegin()
+	w.b = append(w.b, req.attrs...) // attribute lengths are 4-aligned already
+	w.msgEnd(start, family, flags, c.seq, c.pid, req.cmd)
+	return w.b, c.seq
 }
 
 func (c *nlConn) send(b []byte) error {

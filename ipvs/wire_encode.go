@@ -7,58 +7,14 @@ import (
 	"time"
 )
 
-// attrWriter appends netlink attributes to a buffer. Nests are patched in
-// place, so a whole request costs one allocation.
+// attrWriter is the package's one netlink encoder: it appends attributes
+// to a buffer, each primitive growing the buffer by exactly what it
+// writes, so that no size is ever computed apart from the code that
+// writes it. A nest is opened with begin and closed with end, which
+// patches its length in place: a whole request costs at most one
+// allocation, none when the buffer is reused. Every byte is written,
+// padding too, as the buffer is reused from request to request.
 type attrWriter struct{ b []byte }
-
-func (w *attrWriter) header(typ uint16, n int) {
-	w.b = native.AppendUint16(w.b, uint16(4+n))
-	w.b = native.AppendUint16(w.b, typ)
-}
-
-func (w *attrWriter) pad() {
-	for len(w.b)%4 != 0 {
-		w.b = append(w.b, 0)
-	}
-}
-
-func (w *attrWriter) bytes(typ uint16, v []byte) {
-	w.header(typ, len(v))
-	w.b = append(w.b, v...)
-	w.pad()
-}
-
-func (w *attrWriter) u8(typ uint16, v uint8) { w.bytes(typ, []byte{v}) }
-
-func (w *attrWriter) u16(typ uint16, v uint16) {
-	w.header(typ, 2)
-	w.b = native.AppendUint16(w.b, v)
-	w.pad()
-}
-
-func (w *attrWriter) u32(typ uint16, v uint32) {
-	w.header(typ, 4)
-	w.b = native.AppendUint32(w.b, v)
-}
-
-// str writes a NUL-terminated string (NLA_NUL_STRING).
-func (w *attrWriter) str(typ uint16, s string) {
-	w.header(typ, len(s)+1)
-	w.b = append(w.b, s...)
-	w.b = append(w.b, 0)
-	w.pad()
-}
-
-func (w *attrWriter) nest(typ uint16, fill func()) {
-	start := len(w.b)
-	w.header(typ|nlaFNested, 0)
-	fill()
-	native.PutUint16(w.b[start:], uint16(len(w.b)-start))
-}
-
-// The writes Apply and Batch send by the thousand are encoded in place:
-// one grow of the buffer per nest, every byte (padding too) written, as
-// the buffer is reused from request to request.
 
 // grow extends w.b by n bytes and returns them, unwritten.
 func (w *attrWriter) grow(n int) []byte {
@@ -70,42 +26,49 @@ func (w *attrWriter) grow(n int) []byte {
 	return w.b[l : l+n : l+n]
 }
 
-func putHdr(p []byte, n int, typ uint16) {
-	native.PutUint16(p, uint16(n))
+// attr appends the header of an attribute with an n-byte value and
+// returns the value's bytes, padding included and zeroed.
+func (w *attrWriter) attr(typ uint16, n int) []byte {
+	p := w.grow((4 + n + 3) &^ 3)
+	native.PutUint16(p, uint16(4+n))
 	native.PutUint16(p[2:], typ)
+	v := p[4:]
+	clear(v[n:])
+	return v
 }
 
-// putU8, putU16, putBE16 and putU32 write an 8-byte attribute.
-func putU8(p []byte, typ uint16, v uint8) {
-	putHdr(p, 5, typ)
-	native.PutUint32(p[4:], 0)
-	p[4] = v
+// begin opens a nest of type typ; end(begin(...)) closes it.
+func (w *attrWriter) begin(typ uint16) int {
+	start := len(w.b)
+	native.PutUint16(w.grow(4)[2:], typ|nlaFNested)
+	return start
 }
 
-func putU16(p []byte, typ uint16, v uint16) {
-	putHdr(p, 6, typ)
-	native.PutUint32(p[4:], 0)
-	native.PutUint16(p[4:], v)
+// end sets the length of the nest begun at start.
+func (w *attrWriter) end(start int) {
+	native.PutUint16(w.b[start:], uint16(len(w.b)-start))
 }
 
-func putBE16(p []byte, typ uint16, v uint16) {
-	putHdr(p, 6, typ)
-	native.PutUint32(p[4:], 0)
-	binary.BigEndian.PutUint16(p[4:], v)
+func (w *attrWriter) bytes(typ uint16, v []byte) { copy(w.attr(typ, len(v)), v) }
+
+func (w *attrWriter) u8(typ uint16, v uint8) { w.attr(typ, 1)[0] = v }
+
+func (w *attrWriter) u16(typ uint16, v uint16) { native.PutUint16(w.attr(typ, 2), v) }
+
+// be16 writes a u16 in network byte order (ports).
+func (w *attrWriter) be16(typ uint16, v uint16) { binary.BigEndian.PutUint16(w.attr(typ, 2), v) }
+
+func (w *attrWriter) u32(typ uint16, v uint32) { native.PutUint32(w.attr(typ, 4), v) }
+
+// str writes a NUL-terminated string (NLA_NUL_STRING).
+func (w *attrWriter) str(typ uint16, s string) {
+	v := w.attr(typ, len(s)+1)
+	v[copy(v, s)] = 0
 }
 
-func putU32(p []byte, typ uint16, v uint32) {
-	putHdr(p, 8, typ)
-	native.PutUint32(p[4:], v)
-}
-
-// addrAttrLen is a union nf_inet_addr attribute: always 16 bytes, as
-// libipvs sends.
-const addrAttrLen = 20
-
-func putAddr(p []byte, typ uint16, a netip.Addr) {
-	putHdr(p, addrAttrLen, typ)
-	v := p[4:addrAttrLen]
+// addr writes a union nf_inet_addr: always 16 bytes, as libipvs sends.
+func (w *attrWriter) addr(typ uint16, a netip.Addr) {
+	v := w.attr(typ, 16)
 	switch {
 	case a.Is4() || a.Is4In6():
 		v4 := a.Unmap().As4()
@@ -119,72 +82,48 @@ func putAddr(p []byte, typ uint16, a netip.Addr) {
 	}
 }
 
-// strAttrLen is the padded size of a NUL-terminated string attribute.
-func strAttrLen(s string) int { return (4 + len(s) + 1 + 3) &^ 3 }
+// addrAttrLen is what addr writes, for sizing buffers.
+const addrAttrLen = 20
 
-func putStr(p []byte, typ uint16, s string) {
-	putHdr(p, 4+len(s)+1, typ)
-	n := copy(p[4:], s)
-	clear(p[4+n : strAttrLen(s)])
-}
-
-// serviceKeyLen is the size of a service's identifying attributes.
-func serviceKeyLen(k ServiceKey) int {
+// serviceKey writes the identifying attributes of k.
+func (w *attrWriter) serviceKey(k ServiceKey) {
+	w.u16(svcAF, uint16(k.family()))
 	if k.Fwmark != 0 {
-		return 16
-	}
-	return 24 + addrAttrLen
-}
-
-// putServiceKey writes the identifying attributes of k.
-func putServiceKey(p []byte, k ServiceKey) {
-	putU16(p, svcAF, uint16(k.family()))
-	if k.Fwmark != 0 {
-		putU32(p[8:], svcFwmark, k.Fwmark)
+		w.u32(svcFwmark, k.Fwmark)
 		return
 	}
-	putU16(p[8:], svcProtocol, uint16(k.Protocol))
-	putAddr(p[16:], svcAddr, k.Address)
-	putBE16(p[16+addrAttrLen:], svcPort, k.Port)
+	w.u16(svcProtocol, uint16(k.Protocol))
+	w.addr(svcAddr, k.Address)
+	w.be16(svcPort, k.Port)
 }
 
 // serviceKeyAttr is the CMD_ATTR_SERVICE nest with only the key.
 func serviceKeyAttr(w *attrWriter, k ServiceKey) {
-	n := 4 + serviceKeyLen(k)
-	p := w.grow(n)
-	putHdr(p, n, attrService|nlaFNested)
-	putServiceKey(p[4:], k)
+	start := w.begin(attrService)
+	w.serviceKey(k)
+	w.end(start)
 }
 
 // serviceAttr is the CMD_ATTR_SERVICE nest with the full entry, as
 // NEW_SERVICE and SET_SERVICE need. s must be validated.
 func serviceAttr(w *attrWriter, s *Service) {
+	start := w.begin(attrService)
+	w.serviceKey(s.ServiceKey)
 	sched := string(s.Scheduler)
 	if sched == "" {
 		sched = string(defaultScheduler)
 	}
-	kn := serviceKeyLen(s.ServiceKey)
-	n := 4 + kn + strAttrLen(sched) + 12 + 8 + 8
+	w.str(svcSched, sched)
 	if s.PersistenceEngine != "" {
-		n += strAttrLen(s.PersistenceEngine)
-	}
-	p := w.grow(n)
-	putHdr(p, n, attrService|nlaFNested)
-	putServiceKey(p[4:], s.ServiceKey)
-	o := 4 + kn
-	putStr(p[o:], svcSched, sched)
-	o += strAttrLen(sched)
-	if s.PersistenceEngine != "" {
-		putStr(p[o:], svcPE, s.PersistenceEngine)
-		o += strAttrLen(s.PersistenceEngine)
+		w.str(svcPE, s.PersistenceEngine)
 	}
 	// struct ip_vs_flags: the flags, and the mask of those to set.
-	putHdr(p[o:], 12, svcFlags)
-	native.PutUint32(p[o+4:], uint32(s.Flags&^flagHashed))
-	native.PutUint32(p[o+8:], 0xffffffff)
-	putU32(p[o+12:], svcTimeout, uint32(s.Timeout/time.Second))
-	putHdr(p[o+20:], 8, svcNetmask)
-	putNetmask(p[o+24:], s.family(), s.Netmask)
+	f := w.attr(svcFlags, 8)
+	native.PutUint32(f, uint32(s.Flags&^flagHashed))
+	native.PutUint32(f[4:], 0xffffffff)
+	w.u32(svcTimeout, uint32(s.Timeout/time.Second))
+	putNetmask(w.attr(svcNetmask, 4), s.family(), s.Netmask)
+	w.end(start)
 }
 
 // putNetmask encodes the granularity: the kernel reads the attribute as a
@@ -203,73 +142,87 @@ func putNetmask(b []byte, f Family, m Netmask) {
 	}
 }
 
-// destAttrLen is the CMD_ATTR_DEST nest of a full entry: the address and
-// nine 8-byte attributes.
-const destAttrLen = 4 + addrAttrLen + 9*8
-
 // destAttr is the CMD_ATTR_DEST nest with the full entry. The
 // destination's own family is sent explicitly, as libipvs does, so
 // mixed-family tunnels work.
 func destAttr(w *attrWriter, d Destination) {
-	p := w.grow(destAttrLen)
-	putHdr(p, destAttrLen, attrDest|nlaFNested)
-	putAddr(p[4:], dstAddr, d.Address)
-	q := p[4+addrAttrLen:]
-	putBE16(q, dstPort, d.Port)
-	putU32(q[8:], dstFwd, uint32(d.Forward))
-	putU32(q[16:], dstWeight, d.Weight)
-	putU32(q[24:], dstUThresh, d.UpperThreshold)
-	putU32(q[32:], dstLThresh, d.LowerThreshold)
-	putU16(q[40:], dstAF, uint16(FamilyOf(d.Address)))
-	putU8(q[48:], dstTunType, uint8(d.TunnelType))
-	putBE16(q[56:], dstTunPort, d.TunnelPort)
-	putU16(q[64:], dstTunFlags, uint16(d.TunnelFlags))
+	start := w.begin(attrDest)
+	w.addr(dstAddr, d.Address)
+	w.be16(dstPort, d.Port)
+	w.u32(dstFwd, uint32(d.Forward))
+	w.u32(dstWeight, d.Weight)
+	w.u32(dstUThresh, d.UpperThreshold)
+	w.u32(dstLThresh, d.LowerThreshold)
+	w.u16(dstAF, uint16(FamilyOf(d.Address)))
+	w.u8(dstTunType, uint8(d.TunnelType))
+	w.be16(dstTunPort, d.TunnelPort)
+	w.u16(dstTunFlags, uint16(d.TunnelFlags))
+	w.end(start)
 }
-
-// destKeyAttrLen is the CMD_ATTR_DEST nest DEL_DEST needs.
-const destKeyAttrLen = 4 + addrAttrLen + 2*8
 
 // destKeyAttr is the CMD_ATTR_DEST nest DEL_DEST needs.
 func destKeyAttr(w *attrWriter, addr netip.Addr, port uint16) {
-	p := w.grow(destKeyAttrLen)
-	putHdr(p, destKeyAttrLen, attrDest|nlaFNested)
-	putAddr(p[4:], dstAddr, addr)
-	putBE16(p[4+addrAttrLen:], dstPort, port)
-	putU16(p[12+addrAttrLen:], dstAF, uint16(FamilyOf(addr)))
+	start := w.begin(attrDest)
+	w.addr(dstAddr, addr)
+	w.be16(dstPort, port)
+	w.u16(dstAF, uint16(FamilyOf(addr)))
+	w.end(start)
 }
 
 func daemonAttr(w *attrWriter, d Daemon) {
-	w.nest(attrDaemon, func() {
-		w.u32(dmnState, uint32(d.State))
-		w.str(dmnIfname, d.Interface)
-		w.u32(dmnSyncID, uint32(d.SyncID))
-		if d.MaxLen != 0 {
-			w.u16(dmnMaxLen, d.MaxLen)
+	start := w.begin(attrDaemon)
+	w.u32(dmnState, uint32(d.State))
+	w.str(dmnIfname, d.Interface)
+	w.u32(dmnSyncID, uint32(d.SyncID))
+	if d.MaxLen != 0 {
+		w.u16(dmnMaxLen, d.MaxLen)
+	}
+	if d.Group.IsValid() {
+		if g := d.Group.Unmap(); g.Is4() {
+			a := g.As4()
+			w.bytes(dmnGroup, a[:])
+		} else {
+			a := g.As16()
+			w.bytes(dmnGroup6, a[:])
 		}
-		if d.Group.IsValid() {
-			if g := d.Group.Unmap(); g.Is4() {
-				a := g.As4()
-				w.bytes(dmnGroup, a[:])
-			} else {
-				a := g.As16()
-				w.bytes(dmnGroup6, a[:])
-			}
-		}
-		if d.Port != 0 {
-			w.u16(dmnPort, d.Port)
-		}
-		if d.TTL != 0 {
-			w.u8(dmnTTL, d.TTL)
-		}
-	})
+	}
+	if d.Port != 0 {
+		w.u16(dmnPort, d.Port)
+	}
+	if d.TTL != 0 {
+		w.u8(dmnTTL, d.TTL)
+	}
+	w.end(start)
 }
 
 func daemonStateAttr(w *attrWriter, s DaemonState) {
-	w.nest(attrDaemon, func() { w.u32(dmnState, uint32(s)) })
+	start := w.begin(attrDaemon)
+	w.u32(dmnState, uint32(s))
+	w.end(start)
 }
 
 func timeoutsAttrs(w *attrWriter, t Timeouts) {
 	w.u32(attrTimeoutTCP, uint32(t.TCP/time.Second))
 	w.u32(attrTimeoutFin, uint32(t.TCPFin/time.Second))
 	w.u32(attrTimeoutUDP, uint32(t.UDP/time.Second))
+}
+
+// msgBegin starts a generic netlink message: room for its headers, which
+// msgEnd fills in once the attributes are written (the length from what
+// was written). It returns where the message begins.
+func (w *attrWriter) msgBegin() int {
+	start := len(w.b)
+	w.grow(nlmsgHdrLen + genlHdrLen)
+	return start
+}
+
+// msgEnd writes the headers of the message begun at start.
+func (w *attrWriter) msgEnd(start int, family, flags uint16, seq, pid uint32, cmd uint8) {
+	h := w.b[start:]
+	native.PutUint32(h, uint32(len(w.b)-start))
+	native.PutUint16(h[4:], family)
+	native.PutUint16(h[6:], flags)
+	native.PutUint32(h[8:], seq)
+	native.PutUint32(h[12:], pid)
+	h[16], h[17], h[18], h[19] = cmd, 1, 0, 0 // genlmsghdr: cmd, version 1
 }

@@ -1,7 +1,5 @@
 package ipvs
 
-import ()
-
 // encodeFunc appends the attributes of request i of a batch to w and
 // returns its command.
 type encodeFunc func(i int, w *attrWriter) uint8
@@ -16,20 +14,13 @@ func frameBatch(b []byte, family uint16, pid, seq uint32, from, n, limit int, en
 	last := -1
 	i := from
 	for ; i < n; i++ {
-		start := len(w.b)
-		w.grow(nlmsgHdrLen + genlHdrLen)
-		cmd := enc(i, &w) // may move w.b
-		h := w.b[start:]
+		start := w.msgBegin()
+		cmd := enc(i, &w)
 		if i > from && len(w.b) > limit {
 			w.b = w.b[:start] // sent with the next chunk
 			break
 		}
-		native.PutUint32(h, uint32(len(w.b)-start))
-		native.PutUint16(h[4:], family)
-		native.PutUint16(h[6:], nlmFRequest)
-		native.PutUint32(h[8:], seq+uint32(i-from))
-		native.PutUint32(h[12:], pid)
-		h[16], h[17], h[18], h[19] = cmd, 1, 0, 0 // genlmsghdr: cmd, version 1
+		w.msgEnd(start, family, nlmFRequest, seq+uint32(i-from), pid, cmd)
 		last = start
 	}
 	if last >= 0 {
