@@ -359,7 +359,7 @@ func (c *Client) verifyTunnels(ctx context.Context, p *plan, errs []error, fail 
 		if !ch.isDest() {
 			continue
 		}
-		dk := destKey{normalKey(ch.Service.ServiceKey), destID(ch.Destination)}
+		dk := destKey{ch.Service.ServiceKey.Canonical(), destID(ch.Destination)}
 		applied := errs == nil || errs[i] == nil
 		if applied && p.readBack(i) {
 			if last == nil {

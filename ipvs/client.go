@@ -15,7 +15,7 @@ type Config struct {
 	// Client duplicates it, so the caller may close it after New.
 	NetNS int
 	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
-	// or /proc/PID/ns/net. It is used when NetNS is 0.
+	// or /proc/PID/ns/net. At most one of NetNS and NetNSPath is set.
 	NetNSPath string
 }
 

@@ -75,9 +75,6 @@ func parseProtocolName(s string) (Protocol, bool) {
 	return 0, false
 }
 
-// connHeader starts /proc/net/ip_vs_conn.
-const connHeader = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData"
-
 // ParseConnections parses the text of /proc/net/ip_vs_conn. It is a pure
 // function, exported so that tools can parse a copy of the file taken
 // elsewhere. An unparsable line is an error naming the line.
@@ -183,42 +180,4 @@ func parseConnAddrPort(a, p string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("port %q: %v", p, err)
 	}
 	return netip.AddrPortFrom(addr, uint16(port)), nil
-}
-
-// FormatConnections writes conns in the kernel's /proc/net/ip_vs_conn
-// format, header included: the inverse of ParseConnections.
-func FormatConnections(w io.Writer, conns []Connection) error {
-	var b strings.Builder
-	b.WriteString(connHeader + "\n")
-	for _, c := range conns {
-		pe := ""
-		if c.PersistenceEngine != "" {
-			pe = " " + c.PersistenceEngine + " " + c.PEData
-		}
-		fmt.Fprintf(&b, "%-3s %s %04X %s %04X %s %04X %-11s %7d%s\n",
-			ProtocolName(c.Protocol),
-			procAddr(c.Client.Addr()), c.Client.Port(),
-			procAddr(c.Virtual.Addr()), c.Virtual.Port(),
-			procAddr(c.Destination.Addr()), c.Destination.Port(),
-			c.State, uint32(c.Expires/time.Second), pe)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func procAddr(a netip.Addr) string {
-	if a.Is4() {
-		b := a.As4()
-		return strings.ToUpper(hex.EncodeToString(b[:]))
-	}
-	b := a.As16()
-	h := hex.EncodeToString(b[:])
-	var s strings.Builder
-	for i := 0; i < 32; i += 4 {
-		if i > 0 {
-			s.WriteByte(':')
-		}
-		s.WriteString(h[i : i+4])
-	}
-	return s.String()
 }

@@ -14,7 +14,10 @@
 // netlink socket of its own.
 //
 // Services are identified by a ServiceKey: protocol, address and port, or
-// a firewall mark with an address family. UpdateService and
+// a firewall mark with an address family. ServiceKey.Canonical gives the
+// one form of a key (family set, IPv4-mapped addresses unmapped) that the
+// kernel reports and that compares equal for the same service: use it for
+// map keys. UpdateService and
 // UpdateDestination replace the whole entry, as ipvsadm -E and -e do: read,
 // modify and write back to change one field.
 //

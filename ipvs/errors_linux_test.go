@@ -63,3 +63,12 @@ func TestLinuxErrorsWithoutIPVS(t *testing.T) {
 	_, err = cl.Services(bg)
 	checkOneKind(t, "after Close", err, ErrClosed)
 }
+
+// TestNewRefusesTwoNamespaces: NetNS and NetNSPath together are ambiguous.
+func TestNewRefusesTwoNamespaces(t *testing.T) {
+	_, err := New(&Config{NetNS: 1, NetNSPath: "/proc/self/ns/net"})
+	checkOneKind(t, "both namespaces", err, ErrInvalid)
+	if e := (*Error)(nil); !errors.As(err, &e) || e.Field != "NetNSPath" {
+		t.Errorf("both namespaces: %v, want Field NetNSPath", err)
+	}
+}

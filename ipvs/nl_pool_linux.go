@@ -71,6 +71,10 @@ func newNLTransport(cfg *Config) (*nlTransport, error) {
 	t := &nlTransport{nsfd: -1, live: map[*nlConn]struct{}{}}
 	if cfg != nil {
 		switch {
+		case cfg.NetNS != 0 && cfg.NetNSPath != "":
+			e := newError("open", "network namespace", ErrInvalid, errors.New("NetNS and NetNSPath both set: give one"))
+			e.Field = "NetNSPath"
+			return nil, e
 		case cfg.NetNS != 0:
 			fd, err := unix.FcntlInt(uintptr(cfg.NetNS), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
