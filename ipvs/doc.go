@@ -60,9 +60,13 @@
 // so services another namespace adds or deletes during a dump can make it
 // repeat or skip one of ours (ipvsadm shows this too, under containers).
 // Services, and Snapshot and Apply through it, read 32 KiB datagrams
-// (about a hundred services each), drop repeats, and confirm a listing of
-// several datagrams with a second one (keys only), listing again until
-// two agree.
+// (about a hundred services each), drop repeats, and never return a
+// listing of several datagrams that was not confirmed: by a second
+// listing (keys only) that agrees, or else by the namespace's own list in
+// /proc/net/ip_vs, which other namespaces cannot shift (services the dump
+// skipped are then read one by one). If this namespace's own services
+// keep changing so that no listing can be confirmed in a few tries, the
+// call fails with ErrBusy, and Apply plans nothing: try again.
 //
 // # Errors
 //
