@@ -66,7 +66,7 @@ func TestKernelListingUnderChurn(t *testing.T) {
 		}
 	}()
 
-	const rounds = 30
+	const rounds = 60
 	busy := 0
 	check := func(round int, what string, got []ipvs.ServiceKey, err error) {
 		if err != nil {
