@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -241,7 +240,7 @@ func parseProcServiceKeys(b []byte) ([]ServiceKey, error) {
 			out = append(out, ServiceKey{Fwmark: uint32(m)})
 			continue
 		}
-		p, ok := procProtocol(f[0])
+		p, ok := parseProtocolName(f[0])
 		if !ok {
 			return nil, fmt.Errorf("line %d: protocol %q", n+1, f[0])
 		}
@@ -249,46 +248,12 @@ func parseProcServiceKeys(b []byte) ([]ServiceKey, error) {
 		if i < 0 {
 			return nil, fmt.Errorf("line %d: address %q", n+1, f[1])
 		}
-		port, err := strconv.ParseUint(f[1][i+1:], 16, 16)
+		ap, err := parseConnAddrPort(strings.TrimSuffix(strings.TrimPrefix(f[1][:i], "["), "]"), f[1][i+1:])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: port %q", n+1, f[1])
+			return nil, fmt.Errorf("line %d: %w", n+1, err)
 		}
-		var a netip.Addr
-		if h := f[1][:i]; strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-			a, err = netip.ParseAddr(h[1 : len(h)-1])
-		} else {
-			var v uint64
-			if v, err = strconv.ParseUint(h, 16, 32); err == nil {
-				a = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("line %d: address %q", n+1, f[1])
-		}
-		out = append(out, ServiceKey{Family: FamilyOf(a), Protocol: p, Address: a, Port: uint16(port)})
+		a, port := ap.Addr(), ap.Port()
+		out = append(out, ServiceKey{Family: FamilyOf(a), Protocol: p, Address: a, Port: port})
 	}
 	return out, nil
-}
-
-// procProtocol undoes the kernel's ip_vs_proto_name.
-func procProtocol(s string) (Protocol, bool) {
-	switch s {
-	case "TCP":
-		return TCP, true
-	case "UDP":
-		return UDP, true
-	case "SCTP":
-		return SCTP, true
-	case "IP":
-		return 0, true
-	case "ICMP":
-		return 1, true
-	case "ICMPv6":
-		return 58, true
-	}
-	if n, ok := strings.CutPrefix(s, "IP_"); ok {
-		p, err := strconv.ParseUint(n, 10, 16)
-		return Protocol(p), err == nil
-	}
-	return 0, false
 }
