@@ -477,14 +477,6 @@ func TestStopDaemonWithoutAcknowledgement(t *testing.T) {
 // TestServicesConfirmsMultiDatagramListings: a listing the kernel sent in
 // several datagrams is confirmed by a second, keys-only one; repeats (a
 // block the kernel sent again) are dropped, a skip makes it list again.
-// withProc is a fake transport with a /proc/net/ip_vs of its own.
-type withProc struct {
-	*fakeTransport
-	keys func() []ServiceKey
-}
-
-func (w withProc) serviceKeys(context.Context) ([]ServiceKey, error) { return w.keys(), nil }
-
 func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
 	key := func(port uint16) ServiceKey {
 		return ServiceKey{Family: IPv4, Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: port}
@@ -501,46 +493,27 @@ func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
 		}
 		return out
 	}
-	keys := func(ports ...uint16) []ServiceKey {
-		var out []ServiceKey
-		for _, p := range ports {
-			out = append(out, key(p))
-		}
-		return out
-	}
 	tests := []struct {
 		name     string
-		listings [][][]byte      // the kernel's answers to dumps, in turn
-		proc     [][]ServiceKey  // /proc/net/ip_vs, in turn
-		have     map[uint16]bool // what GET finds
-		want     []uint16        // nil: ErrBusy
+		listings [][][]byte // the kernel's answers to dumps, in turn
+		want     []uint16   // nil: ErrBusy
 		dumps    int
 	}{
-		{"agree", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, nil, nil, []uint16{1, 2, 3, 4}, 2},
-		{"second repeats a block", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 2, 3, 4)}, nil, nil, []uint16{1, 2, 3, 4}, 2},
-		{"first repeats a block", [][][]byte{listing(1, 2, 1, 2, 3), listing(1, 2, 3)}, nil, nil, []uint16{1, 2, 3}, 2},
-		{"second skips one: /proc confirms the first", [][][]byte{listing(1, 2, 3, 4), listing(1, 3, 4)},
-			[][]ServiceKey{keys(1, 2, 3, 4)}, nil, []uint16{1, 2, 3, 4}, 2},
-		{"first skipped one: read from /proc and GET", [][][]byte{listing(1, 3, 4), listing(1, 2, 3, 4)},
-			[][]ServiceKey{keys(1, 2, 3, 4)}, map[uint16]bool{2: true}, []uint16{1, 3, 4, 2}, 2},
-		{"first has one deleted since", [][][]byte{listing(1, 2, 5), listing(1, 2)},
-			[][]ServiceKey{keys(1, 2)}, nil, []uint16{1, 2}, 2},
-		{"own namespace keeps changing", [][][]byte{listing(1), listing(2), listing(1), listing(2), listing(1), listing(2), listing(1), listing(2)},
-			[][]ServiceKey{keys(1, 3), keys(1, 3), keys(1, 3), keys(1, 3)}, nil, nil, 2 * maxListings},
+		{"agree", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
+		{"second repeats a block", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
+		{"first repeats a block", [][][]byte{listing(1, 2, 1, 2, 3), listing(1, 2, 3)}, []uint16{1, 2, 3}, 2},
+		{"second skips one", [][][]byte{listing(1, 2, 3, 4), listing(1, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 3},
+		{"first skipped one", [][][]byte{listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 4},
+		{"agrees with an earlier one", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 5), listing(2), listing(1, 5)}, []uint16{1, 5}, 5},
+		{"second has one more", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 2, 5), listing(1, 2, 5)}, []uint16{1, 2, 5}, 4},
+		{"never agree", [][][]byte{listing(1), listing(2), listing(3), listing(4), listing(5), listing(6), listing(7), listing(8)}, nil, maxListings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dumps, procs := 0, 0
+			dumps := 0
 			f := &fakeTransport{replies: func(req request) ([][]byte, error) {
-				if req.cmd != cmdGetService {
+				if req.cmd != cmdGetService || !req.dump {
 					t.Fatalf("request %d: cmd %d dump %v", dumps, req.cmd, req.dump)
-				}
-				if !req.dump {
-					k, err := decodeServiceKey(req.attrs)
-					if err != nil || !tt.have[k.Port] {
-						return nil, eSRCH
-					}
-					return [][]byte{svc(k.Port)}, nil
 				}
 				if req.datagrams != nil {
 					*req.datagrams = 2
@@ -548,7 +521,7 @@ func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
 				dumps++
 				return tt.listings[dumps-1], nil
 			}}
-			got, err := (&Client{t: withProc{f, func() []ServiceKey { procs++; return tt.proc[procs-1] }}}).Services(context.Background())
+			got, err := (&Client{t: f}).Services(context.Background())
 			if tt.want == nil {
 				checkOneKind(t, tt.name, err, ErrBusy)
 				return
@@ -565,53 +538,4 @@ func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestParseProcServiceKeys reads the keys of /proc/net/ip_vs as the
-// kernel writes it.
-func TestParseProcServiceKeys(t *testing.T) {
-	const file = `IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
-TCP  0A000001:0050 wlc 
-  -> C0A80A01:0050      Masq    1      0          0         
-UDP  [2001:0db8:0000:0000:0000:0000:0000:0001]:0035 rr 
-SCTP 0A000002:0BB8 sh ops 
-FWM  00000007 wlc 
-IP_50 0A000003:0000 rr 
-`
-	got, err := parseProcServiceKeys([]byte(file))
-	want := []ServiceKey{
-		{Family: IPv4, Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80},
-		{Family: IPv6, Protocol: UDP, Address: netip.MustParseAddr("2001:db8::1"), Port: 53},
-		{Family: IPv4, Protocol: SCTP, Address: netip.MustParseAddr("10.0.0.2"), Port: 3000},
-		{Fwmark: 7},
-		{Family: IPv4, Protocol: 50, Address: netip.MustParseAddr("10.0.0.3")},
-	}
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("got %+v, %v\nwant %+v", got, err, want)
-	}
-	for _, bad := range []string{"TCP\n", "XYZ 0A000001:0050 rr\n", "TCP 0A00001:zz rr\n", "FWM xyz rr\n", "TCP [::zz]:0050 rr\n"} {
-		if _, err := parseProcServiceKeys([]byte("h\nh\nh\n" + bad)); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
-
-// FuzzParseProcServiceKeys: never a panic, and every key parsed is one the
-// package could send.
-func FuzzParseProcServiceKeys(f *testing.F) {
-	f.Add([]byte("h\nh\nh\nTCP  0A000001:0050 wlc\n  -> C0A80A01:0050 Masq 1 0 0\nFWM  00000007 rr\n"))
-	f.Add([]byte("h\nh\nh\nUDP  [2001:0db8:0000:0000:0000:0000:0000:0001]:0035 rr\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		keys, err := parseProcServiceKeys(b)
-		if err != nil {
-			return
-		}
-		for _, k := range keys {
-			if k.Fwmark == 0 && !k.Address.IsValid() {
-				t.Fatalf("key without address or fwmark: %+v", k)
-			}
-		}
-	})
 }

@@ -61,12 +61,12 @@
 // repeat or skip one of ours (ipvsadm shows this too, under containers).
 // Services, and Snapshot and Apply through it, read 32 KiB datagrams
 // (about a hundred services each), drop repeats, and never return a
-// listing of several datagrams that was not confirmed: by a second
-// listing (keys only) that agrees, or else by the namespace's own list in
-// /proc/net/ip_vs, which other namespaces cannot shift (services the dump
-// skipped are then read one by one). If this namespace's own services
-// keep changing so that no listing can be confirmed in a few tries, the
-// call fails with ErrBusy, and Apply plans nothing: try again.
+// listing of several datagrams that no other listing confirmed: a second
+// listing (keys only) that agrees, or else, among up to eight listings,
+// any two that agree. While another namespace churns so fast that none
+// do, the call fails with ErrBusy and Apply plans nothing: try again.
+// (/proc/net/ip_vs is no way out: its reads resume by position in the
+// same shared table.)
 //
 // # Errors
 //

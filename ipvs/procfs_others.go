@@ -40,7 +40,3 @@ func (c *Client) Sysctls(ctx context.Context) (map[Sysctl]string, error) {
 func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (string, error) {
 	return "", notLinux("set sysctl")
 }
-
-func (c *Client) readProc(ctx context.Context, op, path string) ([]byte, error) {
-	return nil, notLinux(op)
-}
