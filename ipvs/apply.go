@@ -318,7 +318,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
-	snap, err := c.snapshot(ctx, owned)
+	snap, err := c.snapshot(ctx, owned, &ix)
 	if err != nil {
 		return ApplyResult{}, err
 	}

@@ -539,3 +539,60 @@ func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyRefusesAListingThatMissedAService: two multi-datagram listings
+// agree but miss a service that a lookup finds: Apply plans nothing
+// (no create that would fail with EEXIST) and fails with ErrBusy.
+func TestApplyRefusesAListingThatMissedAService(t *testing.T) {
+	key := func(port uint16) ServiceKey {
+		return ServiceKey{Family: IPv4, Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: port}
+	}
+	svc := func(port uint16) []byte {
+		return encode(func(w *attrWriter) { serviceAttr(w, &Service{ServiceKey: key(port), Scheduler: RoundRobin}) })
+	}
+	var writes int
+	f := &fakeTransport{replies: func(req request) ([][]byte, error) {
+		switch {
+		case req.cmd == cmdGetService && req.dump:
+			if req.datagrams != nil {
+				*req.datagrams = 2
+			}
+			return [][]byte{svc(1), svc(3)}, nil // 2 is missing
+		case req.cmd == cmdGetService:
+			return [][]byte{svc(2)}, nil // but it exists
+		case req.cmd == cmdGetDest:
+			return nil, nil
+		}
+		writes++
+		return nil, nil
+	}}
+	var desired State
+	for _, p := range []uint16{1, 2, 3} {
+		desired.Services = append(desired.Services, ServiceState{Service: Service{ServiceKey: key(p), Scheduler: RoundRobin}})
+	}
+	_, err := (&Client{t: f}).Apply(context.Background(), desired, nil)
+	checkOneKind(t, "apply from a listing that missed a service", err, ErrBusy)
+	if writes != 0 {
+		t.Errorf("%d writes sent from an unconfirmed listing", writes)
+	}
+	// Where the lookup agrees that it is missing, Apply creates it.
+	f.replies = func(req request) ([][]byte, error) {
+		switch {
+		case req.cmd == cmdGetService && req.dump:
+			if req.datagrams != nil {
+				*req.datagrams = 2
+			}
+			return [][]byte{svc(1), svc(3)}, nil
+		case req.cmd == cmdGetService:
+			return nil, eSRCH
+		case req.cmd == cmdGetDest:
+			return nil, nil
+		}
+		writes++
+		return nil, nil
+	}
+	res, err := (&Client{t: f}).Apply(context.Background(), desired, nil)
+	if err != nil || res.Writes() != 1 || writes != 1 {
+		t.Errorf("apply: %v, %v, %d writes sent", res, err, writes)
+	}
+}

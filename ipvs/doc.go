@@ -62,9 +62,12 @@
 // Services, and Snapshot and Apply through it, read 32 KiB datagrams
 // (about a hundred services each), drop repeats, and never return a
 // listing of several datagrams that no other listing confirmed: a second
-// listing (keys only) that agrees, or else, among up to eight listings,
-// any two that agree. While another namespace churns so fast that none
-// do, the call fails with ErrBusy and Apply plans nothing: try again.
+// listing (keys only, in page-sized datagrams whose boundaries fall
+// elsewhere) that agrees, or else, among up to eight listings, any two
+// that agree. Apply, before creating a service such a listing lacks,
+// looks it up on its own. While another namespace churns so fast that no
+// listing is confirmed, or a lookup finds a service the listing missed,
+// the call fails with ErrBusy and Apply plans nothing: try again.
 // (/proc/net/ip_vs is no way out: its reads resume by position in the
 // same shared table.)
 //

@@ -10,6 +10,13 @@ import (
 // too fast for any two listings to agree, it fails with ErrBusy: try
 // again.
 func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
+	out, _, err := c.services(ctx)
+	return out, err
+}
+
+// services is Services, and says whether the listing took several
+// datagrams (so that another namespace's changes could have disturbed it).
+func (c *Client) services(ctx context.Context) (out []ServiceInfo, several bool, err error) {
 	// The kernel resumes a services dump that spans several datagrams by
 	// position in a table every namespace shares (up to 6.12 at least), so
 	// services another namespace adds or deletes meanwhile make it repeat
@@ -24,29 +31,29 @@ func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
 	// in the same shared table.
 	out, parts, err := c.listServices(ctx)
 	if err != nil || parts <= 1 {
-		return out, err
+		return out, false, err
 	}
 	same, err := c.sameListing(ctx, out)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if same {
-		return out, nil
+		return out, true, nil
 	}
 	prev := [][]ServiceInfo{out}
 	for n := 2; n < maxListings; n++ {
 		out, parts, err = c.listServices(ctx)
 		if err != nil || parts <= 1 {
-			return out, err
+			return out, false, err
 		}
 		for _, p := range prev {
 			if sameKeys(p, out) {
-				return out, nil
+				return out, true, nil
 			}
 		}
 		prev = append(prev, out)
 	}
-	return nil, newError("list services", "", ErrBusy,
+	return nil, true, newError("list services", "", ErrBusy,
 		fmt.Errorf("no two of %d listings agreed while services kept changing (the kernel resumes a listing by position in a table shared with other namespaces): try again", maxListings))
 }
 
@@ -105,7 +112,7 @@ func dropRepeats(s []ServiceInfo) []ServiceInfo {
 // again (a repeat, see Services): it goes back there.
 func (c *Client) sameListing(ctx context.Context, out []ServiceInfo) (bool, error) {
 	n, same := 0, true
-	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
+	fn := func(b []byte) error {
 		if !same {
 			return nil
 		}
@@ -125,7 +132,18 @@ func (c *Client) sameListing(ctx context.Context, out []ServiceInfo) (bool, erro
 			}
 		}
 		return nil
-	})
+	}
+	// Read on the dump socket where there is one: its datagrams hold a
+	// page, not 32 KiB, so their boundaries, where another namespace's
+	// changes shift the kernel's position, fall elsewhere than the first
+	// listing's, and a disturbance cannot repeat itself exactly.
+	req := request{cmd: cmdGetService, dump: true}
+	var err error
+	if md, ok := c.t.(multiDumper); ok {
+		err = md.dumpMany(ctx, []request{req}, func(_ int, b []byte) error { return fn(b) })
+	} else {
+		err = c.t.do(ctx, req, func(_ uint8, b []byte) error { return fn(b) })
+	}
 	if err != nil {
 		return false, kernelError("list services", "", opOther, err)
 	}
