@@ -502,10 +502,11 @@ func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
 		{"agree", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
 		{"second repeats a block", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
 		{"first repeats a block", [][][]byte{listing(1, 2, 1, 2, 3), listing(1, 2, 3)}, []uint16{1, 2, 3}, 2},
-		{"second skips one", [][][]byte{listing(1, 2, 3, 4), listing(1, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 3},
-		{"first skipped one", [][][]byte{listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 4},
-		{"agrees with an earlier one", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 5), listing(2), listing(1, 5)}, []uint16{1, 5}, 5},
-		{"second has one more", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 2, 5), listing(1, 2, 5)}, []uint16{1, 2, 5}, 4},
+		{"second skips one", [][][]byte{listing(1, 2, 3, 4), listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 4},
+		{"first skipped one", [][][]byte{listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 3},
+		{"keys agree with an earlier full listing", [][][]byte{listing(1, 2), listing(1, 5), listing(3), listing(1, 2)}, []uint16{1, 2}, 4},
+		{"second has one more", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 2, 5)}, []uint16{1, 2, 5}, 3},
+		{"two full listings alike do not confirm each other", [][][]byte{listing(1, 2), listing(3), listing(1, 2), listing(4), listing(1, 2), listing(5), listing(1, 2), listing(6)}, nil, maxListings},
 		{"never agree", [][][]byte{listing(1), listing(2), listing(3), listing(4), listing(5), listing(6), listing(7), listing(8)}, nil, maxListings},
 	}
 	for _, tt := range tests {

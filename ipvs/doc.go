@@ -61,10 +61,11 @@
 // repeat or skip one of ours (ipvsadm shows this too, under containers).
 // Services, and Snapshot and Apply through it, read 32 KiB datagrams
 // (about a hundred services each), drop repeats, and never return a
-// listing of several datagrams that no other listing confirmed: a second
-// listing (keys only, in page-sized datagrams whose boundaries fall
-// elsewhere) that agrees, or else, among up to eight listings, any two
-// that agree. Apply, before creating a service such a listing lacks,
+// listing of several datagrams that no listing of another kind confirmed:
+// full listings in 32 KiB datagrams alternate with listings of the keys
+// only in page-sized ones, whose boundaries (where a disturbance strikes)
+// fall elsewhere, up to eight in all, and a full listing is returned once
+// a keys-only one agrees with it. Apply, before creating a service such a listing lacks,
 // looks it up on its own. While another namespace churns so fast that no
 // listing is confirmed, or a lookup finds a service the listing missed,
 // the call fails with ErrBusy and Apply plans nothing: try again.

@@ -22,36 +22,40 @@ func (c *Client) services(ctx context.Context) (out []ServiceInfo, several bool,
 	// services another namespace adds or deletes meanwhile make it repeat
 	// or skip some of ours. Repeats are dropped. A dump in one datagram is
 	// taken whole, under the kernel's lock, and needs no second look. A
-	// longer one is returned only once another listing agrees with it:
-	// first a listing of the keys only, in the same order (the table's,
-	// which other namespaces' changes do not alter); then more full
-	// listings, each compared with every one before it. Two listings
-	// disturbed in exactly the same way do not happen by chance. The
-	// namespace's /proc/net/ip_vs is no help: its reads resume by position
-	// in the same shared table.
-	out, parts, err := c.listServices(ctx)
-	if err != nil || parts <= 1 {
-		return out, false, err
-	}
-	same, err := c.sameListing(ctx, out)
-	if err != nil {
-		return nil, true, err
-	}
-	if same {
-		return out, true, nil
-	}
-	prev := [][]ServiceInfo{out}
-	for n := 2; n < maxListings; n++ {
-		out, parts, err = c.listServices(ctx)
+	// longer one is returned only once a listing of another kind agrees
+	// with it: full listings in 32 KiB datagrams alternate with listings
+	// of the keys only in page-sized ones (on the dump socket), and a full
+	// listing is returned when its keys, in order (the table's, which
+	// other namespaces' changes do not alter), are those of a keys-only
+	// listing made before or after it. Their datagram boundaries, where a
+	// disturbance strikes, fall in different places, so two listings of
+	// the same kind disturbed alike (they were, in lockstep with a
+	// neighbour's writes, in the kernel tests) cannot confirm each other.
+	// The namespace's /proc/net/ip_vs is no help: its reads resume by
+	// position in the same shared table.
+	var fulls [][]ServiceInfo
+	var keys [][]ServiceKey
+	for n := 0; n < maxListings; n += 2 {
+		out, parts, err := c.listServices(ctx)
 		if err != nil || parts <= 1 {
 			return out, false, err
 		}
-		for _, p := range prev {
-			if sameKeys(p, out) {
+		for _, k := range keys {
+			if sameKeys(out, k) {
 				return out, true, nil
 			}
 		}
-		prev = append(prev, out)
+		fulls = append(fulls, out)
+		k, err := c.listKeys(ctx)
+		if err != nil {
+			return nil, true, err
+		}
+		for _, f := range fulls {
+			if sameKeys(f, k) {
+				return f, true, nil
+			}
+		}
+		keys = append(keys, k)
 	}
 	return nil, true, newError("list services", "", ErrBusy,
 		fmt.Errorf("no two of %d listings agreed while services kept changing (the kernel resumes a listing by position in a table shared with other namespaces): try again", maxListings))
@@ -60,13 +64,13 @@ func (c *Client) services(ctx context.Context) (out []ServiceInfo, several bool,
 // maxListings bounds the listings Services makes, keys-only ones included.
 const maxListings = 8
 
-// sameKeys reports whether a and b list the same keys in the same order.
-func sameKeys(a, b []ServiceInfo) bool {
-	if len(a) != len(b) {
+// sameKeys reports whether a lists the keys k, in the same order.
+func sameKeys(a []ServiceInfo, k []ServiceKey) bool {
+	if len(a) != len(k) {
 		return false
 	}
 	for i := range a {
-		if a[i].ServiceKey != b[i].ServiceKey {
+		if a[i].ServiceKey != k[i] {
 			return false
 		}
 	}
@@ -107,36 +111,22 @@ func dropRepeats(s []ServiceInfo) []ServiceInfo {
 	return out
 }
 
-// sameListing lists the services again, keys only, and reports whether
-// they are those of out, in the same order. A key it has passed may come
-// again (a repeat, see Services): it goes back there.
-func (c *Client) sameListing(ctx context.Context, out []ServiceInfo) (bool, error) {
-	n, same := 0, true
+// listKeys lists the keys of the services, repeats dropped, on the dump
+// socket where there is one: its datagrams hold a page, not 32 KiB.
+func (c *Client) listKeys(ctx context.Context) ([]ServiceKey, error) {
+	var out []ServiceKey
+	seen := map[ServiceKey]bool{}
 	fn := func(b []byte) error {
-		if !same {
-			return nil
-		}
 		k, err := decodeServiceKey(b)
 		if err != nil {
 			return err
 		}
-		if n < len(out) && out[n].ServiceKey == k {
-			n++
-			return nil
-		}
-		same = false
-		for p := n - 1; p >= 0; p-- {
-			if out[p].ServiceKey == k {
-				n, same = p+1, true
-				break
-			}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
 		}
 		return nil
 	}
-	// Read on the dump socket where there is one: its datagrams hold a
-	// page, not 32 KiB, so their boundaries, where another namespace's
-	// changes shift the kernel's position, fall elsewhere than the first
-	// listing's, and a disturbance cannot repeat itself exactly.
 	req := request{cmd: cmdGetService, dump: true}
 	var err error
 	if md, ok := c.t.(multiDumper); ok {
@@ -145,7 +135,7 @@ func (c *Client) sameListing(ctx context.Context, out []ServiceInfo) (bool, erro
 		err = c.t.do(ctx, req, func(_ uint8, b []byte) error { return fn(b) })
 	}
 	if err != nil {
-		return false, kernelError("list services", "", opOther, err)
+		return nil, kernelError("list services", "", opOther, err)
 	}
-	return same && n == len(out), nil
+	return out, nil
 }
