@@ -585,7 +585,13 @@ func TestKernelConcurrent(t *testing.T) {
 					return err
 				},
 				func() error {
+					// The other goroutines' writes can keep any two
+					// listings from agreeing: ErrBusy, retried a bounded
+					// number of times, as users would.
 					svcs, err := c.Services(ctx)
+					for try := 0; errors.Is(err, ipvs.ErrBusy) && try < 50; try++ {
+						svcs, err = c.Services(ctx)
+					}
 					for _, s := range svcs {
 						if s.ServiceKey == k {
 							return err
