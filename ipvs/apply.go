@@ -120,20 +120,6 @@ func (r ApplyResult) Applied() []Change { return applied(r.plan.len(), r.plan.ch
 // the error of each.
 func (r ApplyResult) Failed() ([]Change, []error) { return failed(r.plan.change, r.errs) }
 
-// normalKey is the form the kernel reports a key in: explicit family,
-// unmapped address.
-func normalKey(k ServiceKey) ServiceKey {
-	k.normalise()
-	return k
-}
-
-func (k *ServiceKey) normalise() {
-	k.Family = k.family()
-	if k.Address.Is4In6() {
-		k.Address = k.Address.Unmap()
-	}
-}
-
 func normalService(s Service) Service {
 	normalise(&s)
 	return s
@@ -141,7 +127,7 @@ func normalService(s Service) Service {
 
 // normalise is normalService in place: Apply normalises thousands.
 func normalise(s *Service) {
-	s.ServiceKey.normalise()
+	s.ServiceKey = s.ServiceKey.Canonical()
 	if s.Scheduler == "" {
 		s.Scheduler = defaultScheduler
 	}
@@ -333,7 +319,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
-	snap, err := c.snapshot(ctx, owned)
+	snap, err := c.snapshot(ctx, owned, &ix)
 	if err != nil {
 		return ApplyResult{}, err
 	}
