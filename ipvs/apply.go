@@ -3,6 +3,7 @@ package ipvs
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/golvs/lvs/internal/errs"
 )
 
 // State is a desired IPVS configuration: the services Apply makes the
@@ -54,7 +57,25 @@ type ApplyOptions struct {
 	// Drains remembers when each drain began; required with DrainTimeout.
 	// Keep one per namespace for the life of the agent.
 	Drains *Drains
+
+	// MaxDeleteShare guards against a truncated or empty desired state (a
+	// configuration file cut short, a discovery service answering
+	// nothing), which would otherwise delete what Apply owns: Apply
+	// refuses, before writing anything, to delete or start draining more
+	// than this share of the services it owns in one call (one service
+	// may always go), and to delete any with an empty desired state.
+	// 0 means DefaultMaxDeleteShare; 1 allows any share of a non-empty
+	// desired state. See AllowMassDelete.
+	MaxDeleteShare float64
+	// AllowMassDelete lifts that guard: Apply deletes whatever leaves the
+	// desired state, all it owns for an empty one. Set it for a deliberate
+	// mass removal, such as an agent's teardown.
+	AllowMassDelete bool
 }
+
+// DefaultMaxDeleteShare is the share of its services one Apply may delete
+// when ApplyOptions.MaxDeleteShare is 0.
+const DefaultMaxDeleteShare = 0.5
 
 // Drains is the in-memory record of drains in progress, kept between
 // Apply calls. The zero value is ready to use; it is safe for concurrent
@@ -324,6 +345,9 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 	if o.DrainServices && o.DrainTimeout == 0 {
 		return ApplyResult{}, invalid(op, "", "DrainServices", "needs DrainTimeout")
 	}
+	if !(o.MaxDeleteShare >= 0 && o.MaxDeleteShare <= 1) {
+		return ApplyResult{}, invalid(op, "", "MaxDeleteShare", fmt.Sprintf("%v is not a share between 0 and 1", o.MaxDeleteShare))
+	}
 	ix, err := indexState(desired)
 	if err != nil {
 		return ApplyResult{}, err
@@ -346,7 +370,11 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		p.newDests = map[drainKey]time.Time{}
 		p.newSvcs = map[ServiceKey]time.Time{}
 	}
-	res := ApplyResult{plan: p.plan(snap), Draining: p.draining}
+	pl := p.plan(snap)
+	if err := p.checkDeletes(len(snap)); err != nil {
+		return ApplyResult{}, err
+	}
+	res := ApplyResult{plan: pl, Draining: p.draining}
 	res.errs, err = c.send(ctx, &res.plan)
 	for i, e := range res.errs {
 		if e == nil {
@@ -403,6 +431,34 @@ type planner struct {
 	// services; writes follow, each service before its destinations.
 	destDrops, svcDrops []Change
 	match               destIndex
+	// leaving counts the owned services this Apply starts to delete or
+	// drain (see ApplyOptions.MaxDeleteShare).
+	leaving int
+}
+
+// checkDeletes enforces ApplyOptions.MaxDeleteShare once the plan is made:
+// owned is the number of services Apply read. The refusal is ErrConflict:
+// the desired state is well formed, but what the kernel holds contradicts
+// it beyond what one Apply is trusted to undo.
+func (p *planner) checkDeletes(owned int) error {
+	if p.opts.AllowMassDelete || p.leaving == 0 {
+		return nil
+	}
+	share := p.opts.MaxDeleteShare
+	if share == 0 {
+		share = DefaultMaxDeleteShare
+	}
+	var msg string
+	switch {
+	case len(p.ix.svcs) == 0:
+		msg = fmt.Sprintf("refusing to delete all %d of the services it owns: the desired state is empty (truncated?); set AllowMassDelete to delete them", p.leaving)
+	case p.leaving > 1 && float64(p.leaving) > share*float64(owned):
+		msg = fmt.Sprintf("refusing to delete %d of the %d services it owns (%.0f%%, above MaxDeleteShare %.0f%%): is the desired state (%d services) truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them",
+			p.leaving, owned, 100*float64(p.leaving)/float64(owned), 100*share, len(p.ix.svcs))
+	default:
+		return nil
+	}
+	return &Error{Op: "apply", Field: "MaxDeleteShare", Err: errors.New(msg), kind: errs.ErrConflict}
 }
 
 // plan returns the writes that make the kernel's snap match the desired
@@ -556,11 +612,14 @@ func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Tim
 func (p *planner) leaveService(ks *ServiceSnapshot) {
 	k := ks.ServiceKey
 	if !p.opts.DrainServices || drainsAtOnce(k) {
+		p.leaving++
 		p.svcDrops = append(p.svcDrops, Change{Op: OpDeleteService, Service: ks.Service})
 		return
 	}
 	since, ok := p.oldSvcs[k]
 	if !ok {
+		// A drain in progress was counted when it began.
+		p.leaving++
 		since = p.now
 	}
 	p.newSvcs[k] = since

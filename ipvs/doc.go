@@ -31,6 +31,17 @@
 // few system calls and reports each write's fate; Client.Snapshot reads
 // everything at once.
 //
+// Apply guards against a desired state that is empty or cut short (a
+// truncated configuration file, a discovery service that answered
+// nothing), which would otherwise delete what it owns, the whole
+// namespace by default: it refuses, before writing anything, to delete
+// (or start draining) more than half of the services it owns in one call
+// (ApplyOptions.MaxDeleteShare changes the share; one service may always
+// go), and to delete any with an empty desired state. The refusal is an
+// error matching ErrConflict that gives the numbers; set
+// ApplyOptions.AllowMassDelete for a deliberate mass removal, such as an
+// agent's teardown.
+//
 // The kernel exposes some state only under /proc, per namespace:
 // Connections reads the connection table (/proc/net/ip_vs_conn),
 // GlobalStats the global counters (/proc/net/ip_vs_stats), and Sysctl,
