@@ -257,3 +257,39 @@ func checkTimeouts(op string, t Timeouts) error {
 	}
 	return nil
 }
+
+// The Validate methods make the checks every call makes before sending,
+// for callers that validate input (a configuration file, flags) before
+// changing anything, and for ipvstest, which refuses exactly what the
+// Client refuses. Each returns nil or an *Error matching ErrInvalid that
+// names the field, with Op "validate".
+const opValidate = "validate"
+
+// Validate checks a service key as every call taking one does.
+func (k ServiceKey) Validate() error { return checkKey(opValidate, k) }
+
+// Validate checks a service as CreateService and UpdateService do.
+func (s Service) Validate() error { return checkService(opValidate, s) }
+
+// Validate checks a destination of the service k as CreateDestination
+// and UpdateDestination do.
+func (d Destination) Validate(k ServiceKey) error { return checkDestination(opValidate, k, d) }
+
+// Validate checks a sync daemon as StartDaemon does.
+func (d Daemon) Validate() error { return checkDaemon(opValidate, d) }
+
+// Validate checks timeouts as SetTimeouts does.
+func (t Timeouts) Validate() error { return checkTimeouts(opValidate, t) }
+
+// Validate checks a desired service and its destinations as Apply does.
+func (s ServiceState) Validate() error { return State{Services: []ServiceState{s}}.Validate() }
+
+// Validate checks a desired state as Apply does before reading anything:
+// every service and destination, and no service or destination twice.
+func (s State) Validate() error {
+	_, err := indexState(s)
+	if e, ok := err.(*Error); ok {
+		e.Op = opValidate
+	}
+	return err
+}

@@ -113,3 +113,37 @@ func TestApplyValidatesBounds(t *testing.T) {
 		t.Fatalf("got %v, want ErrInvalid on LowerThreshold before any request", err)
 	}
 }
+
+// The exported Validate methods are the calls' own checks, with Op
+// "validate".
+func TestValidateMethods(t *testing.T) {
+	bad := []error{
+		ServiceKey{Fwmark: 1}.Validate(),
+		Service{ServiceKey: tcpKey, Timeout: MaxPersistTimeout + time.Second}.Validate(),
+		Destination{Address: netip.MustParseAddr("192.168.1.2"), Port: 80, LowerThreshold: 1}.Validate(tcpKey),
+		Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 100}.Validate(),
+		Timeouts{TCP: MaxProtocolTimeout + time.Second}.Validate(),
+		ServiceState{Service: Service{ServiceKey: tcpKey}, Destinations: []Destination{rs(1, 80, 1), rs(1, 80, 2)}}.Validate(),
+		State{Services: []ServiceState{{Service: Service{ServiceKey: tcpKey}}, {Service: Service{ServiceKey: tcpKey}}}}.Validate(),
+	}
+	fields := []string{"Family", "Timeout", "LowerThreshold", "MaxLen", "TCP", "Destinations", "Services"}
+	for i, err := range bad {
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) || e.Op != "validate" || e.Field != fields[i] {
+			t.Errorf("%d: got %v, want ErrInvalid from validate on %s", i, err, fields[i])
+		}
+	}
+	good := []error{
+		tcpKey.Validate(),
+		Service{ServiceKey: tcpKey, Flags: FlagPersistent, Timeout: MaxPersistTimeout}.Validate(),
+		rs(1, 80, 1).Validate(tcpKey),
+		Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 1024}.Validate(),
+		Timeouts{TCP: MaxProtocolTimeout}.Validate(),
+		State{Services: []ServiceState{{Service: Service{ServiceKey: tcpKey}, Destinations: []Destination{rs(1, 80, 1)}}}}.Validate(),
+	}
+	for i, err := range good {
+		if err != nil {
+			t.Errorf("%d: %v", i, err)
+		}
+	}
+}
