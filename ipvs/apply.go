@@ -331,6 +331,14 @@ func firstDuplicate(ds []Destination) (Destination, bool) {
 // destination the kernel turns into IPIP counts as refused, with
 // ErrNotSupported (see Batch.Commit).
 func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (ApplyResult, error) {
+	return apply(ctx, desired, opts, c.snapshot, c.send)
+}
+
+// apply is Apply over any table (see ApplyTo): read lists the services
+// keep accepts with their destinations, send makes the writes of a plan.
+func apply(ctx context.Context, desired State, opts *ApplyOptions,
+	read func(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error),
+	send func(ctx context.Context, p *plan) ([]error, error)) (ApplyResult, error) {
 	const op = "apply"
 	var o ApplyOptions
 	if opts != nil {
@@ -356,7 +364,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
-	snap, err := c.snapshot(ctx, owned)
+	snap, err := read(ctx, owned)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -375,7 +383,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		return ApplyResult{}, err
 	}
 	res := ApplyResult{plan: pl, Draining: p.draining}
-	res.errs, err = c.send(ctx, &res.plan)
+	res.errs, err = send(ctx, &res.plan)
 	for i, e := range res.errs {
 		if e == nil {
 			continue

@@ -293,3 +293,7 @@ func (s State) Validate() error {
 	}
 	return err
 }
+
+// Validate checks a write as Batch.Commit does; the error's Op is the
+// write's operation ("create service").
+func (c Change) Validate() error { return c.check() }

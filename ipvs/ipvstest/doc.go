@@ -4,9 +4,9 @@
 // mdlayher's genltest and nltest allow for netlink code.
 //
 // A Client has the methods of *ipvs.Client that read and write the table
-// (services, destinations, sync daemons, timeouts, Snapshot), with the
-// same signatures, so code written against an interface of its own, such
-// as
+// (services, destinations, sync daemons, timeouts, Snapshot, Apply), with
+// the same signatures, so code written against an interface of its own,
+// such as
 //
 //	type IPVS interface {
 //		Destinations(ctx context.Context, k ipvs.ServiceKey) ([]ipvs.DestinationInfo, error)
@@ -36,8 +36,8 @@
 // present (Debian's 6.1 lacks twos); others fail with ErrNoModule. Sync
 // daemons need an interface added with AddInterface. Nothing forwards
 // packets: counters stay zero and connections are what SetConnections
-// says. Client.Apply and Client.Batch have no counterpart yet (their
-// results cannot be built outside package ipvs).
+// says. Apply is ipvs.Client.Apply's own code over the table
+// (ipvs.ApplyTo); Commit stands for Batch().Add(changes...).Commit.
 //
 // # Test controls
 //

@@ -34,6 +34,7 @@ type IPVS interface {
 	Info(ctx context.Context) (ipvs.Info, error)
 	Zero(ctx context.Context) error
 	ZeroService(ctx context.Context, k ipvs.ServiceKey) error
+	Apply(ctx context.Context, desired ipvs.State, opts *ipvs.ApplyOptions) (ipvs.ApplyResult, error)
 }
 
 var (
@@ -407,10 +408,7 @@ func (c *Client) putDest(op, obj string, k ipvs.ServiceKey, d ipvs.Destination) 
 func (c *Client) DeleteDestination(ctx context.Context, k ipvs.ServiceKey, dest netip.AddrPort) error {
 	const op = "delete destination"
 	obj := k.String() + " -> " + dest.String()
-	verr := k.Validate()
-	if verr == nil && !dest.Addr().IsValid() {
-		verr = invalid(op, obj, "Address", "missing")
-	}
+	verr := ipvs.Change{Op: ipvs.OpDeleteDestination, Service: ipvs.Service{ServiceKey: k}, Destination: ipvs.Destination{Address: dest.Addr(), Port: dest.Port()}}.Validate()
 	return c.writeCall(ctx, op, obj, verr, func() error {
 		s, ok := c.svcs[normalKey(k)]
 		if !ok {

@@ -180,3 +180,65 @@ func TestConcurrentUse(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ds)
 }
+
+// Apply is ipvs's own: the plan, the deletion guard, drains that watch
+// the connections SetConnections reports.
+func TestApply(t *testing.T) {
+	ctx := context.Background()
+	c := ipvstest.New()
+	rs2 := rs1
+	rs2.Address = netip.MustParseAddr("192.168.1.3")
+	both := ipvs.State{Services: []ipvs.ServiceState{{Service: ipvs.Service{ServiceKey: web}, Destinations: []ipvs.Destination{rs1, rs2}}}}
+	res, err := c.Apply(ctx, both, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Writes())
+	res, err = c.Apply(ctx, both, nil)
+	require.NoError(t, err)
+	require.Zero(t, res.Writes())
+
+	_, err = c.Apply(ctx, ipvs.State{}, nil)
+	require.ErrorContains(t, err, "the desired state is empty")
+
+	// A drain: rs2 leaves with connections, stays at weight 0 until they end.
+	drains := &ipvs.Drains{}
+	opts := &ipvs.ApplyOptions{DrainTimeout: time.Hour, Drains: drains}
+	require.NoError(t, c.SetConnections(web, netip.AddrPortFrom(rs2.Address, 80), 2, 0, 0))
+	one := ipvs.State{Services: []ipvs.ServiceState{{Service: ipvs.Service{ServiceKey: web}, Destinations: []ipvs.Destination{rs1}}}}
+	res, err = c.Apply(ctx, one, opts)
+	require.NoError(t, err)
+	require.Len(t, res.Draining, 1)
+	ds, err := c.Destinations(ctx, web)
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+	require.NoError(t, c.SetConnections(web, netip.AddrPortFrom(rs2.Address, 80), 0, 0, 0))
+	res, err = c.Apply(ctx, one, opts)
+	require.NoError(t, err)
+	require.Empty(t, res.Draining)
+	ds, err = c.Destinations(ctx, web)
+	require.NoError(t, err)
+	require.Equal(t, []ipvs.DestinationInfo{{Destination: rs1}}, ds)
+
+	// A refused write does not stop the others.
+	c.SetFault(func(op, _ string) error {
+		if op == "create service" {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	udp := ipvs.ServiceKey{Protocol: ipvs.UDP, Address: web.Address, Port: 53}
+	res, err = c.Apply(ctx, ipvs.State{Services: append(one.Services, ipvs.ServiceState{Service: ipvs.Service{ServiceKey: udp}})}, nil)
+	require.ErrorContains(t, err, "apply (1 of 1 writes failed)")
+	failed, _ := res.Failed()
+	require.Len(t, failed, 1)
+}
+
+func TestCommitValidatesFirst(t *testing.T) {
+	c := ipvstest.New()
+	res, err := c.Commit(context.Background(), []ipvs.Change{
+		{Op: ipvs.OpCreateService, Service: ipvs.Service{ServiceKey: web}},
+		{Op: ipvs.OpCreateDestination, Service: ipvs.Service{ServiceKey: web}, Destination: ipvs.Destination{Address: rs1.Address, Port: 80, LowerThreshold: 1}},
+	})
+	require.ErrorIs(t, err, ipvs.ErrInvalid)
+	require.Empty(t, res.Changes)
+	require.Zero(t, c.Writes())
+}
