@@ -461,12 +461,12 @@ func (p *planner) checkDeletes(owned int) error {
 	case len(p.ix.svcs) == 0:
 		msg = fmt.Sprintf("refusing to delete all %d of the services it owns: the desired state is empty (truncated?); set AllowMassDelete to delete them", p.leaving)
 	case p.leaving > 1 && float64(p.leaving) > share*float64(owned):
-		msg = fmt.Sprintf("refusing to delete %d of the %d services it owns (%.0f%%, above MaxDeleteShare %.0f%%): is the desired state (%d services) truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them",
+		msg = fmt.Sprintf("refusing to delete %d of the %d services it owns (%.0f%%, above MaxDeleteShare %.0f%%) for a desired state of %d: is it truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them",
 			p.leaving, owned, 100*float64(p.leaving)/float64(owned), 100*share, len(p.ix.svcs))
 	default:
 		return nil
 	}
-	return &Error{Op: "apply", Field: "MaxDeleteShare", Err: errors.New(msg), kind: errs.ErrConflict}
+	return &Error{Op: "apply", Err: errors.New(msg), kind: errs.ErrConflict}
 }
 
 // plan returns the writes that make the kernel's snap match the desired

@@ -42,6 +42,12 @@
 // ApplyOptions.AllowMassDelete for a deliberate mass removal, such as an
 // agent's teardown.
 //
+// The Validate methods (Service.Validate, State.Validate and the others)
+// make the checks of the calls without sending anything, to check input
+// up front. Package ipvstest is an in-memory table with the kernel's
+// semantics and the Client's errors, for unit tests without root;
+// ApplyTo runs Apply's own code over it, or over any other Table.
+//
 // The kernel exposes some state only under /proc, per namespace:
 // Connections reads the connection table (/proc/net/ip_vs_conn),
 // GlobalStats the global counters (/proc/net/ip_vs_stats), and Sysctl,

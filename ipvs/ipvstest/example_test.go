@@ -51,3 +51,30 @@ func Example() {
 	// 10.0.0.11 weight 0
 	// ipvs: list destinations TCP 192.0.2.10:443: does not exist (ESRCH)
 }
+
+// Apply's guard against a truncated desired state, shown without root:
+// ipvstest runs ipvs's own Apply.
+func ExampleClient_Apply() {
+	ctx := context.Background()
+	c := ipvstest.New()
+	var desired ipvs.State
+	for port := uint16(1); port <= 4; port++ {
+		desired.Services = append(desired.Services, ipvs.ServiceState{
+			Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("192.0.2.10"), Port: port}},
+		})
+	}
+	res, err := c.Apply(ctx, desired, nil)
+	fmt.Println(res, err)
+
+	// A configuration cut short after its first service.
+	_, err = c.Apply(ctx, ipvs.State{Services: desired.Services[:1]}, nil)
+	fmt.Println(err)
+
+	// A deliberate removal says so.
+	res, err = c.Apply(ctx, ipvs.State{}, &ipvs.ApplyOptions{AllowMassDelete: true})
+	fmt.Println(res, err)
+	// Output:
+	// 4 writes (4 applied, 0 failed), 0 draining <nil>
+	// ipvs: apply: refusing to delete 3 of the 4 services it owns (75%, above MaxDeleteShare 50%) for a desired state of 1: is it truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them
+	// 4 writes (4 applied, 0 failed), 0 draining <nil>
+}
