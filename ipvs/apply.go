@@ -331,14 +331,20 @@ func firstDuplicate(ds []Destination) (Destination, bool) {
 // destination the kernel turns into IPIP counts as refused, with
 // ErrNotSupported (see Batch.Commit).
 func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (ApplyResult, error) {
-	return apply(ctx, desired, opts, c.snapshot, c.send)
+	return apply(ctx, c, desired, opts)
 }
 
-// apply is Apply over any table (see ApplyTo): read lists the services
-// keep accepts with their destinations, send makes the writes of a plan.
-func apply(ctx context.Context, desired State, opts *ApplyOptions,
-	read func(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error),
-	send func(ctx context.Context, p *plan) ([]error, error)) (ApplyResult, error) {
+// applier is what Apply needs of a table: the kernel's through a Client,
+// or another (see ApplyTo).
+type applier interface {
+	// snapshot lists the services keep accepts, with their destinations.
+	snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error)
+	// send makes the writes of p (see Client.send).
+	send(ctx context.Context, p *plan) ([]error, error)
+}
+
+// apply is Apply over any table.
+func apply(ctx context.Context, t applier, desired State, opts *ApplyOptions) (ApplyResult, error) {
 	const op = "apply"
 	var o ApplyOptions
 	if opts != nil {
@@ -364,7 +370,7 @@ func apply(ctx context.Context, desired State, opts *ApplyOptions,
 		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
-	snap, err := read(ctx, owned)
+	snap, err := t.snapshot(ctx, owned)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -383,7 +389,7 @@ func apply(ctx context.Context, desired State, opts *ApplyOptions,
 		return ApplyResult{}, err
 	}
 	res := ApplyResult{plan: pl, Draining: p.draining}
-	res.errs, err = send(ctx, &res.plan)
+	res.errs, err = t.send(ctx, &res.plan)
 	for i, e := range res.errs {
 		if e == nil {
 			continue

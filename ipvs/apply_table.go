@@ -17,41 +17,46 @@ type Table interface {
 // the same validation, plan, deletion guard and drains, the same result
 // and errors.
 func ApplyTo(ctx context.Context, t Table, desired State, opts *ApplyOptions) (ApplyResult, error) {
-	read := func(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
-		snap, err := t.Snapshot(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := snap[:0]
-		for _, s := range snap {
-			if keep(s.ServiceKey) {
-				out = append(out, s)
-			}
-		}
-		return out, nil
+	return apply(ctx, tableApplier{t}, desired, opts)
+}
+
+// tableApplier is Apply's view of a Table.
+type tableApplier struct{ t Table }
+
+func (a tableApplier) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
+	snap, err := a.t.Snapshot(ctx)
+	if err != nil {
+		return nil, err
 	}
-	send := func(ctx context.Context, p *plan) ([]error, error) {
-		n := p.len()
-		if n == 0 {
-			return nil, nil
+	out := snap[:0]
+	for _, s := range snap {
+		if keep(s.ServiceKey) {
+			out = append(out, s)
 		}
-		changes := make([]Change, n)
-		for i := range changes {
-			changes[i] = p.change(i)
-		}
-		res, err := t.Commit(ctx, changes)
-		if err == nil {
-			return nil, nil
-		}
-		if len(res.Errs) != n {
-			// Nothing is known of each write: each carries the error.
-			errs := make([]error, n)
-			for i := range errs {
-				errs[i] = err
-			}
-			return errs, err
-		}
-		return res.Errs, err
 	}
-	return apply(ctx, desired, opts, read, send)
+	return out, nil
+}
+
+func (a tableApplier) send(ctx context.Context, p *plan) ([]error, error) {
+	n := p.len()
+	if n == 0 {
+		return nil, nil
+	}
+	changes := make([]Change, n)
+	for i := range changes {
+		changes[i] = p.change(i)
+	}
+	res, err := a.t.Commit(ctx, changes)
+	if err == nil {
+		return nil, nil
+	}
+	if len(res.Errs) != n {
+		// Nothing is known of each write: each carries the error.
+		errs := make([]error, n)
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, err
+	}
+	return res.Errs, err
 }
