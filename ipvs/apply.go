@@ -11,8 +11,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/golvs/lvs/internal/errs"
 )
 
 // State is a desired IPVS configuration: the services Apply makes the
@@ -141,20 +139,6 @@ func (r ApplyResult) Applied() []Change { return applied(r.plan.len(), r.plan.ch
 // the error of each.
 func (r ApplyResult) Failed() ([]Change, []error) { return failed(r.plan.change, r.errs) }
 
-// normalKey is the form the kernel reports a key in: explicit family,
-// unmapped address.
-func normalKey(k ServiceKey) ServiceKey {
-	k.normalise()
-	return k
-}
-
-func (k *ServiceKey) normalise() {
-	k.Family = k.family()
-	if k.Address.Is4In6() {
-		k.Address = k.Address.Unmap()
-	}
-}
-
 func normalService(s Service) Service {
 	normalise(&s)
 	return s
@@ -162,7 +146,7 @@ func normalService(s Service) Service {
 
 // normalise is normalService in place: Apply normalises thousands.
 func normalise(s *Service) {
-	s.ServiceKey.normalise()
+	s.ServiceKey = s.ServiceKey.Canonical()
 	if s.Scheduler == "" {
 		s.Scheduler = defaultScheduler
 	}
@@ -337,8 +321,9 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 // applier is what Apply needs of a table: the kernel's through a Client,
 // or another (see ApplyTo).
 type applier interface {
-	// snapshot lists the services keep accepts, with their destinations.
-	snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error)
+	// snapshot lists the services keep accepts, with their destinations;
+	// want is the desired state (see Client.snapshot).
+	snapshot(ctx context.Context, keep func(ServiceKey) bool, want *desiredIndex) ([]ServiceSnapshot, error)
 	// send makes the writes of p (see Client.send).
 	send(ctx context.Context, p *plan) ([]error, error)
 }
@@ -370,7 +355,7 @@ func apply(ctx context.Context, t applier, desired State, opts *ApplyOptions) (A
 		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
-	snap, err := t.snapshot(ctx, owned)
+	snap, err := t.snapshot(ctx, owned, &ix)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -472,7 +457,7 @@ func (p *planner) checkDeletes(owned int) error {
 	default:
 		return nil
 	}
-	return &Error{Op: "apply", Err: errors.New(msg), kind: errs.ErrConflict}
+	return newError("apply", "", ErrConflict, errors.New(msg))
 }
 
 // plan returns the writes that make the kernel's snap match the desired

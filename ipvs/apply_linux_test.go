@@ -196,10 +196,10 @@ func TestKernelBatchErrorsMidway(t *testing.T) {
 		CreateDestination(cc, dst(3)).
 		Commit(ctx)
 	require.Error(t, err)
-	require.ErrorIs(t, err, ipvs.ErrNoModule, "the error wraps the first failure")
+	require.ErrorIs(t, err, ipvs.ErrUnavailable, "the error wraps the first failure")
 	require.Contains(t, err.Error(), "3 of 7")
 	require.Len(t, res.Errs, 7)
-	for i, want := range []error{nil, nil, ipvs.ErrNoModule, ipvs.ErrNotExist, ipvs.ErrExist, nil, nil} {
+	for i, want := range []error{nil, nil, ipvs.ErrUnavailable, ipvs.ErrNotExist, ipvs.ErrExist, nil, nil} {
 		if want == nil {
 			require.NoError(t, res.Errs[i], "change %d %v", i, res.Changes[i])
 		} else {
@@ -232,7 +232,7 @@ func TestKernelBatchErrorsMidway(t *testing.T) {
 		{Service: ipvs.Service{ServiceKey: b, Scheduler: "nosuchsched"}, Destinations: []ipvs.Destination{dst(2)}},
 	}}
 	ares, err := c.Apply(ctx, want, nil)
-	require.ErrorIs(t, err, ipvs.ErrNoModule)
+	require.ErrorIs(t, err, ipvs.ErrUnavailable)
 	var ok, failed []string
 	for _, ch := range ares.Applied() {
 		ok = append(ok, ch.String())

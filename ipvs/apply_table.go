@@ -23,7 +23,8 @@ func ApplyTo(ctx context.Context, t Table, desired State, opts *ApplyOptions) (A
 // tableApplier is Apply's view of a Table.
 type tableApplier struct{ t Table }
 
-func (a tableApplier) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
+// snapshot reads the whole table: its listing needs no confirming.
+func (a tableApplier) snapshot(ctx context.Context, keep func(ServiceKey) bool, _ *desiredIndex) ([]ServiceSnapshot, error) {
 	snap, err := a.t.Snapshot(ctx)
 	if err != nil {
 		return nil, err

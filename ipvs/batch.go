@@ -253,92 +253,9 @@ type batchEncoder interface {
 	batchEncode(ctx context.Context, n int, enc encodeFunc, fail func(i int, err error)) error
 }
 
-// write is one write Apply planned, by position in the desired state:
-// plain memory, so that thousands of them cost the garbage collector
-// nothing, made into a Change only when asked for.
-type write struct {
-	op   Op
-	svc  int32 // index in plan.svcs
-	dest int32 // index in that service's Destinations
-}
-
-// plan is the writes of a commit, in the order sent: changes first, then
-// writes (Apply's deletions and drains, then its creates and updates; a
-// Batch has only changes).
-type plan struct {
-	svcs    []ServiceState
-	changes []Change
-	writes  []write
-
-	tunnels bool // some write may need reading back (see readBack)
-
-	keySvc int32  // the service whose key attribute key holds, plus one
-	key    []byte // cached: a service's destinations repeat its key
-}
-
-func (p *plan) len() int { return len(p.changes) + len(p.writes) }
-
-// change returns write i as a Change.
-func (p *plan) change(i int) Change {
-	if i < len(p.changes) {
-		return p.changes[i]
-	}
-	w := p.writes[i-len(p.changes)]
-	s := &p.svcs[w.svc]
-	if !w.op.isDest() {
-		return Change{Op: w.op, Service: s.Service}
-	}
-	return Change{Op: w.op, Service: Service{ServiceKey: s.ServiceKey}, Destination: s.Destinations[w.dest]}
-}
-
-// readBack reports whether write i creates or updates a tunnel an old
-// kernel may ignore (see needsReadBack).
-func (p *plan) readBack(i int) bool {
-	if i < len(p.changes) {
-		ch := &p.changes[i]
-		return readsBack(ch.Op, &ch.Destination)
-	}
-	w := p.writes[i-len(p.changes)]
-	return w.op.isDest() && readsBack(w.op, &p.svcs[w.svc].Destinations[w.dest])
-}
-
 // readsBack reports whether a write op of d is checked by reading it back.
 func readsBack(op Op, d *Destination) bool {
 	return (op == OpCreateDestination || op == OpUpdateDestination) && needsReadBack(*d)
-}
-
-// encode appends the attributes of write i to w and returns its command.
-func (p *plan) encode(i int, w *attrWriter) uint8 {
-	if i < len(p.changes) {
-		return p.changes[i].encode(w)
-	}
-	wr := p.writes[i-len(p.changes)]
-	s := &p.svcs[wr.svc]
-	if !wr.op.isDest() {
-		start := len(w.b)
-		serviceAttr(w, &s.Service)
-		// The service's destinations follow it: their key attribute is
-		// the head of this one, under a header of its own length.
-		n := 4 + serviceKeyLen(s.ServiceKey)
-		p.key = append(p.key[:0], w.b[start:start+n]...)
-		native.PutUint16(p.key, uint16(n))
-		p.keySvc = wr.svc + 1
-		if wr.op == OpCreateService {
-			return cmdNewService
-		}
-		return cmdSetService
-	}
-	if p.keySvc != wr.svc+1 {
-		k := attrWriter{b: p.key[:0]}
-		serviceKeyAttr(&k, s.ServiceKey)
-		p.key, p.keySvc = k.b, wr.svc+1
-	}
-	w.b = append(w.b, p.key...)
-	destAttr(w, s.Destinations[wr.dest])
-	if wr.op == OpCreateDestination {
-		return cmdNewDest
-	}
-	return cmdSetDest
 }
 
 // commit validates and sends changes, which it keeps in the result.
@@ -393,6 +310,9 @@ func (c *Client) send(ctx context.Context, p *plan) (errs []error, err error) {
 		if e != nil {
 			ch := p.change(i)
 			errs[i] = kernelError(ch.Op.String(), ch.Object(), ch.Op.kind(), e)
+			if !ch.isDest() {
+				errs[i] = moduleError(errs[i], &ch.Service)
+			}
 		}
 	}
 	if batchErr == nil {
@@ -414,7 +334,7 @@ func (c *Client) send(ctx context.Context, p *plan) (errs []error, err error) {
 	if batchErr != nil {
 		first = kernelError("commit batch", "", opOther, batchErr)
 	}
-	return errs, &Error{Op: "commit batch", Object: fmt.Sprintf("(%d of %d writes failed)", failed, n), Err: first}
+	return errs, newError("commit batch", fmt.Sprintf("(%d of %d writes failed)", failed, n), kindOf(first), first)
 }
 
 // verifyTunnels reads back the GUE and GRE destinations that p created or
@@ -439,7 +359,7 @@ func (c *Client) verifyTunnels(ctx context.Context, p *plan, errs []error, fail 
 		if !ch.isDest() {
 			continue
 		}
-		dk := destKey{normalKey(ch.Service.ServiceKey), destID(ch.Destination)}
+		dk := destKey{ch.Service.ServiceKey.Canonical(), destID(ch.Destination)}
 		applied := errs == nil || errs[i] == nil
 		if applied && p.readBack(i) {
 			if last == nil {
@@ -514,7 +434,8 @@ func tunnelIgnored(op, obj string, want, got Destination) error {
 	if got.TunnelType == want.TunnelType && got.TunnelPort == want.TunnelPort && got.TunnelFlags == want.TunnelFlags {
 		return nil
 	}
-	return &Error{Op: op, Object: obj, Field: "TunnelType", kind: ErrNotSupported,
-		Err: fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
-			want.TunnelType, want.TunnelPort, uint16(want.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags))}
+	e := newError(op, obj, ErrNotSupported, fmt.Errorf("the kernel ignored tunnel %v port %d flags %#x and made %v port %d flags %#x (GUE needs Linux 5.2, GRE and checksum flags 5.3)",
+		want.TunnelType, want.TunnelPort, uint16(want.TunnelFlags), got.TunnelType, got.TunnelPort, uint16(got.TunnelFlags)))
+	e.Field = "TunnelType"
+	return e
 }

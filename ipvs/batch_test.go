@@ -125,7 +125,9 @@ func tunnelKernel(reply func(d Destination) Destination) *fakeTransport {
 // rewrap turns the payload of a DEST nest back into the nest.
 func rewrap(nest []byte) []byte {
 	return encode(func(w *attrWriter) {
-		w.nest(attrDest, func() { w.b = append(w.b, nest...) })
+		start := w.begin(attrDest)
+		w.b = append(w.b, nest...)
+		w.end(start)
 	})
 }
 

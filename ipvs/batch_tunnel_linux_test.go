@@ -36,14 +36,14 @@ func (oldKernel) strip(r request) request {
 	}
 	var w attrWriter
 	_ = attrs(r.attrs, func(typ uint16, v []byte) error {
-		w.nest(typ, func() {
-			_ = attrs(v, func(at uint16, av []byte) error {
-				if typ != attrDest || at < dstTunType {
-					w.bytes(at, av)
-				}
-				return nil
-			})
+		start := w.begin(typ)
+		_ = attrs(v, func(at uint16, av []byte) error {
+			if typ != attrDest || at < dstTunType {
+				w.bytes(at, av)
+			}
+			return nil
 		})
+		w.end(start)
 		return nil
 	})
 	r.attrs = w.b

@@ -15,7 +15,7 @@ type Config struct {
 	// Client duplicates it, so the caller may close it after New.
 	NetNS int
 	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
-	// or /proc/PID/ns/net. It is used when NetNS is 0.
+	// or /proc/PID/ns/net. At most one of NetNS and NetNSPath is set.
 	NetNSPath string
 }
 
@@ -79,102 +79,6 @@ func (c *Client) exec(ctx context.Context, op, obj string, k opKind, cmd uint8, 
 	return nil
 }
 
-// Services lists every virtual service of the namespace. No services is an
-// empty result, not an error.
-func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
-	// The kernel resumes a services dump that spans several datagrams by
-	// position in a table every namespace shares (up to 6.12 at least), so
-	// services another namespace adds or deletes meanwhile make it repeat
-	// or skip some of ours. Repeats are dropped; a skip is caught by
-	// listing again until two listings agree. A dump in one datagram is
-	// taken whole, under the kernel's lock, and needs no second look.
-	// The second look lists the keys only, and expects them in the same
-	// order: the table's, which other namespaces' changes do not alter.
-	out, parts, err := c.listServices(ctx)
-	for n := 1; err == nil && parts > 1 && n < maxListings; n += 2 {
-		var same bool
-		if same, err = c.sameListing(ctx, out); err != nil || same || n+1 == maxListings {
-			break
-		}
-		out, parts, err = c.listServices(ctx)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// maxListings bounds the listings Services makes, confirming ones included,
-// while other namespaces keep changing their services; the last full one
-// is returned.
-const maxListings = 6
-
-func (c *Client) listServices(ctx context.Context) ([]ServiceInfo, int, error) {
-	var out []ServiceInfo
-	parts := 0
-	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true, datagrams: &parts}, func(_ uint8, b []byte) error {
-		s, err := decodeService(b)
-		if err != nil {
-			return err
-		}
-		out = append(out, s)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, kernelError("list services", "", opOther, err)
-	}
-	return dropRepeats(out), parts, nil
-}
-
-// dropRepeats removes services listed twice (see Services).
-func dropRepeats(s []ServiceInfo) []ServiceInfo {
-	if len(s) < 2 {
-		return s
-	}
-	keys := newKeyTable(len(s))
-	out := s[:0]
-	keyAt := func(i int) *ServiceKey { return &out[i].ServiceKey }
-	for i := range s {
-		if slot, found := keys.lookup(&s[i].ServiceKey, keyAt); found < 0 {
-			keys.slots[slot] = int32(len(out) + 1)
-			out = append(out, s[i])
-		}
-	}
-	return out
-}
-
-// sameListing lists the services again, keys only, and reports whether
-// they are those of out, in the same order. A key it has passed may come
-// again (a repeat, see Services): it goes back there.
-func (c *Client) sameListing(ctx context.Context, out []ServiceInfo) (bool, error) {
-	n, same := 0, true
-	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
-		if !same {
-			return nil
-		}
-		k, err := decodeServiceKey(b)
-		if err != nil {
-			return err
-		}
-		if n < len(out) && out[n].ServiceKey == k {
-			n++
-			return nil
-		}
-		same = false
-		for p := n - 1; p >= 0; p-- {
-			if out[p].ServiceKey == k {
-				n, same = p+1, true
-				break
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return false, kernelError("list services", "", opOther, err)
-	}
-	return same && n == len(out), nil
-}
-
 // Service returns one service; ErrNotExist if there is none with key k.
 func (c *Client) Service(ctx context.Context, k ServiceKey) (ServiceInfo, error) {
 	const op = "get service"
@@ -196,20 +100,20 @@ func (c *Client) Service(ctx context.Context, k ServiceKey) (ServiceInfo, error)
 		return ServiceInfo{}, kernelError(op, k.String(), opOther, err)
 	}
 	if !found {
-		return ServiceInfo{}, &Error{Op: op, Object: k.String(), Err: eSRCH, kind: ErrNotExist}
+		return ServiceInfo{}, newError(op, k.String(), ErrNotExist, eSRCH)
 	}
 	return s, nil
 }
 
 // CreateService adds a virtual service; ErrExist if it is there already,
-// ErrNoModule if the kernel has no module for its scheduler or persistence
-// engine.
+// ErrUnavailable if the kernel has no module for its scheduler or
+// persistence engine.
 func (c *Client) CreateService(ctx context.Context, s Service) error {
 	const op = "create service"
 	if err := checkService(op, s); err != nil {
 		return err
 	}
-	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, &s) })
+	return moduleError(c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdNewService, func(w *attrWriter) { serviceAttr(w, &s) }), &s)
 }
 
 // UpdateService replaces every field of the service with key s.ServiceKey:
@@ -220,7 +124,7 @@ func (c *Client) UpdateService(ctx context.Context, s Service) error {
 	if err := checkService(op, s); err != nil {
 		return err
 	}
-	return c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, &s) })
+	return moduleError(c.exec(ctx, op, s.ServiceKey.String(), opServiceWrite, cmdSetService, func(w *attrWriter) { serviceAttr(w, &s) }), &s)
 }
 
 // DeleteService removes a service and its destinations.
@@ -341,7 +245,7 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 		c.tunnelsVerified.Store(true)
 		return nil
 	}
-	return &Error{Op: op, Object: obj, Err: eNOENT, kind: ErrNotExist}
+	return newError(op, obj, ErrNotExist, eNOENT)
 }
 
 // DeleteDestination removes a real server from a service.

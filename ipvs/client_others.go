@@ -6,5 +6,5 @@ import "runtime"
 
 // New fails on every OS but Linux: IPVS is a Linux kernel subsystem.
 func New(cfg *Config) (*Client, error) {
-	return nil, &Error{Op: "open", Object: "IPVS on " + runtime.GOOS, kind: ErrNotSupported}
+	return nil, newError("open", "IPVS on "+runtime.GOOS, ErrNotSupported, nil)
 }

@@ -75,13 +75,19 @@ func parseProtocolName(s string) (Protocol, bool) {
 	return 0, false
 }
 
-// connHeader starts /proc/net/ip_vs_conn.
-const connHeader = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData"
-
 // ParseConnections parses the text of /proc/net/ip_vs_conn. It is a pure
 // function, exported so that tools can parse a copy of the file taken
 // elsewhere. An unparsable line is an error naming the line.
 func ParseConnections(r io.Reader) ([]Connection, error) {
+	conns, err := parseConnections(r)
+	if err != nil {
+		return nil, newError("parse connections", "", ErrInvalid, err)
+	}
+	return conns, nil
+}
+
+// parseConnections is ParseConnections with plain errors.
+func parseConnections(r io.Reader) ([]Connection, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	var out []Connection
@@ -97,12 +103,12 @@ func ParseConnections(r io.Reader) ([]Connection, error) {
 		}
 		c, err := parseConnLine(text)
 		if err != nil {
-			return nil, fmt.Errorf("ipvs: /proc/net/ip_vs_conn line %d: %w", line, err)
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		out = append(out, c)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("ipvs: reading /proc/net/ip_vs_conn: %w", err)
+		return nil, fmt.Errorf("reading: %w", err)
 	}
 	return out, nil
 }
@@ -174,42 +180,4 @@ func parseConnAddrPort(a, p string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("port %q: %v", p, err)
 	}
 	return netip.AddrPortFrom(addr, uint16(port)), nil
-}
-
-// FormatConnections writes conns in the kernel's /proc/net/ip_vs_conn
-// format, header included: the inverse of ParseConnections.
-func FormatConnections(w io.Writer, conns []Connection) error {
-	var b strings.Builder
-	b.WriteString(connHeader + "\n")
-	for _, c := range conns {
-		pe := ""
-		if c.PersistenceEngine != "" {
-			pe = " " + c.PersistenceEngine + " " + c.PEData
-		}
-		fmt.Fprintf(&b, "%-3s %s %04X %s %04X %s %04X %-11s %7d%s\n",
-			ProtocolName(c.Protocol),
-			procAddr(c.Client.Addr()), c.Client.Port(),
-			procAddr(c.Virtual.Addr()), c.Virtual.Port(),
-			procAddr(c.Destination.Addr()), c.Destination.Port(),
-			c.State, uint32(c.Expires/time.Second), pe)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func procAddr(a netip.Addr) string {
-	if a.Is4() {
-		b := a.As4()
-		return strings.ToUpper(hex.EncodeToString(b[:]))
-	}
-	b := a.As16()
-	h := hex.EncodeToString(b[:])
-	var s strings.Builder
-	for i := 0; i < 32; i += 4 {
-		if i > 0 {
-			s.WriteByte(':')
-		}
-		s.WriteString(h[i : i+4])
-	}
-	return s.String()
 }

@@ -2,7 +2,9 @@ package ipvs
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -44,7 +46,7 @@ func TestParseConnections(t *testing.T) {
 		t.Errorf("pe = %+v", cs[4])
 	}
 	var b bytes.Buffer
-	if err := FormatConnections(&b, cs); err != nil {
+	if err := formatConnections(&b, cs); err != nil {
 		t.Fatal(err)
 	}
 	if b.String() != connFixture {
@@ -74,7 +76,7 @@ func FuzzParseConnections(f *testing.F) {
 			return
 		}
 		var b bytes.Buffer
-		if err := FormatConnections(&b, cs); err != nil {
+		if err := formatConnections(&b, cs); err != nil {
 			t.Fatal(err)
 		}
 		again, err := ParseConnections(&b)
@@ -154,4 +156,45 @@ func TestSysctlNames(t *testing.T) {
 	if n, err := parseSysctlInts("3 50"); err != nil || len(n) != 2 || n[1] != 50 {
 		t.Errorf("%v %v", n, err)
 	}
+}
+
+// connHeader starts /proc/net/ip_vs_conn.
+const connHeader = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData"
+
+// formatConnections writes conns in the kernel's /proc/net/ip_vs_conn
+// format, header included: the inverse of ParseConnections.
+func formatConnections(w io.Writer, conns []Connection) error {
+	var b strings.Builder
+	b.WriteString(connHeader + "\n")
+	for _, c := range conns {
+		pe := ""
+		if c.PersistenceEngine != "" {
+			pe = " " + c.PersistenceEngine + " " + c.PEData
+		}
+		fmt.Fprintf(&b, "%-3s %s %04X %s %04X %s %04X %-11s %7d%s\n",
+			ProtocolName(c.Protocol),
+			procAddr(c.Client.Addr()), c.Client.Port(),
+			procAddr(c.Virtual.Addr()), c.Virtual.Port(),
+			procAddr(c.Destination.Addr()), c.Destination.Port(),
+			c.State, uint32(c.Expires/time.Second), pe)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func procAddr(a netip.Addr) string {
+	if a.Is4() {
+		b := a.As4()
+		return strings.ToUpper(hex.EncodeToString(b[:]))
+	}
+	b := a.As16()
+	h := hex.EncodeToString(b[:])
+	var s strings.Builder
+	for i := 0; i < 32; i += 4 {
+		if i > 0 {
+			s.WriteByte(':')
+		}
+		s.WriteString(h[i : i+4])
+	}
+	return s.String()
 }

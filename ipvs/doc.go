@@ -14,7 +14,10 @@
 // netlink socket of its own.
 //
 // Services are identified by a ServiceKey: protocol, address and port, or
-// a firewall mark with an address family. UpdateService and
+// a firewall mark with an address family. ServiceKey.Canonical gives the
+// one form of a key (family set, IPv4-mapped addresses unmapped) that the
+// kernel reports and that compares equal for the same service: use it for
+// map keys. UpdateService and
 // UpdateDestination replace the whole entry, as ipvsadm -E and -e do: read,
 // modify and write back to change one field.
 //
@@ -74,26 +77,44 @@
 // so services another namespace adds or deletes during a dump can make it
 // repeat or skip one of ours (ipvsadm shows this too, under containers).
 // Services, and Snapshot and Apply through it, read 32 KiB datagrams
-// (about a hundred services each), drop repeats, and confirm a listing of
-// several datagrams with a second one (keys only), listing again until
-// two agree.
+// (about a hundred services each), drop repeats, and never return a
+// listing of several datagrams that no listing of another kind confirmed:
+// full listings in 32 KiB datagrams alternate with listings of the keys
+// only in page-sized ones, whose boundaries (where a disturbance strikes)
+// fall elsewhere, up to eight in all, and a full listing is returned once
+// a keys-only one agrees with it. Apply, before creating a service such a listing lacks,
+// looks it up on its own. While another namespace churns so fast that no
+// listing is confirmed, or a lookup finds a service the listing missed,
+// the call fails with ErrBusy and Apply plans nothing: try again.
+// (/proc/net/ip_vs is no way out: its reads resume by position in the
+// same shared table.)
 //
 // # Errors
 //
-// Every error is an *Error naming the operation, the object and, for
-// invalid input, the field. errors.Is answers the same way on every call:
-// ErrNotExist (service, destination or daemon missing), ErrExist,
-// ErrNoModule (scheduler or persistence engine module missing),
-// ErrPermission, ErrInvalid (rejected before anything was sent, or by the
-// kernel), ErrNotSupported and ErrUnavailable (no IPVS in the kernel: load
-// ip_vs). Kernel errors also match their errno, e.g. unix.ESRCH; a sync
-// daemon on an unknown interface is ErrInvalid matching unix.ENODEV. The
-// kernel refuses (ErrInvalid, EINVAL) a different-family destination while
-// a sync daemon runs, and a sync daemon while such destinations exist. Input is
-// validated before anything is sent; in particular direct-routing and
-// tunnel destinations must use the service's port, which the kernel would
-// silently accept and ipvsadm then cannot edit. An empty list is an empty
-// result, not an error.
+// Every error is an *Error (the SDK's one error type, errs.Error) naming
+// the package, the operation, the object and, for invalid input, the
+// field; it matches exactly one of the SDK's sentinels, the same values in
+// every package of the SDK. ErrInvalid: rejected before anything was sent
+// (Field says why), or by the kernel (EINVAL, ERANGE). ErrNotExist:
+// service, destination or daemon missing. ErrExist. ErrPermission.
+// ErrNotSupported. ErrUnavailable: a module is missing, ip_vs itself (the
+// message says: load the ip_vs module) or the module of the scheduler or
+// persistence engine named (the message says which to load). ErrBusy: the
+// kernel is short of memory or buffers (EBUSY, EAGAIN, ENOBUFS, ENOMEM),
+// or a listing could not be confirmed while other namespaces kept
+// changing their services: try again. ErrCanceled: the context ended (the
+// context's error matches too). ErrClosed: the Client was closed.
+// ErrKernel: any other errno, or a reply the package cannot read. Kernel
+// errors also match their errno, e.g. unix.ESRCH; a sync daemon on an
+// unknown interface is ErrInvalid matching unix.ENODEV. A write of a
+// batch whose acknowledgement never came (the context ended or the socket
+// failed) carries the batch's error and says the kernel may have applied
+// it. The kernel refuses (ErrInvalid, EINVAL) a different-family
+// destination while a sync daemon runs, and a sync daemon while such
+// destinations exist. Input is validated before anything is sent; in
+// particular direct-routing and tunnel destinations must use the
+// service's port, which the kernel would silently accept and ipvsadm then
+// cannot edit. An empty list is an empty result, not an error.
 //
 // # Kernel compatibility
 //
@@ -105,7 +126,7 @@
 // its per-CPU counters into what it reports every two seconds, so counters
 // read right after traffic may lag by up to that long; zeroing shows at
 // once. Debian builds the twos scheduler for 6.12 but not for 6.1, where
-// creating a twos service fails with ErrNoModule. The IPVS version
+// creating a twos service fails with ErrUnavailable. The IPVS version
 // has been 1.2.1 for many years: test for behaviour, not for the version.
 // The package is tested against Debian's 6.1 and 6.12 kernels.
 //

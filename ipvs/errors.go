@@ -1,33 +1,75 @@
 package ipvs
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"syscall"
+
+	"github.com/golvs/lvs/internal/errs"
 )
 
-// Sentinels for errors.Is. Every error the package returns is an *Error
-// that matches exactly one of them (and, for kernel errors, the errno too).
+// Error is the error type of every call in the package, and of every
+// package of the SDK: the operation, the object, for invalid input the
+// field, the sentinel it matches (Kind) and the cause (Err).
+type Error = errs.Error
+
+// Sentinels for errors.Is: the SDK's one set, the same values in every
+// package (ipvs.ErrPermission == director.ErrPermission). Every error the
+// package returns is an *Error that matches exactly one of them and, for
+// kernel errors, the errno too.
 var (
+	// ErrInvalid: the request was rejected before it was sent (Field
+	// names the input), or the kernel found it invalid (EINVAL, ERANGE;
+	// ENODEV for a sync daemon's interface).
+	ErrInvalid = errs.ErrInvalid
 	// ErrNotExist: the service, destination or sync daemon does not exist.
-	ErrNotExist = errors.New("does not exist")
+	ErrNotExist = errs.ErrNotExist
 	// ErrExist: the service, destination or sync daemon already exists.
-	ErrExist = errors.New("already exists")
-	// ErrNoModule: the kernel has no module for the scheduler or
-	// persistence engine named.
-	ErrNoModule = errors.New("scheduler or persistence engine module not found")
+	ErrExist = errs.ErrExist
 	// ErrPermission: the caller lacks CAP_NET_ADMIN in the initial user
 	// namespace, which every IPVS command requires, reads included.
-	ErrPermission = errors.New("permission denied: IPVS needs CAP_NET_ADMIN")
-	// ErrInvalid: the request was rejected before it was sent, or the
-	// kernel found it invalid.
-	ErrInvalid = errors.New("invalid argument")
+	ErrPermission = errs.ErrPermission
 	// ErrNotSupported: the running kernel (or OS) cannot do what was asked,
 	// including attributes it silently ignored.
-	ErrNotSupported = errors.New("not supported")
-	// ErrUnavailable: the kernel has no IPVS: the "IPVS" generic netlink
-	// family is missing.
-	ErrUnavailable = errors.New("IPVS is not available in this kernel: load the ip_vs module (modprobe ip_vs)")
+	ErrNotSupported = errs.ErrNotSupported
+	// ErrUnavailable: a kernel module is missing: ip_vs itself (the
+	// "IPVS" generic netlink family), or the module of the scheduler or
+	// persistence engine named. The message says which to load.
+	ErrUnavailable = errs.ErrUnavailable
+	// ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS,
+	// ENOMEM), or a listing could not be confirmed while other
+	// namespaces kept changing their services; try again.
+	ErrBusy = errs.ErrBusy
+	// ErrCanceled: the context ended; errors.Is(err, context.Canceled) or
+	// context.DeadlineExceeded tells which.
+	ErrCanceled = errs.ErrCanceled
+	// ErrClosed: the Client was closed before or during the call.
+	ErrClosed = errs.ErrClosed
+	// ErrKernel: the kernel refused for a reason no other sentinel names,
+	// or sent a reply the package cannot read; the cause says what.
+	ErrKernel = errs.ErrKernel
+
+	// The rest of the SDK's sentinels, which no ipvs call returns;
+	// re-exported so that every package names the whole set.
+
+	// ErrConflict: see errs.ErrConflict.
+	ErrConflict = errs.ErrConflict
+	// ErrIneffective: see errs.ErrIneffective.
+	ErrIneffective = errs.ErrIneffective
+	// ErrRollback: see errs.ErrRollback.
+	ErrRollback = errs.ErrRollback
+	// ErrCheckFailed: see errs.ErrCheckFailed.
+	ErrCheckFailed = errs.ErrCheckFailed
 )
+
+const pkgName = "ipvs"
+
+// newError returns an *Error of the package.
+func newError(op, object string, kind, cause error) *Error {
+	return &Error{Pkg: pkgName, Op: op, Object: object, Kind: kind, Err: cause}
+}
 
 // errNoReply: the kernel carried out a request and answered nothing. It
 // does that when the operation returns EINTR, for which netlink_rcv_skb
@@ -35,92 +77,48 @@ var (
 // not run yet is one.
 var errNoReply = errors.New("the kernel sent no reply")
 
-// Error is the error type of every call in the package.
-type Error struct {
-	// Op is the operation, e.g. "create service".
-	Op string
-	// Object names what the operation was about, e.g. "TCP 10.0.0.1:80",
-	// or is empty.
-	Object string
-	// Field names the offending field for validation errors.
-	Field string
-	// Err is the cause: a syscall.Errno for kernel errors, a description
-	// otherwise.
-	Err  error
-	kind error
+// errClosed is what the transport returns once the Client is closed.
+var errClosed = errors.New("client is closed")
+
+// errNoIPVS is the cause when the kernel has no IPVS.
+var errNoIPVS = errors.New("IPVS is not available in this kernel: load the ip_vs module (modprobe ip_vs)")
+
+// fateUnknown marks the writes of a batch whose acknowledgement never
+// came: the socket failed or the context ended first. The kernel may or
+// may not have applied them.
+type fateUnknown struct{ err error }
+
+func (e *fateUnknown) Error() string {
+	return "no acknowledgement (the kernel may have applied it): " + e.err.Error()
 }
 
-func (e *Error) Error() string {
-	s := "ipvs: " + e.Op
-	if e.Object != "" {
-		s += " " + e.Object
-	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	errno, isErrno := e.Err.(syscall.Errno)
-	switch {
-	case isErrno && errno == eNODEV:
-		s += ": no such network interface (ENODEV)"
-	case isErrno && e.kind != nil:
-		s += ": " + e.kind.Error() + " (" + errnoName(errno) + ")"
-	case e.Err != nil:
-		s += ": " + e.Err.Error()
-	case e.kind != nil:
-		s += ": " + e.kind.Error()
-	}
-	return s
+func (e *fateUnknown) Unwrap() error { return e.err }
+
+// explained is an errno with what it means for the operation; errors.Is
+// still matches the errno.
+type explained struct {
+	msg   string
+	errno syscall.Errno
 }
 
-// Unwrap exposes both the sentinel and the cause, so errors.Is(err,
-// ErrNotExist) and errors.Is(err, unix.ESRCH) both work.
-func (e *Error) Unwrap() []error {
-	out := make([]error, 0, 2)
-	if e.kind != nil {
-		out = append(out, e.kind)
-	}
-	if e.Err != nil {
-		out = append(out, e.Err)
-	}
-	return out
-}
+func (e *explained) Error() string { return e.msg + " (" + errs.ErrnoName(e.errno) + ")" }
+func (e *explained) Unwrap() error { return e.errno }
 
 // Linux errno values, spelled out so that this file builds on every OS.
 const (
-	ePERM        = syscall.Errno(1)
-	eNOENT       = syscall.Errno(2)
-	eSRCH        = syscall.Errno(3)
-	eEXIST       = syscall.Errno(17)
-	eNODEV       = syscall.Errno(19)
-	eINVAL       = syscall.Errno(22)
-	eRANGE       = syscall.Errno(34)
-	eOPNOTSUPP   = syscall.Errno(95)
-	eAFNOSUPPORT = syscall.Errno(97)
+	ePERM        = errs.EPERM
+	eNOENT       = errs.ENOENT
+	eSRCH        = errs.ESRCH
+	eEXIST       = errs.EEXIST
+	eNODEV       = errs.ENODEV
+	eINVAL       = errs.EINVAL
+	eRANGE       = errs.ERANGE
+	eOPNOTSUPP   = errs.EOPNOTSUPP
+	eAFNOSUPPORT = errs.EAFNOSUPPORT
+	eNOBUFS      = errs.ENOBUFS
 )
 
-func errnoName(e syscall.Errno) string {
-	switch e {
-	case ePERM:
-		return "EPERM"
-	case eNOENT:
-		return "ENOENT"
-	case eSRCH:
-		return "ESRCH"
-	case eEXIST:
-		return "EEXIST"
-	case eNODEV:
-		return "ENODEV"
-	case eINVAL:
-		return "EINVAL"
-	case eRANGE:
-		return "ERANGE"
-	case eOPNOTSUPP:
-		return "EOPNOTSUPP"
-	case eAFNOSUPPORT:
-		return "EAFNOSUPPORT"
-	}
-	return e.Error()
-}
+func errnoName(e syscall.Errno) string { return errs.ErrnoName(e) }
 
 // opKind tells the classifier what ENOENT means for an operation: the
 // kernel uses it both for a missing scheduler module (service writes) and
@@ -133,39 +131,84 @@ const (
 	opDestWrite
 )
 
-// kernelError wraps an errno from the kernel into an *Error with the
-// sentinel that the errno means for this operation.
+// kernelError wraps an error of a kernel call into an *Error with the
+// one sentinel it means for this operation: an errno by its meaning, a
+// context's end as ErrCanceled, a closed client as ErrClosed, anything
+// else (a reply that cannot be read) as ErrKernel. An *Error is returned
+// as it is.
 func kernelError(op, object string, k opKind, err error) error {
-	errno, ok := err.(syscall.Errno)
-	if !ok {
-		return &Error{Op: op, Object: object, Err: err}
+	if err == nil {
+		return nil
 	}
-	e := &Error{Op: op, Object: object, Err: errno}
-	switch errno {
-	case ePERM:
-		e.kind = ErrPermission
-	case eEXIST:
-		e.kind = ErrExist
-	case eSRCH:
-		e.kind = ErrNotExist
-	case eNOENT:
-		if k == opServiceWrite {
-			e.kind = ErrNoModule
-		} else {
-			e.kind = ErrNotExist
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	kind, cause := classify(k, err)
+	return newError(op, object, kind, cause)
+}
+
+// classify returns the sentinel err means and the cause to keep.
+func classify(k opKind, err error) (kind, cause error) {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ErrCanceled, err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrCanceled, err
+	case errors.Is(err, errClosed), errors.Is(err, os.ErrClosed):
+		return ErrClosed, err
+	case errors.Is(err, errNoIPVS):
+		return ErrUnavailable, err
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return ErrKernel, err
+	}
+	wrapped := err != error(errno) // keep a fateUnknown's text
+	switch {
+	case errno == eNOENT && k == opServiceWrite:
+		if wrapped {
+			return ErrUnavailable, err
 		}
-	case eINVAL, eRANGE:
-		e.kind = ErrInvalid
-	case eNODEV:
-		// Keep the errno (errors.Is(err, unix.ENODEV)); Error() names it.
-		e.kind = ErrInvalid
-	case eOPNOTSUPP, eAFNOSUPPORT:
-		e.kind = ErrNotSupported
+		return ErrUnavailable, &explained{"the kernel has no module for the scheduler or persistence engine named (modprobe ip_vs_NAME or ip_vs_pe_NAME)", errno}
+	case errno == eNODEV:
+		// A sync daemon's interface: the input names no device.
+		if wrapped {
+			return ErrInvalid, err
+		}
+		return ErrInvalid, &explained{"no such network interface", errno}
 	}
-	return e
+	return errs.ErrnoKind(errno), err
+}
+
+// moduleError names the modules a service write needs when the kernel
+// found none for its scheduler or persistence engine (ENOENT).
+func moduleError(err error, s *Service) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != ErrUnavailable {
+		return err
+	}
+	var x *explained
+	if !errors.As(e.Err, &x) {
+		return err
+	}
+	sched := s.Scheduler
+	if sched == "" {
+		sched = defaultScheduler
+	}
+	msg := fmt.Sprintf("the kernel has no module for scheduler %q (modprobe ip_vs_%s)", sched, sched)
+	if s.PersistenceEngine != "" {
+		msg = fmt.Sprintf("the kernel has no module for scheduler %q or persistence engine %q (modprobe ip_vs_%s ip_vs_pe_%s)",
+			sched, s.PersistenceEngine, sched, s.PersistenceEngine)
+	}
+	e.Err = &explained{msg, x.errno}
+	return err
 }
 
 // invalid is a validation error.
 func invalid(op, object, field, msg string) error {
-	return &Error{Op: op, Object: object, Field: field, Err: errors.New(msg), kind: ErrInvalid}
+	return errs.Invalid(pkgName, op, object, field, msg)
 }
+
+// kindOf returns the sentinel err matches.
+func kindOf(err error) error { return errs.KindOf(err) }

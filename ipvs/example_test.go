@@ -260,7 +260,7 @@ func ExampleError() {
 	case err == nil:
 	case errors.Is(err, ipvs.ErrExist):
 		// Already there: idempotent set-up can carry on.
-	case errors.Is(err, ipvs.ErrNoModule):
+	case errors.Is(err, ipvs.ErrUnavailable):
 		log.Fatal("this kernel lacks the scheduler: ", err)
 	case errors.As(err, &e) && e.Field != "":
 		log.Fatalf("bad %s: %v", e.Field, err)

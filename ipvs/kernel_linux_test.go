@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -214,13 +215,13 @@ func TestKernelErrors(t *testing.T) {
 		{"create existing service", func(ctx context.Context) error { return c.CreateService(ctx, ipvs.Service{ServiceKey: vip}) }, ipvs.ErrExist, syscall.EEXIST},
 		{"unknown scheduler", func(ctx context.Context) error {
 			return c.CreateService(ctx, ipvs.Service{ServiceKey: missing, Scheduler: "nosuch"})
-		}, ipvs.ErrNoModule, syscall.ENOENT},
+		}, ipvs.ErrUnavailable, syscall.ENOENT},
 		{"unknown scheduler on update", func(ctx context.Context) error {
 			return c.UpdateService(ctx, ipvs.Service{ServiceKey: vip, Scheduler: "nosuch"})
-		}, ipvs.ErrNoModule, syscall.ENOENT},
+		}, ipvs.ErrUnavailable, syscall.ENOENT},
 		{"unknown persistence engine", func(ctx context.Context) error {
 			return c.CreateService(ctx, ipvs.Service{ServiceKey: missing, Flags: ipvs.FlagPersistent, Timeout: time.Second, PersistenceEngine: "nosuch"})
-		}, ipvs.ErrNoModule, syscall.ENOENT},
+		}, ipvs.ErrUnavailable, syscall.ENOENT},
 		{"update missing service", func(ctx context.Context) error { return c.UpdateService(ctx, ipvs.Service{ServiceKey: missing}) }, ipvs.ErrNotExist, syscall.ESRCH},
 		{"delete missing service", func(ctx context.Context) error { return c.DeleteService(ctx, missing) }, ipvs.ErrNotExist, syscall.ESRCH},
 		{"get missing service", func(ctx context.Context) error { _, err := c.Service(ctx, missing); return err }, ipvs.ErrNotExist, syscall.ESRCH},
@@ -263,7 +264,7 @@ func TestKernelErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %v with errno %v", tt.name, err, tt.want, tt.errno)
 			continue
 		}
-		for _, other := range []error{ipvs.ErrNotExist, ipvs.ErrExist, ipvs.ErrNoModule, ipvs.ErrPermission, ipvs.ErrInvalid, ipvs.ErrNotSupported, ipvs.ErrUnavailable} {
+		for _, other := range errs.All() {
 			if other != tt.want && errors.Is(err, other) {
 				t.Errorf("%s: %v also matches %v", tt.name, err, other)
 			}
@@ -287,7 +288,7 @@ func syncInterface(t *testing.T, ns *nstest.NS) {
 }
 
 // TestKernelTwos: Debian's 6.1 does not build ip_vs_twos, its 6.12 does.
-// Where the module file is missing the error must be ErrNoModule; where it
+// Where the module file is missing the error must be ErrUnavailable; where it
 // exists the scheduler must work.
 func TestKernelTwos(t *testing.T) {
 	t.Parallel()
@@ -299,8 +300,8 @@ func TestKernelTwos(t *testing.T) {
 	s := ipvs.Service{ServiceKey: key4(ipvs.TCP, "10.0.0.1", 80), Scheduler: ipvs.TwoRandomChoices}
 	err := c.CreateService(tctx(t), s)
 	if !have {
-		if !errors.Is(err, ipvs.ErrNoModule) || !errors.Is(err, syscall.ENOENT) {
-			t.Fatalf("twos without its module: %v, want ErrNoModule", err)
+		if !errors.Is(err, ipvs.ErrUnavailable) || !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("twos without its module: %v, want ErrUnavailable", err)
 		}
 		return
 	}

@@ -5,6 +5,7 @@ package ipvs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -18,20 +19,20 @@ import (
 // concurrent Close cannot make f run in the wrong namespace.
 func (c *Client) inNetNS(ctx context.Context, op string, f func() error) error {
 	if err := ctx.Err(); err != nil {
-		return &Error{Op: op, Err: err, kind: ErrUnavailable}
+		return newError(op, "", ErrCanceled, err)
 	}
 	fd := -1
 	if t, ok := c.t.(*nlTransport); ok {
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()
-			return &Error{Op: op, Err: errors.New("client is closed"), kind: ErrInvalid}
+			return newError(op, "", ErrClosed, errClosed)
 		}
 		if t.nsfd >= 0 {
 			d, err := unix.FcntlInt(uintptr(t.nsfd), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
 				t.mu.Unlock()
-				return &Error{Op: op, Object: "network namespace", Err: err, kind: ErrInvalid}
+				return kernelError(op, "network namespace", opOther, err)
 			}
 			fd = d
 		}
@@ -63,14 +64,16 @@ func procError(op, path string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	kind := ErrUnavailable
 	switch {
 	case errors.Is(err, os.ErrPermission):
-		kind = ErrPermission
+		return newError(op, path, ErrPermission, err)
 	case errors.Is(err, os.ErrNotExist) && strings.HasPrefix(path, sysctlDir):
-		kind = ErrNotExist
+		return newError(op, path, ErrNotExist, err)
+	case errors.Is(err, os.ErrNotExist):
+		// The file comes with the module.
+		return newError(op, path, ErrUnavailable, fmt.Errorf("%w: load the ip_vs module (modprobe ip_vs)", err))
 	}
-	return &Error{Op: op, Object: path, Err: err, kind: kind}
+	return kernelError(op, path, opOther, err)
 }
 
 // Connections returns the connection table of the Client's namespace
@@ -82,9 +85,9 @@ func (c *Client) Connections(ctx context.Context) ([]Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	conns, err := ParseConnections(strings.NewReader(string(b)))
+	conns, err := parseConnections(strings.NewReader(string(b)))
 	if err != nil {
-		return nil, &Error{Op: "read connections", Err: err, kind: ErrInvalid}
+		return nil, newError("read connections", "", ErrKernel, err)
 	}
 	return conns, nil
 }
@@ -96,9 +99,9 @@ func (c *Client) GlobalStats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	s, err := ParseGlobalStats(strings.NewReader(string(b)))
+	s, err := parseGlobalStats(strings.NewReader(string(b)))
 	if err != nil {
-		return Stats{}, &Error{Op: "read global stats", Err: err, kind: ErrInvalid}
+		return Stats{}, newError("read global stats", "", ErrKernel, err)
 	}
 	return s, nil
 }
@@ -127,7 +130,7 @@ func (c *Client) SysctlInts(ctx context.Context, name Sysctl) ([]int, error) {
 	}
 	n, err := parseSysctlInts(v)
 	if err != nil {
-		return nil, &Error{Op: "read sysctl", Object: string(name), Err: err, kind: ErrInvalid}
+		return nil, newError("read sysctl", string(name), ErrKernel, err)
 	}
 	return n, nil
 }
@@ -190,7 +193,7 @@ func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (prev
 	})
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) {
-			return "", &Error{Op: op, Object: string(name), Err: err, kind: ErrInvalid}
+			return "", newError(op, string(name), ErrInvalid, err)
 		}
 		return "", procError(op, path, err)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func notLinux(op string) error {
-	return &Error{Op: op, Object: "IPVS on " + runtime.GOOS, kind: ErrNotSupported}
+	return newError(op, "IPVS on "+runtime.GOOS, ErrNotSupported, nil)
 }
 
 // Connections is only supported on Linux.

@@ -13,6 +13,15 @@ import (
 // out) and their estimated rates, all in hexadecimal. It is a pure
 // function.
 func ParseGlobalStats(r io.Reader) (Stats, error) {
+	s, err := parseGlobalStats(r)
+	if err != nil {
+		return Stats{}, newError("parse global stats", "", ErrInvalid, err)
+	}
+	return s, nil
+}
+
+// parseGlobalStats is ParseGlobalStats with plain errors.
+func parseGlobalStats(r io.Reader) (Stats, error) {
 	sc := bufio.NewScanner(r)
 	var rows [][5]uint64
 	line := 0
@@ -23,23 +32,23 @@ func ParseGlobalStats(r io.Reader) (Stats, error) {
 			continue
 		}
 		if len(f) != 5 {
-			return Stats{}, fmt.Errorf("ipvs: /proc/net/ip_vs_stats line %d: want 5 numbers, have %d", line, len(f))
+			return Stats{}, fmt.Errorf("line %d: want 5 numbers, have %d", line, len(f))
 		}
 		var row [5]uint64
 		for i, s := range f {
 			v, err := strconv.ParseUint(s, 16, 64)
 			if err != nil {
-				return Stats{}, fmt.Errorf("ipvs: /proc/net/ip_vs_stats line %d: %q: %v", line, s, err)
+				return Stats{}, fmt.Errorf("line %d: %q: %v", line, s, err)
 			}
 			row[i] = v
 		}
 		rows = append(rows, row)
 	}
 	if err := sc.Err(); err != nil {
-		return Stats{}, fmt.Errorf("ipvs: reading /proc/net/ip_vs_stats: %w", err)
+		return Stats{}, fmt.Errorf("reading: %w", err)
 	}
 	if len(rows) != 2 {
-		return Stats{}, fmt.Errorf("ipvs: /proc/net/ip_vs_stats: want 2 rows of numbers, have %d", len(rows))
+		return Stats{}, fmt.Errorf("want 2 rows of numbers, have %d", len(rows))
 	}
 	t, r2 := rows[0], rows[1]
 	return Stats{

@@ -73,7 +73,7 @@ func ParseProtocol(s string) (Protocol, error) {
 	case "sctp":
 		return SCTP, nil
 	}
-	return 0, fmt.Errorf("ipvs: unknown protocol %q (want tcp, udp or sctp)", s)
+	return 0, invalid("parse protocol", fmt.Sprintf("%q", s), "", "unknown protocol (want tcp, udp or sctp)")
 }
 
 // Scheduler names a scheduling algorithm; the kernel loads module
@@ -147,20 +147,23 @@ func NetmaskBits(f Family, bits int) (Netmask, error) {
 	case f == IPv6 && bits >= 1 && bits <= 128:
 		return Netmask{IPv6, uint32(bits)}, nil
 	}
-	return Netmask{}, fmt.Errorf("ipvs: netmask /%d does not fit %v", bits, f)
+	return Netmask{}, invalid("netmask", fmt.Sprintf("/%d", bits), "", fmt.Sprintf("does not fit %v", f))
 }
 
 // NetmaskIPv4 returns an IPv4 granularity from a dotted mask such as
 // 255.255.255.0. Non-contiguous masks are allowed, as the kernel allows them.
 func NetmaskIPv4(m netip.Addr) (Netmask, error) {
 	if !m.Is4() {
-		return Netmask{}, fmt.Errorf("ipvs: netmask %v is not an IPv4 mask", m)
+		return Netmask{}, invalid("netmask", m.String(), "", "not an IPv4 mask")
 	}
 	b := m.As4()
 	return Netmask{IPv4, uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])}, nil
 }
 
-// IsZero reports whether m is the default, the whole address.
+// IsZero reports whether m is the zero value, which means the default:
+// the whole address. A mask made for the whole address (NetmaskBits(IPv4,
+// 32) or (IPv6, 128)) means the same but is not zero; IsFull reports
+// either.
 func (m Netmask) IsZero() bool { return m.family == 0 }
 
 // Family is the family m was built for, 0 for the zero value.
@@ -216,6 +219,19 @@ func (k ServiceKey) family() Family {
 		return k.Family
 	}
 	return FamilyOf(k.Address)
+}
+
+// Canonical returns k in the one form the kernel reports it in: Family
+// set, an IPv4-mapped IPv6 address unmapped. Two valid keys name the same
+// service exactly when their canonical forms are equal, so canonical keys
+// can be compared with == and used as map keys; the keys the package
+// returns are canonical already.
+func (k ServiceKey) Canonical() ServiceKey {
+	k.Family = k.family()
+	if k.Address.Is4In6() {
+		k.Address = k.Address.Unmap()
+	}
+	return k
 }
 
 // String formats like ipvsadm's listing: "TCP 10.0.0.1:80",

@@ -310,13 +310,9 @@ func shape(err error) *errorShape {
 	if errors.As(err, &e) {
 		s.Op, s.Object, s.Field = e.Op, e.Object, e.Field
 	}
-	for name, sentinel := range map[string]error{
-		"ErrNotExist": ipvs.ErrNotExist, "ErrExist": ipvs.ErrExist, "ErrNoModule": ipvs.ErrNoModule,
-		"ErrPermission": ipvs.ErrPermission, "ErrInvalid": ipvs.ErrInvalid, "ErrNotSupported": ipvs.ErrNotSupported,
-		"ErrUnavailable": ipvs.ErrUnavailable, "context.Canceled": context.Canceled, "ErrConflict": errs.ErrConflict,
-	} {
+	for _, sentinel := range append(errs.All(), context.Canceled) {
 		if errors.Is(err, sentinel) {
-			s.Sentinels = append(s.Sentinels, name)
+			s.Sentinels = append(s.Sentinels, sentinel.Error())
 		}
 	}
 	slices.Sort(s.Sentinels)

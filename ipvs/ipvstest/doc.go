@@ -33,7 +33,7 @@
 // Differences: services are listed in key order (the kernel's order is
 // that of its hash table, which callers must not rely on); destinations
 // newest first, as the kernel does. Every mainline scheduler module is
-// present (Debian's 6.1 lacks twos); others fail with ErrNoModule. Sync
+// present (Debian's 6.1 lacks twos); others fail with ErrUnavailable. Sync
 // daemons need an interface added with AddInterface. Nothing forwards
 // packets: counters stay zero and connections are what SetConnections
 // says. Apply is ipvs.Client.Apply's own code over the table

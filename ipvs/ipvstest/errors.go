@@ -3,53 +3,52 @@ package ipvstest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 
 	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/ipvs"
 )
 
-// kernelCause is the cause of an error the kernel returns: its errno and
-// the sentinel ipvs.Client maps that errno to for the operation, so that
-// errors.Is matches both, and the message reads as ipvs.Client's does.
-type kernelCause struct {
-	errno syscall.Errno
-	kind  error
-}
-
-func (c kernelCause) Error() string {
-	if c.errno == errs.ENODEV {
-		return "no such network interface (ENODEV)"
-	}
-	return c.kind.Error() + " (" + errs.ErrnoName(c.errno) + ")"
-}
-
-func (c kernelCause) Unwrap() []error { return []error{c.kind, c.errno} }
-
 // kernelError is the *ipvs.Error ipvs.Client returns when the kernel
-// answers op on obj with errno, which for that operation means kind.
-func kernelError(op, obj string, errno syscall.Errno, kind error) error {
-	return &ipvs.Error{Op: op, Object: obj, Err: kernelCause{errno, kind}}
+// answers op on obj with cause (an errno, or an errno explained), which
+// for that operation means kind.
+func kernelError(op, obj string, kind, cause error) error {
+	return &ipvs.Error{Pkg: "ipvs", Op: op, Object: obj, Kind: kind, Err: cause}
 }
+
+// explained is an errno with what it means for the operation, as
+// ipvs.Client words it; errors.Is still matches the errno.
+type explained struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *explained) Error() string { return e.msg + " (" + errs.ErrnoName(e.errno) + ")" }
+func (e *explained) Unwrap() error { return e.errno }
 
 // The kernel's refusals, each with the sentinel ipvs.Client gives it.
-func exists(op, obj string) error        { return kernelError(op, obj, errs.EEXIST, ipvs.ErrExist) }
-func noService(op, obj string) error     { return kernelError(op, obj, errs.ESRCH, ipvs.ErrNotExist) }
-func noDest(op, obj string) error        { return kernelError(op, obj, errs.ENOENT, ipvs.ErrNotExist) }
-func noModule(op, obj string) error      { return kernelError(op, obj, errs.ENOENT, ipvs.ErrNoModule) }
-func noDevice(op, obj string) error      { return kernelError(op, obj, errs.ENODEV, ipvs.ErrInvalid) }
-func kernelInvalid(op, obj string) error { return kernelError(op, obj, errs.EINVAL, ipvs.ErrInvalid) }
-
-// invalidCause is the cause of a validation error ipvs.Client makes
-// itself, outside the Validate methods.
-type invalidCause string
-
-func (c invalidCause) Error() string { return string(c) }
-func (c invalidCause) Unwrap() error { return ipvs.ErrInvalid }
-
-func invalid(op, obj, field, msg string) error {
-	return &ipvs.Error{Op: op, Object: obj, Field: field, Err: invalidCause(msg)}
+func exists(op, obj string) error    { return kernelError(op, obj, ipvs.ErrExist, errs.EEXIST) }
+func noService(op, obj string) error { return kernelError(op, obj, ipvs.ErrNotExist, errs.ESRCH) }
+func noDest(op, obj string) error    { return kernelError(op, obj, ipvs.ErrNotExist, errs.ENOENT) }
+func noDevice(op, obj string) error {
+	return kernelError(op, obj, ipvs.ErrInvalid, &explained{"no such network interface", errs.ENODEV})
 }
+func kernelInvalid(op, obj string) error { return kernelError(op, obj, ipvs.ErrInvalid, errs.EINVAL) }
+
+// noModule names the modules a service needs that the kernel lacks.
+func noModule(op string, s ipvs.Service) error {
+	msg := fmt.Sprintf("the kernel has no module for scheduler %q (modprobe ip_vs_%s)", s.Scheduler, s.Scheduler)
+	if s.PersistenceEngine != "" {
+		msg = fmt.Sprintf("the kernel has no module for scheduler %q or persistence engine %q (modprobe ip_vs_%s ip_vs_pe_%s)",
+			s.Scheduler, s.PersistenceEngine, s.Scheduler, s.PersistenceEngine)
+	}
+	return kernelError(op, s.ServiceKey.String(), ipvs.ErrUnavailable, &explained{msg, errs.ENOENT})
+}
+
+// invalid is a validation error ipvs.Client makes itself, outside the
+// Validate methods.
+func invalid(op, obj, field, msg string) error { return errs.Invalid("ipvs", op, obj, field, msg) }
 
 // validated returns the error of an ipvs Validate method as op's.
 func validated(op string, err error) error {
@@ -64,13 +63,13 @@ func validated(op string, err error) error {
 var errClosed = errors.New("client is closed")
 
 // callError is the error of a call that did not reach the kernel: the
-// context ended, or the client is closed.
+// client is closed, or the context ended.
 func callError(ctx context.Context, closed bool, op, obj string) error {
 	if closed {
-		return &ipvs.Error{Op: op, Object: obj, Err: errClosed}
+		return kernelError(op, obj, ipvs.ErrClosed, errClosed)
 	}
 	if err := ctx.Err(); err != nil {
-		return &ipvs.Error{Op: op, Object: obj, Err: err}
+		return kernelError(op, obj, ipvs.ErrCanceled, err)
 	}
 	return nil
 }

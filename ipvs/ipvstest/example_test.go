@@ -75,6 +75,6 @@ func ExampleClient_Apply() {
 	fmt.Println(res, err)
 	// Output:
 	// 4 writes (4 applied, 0 failed), 0 draining <nil>
-	// ipvs: apply: refusing to delete 3 of the 4 services it owns (75%, above MaxDeleteShare 50%) for a desired state of 1: is it truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them
+	// ipvs: apply: refusing to delete 3 of the 4 services it owns (75%, above MaxDeleteShare 50%) for a desired state of 1: is it truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them (conflicts with existing configuration)
 	// 4 writes (4 applied, 0 failed), 0 draining <nil>
 }

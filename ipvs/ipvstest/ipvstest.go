@@ -210,7 +210,7 @@ func hasScheduler(s ipvs.Scheduler) bool {
 // kernel does on NEW_SERVICE and SET_SERVICE.
 func modules(op string, s ipvs.Service) error {
 	if !hasScheduler(s.Scheduler) || (s.PersistenceEngine != "" && s.PersistenceEngine != ipvs.PersistenceEngineSIP) {
-		return noModule(op, s.ServiceKey.String())
+		return noModule(op, s)
 	}
 	return nil
 }
@@ -271,7 +271,7 @@ func (c *Client) Service(ctx context.Context, k ipvs.ServiceKey) (ipvs.ServiceIn
 }
 
 // CreateService adds a service; ErrExist if it is there already,
-// ErrNoModule for a scheduler or persistence engine the kernel lacks.
+// ErrUnavailable for a scheduler or persistence engine the kernel lacks.
 func (c *Client) CreateService(ctx context.Context, s ipvs.Service) error {
 	return c.writeService(ctx, "create service", s)
 }

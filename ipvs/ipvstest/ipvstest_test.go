@@ -43,7 +43,7 @@ func TestServicesAndDestinations(t *testing.T) {
 	require.Equal(t, ipvs.Service{ServiceKey: ipvs.ServiceKey{Family: ipvs.IPv4, Protocol: ipvs.TCP, Address: web.Address, Port: 80}, Scheduler: ipvs.WeightedLeastConnection}, got.Service)
 
 	kernelErr(t, c.CreateService(ctx, ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.UDP, Address: web.Address, Port: 53}, Scheduler: "nosuch"}),
-		ipvs.ErrNoModule, syscall.ENOENT, "create service", "UDP 10.0.0.1:53")
+		ipvs.ErrUnavailable, syscall.ENOENT, "create service", "UDP 10.0.0.1:53")
 
 	missing := web
 	missing.Port = 81
