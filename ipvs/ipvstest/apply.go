@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -42,7 +43,7 @@ func (c *Client) Commit(ctx context.Context, changes []ipvs.Change) (ipvs.BatchR
 	if failed == 0 {
 		return res, nil
 	}
-	return res, &ipvs.Error{Op: "commit batch", Object: fmt.Sprintf("(%d of %d writes failed)", failed, len(changes)), Err: first}
+	return res, kernelError("commit batch", fmt.Sprintf("(%d of %d writes failed)", failed, len(changes)), errs.KindOf(first), first)
 }
 
 // commitOne makes one validated change as the single call would.
