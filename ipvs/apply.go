@@ -3,6 +3,7 @@ package ipvs
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
@@ -54,7 +55,25 @@ type ApplyOptions struct {
 	// Drains remembers when each drain began; required with DrainTimeout.
 	// Keep one per namespace for the life of the agent.
 	Drains *Drains
+
+	// MaxDeleteShare guards against a truncated or empty desired state (a
+	// configuration file cut short, a discovery service answering
+	// nothing), which would otherwise delete what Apply owns: Apply
+	// refuses, before writing anything, to delete or start draining more
+	// than this share of the services it owns in one call (one service
+	// may always go), and to delete any with an empty desired state.
+	// 0 means DefaultMaxDeleteShare; 1 allows any share of a non-empty
+	// desired state. See AllowMassDelete.
+	MaxDeleteShare float64
+	// AllowMassDelete lifts that guard: Apply deletes whatever leaves the
+	// desired state, all it owns for an empty one. Set it for a deliberate
+	// mass removal, such as an agent's teardown.
+	AllowMassDelete bool
 }
+
+// DefaultMaxDeleteShare is the share of its services one Apply may delete
+// when ApplyOptions.MaxDeleteShare is 0.
+const DefaultMaxDeleteShare = 0.5
 
 // Drains is the in-memory record of drains in progress, kept between
 // Apply calls. The zero value is ready to use; it is safe for concurrent
@@ -297,6 +316,21 @@ func firstDuplicate(ds []Destination) (Destination, bool) {
 // destination the kernel turns into IPIP counts as refused, with
 // ErrNotSupported (see Batch.Commit).
 func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (ApplyResult, error) {
+	return apply(ctx, c, desired, opts)
+}
+
+// applier is what Apply needs of a table: the kernel's through a Client,
+// or another (see ApplyTo).
+type applier interface {
+	// snapshot lists the services keep accepts, with their destinations;
+	// want is the desired state (see Client.snapshot).
+	snapshot(ctx context.Context, keep func(ServiceKey) bool, want *desiredIndex) ([]ServiceSnapshot, error)
+	// send makes the writes of p (see Client.send).
+	send(ctx context.Context, p *plan) ([]error, error)
+}
+
+// apply is Apply over any table.
+func apply(ctx context.Context, t applier, desired State, opts *ApplyOptions) (ApplyResult, error) {
 	const op = "apply"
 	var o ApplyOptions
 	if opts != nil {
@@ -311,6 +345,9 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 	if o.DrainServices && o.DrainTimeout == 0 {
 		return ApplyResult{}, invalid(op, "", "DrainServices", "needs DrainTimeout")
 	}
+	if !(o.MaxDeleteShare >= 0 && o.MaxDeleteShare <= 1) {
+		return ApplyResult{}, invalid(op, "", "MaxDeleteShare", fmt.Sprintf("%v is not a share between 0 and 1", o.MaxDeleteShare))
+	}
 	ix, err := indexState(desired)
 	if err != nil {
 		return ApplyResult{}, err
@@ -319,7 +356,7 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		_, want := ix.find(k)
 		return want || o.Owns == nil || o.Owns(k)
 	}
-	snap, err := c.snapshot(ctx, owned, &ix)
+	snap, err := t.snapshot(ctx, owned, &ix)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -333,8 +370,12 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 		p.newDests = map[drainKey]time.Time{}
 		p.newSvcs = map[ServiceKey]time.Time{}
 	}
-	res := ApplyResult{plan: p.plan(snap), Draining: p.draining}
-	res.errs, err = c.send(ctx, &res.plan)
+	pl := p.plan(snap)
+	if err := p.checkDeletes(len(snap)); err != nil {
+		return ApplyResult{}, err
+	}
+	res := ApplyResult{plan: pl, Draining: p.draining}
+	res.errs, err = t.send(ctx, &res.plan)
 	for i, e := range res.errs {
 		if e == nil {
 			continue
@@ -390,6 +431,34 @@ type planner struct {
 	// services; writes follow, each service before its destinations.
 	destDrops, svcDrops []Change
 	match               destIndex
+	// leaving counts the owned services this Apply starts to delete or
+	// drain (see ApplyOptions.MaxDeleteShare).
+	leaving int
+}
+
+// checkDeletes enforces ApplyOptions.MaxDeleteShare once the plan is made:
+// owned is the number of services Apply read. The refusal is ErrConflict:
+// the desired state is well formed, but what the kernel holds contradicts
+// it beyond what one Apply is trusted to undo.
+func (p *planner) checkDeletes(owned int) error {
+	if p.opts.AllowMassDelete || p.leaving == 0 {
+		return nil
+	}
+	share := p.opts.MaxDeleteShare
+	if share == 0 {
+		share = DefaultMaxDeleteShare
+	}
+	var msg string
+	switch {
+	case len(p.ix.svcs) == 0:
+		msg = fmt.Sprintf("refusing to delete all %d of the services it owns: the desired state is empty (truncated?); set AllowMassDelete to delete them", p.leaving)
+	case p.leaving > 1 && float64(p.leaving) > share*float64(owned):
+		msg = fmt.Sprintf("refusing to delete %d of the %d services it owns (%.0f%%, above MaxDeleteShare %.0f%%) for a desired state of %d: is it truncated? Set AllowMassDelete or raise MaxDeleteShare to delete them",
+			p.leaving, owned, 100*float64(p.leaving)/float64(owned), 100*share, len(p.ix.svcs))
+	default:
+		return nil
+	}
+	return newError("apply", "", ErrConflict, errors.New(msg))
 }
 
 // plan returns the writes that make the kernel's snap match the desired
@@ -543,11 +612,14 @@ func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Tim
 func (p *planner) leaveService(ks *ServiceSnapshot) {
 	k := ks.ServiceKey
 	if !p.opts.DrainServices || k.DrainsAtOnce() {
+		p.leaving++
 		p.svcDrops = append(p.svcDrops, Change{Op: OpDeleteService, Service: ks.Service})
 		return
 	}
 	since, ok := p.oldSvcs[k]
 	if !ok {
+		// A drain in progress was counted when it began.
+		p.leaving++
 		since = p.now
 	}
 	p.newSvcs[k] = since

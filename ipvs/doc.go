@@ -34,6 +34,23 @@
 // few system calls and reports each write's fate; Client.Snapshot reads
 // everything at once.
 //
+// Apply guards against a desired state that is empty or cut short (a
+// truncated configuration file, a discovery service that answered
+// nothing), which would otherwise delete what it owns, the whole
+// namespace by default: it refuses, before writing anything, to delete
+// (or start draining) more than half of the services it owns in one call
+// (ApplyOptions.MaxDeleteShare changes the share; one service may always
+// go), and to delete any with an empty desired state. The refusal is an
+// error matching ErrConflict that gives the numbers; set
+// ApplyOptions.AllowMassDelete for a deliberate mass removal, such as an
+// agent's teardown.
+//
+// The Validate methods (Service.Validate, State.Validate and the others)
+// make the checks of the calls without sending anything, to check input
+// up front. Package ipvstest is an in-memory table with the kernel's
+// semantics and the Client's errors, for unit tests without root;
+// ApplyTo runs Apply's own code over it, or over any other Table.
+//
 // The kernel exposes some state only under /proc, per namespace:
 // Connections reads the connection table (/proc/net/ip_vs_conn),
 // GlobalStats the global counters (/proc/net/ip_vs_stats), and Sysctl,

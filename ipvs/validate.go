@@ -51,9 +51,32 @@ func checkName(op string, obj func() string, field, name string) error {
 	return nil
 }
 
-func checkSeconds(op string, obj func() string, field string, d time.Duration) error {
-	if d < 0 || d%time.Second != 0 || d/time.Second > 1<<32-1 {
-		return invalid(op, obj(), field, fmt.Sprintf("%v is not a whole number of seconds in 0..%d", d, uint32(1<<32-1)))
+// Bounds of the kernel's timeouts, which it keeps in jiffies (seconds
+// times HZ, 100 to 1000 depending on the kernel's configuration; 250 on
+// Debian's) and reports back divided by HZ.
+const (
+	// MaxPersistTimeout is the longest persistence timeout (Service.Timeout),
+	// ipvsadm's limit of 31 days. The kernel keeps it in an unsigned 32-bit
+	// count of jiffies and does not check it: a longer one wraps silently
+	// (at 2^32/HZ seconds, 198 days with HZ=250, 49 with HZ=1000), reads
+	// back shorter, and Apply would rewrite it forever.
+	MaxPersistTimeout = 31 * 24 * time.Hour
+	// MaxProtocolTimeout is the longest TCP, TCP FIN or UDP timeout
+	// (Timeouts), INT_MAX/HZ seconds for the highest HZ Linux offers (1000):
+	// the kernel keeps them in a signed int of jiffies and refuses more
+	// than INT_MAX/HZ seconds (EINVAL), a limit that depends on the
+	// kernel's configuration (8589934 s with HZ=250, 2147483 s with
+	// HZ=1000). This bound holds on every kernel.
+	MaxProtocolTimeout = (1<<31 - 1) / 1000 * time.Second
+)
+
+// checkSeconds checks a duration the kernel takes in whole seconds, up to max.
+func checkSeconds(op string, obj func() string, field string, d, max time.Duration, why string) error {
+	if d < 0 || d%time.Second != 0 {
+		return invalid(op, obj(), field, fmt.Sprintf("%v is not a whole, non-negative number of seconds", d))
+	}
+	if d > max {
+		return invalid(op, obj(), field, fmt.Sprintf("%v is above %v (%d s), %s", d, max, max/time.Second, why))
 	}
 	return nil
 }
@@ -70,7 +93,7 @@ func checkService(op string, s Service) error {
 	if err := checkName(op, obj, "PersistenceEngine", s.PersistenceEngine); err != nil {
 		return err
 	}
-	if err := checkSeconds(op, obj, "Timeout", s.Timeout); err != nil {
+	if err := checkSeconds(op, obj, "Timeout", s.Timeout, MaxPersistTimeout, "ipvsadm's limit of 31 days: the kernel wraps longer persistence timeouts silently"); err != nil {
 		return err
 	}
 	if s.Flags&FlagPersistent != 0 && s.Timeout == 0 {
@@ -115,6 +138,13 @@ func checkDest(op string, k ServiceKey, fam Family, d *Destination) error {
 	if a := d.Address.Unmap(); a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return invalid(op, obj(), "Address", "must be a unicast address")
 	}
+	if d.Address.Is6() && !d.Address.Is4In6() && d.Address.IsLinkLocalUnicast() {
+		// The kernel accepts one only if it is an address of the director
+		// itself (a Local destination), which a real server never is.
+		return invalid(op, obj(), "Address", "an IPv6 link-local address (fe80::/10) cannot be a real server: it is only "+
+			"meaningful on one interface, IPVS destinations carry no interface, and the kernel refuses them (EINVAL); "+
+			"use the server's global or unique-local (fc00::/7) address")
+	}
 	switch d.Forward {
 	case Masquerade, Local, Tunnel, DirectRoute:
 	default:
@@ -129,11 +159,18 @@ func checkDest(op string, k ServiceKey, fam Family, d *Destination) error {
 	if d.Weight > maxWeight {
 		return invalid(op, obj(), "Weight", fmt.Sprintf("%d is above the kernel's %d", d.Weight, maxWeight))
 	}
-	if d.UpperThreshold > maxWeight || d.LowerThreshold > maxWeight {
-		return invalid(op, obj(), "UpperThreshold", fmt.Sprintf("thresholds must be at most %d", maxWeight))
+	// ipvsadm's bound: above it, the kernel's default recovery point (3/4
+	// of the upper threshold) overflows.
+	if d.UpperThreshold > maxWeight {
+		return invalid(op, obj(), "UpperThreshold", fmt.Sprintf("%d is above %d", d.UpperThreshold, maxWeight))
 	}
-	if d.UpperThreshold != 0 && d.LowerThreshold > d.UpperThreshold {
-		return invalid(op, obj(), "LowerThreshold", fmt.Sprintf("%d is above UpperThreshold %d", d.LowerThreshold, d.UpperThreshold))
+	if d.LowerThreshold > maxWeight {
+		return invalid(op, obj(), "LowerThreshold", fmt.Sprintf("%d is above %d", d.LowerThreshold, maxWeight))
+	}
+	if d.LowerThreshold > d.UpperThreshold {
+		// The kernel refuses it with ERANGE, also when UpperThreshold is 0
+		// (no limit): a lower threshold means nothing without an upper one.
+		return invalid(op, obj(), "LowerThreshold", fmt.Sprintf("%d is above UpperThreshold %d (0: no limit, which admits no lower threshold)", d.LowerThreshold, d.UpperThreshold))
 	}
 	if d.Forward != Tunnel {
 		if d.TunnelType != IPIP || d.TunnelPort != 0 || d.TunnelFlags != 0 {
@@ -183,17 +220,80 @@ func checkDaemon(op string, d Daemon) error {
 	if d.Group.IsValid() && !d.Group.Unmap().IsMulticast() {
 		return invalid(op, obj, "Group", fmt.Sprintf("%v is not a multicast address", d.Group))
 	}
+	// The kernel clamps a MaxLen outside these bounds silently (and reports
+	// the clamped value): the largest UDP payload of an IPv4 or IPv6
+	// datagram, and 1024 at least for a backup.
+	if d.MaxLen != 0 {
+		lo, hi := uint16(1), uint16(maxDaemonLen4)
+		if d.Group.IsValid() && !d.Group.Is4() && !d.Group.Is4In6() {
+			hi = maxDaemonLen6
+		}
+		if d.State == DaemonBackup {
+			lo = minBackupLen
+		}
+		if d.MaxLen < lo || d.MaxLen > hi {
+			return invalid(op, obj, "MaxLen", fmt.Sprintf("%d is outside %d..%d, which the kernel would silently clamp it to (0: the interface's MTU)", d.MaxLen, lo, hi))
+		}
+	}
 	return nil
 }
+
+// Bounds of Daemon.MaxLen: 65535 less the IP and UDP headers, and the
+// kernel's least for a backup.
+const (
+	maxDaemonLen4 = 65535 - 20 - 8
+	maxDaemonLen6 = 65535 - 40 - 8
+	minBackupLen  = 1024
+)
 
 func checkTimeouts(op string, t Timeouts) error {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
 	}{{"TCP", t.TCP}, {"TCPFin", t.TCPFin}, {"UDP", t.UDP}} {
-		if err := checkSeconds(op, func() string { return "" }, f.name, f.d); err != nil {
+		if err := checkSeconds(op, func() string { return "" }, f.name, f.d, MaxProtocolTimeout, "the most every kernel accepts (INT_MAX/HZ seconds with HZ up to 1000)"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// The Validate methods make the checks every call makes before sending,
+// for callers that validate input (a configuration file, flags) before
+// changing anything, and for ipvstest, which refuses exactly what the
+// Client refuses. Each returns nil or an *Error matching ErrInvalid that
+// names the field, with Op "validate".
+const opValidate = "validate"
+
+// Validate checks a service key as every call taking one does.
+func (k ServiceKey) Validate() error { return checkKey(opValidate, k) }
+
+// Validate checks a service as CreateService and UpdateService do.
+func (s Service) Validate() error { return checkService(opValidate, s) }
+
+// Validate checks a destination of the service k as CreateDestination
+// and UpdateDestination do.
+func (d Destination) Validate(k ServiceKey) error { return checkDestination(opValidate, k, d) }
+
+// Validate checks a sync daemon as StartDaemon does.
+func (d Daemon) Validate() error { return checkDaemon(opValidate, d) }
+
+// Validate checks timeouts as SetTimeouts does.
+func (t Timeouts) Validate() error { return checkTimeouts(opValidate, t) }
+
+// Validate checks a desired service and its destinations as Apply does.
+func (s ServiceState) Validate() error { return State{Services: []ServiceState{s}}.Validate() }
+
+// Validate checks a desired state as Apply does before reading anything:
+// every service and destination, and no service or destination twice.
+func (s State) Validate() error {
+	_, err := indexState(s)
+	if e, ok := err.(*Error); ok {
+		e.Op = opValidate
+	}
+	return err
+}
+
+// Validate checks a write as Batch.Commit does; the error's Op is the
+// write's operation ("create service").
+func (c Change) Validate() error { return c.check() }
