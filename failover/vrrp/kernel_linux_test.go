@@ -181,20 +181,24 @@ func (r *router) crash() {
 	r.cancel = nil
 }
 
-// waitState waits, at most d, for the node to reach state st and returns
-// the transition's event.
+// waitState waits, at most d, until the node's last transition is to
+// state st, and returns it. (Events, not State: the state changes just
+// before the event is delivered.)
 func (r *router) waitState(st vrrp.State, d time.Duration) vrrp.Event {
 	r.t.Helper()
 	deadline := time.After(d)
 	for {
-		if r.n.State() == st {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			for i := len(r.events) - 1; i >= 0; i-- {
-				if e := r.events[i]; e.Kind == vrrp.EventTransition && e.To == st {
-					return e
-				}
+		r.mu.Lock()
+		var last vrrp.Event
+		for i := len(r.events) - 1; i >= 0; i-- {
+			if e := r.events[i]; e.Kind == vrrp.EventTransition {
+				last = e
+				break
 			}
+		}
+		r.mu.Unlock()
+		if last.Kind != 0 && last.To == st {
+			return last
 		}
 		select {
 		case <-r.states:
@@ -336,8 +340,8 @@ func TestPartition(t *testing.T) {
 			if a.n.State() != vrrp.Master {
 				t.Fatalf("a: %v during the partition", a.n.State())
 			}
-			start := time.Now()
 			heal(t, l.a)
+			start := time.Now() // the rule is gone
 			e := b.waitState(vrrp.Backup, 10*time.Second)
 			if e.Reason != vrrp.ReasonHigherPriority {
 				t.Errorf("b: %v, want a higher-priority peer", e)
