@@ -34,7 +34,9 @@
 // hears the lower-priority master, so that it can learn the live
 // connections before failing back.
 //
-// Received packets are checked strictly: TTL or hop limit 255, version 2
+// Received packets are checked strictly: TTL or hop limit 255 (multicast;
+// unicast adverts may be routed and only come from the listed peers, as
+// with keepalived's check_unicast_src), version 2
 // (IPv4 only) or 3, type advertisement, at least one address, a length that
 // matches the address count exactly, a non-zero interval, the checksum
 // (VRRPv2's over the VRRP packet, VRRPv3's with the IP pseudo-header). A

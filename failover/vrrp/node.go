@@ -568,7 +568,11 @@ func (n *Node) readLoop(msgs chan<- rxMsg, done <-chan struct{}) error {
 
 // receive checks one packet and says what the run loop must see of it.
 func (n *Node) receive(pkt []byte, src, dst netip.Addr, ttl int) (rxMsg, bool) {
-	if ttl != 255 {
+	// RFC 5798 §7.1 wants TTL 255, which proves the sender is on the link.
+	// Unicast peers may be routed, and keepalived sends IPv6 unicast
+	// adverts with the default hop limit and checks none (without min_ttl):
+	// in unicast mode the listed sources are the check instead.
+	if ttl != 255 && len(n.cfg.UnicastPeers) == 0 {
 		n.drops[dropTTL].Add(1)
 		return rxMsg{}, false
 	}

@@ -168,6 +168,9 @@ func TestReceive(t *testing.T) {
 	if msg, ok := n.receive(encode(t, v3, peer, src4), peer, src4, 255); !ok || !msg.accept || msg.mm != MismatchInterval || msg.interval != 2*time.Second {
 		t.Fatalf("v3 interval: %+v", msg)
 	}
+	if _, ok := n.receive(encode(t, v3, peer, src4), peer, src4, 64); !ok {
+		t.Fatal("unicast advert with TTL 64 dropped (keepalived's IPv6 unicast hop limit)")
+	}
 	stranger := netip.MustParseAddr("10.9.0.4")
 	if _, ok := n.receive(encode(t, v3, stranger, src4), stranger, src4, 255); ok {
 		t.Fatal("unicast advert from a stranger accepted")
@@ -177,7 +180,7 @@ func TestReceive(t *testing.T) {
 	if msg, ok := n.receive(old, peer, src4, 255); !ok || !msg.accept {
 		t.Fatal("old unicast checksum rejected")
 	}
-	if s := n.Stats(); s.UnknownPeer != 1 || s.OldChecksum != 1 || s.Received != 2 {
+	if s := n.Stats(); s.UnknownPeer != 1 || s.OldChecksum != 1 || s.Received != 3 {
 		t.Fatalf("stats %+v", s)
 	}
 }
