@@ -9,10 +9,12 @@ import (
 // discard is a conn that sends nowhere.
 type discard struct{}
 
-func (discard) recv() ([]byte, netip.Addr, netip.Addr, int, error) { return nil, netip.Addr{}, netip.Addr{}, 0, errDeadline }
-func (discard) send([]byte, netip.Addr) error                      { return nil }
-func (discard) setDeadline(time.Time) error                        { return nil }
-func (discard) close() error                                       { return nil }
+func (discard) recv() ([]byte, netip.Addr, netip.Addr, int, error) {
+	return nil, netip.Addr{}, netip.Addr{}, 0, errDeadline
+}
+func (discard) send([]byte, netip.Addr) error { return nil }
+func (discard) setDeadline(time.Time) error   { return nil }
+func (discard) close() error                  { return nil }
 
 // BenchmarkReceive is the CPU a received advert costs above the kernel:
 // checks, decode, hand-over and the state machine's step.
