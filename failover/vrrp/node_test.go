@@ -343,7 +343,8 @@ func waitStates(t *testing.T, d time.Duration, nodes []*Node, want ...State) {
 	}
 }
 
-// TestRunHub runs two nodes over the in-memory hub with 20 ms adverts: the
+// TestRunHub runs two nodes over the in-memory hub with 200 ms adverts (a
+// master-down interval long enough for emulation and -race): the
 // run loop's election, graceful stop, crash, partition and healing. The
 // kernel tests repeat this over real sockets.
 func TestRunHub(t *testing.T) {
@@ -351,7 +352,7 @@ func TestRunHub(t *testing.T) {
 	a4, b4 := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
 	mk := func(self netip.Addr, prio int, rec *recorder) (*Node, *fakeConn) {
 		cfg := baseConfig()
-		cfg.Version, cfg.AdvertInterval, cfg.Priority, cfg.OnEvent = 3, 20*time.Millisecond, prio, rec.add
+		cfg.Version, cfg.AdvertInterval, cfg.Priority, cfg.OnEvent = 3, 200*time.Millisecond, prio, rec.add
 		c := h.join(self)
 		return testNode(t, cfg, self, c), c
 	}
@@ -373,28 +374,28 @@ func TestRunHub(t *testing.T) {
 		}
 	}()
 	nodes := []*Node{a, b}
-	waitStates(t, 5*time.Second, nodes, Master, Backup)
+	waitStates(t, 10*time.Second, nodes, Master, Backup)
 
 	// Graceful stop: b takes over, after its skew time.
 	cancelA()
 	if err := <-doneA; err != nil {
 		t.Fatal(err)
 	}
-	waitStates(t, 5*time.Second, nodes, Initialize, Master)
+	waitStates(t, 10*time.Second, nodes, Initialize, Master)
 	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonMasterStopped {
 		t.Fatalf("b's last event %v, want master stopped", ev[len(ev)-1])
 	}
 	// a comes back and preempts.
 	cancelA, doneA = run(a)
-	waitStates(t, 5*time.Second, nodes, Master, Backup)
+	waitStates(t, 10*time.Second, nodes, Master, Backup)
 	if ev := ra.all(); ev[len(ev)-1].Reason != ReasonPreempt {
 		t.Fatalf("a's last event %v, want preempt", ev[len(ev)-1])
 	}
 	// Partition: both master; healed: b yields.
 	ca.setCut(true)
-	waitStates(t, 5*time.Second, nodes, Master, Master)
+	waitStates(t, 10*time.Second, nodes, Master, Master)
 	ca.setCut(false)
-	waitStates(t, 5*time.Second, nodes, Master, Backup)
+	waitStates(t, 10*time.Second, nodes, Master, Backup)
 	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonHigherPriority || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want a higher-priority peer", ev[len(ev)-1])
 	}
@@ -405,7 +406,7 @@ func TestRunHub(t *testing.T) {
 	if err := <-doneA; !errors.Is(err, ErrClosed) {
 		t.Fatalf("Run after Close: %v", err)
 	}
-	waitStates(t, 5*time.Second, nodes, Initialize, Master)
+	waitStates(t, 10*time.Second, nodes, Initialize, Master)
 	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonMasterDown || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want master down", ev[len(ev)-1])
 	}
