@@ -37,13 +37,16 @@ type Host struct {
 func Open(path string) (*Host, error) {
 	h := &Host{path: path, nsfd: -1}
 	var err error
+	// rtnetlink only: the library's default set adds XFRM and netfilter
+	// sockets we never use, which fail with "protocol not supported" where
+	// xfrm_user is not loaded and cannot be autoloaded.
 	if path == "" {
-		h.nl, err = netlink.NewHandle()
+		h.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	} else {
 		if h.nsfd, err = netns.Open(path); err != nil {
 			return nil, fmt.Errorf("netcfg: %w", err)
 		}
-		h.nl, err = netlink.NewHandleAt(vnetns.NsHandle(h.nsfd))
+		h.nl, err = netlink.NewHandleAt(vnetns.NsHandle(h.nsfd), unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		h.closeFD()

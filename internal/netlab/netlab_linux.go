@@ -229,9 +229,11 @@ func (n *NS) ServeHTTP(addr string, h http.Handler) (*http.Server, string, error
 	return srv, "http://" + l.Addr().String(), nil
 }
 
-// handle opens a netlink handle inside the namespace.
+// handle opens a netlink handle inside the namespace, for rtnetlink only:
+// the default set of families adds XFRM and netfilter sockets, which fail
+// without their modules on a kernel that cannot autoload them.
 func (n *NS) handle() (*netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(n.fd))
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(n.fd), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlab: netlink in %s: %w", n.Name, err)
 	}

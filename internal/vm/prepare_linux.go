@@ -23,7 +23,7 @@ import (
 
 // imageFormat changes whenever the layout of the base image changes in a way
 // the hashed inputs do not capture.
-const imageFormat = "4"
+const imageFormat = "5"
 
 // hostTool is a program the harness needs on the host, and the Debian
 // package that provides it.
@@ -184,7 +184,11 @@ func Prepare(ctx context.Context, kernel string, log io.Writer) (*Image, error) 
 		Release: release,
 		Vmlinuz: filepath.Join(kdir, "boot", "vmlinuz-"+release),
 	}
-	if im.Initrd, err = baseImage(ctx, log, kdir, release); err != nil {
+	ps, err := fetchPeers(ctx, log, cache)
+	if err != nil {
+		return nil, err
+	}
+	if im.Initrd, err = baseImage(ctx, log, kdir, release, ps); err != nil {
 		return nil, err
 	}
 	return im, nil
@@ -437,8 +441,10 @@ var etcFiles = map[string]string{
 }
 
 // sharedLibs returns the shared libraries (host paths as ldd prints them)
-// that the dynamically linked ELF files among paths need.
-func sharedLibs(ctx context.Context, paths []string) ([]string, error) {
+// that the dynamically linked ELF files among paths need, looking in libPath
+// before the host's directories. A library ldd cannot find is an error: the
+// program would not start in the guest.
+func sharedLibs(ctx context.Context, paths []string, libPath []string) ([]string, error) {
 	var dyn []string
 	for _, p := range paths {
 		f, err := elf.Open(p)
@@ -460,7 +466,11 @@ func sharedLibs(ctx context.Context, paths []string) ([]string, error) {
 	var libs []string
 	for i := 0; i < len(dyn); i += 64 {
 		batch := dyn[i:min(i+64, len(dyn))]
-		out, err := exec.CommandContext(ctx, "ldd", batch...).Output()
+		cmd := exec.CommandContext(ctx, "ldd", batch...)
+		if len(libPath) > 0 {
+			cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+strings.Join(libPath, ":"))
+		}
+		out, err := cmd.Output()
 		if err != nil && len(out) == 0 {
 			return nil, fmt.Errorf("vm: ldd %v: %w", batch, err)
 		}
@@ -468,6 +478,8 @@ func sharedLibs(ctx context.Context, paths []string) ([]string, error) {
 			f := strings.Fields(line)
 			var lib string
 			switch {
+			case len(f) >= 3 && f[1] == "=>" && f[2] == "not":
+				return nil, fmt.Errorf("vm: ldd %v: %s not found", batch, f[0])
 			case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
 				lib = f[2]
 			case len(f) >= 1 && strings.HasPrefix(f[0], "/") && !strings.HasSuffix(f[0], ":"):
@@ -565,11 +577,12 @@ func modName(p string) string {
 
 // baseImage returns the cached base initramfs for the kernel in kdir,
 // building it when the hash of its inputs changed.
-func baseImage(ctx context.Context, log io.Writer, kdir, release string) (string, error) {
+func baseImage(ctx context.Context, log io.Writer, kdir, release string, ps *peerSet) (string, error) {
 	plan, err := planImage()
 	if err != nil {
 		return "", err
 	}
+	plan.files = append(plan.files, ps.files...)
 	moddir := filepath.Join(kdir, "lib", "modules", release)
 	mods, err := moduleSet(moddir)
 	if err != nil {
@@ -587,7 +600,7 @@ func baseImage(ctx context.Context, log io.Writer, kdir, release string) (string
 			return nil
 		})
 	}
-	libs, err := sharedLibs(ctx, hostFiles)
+	libs, err := sharedLibs(ctx, hostFiles, ps.libDirs())
 	if err != nil {
 		return "", err
 	}
@@ -671,7 +684,7 @@ func baseImage(ctx context.Context, log io.Writer, kdir, release string) (string
 		}
 	}
 	for _, l := range libs {
-		if err := c.File(libGuestPath(l), l); err != nil {
+		if err := c.File(ps.guestPath(l), l); err != nil {
 			return "", err
 		}
 	}

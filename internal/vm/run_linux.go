@@ -129,7 +129,7 @@ func (im *Image) writeInitrd(ctx context.Context, dst string, opts RunOptions) e
 	c := newCPIOWriter(f)
 	c.Dir("/lvs/bin", 0o755)
 	c.Bytes(guestScript, 0o755, []byte(opts.Script))
-	c.Bytes(guestEnv, 0o644, []byte(envScript(im.Kernel, opts.Env)))
+	c.Bytes(guestEnv, 0o644, []byte(envScript(im.Kernel, opts.NoAutoload, opts.Env)))
 	var hostFiles []string
 	for _, fl := range opts.Files {
 		g := path.Clean("/" + fl.Guest)
@@ -152,7 +152,7 @@ func (im *Image) writeInitrd(ctx context.Context, dst string, opts RunOptions) e
 			return err
 		}
 	}
-	libs, err := sharedLibs(ctx, hostFiles)
+	libs, err := sharedLibs(ctx, hostFiles, nil)
 	if err != nil {
 		return err
 	}

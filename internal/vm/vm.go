@@ -58,8 +58,13 @@ type RunOptions struct {
 	// shared libraries along (resolved with ldd on the host).
 	Files []File
 	// Env is exported to the script in addition to LVS_VM=1, LVS_VM_KERNEL,
-	// LVS_VM_RELEASE and LVS_VM_OUT.
+	// LVS_VM_RELEASE, LVS_VM_OUT and LVS_VM_AUTOLOAD (1, or 0 with NoAutoload).
 	Env map[string]string
+	// NoAutoload boots with module autoloading off: no module is loaded at
+	// boot and /proc/sys/kernel/modprobe names a program that does not
+	// exist, so every request_module in the kernel fails. The script loads
+	// what it needs with modprobe, so a hidden dependency on a module shows.
+	NoAutoload bool
 	// Output receives the guest console (kernel messages and the script's
 	// stdout and stderr) live, with "\r\n" turned into "\n". Nil discards it.
 	Output io.Writer

@@ -8,7 +8,8 @@
 // the guest's PATH (/lvs/bin) and run. -build builds Go packages (statically,
 // CGO_ENABLED=0) into /lvs/bin first. /lvs/bin is last on the PATH, so a
 // program named like a guest tool (examples/ipvsadm) is reached as
-// /lvs/bin/ipvsadm. The exit status is the command's.
+// /lvs/bin/ipvsadm. The exit status is the command's. -noautoload boots as
+// vmtest's no-autoload run does: no module loaded, request_module failing.
 //
 // Why: our machines' kernel has no IPVS, so this is how a developer (or the
 // lab demo) pokes at one: `vmrun -- ipvsadm -Ln`, or a program of the module

@@ -38,6 +38,7 @@ func run() int {
 	timeout := flag.Duration("timeout", 10*time.Minute, "limit for one boot")
 	mem := flag.Int("m", 2048, "guest memory, MiB")
 	kargs := flag.String("append", "", "arguments added to the guest kernel's command line")
+	noAutoload := flag.Bool("noautoload", false, "boot with module autoloading off and no module loaded (load what you need with modprobe)")
 	var builds, files listFlag
 	flag.Var(&builds, "build", "Go packages to build into the guest's PATH (comma-separated or repeated)")
 	flag.Var(&files, "f", "extra files HOST:GUEST (comma-separated or repeated)")
@@ -95,6 +96,7 @@ func run() int {
 	opts.Timeout = *timeout
 	opts.MemoryMiB = *mem
 	opts.KernelArgs = strings.Fields(*kargs)
+	opts.NoAutoload = *noAutoload
 
 	kernels := []string{*kernel}
 	if *kernel == "all" {

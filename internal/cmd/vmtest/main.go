@@ -29,11 +29,16 @@ type options struct {
 	timeout time.Duration
 	out     string
 	count   int
+	// noAutoload names the kernels booted with module autoloading off.
+	noAutoload map[string]bool
+	// whichModules lets the no-autoload kernels load what the kernel asks
+	// for, and reports it per package.
+	whichModules bool
 }
 
 func main() {
 	var o options
-	var pkgs string
+	var pkgs, noAutoload string
 	flag.StringVar(&o.kernel, "kernel", "all", "kernels to test on: 6.1, 6.12, all or none")
 	flag.StringVar(&pkgs, "pkg", "./...", "comma-separated packages to test")
 	flag.StringVar(&o.run, "run", "", "run only tests matching this regexp (host and VM)")
@@ -43,7 +48,15 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
 	flag.IntVar(&o.count, "count", 1, "run each kernel test this many times (-test.count), to hunt flaky tests")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
+	flag.StringVar(&noAutoload, "noautoload", "6.12", "kernels booted with module autoloading off, each package loading only its testdata/modules.txt (comma-separated, or none)")
+	flag.BoolVar(&o.whichModules, "whichmodules", false, "on the -noautoload kernels, let the kernel load modules after all and list, per package, those it asked for (to write testdata/modules.txt)")
 	flag.Parse()
+	o.noAutoload = map[string]bool{}
+	for _, k := range strings.Split(noAutoload, ",") {
+		if k = strings.TrimSpace(k); k != "" && k != "none" {
+			o.noAutoload[k] = true
+		}
+	}
 	for _, p := range strings.Split(pkgs, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			o.pkgs = append(o.pkgs, p)
@@ -137,10 +150,11 @@ func run(ctx context.Context, o options) int {
 	for _, k := range kernels {
 		im := images[k]
 		ro := vm.RunOptions{
-			Script:  script,
-			Files:   files,
-			Output:  vm.PrefixWriter(os.Stdout, "["+k+"] "),
-			Timeout: o.timeout,
+			Script:     script,
+			Files:      files,
+			Output:     vm.PrefixWriter(os.Stdout, "["+k+"] "),
+			Timeout:    o.timeout,
+			NoAutoload: o.noAutoload[k],
 		}
 		if o.out != "" {
 			ro.OutDir = filepath.Join(o.out, k)
@@ -158,9 +172,9 @@ func run(ctx context.Context, o options) int {
 			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s): FAIL: %v", k, im.Release, err))
 		case res.ExitCode != 0:
 			failed = true
-			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s): FAIL (boot %.1fs, total %.1fs)", k, im.Release, res.Boot.Seconds(), res.Total.Seconds()))
+			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s%s): FAIL (boot %.1fs, total %.1fs)", k, im.Release, autoloadNote(ro), res.Boot.Seconds(), res.Total.Seconds()))
 		default:
-			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s): ok (boot %.1fs, total %.1fs)", k, im.Release, res.Boot.Seconds(), res.Total.Seconds()))
+			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s%s): ok (boot %.1fs, total %.1fs)", k, im.Release, autoloadNote(ro), res.Boot.Seconds(), res.Total.Seconds()))
 		}
 		if ctx.Err() != nil {
 			break
@@ -175,6 +189,13 @@ func run(ctx context.Context, o options) int {
 	}
 	fmt.Printf("vmtest: %s in %.0fs\n", status, time.Since(start).Seconds())
 	return exitCode(failed)
+}
+
+func autoloadNote(ro vm.RunOptions) string {
+	if ro.NoAutoload {
+		return ", module autoloading off"
+	}
+	return ""
 }
 
 func exitCode(failed bool) int {
@@ -235,6 +256,9 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	}
 	var script strings.Builder
 	script.WriteString(scriptHead)
+	if o.whichModules {
+		script.WriteString(whichModulesHead)
+	}
 	fmt.Fprintf(&script, "cd /lvs\n")
 	tools := map[string]bool{}
 	for _, p := range pkgs {
@@ -262,6 +286,10 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		if err != nil {
 			return nil, "", err
 		}
+		mods, err := readModules(filepath.Join(p.dir, "testdata", "modules.txt"))
+		if err != nil {
+			return nil, "", err
+		}
 		for _, t := range list {
 			tools[t] = true
 		}
@@ -277,7 +305,7 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		if o.count > 1 {
 			targs = append(targs, fmt.Sprintf("-test.count=%d", o.count))
 		}
-		fmt.Fprintf(&script, "runtest %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(targs...))
+		fmt.Fprintf(&script, "runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
 	}
 	for t := range tools {
 		bin := filepath.Join(work, "bin", path.Base(t))
@@ -329,10 +357,9 @@ func sourceFiles(root string) ([]vm.File, error) {
 	return files, err
 }
 
-// readBuildList reads a testdata/vmbuild.txt: one package path per line,
-// relative to the module root ("./examples/nat" or "examples/nat") or a full
-// import path; blank lines and # comments are ignored.
-func readBuildList(p string) ([]string, error) {
+// readList reads a testdata list file: its lines without # comments,
+// trimmed, blank ones dropped. A missing file is an empty list.
+func readList(p string) ([]string, error) {
 	f, err := os.Open(p)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -345,28 +372,95 @@ func readBuildList(p string) ([]string, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line, _, _ := strings.Cut(sc.Text(), "#")
-		line = strings.TrimSpace(line)
-		first, _, _ := strings.Cut(line, "/")
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "./"), strings.Contains(first, "."):
-			list = append(list, line) // ./examples/nat or a full import path
-		default:
-			list = append(list, "./"+line) // examples/nat
+		if line = strings.TrimSpace(line); line != "" {
+			list = append(list, line)
 		}
 	}
 	return list, sc.Err()
 }
 
+// readBuildList reads a testdata/vmbuild.txt: one package path per line,
+// relative to the module root ("./examples/nat" or "examples/nat") or a full
+// import path; blank lines and # comments are ignored.
+func readBuildList(p string) ([]string, error) {
+	lines, err := readList(p)
+	if err != nil {
+		return nil, err
+	}
+	var list []string
+	for _, line := range lines {
+		first, _, _ := strings.Cut(line, "/")
+		if strings.HasPrefix(line, "./") || strings.Contains(first, ".") {
+			list = append(list, line) // ./examples/nat or a full import path
+		} else {
+			list = append(list, "./"+line) // examples/nat
+		}
+	}
+	return list, nil
+}
+
+// readModules reads a testdata/modules.txt: the kernel modules a package's
+// tests truly need, one name per line (# comments). On a kernel booted with
+// autoloading off, exactly these are loaded (with their dependencies) before
+// the package's tests and unloaded after.
+func readModules(p string) ([]string, error) {
+	lines, err := readList(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range lines {
+		if strings.Trim(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+			return nil, fmt.Errorf("%s: %q is not a module name (one per line)", p, m)
+		}
+	}
+	return lines, nil
+}
+
 const scriptHead = `failed=
+# With autoloading off, each package starts from the modules loaded at boot
+# plus its testdata/modules.txt, and everything it added is unloaded after.
+# (The "-" line keeps the list non-empty: busybox grep -v -f of an empty
+# file matches everything.)
+[ "$LVS_VM_AUTOLOAD" = 0 ] && { echo -; cut -d' ' -f1 /proc/modules; } >/lvs/modules.boot
+unload() {
+	local rel=$1 left m a t0=$EPOCHREALTIME
+	if [ -s /lvs/modprobe.log ]; then
+		for a in $(awk '{print $NF}' /lvs/modprobe.log | sort -u); do
+			echo "vmtest: $rel: the kernel asked for $a:" $(modprobe -R "$a" 2>&1)
+		done
+		: >/lvs/modprobe.log
+	fi
+	# Namespaces of the tests are torn down asynchronously and hold their
+	# devices' modules until then: retry, bounded.
+	while :; do
+		left=$(cut -d' ' -f1 /proc/modules | grep -vxF -f /lvs/modules.boot)
+		[ -z "$left" ] && return 0
+		for m in $left; do rmmod "$m" 2>/dev/null; done
+		if awk "BEGIN{exit !($EPOCHREALTIME-$t0 > 60)}"; then
+			echo "FAIL $rel: modules still loaded 60s after its tests:" $left
+			failed="$failed $rel(modules)"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
 runtest() {
-	local rel=$1 dir=$2 bin=$3
-	shift 3
+	local rel=$1 dir=$2 bin=$3 mods=$4
+	shift 4
 	mkdir -p "$dir"
 	local t0=$EPOCHREALTIME
 	echo "=== vmtest: $rel"
+	if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
+		echo "=== vmtest: $rel: module autoloading off; loading testdata/modules.txt: ${mods:-(none)}"
+		if [ -n "$mods" ] && ! modprobe -a $mods; then
+			echo "FAIL $rel: modprobe -a $mods (testdata/modules.txt)"
+			failed="$failed $rel"
+			return
+		fi
+	fi
 	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@")
 	local rc=$?
+	[ "$LVS_VM_AUTOLOAD" = 0 ] && unload "$rel"
 	local dt=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")
 	if [ $rc -eq 0 ]; then
 		echo "ok   $rel ${dt}s"
@@ -375,6 +469,17 @@ runtest() {
 		failed="$failed $rel"
 	fi
 }
+`
+
+// whichModulesHead replaces the missing modprobe with one that logs what
+// the kernel's request_module asks for ("modprobe -q -- ALIAS") and loads it;
+// unload reports the log per package.
+const whichModulesHead = `if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
+	printf '#!/bin/busybox sh\necho "$*" >>/lvs/modprobe.log\nexec /sbin/modprobe "$@"\n' >/lvs/modprobe-log
+	chmod +x /lvs/modprobe-log
+	echo /lvs/modprobe-log >/proc/sys/kernel/modprobe
+	echo "vmtest: -whichmodules: the kernel's module requests are logged and granted"
+fi
 `
 
 const scriptTail = `if [ -n "$failed" ]; then
