@@ -52,10 +52,10 @@ type mode struct {
 
 var modes = []mode{
 	{"v2-ipv4", false, 2, false, time.Second},
-	{"v3-ipv4", false, 3, false, 200 * time.Millisecond},
-	{"v3-ipv6", true, 3, false, 200 * time.Millisecond},
+	{"v3-ipv4", false, 3, false, 500 * time.Millisecond},
+	{"v3-ipv6", true, 3, false, 500 * time.Millisecond},
 	{"v2-ipv4-unicast", false, 2, true, time.Second},
-	{"v3-ipv6-unicast", true, 3, true, 200 * time.Millisecond},
+	{"v3-ipv6-unicast", true, 3, true, 500 * time.Millisecond},
 }
 
 func (m mode) vip() netip.Addr {
@@ -124,12 +124,20 @@ func (r *router) run() {
 
 func (r *router) event(e vrrp.Event) {
 	r.t.Logf("%s: %v", r.name, e)
+	if e.Kind == vrrp.EventTransition {
+		r.moveVIP(e) // before the event is recorded: waiters see the VIP moved
+	}
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
-	if e.Kind != vrrp.EventTransition {
-		return
+	select {
+	case r.states <- e:
+	default:
 	}
+}
+
+// moveVIP adds the VIP on becoming master and removes it on leaving.
+func (r *router) moveVIP(e vrrp.Event) {
 	bits := 32
 	if r.vip.Is6() {
 		bits = 128
@@ -153,10 +161,6 @@ func (r *router) event(e vrrp.Event) {
 	})
 	if err != nil {
 		r.t.Errorf("%s: VIP: %v", r.name, err)
-	}
-	select {
-	case r.states <- e:
-	default:
 	}
 }
 

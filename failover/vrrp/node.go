@@ -458,8 +458,9 @@ func (n *Node) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			stopReader()
+			// Priority 0 first: stopping the reader can take a while.
 			n.apply(&m, m.shutdown(ReasonStop), netip.Addr{}, 0)
+			stopReader()
 			return nil
 		case err := <-rerr:
 			n.apply(&m, m.shutdown(ReasonClosed), netip.Addr{}, 0)
