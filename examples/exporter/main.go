@@ -1,0 +1,100 @@
+// Command exporter serves Prometheus metrics of an IPVS table: the node
+// exporter's node_ipvs_* series (same names and labels, so existing
+// dashboards and alerts keep working) and the richer lvs_* ones of package
+// metrics.
+//
+//	exporter -listen 127.0.0.1:9101
+//	exporter -listen :9101 -netns /run/netns/blue -path /metrics
+//
+// It prints "ready" once listening, serves until SIGINT or SIGTERM, then
+// exits 0. Bad flags exit 2 with the reason; a failed start (no IPVS in the
+// kernel, no such namespace, address in use) exits 1. It needs
+// CAP_NET_ADMIN: IPVS reads are privileged.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golvs/lvs/examples/internal/agent"
+	"github.com/golvs/lvs/ipvs"
+	"github.com/golvs/lvs/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func main() {
+	os.Exit(agent.Main("exporter", os.Args[1:], steps))
+}
+
+type config struct {
+	listen, netns, path string
+	timeout             time.Duration
+}
+
+func parse(args []string) (config, error) {
+	fs := flag.NewFlagSet("exporter", flag.ContinueOnError)
+	listen := fs.String("listen", "", "`ADDR:PORT` to serve on, e.g. 127.0.0.1:9101 or :9101")
+	netns := fs.String("netns", "", "network namespace `PATH` to read (e.g. /run/netns/blue); default: this process's")
+	path := fs.String("path", "/metrics", "URL `path` of the metrics")
+	timeout := fs.Duration("timeout", 5*time.Second, "bound of one scrape's kernel reads")
+	var c config
+	if err := agent.ParseFlags(fs, args); err != nil {
+		return c, err
+	}
+	if *listen == "" {
+		return c, errors.New("-listen is required: the ADDR:PORT to serve metrics on")
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return c, fmt.Errorf("-listen %q: want ADDR:PORT, e.g. 127.0.0.1:9101", *listen)
+	}
+	if !strings.HasPrefix(*path, "/") {
+		return c, fmt.Errorf("-path %q: must start with /", *path)
+	}
+	if *timeout <= 0 {
+		return c, fmt.Errorf("-timeout %v: must be positive", *timeout)
+	}
+	return config{*listen, *netns, *path, *timeout}, nil
+}
+
+func steps(args []string) ([]agent.Step, error) {
+	cfg, err := parse(args)
+	if err != nil {
+		return nil, err
+	}
+	var client *ipvs.Client
+	open := func(context.Context) (func(context.Context) error, error) {
+		client, err = ipvs.New(&ipvs.Config{NetNSPath: cfg.netns})
+		if err != nil {
+			return nil, err
+		}
+		return func(context.Context) error { return client.Close() }, nil
+	}
+	serve := func(context.Context) (func(context.Context) error, error) {
+		col, err := metrics.New(client, &metrics.Options{Timeout: cfg.timeout})
+		if err != nil {
+			return nil, err
+		}
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		mux.Handle(cfg.path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: cfg.timeout + time.Second}))
+		ln, err := net.Listen("tcp", cfg.listen)
+		if err != nil {
+			return nil, err
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		return srv.Shutdown, nil
+	}
+	return []agent.Step{open, serve}, nil
+}
