@@ -52,6 +52,7 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "wait after every server is up before the window")
 	down := flag.Int("down", 50, "servers taken down together for the latency")
 	poll := flag.Duration("poll", 50*time.Millisecond, "interval of the IPVS reads timing the latency")
+	procs := flag.Int("gomaxprocs", 0, "GOMAXPROCS of the pool's process; 0: Go's default (every CPU)")
 	flag.Parse()
 	var err error
 	switch {
@@ -68,6 +69,10 @@ func main() {
 				break
 			}
 			ns = append(ns, n)
+		}
+		if err == nil && *procs > 0 {
+			// The pool's process inherits it.
+			err = os.Setenv("GOMAXPROCS", strconv.Itoa(*procs))
 		}
 		if err == nil {
 			err = bench(ns, *window, *settle, *down, *poll)
