@@ -137,7 +137,12 @@ func TestKernelGracefulDrain(t *testing.T) {
 			require.False(t, gone.IsZero(), "not deleted: %+v", r.pool.Snapshot())
 			took := gone.Sub(down.Time)
 			t.Logf("%s: deleted %v after it went down (Drain %v)", name, took.Round(time.Millisecond), drain)
+			// The pool records the deletion right after its write: give its
+			// snapshot a bounded moment to catch up with the kernel.
 			s := r.pool.Snapshot().Servers[vi]
+			for deadline := time.Now().Add(10 * time.Second); (s.Draining || s.InIPVS) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				s = r.pool.Snapshot().Servers[vi]
+			}
 			require.False(t, s.Draining)
 			require.False(t, s.InIPVS)
 			if name == "connections end" {
