@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netns"
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
@@ -46,6 +47,10 @@ func New(ctx context.Context, cfg *Config) (*Client, error) {
 	if err != nil {
 		closeFn()
 		return nil, err
+	}
+	if c.rec, err = hostrec.Open(hostrec.Root, fd, ""); err != nil {
+		closeFn()
+		return nil, newErr(ErrNotSupported, op, "", err)
 	}
 	c.closeFn = closeFn
 	return c, nil

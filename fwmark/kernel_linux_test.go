@@ -300,7 +300,7 @@ func TestTraffic(t *testing.T) {
 			noErr(t, fw.Sync(ctx, rules))      // idempotent
 			undo, err := fw.Add(ctx, rules[0]) // already there: no-op
 			noErr(t, err)
-			noErr(t, undo(ctx))
+			noErr(t, undo.Teardown(ctx))
 			if again := bc.list(t, d); again != listed {
 				t.Fatalf("second Sync/Add changed the rules:\n%s\nthen:\n%s", listed, again)
 			}

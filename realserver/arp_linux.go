@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -124,33 +125,73 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	// after them. With arptables-legacy there is no such table.
 	filter := &nftOwned{h: t.h, table: &nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}}
 	existed, herr := filter.hasTable()
-	var rules netcfg.Journal
+	rules := j.Sub()
 	defer func() {
 		if now, err := filter.hasTable(); herr == nil && err == nil && now && !existed {
 			j.Record("delete nftables table arp filter (created by arptables-nft) if empty", func() error {
 				return filter.dropIfEmpty(nil)
 			})
 		}
-		j.Append(&rules)
+		j.Append(rules)
 	}()
 	for _, r := range t.rules() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := t.run(append([]string{"-C"}, r...)...); err == nil {
-			continue // already there: not ours to remove
+		_, cerr := t.run(append([]string{"-C"}, r...)...)
+		there := cerr == nil
+		// A rule already there is someone else's unless an owner recorded
+		// it; then we join its owners, and the last one out deletes it.
+		err := t.h.Own(rules, "arptables "+strings.Join(r, " "), "arptables -D "+strings.Join(r, " "), present(there), "1", there,
+			func() (map[string]string, error) {
+				if out, err := t.run(append([]string{"-A"}, r...)...); err != nil {
+					return nil, fmt.Errorf("arptables -A %s: %s: %w", strings.Join(r, " "), out, err)
+				}
+				return nil, nil
+			}, t.restore)
+		if err != nil {
+			return err
 		}
-		if out, err := t.run(append([]string{"-A"}, r...)...); err != nil {
-			return fmt.Errorf("arptables -A %s: %s: %w", strings.Join(r, " "), out, err)
-		}
-		rules.Record("arptables -D "+strings.Join(r, " "), func() error {
-			if out, err := t.run(append([]string{"-D"}, r...)...); err != nil {
-				return fmt.Errorf("%s: %w", out, err)
-			}
-			return nil
-		})
 	}
 	return nil
+}
+
+func present(ok bool) string {
+	if ok {
+		return "1"
+	}
+	return ""
+}
+
+// restore deletes an arptables rule of the host's records once its last
+// owner is gone.
+func (t *arptables) restore(res string, _ *hostrec.Resource) error {
+	rule, ok := strings.CutPrefix(res, "arptables ")
+	if !ok {
+		return fmt.Errorf("no restorer for %q", res)
+	}
+	args := strings.Fields(rule)
+	if _, err := t.run(append([]string{"-C"}, args...)...); err != nil {
+		return nil // gone
+	}
+	if out, err := t.run(append([]string{"-D"}, args...)...); err != nil {
+		return fmt.Errorf("arptables -D %s: %s: %w", rule, out, err)
+	}
+	return nil
+}
+
+// restore undoes the package's own resource kinds for Recover.
+func (c *Client) restore(res string, r *hostrec.Resource) error {
+	if strings.HasPrefix(res, "nftarp ") {
+		return restoreNftARP(c.h, res)
+	}
+	t := &arptables{h: c.h}
+	p, err := exec.LookPath("arptables")
+	if err != nil {
+		return fmt.Errorf("%s: %w", res, err)
+	}
+	t.path = p
+	return t.restore(res, r)
 }
 
 // nftARP keeps its rules in table arp lvs, chains "in" and "out".
@@ -178,8 +219,88 @@ func newNftARP(h *netcfg.Host, vips []netip.Addr, rip netip.Addr) *nftARP {
 
 func (n *nftARP) probe() error { _, err := n.o.hasTable(); return err }
 
+// apply adds each rule through the host's ownership records, so that two
+// agents with the same rule share it and a killed agent's rules are found
+// again (by their tag) by Recover or a later set-up.
 func (n *nftARP) apply(ctx context.Context, j *netcfg.Journal) error {
-	return n.o.apply(ctx, j, n.specs())
+	for _, r := range n.specs() {
+		there, err := n.o.hasRule(r)
+		if err != nil {
+			return err
+		}
+		err = n.o.h.Own(j, "nftarp "+string(r.tag), "delete rule ("+r.desc+") from "+n.o.where()+" chain "+r.chain, present(there), "1", there,
+			func() (map[string]string, error) {
+				// The table and chains are removed with the last rule
+				// (restoreNftARP), not by steps of their own.
+				return nil, n.o.apply(ctx, new(netcfg.Journal), []nftRule{r})
+			}, func(res string, _ *hostrec.Resource) error { return restoreNftARP(n.o.h, res) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasRule reports whether r (by its tag) is in its chain.
+func (o *nftOwned) hasRule(r nftRule) (bool, error) {
+	c, err := o.conn()
+	if err != nil {
+		return false, o.errNoKernel(err)
+	}
+	ch, err := c.ListChain(o.table, r.chain)
+	if err != nil {
+		return false, nil // no chain, no rule
+	}
+	rule, err := o.find(c, ch, r.tag)
+	return rule != nil, err
+}
+
+// restoreNftARP deletes the rule that resource res ("nftarp TAG") names
+// from table arp lvs, then the chain and the table if nothing else is
+// left in them.
+func restoreNftARP(h *netcfg.Host, res string) error {
+	tag, ok := strings.CutPrefix(res, "nftarp ")
+	if !ok {
+		return fmt.Errorf("no restorer for %q", res)
+	}
+	o := newNftARP(h, nil, netip.Addr{}).o
+	chain := "in"
+	if f := strings.Fields(tag); len(f) > 2 {
+		chain = f[2]
+	}
+	c, err := o.conn()
+	if err != nil {
+		return err
+	}
+	ch, err := c.ListChain(o.table, chain)
+	if err != nil {
+		return nil // gone with its chain
+	}
+	rule, err := o.find(c, ch, []byte(tag))
+	if err != nil {
+		return err
+	}
+	if rule != nil {
+		if err := c.DelRule(rule); err != nil {
+			return err
+		}
+		if err := c.Flush(); err != nil {
+			return err
+		}
+	}
+	if err := o.dropIfEmpty(ch); err != nil {
+		return err
+	}
+	for _, x := range o.chains {
+		if x.name != chain {
+			if other, err := c.ListChain(o.table, x.name); err == nil {
+				if err := o.dropIfEmpty(other); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return o.dropIfEmpty(nil)
 }
 
 func (n *nftARP) missing(ctx context.Context) ([]string, error) {

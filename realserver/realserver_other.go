@@ -44,3 +44,6 @@ func (c *Client) CheckDR(ctx context.Context, d DR) (*Report, error) {
 func (c *Client) CheckTUN(ctx context.Context, t TUN) (*Report, error) {
 	return nil, unsupported("check TUN")
 }
+
+// Recover fails outside Linux.
+func (c *Client) Recover(ctx context.Context) error { return unsupported("recover") }

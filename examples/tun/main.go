@@ -94,6 +94,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	rsFlag := fs.String("rs", "", "real servers `ADDR[,ADDR...]`, anywhere routable")
 	iface := fs.String("iface", "", "client-facing `interface` that gets the VIP")
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
+	id := agent.IDFlag(fs)
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
 	if err != nil {
@@ -115,7 +116,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	for _, a := range rs {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port})
 	}
-	var d agent.Director
+	d := agent.Director{ID: agent.ID(*id, "tun-director", vip)}
 	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: ipvs.Scheduler(*sched)}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), *iface)}, nil
 }
@@ -123,6 +124,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4)")
+	id := agent.IDFlag(fs)
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
 	if err != nil {
@@ -137,7 +139,7 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 		return nil, err
 	}
 
-	return agent.RealServer(func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
+	return agent.RealServer(agent.ID(*id, "tun-realserver", vip), func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
 		return c.SetupTUN(ctx, cfg)
 	}), nil
 }
