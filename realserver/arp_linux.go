@@ -80,6 +80,7 @@ func (c *Client) arpBackend(op string, a ARP, vips []netip.Prefix) (arpApplier, 
 type arptables struct {
 	h    *netcfg.Host
 	path string
+	nft  bool // arptables-nft, which keeps its rules in nftables table arp filter
 	vips []netip.Addr
 	rip  netip.Addr
 }
@@ -104,6 +105,8 @@ func (t *arptables) probe() error {
 	if out, err := t.run("-L", "-n"); err != nil {
 		return fmt.Errorf("arptables cannot list the kernel's ARP rules (%s: %v); load the arp_tables, arptable_filter and arpt_mangle modules (or nf_tables for arptables-nft): %w", out, err, netcfg.ErrNoModule)
 	}
+	v, _ := t.run("-V")
+	t.nft = strings.Contains(v, "nf_tables")
 	return nil
 }
 
@@ -119,21 +122,23 @@ func (t *arptables) rules() [][]string {
 
 func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	// arptables-nft creates table arp filter with empty INPUT and OUTPUT
-	// chains on first use; if it did so for us, remove them again once our
-	// rules are gone (and only if no one else's rules live there).
-	// The table step goes into j before the rule steps so that it runs
-	// after them. With arptables-legacy there is no such table.
-	filter := &nftOwned{h: t.h, table: &nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}}
-	existed, herr := filter.hasTable()
-	rules := j.Sub()
-	defer func() {
-		if now, err := filter.hasTable(); herr == nil && err == nil && now && !existed {
-			j.Record("delete nftables table arp filter (created by arptables-nft) if empty", func() error {
-				return filter.dropIfEmpty(nil)
-			})
+	// chains on first use. If it is missing, it becomes a shared resource
+	// of ours, recorded before the rules so that it is released after
+	// them: the last owner out removes it if no one's rules live there.
+	// With arptables-legacy there is no such table.
+	if t.nft {
+		filter := &nftOwned{h: t.h, table: &nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}}
+		existed, err := filter.hasTable()
+		if err != nil {
+			return err
 		}
-		j.Append(rules)
-	}()
+		err = t.h.Own(j, "arpfilter", "delete nftables table arp filter (created by arptables-nft) if empty", present(existed), "1", existed,
+			func() (map[string]string, error) { return nil, nil }, func(string, *hostrec.Resource) error { return filter.dropIfEmpty(nil) })
+		if err != nil {
+			return err
+		}
+	}
+	rules := j
 	for _, r := range t.rules() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -184,6 +189,10 @@ func (t *arptables) restore(res string, _ *hostrec.Resource) error {
 func (c *Client) restore(res string, r *hostrec.Resource) error {
 	if strings.HasPrefix(res, "nftarp ") {
 		return restoreNftARP(c.h, res)
+	}
+	if res == "arpfilter" {
+		filter := &nftOwned{h: c.h, table: &nftables.Table{Name: "filter", Family: nftables.TableFamilyARP}}
+		return filter.dropIfEmpty(nil)
 	}
 	t := &arptables{h: c.h}
 	p, err := exec.LookPath("arptables")

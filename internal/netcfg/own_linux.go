@@ -102,16 +102,21 @@ func (j *Journal) Teardown() error {
 	if err := h.Err(); err != nil {
 		return err
 	}
-	st, err := h.recStore()
-	if err != nil {
-		return err
-	}
-	return h.Locked(func() error {
+	return h.withStore(func(st *hostrec.Store) error {
 		if err := j.Undo(); err != nil {
 			return err
 		}
 		return st.Forget(j.tx.token)
 	})
+}
+
+// withStore runs f with the record store under the host-wide lock.
+func (h *Host) withStore(f func(st *hostrec.Store) error) error {
+	st, err := h.recStore()
+	if err != nil {
+		return err
+	}
+	return h.Locked(func() error { return f(st) })
 }
 
 // Own takes part in resource res (a kind prefix, a space, and what names
@@ -228,11 +233,7 @@ func (h *Host) Recover(pkg string, restore Restorer) error {
 	if h.ident == "" {
 		return nil
 	}
-	st, err := h.recStore()
-	if err != nil {
-		return err
-	}
-	return h.Locked(func() error {
+	return h.withStore(func(st *hostrec.Store) error {
 		if err := st.Claim(); err != nil {
 			return err
 		}
@@ -264,26 +265,6 @@ func (h *Host) Recover(pkg string, restore Restorer) error {
 		}
 		return errors.Join(errs...)
 	})
-}
-
-// Pending lists the operations of pkg's entries in the identity's journal
-// (what Recover would undo).
-func (h *Host) Pending(pkg string) ([]string, error) {
-	st, err := h.recStore()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	err = h.Locked(func() error {
-		ents, err := st.Entries()
-		for _, e := range ents {
-			if e.Pkg == pkg {
-				out = append(out, e.Op)
-			}
-		}
-		return err
-	})
-	return out, err
 }
 
 func removeString(xs []string, s string) []string {
