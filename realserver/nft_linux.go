@@ -117,3 +117,16 @@ func (o *nftOwned) missing(ctx context.Context, rules []nftRule) ([]string, erro
 	}
 	return out, nil
 }
+
+// has reports whether r (by its tag) is in its chain.
+func (o *nftOwned) has(ctx context.Context, r nftRule) (bool, error) {
+	fd, err := o.fd()
+	if err != nil {
+		return false, err
+	}
+	tx, err := nft.View(ctx, fd, &o.t)
+	if err != nil {
+		return false, err
+	}
+	return tx.Has(r.rule.Chain, r.rule.Tag), nil
+}
