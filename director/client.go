@@ -19,11 +19,13 @@ func New(cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	c, err := newClient(cfg)
+	o := &Client{}
+	c, err := newClient(cfg, o)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c}, nil
+	o.c = c
+	return o, nil
 }
 
 // Close releases the Client's sockets. Setups made by the Client
@@ -39,19 +41,36 @@ func (c *Client) Close() error {
 	return err
 }
 
-// setup runs a set-up call and ties the Setup to c, whose lock its
-// Teardown takes.
+// setup runs a set-up call.
 func (c *Client) setup(ctx context.Context, op string, f func(*client) (*Setup, error)) (*Setup, error) {
 	var s *Setup
 	err := c.do(ctx, op, func(cl *client) (err error) {
 		s, err = f(cl)
 		return err
 	})
-	if err != nil {
-		return nil, err
+	return s, err
+}
+
+// live reports a closed Client, for Setups' Teardown.
+func (c *Client) live() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return ErrClosed
 	}
-	s.c = c
-	return s, nil
+	return nil
+}
+
+// Recover undoes what a previous process with this Client's
+// Config.Identity set up in the namespace and did not tear down (it was
+// killed, or its host rebooted its agent): the host's records of those
+// set-ups, written before each change, say what to restore; shared changes
+// other owners still rely on stay. Call it before setting up again. It
+// refuses (ErrConflict) while another live process holds the identity, and
+// does nothing without an identity or without records.
+func (c *Client) Recover(ctx context.Context) error {
+	const op = "recover"
+	return c.do(ctx, op, func(cl *client) error { return cl.recover(op) })
 }
 
 func (c *Client) do(ctx context.Context, op string, f func(*client) error) error {
@@ -110,7 +129,13 @@ func (c *Client) Announce(ctx context.Context, iface string, addr netip.Addr, g 
 
 // EnableForwarding turns on forwarding for the families f selects. Writing
 // net.ipv4.ip_forward also rewrites every interface's forwarding and
-// conf/all/accept_redirects; Teardown restores those too.
+// conf/all/accept_redirects; Teardown restores those too. For IPv6 it
+// first sets accept_ra=2 on every interface with accept_ra=1 (and on
+// conf/default): with forwarding on, 1 would make them ignore router
+// advertisements and lose their default route; Teardown puts 1 back.
+// Forwarding is shared with other owners on the host (another director,
+// in this or another process using the SDK): it is turned off only when
+// the last of them is torn down.
 func (c *Client) EnableForwarding(ctx context.Context, f Forwarding) (*Setup, error) {
 	const op = "enable forwarding"
 	return c.setup(ctx, op, func(cl *client) (*Setup, error) { return cl.enableForwarding(op, f) })

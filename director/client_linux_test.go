@@ -7,7 +7,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/undo"
 )
 
 // A Setup whose Client is closed fails cleanly instead of using closed
@@ -17,10 +17,8 @@ func TestClosedClient(t *testing.T) {
 	if err != nil {
 		t.Skip("no netlink here:", err)
 	}
-	j := new(netcfg.Journal)
 	ran := false
-	j.Record("test step", func() error { ran = true; return nil })
-	s := &Setup{op: "test", j: j, c: c}
+	s := undo.New("director", "test", []string{"test step"}, c.live, func(context.Context) error { ran = true; return nil })
 	c.Close()
 	if err := s.Teardown(context.Background()); !errors.Is(err, ErrClosed) || ran {
 		t.Errorf("Teardown after Close: %v (step ran: %v)", err, ran)

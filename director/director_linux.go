@@ -8,28 +8,31 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/undo"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
 type client struct {
 	h *netcfg.Host
+	// owner is the public Client, whose lock a Setup's Teardown takes.
+	owner *Client
 }
 
-func newClient(cfg *Config) (*client, error) {
-	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath)
+func newClient(cfg *Config, owner *Client) (*client, error) {
+	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath, cfg.Identity)
 	if err != nil {
 		return nil, wrap("open", err)
 	}
-	return &client{h: h}, nil
+	return &client{h: h, owner: owner}, nil
 }
 
 func (c *client) close() error { return c.h.Close() }
@@ -37,17 +40,37 @@ func (c *client) close() error { return c.h.Close() }
 // nsfd is the namespace's descriptor for nftables, -1 for the caller's.
 func (c *client) nsfd() int { return c.h.NetNSFd() }
 
-// run calls f with a fresh journal. On failure it rolls back what f did;
+// run calls f with a journal of the host's ownership records, under the
+// host-wide lock (netcfg.Host.Change). On failure it rolls back what f did;
 // on success the journal becomes the Setup.
 func (c *client) run(op string, f func(j *netcfg.Journal) error) (*Setup, error) {
-	j := new(netcfg.Journal)
-	if err := f(j); err != nil {
-		if uerr := j.Undo(); uerr != nil {
-			return nil, &Error{Pkg: pkg, Op: op, Err: errors.Join(err, uerr), Kind: ErrRollback}
+	j, err := c.h.Change(pkg, op, f)
+	if err != nil {
+		if errors.Is(err, errs.ErrRollback) {
+			return nil, &Error{Pkg: pkg, Op: op, Err: err, Kind: ErrRollback}
 		}
 		return nil, wrap(op, err)
 	}
-	return &Setup{op: op, j: j}, nil
+	o := c.owner
+	return undo.New(pkg, op, j.Steps(), o.live, func(ctx context.Context) error {
+		top := "tear down " + op
+		return o.do(ctx, top, func(*client) error { return wrap(top, j.Teardown()) })
+	}), nil
+}
+
+// recover undoes what a dead process with the Client's identity left.
+func (c *client) recover(op string) error {
+	return wrap(op, c.h.Recover(pkg, c.restore))
+}
+
+// restore undoes the director's own resource kinds for the host's
+// records.
+func (c *client) restore(res string, r *hostrec.Resource) error {
+	kind, arg, _ := strings.Cut(res, " ")
+	if kind == "vipdev" {
+		return c.deleteVIPDevice(arg)
+	}
+	return newError("release "+res, ErrInvalid, errors.New("no restorer for this kind of resource"))
 }
 
 // ---- VIPs ----
@@ -80,45 +103,58 @@ func (c *client) addVIP(ctx context.Context, op string, v VIP) (*Setup, error) {
 	})
 }
 
-// vipDeviceAlias marks dummy devices this package created (IFLA_IFALIAS),
-// so that whichever routed VIP's undo leaves one empty deletes it, even if
-// another call created it.
+// vipDeviceAlias marks dummy devices this package created (IFLA_IFALIAS).
 const vipDeviceAlias = "golvs-director routed VIPs"
 
 // ensureDummy creates the dummy device dev if missing (marked with
-// vipDeviceAlias) and sets it up. Teardown deletes a device so marked once no
-// address other than IPv6 link-local is left on it; other VIPs may still
-// be on it, and their own undo must not lose them.
+// vipDeviceAlias) and sets it up. The device is a shared resource of the
+// host's records: every routed VIP set-up on it owns it, and the last one
+// out deletes it, unless an address not of ours is left on it.
 func (c *client) ensureDummy(j *netcfg.Journal, dev string) error {
 	nl := c.h.Netlink()
-	j.Record("delete device "+dev+" if this package created it and no address is left on it", func() error {
-		l, err := nl.LinkByName(dev)
-		if err != nil || l.Attrs().Alias != vipDeviceAlias || l.Type() != "dummy" {
-			return nil
+	_, err := c.h.LinkByName(dev)
+	if err != nil && !errors.Is(err, ErrNotExist) {
+		return err
+	}
+	exists := err == nil
+	cur := ""
+	if exists {
+		cur = "1"
+	}
+	err = c.h.Own(j, "vipdev "+dev, "delete device "+dev+" if no address is left on it", cur, "1", exists, func() (map[string]string, error) {
+		l := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: dev}}
+		if err := nl.LinkAdd(l); err != nil {
+			return nil, fmt.Errorf("create dummy device %s: %w", dev, err)
 		}
-		addrs, err := c.h.Addrs()
-		if err != nil {
-			return err
+		if err := nl.LinkSetAlias(l, vipDeviceAlias); err != nil {
+			return nil, err
 		}
-		for _, a := range addrs {
-			if a.Dev == dev && !a.Prefix.Addr().IsLinkLocalUnicast() {
-				return nil // keep it for the other addresses
-			}
-		}
-		return nl.LinkDel(l)
-	})
-	lj := new(netcfg.Journal)
-	l, err := c.h.AddLink(lj, &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: dev}})
+		return nil, nl.LinkSetUp(l) // deleting it covers this
+	}, c.restore)
+	if err != nil || !exists {
+		return err
+	}
+	return c.h.SetLinkUp(j, dev)
+}
+
+// deleteVIPDevice deletes dev if it is this package's dummy device and no
+// address other than IPv6 link-local is left on it.
+func (c *client) deleteVIPDevice(dev string) error {
+	nl := c.h.Netlink()
+	l, err := nl.LinkByName(dev)
+	if err != nil || l.Attrs().Alias != vipDeviceAlias || l.Type() != "dummy" {
+		return nil
+	}
+	addrs, err := c.h.Addrs()
 	if err != nil {
 		return err
 	}
-	if lj.Len() == 0 { // it existed: only bring it up, recording that
-		return c.h.SetLinkUp(j, dev)
+	for _, a := range addrs {
+		if a.Dev == dev && !a.Prefix.Addr().IsLinkLocalUnicast() {
+			return nil // keep it for the other addresses
+		}
 	}
-	if err := nl.LinkSetAlias(l, vipDeviceAlias); err != nil {
-		return errors.Join(err, lj.Undo())
-	}
-	return c.h.SetLinkUp(new(netcfg.Journal), dev) // deleting it covers this
+	return nl.LinkDel(l)
 }
 
 func brokenError(op, field string, fs Findings) error {
@@ -355,105 +391,26 @@ func (c *client) checkForwardingKeys(op string, f Forwarding) error {
 
 func (c *client) forwarding(j *netcfg.Journal, f Forwarding) error {
 	if f.IPv4 {
-		if err := c.setTree(j, keyForward4, "1", "net/ipv4/conf"); err != nil {
+		if err := c.h.SetSysctlTree(j, keyForward4, "1", "net/ipv4/conf"); err != nil {
 			return err
 		}
 	}
 	if f.IPv6 {
-		return c.setTree(j, keyForward6, "1", "net/ipv6/conf")
+		return c.forwarding6(j, "1")
 	}
 	return nil
 }
 
-// setTree sets key, whose write has side effects on other sysctls under
-// tree: writing ip_forward rewrites every conf/*/forwarding and
-// conf/all/accept_redirects (IPv6 all.forwarding likewise). Teardown restores
-// key and then puts back every side-effect key: those the set-up write
-// changed to their values before it, and those the undo write changed to
-// their values before the undo write. That keeps non-default per-interface
-// values exactly as they were.
-func (c *client) setTree(j *netcfg.Journal, key, value, tree string) error {
-	prev, err := c.h.Sysctl(key)
-	if err != nil || prev == value {
-		return err
-	}
-	before, err := c.readTree(tree)
-	if err != nil {
-		return err
-	}
-	if err := c.h.SetSysctl(new(netcfg.Journal), key, value); err != nil {
-		return err
-	}
-	after, err := c.readTree(tree)
-	if err != nil {
-		return errors.Join(err, c.h.SetSysctl(new(netcfg.Journal), key, prev))
-	}
-	changed := map[string]bool{}
-	for k, v := range before {
-		if w, ok := after[k]; ok && w != v {
-			changed[k] = true
-		}
-	}
-	j.Record("restore sysctl "+key+"="+prev+" and what writing it changes under "+tree, func() error {
-		pre, err := c.readTree(tree)
-		if err != nil {
+// forwarding6 sets net.ipv6.conf.all.forwarding, first keeping router
+// advertisements accepted where they are (accept_ra=2, see
+// netcfg.Host.KeepRA) when it turns forwarding on.
+func (c *client) forwarding6(j *netcfg.Journal, value string) error {
+	if value != "0" {
+		if _, err := c.h.KeepRA(j); err != nil {
 			return err
 		}
-		if err := c.h.SetSysctl(new(netcfg.Journal), key, prev); err != nil {
-			return err
-		}
-		post, err := c.readTree(tree)
-		if err != nil {
-			return err
-		}
-		keys := make([]string, 0, len(post))
-		for k := range post {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var errs []error
-		for _, k := range keys {
-			if k == key {
-				continue
-			}
-			want, ok := pre[k], true
-			if changed[k] {
-				want, ok = before[k]
-			}
-			if ok && post[k] != want {
-				if err := c.h.SetSysctl(new(netcfg.Journal), k, want); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-		return errors.Join(errs...)
-	})
-	return nil
-}
-
-// readTree reads every readable sysctl tree/IFACE/KEY.
-func (c *client) readTree(tree string) (map[string]string, error) {
-	m := map[string]string{}
-	err := c.h.Do(func() error {
-		dirs, err := os.ReadDir("/proc/sys/" + tree)
-		if err != nil {
-			return err
-		}
-		for _, d := range dirs {
-			files, err := os.ReadDir(filepath.Join("/proc/sys", tree, d.Name()))
-			if err != nil {
-				continue // the device went away
-			}
-			for _, f := range files {
-				k := tree + "/" + d.Name() + "/" + f.Name()
-				if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
-					m[k] = strings.TrimSpace(string(b))
-				}
-			}
-		}
-		return nil
-	})
-	return m, err
+	}
+	return c.h.SetSysctlTree(j, keyForward6, value, "net/ipv6/conf")
 }
 
 func (c *client) natGateway(op string, g NATGateway) (*Setup, error) {
@@ -604,9 +561,9 @@ func (c *client) applySysctls(op string, s []Sysctl) (*Setup, error) {
 			var err error
 			switch x.path() {
 			case keyForward4:
-				err = c.setTree(j, keyForward4, strconv.Itoa(x.Value), "net/ipv4/conf")
+				err = c.h.SetSysctlTree(j, keyForward4, strconv.Itoa(x.Value), "net/ipv4/conf")
 			case keyForward6:
-				err = c.setTree(j, keyForward6, strconv.Itoa(x.Value), "net/ipv6/conf")
+				err = c.forwarding6(j, strconv.Itoa(x.Value))
 			default:
 				err = c.h.SetSysctl(j, x.path(), strconv.Itoa(x.Value))
 			}

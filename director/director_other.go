@@ -13,7 +13,9 @@ var errNotLinux = errors.New("the director package needs Linux, not " + runtime.
 
 type client struct{}
 
-func newClient(*Config) (*client, error) { return nil, newError("open", ErrNotSupported, errNotLinux) }
+func newClient(*Config, *Client) (*client, error) {
+	return nil, newError("open", ErrNotSupported, errNotLinux)
+}
 
 func (c *client) close() error { return nil }
 
@@ -31,3 +33,4 @@ func (c *client) oneArmNAT(context.Context, string, OneArmNAT) (*Setup, error) {
 	return nil, errNotLinux
 }
 func (c *client) applySysctls(string, []Sysctl) (*Setup, error) { return nil, errNotLinux }
+func (c *client) recover(string) error                          { return errNotLinux }

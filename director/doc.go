@@ -31,11 +31,36 @@
 // an error and changes nothing. What is already in place (an existing VIP,
 // a sysctl at the wanted value, an identical rule) is left alone and not
 // recorded, so calling again is harmless. A failure midway rolls back what
-// the call had done. On success the call returns a *Setup whose Teardown
-// restores every sysctl it changed to the exact previous value and removes
-// only the addresses, devices and rules it created. Writing ip_forward
-// also rewrites every interface's forwarding and conf/all/accept_redirects;
-// Teardown puts those back too.
+// the call had done. On success the call returns a *Setup (the SDK's one
+// undo type: realserver.Setup and fwmark.Setup are the same type) whose
+// Teardown restores every sysctl it changed to the exact previous value
+// and removes only the addresses, devices and rules it created. Writing
+// ip_forward also rewrites every interface's forwarding and
+// conf/all/accept_redirects; Teardown puts those back too. A second
+// identical call reports no changes (Setup.Changes is empty). Turning IPv6
+// forwarding on first sets accept_ra=2 where it was 1 (interfaces and
+// conf/default), so router advertisements keep being accepted; Teardown
+// puts 1 back.
+//
+// # Shared hosts and crashes
+//
+// Hosts are shared: two directors in one namespace, or a director and a
+// real-server agent, may rely on the same ip_forward, send_redirects,
+// address or dummy device. Every process using the SDK keeps a record of
+// such shared changes on the host (under /run/golvs, per network
+// namespace, owner-only, under a host-wide flock): who relies on each and
+// what it was before. Teardown releases this set-up's share; the change is
+// undone only when its last owner is gone, and only if it still holds the
+// value the owners wrote (otherwise someone else changed it since and it
+// is theirs). An owner whose process died without an identity stops
+// counting.
+//
+// With Config.Identity, each set-up's undo record is also written to the
+// host before the change it describes (write-ahead, fsync'd). A process
+// killed with SIGKILL leaves its changes in place and its records behind;
+// a later Client with the same Identity calls Recover to undo them (other
+// owners' shares stay), then sets up afresh, so an agent restarted by a
+// service manager converges instead of refusing to start.
 //
 // Rules live in containers of this package's own and nothing else is
 // touched: the nftables table "golvs_director" (one per family, base chain

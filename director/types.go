@@ -1,14 +1,13 @@
 package director
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/golvs/lvs/internal/diag"
-	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/undo"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -22,6 +21,13 @@ type Config struct {
 	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
 	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
+	// Identity names this agent on the host, e.g. "nat 10.0.0.1:80"
+	// (letters, digits and . _ - : @ [ ]). With it, the undo records of
+	// its set-ups are written to the host (under /run/golvs, before each
+	// change) so that after a crash a process with the same Identity can
+	// undo them with Recover. Empty: an anonymous owner, whose records
+	// end with its process. Two live processes cannot share an Identity.
+	Identity string
 }
 
 // Announce is how a VIP reaches the director.
@@ -237,37 +243,22 @@ type ReturnPath struct {
 	Client netip.Addr
 }
 
-// Setup is what one set-up call changed; Teardown undoes exactly that:
-// it restores every sysctl to the value it had before and removes exactly
-// the addresses, devices and rules the call created. It is returned only
-// when the set-up succeeded.
-type Setup struct {
-	op string
-	j  *netcfg.Journal
-	c  *Client
-}
-
-// Changes describes what Teardown would undo, in the order it would, e.g.
-// "remove address 10.0.0.100/32 from eth0". Empty when everything was
-// already in place.
-func (s *Setup) Changes() []string { return s.j.Steps() }
-
-// Teardown undoes the set-up, in reverse order. A failing step does not
-// stop the others; the failures are joined. It needs the Client that made
-// the Setup to be open (else ErrClosed), and waits for the Client's other
-// calls. A second call does nothing.
-func (s *Setup) Teardown(ctx context.Context) error {
-	if s == nil {
-		return nil
-	}
-	op := "tear down " + s.op
-	return s.c.do(ctx, op, func(*client) error {
-		if err := s.j.Undo(); err != nil {
-			return newError(op, nil, err)
-		}
-		return nil
-	})
-}
+// Setup is what one set-up call changed; Teardown undoes exactly that. It
+// is the SDK's one undo type (realserver.Setup and fwmark.Setup are the
+// same type), with the same semantics in every package:
+//
+//   - Changes lists what Teardown would undo, in the order it would, e.g.
+//     "remove address 10.0.0.100/32 from eth0"; empty when everything was
+//     already in place (a second identical set-up).
+//   - Teardown restores what the set-up changed and nothing else, in
+//     reverse order. Shared changes (a sysctl, an address, a device) are
+//     owned on the host: they are restored only when the last set-up that
+//     relies on them, in any process using the SDK, is torn down, and only
+//     if they still hold the value the owners wrote.
+//   - A done ctx (ErrCanceled) or a closed Client (ErrClosed) is refused
+//     before anything is undone. A nil Setup, or a second call, does
+//     nothing. Teardown waits for the Client's other calls.
+type Setup = undo.Setup
 
 var netipBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"github.com/golvs/lvs/internal/hostrec"
+	"github.com/golvs/lvs/internal/undo"
 )
 
 // Client installs and removes this package's mark rules in one network
@@ -14,6 +17,10 @@ type Client struct {
 	backend Backend
 	closeFn func() error
 	mu      sync.Mutex
+	// rec is the namespace's record store on the host: its lock makes
+	// read-modify-write of the rules host-wide, and it counts the owners
+	// of rules Add installed. nil: no host records (tests).
+	rec *hostrec.Store
 }
 
 // backend is one way of holding the rules.
@@ -36,8 +43,32 @@ type backend interface {
 	checkOther(ctx context.Context, op string) error
 }
 
-// Undo reverts exactly what the call that returned it changed.
-type Undo func(ctx context.Context) error
+// Setup is what an Add changed; Teardown removes exactly the rules it
+// added, once no other Add (in any process using the SDK) relies on them.
+// It is the SDK's one undo type (director.Setup and realserver.Setup are
+// the same type): Changes is empty when the rules were already there; a
+// done ctx is refused (ErrCanceled) before anything is removed; a nil Setup
+// or a second call does nothing.
+type Setup = undo.Setup
+
+// locked runs f under the client's lock and the namespace's host-wide
+// lock, which every process using the SDK takes for its changes there.
+func (c *Client) locked(op string, f func() error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rec == nil {
+		return f()
+	}
+	unlock, err := c.rec.Lock()
+	if err != nil {
+		return newErr(nil, op, "", err)
+	}
+	defer unlock()
+	return f()
+}
+
+// ruleRes names a rule in the host's ownership records.
+func ruleRes(r Rule) string { return "fwmark " + r.String() }
 
 // Backend returns the backend in use (never BackendAuto).
 func (c *Client) Backend() Backend { return c.backend }
@@ -73,60 +104,162 @@ func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 	if err := ctx.Err(); err != nil {
 		return newErr(ErrCanceled, "sync", "", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(want) > 0 {
-		if err := c.b.checkOther(ctx, "sync"); err != nil {
-			return err
+	return c.locked("sync", func() error {
+		if len(want) > 0 {
+			if err := c.b.checkOther(ctx, "sync"); err != nil {
+				return err
+			}
 		}
-	}
-	return c.b.update(ctx, "sync", func([]Rule) ([]Rule, error) { return want, nil })
+		return c.b.update(ctx, "sync", func([]Rule) ([]Rule, error) { return want, nil })
+	})
 }
 
 // Add installs rules next to the installed ones; rules already installed
-// are left alone, so adding twice leaves one copy. The Undo removes exactly
-// the rules this call added.
-func (c *Client) Add(ctx context.Context, rules ...Rule) (Undo, error) {
+// are left alone, so adding twice leaves one copy. The Setup's Teardown
+// removes exactly the rules this call added, and only once no other Add
+// relying on them (in this or another process using the SDK) is left: a
+// rule another Add installed is shared, not taken over. Changes is empty
+// when every rule was already there from this process or someone else.
+func (c *Client) Add(ctx context.Context, rules ...Rule) (*Setup, error) {
 	add, err := canonicalRules("add", rules)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.b.checkOther(ctx, "add"); err != nil {
-		return nil, err
-	}
-	var added []Rule
-	err = c.b.update(ctx, "add", func(have []Rule) ([]Rule, error) {
-		added = nil
+	var tok string
+	var held, added []Rule
+	err = c.locked("add", func() error {
+		if err := c.b.checkOther(ctx, "add"); err != nil {
+			return err
+		}
+		have, err := c.b.rules(ctx)
+		if err != nil {
+			return err
+		}
+		var recs map[string]*hostrec.Resource
+		if c.rec != nil {
+			if recs, err = c.rec.Resources(); err != nil {
+				return newErr(nil, "add", "", err)
+			}
+			tok = c.rec.NewToken()
+		}
+		onlyMine := true
 		for _, r := range add {
-			if !containsRule(have, r) {
-				added = append(added, r)
+			rec := recs[ruleRes(r)]
+			if containsRule(have, r) {
+				if rec == nil {
+					continue // someone else's: left alone
+				}
+				if c.rec.OwnedByOthers(rec) || len(c.rec.Live(rec)) == 0 {
+					onlyMine = false
+				}
+				rec.Owners = append(rec.Owners, tok)
+				held = append(held, r)
+				continue
+			}
+			added = append(added, r)
+			if recs != nil {
+				recs[ruleRes(r)] = &hostrec.Resource{Owners: []string{tok}}
+			}
+		}
+		if len(added) == 0 && onlyMine {
+			held = nil // a second identical Add: nothing changed
+			return nil
+		}
+		if recs != nil {
+			// Written before the rules, so that a crash leaves records a
+			// later Add adopts (no live owner), not rules nobody owns.
+			if err := c.rec.SaveResources(recs); err != nil {
+				return newErr(nil, "add", "", err)
 			}
 		}
 		if len(added) == 0 {
-			return have, nil
+			return nil
 		}
-		return canonicalRules("add", append(slices.Clone(have), added...))
+		err = c.b.update(ctx, "add", func(now []Rule) ([]Rule, error) {
+			var more []Rule
+			for _, r := range added {
+				if !containsRule(now, r) {
+					more = append(more, r)
+				}
+			}
+			if len(more) == 0 {
+				return now, nil
+			}
+			return canonicalRules("add", append(slices.Clone(now), more...))
+		})
+		if err != nil && recs != nil {
+			// Drop our records again; the rules were not installed.
+			for _, r := range added {
+				delete(recs, ruleRes(r))
+			}
+			for _, r := range held {
+				recs[ruleRes(r)].Owners = slices.DeleteFunc(recs[ruleRes(r)].Owners, func(o string) bool { return o == tok })
+			}
+			c.rec.SaveResources(recs)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(added) == 0 {
-		return func(context.Context) error { return nil }, nil
+	mine := append(held, added...)
+	var changes []string
+	for i := len(mine) - 1; i >= 0; i-- {
+		changes = append(changes, "delete rule "+mine[i].String()+" once no other owner relies on it")
 	}
-	return func(ctx context.Context) error { return c.Delete(ctx, added...) }, nil
+	if len(mine) == 0 {
+		return undo.New(pkg, "add", nil, nil, nil), nil
+	}
+	return undo.New(pkg, "add", changes, nil, func(ctx context.Context) error { return c.release(ctx, tok, mine) }), nil
+}
+
+// release drops tok from the owners of rules and deletes those left
+// without a live owner.
+func (c *Client) release(ctx context.Context, tok string, rules []Rule) error {
+	return c.locked("tear down add", func() error {
+		del := rules
+		var recs map[string]*hostrec.Resource
+		if c.rec != nil {
+			var err error
+			if recs, err = c.rec.Resources(); err != nil {
+				return newErr(nil, "tear down add", "", err)
+			}
+			del = nil
+			for _, r := range rules {
+				rec := recs[ruleRes(r)]
+				if rec == nil {
+					continue // removed by Delete, Sync or RemoveAll meanwhile
+				}
+				rec.Owners = slices.DeleteFunc(rec.Owners, func(o string) bool { return o == tok })
+				if len(c.rec.Live(rec)) == 0 {
+					del = append(del, r)
+				}
+			}
+		}
+		if err := c.deleteLocked(ctx, del); err != nil {
+			return err
+		}
+		if recs != nil {
+			return c.rec.SaveResources(recs)
+		}
+		return nil
+	})
 }
 
 // Delete removes the given rules (compared in canonical form); rules not
-// installed are ignored.
+// installed are ignored. It removes them whoever added them.
 func (c *Client) Delete(ctx context.Context, rules ...Rule) error {
 	del, err := canonicalRules("delete", rules)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	return c.locked("delete", func() error { return c.deleteLocked(ctx, del) })
+}
+
+func (c *Client) deleteLocked(ctx context.Context, del []Rule) error {
+	if len(del) == 0 {
+		return nil
+	}
 	return c.b.update(ctx, "delete", func(have []Rule) ([]Rule, error) {
 		keep := slices.DeleteFunc(slices.Clone(have), func(r Rule) bool { return containsRule(del, r) })
 		if len(keep) == len(have) {
@@ -147,9 +280,7 @@ func (c *Client) RemoveAll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return newErr(ErrCanceled, "remove all", "", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.remove(ctx)
+	return c.locked("remove all", func() error { return c.b.remove(ctx) })
 }
 
 // Conflicts lists rules of other owners that set or change the packet mark

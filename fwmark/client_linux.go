@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netns"
 	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
@@ -48,6 +49,10 @@ func New(ctx context.Context, cfg *Config) (*Client, error) {
 	if err != nil {
 		closeFn()
 		return nil, err
+	}
+	if c.rec, err = hostrec.Open(hostrec.Root, fd, ""); err != nil {
+		closeFn()
+		return nil, newErr(ErrNotSupported, op, "", err)
 	}
 	c.closeFn = closeFn
 	return c, nil

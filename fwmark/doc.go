@@ -95,8 +95,14 @@
 //
 // Sync makes the installed rules exactly the desired ones and does nothing
 // when they already are; Add installs rules next to the installed ones and
-// returns an Undo that removes exactly those it added; RemoveAll deletes
-// the table or chain and jumps, and nothing else. Rules are validated
+// returns a *Setup (the SDK's one undo type, as director's and
+// realserver's) whose Teardown removes exactly those it added, once no
+// other Add relies on them: rules Add installed are counted per owner in a
+// record on the host (/run/golvs, per network namespace), so two agents
+// adding the same rule share it and the last one out removes it. RemoveAll
+// deletes the table or chain and jumps, and nothing else. Every change
+// (Add, Delete, Sync, RemoveAll) reads and writes the rules under a
+// host-wide lock shared by every process using the SDK in the namespace. Rules are validated
 // (non-zero mark, one address family per rule, ports for TCP/UDP/SCTP, no
 // two overlapping rules with different marks) before anything changes.
 //

@@ -65,7 +65,8 @@ func ExampleClient_Sync() {
 	}
 }
 
-// Add installs rules and returns an Undo for exactly what it added.
+// Add installs rules and returns a Setup whose Teardown removes exactly what
+// it added.
 func ExampleClient_Add() {
 	ctx := context.Background()
 	fw, err := fwmark.New(ctx, &fwmark.Config{Backend: fwmark.BackendIPTables, IPTables: "iptables-legacy"})
@@ -74,14 +75,14 @@ func ExampleClient_Add() {
 		return
 	}
 	defer fw.Close()
-	undo, err := fw.Add(ctx, fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP,
+	s, err := fw.Add(ctx, fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP,
 		Destinations: []netip.Prefix{netip.MustParsePrefix("2001:db8::53/128")},
 		Ports:        []fwmark.PortRange{fwmark.Port(53)}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer undo(ctx)
+	defer s.Teardown(ctx)
 }
 
 // Conflicts reports other owners' rules that write the mark where IPVS

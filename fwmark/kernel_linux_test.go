@@ -279,7 +279,7 @@ func TestTraffic(t *testing.T) {
 			require.NoError(t, fw.Sync(ctx, rules)) // idempotent
 			undo, err := fw.Add(ctx, rules[0])      // already there: no-op
 			require.NoError(t, err)
-			require.NoError(t, undo(ctx))
+			require.NoError(t, undo.Teardown(ctx))
 			if again := bc.list(t, d); again != listed {
 				t.Fatalf("second Sync/Add changed the rules:\n%s\nthen:\n%s", listed, again)
 			}

@@ -36,7 +36,7 @@ func TestUserTablesUntouched(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, fw.Sync(ctx, []fwmark.Rule{webRule(1, vipOf(0)), webRule(2, vipOf(1))}))
 	intact(t)
-	require.NoError(t, undo(ctx))
+	require.NoError(t, undo.Teardown(ctx))
 	require.NoError(t, fw.RemoveAll(ctx))
 	intact(t)
 	assert.Equal(t, before, ns.Exec(t, "nft", "list ruleset"))
@@ -93,7 +93,7 @@ func TestConcurrentClientsKeepEachOthersRules(t *testing.T) {
 							}
 						}
 						if err == nil {
-							err = undo(ctx)
+							err = undo.Teardown(ctx)
 						}
 						if err != nil {
 							errc <- err

@@ -5,11 +5,13 @@ package realserver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
 
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
@@ -80,6 +82,7 @@ func (c *Client) arpBackend(ctx context.Context, op string, a ARP, vips []netip.
 type arptables struct {
 	h    *netcfg.Host
 	path string
+	nft  bool // arptables-nft, which keeps its rules in nftables table arp filter
 	vips []netip.Addr
 	rip  netip.Addr
 }
@@ -104,6 +107,8 @@ func (t *arptables) probe() error {
 	if out, err := t.run("-L", "-n"); err != nil {
 		return fmt.Errorf("arptables cannot list the kernel's ARP rules (%s: %v); load the arp_tables, arptable_filter and arpt_mangle modules (or nf_tables for arptables-nft): %w", out, err, ErrUnavailable)
 	}
+	v, _ := t.run("-V")
+	t.nft = strings.Contains(v, "nf_tables")
 	return nil
 }
 
@@ -119,42 +124,96 @@ func (t *arptables) rules() [][]string {
 
 func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 	// arptables-nft creates table arp filter with empty INPUT and OUTPUT
-	// chains on first use; if it did so for us, remove them again once our
-	// rules are gone (and only if no one else's rules live there).
-	// The table step goes into j before the rule steps so that it runs
-	// after them. With arptables-legacy there is no such table.
-	fd := t.h.NetNSFd()
-	existed, herr := nft.HasTable(ctx, fd, nftables.TableFamilyARP, "filter")
-	var rules netcfg.Journal
-	defer func() {
-		if now, err := nft.HasTable(ctx, fd, nftables.TableFamilyARP, "filter"); herr == nil && err == nil && now && !existed {
-			j.Record("delete nftables table arp filter (created by arptables-nft) if empty", func() error {
-				if err := t.h.Err(); err != nil {
-					return err
-				}
-				return nft.DropUnownedIfEmpty(context.Background(), fd, nftables.TableFamilyARP, "filter")
-			})
+	// chains on first use. If it is missing, it becomes a shared resource
+	// of ours, recorded before the rules so that it is released after
+	// them: the last owner out removes it if no one's rules live there.
+	// With arptables-legacy there is no such table.
+	if t.nft {
+		existed, err := nft.HasTable(ctx, t.h.NetNSFd(), nftables.TableFamilyARP, "filter")
+		if err != nil {
+			return err
 		}
-		j.Append(&rules)
-	}()
+		err = t.h.Own(j, "arpfilter", "delete nftables table arp filter (created by arptables-nft) if empty", present(existed), "1", existed,
+			func() (map[string]string, error) { return nil, nil }, func(string, *hostrec.Resource) error { return dropARPFilter(t.h) })
+		if err != nil {
+			return err
+		}
+	}
+	rules := j
 	for _, r := range t.rules() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := t.run(append([]string{"-C"}, r...)...); err == nil {
-			continue // already there: not ours to remove
+		_, cerr := t.run(append([]string{"-C"}, r...)...)
+		there := cerr == nil
+		// A rule already there is someone else's unless an owner recorded
+		// it; then we join its owners, and the last one out deletes it.
+		err := t.h.Own(rules, "arptables "+strings.Join(r, " "), "arptables -D "+strings.Join(r, " "), present(there), "1", there,
+			func() (map[string]string, error) {
+				if out, err := t.run(append([]string{"-A"}, r...)...); err != nil {
+					return nil, fmt.Errorf("arptables -A %s: %s: %w", strings.Join(r, " "), out, err)
+				}
+				return nil, nil
+			}, t.restore)
+		if err != nil {
+			return err
 		}
-		if out, err := t.run(append([]string{"-A"}, r...)...); err != nil {
-			return fmt.Errorf("arptables -A %s: %s: %w", strings.Join(r, " "), out, err)
-		}
-		rules.Record("arptables -D "+strings.Join(r, " "), func() error {
-			if out, err := t.run(append([]string{"-D"}, r...)...); err != nil {
-				return fmt.Errorf("%s: %w", out, err)
-			}
-			return nil
-		})
 	}
 	return nil
+}
+
+func present(ok bool) string {
+	if ok {
+		return "1"
+	}
+	return ""
+}
+
+// dropARPFilter deletes table arp filter (which arptables-nft made on our
+// behalf) if no one's rules live there.
+func dropARPFilter(h *netcfg.Host) error {
+	if err := h.Err(); err != nil {
+		return err
+	}
+	return nft.DropUnownedIfEmpty(context.Background(), h.NetNSFd(), nftables.TableFamilyARP, "filter")
+}
+
+func noRestorer(res string) error {
+	return newErr("release "+res, ErrInvalid, errors.New("no restorer for this kind of resource"))
+}
+
+// restore deletes an arptables rule of the host's records once its last
+// owner is gone.
+func (t *arptables) restore(res string, _ *hostrec.Resource) error {
+	rule, ok := strings.CutPrefix(res, "arptables ")
+	if !ok {
+		return noRestorer(res)
+	}
+	args := strings.Fields(rule)
+	if _, err := t.run(append([]string{"-C"}, args...)...); err != nil {
+		return nil // gone
+	}
+	if out, err := t.run(append([]string{"-D"}, args...)...); err != nil {
+		return newErr("arptables -D "+rule, nil, fmt.Errorf("%s: %w", out, err))
+	}
+	return nil
+}
+
+// restore undoes the package's own resource kinds for Recover.
+func (c *Client) restore(res string, r *hostrec.Resource) error {
+	if strings.HasPrefix(res, "nftarp ") {
+		return restoreNftARP(c.h, res)
+	}
+	if res == "arpfilter" {
+		return dropARPFilter(c.h)
+	}
+	t := &arptables{h: c.h}
+	p, err := exec.LookPath("arptables")
+	if err != nil {
+		return newErr("release "+res, ErrUnavailable, err)
+	}
+	t.path = p
+	return t.restore(res, r)
 }
 
 // nftARP keeps its rules in table arp golvs_realserver, chains "in" and
@@ -181,8 +240,50 @@ func newNftARP(h *netcfg.Host, vips []netip.Addr, rip netip.Addr) *nftARP {
 
 func (n *nftARP) probe(ctx context.Context) error { return n.o.probe(ctx) }
 
+// apply adds each rule through the host's ownership records, so that two
+// agents with the same rule share it and a killed agent's rules are found
+// again (by their tag) by Recover or a later set-up.
 func (n *nftARP) apply(ctx context.Context, j *netcfg.Journal) error {
-	return n.o.apply(ctx, j, n.specs())
+	for _, r := range n.specs() {
+		there, err := n.o.has(ctx, r)
+		if err != nil {
+			return err
+		}
+		err = n.o.h.Own(j, "nftarp "+r.rule.Tag, "delete rule ("+r.desc+") from nftables table arp "+nftTable+" chain "+r.rule.Chain, present(there), "1", there,
+			func() (map[string]string, error) {
+				// The table and chains are removed with the last rule
+				// (restoreNftARP), not by steps of their own.
+				return nil, n.o.apply(ctx, new(netcfg.Journal), []nftRule{r})
+			}, func(res string, _ *hostrec.Resource) error { return restoreNftARP(n.o.h, res) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreNftARP deletes the rule that resource res ("nftarp TAG") names
+// from table arp golvs_realserver, and the table once no one's rule is
+// left in it.
+func restoreNftARP(h *netcfg.Host, res string) error {
+	tag, ok := strings.CutPrefix(res, "nftarp ")
+	rest, ok2 := strings.CutPrefix(tag, nftTagPrefix)
+	f := strings.Fields(rest)
+	if !ok || !ok2 || len(f) == 0 {
+		return noRestorer(res)
+	}
+	o := newNftARP(h, nil, netip.Addr{}).o
+	fd, err := o.fd()
+	if err != nil {
+		return err
+	}
+	return nft.Do(context.Background(), fd, &o.t, func(tx *nft.Tx) error {
+		if err := tx.Del(f[0], tag); err != nil {
+			return err
+		}
+		tx.DropIfEmpty()
+		return nil
+	})
 }
 
 func (n *nftARP) missing(ctx context.Context) ([]string, error) {

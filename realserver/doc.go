@@ -53,7 +53,23 @@
 // second identical set-up changes nothing and its Teardown does nothing. A
 // failure midway rolls back what was done, and validation and the checks
 // against the host (conflicting addresses, device types, a missing tool,
-// missing kernel support) happen before the first change.
+// missing kernel support) happen before the first change. *Setup is the
+// SDK's one undo type (director.Setup and fwmark.Setup are the same type).
+//
+// # Shared hosts and crashes
+//
+// Two real-server agents on one host rely on the same arp_ignore and
+// arp_announce, maybe the same VIP, dummy device or arptables rules. Every
+// process using the SDK records such shared changes on the host (under
+// /run/golvs, per network namespace, owner-only, under a host-wide flock):
+// who relies on each and its value before. Teardown releases this
+// set-up's share; the change is undone only when its last owner is gone
+// and only if it still holds the value written, so stopping one agent
+// never makes the other's VIP answer ARP. With Config.Identity the undo
+// record is also written to the host before each change (fsync'd), and a
+// restarted agent with the same Identity calls Recover to undo what its
+// killed predecessor left before setting up again. TUN.MSS's clamp rules
+// are not yet in these records.
 //
 // # Diagnosis
 //

@@ -74,7 +74,7 @@ func ExampleClient_SetupTUN() {
 		Port: 6080,
 	})
 	if err != nil {
-		log.Fatal(err) // e.g. ErrNoModule: "load the kernel module(s) fou ipip"
+		log.Fatal(err) // e.g. ErrUnavailable: "load the kernel module(s) fou ipip"
 	}
 	defer s.Teardown(ctx)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
@@ -573,7 +574,7 @@ func TestClosedClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if err := s.Teardown(ctx); !errors.Is(err, realserver.ErrClosed) {
+	if err := s.Teardown(ctx); !errors.Is(err, errs.ErrClosed) {
 		t.Fatalf("teardown after Close: %v", err)
 	}
 	if _, err := c.SetupDR(ctx, cfg); !errors.Is(err, realserver.ErrClosed) {

@@ -101,11 +101,7 @@ func (o *nftOwned) apply(ctx context.Context, j *netcfg.Journal, rules []nftRule
 
 // missing describes the rules not in place.
 func (o *nftOwned) missing(ctx context.Context, rules []nftRule) ([]string, error) {
-	fd, err := o.fd()
-	if err != nil {
-		return nil, err
-	}
-	tx, err := nft.View(ctx, fd, &o.t)
+	tx, err := o.view(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,4 +112,22 @@ func (o *nftOwned) missing(ctx context.Context, rules []nftRule) ([]string, erro
 		}
 	}
 	return out, nil
+}
+
+// view reads the table without changing it.
+func (o *nftOwned) view(ctx context.Context) (*nft.Tx, error) {
+	fd, err := o.fd()
+	if err != nil {
+		return nil, err
+	}
+	return nft.View(ctx, fd, &o.t)
+}
+
+// has reports whether r (by its tag) is in its chain.
+func (o *nftOwned) has(ctx context.Context, r nftRule) (bool, error) {
+	tx, err := o.view(ctx)
+	if err != nil {
+		return false, err
+	}
+	return tx.Has(r.rule.Chain, r.rule.Tag), nil
 }

@@ -1,13 +1,12 @@
 package realserver
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 
 	"github.com/golvs/lvs/internal/diag"
-	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/undo"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -264,37 +263,23 @@ type Config struct {
 	// NetNSPath names a network namespace by path, e.g. /run/netns/blue
 	// or /proc/PID/ns/net. It is used when NetNS is 0.
 	NetNSPath string
+	// Identity names this agent on the host, e.g. "dr-realserver
+	// 10.0.0.100" (letters, digits and . _ - : @ [ ]). With it, the undo
+	// records of its set-ups are written to the host (under /run/golvs,
+	// before each change) so that after a crash a process with the same
+	// Identity can undo them with Recover. Empty: an anonymous owner, whose
+	// records end with its process.
+	Identity string
 }
 
-// Setup is what a SetupDR or SetupTUN call changed; Teardown undoes exactly
-// that.
-type Setup struct {
-	j netcfg.Journal
-	// live reports ErrClosed once the Client is closed, so a Teardown
-	// then fails before consuming the journal.
-	live func() error
-}
-
-// Changes describes what Teardown would undo, in the order it would, e.g.
-// "remove address 10.0.0.100/32 from lo". Empty when the host was already
-// configured.
-func (s *Setup) Changes() []string { return s.j.Steps() }
-
-// Teardown restores every sysctl to its previous value and removes the
-// addresses, devices, fou ports and rules the set-up created (nothing else),
-// in reverse order: VIPs go before ARP suppression is lifted. It needs the
-// Client that made the Setup to be open. A second call does nothing.
-func (s *Setup) Teardown(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return newErr("tear down", ErrCanceled, err)
-	}
-	if s.live != nil {
-		if err := s.live(); err != nil {
-			return newErr("tear down", ErrClosed, err)
-		}
-	}
-	if err := s.j.Undo(); err != nil {
-		return newErr("tear down", nil, err)
-	}
-	return nil
-}
+// Setup is what a SetupDR or SetupTUN call changed; Teardown undoes
+// exactly that: VIPs go before ARP suppression is lifted. It is the SDK's
+// one undo type (director.Setup, fwmark.Setup), with the same semantics
+// in every package: Changes lists what Teardown would undo (empty after a
+// second identical set-up); shared changes (arp_ignore, arp_announce, a
+// VIP, a device, an arptables rule) are owned on the host and restored
+// only when the last set-up relying on them, in any process using the SDK,
+// is torn down, and only if they still hold the value written; a done ctx
+// (ErrCanceled) or a closed Client (ErrClosed) is refused before anything
+// is undone; a nil Setup or a second call does nothing.
+type Setup = undo.Setup

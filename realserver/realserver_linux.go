@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/undo"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/vishvananda/netlink"
 )
@@ -27,7 +28,7 @@ func New(cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath)
+	h, err := netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath, cfg.Identity)
 	if err != nil {
 		return nil, wrap("open", err)
 	}
@@ -35,8 +36,36 @@ func New(cfg *Config) (*Client, error) {
 }
 
 // Close releases the Client's sockets. Setups it returned can no longer be
-// torn down afterwards.
+// torn down afterwards (ErrClosed).
 func (c *Client) Close() error { return c.h.Close() }
+
+// change runs a set-up under the host-wide lock with a journal of the
+// host's ownership records (netcfg.Host.Change): rolled back on failure,
+// the Setup on success.
+func (c *Client) change(op string, f func(j *netcfg.Journal) error) (*Setup, error) {
+	j, err := c.h.Change(pkg, op, f)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return undo.New(pkg, op, j.Steps(), c.h.Err, func(context.Context) error {
+		return wrap("tear down", j.Teardown())
+	}), nil
+}
+
+// Recover undoes what a previous process with this Client's
+// Config.Identity set up in the namespace and did not tear down (it was
+// killed): the host's records of those set-ups, written before each
+// change, say what to restore; shared changes other owners still rely on
+// stay. Call it before setting up again. It refuses (ErrConflict) while
+// another live process holds the identity, and does nothing without an
+// identity or without records.
+func (c *Client) Recover(ctx context.Context) error {
+	const op = "recover"
+	if err := ctx.Err(); err != nil {
+		return newErr(op, ErrCanceled, err)
+	}
+	return wrap(op, c.h.Recover(pkg, c.restore))
+}
 
 // SetupDR configures the namespace as a direct-routing real server: ARP
 // suppression first, then the VIPs on lo or the dummy device. It is
@@ -74,25 +103,20 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Setup{live: c.h.Err}
-	err = s.j.Run(func() error {
-		if err := arp.apply(ctx, &s.j); err != nil {
+	return c.change(op, func(j *netcfg.Journal) error {
+		if err := arp.apply(ctx, j); err != nil {
 			return err
 		}
-		if link == nil {
-			if _, err := c.h.AddLink(&s.j, &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: dev}}); err != nil {
+		if dev != "lo" {
+			if _, err := c.h.AddLink(j, &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: dev}}); err != nil {
 				return err
 			}
 		}
-		if err := c.h.SetLinkUp(&s.j, dev); err != nil {
+		if err := c.h.SetLinkUp(j, dev); err != nil {
 			return err
 		}
-		return c.addVIPs(ctx, &s.j, dev, hostPrefixes(d.VIPs))
+		return c.addVIPs(ctx, j, dev, hostPrefixes(d.VIPs))
 	})
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	return s, nil
 }
 
 // SetupTUN configures the namespace as a tunnelling real server: ARP
@@ -140,32 +164,31 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Setup{live: c.h.Err}
-	err = s.j.Run(func() error {
-		if err := arp.apply(ctx, &s.j); err != nil {
+	return c.change(op, func(j *netcfg.Journal) error {
+		if err := arp.apply(ctx, j); err != nil {
 			return err
 		}
 		if t.Type == ipvs.GUE {
-			if err := c.h.AddFou(&s.j, netcfg.Fou{Port: t.Port, GUE: true}); err != nil {
+			if err := c.h.AddFou(j, netcfg.Fou{Port: t.Port, GUE: true}); err != nil {
 				return err
 			}
 		}
 		if link == nil {
-			if _, err := c.h.AddLink(&s.j, want); err != nil {
+			if _, err := c.h.AddLink(j, want); err != nil {
 				if errors.Is(err, ErrUnavailable) {
 					return newErr(op, ErrUnavailable, fmt.Errorf("device %s: %s tunnels need the kernel module(s) %s loaded (modprobe -a %s): %w", dev, t.Type, t.module(), t.module(), err))
 				}
 				return err
 			}
 		}
-		if err := c.h.SetLinkUp(&s.j, dev); err != nil {
+		if err := c.h.SetLinkUp(j, dev); err != nil {
 			return err
 		}
-		if err := c.addVIPs(ctx, &s.j, dev, hostPrefixes(t.VIPs)); err != nil {
+		if err := c.addVIPs(ctx, j, dev, hostPrefixes(t.VIPs)); err != nil {
 			return err
 		}
 		if t.MSS != 0 {
-			if err := newMSSClamp(c.h).apply(ctx, &s.j, mssRules(hostPrefixes(t.VIPs), t.MSS)); err != nil {
+			if err := newMSSClamp(c.h).apply(ctx, j, mssRules(hostPrefixes(t.VIPs), t.MSS)); err != nil {
 				return err
 			}
 		}
@@ -178,14 +201,10 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 			return err
 		}
 		if rp.Effective == 1 {
-			return c.h.SetConf(&s.j, dev, "rp_filter", 2)
+			return c.h.SetConf(j, dev, "rp_filter", 2)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	return s, nil
 }
 
 // precheckVIPs refuses VIPs already configured elsewhere, before any change.

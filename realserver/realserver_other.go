@@ -41,3 +41,6 @@ func (c *Client) CheckDR(ctx context.Context, d DR) (Findings, error) {
 func (c *Client) CheckTUN(ctx context.Context, t TUN) (Findings, error) {
 	return nil, unsupported("check TUN")
 }
+
+// Recover fails outside Linux.
+func (c *Client) Recover(ctx context.Context) error { return unsupported("recover") }

@@ -57,6 +57,7 @@ func run(args []string) int {
 func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr director", flag.ContinueOnError)
 	c := cli.DirectorFlags(fs, "on IFACE's segment")
+	id := agent.IDFlag(fs)
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
 	}
-	var d agent.Director
+	d := agent.Director{ID: agent.ID(*id, "dr-director", vip)}
 	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }
@@ -78,6 +79,7 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4 or IPv6)")
 	arpFlag := fs.String("arp", "sysctl", "ARP suppression for an IPv4 VIP: sysctl, arptables or nft")
+	id := agent.IDFlag(fs)
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -96,18 +98,28 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	default:
 		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
 	}
-	if vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl {
-		// The rules rewrite our ARP requests' sender address from the VIP
-		// to our own address on the VIP's segment.
-		if cfg.ARP.RIP, err = sourceFor(vip); err != nil {
-			return nil, err
+	rules := vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl
+	if rules {
+		// Validate with a placeholder; the real RIP is found after
+		// recovery, once a killed predecessor's VIP is gone.
+		cfg.ARP.RIP = netip.AddrFrom4([4]byte{192, 0, 2, 1})
+		if vip == cfg.ARP.RIP {
+			cfg.ARP.RIP = netip.AddrFrom4([4]byte{192, 0, 2, 2})
 		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 
-	return agent.RealServer(func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
+	return agent.RealServer(agent.ID(*id, "dr-realserver", vip), func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
+		if rules {
+			// The rules rewrite our ARP requests' sender address from the
+			// VIP to our own address on the VIP's segment.
+			var err error
+			if cfg.ARP.RIP, err = sourceFor(vip); err != nil {
+				return nil, err
+			}
+		}
 		return c.SetupDR(ctx, cfg)
 	}), nil
 }

@@ -52,6 +52,7 @@ type config struct {
 	persist time.Duration
 	backend fwmark.Backend
 	sched   ipvs.Scheduler
+	id      string
 }
 
 func parse(args []string) (config, error) {
@@ -65,6 +66,7 @@ func parse(args []string) (config, error) {
 	persist := fs.Duration("persist", 0, "keep a client on one real server for this long (whole seconds; 0: no persistence)")
 	backend := fs.String("backend", "", "nft or iptables (default: whichever holds the rules already, else nft)")
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
+	id := agent.IDFlag(fs)
 	err := agent.ParseFlags(fs, args)
 	if err != nil {
 		return c, err
@@ -105,6 +107,7 @@ func parse(args []string) (config, error) {
 	if c.sched, err = cli.Scheduler(*sched); err != nil {
 		return c, err
 	}
+	c.id = agent.ID(*id, "fwmark-director", c.vip)
 	c.rule.Mark = c.mark
 	c.rule.Protocol = fwmark.ProtocolAny // with ports: TCP, UDP and SCTP
 	c.rule.Destinations = []netip.Prefix{netip.PrefixFrom(c.vip, c.vip.BitLen())}
@@ -133,7 +136,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d agent.Director
+	d := agent.Director{ID: cfg.id}
 	var fw *fwmark.Client
 	family := ipvs.IPv4
 	if cfg.vip.Is6() {
@@ -150,17 +153,15 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	}
 	return []agent.Step{
 		d.Open,
-		func(ctx context.Context) (func(context.Context) error, error) {
+		func(ctx context.Context) (*agent.Setup, error) {
 			var err error
 			if fw, err = fwmark.New(ctx, &fwmark.Config{Backend: cfg.backend}); err != nil {
 				return nil, err
 			}
-			return func(context.Context) error { return fw.Close() }, nil
+			return agent.Undo("close fwmark client", func(context.Context) error { return fw.Close() }), nil
 		},
 		d.Service(svc, dests...),
-		func(ctx context.Context) (func(context.Context) error, error) {
-			return fw.Add(ctx, cfg.rule)
-		},
+		func(ctx context.Context) (*agent.Setup, error) { return fw.Add(ctx, cfg.rule) },
 		d.VIP(cfg.vip, cfg.iface),
 	}, nil
 }

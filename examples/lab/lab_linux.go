@@ -73,6 +73,7 @@ type agent struct {
 	label string
 	ns    *netlab.NS
 	argv  []string
+	env   []string // added to the environment (test hooks)
 
 	cmd    *exec.Cmd
 	stderr syncBuffer
@@ -95,6 +96,9 @@ func (a *agent) start(bins map[string]string, timeout time.Duration) error {
 	defer pr.Close()
 	a.cmd = exec.Command(bins[a.argv[0]], a.argv[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = pw, &a.stderr
+	if len(a.env) > 0 {
+		a.cmd.Env = append(os.Environ(), a.env...)
+	}
 	err = a.ns.Start(a.cmd)
 	pw.Close()
 	if err != nil {
@@ -181,7 +185,7 @@ func snapshot(ctx context.Context, ns *netlab.NS) (map[string]string, error) {
 	// conf/all and the IPVS sysctls whole, and per interface the keys that
 	// set-up changes (writing ip_forward rewrites every interface's
 	// forwarding): each read costs milliseconds under emulation.
-	candidates := []string{"net/ipv4/conf/all", "net/ipv4/vs", "net/ipv6/conf/all/forwarding"}
+	candidates := []string{"net/ipv4/conf/all", "net/ipv4/vs", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/default/accept_ra"}
 	for _, l := range links {
 		for _, key := range []string{"forwarding", "rp_filter", "send_redirects", "accept_redirects", "arp_ignore", "arp_announce"} {
 			candidates = append(candidates, "net/ipv4/conf/"+l.Attrs().Name+"/"+key)
@@ -189,7 +193,7 @@ func snapshot(ctx context.Context, ns *netlab.NS) (map[string]string, error) {
 		// Not for tunnel devices: bringing one up gives it IPv6 state for
 		// good, a kernel side effect rather than a setting.
 		if t := l.Type(); t == "veth" || t == "device" || t == "dummy" || t == "bridge" {
-			candidates = append(candidates, "net/ipv6/conf/"+l.Attrs().Name+"/forwarding")
+			candidates = append(candidates, "net/ipv6/conf/"+l.Attrs().Name+"/forwarding", "net/ipv6/conf/"+l.Attrs().Name+"/accept_ra")
 		}
 	}
 	var dirs []string

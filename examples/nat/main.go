@@ -45,6 +45,7 @@ type config struct {
 	sched ipvs.Scheduler
 	proto ipvs.Protocol
 	snat  bool
+	id    string
 }
 
 func parse(args []string) (config, error) {
@@ -55,6 +56,7 @@ func parse(args []string) (config, error) {
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
 	proto := fs.String("proto", "tcp", "tcp or udp")
 	snat := fs.Bool("snat", false, "one-arm NAT: source-NAT forwarded traffic so real servers answer the director")
+	id := agent.IDFlag(fs)
 	var c config
 	err := agent.ParseFlags(fs, args)
 	if err != nil {
@@ -83,6 +85,7 @@ func parse(args []string) (config, error) {
 		return c, err
 	}
 	c.snat = *snat
+	c.id = agent.ID(*id, "nat", c.vip)
 	// What the SDK would refuse, refused before anything changes.
 	if err := (director.VIP{Address: c.vip.Addr(), Announce: director.AnnounceARP, Interface: c.iface}).Validate(); err != nil {
 		return c, err
@@ -111,7 +114,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d agent.Director
+	d := agent.Director{ID: cfg.id}
 	svc := ipvs.Service{
 		ServiceKey: ipvs.ServiceKey{Protocol: cfg.proto, Address: cfg.vip.Addr(), Port: cfg.vip.Port()},
 		Scheduler:  cfg.sched,
@@ -120,26 +123,19 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	for _, rs := range cfg.rs {
 		dests = append(dests, ipvs.Destination{Address: rs.Addr(), Port: rs.Port(), Forward: ipvs.Masquerade, Weight: 1})
 	}
-	nat := func(ctx context.Context) (func(context.Context) error, error) {
-		var s *director.Setup
-		var err error
+	nat := func(ctx context.Context) (*director.Setup, error) {
 		if cfg.snat {
-			s, err = d.Host.OneArmNAT(ctx, director.OneArmNAT{
+			return d.Host.OneArmNAT(ctx, director.OneArmNAT{
 				Services:  []director.SNATService{{Protocol: cfg.proto, VIP: cfg.vip}},
 				Interface: cfg.iface,
 			})
-		} else {
-			var ifaces []string
-			ifaces, err = interfacesTowards(cfg.rs)
-			if err == nil {
-				fwd := director.Forwarding{IPv4: cfg.vip.Addr().Is4(), IPv6: cfg.vip.Addr().Is6()}
-				s, err = d.Host.NATGateway(ctx, director.NATGateway{Forwarding: fwd, Interfaces: ifaces})
-			}
 		}
+		ifaces, err := interfacesTowards(cfg.rs)
 		if err != nil {
 			return nil, err
 		}
-		return s.Teardown, nil
+		fwd := director.Forwarding{IPv4: cfg.vip.Addr().Is4(), IPv6: cfg.vip.Addr().Is6()}
+		return d.Host.NATGateway(ctx, director.NATGateway{Forwarding: fwd, Interfaces: ifaces})
 	}
 	return []agent.Step{d.Open, d.Service(svc, dests...), nat, d.VIP(cfg.vip.Addr(), cfg.iface)}, nil
 }

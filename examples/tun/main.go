@@ -94,6 +94,7 @@ func tunnelFlags(fs *flag.FlagSet) func(args []string) (ipvs.TunnelType, uint16,
 func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun director", flag.ContinueOnError)
 	c := cli.DirectorFlags(fs, "anywhere routable")
+	id := agent.IDFlag(fs)
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
 	if err != nil {
@@ -108,7 +109,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port})
 	}
-	var d agent.Director
+	d := agent.Director{ID: agent.ID(*id, "tun-director", vip)}
 	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }
@@ -116,6 +117,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4)")
+	id := agent.IDFlag(fs)
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
 	if err != nil {
@@ -130,7 +132,7 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 		return nil, err
 	}
 
-	return agent.RealServer(func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
+	return agent.RealServer(agent.ID(*id, "tun-realserver", vip), func(ctx context.Context, c *realserver.Client) (*realserver.Setup, error) {
 		return c.SetupTUN(ctx, cfg)
 	}), nil
 }

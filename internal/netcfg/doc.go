@@ -14,17 +14,36 @@
 //
 // A set-up function in director/ or realserver/ therefore looks like
 //
-//	j := new(netcfg.Journal)
-//	err := j.Run(func() error {
+//	j, err := h.Change("realserver", "set up DR", func(j *netcfg.Journal) error {
 //		if err := h.RaiseConfAll(j, "arp_ignore", 1); err != nil {
 //			return err
 //		}
 //		return h.AddAddr(j, "lo", vip)
 //	})
 //	if err != nil {
-//		return nil, err // Run has already rolled back what was done
+//		return nil, err // Change has already rolled back what was done
 //	}
-//	return j.Undo, nil // the caller's teardown
+//	return j.Teardown, nil // the caller's teardown
+//
+// # Ownership on the host
+//
+// A Journal from Change takes part in the host's records
+// (internal/hostrec): Change holds the namespace's host-wide flock, and
+// every shared change (a sysctl, an address, a device, up state, a fou
+// port; other packages add kinds through Own with a Restorer) is recorded
+// with its original value and the set-ups that rely on it. A change that
+// is already in place and recorded by another set-up is joined, not
+// ignored, so its first owner's teardown does not undo it under the
+// second; the last owner out restores it, and only if it still holds the
+// value written. For a Host opened with OpenConfig(fd, path, identity), the
+// release of each change is written to the identity's journal before the
+// change (write-ahead, fsync'd), so Recover can undo a killed process's
+// leftovers. KeepRA keeps router advertisements accepted when IPv6
+// forwarding goes on. LVS_TEST_CRASH_AT=k (tests only) kills the process
+// at the k-th record, for fault injection.
+//
+// A zero Journal works as before, without records: what it changes is
+// undone by its own Undo.
 //
 // Validation (bad prefixes, unknown devices, conflicting addresses) belongs
 // before the first change; the Check-style read methods (Conf, EffectiveConf,

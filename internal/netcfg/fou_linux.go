@@ -142,16 +142,30 @@ func (h *Host) AddFou(j *Journal, f Fou) error {
 	if err != nil {
 		return err
 	}
+	on := false
 	for _, x := range have {
 		if x.Port == f.Port && x.IPv6 == f.IPv6 {
 			if x.GUE == f.GUE && (f.GUE || x.Protocol == f.Protocol) {
-				return nil
+				on = true
+				continue
 			}
 			return &errs.Error{Pkg: pkg, Op: "open fou port", Kind: errs.ErrConflict, Err: fmt.Errorf("fou port %d is already open as %s, not %s", f.Port, x, f)}
 		}
 	}
-	if err := h.fouDo(fouCmdAdd, f); err != nil {
-		return kernelErr("open fou port "+f.String(), err)
+	open := func() (map[string]string, error) {
+		if err := h.fouDo(fouCmdAdd, f); err != nil {
+			return nil, kernelErr("open fou port "+f.String(), err)
+		}
+		return nil, nil
+	}
+	if j.tx != nil {
+		return h.Own(j, "fou "+fouRes(f), "close fou port "+f.String(), present(on), "1", on, open, nil)
+	}
+	if on {
+		return nil
+	}
+	if _, err := open(); err != nil {
+		return err
 	}
 	j.Record("close fou port "+f.String(), func() error {
 		err := h.fouDo(fouCmdDel, f)
@@ -161,4 +175,16 @@ func (h *Host) AddFou(j *Journal, f Fou) error {
 		return err
 	})
 	return nil
+}
+
+// fouRes names a fou port in the ownership records; parseFouRes reads it
+// back.
+func fouRes(f Fou) string {
+	return fmt.Sprintf("%d %t %t %d", f.Port, f.IPv6, f.GUE, f.Protocol)
+}
+
+func parseFouRes(s string) (Fou, error) {
+	var f Fou
+	_, err := fmt.Sscanf(s, "%d %t %t %d", &f.Port, &f.IPv6, &f.GUE, &f.Protocol)
+	return f, err
 }

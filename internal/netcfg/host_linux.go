@@ -11,9 +11,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netns"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -31,17 +33,31 @@ type Host struct {
 	path   string
 	nsfd   int // -1: the caller's namespace
 	nl     *netlink.Handle
+	ident  string // owner identity on the host; "" anonymous
+
+	storeOnce sync.Once
+	store     *hostrec.Store
+	storeErr  error
 }
 
 // Open returns a Host for the namespace at path (/run/netns/NAME,
 // /proc/PID/ns/net); "" is the caller's namespace.
-func Open(path string) (*Host, error) { return OpenConfig(0, path) }
+func Open(path string) (*Host, error) { return OpenConfig(0, path, "") }
 
 // OpenConfig returns a Host for the namespace a public package's Config
 // names: the descriptor fd (duplicated; the caller keeps its own) when
-// fd > 0, else path, else the caller's namespace.
-func OpenConfig(fd int, path string) (*Host, error) {
-	h := &Host{path: path, nsfd: -1}
+// fd > 0, else path, else the caller's namespace; for the owner identity
+// (Config.Identity). An identity's undo records of its set-ups (Change)
+// persist under /run so that a later process with the same identity can
+// Recover them. "" is an anonymous owner, whose ownership ends with its
+// process.
+func OpenConfig(fd int, path, identity string) (*Host, error) {
+	if identity != "" {
+		if err := hostrec.ValidIdentity(identity); err != nil {
+			return nil, &errs.Error{Pkg: pkg, Op: "open host", Field: "Identity", Kind: errs.ErrInvalid, Err: err}
+		}
+	}
+	h := &Host{path: path, nsfd: -1, ident: identity}
 	var err error
 	if h.nsfd, err = netns.OpenConfig(fd, path); err != nil {
 		return nil, kernelErr("open network namespace", err)
@@ -177,13 +193,23 @@ func (h *Host) SetSysctl(j *Journal, key, value string) error {
 	if err != nil {
 		return err
 	}
-	if prev == value {
+	return h.ownSysctl(j, key, prev, value, prev == value)
+}
+
+// ownSysctl writes value to key (now cur) unless present, through the
+// ownership records when j has them.
+func (h *Host) ownSysctl(j *Journal, key, cur, value string, present bool) error {
+	if j.tx != nil {
+		return h.Own(j, "sysctl "+key, "restore sysctl "+key+"="+cur, cur, value, present,
+			func() (map[string]string, error) { return nil, h.writeSysctl(key, value) }, nil)
+	}
+	if present {
 		return nil
 	}
 	if err := h.writeSysctl(key, value); err != nil {
 		return err
 	}
-	j.Record("restore sysctl "+key+"="+prev, func() error { return h.writeSysctl(key, prev) })
+	j.Record("restore sysctl "+key+"="+cur, func() error { return h.writeSysctl(key, cur) })
 	return nil
 }
 
@@ -215,10 +241,12 @@ func (h *Host) EffectiveConf(iface, key string) (Conf, error) {
 func (h *Host) RaiseConfAll(j *Journal, key string, min int) error {
 	k := ConfKey(false, "all", key)
 	v, err := h.SysctlInt(k)
-	if err != nil || v >= min {
+	if err != nil {
 		return err
 	}
-	return h.SetSysctl(j, k, strconv.Itoa(min))
+	// Already high enough: join the owners if an SDK set-up raised it, so
+	// that it stays raised while we rely on it.
+	return h.ownSysctl(j, k, strconv.Itoa(v), strconv.Itoa(min), v >= min)
 }
 
 // SetConf sets net/ipv4/conf/IFACE/KEY, recording the previous value.
@@ -265,31 +293,46 @@ func ModuleFor(kind string) string {
 }
 
 // AddLink creates link unless a device of that name exists. An existing
-// device of the same type is returned and not recorded; one of another type
-// is an errs.ErrConflict error. A kind the kernel does not know is an errs.ErrUnavailable
+// device of the same type is returned and not recorded (unless an owner
+// recorded it: then j joins its owners); one of another type is an
+// errs.ErrConflict error. A kind the kernel does not know is an
+// errs.ErrUnavailable error naming the module.
 // error naming the module.
 func (h *Host) AddLink(j *Journal, link netlink.Link) (netlink.Link, error) {
 	name := link.Attrs().Name
-	if l, err := h.LinkByName(name); err == nil {
-		if l.Type() != link.Type() {
-			return nil, &errs.Error{Pkg: pkg, Op: "create device " + name, Kind: errs.ErrConflict, Err: fmt.Errorf("device %s exists as type %s, not %s", name, l.Type(), link.Type())}
-		}
-		return l, nil
-	} else if !errors.Is(err, errs.ErrNotExist) {
+	l, err := h.LinkByName(name)
+	if err == nil && l.Type() != link.Type() {
+		return nil, &errs.Error{Pkg: pkg, Op: "create device " + name, Kind: errs.ErrConflict, Err: fmt.Errorf("device %s exists as type %s, not %s", name, l.Type(), link.Type())}
+	}
+	if err != nil && !errors.Is(err, errs.ErrNotExist) {
 		return nil, err
 	}
-	if err := h.nl.LinkAdd(link); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) {
-			return nil, &errs.Error{Pkg: pkg, Op: "create " + link.Type() + " device " + name, Kind: errs.ErrUnavailable,
-				Err: fmt.Errorf("the kernel has no %s devices; load the %s module: %w", link.Type(), ModuleFor(link.Type()), err)}
+	add := func() (map[string]string, error) {
+		if err := h.nl.LinkAdd(link); err != nil {
+			if errors.Is(err, unix.EOPNOTSUPP) {
+				return nil, &errs.Error{Pkg: pkg, Op: "create " + link.Type() + " device " + name, Kind: errs.ErrUnavailable,
+					Err: fmt.Errorf("the kernel has no %s devices; load the %s module: %w", link.Type(), ModuleFor(link.Type()), err)}
+			}
+			if errors.Is(err, unix.EEXIST) {
+				return nil, &errs.Error{Pkg: pkg, Op: "create " + link.Type() + " device " + name, Kind: errs.ErrConflict, Err: err}
+			}
+			return nil, kernelErr("create "+link.Type()+" device "+name, err)
 		}
-		if errors.Is(err, unix.EEXIST) {
-			return nil, &errs.Error{Pkg: pkg, Op: "create " + link.Type() + " device " + name, Kind: errs.ErrConflict, Err: err}
+		if l, err = h.LinkByName(name); err != nil {
+			return nil, err
 		}
-		return nil, kernelErr("create "+link.Type()+" device "+name, err)
+		return map[string]string{"index": strconv.Itoa(l.Attrs().Index)}, nil
 	}
-	l, err := h.LinkByName(name)
-	if err != nil {
+	if j.tx != nil {
+		if err := h.Own(j, "link "+name, "delete device "+name, present(l != nil), "1", l != nil, add, nil); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	if l != nil {
+		return l, nil
+	}
+	if _, err := add(); err != nil {
 		return nil, err
 	}
 	idx := l.Attrs().Index
@@ -306,19 +349,37 @@ func (h *Host) AddLink(j *Journal, link netlink.Link) (netlink.Link, error) {
 	return l, nil
 }
 
+// present is an object's state for Own: "1" if it exists, else "".
+func present(ok bool) string {
+	if ok {
+		return "1"
+	}
+	return ""
+}
+
 // SetLinkUp brings a device up, recording that it was down.
 func (h *Host) SetLinkUp(j *Journal, name string) error {
 	l, err := h.LinkByName(name)
 	if err != nil {
 		return err
 	}
-	if l.Attrs().Flags&net.FlagUp != 0 {
+	up := l.Attrs().Flags&net.FlagUp != 0
+	idx := l.Attrs().Index
+	set := func() (map[string]string, error) {
+		if err := h.nl.LinkSetUp(l); err != nil {
+			return nil, kernelErr("set "+name+" up", err)
+		}
+		return map[string]string{"index": strconv.Itoa(idx)}, nil
+	}
+	if j.tx != nil {
+		return h.Own(j, "up "+name, "set device "+name+" down", present(up), "1", up, set, nil)
+	}
+	if up {
 		return nil
 	}
-	if err := h.nl.LinkSetUp(l); err != nil {
-		return kernelErr("set "+name+" up", err)
+	if _, err := set(); err != nil {
+		return err
 	}
-	idx := l.Attrs().Index
 	j.Record("set device "+name+" down", func() error {
 		if err := h.Err(); err != nil {
 			return err
@@ -430,35 +491,39 @@ func (h *Host) AddAddr(j *Journal, dev string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
+	on := false
 	for _, x := range have {
-		if x.Dev == dev && x.Prefix == p {
-			return nil
-		}
+		on = on || x.Dev == dev && x.Prefix == p
 	}
-	if len(have) > 0 {
+	if len(have) > 0 && !on {
 		return &errs.Error{Pkg: pkg, Op: "add address", Kind: errs.ErrConflict, Err: fmt.Errorf("address %s is already configured as %s on %s", p.Addr(), have[0].Prefix, have[0].Dev)}
 	}
-	a := &netlink.Addr{IPNet: toIPNet(p)}
-	if p.Addr().Is6() {
-		a.Flags = unix.IFA_F_NODAD
+	add := func() (map[string]string, error) {
+		a := &netlink.Addr{IPNet: toIPNet(p)}
+		if p.Addr().Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := h.nl.AddrAdd(l, a); err != nil {
+			return nil, kernelErr("add "+p.String()+" to "+dev, err)
+		}
+		return nil, nil
 	}
-	if err := h.nl.AddrAdd(l, a); err != nil {
-		return kernelErr("add "+p.String()+" to "+dev, err)
+	if j.tx != nil {
+		return h.Own(j, "addr "+dev+" "+p.String(), "remove address "+p.String()+" from "+dev, present(on), "1", on, add, nil)
 	}
-	idx := l.Attrs().Index
+	if on {
+		return nil
+	}
+	if _, err := add(); err != nil {
+		return err
+	}
 	j.Record("remove address "+p.String()+" from "+dev, func() error {
 		if err := h.Err(); err != nil {
 			return err
 		}
-		cur, err := h.nl.LinkByIndex(idx)
-		if err != nil {
-			return nil // the device is gone, and the address with it
-		}
-		err = h.nl.AddrDel(cur, &netlink.Addr{IPNet: toIPNet(p)})
-		if errors.Is(err, unix.EADDRNOTAVAIL) {
-			return nil
-		}
-		return err
+		return h.delAddr(dev, p.String())
 	})
 	return nil
 }
+
+func parsePrefix(s string) (netip.Prefix, error) { return netip.ParsePrefix(s) }

@@ -24,21 +24,27 @@ func noDevice(name, where string) error {
 	return &errs.Error{Pkg: pkg, Op: "device " + name + " in " + where, Kind: errs.ErrNotExist}
 }
 
-// Journal records undo steps in order. The zero value is ready to use. It is
-// not safe for concurrent use.
+// Journal records undo steps in order. The zero value is ready to use and
+// records plain steps; a Journal from Host.Change also takes part in the
+// host's ownership records (see Change). It is not safe for concurrent use.
 type Journal struct {
 	steps []step
+	tx    *tx // nil: no ownership records
 }
 
 type step struct {
 	desc string
 	undo func() error
+	// join marks a step that only adds this owner's token to a resource
+	// another set-up of the same owner already holds: a set-up made only
+	// of such steps changed nothing and records nothing.
+	join bool
 }
 
 // Record appends an undo step; desc says what the step restores, e.g.
 // "remove address 10.0.0.1/32 from lo".
 func (j *Journal) Record(desc string, undo func() error) {
-	j.steps = append(j.steps, step{desc, undo})
+	j.steps = append(j.steps, step{desc: desc, undo: undo})
 }
 
 // Append moves sub's steps to the end of j, in order, and empties sub.
@@ -49,8 +55,22 @@ func (j *Journal) Append(sub *Journal) {
 	sub.steps = nil
 }
 
+// Sub returns an empty journal that records into the same ownership
+// transaction as j, for use with Append.
+func (j *Journal) Sub() *Journal { return &Journal{tx: j.tx} }
+
 // Len is the number of recorded steps.
 func (j *Journal) Len() int { return len(j.steps) }
+
+// Changed reports whether j holds a step other than a same-owner join.
+func (j *Journal) Changed() bool {
+	for _, s := range j.steps {
+		if !s.join {
+			return true
+		}
+	}
+	return false
+}
 
 // Steps describes the recorded steps in the order they would be undone.
 func (j *Journal) Steps() []string {
@@ -84,7 +104,7 @@ func (j *Journal) Run(f func() error) error {
 		return nil
 	}
 	if uerr := j.Undo(); uerr != nil {
-		return errors.Join(err, fmt.Errorf("rollback incomplete: %w", uerr))
+		return errors.Join(err, fmt.Errorf("%w: %w", errs.ErrRollback, uerr))
 	}
 	return err
 }

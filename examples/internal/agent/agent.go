@@ -1,7 +1,15 @@
 // Package agent is the life cycle the example programs share: run set-up
 // steps in order, print "ready", wait for SIGINT or SIGTERM, and undo the
 // steps in reverse order. A failing step undoes the ones before it, so a
-// failed start leaves nothing behind.
+// failed start leaves nothing behind. Every step returns the SDK's one undo
+// type, a *Setup (director.Setup, realserver.Setup and fwmark.Setup are
+// all that type), so no adapter is needed.
+//
+// Every agent has an identity on the host (IDFlag: role and VIP unless
+// -id says otherwise). The SDK records each set-up's undo on the host
+// before making it, so an agent killed with SIGKILL and started again with
+// the same identity first undoes what its dead predecessor left (Recover),
+// then sets up afresh: a plain restart converges.
 //
 // Main adds the command line (exit status 2 for a bad one), Roles a first
 // argument naming the side (director or realserver), and Director and
@@ -16,13 +24,24 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/golvs/lvs/internal/undo"
 )
 
-// Step is one set-up step; it returns its undo.
-type Step func(ctx context.Context) (func(context.Context) error, error)
+// Setup is the SDK's one undo type.
+type Setup = undo.Setup
+
+// Step is one set-up step; it returns what undoes it.
+type Step func(ctx context.Context) (*Setup, error)
+
+// Undo makes a Setup of a plain undo function (closing clients).
+func Undo(op string, f func(context.Context) error) *Setup {
+	return undo.New("agent", op, []string{op}, nil, f)
+}
 
 // Serve runs steps as described in the package doc and returns the exit
 // status: 0 after a clean teardown, 1 when set-up or teardown failed. name
@@ -30,17 +49,22 @@ type Step func(ctx context.Context) (func(context.Context) error, error)
 func Serve(name string, steps []Step) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var undo []func(context.Context) error
+	var setups []*Setup
 	teardown := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
+		for i := len(setups) - 1; i >= 0; i-- {
+			errs = append(errs, setups[i].Teardown(ctx))
 		}
 		return errors.Join(errs...)
 	}
-	for _, s := range steps {
+	for k, s := range steps {
+		if crashAt(k) {
+			// Test hook (LVS_AGENT_CRASH_AFTER): die as SIGKILL would,
+			// with the steps so far in place.
+			os.Exit(137)
+		}
 		u, err := s(ctx)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, name+": set-up failed:", err)
@@ -49,7 +73,10 @@ func Serve(name string, steps []Step) int {
 			}
 			return 1
 		}
-		undo = append(undo, u)
+		setups = append(setups, u)
+	}
+	if crashAt(len(steps)) {
+		os.Exit(137)
 	}
 	fmt.Println("ready")
 	<-ctx.Done()
@@ -124,4 +151,30 @@ func SameFamily(mode string, vip netip.Addr, rs ...netip.Addr) error {
 		}
 	}
 	return nil
+}
+
+// crashAt reports whether the test hook asks the agent to die before step
+// k (0-based; len(steps) is after the last): LVS_AGENT_CRASH_AFTER=k makes
+// an agent exit at once, like SIGKILL, after k steps. For the kernel tests'
+// fault injection; unset in normal use.
+func crashAt(k int) bool {
+	v, ok := os.LookupEnv("LVS_AGENT_CRASH_AFTER")
+	if !ok {
+		return false
+	}
+	n, err := strconv.Atoi(v)
+	return err == nil && n == k
+}
+
+// IDFlag defines -id in fs: the agent's identity on the host.
+func IDFlag(fs *flag.FlagSet) *string {
+	return fs.String("id", "", "agent `identity` on the host (default: role@VIP); a restart with the same identity undoes what a killed predecessor left")
+}
+
+// ID is the identity flag's value, or role@vip by default.
+func ID(flagValue, role string, vip any) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return role + "@" + fmt.Sprint(vip)
 }

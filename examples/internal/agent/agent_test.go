@@ -14,12 +14,12 @@ import (
 func TestServeRollsBack(t *testing.T) {
 	var log []string
 	step := func(name string, err error) Step {
-		return func(context.Context) (func(context.Context) error, error) {
+		return func(context.Context) (*Setup, error) {
 			log = append(log, "do "+name)
 			if err != nil {
 				return nil, err
 			}
-			return func(context.Context) error { log = append(log, "undo "+name); return nil }, nil
+			return Undo("undo "+name, func(context.Context) error { log = append(log, "undo "+name); return nil }), nil
 		}
 	}
 	got := Serve("test", []Step{step("a", nil), step("b", nil), step("c", errors.New("boom")), step("d", nil)})

@@ -11,45 +11,60 @@ import (
 	"github.com/golvs/lvs/realserver"
 )
 
-// Director is what a director agent's steps share: the director and IPVS
-// clients. Its Open step comes first; its undo, run last, closes them.
+// Director is what a director agent's steps share: its identity, the
+// director and IPVS clients. Its Open step comes first; its undo, run last,
+// closes them.
 type Director struct {
+	// ID is the agent's identity on the host (see ID).
+	ID   string
 	Host *director.Client
 	IPVS *ipvs.Client
+	// rec holds the agent's own records (its IPVS services).
+	rec *records
 }
 
-// Open opens the clients.
-func (d *Director) Open(context.Context) (func(context.Context) error, error) {
+// Open opens the clients and undoes what a killed agent of the same
+// identity left: its VIP, sysctls and services.
+func (d *Director) Open(ctx context.Context) (*Setup, error) {
 	var err error
-	if d.Host, err = director.New(nil); err != nil {
+	if d.Host, err = director.New(&director.Config{Identity: d.ID}); err != nil {
 		return nil, err
 	}
-	if d.IPVS, err = ipvs.New(nil); err != nil {
-		d.Host.Close()
-		return nil, err
+	if d.IPVS, err = ipvs.New(nil); err == nil {
+		d.rec, err = openRecords(d.ID, d.IPVS)
 	}
-	return func(context.Context) error { return errors.Join(d.IPVS.Close(), d.Host.Close()) }, nil
+	closeAll := func(context.Context) error {
+		var errs []error
+		if d.rec != nil {
+			errs = append(errs, d.rec.Close())
+		}
+		if d.IPVS != nil {
+			errs = append(errs, d.IPVS.Close())
+		}
+		return errors.Join(append(errs, d.Host.Close())...)
+	}
+	if err == nil {
+		err = d.Host.Recover(ctx)
+	}
+	if err == nil {
+		err = d.rec.recover()
+	}
+	if err != nil {
+		return nil, errors.Join(err, closeAll(ctx))
+	}
+	return Undo("close clients", closeAll), nil
 }
 
 // Service creates svc with dests. An existing service of that key is
-// someone else's: the step fails rather than take it over (and later
-// delete it).
+// someone else's (a killed predecessor's was removed by Open): the step
+// fails rather than take it over (and later delete it). The service is
+// recorded on the host before it is created.
 func (d *Director) Service(svc ipvs.Service, dests ...ipvs.Destination) Step {
-	return func(ctx context.Context) (func(context.Context) error, error) {
-		err := d.IPVS.CreateService(ctx, svc)
-		if errors.Is(err, ipvs.ErrExist) {
+	return func(ctx context.Context) (*Setup, error) {
+		if _, err := d.IPVS.Service(ctx, svc.ServiceKey); err == nil {
 			return nil, fmt.Errorf("%v already exists; not taking over someone else's service", svc.ServiceKey)
 		}
-		if err != nil {
-			return nil, err
-		}
-		undo := func(ctx context.Context) error { return d.IPVS.DeleteService(ctx, svc.ServiceKey) }
-		for _, dest := range dests {
-			if err := d.IPVS.CreateDestination(ctx, svc.ServiceKey, dest); err != nil {
-				return nil, errors.Join(err, undo(ctx))
-			}
-		}
-		return undo, nil
+		return d.rec.createService(ctx, svc, dests)
 	}
 }
 
@@ -57,31 +72,27 @@ func (d *Director) Service(svc ipvs.Service, dests ...ipvs.Destination) Step {
 // advertisement for IPv6). It belongs last: once the VIP is announced,
 // clients' traffic arrives.
 func (d *Director) VIP(vip netip.Addr, iface string) Step {
-	return func(ctx context.Context) (func(context.Context) error, error) {
-		return teardown(d.Host.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: iface}))
+	return func(ctx context.Context) (*Setup, error) {
+		return d.Host.AddVIP(ctx, director.VIP{Address: vip, Announce: director.AnnounceARP, Interface: iface})
 	}
 }
 
-// RealServer returns the steps of a real-server agent: open a
-// realserver.Client and run setup with it.
-func RealServer(setup func(context.Context, *realserver.Client) (*realserver.Setup, error)) []Step {
+// RealServer returns the steps of a real-server agent with identity id:
+// open a realserver.Client, undo what a killed agent of that identity left,
+// and run setup with it.
+func RealServer(id string, setup func(context.Context, *realserver.Client) (*realserver.Setup, error)) []Step {
 	var c *realserver.Client
 	return []Step{
-		func(context.Context) (func(context.Context) error, error) {
+		func(ctx context.Context) (*Setup, error) {
 			var err error
-			if c, err = realserver.New(nil); err != nil {
+			if c, err = realserver.New(&realserver.Config{Identity: id}); err != nil {
 				return nil, err
 			}
-			return func(context.Context) error { return c.Close() }, nil
+			if err := c.Recover(ctx); err != nil {
+				return nil, errors.Join(err, c.Close())
+			}
+			return Undo("close client", func(context.Context) error { return c.Close() }), nil
 		},
-		func(ctx context.Context) (func(context.Context) error, error) { return teardown(setup(ctx, c)) },
+		func(ctx context.Context) (*Setup, error) { return setup(ctx, c) },
 	}
-}
-
-// teardown makes a Step's result of a set-up call's.
-func teardown[S interface{ Teardown(context.Context) error }](s S, err error) (func(context.Context) error, error) {
-	if err != nil {
-		return nil, err
-	}
-	return s.Teardown, nil
 }

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/golvs/lvs/internal/netlab"
+)
+
+// crashCases are the example agents the crash tests run, on host()'s LAN
+// (10.0.7.1 on eth0, a neighbour at .11).
+var crashCases = []struct {
+	name string
+	argv []string
+}{
+	{"nat", []string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "eth0"}},
+	{"nat6", []string{"nat", "-vip", "[fd00:7::100]:80", "-rs", "[fd00:7::11]:8080", "-iface", "eth0"}},
+	{"dr-director", []string{"dr", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "eth0"}},
+	{"dr-realserver-sysctl", []string{"dr", "realserver", "-vip", "10.0.7.100"}},
+	{"dr-realserver-arptables", []string{"dr", "realserver", "-vip", "10.0.7.100", "-arp", "arptables"}},
+	{"dr-realserver-nft", []string{"dr", "realserver", "-vip", "10.0.7.100", "-arp", "nft"}},
+	{"tun-director", []string{"tun", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "eth0", "-type", "gue"}},
+	{"tun-realserver-gue", []string{"tun", "realserver", "-vip", "10.0.7.100", "-type", "gue"}},
+	{"fwmark", []string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0"}},
+}
+
+// Each example agent killed with SIGKILL and started again converges
+// (issue 15 item 3): the restart is ready (it undoes what its killed
+// predecessor left, found in the host's records under its identity, and
+// sets up afresh), and after its SIGTERM the host is exactly as before the
+// first start.
+func TestCrashRestart(t *testing.T) {
+	t.Parallel()
+	bins := needKernel(t)
+	for i, tc := range crashCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns, before := host(t, fmt.Sprintf("labc%d", i))
+			first := newAgent("first", ns, tc.argv[0], tc.argv[1:]...)
+			if err := first.start(bins, readyTimeout); err != nil {
+				t.Fatal(err)
+			}
+			first.cmd.Process.Signal(syscall.SIGKILL)
+			<-first.exited
+			restarted := newAgent("restarted", ns, tc.argv[0], tc.argv[1:]...)
+			if err := restarted.start(bins, readyTimeout); err != nil {
+				t.Fatal(err)
+			}
+			if err := restarted.stop(stopTimeout); err != nil {
+				t.Fatal(err)
+			}
+			wantSettled(t, ns, before, "after the restarted agent's SIGTERM")
+		})
+	}
+}
+
+// Fault injection on the host's records (issue 15): an agent dies at
+// every point of its set-up, k = 1, 2, ...: right after the k-th undo
+// record is written ahead and before its change (LVS_TEST_CRASH_AT=k),
+// right after the change (k+), and between the agent's steps
+// (LVS_AGENT_CRASH_AFTER). Each time a restart (no hook) gets ready and
+// its SIGTERM leaves the host exactly as before. The points run out when
+// an agent with the hook reaches ready.
+func TestCrashAtEveryStep(t *testing.T) {
+	t.Parallel()
+	bins := needKernel(t)
+	for i, tc := range crashCases[:6] {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns, before := host(t, fmt.Sprintf("labf%d", i))
+			points := 0
+			try := func(env string) (crashed bool) {
+				t.Helper()
+				a := newAgent("hooked", ns, tc.argv[0], tc.argv[1:]...)
+				a.env = []string{env}
+				err := a.start(bins, readyTimeout)
+				if err == nil {
+					if err := a.stop(stopTimeout); err != nil {
+						t.Fatalf("%s: %v", env, err)
+					}
+					wantSettled(t, ns, before, env+" (not a crash point)")
+					return false
+				}
+				if code := a.cmd.ProcessState.ExitCode(); code != 137 {
+					t.Fatalf("%s: %v (exit %d, want the hook's 137)", env, err, code)
+				}
+				points++
+				r := newAgent("restarted", ns, tc.argv[0], tc.argv[1:]...)
+				if err := r.start(bins, readyTimeout); err != nil {
+					t.Fatalf("restart after %s: %v", env, err)
+				}
+				if err := r.stop(stopTimeout); err != nil {
+					t.Fatalf("restart after %s: %v", env, err)
+				}
+				wantSettled(t, ns, before, "after a crash at "+env+", a restart and its SIGTERM")
+				return true
+			}
+			for k := 1; k < 50; k++ {
+				a := try(fmt.Sprintf("LVS_TEST_CRASH_AT=%d", k))
+				b := try(fmt.Sprintf("LVS_TEST_CRASH_AT=%d+", k))
+				if !a && !b {
+					break
+				}
+			}
+			for k := 0; k < 20; k++ {
+				if !try(fmt.Sprintf("LVS_AGENT_CRASH_AFTER=%d", k)) && k > 0 {
+					break
+				}
+			}
+			t.Logf("%d crash points, each restored", points)
+			if points < 4 {
+				t.Errorf("only %d crash points: the hooks did not fire", points)
+			}
+		})
+	}
+}
+
+func wantSettled(t *testing.T, ns *netlab.NS, before map[string]string, when string) {
+	t.Helper()
+	_, diff, _, err := settled(context.Background(), ns, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff) > 0 {
+		t.Fatalf("%s the host is not as before:\n%s", when, strings.Join(diff, "\n"))
+	}
+}
