@@ -70,14 +70,14 @@ func steps(args []string) ([]agent.Step, error) {
 		return nil, err
 	}
 	var client *ipvs.Client
-	open := func(context.Context) (func(context.Context) error, error) {
+	open := func(context.Context) (*agent.Setup, error) {
 		client, err = ipvs.New(&ipvs.Config{NetNSPath: cfg.netns})
 		if err != nil {
 			return nil, err
 		}
-		return func(context.Context) error { return client.Close() }, nil
+		return agent.Undo("close the IPVS client", func(context.Context) error { return client.Close() }), nil
 	}
-	serve := func(context.Context) (func(context.Context) error, error) {
+	serve := func(context.Context) (*agent.Setup, error) {
 		col, err := metrics.New(client, &metrics.Options{Timeout: cfg.timeout})
 		if err != nil {
 			return nil, err
@@ -94,7 +94,7 @@ func steps(args []string) ([]agent.Step, error) {
 		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
-		return srv.Shutdown, nil
+		return agent.Undo("stop serving "+cfg.listen, srv.Shutdown), nil
 	}
 	return []agent.Step{open, serve}, nil
 }
