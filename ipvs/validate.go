@@ -111,9 +111,9 @@ func checkService(op string, s Service) error {
 	if !s.Netmask.IsZero() && s.Netmask.Family() != s.family() {
 		return invalid(op, obj(), "Netmask", fmt.Sprintf("a %v granularity does not fit a %v service", s.Netmask.Family(), s.family()))
 	}
-	if s.PersistenceEngine != "" && s.Flags&FlagPersistent == 0 {
-		return invalid(op, obj(), "PersistenceEngine", "a persistence engine needs FlagPersistent")
-	}
+	// A persistence engine without FlagPersistent is accepted, as the
+	// kernel and ipvsadm accept it (the engine then only matters once the
+	// service is made persistent); refusing it broke ipvsadm drop-in use.
 	return nil
 }
 
