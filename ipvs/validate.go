@@ -62,12 +62,13 @@ const (
 	// back shorter, and Apply would rewrite it forever.
 	MaxPersistTimeout = 31 * 24 * time.Hour
 	// MaxProtocolTimeout is the longest TCP, TCP FIN or UDP timeout
-	// (Timeouts), INT_MAX/HZ seconds for the highest HZ Linux offers (1000):
-	// the kernel keeps them in a signed int of jiffies and refuses more
-	// than INT_MAX/HZ seconds (EINVAL), a limit that depends on the
-	// kernel's configuration (8589934 s with HZ=250, 2147483 s with
-	// HZ=1000). This bound holds on every kernel.
-	MaxProtocolTimeout = (1<<31 - 1) / 1000 * time.Second
+	// (Timeouts): ipvsadm's limit of 31 days, so that the ipvsadm drop-in
+	// accepts what ipvsadm accepts. The kernel keeps these timeouts in a
+	// signed int of jiffies and itself refuses more than INT_MAX/HZ seconds
+	// with EINVAL (ErrInvalid), never wrapping them: 8589934 s with HZ=250
+	// (Debian's), so every kernel with HZ up to 800 takes this bound; one
+	// with HZ=1000 refuses values above 2147483 s.
+	MaxProtocolTimeout = 31 * 24 * time.Hour
 )
 
 // checkSeconds checks a duration the kernel takes in whole seconds, up to max.
@@ -111,9 +112,9 @@ func checkService(op string, s Service) error {
 	if !s.Netmask.IsZero() && s.Netmask.Family() != s.family() {
 		return invalid(op, obj(), "Netmask", fmt.Sprintf("a %v granularity does not fit a %v service", s.Netmask.Family(), s.family()))
 	}
-	if s.PersistenceEngine != "" && s.Flags&FlagPersistent == 0 {
-		return invalid(op, obj(), "PersistenceEngine", "a persistence engine needs FlagPersistent")
-	}
+	// A persistence engine without FlagPersistent is accepted, as the
+	// kernel and ipvsadm accept it (the engine then only matters once the
+	// service is made persistent); refusing it broke ipvsadm drop-in use.
 	return nil
 }
 
@@ -224,10 +225,11 @@ func checkDaemon(op string, d Daemon) error {
 	// the clamped value): the largest UDP payload of an IPv4 or IPv6
 	// datagram, and 1024 at least for a backup.
 	if d.MaxLen != 0 {
+		// One upper bound for both families: an IPv6 group's MaxLen above
+		// 65487 is lowered to it by the kernel (and listed so), and
+		// ipvsadm passes such values on, so refusing them here would make
+		// the ipvsadm drop-in report another error than ipvsadm does.
 		lo, hi := uint16(1), uint16(maxDaemonLen4)
-		if d.Group.IsValid() && !d.Group.Is4() && !d.Group.Is4In6() {
-			hi = maxDaemonLen6
-		}
 		if d.State == DaemonBackup {
 			lo = minBackupLen
 		}
@@ -238,11 +240,10 @@ func checkDaemon(op string, d Daemon) error {
 	return nil
 }
 
-// Bounds of Daemon.MaxLen: 65535 less the IP and UDP headers, and the
+// Bounds of Daemon.MaxLen: 65535 less the IPv4 and UDP headers, and the
 // kernel's least for a backup.
 const (
 	maxDaemonLen4 = 65535 - 20 - 8
-	maxDaemonLen6 = 65535 - 40 - 8
 	minBackupLen  = 1024
 )
 
@@ -251,7 +252,7 @@ func checkTimeouts(op string, t Timeouts) error {
 		name string
 		d    time.Duration
 	}{{"TCP", t.TCP}, {"TCPFin", t.TCPFin}, {"UDP", t.UDP}} {
-		if err := checkSeconds(op, func() string { return "" }, f.name, f.d, MaxProtocolTimeout, "the most every kernel accepts (INT_MAX/HZ seconds with HZ up to 1000)"); err != nil {
+		if err := checkSeconds(op, func() string { return "" }, f.name, f.d, MaxProtocolTimeout, "ipvsadm's limit of 31 days (every kernel with HZ up to 800 accepts it; the kernel refuses more than INT_MAX/HZ seconds)"); err != nil {
 			return err
 		}
 	}

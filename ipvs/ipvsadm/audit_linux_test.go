@@ -64,12 +64,17 @@ var auditCorpus = [][]string{
 	{"--start-daemon master --mcast-interface abcdefghijklmnopq", "--start-daemon master --mcast-interface lo --syncid 256", "--start-daemon master --mcast-interface lo --mcast-port 65536", "--start-daemon master --mcast-interface lo --sync-maxlen 0", "--start-daemon master --mcast-interface lo --mcast-group 224.0.0.1 --mcast-group 224.0.0.2", "--start-daemon master --mcast-interface lo --mcast-group ff02::1x"},
 	// which error wins: the first failing check in ipvsadm's order
 	{"-A -t bogus..:80 -s rr -s wrr", "-A -s rr -s wrr -t bogus..:80", "-A -t 1.1.1.1:80 -w 5 -r 1.1.1.2", "-A -t 1.1.1.1:0 -o", "-A -u 1.1.1.1:0 -o -b sh-port", "-A -t 1.1.1.1:80 -o -b bogus", "-a -t 1.1.1.1:80 -r [2001:db8::1] -m --tun-port 5", "-a -t 1.1.1.1:80 -r 1.1.1.2 -m --tun-type gue --tun-csum", "-a -t 1.1.1.1:80 -r 1.1.1.2 -i --tun-type gre --tun-port 5 --tun-remcsum", "-L -c --stats --timeout", "-A -t 1.1.1.1:80 -p 0 -s nosuch", "-A -f 0 -6", "-E", "-a -t 1.1.1.1:80", "-d -r 1.1.1.2", "--set", "--set 1 2 3 -t 1.1.1.1:80"},
+	// a persistence engine without -p: accepted, listed without the engine, saved with it
+	{"-A -t 10.0.0.1:80 --pe sip", "-Sn", "-Ln", "-E -t 10.0.0.1:80 -p 30 --pe sip", "-Sn", "-Ln"},
 }
 
 var auditSeen = [][]string{
 	{"SCTP 10.1.1.1:amqp wlc\n", "-A --sctp-service 10.1.1.1:amqp -s wlc\n", "-a --sctp-service 10.1.1.1:amqp -r 10.1.2.1:amqp -m -w 1\n", "SCTP 10.1.1.1:22 wlc\n"},
 	{"FWM  -1 wlc\n", "-A -f -1 -s wlc\n", "FWM  -2147483648 IPv6"},
 	{"ipvsadm v1.31"},
+	// (indexes 3 to 31: nothing required)
+	nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil,
+	{"-A -t 10.0.0.1:80 -s wlc --pe sip\n"},
 }
 
 func TestKernelAuditMatchesRealIpvsadm(t *testing.T) {
