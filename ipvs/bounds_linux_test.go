@@ -223,8 +223,15 @@ func TestKernelBounds(t *testing.T) {
 			require.Equal(t, d.MaxLen, got.MaxLen, "%v", d.State)
 			require.NoError(t, c.StopDaemon(ctx, d.State))
 		}
-		// One past them is refused before sending.
-		master.MaxLen, backup.MaxLen = maxDaemonLen4+1, minBackupLen-1
+		// A backup's below 1024 is the kernel's to raise (as with ipvsadm);
+		// past the largest UDP payload is refused before sending.
+		backup.MaxLen = 100
+		require.NoError(t, c.StartDaemon(ctx, backup))
+		got, err := daemon(DaemonBackup)
+		require.NoError(t, err)
+		require.Equal(t, uint16(minBackupLen), got.MaxLen)
+		require.NoError(t, c.StopDaemon(ctx, DaemonBackup))
+		master.MaxLen, backup.MaxLen = maxDaemonLen4+1, maxDaemonLen4+1
 		refusedBeforeSending(t, c.StartDaemon(ctx, master), "MaxLen")
 		refusedBeforeSending(t, c.StartDaemon(ctx, backup), "MaxLen")
 		ds, err := c.Daemons(ctx)

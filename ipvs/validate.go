@@ -221,27 +221,20 @@ func checkDaemon(op string, d Daemon) error {
 	if d.Group.IsValid() && !d.Group.Unmap().IsMulticast() {
 		return invalid(op, obj, "Group", fmt.Sprintf("%v is not a multicast address", d.Group))
 	}
-	// The kernel clamps a MaxLen outside these bounds silently (and reports
-	// the clamped value): the largest UDP payload of an IPv4 or IPv6
-	// datagram, and 1024 at least for a backup.
-	if d.MaxLen != 0 {
-		// One upper bound for both families: an IPv6 group's MaxLen above
-		// 65487 is lowered to it by the kernel (and listed so), and
-		// ipvsadm passes such values on, so refusing them here would make
-		// the ipvsadm drop-in report another error than ipvsadm does.
-		lo, hi := uint16(1), uint16(maxDaemonLen4)
-		if d.State == DaemonBackup {
-			lo = minBackupLen
-		}
-		if d.MaxLen < lo || d.MaxLen > hi {
-			return invalid(op, obj, "MaxLen", fmt.Sprintf("%d is outside %d..%d, which the kernel would silently clamp it to (0: the interface's MTU)", d.MaxLen, lo, hi))
-		}
+	// The kernel raises a backup's MaxLen below 1024 to 1024 and lowers an
+	// IPv6 group's above 65487 to 65487 (its listing shows the value in
+	// force); ipvsadm passes such values on, so they are left to the kernel
+	// here too, or the ipvsadm drop-in would report another error than
+	// ipvsadm does. Above 65507, the largest UDP payload there is, nothing
+	// could be meant.
+	if d.MaxLen > maxDaemonLen4 {
+		return invalid(op, obj, "MaxLen", fmt.Sprintf("%d is above %d, the largest UDP payload (0: the interface's MTU)", d.MaxLen, maxDaemonLen4))
 	}
 	return nil
 }
 
 // Bounds of Daemon.MaxLen: 65535 less the IPv4 and UDP headers, and the
-// kernel's least for a backup.
+// kernel's least for a backup (it raises smaller values to it).
 const (
 	maxDaemonLen4 = 65535 - 20 - 8
 	minBackupLen  = 1024

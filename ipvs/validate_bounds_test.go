@@ -66,11 +66,11 @@ func TestValidationBounds(t *testing.T) {
 		{"UDP timeout", timeouts(Timeouts{UDP: MaxProtocolTimeout}), timeouts(Timeouts{UDP: MaxProtocolTimeout + time.Second}), "UDP", "INT_MAX/HZ"},
 		{"UDP timeout of INT_MAX/250 (Debian's HZ)", timeouts(Timeouts{UDP: MaxProtocolTimeout}), timeouts(Timeouts{UDP: (1<<31 - 1) / 250 * time.Second}), "UDP", "31 days"},
 		{"master MaxLen, IPv4 group", daemon(Daemon{State: DaemonMaster, Interface: "eth0", MaxLen: 65507}),
-			daemon(Daemon{State: DaemonMaster, Interface: "eth0", MaxLen: 65508}), "MaxLen", "clamp"},
+			daemon(Daemon{State: DaemonMaster, Interface: "eth0", MaxLen: 65508}), "MaxLen", "largest UDP payload"},
 		{"master MaxLen, IPv6 group (the kernel lowers it to 65487, as ipvsadm lets it)", daemon(Daemon{State: DaemonMaster, Interface: "eth0", Group: group6, MaxLen: 65507}),
-			daemon(Daemon{State: DaemonMaster, Interface: "eth0", Group: group6, MaxLen: 65508}), "MaxLen", "1..65507"},
-		{"backup MaxLen floor", daemon(Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 1024}),
-			daemon(Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 1023}), "MaxLen", "1024..65507"},
+			daemon(Daemon{State: DaemonMaster, Interface: "eth0", Group: group6, MaxLen: 65508}), "MaxLen", "above 65507"},
+		{"backup MaxLen (the kernel raises one below 1024, as ipvsadm lets it)", daemon(Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 1}),
+			daemon(Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 65508}), "MaxLen", "above 65507"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,7 +121,7 @@ func TestValidateMethods(t *testing.T) {
 		ServiceKey{Fwmark: 1}.Validate(),
 		Service{ServiceKey: tcpKey, Timeout: MaxPersistTimeout + time.Second}.Validate(),
 		Destination{Address: netip.MustParseAddr("192.168.1.2"), Port: 80, LowerThreshold: 1}.Validate(tcpKey),
-		Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 100}.Validate(),
+		Daemon{State: DaemonBackup, Interface: "eth0", MaxLen: 65508}.Validate(),
 		Timeouts{TCP: MaxProtocolTimeout + time.Second}.Validate(),
 		ServiceState{Service: Service{ServiceKey: tcpKey}, Destinations: []Destination{rs(1, 80, 1), rs(1, 80, 2)}}.Validate(),
 		State{Services: []ServiceState{{Service: Service{ServiceKey: tcpKey}}, {Service: Service{ServiceKey: tcpKey}}}}.Validate(),

@@ -497,6 +497,14 @@ func daemonDefaults(d ipvs.Daemon, mtu int) ipvs.Daemon {
 		}
 		d.MaxLen = uint16(m - hdr)
 	}
+	// The kernel raises a backup's below 1024 and lowers one above the
+	// largest UDP payload of the group's family.
+	if d.State == ipvs.DaemonBackup && d.MaxLen < 1024 {
+		d.MaxLen = 1024
+	}
+	if d.MaxLen > uint16(65535-hdr) {
+		d.MaxLen = uint16(65535 - hdr)
+	}
 	return d
 }
 
