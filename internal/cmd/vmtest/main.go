@@ -45,7 +45,7 @@ func main() {
 	flag.BoolVar(&o.unit, "unit", true, "run go vet and the unit tests on the host first")
 	flag.BoolVar(&o.verbose, "v", false, "verbose test output (-test.v)")
 	flag.BoolVar(&o.race, "race", true, "build the tests with the race detector (needs cgo and gcc on the host)")
-	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
+	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
 	flag.IntVar(&o.count, "count", 1, "run each kernel test this many times (-test.count), to hunt flaky tests")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
 	flag.StringVar(&noAutoload, "noautoload", "6.12", "kernels booted with module autoloading off, each package loading only its testdata/modules.txt (comma-separated, or none)")
