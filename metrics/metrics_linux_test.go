@@ -219,8 +219,10 @@ func TestRicherMetrics(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m = scrape(t, dir, url, "")
-		// The kernel folds per-CPU counters into the totals every 2s.
-		if m[`lvs_service_connections_total(COUNTER){address="10.0.0.100",family="ipv4",fwmark="",port="80",proto="TCP"}`] >= 12 ||
+		// The kernel folds per-CPU counters into the totals every 2s, each
+		// service on its own estimator's schedule: wait for both.
+		if (m[`lvs_service_connections_total(COUNTER){address="10.0.0.100",family="ipv4",fwmark="",port="80",proto="TCP"}`] >= 12 &&
+			m[`lvs_service_connections_total(COUNTER){address="fd00::100",family="ipv6",fwmark="",port="80",proto="TCP"}`] >= 12) ||
 			time.Now().After(deadline) {
 			break
 		}
