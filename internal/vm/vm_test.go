@@ -57,13 +57,41 @@ func TestShellQuote(t *testing.T) {
 
 func TestPrefixWriter(t *testing.T) {
 	var b bytes.Buffer
-	w := PrefixWriter(&b, "[6.1] ")
+	var writes []string
+	w := PrefixWriter(writerFunc(func(p []byte) (int, error) {
+		writes = append(writes, string(p))
+		return b.Write(p)
+	}), "[6.1] ")
 	w.Write([]byte("a\nb"))
 	w.Write([]byte("c\n"))
-	if got := b.String(); got != "[6.1] a\n[6.1] bc\n" {
-		t.Errorf("got %q", got)
+	w.Write([]byte("d\ne\nf"))
+	if got, want := b.String(), "[6.1] a\n[6.1] bc\n[6.1] d\n[6.1] e\n"; got != want {
+		t.Errorf("before Flush got %q, want %q", got, want)
+	}
+	// Each line reaches the writer whole, in one Write, so two kernels'
+	// writers sharing stdout never split each other's lines.
+	for _, s := range writes {
+		if strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "[6.1] ") {
+			t.Errorf("write %q is not one prefixed line", s)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "[6.1] a\n[6.1] bc\n[6.1] d\n[6.1] e\n[6.1] f\n"; got != want {
+		t.Errorf("after Flush got %q, want %q", got, want)
+	}
+	long := bytes.Repeat([]byte("x"), maxPartialLine)
+	b.Reset()
+	w.Write(long)
+	if b.Len() != len("[6.1] ")+maxPartialLine+1 {
+		t.Errorf("a %d-byte unfinished line was held back (%d bytes written)", len(long), b.Len())
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestCacheDir(t *testing.T) {
 	t.Setenv("LVS_VM_CACHE", "/x/y")

@@ -111,8 +111,10 @@ func run() int {
 		}
 		o := opts
 		o.Output = os.Stdout
+		var prefixed *vm.LineWriter
 		if len(kernels) > 1 {
-			o.Output = vm.PrefixWriter(os.Stdout, "["+k+"] ")
+			prefixed = vm.PrefixWriter(os.Stdout, "["+k+"] ")
+			o.Output = prefixed
 		}
 		if *out != "" {
 			o.OutDir = *out
@@ -121,6 +123,9 @@ func run() int {
 			}
 		}
 		res, err := im.Run(ctx, o)
+		if prefixed != nil {
+			prefixed.Flush()
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +31,8 @@ type options struct {
 	timeout time.Duration
 	out     string
 	count   int
+	// sequential runs the kernels one after the other instead of at once.
+	sequential bool
 	// noAutoload names the kernels booted with module autoloading off.
 	noAutoload map[string]bool
 	// whichModules lets the no-autoload kernels load what the kernel asks
@@ -46,6 +50,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "verbose test output (-test.v)")
 	flag.BoolVar(&o.race, "race", true, "build the tests with the race detector (needs cgo and gcc on the host)")
 	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
+	flag.BoolVar(&o.sequential, "sequential", false, "run the kernels one after the other (default: at once, each in its own VM)")
 	flag.IntVar(&o.count, "count", 1, "run each kernel test this many times (-test.count), to hunt flaky tests")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
 	flag.StringVar(&noAutoload, "noautoload", "6.12", "kernels booted with module autoloading off, each package loading only its testdata/modules.txt (comma-separated, or none)")
@@ -146,42 +151,38 @@ func run(ctx context.Context, o options) int {
 		fmt.Printf("vmtest: kernel %s is %s (prepared in %.1fs)\n", k, im.Release, time.Since(t).Seconds())
 	}
 
-	var summary []string
-	for _, k := range kernels {
-		im := images[k]
-		ro := vm.RunOptions{
-			Script:     script,
-			Files:      files,
-			Output:     vm.PrefixWriter(os.Stdout, "["+k+"] "),
-			Timeout:    o.timeout,
-			NoAutoload: o.noAutoload[k],
+	// The kernels run at once, each in its own VM: most kernel tests wait
+	// on timers (VRRP adverts, health intervals, estimators), so two guests
+	// share the host's CPUs well and the suite takes about one kernel's time.
+	stdout := vm.NewSyncWriter(os.Stdout)
+	summary := make([]string, len(kernels))
+	kfailed := make([]bool, len(kernels))
+	var wg sync.WaitGroup
+	for i, k := range kernels {
+		runOne := func() {
+			summary[i], kfailed[i] = runKernel(ctx, o, images[k], k, script, files, stdout)
 		}
-		if o.out != "" {
-			ro.OutDir = filepath.Join(o.out, k)
+		if o.sequential {
+			runOne()
+			if ctx.Err() != nil {
+				break
+			}
+			continue
 		}
-		res, err := im.Run(ctx, ro)
-		if errors.Is(err, vm.ErrNoBoot) && ctx.Err() == nil {
-			// The kernel crashed before any test ran: a fault of the
-			// emulation, not a result. Tests themselves are never rerun.
-			fmt.Printf("vmtest: kernel %s crashed while booting (%v); booting it again\n", k, err)
-			res, err = im.Run(ctx, ro)
-		}
-		switch {
-		case err != nil:
-			failed = true
-			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s): FAIL: %v", k, im.Release, err))
-		case res.ExitCode != 0:
-			failed = true
-			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s%s): FAIL (boot %.1fs, total %.1fs)", k, im.Release, autoloadNote(ro), res.Boot.Seconds(), res.Total.Seconds()))
-		default:
-			summary = append(summary, fmt.Sprintf("vmtest: kernel %s (%s%s): ok (boot %.1fs, total %.1fs)", k, im.Release, autoloadNote(ro), res.Boot.Seconds(), res.Total.Seconds()))
-		}
-		if ctx.Err() != nil {
-			break
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runOne()
+		}()
+	}
+	wg.Wait()
+	for _, f := range kfailed {
+		failed = failed || f
 	}
 	for _, s := range summary {
-		fmt.Println(s)
+		if s != "" {
+			fmt.Println(s)
+		}
 	}
 	status := "ok"
 	if failed {
@@ -189,6 +190,37 @@ func run(ctx context.Context, o options) int {
 	}
 	fmt.Printf("vmtest: %s in %.0fs\n", status, time.Since(start).Seconds())
 	return exitCode(failed)
+}
+
+// runKernel runs the test script on one kernel and returns its summary line
+// and whether it failed.
+func runKernel(ctx context.Context, o options, im *vm.Image, k, script string, files []vm.File, stdout io.Writer) (string, bool) {
+	out := vm.PrefixWriter(stdout, "["+k+"] ")
+	defer out.Flush()
+	ro := vm.RunOptions{
+		Script:     script,
+		Files:      files,
+		Output:     out,
+		Timeout:    o.timeout,
+		NoAutoload: o.noAutoload[k],
+	}
+	if o.out != "" {
+		ro.OutDir = filepath.Join(o.out, k)
+	}
+	res, err := im.Run(ctx, ro)
+	if errors.Is(err, vm.ErrNoBoot) && ctx.Err() == nil {
+		// The kernel crashed before any test ran: a fault of the
+		// emulation, not a result. Tests themselves are never rerun.
+		fmt.Fprintf(stdout, "vmtest: kernel %s crashed while booting (%v); booting it again\n", k, err)
+		res, err = im.Run(ctx, ro)
+	}
+	switch {
+	case err != nil:
+		return fmt.Sprintf("vmtest: kernel %s (%s): FAIL: %v", k, im.Release, err), true
+	case res.ExitCode != 0:
+		return fmt.Sprintf("vmtest: kernel %s (%s%s): FAIL (boot %.1fs, total %.1fs)", k, im.Release, autoloadNote(ro), res.Boot.Seconds(), res.Total.Seconds()), true
+	}
+	return fmt.Sprintf("vmtest: kernel %s (%s%s): ok (boot %.1fs, total %.1fs)", k, im.Release, autoloadNote(ro), res.Boot.Seconds(), res.Total.Seconds()), false
 }
 
 func autoloadNote(ro vm.RunOptions) string {
