@@ -186,8 +186,10 @@ const kaWait = 45 * time.Second
 // and preemption, crash (keepalived takes over after its master-down
 // timer). Exactly one host holds the VIP in every steady state.
 func TestKeepalivedOursMaster(t *testing.T) {
+	t.Parallel()
 	for _, m := range kaModes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			l := newLab(t)
 			o := l.ours(t, m, "a", 150, nil)
 			k := l.keepalived(t, m, "b", kaOpts{prio: 100})
@@ -221,8 +223,10 @@ func TestKeepalivedOursMaster(t *testing.T) {
 // SIGKILL -> we take over after the master-down timer; keepalived returns
 // and preempts; SIGTERM (priority 0) -> we take over at once.
 func TestKeepalivedTheirsMaster(t *testing.T) {
+	t.Parallel()
 	for _, m := range kaModes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			l := newLab(t)
 			k := l.keepalived(t, m, "a", kaOpts{prio: 150})
 			o := l.ours(t, m, "b", 100, nil)
@@ -261,8 +265,10 @@ func TestKeepalivedTheirsMaster(t *testing.T) {
 // master, and once healed the lower primary address yields, ours or
 // keepalived.
 func TestKeepalivedTieBreak(t *testing.T) {
+	t.Parallel()
 	for _, m := range []mode{kaModes[0], kaModes[2], kaModes[3]} {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			l := newLab(t)
 			// Ours at .1 (lower), keepalived at .2.
 			o := l.ours(t, m, "a", 100, nil)
@@ -285,7 +291,7 @@ func TestKeepalivedTieBreak(t *testing.T) {
 			k2 := l2.keepalived(t, m, "a", kaOpts{prio: 100})
 			waitHolder(t, kaWait, k2, k2)
 			o2 := l2.ours(t, m, "b", 100, nil)
-			o2.ours.waitState(vrrp.Backup, kaWait)
+			o2.ours.waitSteadyBackup(kaWait)
 			cut(t, l2.a)
 			waitBoth(t, o2, k2)
 			start = time.Now()
@@ -324,12 +330,13 @@ func waitBoth(t *testing.T, ss ...*speaker) {
 // (also with a delay); with nopreempt it does not; and keepalived's
 // nopreempt is respected by ours.
 func TestKeepalivedPreempt(t *testing.T) {
+	t.Parallel()
 	m := kaModes[0]
 	l := newLab(t)
 	k := l.keepalived(t, m, "b", kaOpts{prio: 100})
 	waitHolder(t, kaWait, k, k)
 	o := l.ours(t, m, "a", 150, func(c *vrrp.Config) { c.NoPreempt = true })
-	o.ours.waitState(vrrp.Backup, kaWait)
+	o.ours.waitSteadyBackup(kaWait)
 	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		if o.ours.n.State() != vrrp.Backup || !k.holds(t) {
 			t.Fatalf("nopreempt: ours %v, keepalived holds %v", o.ours.n.State(), k.holds(t))
@@ -350,6 +357,7 @@ func TestKeepalivedPreempt(t *testing.T) {
 // TestKeepalivedPass: VRRPv2 with auth_type PASS interoperates; a wrong
 // password is rejected and reported, never a flap.
 func TestKeepalivedPass(t *testing.T) {
+	t.Parallel()
 	m := kaModes[0]
 	l := newLab(t)
 	k := l.keepalived(t, m, "b", kaOpts{prio: 100, pass: "s3cret"})
@@ -382,8 +390,10 @@ func TestKeepalivedPass(t *testing.T) {
 // the same VM run, the reference for our times: crash, graceful stop,
 // partition healed.
 func TestKeepalivedReference(t *testing.T) {
+	t.Parallel()
 	for _, m := range []mode{kaModes[0], kaModes[2]} {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			l := newLab(t)
 			a := l.keepalived(t, m, "a", kaOpts{prio: 150})
 			waitHolder(t, kaWait, a, a)
