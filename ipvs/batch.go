@@ -119,7 +119,7 @@ func (c *Change) encode(w *attrWriter) uint8 {
 		destAttr(w, c.Destination)
 		return cmdSetDest
 	default: // OpDeleteDestination
-		destKeyAttr(w, c.Destination.Address, c.Destination.Port)
+		destKeyAttr(w, c.Destination)
 		return cmdDelDest
 	}
 }

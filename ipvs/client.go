@@ -200,7 +200,7 @@ func (c *Client) CreateDestination(ctx context.Context, k ServiceKey, d Destinat
 		// caller did not ask for.
 		_ = c.exec(ctx, op, obj, opDestWrite, cmdDelDest, func(w *attrWriter) {
 			serviceKeyAttr(w, k)
-			destKeyAttr(w, d.Address, d.Port)
+			destKeyAttr(w, d)
 		})
 		return err
 	}
@@ -236,7 +236,7 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 		return kernelError(op, obj, opOther, err)
 	}
 	for _, got := range ds {
-		if got.Address != d.Address || got.Port != d.Port {
+		if destID(got.Destination) != destID(d) {
 			continue
 		}
 		if err := tunnelIgnored(op, obj, d, got.Destination); err != nil {
@@ -249,6 +249,8 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 }
 
 // DeleteDestination removes a real server from a service.
+// An IPv4-mapped dest names the IPv4 destination; an IPv6 one at a mapped
+// address (Destination.Family) is removed through Batch or Apply.
 func (c *Client) DeleteDestination(ctx context.Context, k ServiceKey, dest netip.AddrPort) error {
 	const op = "delete destination"
 	if err := checkKey(op, k); err != nil {
@@ -260,7 +262,7 @@ func (c *Client) DeleteDestination(ctx context.Context, k ServiceKey, dest netip
 	}
 	return c.exec(ctx, op, obj, opDestWrite, cmdDelDest, func(w *attrWriter) {
 		serviceKeyAttr(w, k)
-		destKeyAttr(w, dest.Addr(), dest.Port())
+		destKeyAttr(w, Destination{Address: dest.Addr(), Port: dest.Port()})
 	})
 }
 

@@ -55,7 +55,9 @@
 // Connections reads the connection table (/proc/net/ip_vs_conn),
 // GlobalStats the global counters (/proc/net/ip_vs_stats), and Sysctl,
 // Sysctls and SetSysctl the settings under /proc/sys/net/ipv4/vs. They
-// read the Client's namespace, like every other call.
+// read the Client's namespace, like every other call. SetSysctl returns a
+// *Setup, the SDK's one undo lifecycle (as director's and realserver's
+// set-ups do): its Teardown puts back the value it found.
 //
 // # Privileges
 //
