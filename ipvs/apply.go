@@ -598,7 +598,7 @@ func (p *planner) since(dk drainKey) time.Time {
 // leaveDest deletes or drains a destination that is not desired.
 // svcSince is set when its whole service is draining.
 func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Time) (gone bool) {
-	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port}}
+	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port, Family: kd.Family}}
 	if p.opts.DrainTimeout == 0 || k.DrainsAtOnce() {
 		p.destDrops = append(p.destDrops, del)
 		return true

@@ -80,7 +80,7 @@ func (c Change) check() error {
 		if !c.Destination.Address.IsValid() {
 			return invalid(op, c.Object(), "Address", "missing")
 		}
-		return nil
+		return checkDestFamily(op, c.Object, &c.Destination)
 	}
 	return invalid("commit batch", c.Object(), "Op", fmt.Sprintf("unknown operation %d", c.Op))
 }

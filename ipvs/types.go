@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golvs/lvs/internal/undo"
 )
 
 // Family is an address family as the kernel numbers it.
@@ -365,7 +367,7 @@ type Destination struct {
 	// `ipvsadm -a ... -r [::ffff:a.b.c.d]` makes it) instead of IPv4; the
 	// kernel holds the two apart. Read back, it is IPv6 for such a
 	// destination and zero otherwise.
-	Family  Family
+	Family Family
 	// Port must equal the service port for DirectRoute and Tunnel
 	// destinations of address services: only NAT maps ports.
 	Port    uint16
@@ -386,8 +388,9 @@ func (d Destination) String() string {
 	return destID(d).String()
 }
 
-// family is the destination's effective family.
-func (d Destination) family() Family {
+// EffectiveFamily is the family the destination is written with: Family
+// if it keeps a mapped address IPv6, else FamilyOf(Address).
+func (d Destination) EffectiveFamily() Family {
 	if mappedV6(d.Family, d.Address) {
 		return IPv6
 	}
@@ -456,3 +459,8 @@ type Info struct {
 	Version       Version
 	ConnTableSize uint32
 }
+
+// Setup is the SDK's one undo lifecycle (internal/undo, the same type as
+// director.Setup and realserver.Setup): what a host change did (Changes)
+// and Teardown to undo it. SetSysctl returns one.
+type Setup = undo.Setup

@@ -148,7 +148,7 @@ func putNetmask(b []byte, f Family, m Netmask) {
 // mixed-family tunnels work.
 func destAttr(w *attrWriter, d Destination) {
 	start := w.begin(attrDest)
-	f := d.family()
+	f := d.EffectiveFamily()
 	w.addr(dstAddr, d.Address, f)
 	w.be16(dstPort, d.Port)
 	w.u32(dstFwd, uint32(d.Forward))
@@ -166,7 +166,7 @@ func destAttr(w *attrWriter, d Destination) {
 // port and family.
 func destKeyAttr(w *attrWriter, d Destination) {
 	start := w.begin(attrDest)
-	f := d.family()
+	f := d.EffectiveFamily()
 	w.addr(dstAddr, d.Address, f)
 	w.be16(dstPort, d.Port)
 	w.u16(dstAF, uint16(f))

@@ -509,11 +509,14 @@ func parseCommand(args []string) (cmd *Command, err *cmdError) {
 		case s.short == 'r':
 			set(optServer)
 			addr, port, res, fam := parseService(arg, c.Service.Protocol, c.family)
-			_ = fam
 			if res&serviceAddr == 0 {
 				fail(tok, "illegal real server address[:port] specified")
 			}
 			c.Destination.Address = addr
+			if fam == ipvs.IPv6 && addr.Is4In6() {
+				// [::ffff:a.b.c.d] is an IPv6 real server, as in ipvsadm.
+				c.Destination.Family = ipvs.IPv6
+			}
 			c.Destination.Port = port
 			if res == serviceAddr {
 				c.Destination.Port = c.Service.Port
@@ -684,7 +687,7 @@ func (c *Command) check(toks map[int]string) {
 		if s.Fwmark == 0 && (d.Forward == ipvs.Tunnel || d.Forward == ipvs.DirectRoute) {
 			d.Port = s.Port
 		}
-		if ipvs.FamilyOf(d.Address) != c.family && d.Forward != ipvs.Tunnel {
+		if d.EffectiveFamily() != c.family && d.Forward != ipvs.Tunnel {
 			fail(toks[optServer], "Different address family is allowed only for tunneling servers")
 		}
 		const tunMask = 1<<optTunType | 1<<optTunPort | 1<<optTunNoCsum | 1<<optTunCsum | 1<<optTunRemCsum

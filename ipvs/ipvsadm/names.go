@@ -90,7 +90,8 @@ func hostName(a netip.Addr) (string, bool) {
 	name := ""
 	scanFile("/etc/hosts", func(f []string) bool {
 		h, err := netip.ParseAddr(f[0])
-		if err == nil && h == a {
+		// glibc's gethostbyaddr looks an IPv4-mapped address up as IPv4.
+		if err == nil && h == a.Unmap() {
 			name = f[1]
 			return true
 		}

@@ -154,14 +154,6 @@ func (c *Client) writeCall(ctx context.Context, op, obj string, verr error, f fu
 	return f()
 }
 
-// destFamily is the family of a canonical destination.
-func destFamily(d ipvs.Destination) ipvs.Family {
-	if d.Family != 0 {
-		return d.Family
-	}
-	return ipvs.FamilyOf(d.Address)
-}
-
 // normalService is a service as the kernel reports it.
 func normalService(s ipvs.Service) ipvs.Service {
 	s.ServiceKey = s.ServiceKey.Canonical()
@@ -325,7 +317,7 @@ func (c *Client) DeleteService(ctx context.Context, k ipvs.ServiceKey) error {
 // drop forgets the destinations of s in the count of mixed-family ones.
 func (c *Client) drop(s *service) {
 	for _, d := range s.dests {
-		if destFamily(d.Destination) != s.s.Family {
+		if d.EffectiveFamily() != s.s.Family {
 			c.mixed--
 		}
 	}
@@ -383,7 +375,7 @@ func (c *Client) putDest(op, obj string, k ipvs.ServiceKey, d ipvs.Destination) 
 		return noService(op, obj)
 	}
 	d = d.Canonical()
-	mixed := destFamily(d) != s.s.Family
+	mixed := d.EffectiveFamily() != s.s.Family
 	if mixed && len(c.daemons) > 0 {
 		return kernelInvalid(op, obj)
 	}
@@ -424,7 +416,7 @@ func (c *Client) deleteDest(ctx context.Context, k ipvs.ServiceKey, d ipvs.Desti
 		if i < 0 {
 			return noDest(op, obj)
 		}
-		if destFamily(s.dests[i].Destination) != s.s.Family {
+		if s.dests[i].EffectiveFamily() != s.s.Family {
 			c.mixed--
 		}
 		s.dests = slices.Delete(s.dests, i, i+1)
