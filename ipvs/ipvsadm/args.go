@@ -551,25 +551,10 @@ func parseCommand(args []string) (cmd *Command, err *cmdError) {
 		case s.long == "daemon":
 			set(optDaemon)
 			c.ListDaemon = true
-		case s.long == "stats":
-			set(optStats)
-			c.Format |= FormatStats
-		case s.long == "rate":
-			set(optRate)
-			c.Format |= FormatRate
-		case s.long == "thresholds":
-			set(optThresholds)
-			c.Format |= FormatThresholds
-		case s.long == "persistent-conn":
-			set(optPersistentConn)
-			c.Format |= FormatPersistentConn
-		case s.long == "nosort":
-			set(optNoSort)
-			c.Format |= FormatNoSort
+		case formatOptions[s.long].f != 0:
+			set(formatOptions[s.long].opt)
+			c.Format |= formatOptions[s.long].f
 		case s.long == "sort":
-		case s.short == 'X':
-			set(optExact)
-			c.Format |= FormatExact
 		case s.short == '6':
 			if c.Service.Fwmark == 0 {
 				fail(tok, "-6 used before -f\n")
@@ -860,6 +845,15 @@ const (
 	serviceAddr = 1
 	servicePort = 2
 )
+
+// formatOptions are the listing options that each set one Format bit.
+var formatOptions = map[string]struct {
+	opt int
+	f   Format
+}{
+	"stats": {optStats, FormatStats}, "rate": {optRate, FormatRate}, "thresholds": {optThresholds, FormatThresholds},
+	"persistent-conn": {optPersistentConn, FormatPersistentConn}, "nosort": {optNoSort, FormatNoSort}, "exact": {optExact, FormatExact},
+}
 
 // parseService is ipvsadm's parse_service: host[:port], [v6addr]:port, or
 // a bare IPv6 address; an all-digit word is not an address.

@@ -31,14 +31,11 @@ func lookupHost(name string) (netip.Addr, bool) {
 	return found, found.IsValid()
 }
 
+// protoName is the protocol's name in /etc/services, "" for none.
 func protoName(p ipvs.Protocol) string {
 	switch p {
-	case ipvs.TCP:
-		return "tcp"
-	case ipvs.UDP:
-		return "udp"
-	case ipvs.SCTP:
-		return "sctp"
+	case ipvs.TCP, ipvs.UDP, ipvs.SCTP:
+		return strings.ToLower(p.String())
 	}
 	return ""
 }
