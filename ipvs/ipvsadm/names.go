@@ -87,8 +87,9 @@ func hostName(a netip.Addr) (string, bool) {
 	name := ""
 	scanFile("/etc/hosts", func(f []string) bool {
 		h, err := netip.ParseAddr(f[0])
-		// glibc's gethostbyaddr looks an IPv4-mapped address up as IPv4.
-		if err == nil && h == a.Unmap() {
+		// An IPv6 entry's mapped address matches only a line written so,
+		// as in glibc's files backend (it does not unmap).
+		if err == nil && h == a {
 			name = f[1]
 			return true
 		}
