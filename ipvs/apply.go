@@ -155,12 +155,27 @@ func normalise(s *Service) {
 	}
 }
 
+// Canonical returns d in the form the kernel reports it in: an IPv4-mapped
+// address unmapped unless Family keeps it IPv6 (see Destination.Family),
+// Family set only then.
+func (d Destination) Canonical() Destination { return normalDest(d) }
+
 func normalDest(d Destination) Destination {
-	d.Address = d.Address.Unmap()
+	if mappedV6(d.Family, d.Address) {
+		return d
+	}
+	d.Address, d.Family = d.Address.Unmap(), 0
 	return d
 }
 
-func destID(d Destination) netip.AddrPort { return netip.AddrPortFrom(d.Address.Unmap(), d.Port) }
+// destID identifies a destination within its service: an IPv6
+// destination with a mapped address is another than the IPv4 one.
+func destID(d Destination) netip.AddrPort {
+	if mappedV6(d.Family, d.Address) {
+		return netip.AddrPortFrom(d.Address, d.Port)
+	}
+	return netip.AddrPortFrom(d.Address.Unmap(), d.Port)
+}
 
 // DrainsAtOnce reports whether destinations of k are deleted rather than
 // drained: UDP and SCTP (see ApplyOptions.DrainTimeout). Package health
@@ -263,7 +278,7 @@ func indexState(desired State) (desiredIndex, error) {
 			if err := checkDest(op, k, k.Family, d); err != nil {
 				return ix, err
 			}
-			mapped = mapped || d.Address.Is4In6()
+			mapped = mapped || d.Address.Is4In6() || d.Family != 0
 			ix.tunnels = ix.tunnels || needsReadBack(*d)
 		}
 		ns.Destinations = s.Destinations[:len(s.Destinations):len(s.Destinations)]
@@ -555,8 +570,8 @@ func (x *destIndex) reset(ds []Destination) {
 	}
 }
 
-// find looks up the kernel's destination a, port (a is never a mapped
-// address: the kernel reports IPv4 as such).
+// find looks up the kernel's destination a, port (a is a mapped address
+// only for an IPv6 destination: the kernel reports IPv4 as such).
 func (x *destIndex) find(a netip.Addr, port uint16) (int, bool) {
 	if len(x.ds) > destScanMax {
 		i, ok := x.m[netip.AddrPortFrom(a, port)]
@@ -583,7 +598,7 @@ func (p *planner) since(dk drainKey) time.Time {
 // leaveDest deletes or drains a destination that is not desired.
 // svcSince is set when its whole service is draining.
 func (p *planner) leaveDest(k ServiceKey, kd *DestinationInfo, svcSince time.Time) (gone bool) {
-	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port}}
+	del := Change{Op: OpDeleteDestination, Service: Service{ServiceKey: k}, Destination: Destination{Address: kd.Address, Port: kd.Port, Family: kd.Family}}
 	if p.opts.DrainTimeout == 0 || k.DrainsAtOnce() {
 		p.destDrops = append(p.destDrops, del)
 		return true

@@ -80,7 +80,7 @@ func (c Change) check() error {
 		if !c.Destination.Address.IsValid() {
 			return invalid(op, c.Object(), "Address", "missing")
 		}
-		return nil
+		return checkDestFamily(op, c.Object, &c.Destination)
 	}
 	return invalid("commit batch", c.Object(), "Op", fmt.Sprintf("unknown operation %d", c.Op))
 }
@@ -119,7 +119,7 @@ func (c *Change) encode(w *attrWriter) uint8 {
 		destAttr(w, c.Destination)
 		return cmdSetDest
 	default: // OpDeleteDestination
-		destKeyAttr(w, c.Destination.Address, c.Destination.Port)
+		destKeyAttr(w, c.Destination)
 		return cmdDelDest
 	}
 }

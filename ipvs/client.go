@@ -200,7 +200,7 @@ func (c *Client) CreateDestination(ctx context.Context, k ServiceKey, d Destinat
 		// caller did not ask for.
 		_ = c.exec(ctx, op, obj, opDestWrite, cmdDelDest, func(w *attrWriter) {
 			serviceKeyAttr(w, k)
-			destKeyAttr(w, d.Address, d.Port)
+			destKeyAttr(w, d)
 		})
 		return err
 	}
@@ -236,7 +236,7 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 		return kernelError(op, obj, opOther, err)
 	}
 	for _, got := range ds {
-		if got.Address != d.Address || got.Port != d.Port {
+		if destID(got.Destination) != destID(d) {
 			continue
 		}
 		if err := tunnelIgnored(op, obj, d, got.Destination); err != nil {
@@ -249,6 +249,8 @@ func (c *Client) verifyTunnel(ctx context.Context, op, obj string, k ServiceKey,
 }
 
 // DeleteDestination removes a real server from a service.
+// An IPv4-mapped dest names the IPv4 destination; an IPv6 one at a mapped
+// address (Destination.Family) is removed through Batch or Apply.
 func (c *Client) DeleteDestination(ctx context.Context, k ServiceKey, dest netip.AddrPort) error {
 	const op = "delete destination"
 	if err := checkKey(op, k); err != nil {
@@ -260,23 +262,28 @@ func (c *Client) DeleteDestination(ctx context.Context, k ServiceKey, dest netip
 	}
 	return c.exec(ctx, op, obj, opDestWrite, cmdDelDest, func(w *attrWriter) {
 		serviceKeyAttr(w, k)
-		destKeyAttr(w, dest.Addr(), dest.Port())
+		destKeyAttr(w, Destination{Address: dest.Addr(), Port: dest.Port()})
 	})
 }
 
 // Daemons lists the running sync daemons (at most a master and a backup).
 func (c *Client) Daemons(ctx context.Context) ([]Daemon, error) {
-	var out []Daemon
-	err := c.t.do(ctx, request{cmd: cmdGetDaemon, dump: true}, func(_ uint8, b []byte) error {
-		d, err := decodeDaemon(b)
+	return dumpAll(ctx, c, "list daemons", request{cmd: cmdGetDaemon, dump: true}, decodeDaemon)
+}
+
+// dumpAll sends the dump req and decodes every reply.
+func dumpAll[T any](ctx context.Context, c *Client, op string, req request, decode func([]byte) (T, error)) ([]T, error) {
+	var out []T
+	err := c.t.do(ctx, req, func(_ uint8, b []byte) error {
+		v, err := decode(b)
 		if err != nil {
 			return err
 		}
-		out = append(out, d)
+		out = append(out, v)
 		return nil
 	})
 	if err != nil {
-		return nil, kernelError("list daemons", "", opOther, err)
+		return nil, kernelError(op, "", opOther, err)
 	}
 	return out, nil
 }
@@ -320,18 +327,21 @@ func (c *Client) StopDaemon(ctx context.Context, s DaemonState) error {
 
 // Timeouts returns the TCP, TCP FIN and UDP timeouts.
 func (c *Client) Timeouts(ctx context.Context) (Timeouts, error) {
-	var (
-		t   Timeouts
-		err error
-	)
-	doErr := c.t.do(ctx, request{cmd: cmdGetConfig}, func(_ uint8, b []byte) error {
-		t, err = decodeTimeouts(b)
+	return getOne(ctx, c, "get timeouts", cmdGetConfig, decodeTimeouts)
+}
+
+// getOne sends the request cmd, which has one reply, and decodes it.
+func getOne[T any](ctx context.Context, c *Client, op string, cmd uint8, decode func([]byte) (T, error)) (T, error) {
+	var v T
+	err := c.t.do(ctx, request{cmd: cmd}, func(_ uint8, b []byte) (err error) {
+		v, err = decode(b)
 		return err
 	})
-	if doErr != nil {
-		return Timeouts{}, kernelError("get timeouts", "", opOther, doErr)
+	if err != nil {
+		var zero T
+		return zero, kernelError(op, "", opOther, err)
 	}
-	return t, nil
+	return v, nil
 }
 
 // SetTimeouts sets the protocol timeouts; zero fields are left unchanged.
@@ -345,18 +355,7 @@ func (c *Client) SetTimeouts(ctx context.Context, t Timeouts) error {
 
 // Info returns the IPVS version and the connection table size.
 func (c *Client) Info(ctx context.Context) (Info, error) {
-	var (
-		in  Info
-		err error
-	)
-	doErr := c.t.do(ctx, request{cmd: cmdGetInfo}, func(_ uint8, b []byte) error {
-		in, err = decodeInfo(b)
-		return err
-	})
-	if doErr != nil {
-		return Info{}, kernelError("get info", "", opOther, doErr)
-	}
-	return in, nil
+	return getOne(ctx, c, "get info", cmdGetInfo, decodeInfo)
 }
 
 // Zero resets the counters of every service and destination and the

@@ -17,7 +17,11 @@
 // a firewall mark with an address family. ServiceKey.Canonical gives the
 // one form of a key (family set, IPv4-mapped addresses unmapped) that the
 // kernel reports and that compares equal for the same service: use it for
-// map keys. UpdateService and
+// map keys. An IPv4-mapped address (::ffff:a.b.c.d) names the IPv4 service
+// unless Family is set to IPv6 explicitly: then it is an IPv6 service at
+// that address, as `ipvsadm -A -t [::ffff:a.b.c.d]:80` makes, which the
+// kernel keeps apart from the IPv4 one (Destination.Family does the same
+// for real servers). UpdateService and
 // UpdateDestination replace the whole entry, as ipvsadm -E and -e do: read,
 // modify and write back to change one field.
 //
@@ -55,7 +59,9 @@
 // Connections reads the connection table (/proc/net/ip_vs_conn),
 // GlobalStats the global counters (/proc/net/ip_vs_stats), and Sysctl,
 // Sysctls and SetSysctl the settings under /proc/sys/net/ipv4/vs. They
-// read the Client's namespace, like every other call.
+// read the Client's namespace, like every other call. SetSysctl returns a
+// *Setup, the SDK's one undo lifecycle (as director's and realserver's
+// set-ups do): its Teardown puts back the value it found.
 //
 // # Privileges
 //

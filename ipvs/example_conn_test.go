@@ -24,7 +24,8 @@ func ExampleClient_Connections() {
 	}
 }
 
-// Set a sysctl for the namespace and restore the previous value afterwards.
+// Set a sysctl for the namespace and restore the previous value afterwards
+// with the returned Setup (nothing to restore if it already held "1").
 func ExampleClient_SetSysctl() {
 	c, err := ipvs.New(nil)
 	if err != nil {
@@ -32,11 +33,12 @@ func ExampleClient_SetSysctl() {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	prev, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
+	set, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, prev)
+	defer set.Teardown(ctx)
+	fmt.Println("changes:", set.Changes())
 	total, err := c.GlobalStats(ctx)
 	if err != nil {
 		log.Fatal(err)

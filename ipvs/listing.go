@@ -78,18 +78,10 @@ func sameKeys(a []ServiceInfo, k []ServiceKey) bool {
 }
 
 func (c *Client) listServices(ctx context.Context) ([]ServiceInfo, int, error) {
-	var out []ServiceInfo
 	parts := 0
-	err := c.t.do(ctx, request{cmd: cmdGetService, dump: true, datagrams: &parts}, func(_ uint8, b []byte) error {
-		s, err := decodeService(b)
-		if err != nil {
-			return err
-		}
-		out = append(out, s)
-		return nil
-	})
+	out, err := dumpAll(ctx, c, "list services", request{cmd: cmdGetService, dump: true, datagrams: &parts}, decodeService)
 	if err != nil {
-		return nil, 0, kernelError("list services", "", opOther, err)
+		return nil, 0, err
 	}
 	return dropRepeats(out), parts, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/golvs/lvs/internal/netns"
+	"github.com/golvs/lvs/internal/undo"
 	"golang.org/x/sys/unix"
 )
 
@@ -162,17 +163,37 @@ func (c *Client) Sysctls(ctx context.Context) (map[Sysctl]string, error) {
 }
 
 // SetSysctl writes an IPVS sysctl in the Client's namespace and returns
-// the previous value, so that the caller can restore exactly what it
-// changed with a second SetSysctl. The kernel validates the value (EINVAL
-// is ErrInvalid).
-func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (previous string, err error) {
+// its undo, the SDK's one lifecycle (a Setup, as director and realserver
+// return): Teardown writes the previous value back, unless the sysctl no
+// longer holds value (another owner changed it since; it is left alone).
+// A sysctl that already held value is not touched and its Setup has no
+// Changes. The kernel validates the value (EINVAL is ErrInvalid).
+func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (*Setup, error) {
 	const op = "set sysctl"
 	if err := validSysctlName(op, name); err != nil {
-		return "", err
+		return nil, err
 	}
 	if value == "" || strings.ContainsAny(value, "\n\x00") {
-		return "", invalid(op, "sysctl "+string(name), "value", "must be one non-empty line")
+		return nil, invalid(op, "sysctl "+string(name), "value", "must be one non-empty line")
 	}
+	previous, changed, err := c.swapSysctl(ctx, op, name, "", value)
+	if err != nil {
+		return nil, err
+	}
+	if !changed {
+		return undo.New(pkgName, op, nil, c.alive, nil), nil
+	}
+	step := fmt.Sprintf("set %s back to %q", sysctlDir+string(name), previous)
+	return undo.New(pkgName, op, []string{step}, c.alive, func(ctx context.Context) error {
+		_, _, err := c.swapSysctl(ctx, "tear down "+op, name, value, previous)
+		return err
+	}), nil
+}
+
+// swapSysctl writes value to the sysctl name unless it holds it already,
+// and, when only is not empty, only if it holds only. It returns the
+// value it found and whether it wrote.
+func (c *Client) swapSysctl(ctx context.Context, op string, name Sysctl, only, value string) (previous string, changed bool, err error) {
 	path := sysctlDir + string(name)
 	err = c.inNetNS(ctx, op, func() error {
 		b, err := os.ReadFile(path)
@@ -180,6 +201,9 @@ func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (prev
 			return err
 		}
 		previous = strings.TrimRight(string(b), "\n")
+		if previous == value || (only != "" && previous != only) {
+			return nil
+		}
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
 			return err
@@ -189,13 +213,26 @@ func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (prev
 		if werr != nil {
 			return werr
 		}
+		changed = true
 		return cerr
 	})
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) {
-			return "", newError(op, string(name), ErrInvalid, err)
+			return "", false, newError(op, string(name), ErrInvalid, err)
 		}
-		return "", procError(op, path, err)
+		return "", false, procError(op, path, err)
 	}
-	return previous, nil
+	return previous, changed, nil
+}
+
+// alive reports a closed Client, for a Setup's Teardown.
+func (c *Client) alive() error {
+	if t, ok := c.t.(*nlTransport); ok {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.closed {
+			return errClosed
+		}
+	}
+	return nil
 }

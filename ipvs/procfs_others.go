@@ -37,6 +37,6 @@ func (c *Client) Sysctls(ctx context.Context) (map[Sysctl]string, error) {
 }
 
 // SetSysctl is only supported on Linux.
-func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (string, error) {
-	return "", notLinux("set sysctl")
+func (c *Client) SetSysctl(ctx context.Context, name Sysctl, value string) (*Setup, error) {
+	return nil, notLinux("set sysctl")
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golvs/lvs/internal/undo"
 )
 
 // Family is an address family as the kernel numbers it.
@@ -29,8 +31,9 @@ func (f Family) String() string {
 	return "family(" + strconv.Itoa(int(f)) + ")"
 }
 
-// FamilyOf returns the family of a, IPv4 for IPv4-mapped IPv6 addresses too,
-// because the kernel only ever sees them as IPv4.
+// FamilyOf returns the family of a, IPv4 for IPv4-mapped IPv6 addresses too:
+// the kernel sees them as IPv4 unless a ServiceKey's or Destination's
+// Family is set to IPv6 explicitly (see ServiceKey.Family).
 func FamilyOf(a netip.Addr) Family {
 	switch {
 	case !a.IsValid():
@@ -205,7 +208,11 @@ func (m Netmask) String() string {
 // Protocol, Address and Port.
 type ServiceKey struct {
 	// Family is required for fwmark services; for address services it may
-	// be left zero and is then taken from Address.
+	// be left zero and is then taken from Address (FamilyOf: an
+	// IPv4-mapped IPv6 address makes an IPv4 service). Set to IPv6 with
+	// an IPv4-mapped Address (::ffff:a.b.c.d), it keeps the service IPv6,
+	// as `ipvsadm -A -t [::ffff:a.b.c.d]:80` makes it: the kernel holds it
+	// apart from the IPv4 service a.b.c.d and reports it as such.
 	Family   Family
 	Protocol Protocol
 	Address  netip.Addr
@@ -222,17 +229,22 @@ func (k ServiceKey) family() Family {
 }
 
 // Canonical returns k in the one form the kernel reports it in: Family
-// set, an IPv4-mapped IPv6 address unmapped. Two valid keys name the same
+// set, an IPv4-mapped IPv6 address unmapped unless Family is IPv6 (see
+// ServiceKey.Family). Two valid keys name the same
 // service exactly when their canonical forms are equal, so canonical keys
 // can be compared with == and used as map keys; the keys the package
 // returns are canonical already.
 func (k ServiceKey) Canonical() ServiceKey {
 	k.Family = k.family()
-	if k.Address.Is4In6() {
+	if k.Address.Is4In6() && k.Family != IPv6 {
 		k.Address = k.Address.Unmap()
 	}
 	return k
 }
+
+// mappedV6 reports whether a is an IPv4-mapped address kept IPv6 by an
+// explicit family f.
+func mappedV6(f Family, a netip.Addr) bool { return f == IPv6 && a.Is4In6() }
 
 // String formats like ipvsadm's listing: "TCP 10.0.0.1:80",
 // "TCP [2001:db8::1]:443", "FWM 7" or "FWM 7 IPv6".
@@ -243,7 +255,11 @@ func (k ServiceKey) String() string {
 		}
 		return fmt.Sprintf("FWM %d", k.Fwmark)
 	}
-	return k.Protocol.String() + " " + netip.AddrPortFrom(k.Address.Unmap(), k.Port).String()
+	a := k.Address
+	if !mappedV6(k.Family, a) {
+		a = a.Unmap()
+	}
+	return k.Protocol.String() + " " + netip.AddrPortFrom(a, k.Port).String()
 }
 
 // Service is a virtual service as written to the kernel. UpdateService
@@ -346,6 +362,12 @@ const (
 // replaces every field but Address and Port.
 type Destination struct {
 	Address netip.Addr
+	// Family is zero or the family of Address (FamilyOf), except that
+	// IPv6 with an IPv4-mapped Address keeps the destination IPv6 (as
+	// `ipvsadm -a ... -r [::ffff:a.b.c.d]` makes it) instead of IPv4; the
+	// kernel holds the two apart. Read back, it is IPv6 for such a
+	// destination and zero otherwise.
+	Family Family
 	// Port must equal the service port for DirectRoute and Tunnel
 	// destinations of address services: only NAT maps ports.
 	Port    uint16
@@ -363,7 +385,16 @@ type Destination struct {
 
 // String formats the address like ipvsadm: "10.0.0.2:80", "[2001:db8::2]:80".
 func (d Destination) String() string {
-	return netip.AddrPortFrom(d.Address.Unmap(), d.Port).String()
+	return destID(d).String()
+}
+
+// EffectiveFamily is the family the destination is written with: Family
+// if it keeps a mapped address IPv6, else FamilyOf(Address).
+func (d Destination) EffectiveFamily() Family {
+	if mappedV6(d.Family, d.Address) {
+		return IPv6
+	}
+	return FamilyOf(d.Address)
 }
 
 // DestinationInfo is a destination as read back from the kernel.
@@ -428,3 +459,8 @@ type Info struct {
 	Version       Version
 	ConnTableSize uint32
 }
+
+// Setup is the SDK's one undo lifecycle (internal/undo, the same type as
+// director.Setup and realserver.Setup): what a host change did (Changes)
+// and Teardown to undo it. SetSysctl returns one.
+type Setup = undo.Setup

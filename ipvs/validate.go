@@ -33,7 +33,7 @@ func checkKey(op string, k ServiceKey) error {
 	if k.Address.Zone() != "" {
 		return invalid(op, obj(), "Address", "the kernel has no notion of a zone")
 	}
-	if k.Family != 0 && k.Family != FamilyOf(k.Address) {
+	if k.Family != 0 && k.Family != FamilyOf(k.Address) && !mappedV6(k.Family, k.Address) {
 		return invalid(op, obj(), "Family", fmt.Sprintf("%v does not match the %v address", k.Family, FamilyOf(k.Address)))
 	}
 	return nil
@@ -136,6 +136,9 @@ func checkDest(op string, k ServiceKey, fam Family, d *Destination) error {
 	if d.Address.Zone() != "" {
 		return invalid(op, obj(), "Address", "the kernel has no notion of a zone")
 	}
+	if err := checkDestFamily(op, obj, d); err != nil {
+		return err
+	}
 	if a := d.Address.Unmap(); a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return invalid(op, obj(), "Address", "must be a unicast address")
 	}
@@ -151,8 +154,8 @@ func checkDest(op string, k ServiceKey, fam Family, d *Destination) error {
 	default:
 		return invalid(op, obj(), "Forward", fmt.Sprintf("unknown forwarding method %d", d.Forward))
 	}
-	if FamilyOf(d.Address) != fam && d.Forward != Tunnel {
-		return invalid(op, obj(), "Address", fmt.Sprintf("a %v destination for a %v service needs Forward Tunnel", FamilyOf(d.Address), fam))
+	if df := d.EffectiveFamily(); df != fam && d.Forward != Tunnel {
+		return invalid(op, obj(), "Address", fmt.Sprintf("a %v destination for a %v service needs Forward Tunnel", df, fam))
 	}
 	if k.Fwmark == 0 && (d.Forward == DirectRoute || d.Forward == Tunnel) && d.Port != k.Port {
 		return invalid(op, obj(), "Port", fmt.Sprintf("%v forwarding cannot map ports: the port must be the service's %d (only Masquerade maps ports)", d.Forward, k.Port))
@@ -203,6 +206,15 @@ func checkDest(op string, k ServiceKey, fam Family, d *Destination) error {
 		}
 	default:
 		return invalid(op, obj(), "TunnelType", fmt.Sprintf("unknown tunnel type %d", d.TunnelType))
+	}
+	return nil
+}
+
+// checkDestFamily checks an explicit Family against the address: only
+// IPv6 may differ from FamilyOf, for an IPv4-mapped address.
+func checkDestFamily(op string, obj func() string, d *Destination) error {
+	if d.Family != 0 && d.Family != FamilyOf(d.Address) && !mappedV6(d.Family, d.Address) {
+		return invalid(op, obj(), "Family", fmt.Sprintf("%v does not match the %v address", d.Family, FamilyOf(d.Address)))
 	}
 	return nil
 }

@@ -415,6 +415,10 @@ func decodeDestinationTo(d *DestinationInfo, b []byte, svcFamily Family) error {
 	if d.Address, err = getAddr(af, rawAddr); err != nil {
 		return fmt.Errorf("destination address: %w", err)
 	}
+	if mappedV6(af, d.Address) {
+		// An IPv6 destination at an IPv4-mapped address (see Destination.Family).
+		d.Family = IPv6
+	}
 	if d.Stats, err = decodeStatsPair(stats, stats64); err != nil {
 		return err
 	}

@@ -66,11 +66,12 @@ func (w *attrWriter) str(typ uint16, s string) {
 	v[copy(v, s)] = 0
 }
 
-// addr writes a union nf_inet_addr: always 16 bytes, as libipvs sends.
-func (w *attrWriter) addr(typ uint16, a netip.Addr) {
+// addr writes a union nf_inet_addr: always 16 bytes, as libipvs sends; a
+// mapped address as IPv4 unless its family f is IPv6.
+func (w *attrWriter) addr(typ uint16, a netip.Addr, f Family) {
 	v := w.attr(typ, 16)
 	switch {
-	case a.Is4() || a.Is4In6():
+	case a.Is4() || (a.Is4In6() && f != IPv6):
 		v4 := a.Unmap().As4()
 		copy(v, v4[:])
 		clear(v[4:])
@@ -93,7 +94,7 @@ func (w *attrWriter) serviceKey(k ServiceKey) {
 		return
 	}
 	w.u16(svcProtocol, uint16(k.Protocol))
-	w.addr(svcAddr, k.Address)
+	w.addr(svcAddr, k.Address, k.Family)
 	w.be16(svcPort, k.Port)
 }
 
@@ -147,25 +148,28 @@ func putNetmask(b []byte, f Family, m Netmask) {
 // mixed-family tunnels work.
 func destAttr(w *attrWriter, d Destination) {
 	start := w.begin(attrDest)
-	w.addr(dstAddr, d.Address)
+	f := d.EffectiveFamily()
+	w.addr(dstAddr, d.Address, f)
 	w.be16(dstPort, d.Port)
 	w.u32(dstFwd, uint32(d.Forward))
 	w.u32(dstWeight, d.Weight)
 	w.u32(dstUThresh, d.UpperThreshold)
 	w.u32(dstLThresh, d.LowerThreshold)
-	w.u16(dstAF, uint16(FamilyOf(d.Address)))
+	w.u16(dstAF, uint16(f))
 	w.u8(dstTunType, uint8(d.TunnelType))
 	w.be16(dstTunPort, d.TunnelPort)
 	w.u16(dstTunFlags, uint16(d.TunnelFlags))
 	w.end(start)
 }
 
-// destKeyAttr is the CMD_ATTR_DEST nest DEL_DEST needs.
-func destKeyAttr(w *attrWriter, addr netip.Addr, port uint16) {
+// destKeyAttr is the CMD_ATTR_DEST nest DEL_DEST needs: d's address,
+// port and family.
+func destKeyAttr(w *attrWriter, d Destination) {
 	start := w.begin(attrDest)
-	w.addr(dstAddr, addr)
-	w.be16(dstPort, port)
-	w.u16(dstAF, uint16(FamilyOf(addr)))
+	f := d.EffectiveFamily()
+	w.addr(dstAddr, d.Address, f)
+	w.be16(dstPort, d.Port)
+	w.u16(dstAF, uint16(f))
 	w.end(start)
 }
 

@@ -111,6 +111,16 @@ func (j *Journal) Teardown() error {
 	})
 }
 
+// resources reads the namespace's ownership records.
+func (h *Host) resources() (*hostrec.Store, map[string]*hostrec.Resource, error) {
+	st, err := h.recStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := st.Resources()
+	return st, m, err
+}
+
 // withStore runs f with the record store under the host-wide lock.
 func (h *Host) withStore(f func(st *hostrec.Store) error) error {
 	st, err := h.recStore()
@@ -138,11 +148,7 @@ func (h *Host) Own(j *Journal, res, desc, cur, value string, present bool, apply
 	if j.tx == nil {
 		return &errs.Error{Pkg: pkg, Op: "own " + res, Kind: errs.ErrInvalid, Err: errors.New("Own needs a Journal from Change")}
 	}
-	st, err := h.recStore()
-	if err != nil {
-		return err
-	}
-	m, err := st.Resources()
+	st, m, err := h.resources()
 	if err != nil {
 		return err
 	}
@@ -201,11 +207,7 @@ func (h *Host) Release(res, token string, restore Restorer) error {
 	if err := h.Err(); err != nil {
 		return err
 	}
-	st, err := h.recStore()
-	if err != nil {
-		return err
-	}
-	m, err := st.Resources()
+	st, m, err := h.resources()
 	if err != nil {
 		return err
 	}

@@ -160,22 +160,22 @@ func (n *NS) Exec(name string, args ...string) (string, error) {
 
 // Listen opens a listener inside the namespace.
 func (n *NS) Listen(network, addr string) (net.Listener, error) {
-	var l net.Listener
-	err := n.Do(func() (err error) {
-		l, err = net.Listen(network, addr)
-		return err
-	})
-	return l, err
+	return inNS(n, func() (net.Listener, error) { return net.Listen(network, addr) })
 }
 
 // ListenPacket opens a packet socket (UDP) inside the namespace.
 func (n *NS) ListenPacket(network, addr string) (net.PacketConn, error) {
-	var c net.PacketConn
+	return inNS(n, func() (net.PacketConn, error) { return net.ListenPacket(network, addr) })
+}
+
+// inNS runs f inside the namespace and returns what it made.
+func inNS[T any](n *NS, f func() (T, error)) (T, error) {
+	var v T
 	err := n.Do(func() (err error) {
-		c, err = net.ListenPacket(network, addr)
+		v, err = f()
 		return err
 	})
-	return c, err
+	return v, err
 }
 
 // DialContext connects from inside the namespace. addr must hold an IP

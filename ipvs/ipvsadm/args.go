@@ -509,11 +509,14 @@ func parseCommand(args []string) (cmd *Command, err *cmdError) {
 		case s.short == 'r':
 			set(optServer)
 			addr, port, res, fam := parseService(arg, c.Service.Protocol, c.family)
-			_ = fam
 			if res&serviceAddr == 0 {
 				fail(tok, "illegal real server address[:port] specified")
 			}
 			c.Destination.Address = addr
+			if fam == ipvs.IPv6 && addr.Is4In6() {
+				// [::ffff:a.b.c.d] is an IPv6 real server, as in ipvsadm.
+				c.Destination.Family = ipvs.IPv6
+			}
 			c.Destination.Port = port
 			if res == serviceAddr {
 				c.Destination.Port = c.Service.Port
@@ -548,25 +551,10 @@ func parseCommand(args []string) (cmd *Command, err *cmdError) {
 		case s.long == "daemon":
 			set(optDaemon)
 			c.ListDaemon = true
-		case s.long == "stats":
-			set(optStats)
-			c.Format |= FormatStats
-		case s.long == "rate":
-			set(optRate)
-			c.Format |= FormatRate
-		case s.long == "thresholds":
-			set(optThresholds)
-			c.Format |= FormatThresholds
-		case s.long == "persistent-conn":
-			set(optPersistentConn)
-			c.Format |= FormatPersistentConn
-		case s.long == "nosort":
-			set(optNoSort)
-			c.Format |= FormatNoSort
+		case formatOptions[s.long].f != 0:
+			set(formatOptions[s.long].opt)
+			c.Format |= formatOptions[s.long].f
 		case s.long == "sort":
-		case s.short == 'X':
-			set(optExact)
-			c.Format |= FormatExact
 		case s.short == '6':
 			if c.Service.Fwmark == 0 {
 				fail(tok, "-6 used before -f\n")
@@ -684,7 +672,7 @@ func (c *Command) check(toks map[int]string) {
 		if s.Fwmark == 0 && (d.Forward == ipvs.Tunnel || d.Forward == ipvs.DirectRoute) {
 			d.Port = s.Port
 		}
-		if ipvs.FamilyOf(d.Address) != c.family && d.Forward != ipvs.Tunnel {
+		if d.EffectiveFamily() != c.family && d.Forward != ipvs.Tunnel {
 			fail(toks[optServer], "Different address family is allowed only for tunneling servers")
 		}
 		const tunMask = 1<<optTunType | 1<<optTunPort | 1<<optTunNoCsum | 1<<optTunCsum | 1<<optTunRemCsum
@@ -857,6 +845,15 @@ const (
 	serviceAddr = 1
 	servicePort = 2
 )
+
+// formatOptions are the listing options that each set one Format bit.
+var formatOptions = map[string]struct {
+	opt int
+	f   Format
+}{
+	"stats": {optStats, FormatStats}, "rate": {optRate, FormatRate}, "thresholds": {optThresholds, FormatThresholds},
+	"persistent-conn": {optPersistentConn, FormatPersistentConn}, "nosort": {optNoSort, FormatNoSort}, "exact": {optExact, FormatExact},
+}
 
 // parseService is ipvsadm's parse_service: host[:port], [v6addr]:port, or
 // a bare IPv6 address; an all-digit word is not an address.

@@ -69,6 +69,16 @@ var corpus = [][]string{
 	{"-A -t 10.30.0.2:80 -s rr", "-A -u 10.30.0.1:53", "-A --sctp-service 10.30.0.1:99", "-A -t [2001:db8::30]:80", "-A -u [2001:db8::30]:53 -p 60", "-A -f 3", "-A -f 2 -6 -p", "-A -f 1", "-A -t 10.30.0.1:80 -p 30",
 		"-a -t 10.30.0.1:80 -r [2001:db8::31]:80 -i", "-a -t 10.30.0.1:80 -r 10.30.1.1:80 -m", "-a -t [2001:db8::30]:80 -r 10.30.1.3 -i --tun-type gre --tun-csum", "-a -f 2 -6 -r 10.30.1.2 -i --tun-type gue --tun-port 6080", "-a -f 2 -6 -r [2001:db8::32]:0 -g", "-a -f 1 -r [2001:db8::33]:0 -i -w 4",
 		"-Ln", "-Ln --stats", "-Ln --rate --exact", "-Ln --thresholds", "-Ln --persistent-conn", "-Ln --tun-info", "-Sn", "-Ln -f 2 -6 --tun-info"},
+	// IPv6 services and real servers at IPv4-mapped addresses ([::ffff:a.b.c.d]),
+	// beside the IPv4 ones at the same addresses
+	{"-A -t [::ffff:1.1.4.11]:80 -s rr", "-A -t 1.1.4.11:80", "-A -u [::ffff:1.1.4.11]:53 -p 30 -M 96", "-A --sctp-service [::ffff:1.1.4.12]:99",
+		"-a -t [::ffff:1.1.4.11]:80 -r [::ffff:10.0.0.1]:8080 -m -w 2", "-a -t [::ffff:1.1.4.11]:80 -r [::ffff:10.0.0.1]:8080 -m", "-a -t [::ffff:1.1.4.11]:80 -r 10.0.0.1:80 -i",
+		"-a -t [::ffff:1.1.4.11]:80 -r 10.0.0.3:80 -m", "-a -t [::ffff:1.1.4.11]:80 -r [2001:db8::5]:80 -g", "-a -t 1.1.4.11:80 -r [::ffff:10.0.0.4]:80 -i", "-a -t 1.1.4.11:80 -r [::ffff:10.0.0.5]:80 -m",
+		"-e -t [::ffff:1.1.4.11]:80 -r [::ffff:10.0.0.1]:8080 -m -w 5 -x 9 -y 3", "-A -t [::ffff:1.1.4.11]:80",
+		"-Ln", "-L", "-Sn", "-S", "-Ln --thresholds", "-Ln --tun-info", "-Ln -t [::ffff:1.1.4.11]:80", "-Ln -t 1.1.4.11:80", "-Ln --stats",
+		"-d -t [::ffff:1.1.4.11]:80 -r [::ffff:10.0.0.1]:8080", "-d -t [::ffff:1.1.4.11]:80 -r [::ffff:10.0.0.1]:8080", "-d -t [::ffff:1.1.4.11]:80 -r 10.0.0.1:80",
+		"-Ln", "-D -t [::ffff:1.1.4.11]:80", "-D -t [::ffff:1.1.4.11]:80", "-Ln"},
+	{"<<-A -t [::ffff:1.1.4.13]:80 -s rr\\n-a -t [::ffff:1.1.4.13]:80 -r [::ffff:10.0.0.9]:80 -m -w 1\\n-A -t 1.1.4.13:80\\n-a -t 1.1.4.13:80 -r [::ffff:10.0.0.9]:80 -i -w 1\\n"},
 	{"-A -f 9 -6", "-A -f 9", "-A -t [2001:db8::40]:1", "-A -t 10.40.0.1:1", "-A -u 10.40.0.1:1", "-A -u [2001:db8::40]:1", "-A --sctp-service [2001:db8::40]:1", "-Ln", "-Ln --stats --exact", "-Sn"},
 }
 
@@ -102,6 +112,7 @@ var namesCorpus = [][]string{
 		"-L -t web-frontend-with-a-long-name.example.org:http", "-L -t 10.20.0.1:www --stats", "-L -u web:domain", "-L -t nosuchhost:80", "-L -t [2001:db8::20]:443"},
 	{"-A -t 10.20.0.3:http", "-a -t 10.20.0.3:80 -r 10.20.0.3:8080 -m", "-A -t [2001:db8::22]:http", "-a -t [2001:db8::22]:80 -r [2001:db8::22]:443 -m", "-a -t [2001:db8::22]:80 -r 10.20.0.3 -i",
 		"-S", "-L", "-L --stats", "-L --tun-info", "-L -t [2001:db8::22]:80"},
+	{"-A -t [::ffff:10.20.0.1]:http -s rr", "-a -t [::ffff:10.20.0.1]:80 -r [::ffff:10.20.1.1]:http -m", "-a -t [::ffff:10.20.0.1]:80 -r rs2 -i", "-L", "-S", "-L -t [::ffff:10.20.0.1]:http"},
 	{"-A -t rs2:https -s wrr -p 60 -M 255.255.0.0", "-A -u localhost:domain", "-a -u localhost:domain -r 127.0.0.1:53 -m", "-E -t rs2:443 -s lc", "-L", "-S", "-d -t rs2:https -r rs1", "-D -t rs2:https", "-L"},
 }
 

@@ -18,9 +18,9 @@ type Table struct {
 }
 
 // addrPort is ipvsadm's addrport_to_anyname: numeric, or names from
-// /etc/hosts and /etc/services.
+// /etc/hosts and /etc/services. a is canonical: IPv4-mapped only for an
+// IPv6 entry (ipvs.ServiceKey.Family), which prints as IPv6.
 func addrPort(a netip.Addr, port uint16, p ipvs.Protocol, f Format) string {
-	a = a.Unmap()
 	host := a.String()
 	ps := strconv.Itoa(int(port))
 	if f&FormatNumeric == 0 {
@@ -73,10 +73,12 @@ func largeNum(b *strings.Builder, i uint64, f Format) {
 // order also depends on the sort algorithm: msort reproduces glibc's.
 func cmp32(a, b uint32) int { return int(int32(a - b)) }
 
+// addrWords is a's union nf_inet_addr as words; a is canonical (an
+// IPv6 entry's mapped address keeps its 16 bytes).
 func addrWords(a netip.Addr) [4]uint32 {
 	var w [4]uint32
-	if a.Unmap().Is4() {
-		b := a.Unmap().As4()
+	if a.Is4() {
+		b := a.As4()
 		w[0] = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 		return w
 	}
@@ -165,7 +167,7 @@ func sortServices(es []ipvs.ServiceSnapshot) {
 // sortDests orders like ipvs_cmp_dests: address, then port.
 func sortDests(ds []ipvs.DestinationInfo) {
 	msort(ds, func(a, b ipvs.DestinationInfo) int {
-		if r := cmpAddr(a.Address, b.Address, ipvs.FamilyOf(a.Address) == ipvs.IPv6); r != 0 {
+		if r := cmpAddr(a.Address, b.Address, a.EffectiveFamily() == ipvs.IPv6); r != 0 {
 			return r
 		}
 		return int(a.Port) - int(b.Port)
@@ -266,6 +268,7 @@ func fwdSwitch(m ipvs.ForwardMethod) string {
 
 func writeEntry(b *strings.Builder, e ipvs.ServiceSnapshot, f Format) {
 	s := e.Service
+	s.ServiceKey = s.ServiceKey.Canonical()
 	v6 := svcFamily(s) == ipvs.IPv6
 	var name string
 	switch {
@@ -332,13 +335,16 @@ func writeEntry(b *strings.Builder, e ipvs.ServiceSnapshot, f Format) {
 	}
 	b.WriteByte('\n')
 	ds := append([]ipvs.DestinationInfo(nil), e.Destinations...)
+	for i := range ds {
+		ds[i].Destination = ds[i].Canonical()
+	}
 	if f&FormatNoSort == 0 {
 		sortDests(ds)
 	}
 	for _, d := range ds {
 		dname := addrPort(d.Address, d.Port, s.Protocol, f)
 		// cut by the destination's family, not the service's, as ipvsadm does
-		if f&formatRule == 0 && d.Address.Unmap().Is4() && len(dname) > 28 {
+		if f&formatRule == 0 && d.EffectiveFamily() == ipvs.IPv4 && len(dname) > 28 {
 			dname = dname[:28]
 		}
 		switch {
@@ -432,6 +438,9 @@ func WriteRules(w io.Writer, services []ipvs.ServiceSnapshot, f Format) error {
 
 func writeServices(b *strings.Builder, services []ipvs.ServiceSnapshot, f Format) {
 	es := append([]ipvs.ServiceSnapshot(nil), services...)
+	for i := range es {
+		es[i].ServiceKey = es[i].ServiceKey.Canonical()
+	}
 	if f&FormatNoSort == 0 {
 		sortServices(es)
 	}
@@ -465,9 +474,9 @@ func WriteConnections(w io.Writer, conns []ipvs.Connection, f Format) error {
 		}
 		secs := uint32(c.Expires / time.Second)
 		exp := fmt.Sprintf("%02d:%02d", secs/60, secs%60)
-		cn := addrPort(c.Client.Addr(), c.Client.Port(), p, f)
-		vn := addrPort(c.Virtual.Addr(), c.Virtual.Port(), p, f)
-		dn := addrPort(dst, c.Destination.Port(), p, f)
+		cn := addrPort(c.Client.Addr().Unmap(), c.Client.Port(), p, f)
+		vn := addrPort(c.Virtual.Addr().Unmap(), c.Virtual.Port(), p, f)
+		dn := addrPort(dst.Unmap(), c.Destination.Port(), p, f)
 		if f&FormatPersistentConn != 0 && c.PersistenceEngine != "" {
 			fmt.Fprintf(&b, "%-3s %-6s %-11s %-18s %-18s %-16s %-18s %s\n", ipvs.ProtocolName(c.Protocol), exp, c.State, cn, vn, dn, c.PersistenceEngine, c.PEData)
 		} else {

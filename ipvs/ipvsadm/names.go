@@ -31,14 +31,11 @@ func lookupHost(name string) (netip.Addr, bool) {
 	return found, found.IsValid()
 }
 
+// protoName is the protocol's name in /etc/services, "" for none.
 func protoName(p ipvs.Protocol) string {
 	switch p {
-	case ipvs.TCP:
-		return "tcp"
-	case ipvs.UDP:
-		return "udp"
-	case ipvs.SCTP:
-		return "sctp"
+	case ipvs.TCP, ipvs.UDP, ipvs.SCTP:
+		return strings.ToLower(p.String())
 	}
 	return ""
 }
@@ -90,6 +87,8 @@ func hostName(a netip.Addr) (string, bool) {
 	name := ""
 	scanFile("/etc/hosts", func(f []string) bool {
 		h, err := netip.ParseAddr(f[0])
+		// An IPv6 entry's mapped address matches only a line written so,
+		// as in glibc's files backend (it does not unmap).
 		if err == nil && h == a {
 			name = f[1]
 			return true

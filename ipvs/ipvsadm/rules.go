@@ -59,7 +59,7 @@ func parseRules(r io.Reader) (ipvs.State, ruleLines, error) {
 			}
 			return ipvs.State{}, ruleLines{}, newError(op, line, ErrInvalid, ce)
 		}
-		key := normKey(cmd.Service.ServiceKey)
+		key := cmd.Service.ServiceKey.Canonical()
 		switch cmd.Op {
 		case OpAddService:
 			if _, dup := index[key]; dup {
@@ -74,8 +74,9 @@ func parseRules(r io.Reader) (ipvs.State, ruleLines, error) {
 			if !ok {
 				return ipvs.State{}, ruleLines{}, newError(op, line, ErrNotExist, &cmdError{token: serviceToken(f), msg: "Service not defined", exit: 255})
 			}
+			nd := cmd.Destination.Canonical()
 			for _, d := range st.Services[i].Destinations {
-				if d.Address == cmd.Destination.Address && d.Port == cmd.Destination.Port {
+				if d = d.Canonical(); d.Address == nd.Address && d.Port == nd.Port {
 					return ipvs.State{}, ruleLines{}, newError(op, line, ErrExist, &cmdError{token: "-r", msg: "Destination already exists", exit: 255})
 				}
 			}
@@ -101,15 +102,6 @@ func serviceToken(f []string) string {
 		}
 	}
 	return f[0]
-}
-
-// normKey makes keys comparable whatever the caller left implicit.
-func normKey(k ipvs.ServiceKey) ipvs.ServiceKey {
-	if k.Family == 0 {
-		k.Family = ipvs.FamilyOf(k.Address)
-	}
-	k.Address = k.Address.Unmap()
-	return k
 }
 
 // Restore parses the rules in r (ParseRules) and adds them through c in

@@ -157,6 +157,15 @@ func execute(ctx context.Context, c *ipvs.Client, cmd *Command) error {
 	case OpEditServer:
 		return c.UpdateDestination(ctx, key, cmd.Destination)
 	case OpDeleteServer:
+		if cmd.Destination.Family != 0 {
+			// An IPv6 real server at a mapped address: the change carries
+			// the family, an AddrPort would not.
+			res, err := c.Batch().Add(ipvs.Change{Op: ipvs.OpDeleteDestination, Service: cmd.Service, Destination: cmd.Destination}).Commit(ctx)
+			if len(res.Errs) == 1 && res.Errs[0] != nil {
+				return res.Errs[0]
+			}
+			return err
+		}
 		return c.DeleteDestination(ctx, key, netip.AddrPortFrom(cmd.Destination.Address, cmd.Destination.Port))
 	case OpSetTimeouts:
 		return c.SetTimeouts(ctx, cmd.Timeouts)

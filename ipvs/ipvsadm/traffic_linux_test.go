@@ -221,9 +221,9 @@ func TestKernelConnectionsAndStatsAgreeWithIpvsadm(t *testing.T) {
 
 	// sysctls are per namespace: a change in the director is not seen by
 	// the client's namespace.
-	old, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
-	if err != nil || old != "0" {
-		t.Fatalf("SetSysctl: %q, %v", old, err)
+	set, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
+	if err != nil || len(set.Changes()) != 1 {
+		t.Fatalf("SetSysctl: %v, %v", set.Changes(), err)
 	}
 	if v := strings.TrimSpace(dir.Exec(t, "cat", "/proc/sys/net/ipv4/vs/expire_nodest_conn")); v != "1" {
 		t.Errorf("director sees %q", v)

@@ -3,7 +3,6 @@ package ipvstest
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/ipvs"
@@ -61,5 +60,5 @@ func (c *Client) commitOne(ctx context.Context, ch ipvs.Change) error {
 	case ipvs.OpUpdateDestination:
 		return c.UpdateDestination(ctx, k, ch.Destination)
 	}
-	return c.DeleteDestination(ctx, k, netip.AddrPortFrom(ch.Destination.Address, ch.Destination.Port))
+	return c.deleteDest(ctx, k, ch.Destination)
 }

@@ -42,6 +42,9 @@ func sequence() []step {
 	mark := ipvs.ServiceKey{Family: ipvs.IPv6, Fwmark: 7}
 	v6 := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("2001:db8::1"), Port: 443}
 	mapped := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("::ffff:10.0.0.1"), Port: 80}
+	// An IPv6 service at an IPv4-mapped address, kept IPv6 by its Family.
+	kept6 := ipvs.ServiceKey{Family: ipvs.IPv6, Protocol: ipvs.TCP, Address: netip.MustParseAddr("::ffff:10.0.0.1"), Port: 80}
+	rs6m := ipvs.Destination{Family: ipvs.IPv6, Address: netip.MustParseAddr("::ffff:192.168.1.4"), Port: 8080, Forward: ipvs.Masquerade, Weight: 2}
 	missing := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.9"), Port: 80}
 	mask64, _ := ipvs.NetmaskBits(ipvs.IPv6, 64)
 	mask24, _ := ipvs.NetmaskBits(ipvs.IPv4, 24)
@@ -108,6 +111,25 @@ func sequence() []step {
 		do("a third, mapped", func(ctx context.Context, c ipvstest.IPVS) error {
 			return c.CreateDestination(ctx, web, rs("::ffff:192.168.1.4", 8080, ipvs.Masquerade, 3))
 		}),
+		do("create IPv6 at a mapped address", func(ctx context.Context, c ipvstest.IPVS) error {
+			return c.CreateService(ctx, ipvs.Service{ServiceKey: kept6, Scheduler: ipvs.RoundRobin})
+		}),
+		get("get IPv6 at a mapped address", func(ctx context.Context, c ipvstest.IPVS) (ipvs.ServiceInfo, error) { return c.Service(ctx, kept6) }),
+		do("its IPv6 destination at a mapped address", func(ctx context.Context, c ipvstest.IPVS) error {
+			return c.CreateDestination(ctx, kept6, rs6m)
+		}),
+		do("that destination again", func(ctx context.Context, c ipvstest.IPVS) error {
+			return c.CreateDestination(ctx, kept6, rs6m)
+		}),
+		do("update that destination", func(ctx context.Context, c ipvstest.IPVS) error {
+			d := rs6m
+			d.Weight = 6
+			return c.UpdateDestination(ctx, kept6, d)
+		}),
+		get("destinations of IPv6 at a mapped address", func(ctx context.Context, c ipvstest.IPVS) ([]ipvs.DestinationInfo, error) {
+			return c.Destinations(ctx, kept6)
+		}),
+		do("delete IPv6 at a mapped address", func(ctx context.Context, c ipvstest.IPVS) error { return c.DeleteService(ctx, kept6) }),
 		do("destination again", func(ctx context.Context, c ipvstest.IPVS) error {
 			return c.CreateDestination(ctx, web, rs("192.168.1.2", 8080, ipvs.Masquerade, 7))
 		}),

@@ -95,11 +95,11 @@ func (c *Client) SetConnections(k ipvs.ServiceKey, dest netip.AddrPort, active, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	obj := k.String() + " -> " + dest.String()
-	s, ok := c.svcs[normalKey(k)]
+	s, ok := c.svcs[k.Canonical()]
 	if !ok {
 		return noService(op, obj)
 	}
-	i := s.find(dest)
+	i := s.find(netip.AddrPortFrom(dest.Addr().Unmap(), dest.Port()))
 	if i < 0 {
 		return noDest(op, obj)
 	}
@@ -154,19 +154,9 @@ func (c *Client) writeCall(ctx context.Context, op, obj string, verr error, f fu
 	return f()
 }
 
-// normalKey is a key as the kernel reports it: the family filled in, the
-// address unmapped.
-func normalKey(k ipvs.ServiceKey) ipvs.ServiceKey {
-	if k.Fwmark == 0 {
-		k.Family = ipvs.FamilyOf(k.Address)
-		k.Address = k.Address.Unmap()
-	}
-	return k
-}
-
 // normalService is a service as the kernel reports it.
 func normalService(s ipvs.Service) ipvs.Service {
-	s.ServiceKey = normalKey(s.ServiceKey)
+	s.ServiceKey = s.ServiceKey.Canonical()
 	if s.Scheduler == "" {
 		s.Scheduler = ipvs.WeightedLeastConnection
 	}
@@ -184,9 +174,11 @@ func (s *service) listDests() []ipvs.DestinationInfo {
 	return slices.Clone(s.dests)
 }
 
+// find finds the destination at a, a canonical address (an IPv4-mapped one
+// only for an IPv6 destination, see ipvs.Destination.Family).
 func (s *service) find(a netip.AddrPort) int {
 	for i, d := range s.dests {
-		if d.Address == a.Addr().Unmap() && d.Port == a.Port() {
+		if d.Address == a.Addr() && d.Port == a.Port() {
 			return i
 		}
 	}
@@ -262,7 +254,7 @@ func (c *Client) Services(ctx context.Context) ([]ipvs.ServiceInfo, error) {
 func (c *Client) Service(ctx context.Context, k ipvs.ServiceKey) (ipvs.ServiceInfo, error) {
 	const op = "get service"
 	return readCall(ctx, c, op, k.String(), k.Validate(), func() (ipvs.ServiceInfo, error) {
-		s, ok := c.svcs[normalKey(k)]
+		s, ok := c.svcs[k.Canonical()]
 		if !ok {
 			return ipvs.ServiceInfo{}, noService(op, k.String())
 		}
@@ -311,7 +303,7 @@ func (c *Client) writeService(ctx context.Context, op string, s ipvs.Service) er
 func (c *Client) DeleteService(ctx context.Context, k ipvs.ServiceKey) error {
 	const op = "delete service"
 	return c.writeCall(ctx, op, k.String(), k.Validate(), func() error {
-		nk := normalKey(k)
+		nk := k.Canonical()
 		s, ok := c.svcs[nk]
 		if !ok {
 			return noService(op, k.String())
@@ -325,7 +317,7 @@ func (c *Client) DeleteService(ctx context.Context, k ipvs.ServiceKey) error {
 // drop forgets the destinations of s in the count of mixed-family ones.
 func (c *Client) drop(s *service) {
 	for _, d := range s.dests {
-		if ipvs.FamilyOf(d.Address) != s.s.Family {
+		if d.EffectiveFamily() != s.s.Family {
 			c.mixed--
 		}
 	}
@@ -347,7 +339,7 @@ func (c *Client) Flush(ctx context.Context) error {
 func (c *Client) Destinations(ctx context.Context, k ipvs.ServiceKey) ([]ipvs.DestinationInfo, error) {
 	const op = "list destinations"
 	return readCall(ctx, c, op, k.String(), k.Validate(), func() ([]ipvs.DestinationInfo, error) {
-		s, ok := c.svcs[normalKey(k)]
+		s, ok := c.svcs[k.Canonical()]
 		if !ok {
 			return nil, noService(op, k.String())
 		}
@@ -378,15 +370,15 @@ func (c *Client) writeDest(ctx context.Context, op string, k ipvs.ServiceKey, d 
 }
 
 func (c *Client) putDest(op, obj string, k ipvs.ServiceKey, d ipvs.Destination) error {
-	s, ok := c.svcs[normalKey(k)]
+	s, ok := c.svcs[k.Canonical()]
 	if !ok {
 		return noService(op, obj)
 	}
-	mixed := ipvs.FamilyOf(d.Address) != s.s.Family
+	d = d.Canonical()
+	mixed := d.EffectiveFamily() != s.s.Family
 	if mixed && len(c.daemons) > 0 {
 		return kernelInvalid(op, obj)
 	}
-	d.Address = d.Address.Unmap()
 	i := s.find(netip.AddrPortFrom(d.Address, d.Port))
 	switch {
 	case op == "update destination" && i < 0:
@@ -406,19 +398,25 @@ func (c *Client) putDest(op, obj string, k ipvs.ServiceKey, d ipvs.Destination) 
 
 // DeleteDestination removes a real server from a service.
 func (c *Client) DeleteDestination(ctx context.Context, k ipvs.ServiceKey, dest netip.AddrPort) error {
+	return c.deleteDest(ctx, k, ipvs.Destination{Address: dest.Addr(), Port: dest.Port()})
+}
+
+// deleteDest removes the destination at d's address, port and family.
+func (c *Client) deleteDest(ctx context.Context, k ipvs.ServiceKey, d ipvs.Destination) error {
 	const op = "delete destination"
-	obj := k.String() + " -> " + dest.String()
-	verr := ipvs.Change{Op: ipvs.OpDeleteDestination, Service: ipvs.Service{ServiceKey: k}, Destination: ipvs.Destination{Address: dest.Addr(), Port: dest.Port()}}.Validate()
+	obj := k.String() + " -> " + d.String()
+	verr := ipvs.Change{Op: ipvs.OpDeleteDestination, Service: ipvs.Service{ServiceKey: k}, Destination: d}.Validate()
 	return c.writeCall(ctx, op, obj, verr, func() error {
-		s, ok := c.svcs[normalKey(k)]
+		s, ok := c.svcs[k.Canonical()]
 		if !ok {
 			return noService(op, obj)
 		}
-		i := s.find(dest)
+		d = d.Canonical()
+		i := s.find(netip.AddrPortFrom(d.Address, d.Port))
 		if i < 0 {
 			return noDest(op, obj)
 		}
-		if ipvs.FamilyOf(s.dests[i].Address) != s.s.Family {
+		if s.dests[i].EffectiveFamily() != s.s.Family {
 			c.mixed--
 		}
 		s.dests = slices.Delete(s.dests, i, i+1)
@@ -558,7 +556,7 @@ func (c *Client) Zero(ctx context.Context) error {
 func (c *Client) ZeroService(ctx context.Context, k ipvs.ServiceKey) error {
 	const op = "zero service"
 	return c.writeCall(ctx, op, k.String(), k.Validate(), func() error {
-		if _, ok := c.svcs[normalKey(k)]; !ok {
+		if _, ok := c.svcs[k.Canonical()]; !ok {
 			return noService(op, k.String())
 		}
 		return nil

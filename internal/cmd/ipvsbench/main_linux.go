@@ -34,8 +34,11 @@ type config struct {
 	dests   int
 	moby    string
 	ipvsadm string
-	reps    int
-	cpu     int // pinned to this CPU, or -1
+	// lvsadm is the SDK's drop-in (examples/ipvsadm), timed as a process
+	// beside ipvsadm's, on the same rules: the process-to-process ratio.
+	lvsadm string
+	reps   int
+	cpu    int // pinned to this CPU, or -1
 	// createOnly skips the measurements after create, for more rounds
 	// of it in the same time.
 	createOnly bool
@@ -47,6 +50,7 @@ func run() error {
 	dests := flag.Int("dests", 4, "destinations per service")
 	moby := flag.String("moby", "mobybench", "the mobybench binary (internal/bench/moby); empty to skip moby/ipvs")
 	ipvsadm := flag.String("ipvsadm", "ipvsadm", "the ipvsadm binary; empty to skip it")
+	lvsadm := flag.String("lvsadm", "", "the SDK's drop-in ipvsadm binary (examples/ipvsadm), timed as a process against -ipvsadm; empty to skip it")
 	reps := flag.Int("reps", 1, "runs of each measurement; the fastest counts, and user/wall is over all of them")
 	cpu := flag.Int("cpu", -1, "run everything on this CPU only; with the kernel's nohz_full on it, user and system times are exact")
 	createOnly := flag.Bool("create-only", false, "measure creating only")
@@ -54,7 +58,7 @@ func run() error {
 	if !*inner {
 		return reexec(*cpu)
 	}
-	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, reps: max(*reps, 1), cpu: *cpu, createOnly: *createOnly}
+	cfg := config{dests: *dests, moby: *moby, ipvsadm: *ipvsadm, lvsadm: *lvsadm, reps: max(*reps, 1), cpu: *cpu, createOnly: *createOnly}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 62500 {
@@ -224,6 +228,7 @@ type row struct {
 	size     int
 	op, tool string
 	ours     bool
+	vs       string
 	s        sample
 }
 
@@ -231,6 +236,9 @@ type row struct {
 type contender struct {
 	tool string
 	ours bool
+	// vs, for one of ours, names the one tool it is compared with (the
+	// drop-in's process with ipvsadm's); empty: every tool not ours.
+	vs   string
 	prep func() error // untimed, before each run
 	run  func() (sample, error)
 }
@@ -296,7 +304,7 @@ func bench(cfg config) error {
 	var rows []row
 	record := func(size int, op string, cs []contender, ss []sample) {
 		for i, cn := range cs {
-			rows = append(rows, row{size: size, op: op, tool: cn.tool, ours: cn.ours, s: ss[i]})
+			rows = append(rows, row{size: size, op: op, tool: cn.tool, ours: cn.ours, vs: cn.vs, s: ss[i]})
 			fmt.Fprintf(os.Stderr, "  %d×%d %-18s %-26s wall %8.3fs user %7.3fs sys %7.3fs\n", size, cfg.dests, op, cn.tool,
 				ss[i].wall.Seconds(), ss[i].user.Seconds(), ss[i].sys.Seconds())
 		}
@@ -400,6 +408,14 @@ func bench(cfg config) error {
 				s, _, err := timeChild(in, cfg.ipvsadm, "-R")
 				return s, err
 			})})
+			if cfg.lvsadm != "" {
+				// The drop-in's whole process on the same rules: the
+				// process-to-process ratio, beside the call-to-process one.
+				cs = append(cs, contender{tool: "lvs ipvsadm -R (process)", ours: true, vs: "ipvsadm -R", run: fresh("lvs ipvsadm -R", func(string) (sample, error) {
+					s, _, err := timeChild(in, cfg.lvsadm, "-R")
+					return s, err
+				})})
+			}
 		}
 		ss, err := contest(cfg.reps, fmt.Sprintf("%d×%d create", n, d), cs)
 		if err != nil {
@@ -462,6 +478,15 @@ func bench(cfg config) error {
 				}
 				return s, err
 			}})
+			if cfg.lvsadm != "" {
+				cs = append(cs, contender{tool: "lvs ipvsadm -Sn (process)", ours: true, vs: "ipvsadm -Sn", run: func() (sample, error) {
+					s, out, err := timeChild(nil, cfg.lvsadm, "-Sn")
+					if got := lines(out); err == nil && got != want {
+						err = fmt.Errorf("printed %d lines, want %d", got, want)
+					}
+					return s, err
+				}})
+			}
 		}
 		if ss, err = contest(cfg.reps, fmt.Sprintf("%d×%d snapshot", n, d), cs); err != nil {
 			return err
@@ -585,7 +610,7 @@ func printTable(cfg config, rows []row) {
 		if r.ours {
 			var parts []string
 			for _, o := range rows {
-				if o.size == r.size && o.op == r.op && !o.ours {
+				if o.size == r.size && o.op == r.op && !o.ours && (r.vs == "" || o.tool == r.vs) {
 					parts = append(parts, fmt.Sprintf("%.1f× vs %s", o.s.wall.Seconds()/r.s.wall.Seconds(), o.tool))
 				}
 			}
