@@ -14,8 +14,8 @@ func TestServiceFindings(t *testing.T) {
 		return DestinationInfo{Destination: Destination{Address: netip.MustParseAddr("192.168.1.2"), Port: 80, Weight: w}}
 	}
 	snap := []ServiceSnapshot{
-		{ServiceInfo: ServiceInfo{Service: Service{ServiceKey: web}}, Destinations: []DestinationInfo{d(0), d(1)}}, // healthy
-		{ServiceInfo: ServiceInfo{Service: Service{ServiceKey: dns}}},                                              // no destinations, not local
+		{ServiceInfo: ServiceInfo{Service: Service{ServiceKey: web}}, Destinations: []DestinationInfo{d(0), d(1)}},  // healthy
+		{ServiceInfo: ServiceInfo{Service: Service{ServiceKey: dns}}},                                               // no destinations, not local
 		{ServiceInfo: ServiceInfo{Service: Service{ServiceKey: mark}}, Destinations: []DestinationInfo{d(0), d(0)}}, // all weight 0
 	}
 	got := serviceFindings(snap, func(a string) bool { return a == "10.0.0.1" })
