@@ -102,6 +102,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return func(s string) (netip.Addr, error) { return cli.ParseAddr(name, s) }
 	}
 	var err error
+	if c.tunType, err = cli.TunnelType("-tun-type", *tunType); err != nil {
+		return c, err
+	}
 	if *dr != "" {
 		if c.dr, err = cli.List("-dr", *dr, "VIP addresses", addr("-dr")); err != nil {
 			return c, err
@@ -111,16 +114,6 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		if c.tun, err = cli.List("-tun", *tun, "IPv4 VIP addresses", addr("-tun")); err != nil {
 			return c, err
 		}
-	}
-	switch *tunType {
-	case "ipip":
-		c.tunType = ipvs.IPIP
-	case "gue":
-		c.tunType = ipvs.GUE
-	case "gre":
-		c.tunType = ipvs.GRE
-	default:
-		return c, fmt.Errorf("-tun-type %q: want ipip, gue or gre", *tunType)
 	}
 	if *tunPort > 65535 {
 		return c, fmt.Errorf("-tun-port %d: not a port", *tunPort)
