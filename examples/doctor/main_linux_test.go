@@ -88,7 +88,10 @@ func TestBrokenHosts(t *testing.T) {
 		{"sync daemon on a down interface", func(t *testing.T) (*nstest.NS, []string) {
 			lb, _ := natLab(t)
 			lb.Exec(t, "ip", "link", "add", "sync0", "type", "dummy")
+			lb.Exec(t, "ip", "link", "set", "sync0", "multicast", "on")
+			lb.AddAddr(t, "sync0", netip.MustParsePrefix("192.168.77.1/24"))
 			lb.Exec(t, "ipvsadm", "--start-daemon", "master", "--mcast-interface", "sync0", "--syncid", "3")
+			lb.Exec(t, "ip", "link", "set", "sync0", "down") // the daemon keeps running
 			return lb, []string{rsGwFlag}
 		}, exitBroken, "broken: master sync daemon (syncid 3): its interface sync0 is down"},
 		{"connection reuse", func(t *testing.T) (*nstest.NS, []string) {
