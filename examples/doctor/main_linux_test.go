@@ -103,7 +103,7 @@ func TestBrokenHosts(t *testing.T) {
 			lb, _ := natLab(t)
 			lb.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "2")
 			return lb, []string{rsGwFlag}
-		}, exitBroken, "broken: VIP 10.0.0.100 on eth0 (ARP mode): arp_ignore=2"},
+		}, exitBroken, "broken: VIP 10.0.0.100 on eth0 (arp mode): arp_ignore=2"},
 		{"forwarding off (director.CheckReturnPath)", func(t *testing.T) (*nstest.NS, []string) {
 			lb, _ := natLab(t)
 			lb.Sysctl(t, "net.ipv4.ip_forward", "0")
