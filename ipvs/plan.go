@@ -16,7 +16,10 @@ import (
 // against that state, not whatever the kernel holds now.
 //
 // Apply is Plan followed at once by ApplyPlan without that check (it
-// computes and writes under one lock of ApplyOptions.Drains).
+// computes and writes under one lock of ApplyOptions.Drains). Like
+// ApplyResult, a Plan refers to the desired State's destinations without
+// copying them: leave them unmodified until the plan is applied or
+// dropped.
 type Plan struct {
 	p     planner
 	pl    plan
