@@ -344,92 +344,23 @@ type applier interface {
 	send(ctx context.Context, p *plan) ([]error, error)
 }
 
-// apply is Apply over any table.
+// apply is Apply over any table: Plan and ApplyPlan under one lock of the
+// drain records, without reading the kernel twice (see plan.go).
 func apply(ctx context.Context, t applier, desired State, opts *ApplyOptions) (ApplyResult, error) {
-	const op = "apply"
-	var o ApplyOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.DrainTimeout < 0 {
-		return ApplyResult{}, invalid(op, "", "DrainTimeout", "negative")
-	}
-	if (o.DrainTimeout > 0) != (o.Drains != nil) {
-		return ApplyResult{}, invalid(op, "", "Drains", "DrainTimeout and Drains go together: the record says when each drain began")
-	}
-	if o.DrainServices && o.DrainTimeout == 0 {
-		return ApplyResult{}, invalid(op, "", "DrainServices", "needs DrainTimeout")
-	}
-	if !(o.MaxDeleteShare >= 0 && o.MaxDeleteShare <= 1) {
-		return ApplyResult{}, invalid(op, "", "MaxDeleteShare", fmt.Sprintf("%v is not a share between 0 and 1", o.MaxDeleteShare))
-	}
-	ix, err := indexState(desired)
+	p, owned, err := prepare(desired, opts)
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	owned := func(k ServiceKey) bool {
-		_, want := ix.find(k)
-		return want || o.Owns == nil || o.Owns(k)
+	if d := p.opts.Drains; d != nil {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		p.startDrains()
 	}
-	snap, err := t.snapshot(ctx, owned, &ix)
+	pl, _, err := p.compute(ctx, t, owned)
 	if err != nil {
 		return ApplyResult{}, err
 	}
-
-	p := planner{ix: ix, opts: o}
-	if o.Drains != nil {
-		o.Drains.mu.Lock()
-		defer o.Drains.mu.Unlock()
-		p.now = o.Drains.clock()
-		p.oldDests, p.oldSvcs = o.Drains.dests, o.Drains.svcs
-		p.newDests = map[drainKey]time.Time{}
-		p.newSvcs = map[ServiceKey]time.Time{}
-	}
-	pl := p.plan(snap)
-	if err := p.checkDeletes(len(snap)); err != nil {
-		return ApplyResult{}, err
-	}
-	res := ApplyResult{plan: pl, Draining: p.draining}
-	res.errs, err = t.send(ctx, &res.plan)
-	for i, e := range res.errs {
-		if e == nil {
-			continue
-		}
-		// A drain whose deletion failed goes on with its old start.
-		ch := res.plan.change(i)
-		if p.oldDests != nil && ch.Op == OpDeleteDestination {
-			dk := drainKey{ch.Service.ServiceKey, destID(ch.Destination)}
-			if t, ok := p.oldDests[dk]; ok {
-				p.newDests[dk] = t
-			}
-		}
-		if p.oldSvcs != nil && ch.Op == OpDeleteService {
-			if t, ok := p.oldSvcs[ch.Service.ServiceKey]; ok {
-				p.newSvcs[ch.Service.ServiceKey] = t
-			}
-		}
-	}
-	if o.Drains != nil {
-		// Records of services Apply did not read (not owned now) stay.
-		for dk, t := range p.oldDests {
-			if !owned(dk.svc) {
-				p.newDests[dk] = t
-			}
-		}
-		for k, t := range p.oldSvcs {
-			if !owned(k) {
-				p.newSvcs[k] = t
-			}
-		}
-		o.Drains.dests, o.Drains.svcs = p.newDests, p.newSvcs
-	}
-	if err != nil {
-		if e, ok := err.(*Error); ok {
-			e.Op = op
-		}
-		return res, err
-	}
-	return res, nil
+	return p.commit(ctx, t, pl, owned)
 }
 
 // planner computes the writes of one Apply.

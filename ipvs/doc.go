@@ -49,6 +49,20 @@
 // ApplyOptions.AllowMassDelete for a deliberate mass removal, such as an
 // agent's teardown.
 //
+// Client.Plan computes what Apply would write without writing it: a Plan
+// to print (Plan.Steps, or ipvsadm.WritePlan for a diff in ipvsadm's
+// syntax), review, and apply as is with Client.ApplyPlan, which refuses
+// with ErrConflict, writing nothing, if the services the plan covers
+// changed since it was made. Apply is the same plan applied at once
+// (PlanTo and ApplyPlanTo run it over another Table).
+//
+// Client.Check reports, as Findings (the SDK's one diagnostics type,
+// shared with packages director, realserver and fwmark), what in the
+// namespace's IPVS configuration keeps traffic from being forwarded:
+// services without destinations or with every weight 0, services on an
+// address that is not local, sync daemons on a missing or down interface,
+// and connection-reuse pitfalls (conn_reuse_mode, expire_nodest_conn).
+//
 // The Validate methods (Service.Validate, State.Validate and the others)
 // make the checks of the calls without sending anything, to check input
 // up front. Package ipvstest is an in-memory table with the kernel's

@@ -82,7 +82,11 @@
 // all/IFACE values that produce it), VIPs missing or on the wrong device,
 // wider prefixes on lo, missing tunnel devices (naming the module to load),
 // closed GUE ports and reverse-path filtering that drops decapsulated
-// packets.
+// packets. CheckRoutes reports what sends the replies (which leave a DR or
+// TUN real server straight for the client) the wrong way or drops the
+// requests: several default gateways, static routes through another
+// gateway, strict rp_filter on an interface other than the default
+// route's.
 //
 // # Namespaces
 //

@@ -68,16 +68,9 @@ func tunnelFlags(fs *flag.FlagSet) func(args []string) (ipvs.TunnelType, uint16,
 		if err := agent.ParseFlags(fs, args); err != nil {
 			return 0, 0, err
 		}
-		var t ipvs.TunnelType
-		switch *typ {
-		case "ipip":
-			t = ipvs.IPIP
-		case "gue":
-			t = ipvs.GUE
-		case "gre":
-			t = ipvs.GRE
-		default:
-			return 0, 0, fmt.Errorf("-type %q: want ipip, gue or gre", *typ)
+		t, err := cli.TunnelType("-type", *typ)
+		if err != nil {
+			return 0, 0, err
 		}
 		switch {
 		case *port > 65535:

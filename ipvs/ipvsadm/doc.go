@@ -13,6 +13,9 @@
 // removing what it added if the kernel refuses a line. WriteList,
 // WriteService, WriteConnections, WriteTimeouts and WriteDaemons format
 // listings from data, so they can be used on tables read elsewhere.
+// WritePlan prints an ipvs.Plan (what Apply would change) as a diff of
+// ipvsadm commands, "+" creating, "~" updating and "-" deleting
+// (examples/plan shows the plan of a rules file against the kernel).
 //
 // # Errors
 //

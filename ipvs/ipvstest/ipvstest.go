@@ -35,6 +35,8 @@ type IPVS interface {
 	Zero(ctx context.Context) error
 	ZeroService(ctx context.Context, k ipvs.ServiceKey) error
 	Apply(ctx context.Context, desired ipvs.State, opts *ipvs.ApplyOptions) (ipvs.ApplyResult, error)
+	Plan(ctx context.Context, desired ipvs.State, opts *ipvs.ApplyOptions) (*ipvs.Plan, error)
+	ApplyPlan(ctx context.Context, p *ipvs.Plan) (ipvs.ApplyResult, error)
 }
 
 var (
