@@ -28,10 +28,12 @@ const reloadDrain = health.DefaultRemoveDrain
 
 // vsRun is one running virtual server: its configuration and its pool.
 type vsRun struct {
-	vs     *conf.VirtualServer
-	pool   *health.Pool
-	cancel context.CancelFunc
-	done   chan struct{}
+	vs      *conf.VirtualServer
+	pool    *health.Pool
+	start   health.StartMode
+	started bool
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // agent runs the LVS side of a configuration.
@@ -163,8 +165,7 @@ func (a *agent) configure(c *conf.Config) error {
 	}
 	for name, r := range a.vss {
 		if nv, ok := next[name]; !ok || !samePool(r.vs, nv) {
-			r.cancel()
-			<-r.done
+			r.stop()
 			delete(a.vss, name)
 		}
 	}
@@ -196,6 +197,13 @@ func (a *agent) configure(c *conf.Config) error {
 	a.cfg = c
 	a.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+func (r *vsRun) stop() {
+	if r.started {
+		r.cancel()
+		<-r.done
+	}
 }
 
 // samePool reports whether a reload can keep a virtual server's pool:
@@ -247,15 +255,47 @@ func (a *agent) newPool(vs *conf.VirtualServer, start health.StartMode) (*vsRun,
 	if err != nil {
 		return nil, fmt.Errorf("%s: virtual_server %s: %w", vs.Pos, vs.Name, err)
 	}
+	return &vsRun{vs: vs, pool: p, start: start, done: make(chan struct{})}, nil
+}
+
+// run starts r's checks, once its services exist (a pool adopts the
+// kernel's state when it starts).
+func (a *agent) run(r *vsRun) {
 	ctx, cancel := context.WithCancel(a.ctx)
-	r := &vsRun{vs: vs, pool: p, cancel: cancel, done: make(chan struct{})}
+	r.cancel, r.started = cancel, true
 	go func() {
 		defer close(r.done)
-		if err := p.Run(ctx); err != nil && !errors.Is(err, health.ErrCanceled) && ctx.Err() == nil {
-			a.log.printf("virtual_server %s: checks stopped: %v", vs.Name, err)
+		if err := r.pool.Run(ctx); err != nil && !errors.Is(err, health.ErrCanceled) && ctx.Err() == nil {
+			a.log.printf("virtual_server %s: checks stopped: %v", r.vs.Name, err)
 		}
 	}()
-	return r, nil
+}
+
+// initial is what a service holds before its pool runs: what the kernel
+// has (a pool rebuilt by a reload adopts it), or for a new service every
+// real server up as keepalived starts them (none with alpha; inhibited
+// ones at weight 0).
+func (a *agent) initial(vs *conf.VirtualServer, k ipvs.ServiceKey, start health.StartMode) []ipvs.Destination {
+	if have, err := a.ipvs.Destinations(a.ctx, k); err == nil {
+		out := make([]ipvs.Destination, len(have))
+		for i, d := range have {
+			out[i] = d.Destination
+		}
+		return out
+	}
+	var out []ipvs.Destination
+	for _, rs := range vs.Reals {
+		d := dest(rs, k)
+		switch {
+		case start != health.StartDown:
+		case rs.Inhibit:
+			d.Weight = 0
+		default:
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // updateReals applies a reload's changes to a kept virtual server's real
@@ -339,19 +379,19 @@ func (a *agent) notify(e health.Event) {
 	case health.ServerUp:
 		a.log.printf("Adding service %s to VS %s", e.Server, e.Service)
 		if rs != nil {
-			a.run(rs.NotifyUp)
+			a.notifyScript(rs.NotifyUp)
 		}
 	case health.ServerDown:
 		a.log.printf("Removing service %s from VS %s (%v)", e.Server, e.Service, e.Err)
 		if rs != nil {
-			a.run(rs.NotifyDown)
+			a.notifyScript(rs.NotifyDown)
 		}
 	case health.QuorumLost:
 		a.log.printf("Lost quorum %d-%d=%d > %d for VS %s", vs.Quorum, vs.Hysteresis, vs.Quorum-vs.Hysteresis, e.UpWeight, e.Service)
-		a.run(vs.QuorumDown)
+		a.notifyScript(vs.QuorumDown)
 	case health.QuorumRegained:
 		a.log.printf("Gained quorum %d+%d=%d <= %d for VS %s", vs.Quorum, vs.Hysteresis, vs.Quorum+vs.Hysteresis, e.UpWeight, e.Service)
-		a.run(vs.QuorumUp)
+		a.notifyScript(vs.QuorumUp)
 	case health.IPVSError:
 		a.log.printf("IPVS error for VS %s: %v", e.Service, e.Err)
 	}
@@ -390,7 +430,7 @@ func (a *agent) current() []*conf.VirtualServer {
 
 // run starts a notify script without a shell, in the background, bounded
 // in time.
-func (a *agent) run(cmd string) {
+func (a *agent) notifyScript(cmd string) {
 	if cmd == "" {
 		return
 	}
@@ -418,7 +458,12 @@ func (a *agent) desired() ipvs.State {
 			svc.ServiceKey = k
 			part.Services = append(part.Services, ipvs.ServiceState{Service: svc})
 		}
-		if r == nil {
+		if r == nil || !r.started {
+			for i := range part.Services {
+				if r != nil {
+					part.Services[i].Destinations = a.initial(vs, part.Services[i].ServiceKey, r.start)
+				}
+			}
 			st.Services = append(st.Services, part.Services...)
 			continue
 		}
@@ -494,14 +539,18 @@ func (a *agent) apply() {
 	for _, ch := range res.Applied() {
 		a.log.printf("IPVS: %v", ch)
 	}
+	for _, r := range a.vss {
+		if !r.started {
+			a.run(r)
+		}
+	}
 }
 
 // shutdown stops the checks and removes the services the agent made, as
 // keepalived does on SIGTERM.
 func (a *agent) shutdown() {
 	for _, r := range a.vss {
-		r.cancel()
-		<-r.done
+		r.stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

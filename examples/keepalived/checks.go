@@ -39,18 +39,20 @@ func (p probe) target(t health.Target) health.Target {
 }
 
 // allOf is a real server's checkers: it is up while every one of them
-// succeeds, as in keepalived; a dynamic MISC_CHECK sets its weight.
-type allOf []probe
+// succeeds, as in keepalived; a dynamic MISC_CHECK sets its weight. A
+// pointer, so that the pool can compare checkers (a reload's new one is
+// a new check).
+type allOf struct{ probes []probe }
 
-func (a allOf) Check(ctx context.Context, t health.Target) error {
+func (a *allOf) Check(ctx context.Context, t health.Target) error {
 	_, _, err := a.CheckWeight(ctx, t)
 	return err
 }
 
-func (a allOf) CheckWeight(ctx context.Context, t health.Target) (uint32, bool, error) {
+func (a *allOf) CheckWeight(ctx context.Context, t health.Target) (uint32, bool, error) {
 	var weight uint32
 	var dynamic bool
-	for _, p := range a {
+	for _, p := range a.probes {
 		tt := p.target(t)
 		if wc, ok := p.c.(health.WeightChecker); ok {
 			w, ok, err := wc.CheckWeight(ctx, tt)
@@ -71,7 +73,9 @@ func (a allOf) CheckWeight(ctx context.Context, t health.Target) (uint32, bool, 
 
 // always is the checker of a real server without checkers: keepalived
 // keeps such a server in its service.
-var always = health.CheckFunc(func(context.Context, health.Target) error { return nil })
+type always struct{}
+
+func (always) Check(context.Context, health.Target) error { return nil }
 
 var dnsTypes = map[string]uint16{"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28}
 
@@ -80,9 +84,9 @@ var dnsTypes = map[string]uint16{"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15
 func checker(vs *conf.VirtualServer, rs *conf.RealServer) (health.Checker, health.Timing, error) {
 	if len(rs.Checkers) == 0 {
 		t := timing(vs, rs, nil)
-		return always, t, nil
+		return always{}, t, nil
 	}
-	var all allOf
+	all := &allOf{}
 	for _, ck := range rs.Checkers {
 		p := probe{connect: netip.AddrPortFrom(ck.ConnectIP, ck.ConnectPort), source: ck.BindTo, mark: ck.Fwmark}
 		switch ck.Kind {
@@ -100,7 +104,7 @@ func checker(vs *conf.VirtualServer, rs *conf.RealServer) (health.Checker, healt
 				}
 				pp := p
 				pp.c = h
-				all = append(all, pp)
+				all.probes = append(all.probes, pp)
 			}
 			continue
 		case "SMTP_CHECK":
@@ -121,7 +125,7 @@ func checker(vs *conf.VirtualServer, rs *conf.RealServer) (health.Checker, healt
 		default:
 			return nil, health.Timing{}, fmt.Errorf("%s: %s is not supported", ck.Pos, ck.Kind)
 		}
-		all = append(all, p)
+		all.probes = append(all.probes, p)
 	}
 	return all, timing(vs, rs, rs.Checkers[0]), nil
 }
