@@ -224,18 +224,11 @@ func (p *parser) timing(c *Node, t *Timing) bool {
 			}
 		}
 	case "connect_timeout":
-		if p.flat(c, 1, 1) {
-			t.ConnectTimeout, _ = p.timer(c, 0)
-		}
+		p.setTimer(c, &t.ConnectTimeout)
 	case "retry", "nb_get_retry":
-		if p.flat(c, 1, 1) {
-			v, _ := p.integer(c, 0, 0, 1<<16)
-			t.Retry = int(v)
-		}
+		p.setInt(c, 0, 1<<16, &t.Retry)
 	case "delay_before_retry":
-		if p.flat(c, 1, 1) {
-			t.DelayBeforeRetry, _ = p.timer(c, 0)
-		}
+		p.setTimer(c, &t.DelayBeforeRetry)
 	case "warmup":
 		if p.flat(c, 1, 1) {
 			t.Warmup, _ = p.timer(c, 0)
@@ -343,15 +336,9 @@ func (p *parser) virtualServer(n *Node) {
 		case "omega":
 			vs.Omega, _ = p.boolean(c)
 		case "quorum":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 1<<31-1)
-				vs.Quorum = int(v)
-			}
+			p.setInt(c, 1, 1<<31-1, &vs.Quorum)
 		case "hysteresis":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 0, 1<<31-1)
-				vs.Hysteresis = int(v)
-			}
+			p.setInt(c, 0, 1<<31-1, &vs.Hysteresis)
 		case "quorum_up":
 			vs.QuorumUp, _ = p.scriptCmd(c)
 			p.cfg.Global.HasScripts = true

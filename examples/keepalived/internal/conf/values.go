@@ -107,3 +107,21 @@ func (p *parser) scriptCmd(n *Node) (string, bool) {
 	}
 	return n.Args[0], true
 }
+
+// setInt sets *dst from a one-argument integer statement in [lo, hi].
+func (p *parser) setInt(n *Node, lo, hi int64, dst *int) {
+	if p.flat(n, 1, 1) {
+		if v, ok := p.integer(n, 0, lo, hi); ok {
+			*dst = int(v)
+		}
+	}
+}
+
+// setTimer sets *dst from a one-argument <TIMER> statement.
+func (p *parser) setTimer(n *Node, dst *time.Duration) {
+	if p.flat(n, 1, 1) {
+		if d, ok := p.timer(n, 0); ok {
+			*dst = d
+		}
+	}
+}

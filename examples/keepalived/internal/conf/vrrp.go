@@ -21,43 +21,23 @@ func (p *parser) global(n *Node) {
 				g.ScriptUser = strings.Join(c.Args, " ")
 			}
 		case "vrrp_garp_master_delay":
-			if p.flat(c, 1, 1) {
-				g.GARPMasterDelay, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &g.GARPMasterDelay)
 		case "vrrp_garp_master_repeat":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 1<<20)
-				g.GARPMasterRepeat = int(v)
-			}
+			p.setInt(c, 1, 1<<20, &g.GARPMasterRepeat)
 		case "vrrp_garp_master_refresh":
-			if p.flat(c, 1, 1) {
-				g.GARPMasterRefresh, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &g.GARPMasterRefresh)
 		case "vrrp_garp_master_refresh_repeat":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 1<<20)
-				g.GARPRefreshRepeat = int(v)
-			}
+			p.setInt(c, 1, 1<<20, &g.GARPRefreshRepeat)
 		case "vrrp_garp_interval":
-			if p.flat(c, 1, 1) {
-				g.GARPInterval, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &g.GARPInterval)
 		case "vrrp_garp_lower_prio_delay":
-			if p.flat(c, 1, 1) {
-				g.GARPLowerPrioDelay, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &g.GARPLowerPrioDelay)
 		case "vrrp_garp_lower_prio_repeat":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 0, 1<<20)
-				g.GARPLowerPrioRepeat = int(v)
-			}
+			p.setInt(c, 0, 1<<20, &g.GARPLowerPrioRepeat)
 		case "lvs_sync_daemon":
 			g.SyncDaemon = p.syncDaemon(c)
 		case "vrrp_version":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 2, 3)
-				g.VRRPVersion = int(v)
-			}
+			p.setInt(c, 2, 3, &g.VRRPVersion)
 		default:
 			p.unknown(c, "global_defs")
 		}
@@ -148,13 +128,9 @@ func (p *parser) script(n *Node) {
 		case "script":
 			s.Script, _ = p.scriptCmd(c)
 		case "interval":
-			if p.flat(c, 1, 1) {
-				s.Interval, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &s.Interval)
 		case "timeout":
-			if p.flat(c, 1, 1) {
-				s.Timeout, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &s.Timeout)
 		case "weight":
 			if p.flat(c, 1, 2) {
 				v, _ := p.integer(c, 0, -253, 253)
@@ -164,15 +140,9 @@ func (p *parser) script(n *Node) {
 				}
 			}
 		case "rise":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 1<<20)
-				s.Rise = int(v)
-			}
+			p.setInt(c, 1, 1<<20, &s.Rise)
 		case "fall":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 1<<20)
-				s.Fall = int(v)
-			}
+			p.setInt(c, 1, 1<<20, &s.Fall)
 		default:
 			p.unknown(c, "vrrp_script")
 		}
@@ -232,34 +202,21 @@ func (p *parser) instance(n *Node) {
 		case "interface":
 			in.Interface, _ = p.str(c)
 		case "virtual_router_id":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 255)
-				in.VRID = int(v)
-			}
+			p.setInt(c, 1, 255, &in.VRID)
 		case "priority":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 1, 255)
-				in.Priority = int(v)
-			}
+			p.setInt(c, 1, 255, &in.Priority)
 		case "advert_int":
-			if p.flat(c, 1, 1) {
-				in.AdvertInt, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &in.AdvertInt)
 		case "nopreempt":
 			if p.flat(c, 0, 0) {
 				in.NoPreempt = true
 			}
 		case "preempt_delay":
-			if p.flat(c, 1, 1) {
-				in.PreemptDelay, _ = p.timer(c, 0)
-			}
+			p.setTimer(c, &in.PreemptDelay)
 		case "authentication":
 			p.auth(c, in)
 		case "vrrp_version", "version":
-			if p.flat(c, 1, 1) {
-				v, _ := p.integer(c, 0, 2, 3)
-				in.Version = int(v)
-			}
+			p.setInt(c, 2, 3, &in.Version)
 		case "unicast_src_ip":
 			if p.flat(c, 1, 1) {
 				in.UnicastSrc, _ = p.addr(c, 0)
