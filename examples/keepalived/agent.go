@@ -39,7 +39,7 @@ type vsRun struct {
 // agent runs the LVS side of a configuration.
 type agent struct {
 	ctx    context.Context
-	ipvs   *ipvs.Client
+	ipvs   table
 	log    *logger
 	mu     sync.Mutex // guards cfg, which pools' events read
 	cfg    *conf.Config
@@ -48,6 +48,13 @@ type agent struct {
 	drains ipvs.Drains
 	dirty  chan struct{}
 	script bool // run notify scripts
+}
+
+// table is the part of *ipvs.Client the agent uses (ipvstest.Client in
+// unit tests).
+type table interface {
+	health.IPVS
+	Apply(ctx context.Context, desired ipvs.State, opts *ipvs.ApplyOptions) (ipvs.ApplyResult, error)
 }
 
 // logger writes one line per event to standard error, keepalived-like.
@@ -110,11 +117,7 @@ func start(o options, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	a := &agent{ctx: ctx, ipvs: cl, log: log, vss: map[string]*vsRun{}, owned: map[ipvs.ServiceKey]bool{},
-		dirty: make(chan struct{}, 1), script: c.Global.ScriptSecurity || !c.Global.HasScripts}
-	if c.Global.HasScripts && !c.Global.ScriptSecurity {
-		log.printf("SECURITY VIOLATION - scripts are being executed but script_security not enabled; scripts are not run")
-	}
+	a := newAgent(ctx, cl, log, c)
 	if err := a.configure(c); err != nil {
 		a.shutdown()
 		return err
@@ -149,6 +152,15 @@ func start(o options, stderr io.Writer) error {
 			a.apply()
 		}
 	}
+}
+
+func newAgent(ctx context.Context, t table, log *logger, c *conf.Config) *agent {
+	a := &agent{ctx: ctx, ipvs: t, log: log, vss: map[string]*vsRun{}, owned: map[ipvs.ServiceKey]bool{},
+		dirty: make(chan struct{}, 1), script: c.Global.ScriptSecurity || !c.Global.HasScripts}
+	if c.Global.HasScripts && !c.Global.ScriptSecurity {
+		log.printf("SECURITY VIOLATION - scripts are being executed but script_security not enabled; scripts are not run")
+	}
+	return a
 }
 
 // configure makes c the running configuration: new virtual servers get a

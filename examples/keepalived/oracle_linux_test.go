@@ -279,11 +279,11 @@ func newSide(t *testing.T, reals []string) *side {
 	return s
 }
 
-// table is `ipvsadm -Sn` with its services in a stable order: IPVS lists
+// ipvsTable is `ipvsadm -Sn` with its services in a stable order: IPVS lists
 // services in hash order, and the hash includes the namespace, so the same
 // services come out in a different order in two namespaces. Each service
 // keeps its destinations in the order the kernel lists them.
-func table(t *testing.T, ns *nstest.NS) string {
+func ipvsTable(t *testing.T, ns *nstest.NS) string {
 	out := ns.Exec(t, "ipvsadm", "-Sn")
 	var blocks []string
 	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
@@ -305,7 +305,7 @@ func settle(t *testing.T, step string, k, o *nstest.NS, prev string, changed boo
 	var last, tk, to string
 	same := 0
 	for time.Now().Before(deadline) {
-		tk, to = table(t, k), table(t, o)
+		tk, to = ipvsTable(t, k), ipvsTable(t, o)
 		if tk == to && (!changed || tk != prev) && tk == last {
 			same++
 			if same >= 3 {
@@ -391,7 +391,7 @@ func TestOracle(t *testing.T) {
 			if err := kp.Stop(); err != nil {
 				t.Errorf("keepalived on SIGTERM: %v", err)
 			}
-			if a, b := table(t, k.dir), table(t, o.dir); a != b {
+			if a, b := ipvsTable(t, k.dir), ipvsTable(t, o.dir); a != b {
 				t.Errorf("after SIGTERM:\nkeepalived:\n%s\nours:\n%s", a, b)
 			}
 		})
