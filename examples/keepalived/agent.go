@@ -80,8 +80,19 @@ func load(file string, o options, log *logger) (*conf.Config, error) {
 	}
 	if !o.checkOnly {
 		if items := vrrpItems(c); len(items) > 0 {
-			// TODO(failover): run the VRRP side through package failover
-			// (branch failover) once its API lands; until then refuse
+			// TODO(failover): the VRRP side is package failover's (branch
+			// failover; its API landed there during this session, not on
+			// this branch's main). Thin wiring, once merged, per
+			// vrrp_instance: failover.Config{Interface: in.Interface,
+			// VIPs: in.VIPs' addresses, VRID: in.VRID, Priority:
+			// in.Priority, Burst/SecondBurst from global_defs'
+			// vrrp_garp_master_repeat/_delay, Sync from lvs_sync_daemon,
+			// Trackers from track_script (vrrp_script run as a
+			// health.Command), TrackInterfaces: in.TrackInterfaces,
+			// OnEvent running notify_*}, its Elector a failover/vrrp
+			// speaker (state, advert_int, nopreempt, preempt_delay,
+			// auth_pass, unicast_src_ip/unicast_peer, vrrp_version);
+			// vrrp_sync_group as one Client per group. Until then refuse
 			// rather than run half of the file.
 			return nil, fmt.Errorf("the VRRP side is not supported yet (%s); run with -C for the virtual servers and checks only", strings.Join(items, "; "))
 		}
