@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/examples/keepalived/internal/conf"
+	"github.com/golvs/lvs/ipvs/ipvstest"
+)
+
+// listen starts a TCP server on 127.0.0.1 that accepts and closes.
+func listen(t *testing.T) (net.Listener, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return ln, port
+}
+
+func parse(t *testing.T, text string) *conf.Config {
+	f := filepath.Join(t.TempDir(), "k.conf")
+	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, probs := conf.Parse(f)
+	if c == nil {
+		t.Fatalf("%v", probs)
+	}
+	return c
+}
+
+// dump is the fake table as "service: dest/weight ..." lines.
+func dump(t *testing.T, c *ipvstest.Client) string {
+	svcs, err := c.Services(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, s := range svcs {
+		b.WriteString(s.ServiceKey.String() + " " + string(s.Scheduler) + ":")
+		ds, err := c.Destinations(context.Background(), s.ServiceKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			b.WriteString(" " + d.String() + "/" + strconv.Itoa(int(d.Weight)))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// waitFor applies until the table reads want (bounded).
+func waitFor(t *testing.T, a *agent, c *ipvstest.Client, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		a.apply()
+		if got = dump(t, c); got == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("table:\n%s\nwant:\n%s", got, want)
+}
+
+const agentConf = `virtual_server 10.0.0.1 80 {
+  delay_loop 1
+  connect_timeout 0.5
+  lb_algo wrr
+  inhibit_on_failure
+  real_server 127.0.0.1 P1 {
+    weight 3
+    TCP_CHECK {
+      retry 0
+    }
+  }
+  real_server 127.0.0.1 P2 {
+    weight W2
+    TCP_CHECK {
+      retry 0
+    }
+  }
+}
+`
+
+// TestReloadWritesOnlyTheChange: start-up writes keepalived's start state,
+// a stopped server goes to weight 0 (inhibit_on_failure), and a reload
+// that changes one real server's weight makes exactly one IPVS write,
+// leaving the other server's check and state alone.
+func TestReloadWritesOnlyTheChange(t *testing.T) {
+	ln1, p1 := listen(t)
+	_, p2 := listen(t)
+	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(agentConf)
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c1 := parse(t, strings.Replace(text, "W2", "1", 1))
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c1)
+	if err := a.configure(c1); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	// The kernel (and ipvstest) list the newest destination first.
+	svc := "TCP 10.0.0.1:80 wrr:"
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/3\n")
+
+	ln1.Close()
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/0\n")
+
+	before := fake.Writes()
+	if err := a.configure(parse(t, strings.Replace(text, "W2", "4", 1))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/4 127.0.0.1:"+p1+"/0\n")
+	time.Sleep(2500 * time.Millisecond) // two more check rounds: nothing flaps
+	a.apply()
+	if n := fake.Writes() - before; n != 1 {
+		t.Errorf("the reload made %d writes, want 1", n)
+	}
+
+	// Shutdown removes what the agent made.
+	a.shutdown()
+	if got := dump(t, fake); got != "" {
+		t.Errorf("after shutdown:\n%s", got)
+	}
+}

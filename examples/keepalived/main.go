@@ -1,0 +1,118 @@
+// Command keepalived is a keepalived-compatible agent built on the SDK: it
+// reads an existing keepalived.conf (keepalived.conf(5), keepalived 2.2's
+// semantics) and runs its LVS side: the virtual servers become IPVS
+// services through one ipvs.Client.Apply path, and the real servers'
+// checkers run in package health's pools.
+//
+//	keepalived [-f|--use-file FILE] [-n|--dont-fork] [-l|--log-console]
+//	           [-D|--log-detail] [-P|--vrrp] [-C|--check] [-t|--config-test]
+//	           [-p|--pid FILE]
+//
+// It always runs in the foreground and logs to standard error (-n, -l and
+// -D are accepted for compatibility). -t parses and validates the file,
+// prints every problem with file:line and exits as keepalived does: 0 when
+// the file is fine, 4 when it has only warnings (keywords keepalived
+// ignores too), 3 when it has errors (keywords keepalived runs but this
+// agent does not, bad values), 5 when scripts are configured without
+// enable_script_security. Starting with a file that has errors exits 1
+// without touching anything: never a silent partial configuration.
+//
+// SIGHUP re-reads the file and applies the difference: unchanged virtual
+// and real servers keep their checks and their state, a changed real server
+// is one IPVS change, a removed one is drained (weight 0, then deleted once
+// IPVS counts none of its connections). SIGTERM and SIGINT remove the IPVS
+// services the agent made and exit 0.
+//
+// The VRRP side (vrrp_instance, vrrp_sync_group, static_ipaddress,
+// lvs_sync_daemon) is parsed and validated but not run yet: it belongs to
+// package failover, which is being built. Until then the agent refuses to
+// start on a file that has any of it, unless -C (checkers only) is given,
+// as keepalived's own -C runs no VRRP either.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// Exit codes of keepalived(8).
+const (
+	exitOK          = 0
+	exitStart       = 1 // also bad flags' 2 below
+	exitFlags       = 2
+	exitTestErrors  = 3
+	exitTestWarning = 4
+	exitTestScripts = 5
+)
+
+type options struct {
+	file          string
+	vrrpOnly      bool
+	checkOnly     bool
+	configTest    bool
+	pidFile       string
+	dontFork, log bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("keepalived", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	str := func(p *string, def, usage string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, def, usage)
+		}
+	}
+	boolean := func(p *bool, usage string, names ...string) {
+		for _, n := range names {
+			fs.BoolVar(p, n, false, usage)
+		}
+	}
+	var ignoredPid string
+	str(&o.file, "/etc/keepalived/keepalived.conf", "configuration `FILE`", "f", "use-file")
+	boolean(&o.dontFork, "stay in the foreground (always)", "n", "dont-fork")
+	boolean(&o.log, "log to the console (always: standard error)", "l", "log-console")
+	var d bool
+	boolean(&d, "detailed log (accepted)", "D", "log-detail")
+	boolean(&o.vrrpOnly, "run only the VRRP side", "P", "vrrp")
+	boolean(&o.checkOnly, "run only the virtual servers and their checks", "C", "check")
+	boolean(&o.configTest, "check the configuration file and exit", "t", "config-test")
+	str(&o.pidFile, "", "write the process id to `FILE`", "p", "pid")
+	str(&ignoredPid, "", "VRRP child pid `FILE` (accepted; there is one process)", "r", "vrrp_pid")
+	str(&ignoredPid, "", "checker child pid `FILE` (accepted; there is one process)", "c", "checkers_pid")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.vrrpOnly && o.checkOnly {
+		return o, fmt.Errorf("-P (VRRP only) and -C (checks only) exclude each other")
+	}
+	return o, nil
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err == flag.ErrHelp {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "keepalived: %v\n", err)
+		return exitFlags
+	}
+	if o.configTest {
+		return configTest(o.file, stderr)
+	}
+	if err := start(o, stderr); err != nil {
+		fmt.Fprintf(stderr, "keepalived: %v\n", err)
+		return exitStart
+	}
+	return exitOK
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConfigTestExitCodes checks -t's exit codes and messages, keepalived's
+// (keepalived(8) "Exit status").
+func TestConfigTestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		conf string
+		code int
+		want string
+	}{
+		{"virtual_server 10.0.0.1 80 {\n  real_server 10.0.1.1 80 {\n  }\n}\n", exitOK, ""},
+		{"virtual_server 10.0.0.1 80 {\n  snmp_name web\n}\n", exitTestWarning, "x.conf:2: warning:"},
+		{"virtual_server 10.0.0.1 80 {\n  lb_algo nope\n}\n", exitTestErrors, "x.conf:2: error: lb_algo \"nope\""},
+		{"virtual_server 10.0.0.1 80 {\n  quorum_up /bin/true\n}\n", exitTestScripts, "enable_script_security"},
+		{"global_defs {\n  enable_script_security\n}\nvirtual_server 10.0.0.1 80 {\n  quorum_up /bin/true\n}\n", exitOK, ""},
+	} {
+		f := filepath.Join(dir, "x.conf")
+		if err := os.WriteFile(f, []byte(tc.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if code := run([]string{"-t", "-f", f}, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%q: exit %d, output %q; want %d and %q", tc.conf, code, out.String(), tc.code, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"-t", "-f", filepath.Join(dir, "missing.conf")}, &out); code != exitTestErrors {
+		t.Errorf("missing file: exit %d, want %d (%s)", code, exitTestErrors, out.String())
+	}
+	if code := run([]string{"-P", "-C"}, &out); code != exitFlags {
+		t.Errorf("-P -C: exit %d, want %d", code, exitFlags)
+	}
+}
+
+// TestStartRefusesVRRP: until the failover package runs the VRRP side, a
+// file with any of it is refused (exit 1, every item named) unless -C.
+func TestStartRefusesVRRP(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "k.conf")
+	conf := "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n}\n"
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"-f", f}, &out); code != exitStart || !strings.Contains(out.String(), "k.conf:1: vrrp_instance VI_1") || !strings.Contains(out.String(), "-C") {
+		t.Errorf("exit %d, output %q", code, out.String())
+	}
+}
