@@ -65,17 +65,22 @@ func buildHA(l *netlab.Lab) (*scenario, error) {
 	return s, nil
 }
 
+// lines counts the agent's lines equal to line, after ready.
+func (a *agent) lines(line string) int {
+	n := 0
+	for _, l := range strings.Split(a.stdout.String(), "\n") {
+		if l == line {
+			n++
+		}
+	}
+	return n
+}
+
 // waitLine waits until the agent has printed line count times after ready.
 func (a *agent) waitLine(line string, count int, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		n := 0
-		for _, l := range strings.Split(a.stdout.String(), "\n") {
-			if l == line {
-				n++
-			}
-		}
-		if n >= count {
+		if a.lines(line) >= count {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -104,10 +109,12 @@ func haDemo(ctx context.Context, w io.Writer, bins map[string]string, client *ne
 	}
 	fmt.Fprintf(w, "  the client holds a TCP connection through the VIP (an HTTP request every 100ms); director2's table has it after %.1fs\n", time.Since(t).Seconds())
 
+	// director2 may have been MASTER for a moment at the start.
+	masters, backups := d2.lines("state MASTER"), d2.lines("state BACKUP")
 	t = time.Now()
 	d1.cmd.Process.Kill()
 	<-d1.exited
-	if err := d2.waitLine("state MASTER", 1, 30*time.Second); err != nil {
+	if err := d2.waitLine("state MASTER", masters+1, 30*time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "  SIGKILL director1 → director2 MASTER in %.2fs (VRRP master-down: 3 × 1s + skew)\n", time.Since(t).Seconds())
@@ -126,7 +133,7 @@ func haDemo(ctx context.Context, w io.Writer, bins map[string]string, client *ne
 	if err := d1.waitLine("state MASTER", 1, 60*time.Second); err != nil {
 		return err
 	}
-	if err := d2.waitLine("state BACKUP", 2, 30*time.Second); err != nil {
+	if err := d2.waitLine("state BACKUP", backups+1, 30*time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "  director1 restarted → BACKUP, then MASTER again %.1fs later (preempt delay 5s)\n", time.Since(t).Seconds())
