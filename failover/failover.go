@@ -301,7 +301,12 @@ func (cfg *Config) Validate() error {
 	}
 	for i, a := range cfg.VIPs {
 		if err := (director.VIP{Address: a, Announce: director.AnnounceARP, Interface: cfg.Interface}).Validate(); err != nil {
-			return invalid("VIPs", fmt.Sprintf("%v: %v", a, errors.Unwrap(err)))
+			msg := err.Error()
+			var e *Error
+			if errors.As(err, &e) && e.Err != nil {
+				msg = e.Err.Error()
+			}
+			return invalid("VIPs", fmt.Sprintf("%v: %s", a, msg))
 		}
 		if a.Unmap().Is4() != cfg.VIPs[0].Unmap().Is4() {
 			return invalid("VIPs", fmt.Sprintf("%v: not of the first VIP's family (%v)", a, cfg.VIPs[0]))
