@@ -25,6 +25,7 @@ var crashCases = []struct {
 	{"tun-director", []string{"tun", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "eth0", "-type", "gue"}},
 	{"tun-realserver-gue", []string{"tun", "realserver", "-vip", "10.0.7.100", "-type", "gue"}},
 	{"fwmark", []string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0"}},
+	{"ha-director", []string{"ha", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "eth0", "-vrid", "51", "-priority", "150", "-sync", "eth0"}},
 }
 
 // Each example agent killed with SIGKILL and started again converges

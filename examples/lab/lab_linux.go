@@ -36,7 +36,7 @@ func nativeProblem() error {
 }
 
 // examples are the programs the lab runs.
-var examples = []string{"nat", "dr", "tun", "fwmark"}
+var examples = []string{"nat", "dr", "tun", "fwmark", "ha"}
 
 // findBinaries locates the example programs in dir, else on PATH, else
 // builds them into tmp with the go tool.
@@ -77,6 +77,7 @@ type agent struct {
 
 	cmd    *exec.Cmd
 	stderr syncBuffer
+	stdout syncBuffer // the lines after ready (ha's state lines)
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
 }
@@ -112,7 +113,7 @@ func (a *agent) start(bins map[string]string, timeout time.Duration) error {
 		for sc.Scan() {
 			if sc.Text() == "ready" {
 				ready <- true
-				io.Copy(io.Discard, pr)
+				io.Copy(&a.stdout, pr)
 				return
 			}
 		}
@@ -332,6 +333,13 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 		fmt.Fprintf(w, "  %-8s $ %s   → ready in %.1fs\n", a.label, a, time.Since(t).Seconds())
 	}
 
+	if s.ready != nil {
+		if err := s.ready(ctx, w); err != nil {
+			fail("%v", err)
+			return res
+		}
+	}
+
 	res.counts = map[string]int{}
 	perSource := map[netip.Addr]map[string]bool{}
 	t := time.Now()
@@ -396,6 +404,12 @@ func runMode(ctx context.Context, w io.Writer, m mode, bins map[string]string, p
 			}
 		}
 		fmt.Fprintf(w, "  each client stays on one server for both ports: %s\n", strings.Join(line, "; "))
+	}
+
+	if s.then != nil {
+		if err := s.then(ctx, w, bins); err != nil {
+			fail("%v", err)
+		}
 	}
 
 	stopAll()

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -45,7 +47,7 @@ func TestModes(t *testing.T) {
 	prefix := fmt.Sprintf("labt%d-", os.Getpid())
 	// Four modes at a time: much of a mode's time is spent waiting (process
 	// start, gratuitous ARP bursts), so this beats -test.parallel's two.
-	ms := modes()
+	ms := selected(modes())
 	outs := make([]bytes.Buffer, len(ms))
 	oks := make([]bool, len(ms))
 	sem := make(chan struct{}, 4)
@@ -72,6 +74,32 @@ func TestModes(t *testing.T) {
 			t.Logf("\n%s", outs[i].String())
 		})
 	}
+}
+
+// selected keeps the modes -test.run's subtest level names (-run
+// TestModes/ha; all without one): the modes run before their subtests
+// exist, so the pattern alone would not spare the others.
+func selected(ms []mode) []mode {
+	f := flag.Lookup("test.run")
+	if f == nil {
+		return ms
+	}
+	_, sub, ok := strings.Cut(f.Value.String(), "/")
+	if !ok {
+		return ms
+	}
+	sub, _, _ = strings.Cut(sub, "/")
+	re, err := regexp.Compile(sub)
+	if err != nil {
+		return ms
+	}
+	var out []mode
+	for _, m := range ms {
+		if re.MatchString(m.key) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // host is one namespace on a LAN, with a neighbour at .11 (and fd00:7::11),
@@ -183,10 +211,42 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 	fwd := func(args ...string) []string {
 		return withFlags("fwmark", []string{"director"}, map[string]string{"-vip": "10.0.7.100", "-ports": "80,443", "-mark": "1", "-rs": "10.0.7.11", "-iface": "eth0"}, args)
 	}
+	had := func(args ...string) []string {
+		return withFlags("ha", []string{"director"}, map[string]string{"-vip": "10.0.7.100:80", "-rs": "10.0.7.11,10.0.7.12", "-iface": "eth0", "-vrid": "51", "-priority": "100"}, args)
+	}
 	cases := map[string][]struct {
 		argv []string
 		msg  string
 	}{
+		"ha": {
+			{[]string{"ha"}, "usage"},
+			{[]string{"ha", "realserver"}, `unknown role "realserver"`},
+			{had("-vip", ""), `-vip ""`},
+			{had("-vip", "10.0.7.100"), `-vip "10.0.7.100"`},
+			{had("-vip", "224.0.0.5:80"), "-vip 224.0.0.5"},
+			{had("-rs", ""), "-rs is required"},
+			{had("-rs", "10.0.7.11,10.0.7.11"), `-rs entry 2 "10.0.7.11": given twice`},
+			{had("-rs", "fd00:7::11"), "address family"},
+			{had("-iface", "nosuch0"), `-iface "nosuch0"`},
+			{had("-sched", "bogus"), `-sched "bogus"`},
+			{had("-vrid", ""), "-vrid is required"},
+			{had("-vrid", "0"), `-vrid "0"`},
+			{had("-vrid", "256"), `-vrid "256"`},
+			{had("-priority", ""), "-priority is required"},
+			{had("-priority", "0"), `-priority "0"`},
+			{had("-priority", "x"), `-priority "x"`},
+			{had("-advert", "1500ms"), "-advert: 1.5s"},
+			{had("-advert", "0s"), "-advert"},
+			{had("-advert", "300s"), "-advert: 5m0s"},
+			{had("-version", "4"), `-version "4"`},
+			{had("-vip", "[fd00:7::100]:80", "-rs", "fd00:7::11", "-version", "2"), "-version: VRRPv2 is IPv4-only"},
+			{had("-unicast-peer", "fd00:7::2"), "-unicast-peer: fd00:7::2"},
+			{had("-unicast-peer", "10.0.7.2,10.0.7.2"), `-unicast-peer entry 2 "10.0.7.2": given twice`},
+			{append(had("-preempt-delay", "2s"), "-nopreempt"), "-preempt-delay"},
+			{had("-preempt-delay", "-1s"), "-preempt-delay"},
+			{had("-sync", "nosuch0"), `-sync "nosuch0"`},
+			{append(had(), "extra"), `"extra"`},
+		},
 		"nat": {
 			{[]string{"nat"}, `-vip ""`},
 			{nat("-vip", "10.0.7.100"), `-vip "10.0.7.100"`},
@@ -287,7 +347,7 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			{fwd("-sched", "bogus"), `-sched "bogus"`},
 		},
 	}
-	for _, name := range []string{"nat", "dr", "tun", "fwmark"} {
+	for _, name := range []string{"nat", "dr", "tun", "fwmark", "ha"} {
 		t.Run(name, func(t *testing.T) {
 			if n := len(cases[name]); n < 20 {
 				t.Fatalf("%d bad command lines, want at least 20", n)
@@ -364,6 +424,7 @@ func TestHelp(t *testing.T) {
 	for _, argv := range [][]string{
 		{"nat", "-h"}, {"dr", "-h"}, {"dr", "director", "-h"}, {"dr", "realserver", "-h"},
 		{"tun", "-h"}, {"tun", "--help"}, {"tun", "director", "-h"}, {"fwmark", "-h"}, {"fwmark", "director", "-h"},
+		{"ha", "-h"}, {"ha", "director", "-h"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		var out bytes.Buffer

@@ -47,7 +47,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.modes, "modes", "", "comma-separated modes to run (nat, dr, tun-ipip, tun-gue, tun-gre, fwmark, nat6, nat-snat, dr6, fwmark6), or all; default: the first six")
+	flag.StringVar(&o.modes, "modes", "", "comma-separated modes to run (nat, dr, tun-ipip, tun-gue, tun-gre, fwmark, nat6, nat-snat, dr6, ha, fwmark6), or all; default: the first six")
 	flag.IntVar(&o.n, "n", 30, "requests per mode")
 	flag.StringVar(&o.bin, "bin", "", "directory holding the example programs (default: PATH, else go build)")
 	flag.BoolVar(&o.native, "native", false, "run here even if the checks say no")

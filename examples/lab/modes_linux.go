@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 
@@ -26,6 +28,10 @@ type scenario struct {
 	agents  []*agent // started in order (director last), stopped in reverse
 	sticky  bool     // persistence: each source must stay on one server
 	picture string   // the hosts, in one line
+	// ready, if set, runs once the agents are ready, before the traffic;
+	// then after it, before they are stopped.
+	ready func(ctx context.Context, w io.Writer) error
+	then  func(ctx context.Context, w io.Writer, bins map[string]string) error
 }
 
 // realServer is a host running small HTTP servers that answer its name.
@@ -64,6 +70,9 @@ func modes() []mode {
 		{key: "dr6", title: "DR over IPv6", extra: true,
 			explain: "DR with IPv6 addresses: a VIP on lo is never advertised by neighbour discovery.",
 			build:   func(l *netlab.Lab) (*scenario, error) { return buildDR(l, true) }},
+		{key: "ha", title: "HA: two DR directors, VRRP and the sync daemon", extra: true,
+			explain: "HA: two directors elect the VIP's holder with VRRP (keepalived's protocol); the IPVS sync daemon copies the connection table to the backup. The master is killed with SIGKILL while a client holds a TCP connection through the VIP; the backup takes over and the connection goes on; the first director comes back and takes the VIP back after its preempt delay.",
+			build:   buildHA},
 		{key: "fwmark6", title: "fwmark over IPv6, iptables", extra: true,
 			explain: "fwmark with IPv6 addresses and ip6tables rules.",
 			build:   func(l *netlab.Lab) (*scenario, error) { return buildFwmark(l, true, "iptables") }},

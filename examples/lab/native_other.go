@@ -9,7 +9,7 @@ import (
 	"os"
 )
 
-var examples = []string{"nat", "dr", "tun", "fwmark"}
+var examples = []string{"nat", "dr", "tun", "fwmark", "ha"}
 
 // mode is a forwarding mode; the lab's networks need Linux.
 type mode struct {

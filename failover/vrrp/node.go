@@ -694,3 +694,14 @@ func kindOf(err error) error {
 	}
 	return ErrKernel
 }
+
+// Validate checks cfg as New does, without opening anything (an interface
+// missing from the namespace is found by New only), so that a program can
+// refuse a bad configuration before it changes the host.
+func (cfg *Config) Validate() error {
+	if cfg == nil {
+		return invalid("Config", "missing")
+	}
+	n := &Node{cfg: *cfg}
+	return n.validate()
+}

@@ -46,7 +46,11 @@ func Undo(op string, f func(context.Context) error) *Setup {
 // Serve runs steps as described in the package doc and returns the exit
 // status: 0 after a clean teardown, 1 when set-up or teardown failed. name
 // prefixes the messages on standard error.
-func Serve(name string, steps []Step) int {
+func Serve(name string, steps []Step) int { return ServeReady(name, steps, nil) }
+
+// ServeReady is Serve calling ready, if set, right after it printed
+// "ready" (for agents that print more lines, which must come after it).
+func ServeReady(name string, steps []Step, ready func()) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var setups []*Setup
@@ -79,6 +83,9 @@ func Serve(name string, steps []Step) int {
 		os.Exit(137)
 	}
 	fmt.Println("ready")
+	if ready != nil {
+		ready()
+	}
 	<-ctx.Done()
 	if err := teardown(); err != nil {
 		fmt.Fprintln(os.Stderr, name+": teardown:", err)
@@ -91,6 +98,11 @@ func Serve(name string, steps []Step) int {
 // which Serve runs. It returns the exit status: 0 for -h, 2 with the
 // message for a bad command line, else Serve's.
 func Main(name string, args []string, parse func([]string) ([]Step, error)) int {
+	return MainReady(name, args, parse, nil)
+}
+
+// MainReady is Main with ServeReady's ready.
+func MainReady(name string, args []string, parse func([]string) ([]Step, error), ready func()) int {
 	steps, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -99,7 +111,7 @@ func Main(name string, args []string, parse func([]string) ([]Step, error)) int 
 		fmt.Fprintln(os.Stderr, name+":", err)
 		return 2
 	}
-	return Serve(name, steps)
+	return ServeReady(name, steps, ready)
 }
 
 // Roles is a parse function for Main that hands the arguments after the

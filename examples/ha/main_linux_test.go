@@ -1,0 +1,469 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/internal/nstest"
+	"github.com/golvs/lvs/internal/peers"
+)
+
+// The kernel tests pair ha with a real keepalived (2.2.7 in the VM) on one
+// LAN, a client and a DR real server beside them: the VIP moves on a
+// crash (SIGKILL) and on a graceful stop, both ways, and a long-lived TCP
+// connection through the VIP survives each failover thanks to the sync
+// daemon (a control pair without it sees the connection reset).
+
+const (
+	vipAddr = "10.0.5.10"
+	vipPort = "7000"
+	addrA   = "10.0.5.1"
+	addrB   = "10.0.5.2"
+	addrRS  = "10.0.5.11"
+	addrCl  = "10.0.5.100"
+)
+
+// haBinary is the ha program: on PATH in the VM (testdata/vmbuild.txt),
+// built natively.
+func haBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("ha"); err == nil && os.Getenv("LVS_VM") == "1" {
+		return p
+	}
+	p := filepath.Join(t.TempDir(), "ha")
+	out, err := exec.Command("go", "build", "-o", p, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return p
+}
+
+// pair is the LAN: directors a and b, a real server, a client.
+type pair struct {
+	a, b, rs, cl *nstest.NS
+	bin          string
+}
+
+func newPair(t *testing.T) *pair {
+	p := &pair{a: nstest.New(t)}
+	p.b, p.rs, p.cl = nstest.New(t), nstest.New(t), nstest.New(t)
+	pf := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s + "/24")} }
+	nstest.Segment(t, "br0",
+		nstest.Member{NS: p.a, Name: "eth0", Addrs: pf(addrA)},
+		nstest.Member{NS: p.b, Name: "eth0", Addrs: pf(addrB)},
+		nstest.Member{NS: p.rs, Name: "eth0", Addrs: pf(addrRS)},
+		nstest.Member{NS: p.cl, Name: "eth0", Addrs: pf(addrCl)})
+	// The DR real server: the VIP on lo, never answered by ARP.
+	p.rs.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1", "net.ipv4.conf.all.arp_announce", "2")
+	p.rs.AddAddr(t, "lo", netip.MustParsePrefix(vipAddr+"/32"))
+	ln, err := p.rs.Listen("tcp", "0.0.0.0:"+vipPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // echo lines
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(l)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	p.bin = haBinary(t)
+	return p
+}
+
+// ha starts our director in ns with the pair's service and extra flags.
+func (p *pair) ha(t *testing.T, ns *nstest.NS, prio int, extra ...string) *peers.Process {
+	args := append([]string{"director", "-vip", vipAddr + ":" + vipPort, "-rs", addrRS, "-iface", "eth0",
+		"-vrid", "51", "-priority", fmt.Sprint(prio)}, extra...)
+	proc := peers.Start(t, ns, t.TempDir(), p.bin, args...)
+	waitLog(t, proc, "ready", 60*time.Second)
+	return proc
+}
+
+// keepalived starts keepalived in ns as a DR director of the same service,
+// with the sync daemon when sync is set.
+func (p *pair) keepalived(t *testing.T, ns *nstest.NS, self string, prio int, preemptDelay int, sync bool) *peers.Process {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n  router_id ka_%s\n", self)
+	if sync {
+		b.WriteString("  lvs_sync_daemon eth0 VI_1 id 51\n")
+	}
+	b.WriteString("}\n")
+	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n  advert_int 1\n  mcast_src_ip %s\n", prio, self)
+	if preemptDelay > 0 {
+		fmt.Fprintf(&b, "  preempt_delay %d\n", preemptDelay)
+	}
+	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s/32 dev eth0\n  }\n}\n", vipAddr)
+	fmt.Fprintf(&b, "virtual_server %s %s {\n  delay_loop 60\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server %s %s {\n    weight 1\n  }\n}\n",
+		vipAddr, vipPort, addrRS, vipPort)
+	return peers.Keepalived(t, ns, b.String())
+}
+
+// waitLog waits until the process has printed want on a line of its own
+// count times (default once).
+func waitLog(t *testing.T, proc *peers.Process, want string, d time.Duration, count ...int) time.Time {
+	t.Helper()
+	n := 1
+	if len(count) > 0 {
+		n = count[0]
+	}
+	deadline := time.Now().Add(d)
+	for {
+		got := 0
+		for _, l := range strings.Split(proc.Log(), "\n") {
+			if l == want {
+				got++
+			}
+		}
+		if got >= n {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not print %q (%d times) within %v; its output:\n%s", proc.Name, want, n, d, proc.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holds says whether ns has the VIP on eth0.
+func holds(t *testing.T, ns *nstest.NS) bool {
+	out := ns.Exec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
+	return strings.Contains(out, " "+vipAddr+"/32 ")
+}
+
+// waitHolder waits, at most d, until only want of a and b holds the VIP
+// and returns when it was seen.
+func waitHolder(t *testing.T, d time.Duration, want, other *nstest.NS) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		hw, ho := holds(t, want), holds(t, other)
+		if hw && !ho {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: VIP on the wanted director %v, on the other %v", d, hw, ho)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// session is the client's long-lived TCP connection through the VIP: a
+// line every 100 ms, each echoed by the real server.
+type session struct {
+	mu     sync.Mutex
+	echoed int
+	err    error
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func (p *pair) session(t *testing.T) *session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var c net.Conn
+	var err error
+	for range 20 { // the VIP may still be moving into place
+		if c, err = p.cl.DialContext(ctx, "tcp", vipAddr+":"+vipPort); err == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			// A failover stalls it for seconds; TCP retransmits meanwhile.
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			msg := fmt.Sprintf("ping %d\n", i)
+			_, err := c.Write([]byte(msg))
+			var l string
+			if err == nil {
+				l, err = r.ReadString('\n')
+			}
+			if err == nil && l != msg {
+				err = fmt.Errorf("echo %q, want %q", l, msg)
+			}
+			s.mu.Lock()
+			if err != nil {
+				s.err = err
+			} else {
+				s.echoed++
+			}
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *session) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+func (s *session) state() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.echoed, s.err
+}
+
+// progress waits until the session has had n more echoes (or failed).
+func (s *session) progress(t *testing.T, n int, d time.Duration) {
+	t.Helper()
+	start, _ := s.state()
+	deadline := time.Now().Add(d)
+	for {
+		got, err := s.state()
+		if err != nil {
+			t.Fatalf("the client's connection failed after %d echoes: %v", got, err)
+		}
+		if got >= start+n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client's connection made %d echoes in %v, want %d", got-start, d, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// synced waits until ns's IPVS connection table holds the client's
+// connection as ESTABLISHED: the backup has learnt it.
+func synced(t *testing.T, ns *nstest.NS, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out := ns.Exec(t, "ipvsadm", "-Lnc")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "ESTABLISHED") && strings.Contains(l, addrCl+":") && strings.Contains(l, vipAddr+":"+vipPort) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the backup's connection table never showed the client's connection within %v:\n%s", d, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// newConn checks that a fresh connection through the VIP works.
+func (p *pair) newConn(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		var c net.Conn
+		if c, err = p.cl.DialContext(ctx, "tcp", vipAddr+":"+vipPort); err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, err = c.Write([]byte("new\n"))
+			if err == nil {
+				var l string
+				l, err = bufio.NewReader(c).ReadString('\n')
+				if err == nil && l != "new\n" {
+					err = fmt.Errorf("echo %q", l)
+				}
+			}
+			c.Close()
+			if err == nil {
+				return
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("no new connection through the VIP: %v", err)
+}
+
+// Our ha is MASTER (priority 150), keepalived BACKUP (100), both syncing.
+// SIGKILL of ha: keepalived takes over and the client's connection goes
+// on; ha restarted with a preempt delay learns the connection and takes
+// the VIP back, the connection still going; SIGTERM of ha: keepalived
+// takes over at once (priority 0), the connection going on, and ha leaves
+// nothing behind.
+func TestHAMasterKeepalivedBackup(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	ka := p.keepalived(t, p.b, addrB, 100, 0, true)
+	ha := p.ha(t, p.a, 150, "-sync", "eth0")
+	waitLog(t, ha, "state MASTER", 30*time.Second)
+	waitHolder(t, 30*time.Second, p.a, p.b)
+	s := p.session(t)
+	s.progress(t, 10, 30*time.Second)
+	synced(t, p.b, 30*time.Second)
+
+	t0 := time.Now()
+	ha.Kill()
+	// SIGKILL leaves the VIP on a; keepalived's gratuitous ARP moves the
+	// client. Poll for b alone to hold it would wait forever: poll b.
+	deadline := time.Now().Add(30 * time.Second)
+	for !holds(t, p.b) {
+		if time.Now().After(deadline) {
+			t.Fatalf("keepalived did not take the VIP within 30s:\n%s", ka.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("crash: keepalived MASTER %.2fs after SIGKILL of ha", time.Since(t0).Seconds())
+	s.progress(t, 10, 60*time.Second)
+	p.newConn(t)
+
+	// Back with a preempt delay: learns the connection, then fails back.
+	ha = p.ha(t, p.a, 150, "-sync", "eth0", "-preempt-delay", "6s")
+	waitLog(t, ha, "state BACKUP", 30*time.Second)
+	synced(t, p.a, 30*time.Second)
+	waitLog(t, ha, "state MASTER", 60*time.Second)
+	waitHolder(t, 30*time.Second, p.a, p.b)
+	s.progress(t, 10, 60*time.Second)
+
+	synced(t, p.b, 30*time.Second)
+	t0 = time.Now()
+	if err := ha.Stop(); err != nil {
+		t.Fatalf("ha's exit: %v\n%s", err, ha.Log())
+	}
+	tk := waitHolder(t, 30*time.Second, p.b, p.a)
+	t.Logf("graceful: keepalived MASTER %.2fs after SIGTERM of ha (ha exited and removed the VIP)", tk.Sub(t0).Seconds())
+	s.progress(t, 10, 60*time.Second)
+	p.newConn(t)
+	if out := p.a.Exec(t, "ipvsadm", "-Ln"); strings.Contains(out, vipAddr) {
+		t.Errorf("ha left its service:\n%s", out)
+	}
+	if out := p.a.Exec(t, "ipvsadm", "-L", "--daemon"); strings.TrimSpace(out) != "" {
+		t.Errorf("ha left a sync daemon:\n%s", out)
+	}
+	if n, err := s.state(); err != nil {
+		t.Fatalf("connection failed after %d echoes: %v", n, err)
+	}
+}
+
+// keepalived is MASTER (150), ha BACKUP (100), both syncing. SIGKILL of
+// keepalived: ha prints state MASTER and takes the VIP, the connection
+// going on; keepalived back with a preempt delay takes it back (ha prints
+// state BACKUP and drops the VIP), the connection going on; keepalived
+// stopped gracefully: ha is MASTER within about a second.
+func TestKeepalivedMasterHABackup(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	ka := p.keepalived(t, p.a, addrA, 150, 0, true)
+	deadline := time.Now().Add(30 * time.Second)
+	for !holds(t, p.a) {
+		if time.Now().After(deadline) {
+			t.Fatalf("keepalived did not become MASTER:\n%s", ka.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ha := p.ha(t, p.b, 100, "-sync", "eth0")
+	waitLog(t, ha, "state BACKUP", 30*time.Second)
+	s := p.session(t)
+	s.progress(t, 10, 30*time.Second)
+	synced(t, p.b, 30*time.Second)
+
+	t0 := time.Now()
+	ka.Kill()
+	tm := waitLog(t, ha, "state MASTER", 30*time.Second)
+	t.Logf("crash: ha MASTER %.2fs after SIGKILL of keepalived", tm.Sub(t0).Seconds())
+	// What a crashed keepalived leaves (its VIP, service and daemon) goes
+	// as with the host's reboot.
+	p.a.Exec(t, "ip", "addr", "del", vipAddr+"/32", "dev", "eth0")
+	p.a.Exec(t, "ipvsadm", "-C")
+	p.a.TryExec("ipvsadm", "--stop-daemon", "master")
+	p.a.TryExec("ipvsadm", "--stop-daemon", "backup")
+	waitHolder(t, 30*time.Second, p.b, p.a)
+	s.progress(t, 10, 60*time.Second)
+	p.newConn(t)
+
+	ka = p.keepalived(t, p.a, addrA, 150, 6, true)
+	synced(t, p.a, 30*time.Second)
+	waitLog(t, ha, "state BACKUP", 60*time.Second, 2)
+	waitHolder(t, 30*time.Second, p.a, p.b)
+	s.progress(t, 10, 60*time.Second)
+
+	synced(t, p.b, 30*time.Second)
+	t0 = time.Now()
+	if err := ka.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	tm = waitLog(t, ha, "state MASTER", 30*time.Second, 2)
+	t.Logf("graceful: ha MASTER %.2fs after SIGTERM of keepalived", tm.Sub(t0).Seconds())
+	waitHolder(t, 30*time.Second, p.b, p.a)
+	s.progress(t, 10, 60*time.Second)
+	if n, err := s.state(); err != nil {
+		t.Fatalf("connection failed after %d echoes: %v", n, err)
+	}
+}
+
+// The control: two ha nodes without -sync. After the master's crash the
+// new master has no entry for the connection and the client's next
+// segment is answered with a reset, so the survival above is the sync
+// daemon's doing.
+func TestHAWithoutSyncResets(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	a := p.ha(t, p.a, 150)
+	b := p.ha(t, p.b, 100)
+	waitLog(t, a, "state MASTER", 30*time.Second)
+	waitLog(t, b, "state BACKUP", 30*time.Second)
+	s := p.session(t)
+	s.progress(t, 10, 30*time.Second)
+	t0 := time.Now()
+	a.Kill()
+	tm := waitLog(t, b, "state MASTER", 30*time.Second)
+	t.Logf("crash: ha MASTER %.2fs after SIGKILL of the other ha", tm.Sub(t0).Seconds())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := s.state()
+		if err != nil {
+			if !strings.Contains(err.Error(), "reset") {
+				t.Fatalf("connection failed with %v, want a reset", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection still runs (%d echoes) 60s after the failover without sync", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.newConn(t)
+}
