@@ -264,6 +264,22 @@ func TestServeHTTPUnavailable(t *testing.T) {
 					t.Errorf("unexpected %s", n)
 				}
 			}
+			// The registry path too.
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(c)
+			start = time.Now()
+			fams, err := reg.Gather()
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Gather took %v with a 200ms timeout", d)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fams {
+				if n := f.GetName(); n == "lvs_up" && f.Metric[0].GetGauge().GetValue() != 0 || n != "lvs_up" && n != "lvs_scrape_duration_seconds" {
+					t.Errorf("registry path: %s %v", n, f.Metric)
+				}
+			}
 		})
 	}
 }
