@@ -153,7 +153,13 @@ func lab(t *testing.T) (client, dir *nstest.NS) {
 func TestNodeExporterCompatible(t *testing.T) {
 	_, dir := lab(t)
 	_, neURL := peers.NodeExporter(t, dir, "127.0.0.1:9100")
-	_, ourURL := serve(t, dir, "127.0.0.1:9101", nil)
+	c, ourURL := serve(t, dir, "127.0.0.1:9101", nil)
+	// And the Collector serving itself, the node exporter's set only.
+	col, err := metrics.New(c, &metrics.Options{Groups: metrics.NodeExporter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	directURL := dir.ServeHTTP(t, "127.0.0.1:9102", col) + "/metrics"
 
 	// Counters lag traffic by up to 2s and connections change state, so
 	// compare only when two scrapes of ours around the node exporter's
@@ -162,8 +168,23 @@ func TestNodeExporterCompatible(t *testing.T) {
 	for {
 		a := scrape(t, dir, ourURL, "node_ipvs_")
 		ne := scrape(t, dir, neURL, "node_ipvs_")
+		direct := scrape(t, dir, directURL, "")
 		b := scrape(t, dir, ourURL, "node_ipvs_")
 		if fmt.Sprint(a) == fmt.Sprint(b) {
+			// The direct path: the same node_ipvs series and nothing
+			// beyond them but lvs_up and the scrape duration.
+			if direct[`lvs_up(GAUGE){}`] != 1 {
+				t.Fatalf("direct path: lvs_up %v", direct[`lvs_up(GAUGE){}`])
+			}
+			delete(direct, `lvs_up(GAUGE){}`)
+			delete(direct, `lvs_scrape_duration_seconds(GAUGE){}`)
+			if fmt.Sprint(direct) != fmt.Sprint(a) {
+				if time.Now().After(deadline) {
+					t.Fatalf("ServeHTTP with Groups NodeExporter differs from the registry's node_ipvs series:\n%v\n%v", direct, a)
+				}
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
 			if len(ne) < 5+3*10 {
 				t.Fatalf("node exporter emitted only %d node_ipvs series: %v", len(ne), ne)
 			}
