@@ -1,10 +1,15 @@
 package metrics_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,18 +17,32 @@ import (
 	"github.com/golvs/lvs/internal/peers"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/metrics"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkScrape times one whole scrape (an HTTP GET on loopback inside
-// the namespace, body read) of ours and of the node exporter's ipvs
-// collector (which parses /proc/net/ip_vs*), over the same table of N
-// services x 4 destinations, built once per size; and, for allocations
-// per scrape, one Gather of our registry without HTTP. The test binary
-// runs it in the VM:
+// the namespace, gzip accepted as Prometheus does, body read) of ours and
+// of the node exporter 1.5.0 with only its ipvs collector (which parses
+// /proc/net/ip_vs*), over the same table of N services x 4 destinations,
+// built once per size, side by side in one run:
+//
+//   - ours_node: the Collector served by its ServeHTTP with
+//     Groups NodeExporter: the node exporter's node_ipvs_* series (same
+//     names, labels, values) plus lvs_up and lvs_scrape_duration_seconds.
+//     Like for like with node_exporter.
+//   - ours_all: the same with every group (the richer lvs_* series too,
+//     about seven times as many).
+//   - node_exporter: its node_ipvs_* series plus its own go_*, process_*,
+//     promhttp_* and node_scrape_collector_* ones.
+//
+// Each reports "series" (sample lines). Allocations: ours are this
+// process's (b.ReportAllocs: server and the HTTP client reading the
+// answer, so an over-estimate); the node exporter's are its own
+// go_memstats_mallocs_total and go_memstats_alloc_bytes_total over the
+// scrapes, reported as ne-allocs/op and ne-B/op. The test binary runs it
+// in the VM:
 //
 //	go test -c -o /tmp/metrics.test ./metrics
-//	go run ./internal/cmd/vmrun -kernel 6.1 -- /tmp/metrics.test -test.run '^$' -test.bench Scrape -test.benchmem
+//	go run ./internal/cmd/vmrun -kernel 6.1 -- /tmp/metrics.test -test.run '^$' -test.bench Scrape -test.benchmem -test.benchtime 5x
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
 		ns := nstest.New(b)
@@ -36,56 +55,99 @@ func BenchmarkScrape(b *testing.B) {
 		ctx := context.Background()
 		for i := range n {
 			k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), Port: 80}
-			if err := c.CreateService(ctx, ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin}); err != nil {
+			batch := c.Batch().CreateService(ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin})
+			for j := range 4 {
+				batch.CreateDestination(k, ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 2, byte(j), 1}), Port: 8080, Forward: ipvs.Masquerade, Weight: 1})
+			}
+			if _, err := batch.Commit(ctx); err != nil {
 				b.Fatal(err)
 			}
-			for j := range 4 {
-				d := ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 2, byte(j), 1}), Port: 8080, Forward: ipvs.Masquerade, Weight: 1}
-				if err := c.CreateDestination(ctx, k, d); err != nil {
-					b.Fatal(err)
-				}
-			}
 		}
-		col, err := metrics.New(c, &metrics.Options{Timeout: time.Minute})
-		if err != nil {
-			b.Fatal(err)
-		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(col)
-		_, ourURL := serveReg(b, ns, "127.0.0.1:9101", reg)
 		hc := ns.HTTPClient()
 		hc.Timeout = 2 * time.Minute
-		get := func(b *testing.B, url string) {
+		urls := map[string]string{"node_exporter": neURL}
+		for i, g := range []struct {
+			name   string
+			groups metrics.Groups
+		}{{"ours_node", metrics.NodeExporter}, {"ours_all", metrics.AllGroups}} {
+			col, err := metrics.New(c, &metrics.Options{Timeout: time.Minute, Groups: g.groups})
+			if err != nil {
+				b.Fatal(err)
+			}
+			urls[g.name] = ns.ServeHTTP(b, fmt.Sprintf("127.0.0.1:%d", 9101+i), col) + "/metrics"
+		}
+		get := func(b *testing.B, url string) []byte {
 			resp, err := hc.Get(url)
 			if err != nil {
 				b.Fatal(err)
 			}
-			nb, err := io.Copy(io.Discard, resp.Body)
+			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if err != nil || resp.StatusCode != 200 {
 				b.Fatalf("GET %s: %v %v", url, resp.Status, err)
 			}
-			b.SetBytes(nb)
+			return body
 		}
-		b.Run(fmt.Sprintf("services=%d/ours", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for range b.N {
-				get(b, ourURL)
-			}
-		})
-		b.Run(fmt.Sprintf("services=%d/node_exporter", n), func(b *testing.B) {
-			for range b.N {
-				get(b, neURL)
-			}
-		})
-		b.Run(fmt.Sprintf("services=%d/ours_gather", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for range b.N {
-				if _, err := reg.Gather(); err != nil {
-					b.Fatal(err)
+		for _, side := range []string{"ours_node", "node_exporter", "ours_all"} {
+			url := urls[side]
+			b.Run(fmt.Sprintf("services=%d/%s", n, side), func(b *testing.B) {
+				body := get(b, url)
+				series := 0
+				for _, l := range bytes.Split(body, []byte("\n")) {
+					if len(l) > 0 && l[0] != '#' {
+						series++
+					}
 				}
-			}
-		})
+				if !bytes.Contains(body, []byte(`node_ipvs_backend_weight{local_address="10.0.0.0",local_mark="",local_port="80",proto="TCP",remote_address="10.2.3.1",remote_port="8080"} 1`)) {
+					b.Fatalf("%s lacks the first service's last destination", side)
+				}
+				b.ReportMetric(float64(series), "series")
+				var m0 [2]float64
+				if side == "node_exporter" {
+					m0 = memstats(b, body)
+				} else {
+					b.ReportAllocs()
+				}
+				b.ResetTimer()
+				for range b.N {
+					b.SetBytes(int64(len(get(b, url))))
+				}
+				b.StopTimer()
+				if side == "node_exporter" {
+					m1 := memstats(b, get(b, url))
+					// m0 and m1 were read during the scrapes before and
+					// after the timed ones: b.N scrapes apart.
+					b.ReportMetric((m1[0]-m0[0])/float64(b.N), "ne-allocs/op")
+					b.ReportMetric((m1[1]-m0[1])/float64(b.N), "ne-B/op")
+				}
+			})
+		}
 		c.Close()
 	}
 }
+
+// memstats reads the node exporter's go_memstats_mallocs_total and
+// go_memstats_alloc_bytes_total from its scrape.
+func memstats(b *testing.B, body []byte) (m [2]float64) {
+	found := 0
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		for i, name := range []string{"go_memstats_mallocs_total ", "go_memstats_alloc_bytes_total "} {
+			if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("%s%s: %v", name, v, err)
+				}
+				m[i] = f
+				found++
+			}
+		}
+	}
+	if found != 2 {
+		b.Fatalf("the node exporter's scrape lacks go_memstats_mallocs_total or go_memstats_alloc_bytes_total")
+	}
+	return m
+}
+
+var _ http.Handler = (*metrics.Collector)(nil)

@@ -34,11 +34,23 @@
 // lvs_sync_daemon{state,interface,syncid} 1 per running daemon; lvs_up and
 // lvs_scrape_duration_seconds.
 //
-// A scrape that cannot read the table (IPVS unloaded, namespace gone,
-// client closed, deadline passed) reports lvs_up 0 and omits every table
+// Two ways to serve it, the same series either way. A Collector is a
+// prometheus.Collector (register it, serve the registry with promhttp),
+// which makes a const metric of every series: fine for small tables or a
+// registry shared with other collectors. It is also an http.Handler
+// (ServeHTTP) that writes the text format straight from the reading, several
+// times cheaper in CPU and allocations; use it for large tables.
+// Options.Groups trims the series: NodeExporter alone is the node
+// exporter's set, the richer per-destination series being most of the
+// rest (BENCHMARKS.md has both beside the node exporter).
+//
+// A scrape that cannot read the table (IPVS unloaded, client closed,
+// deadline passed) reports lvs_up 0 and omits every table
 // series (node_ipvs_* included) rather than stale or partial ones; the
 // scrape still answers, within the timeout, because the reads run in their
-// own goroutine and a late answer is dropped.
+// own goroutine and a late answer is dropped. A namespace cannot vanish
+// under a collector: its client holds the namespace open, so one deleted
+// (ip netns del) stays readable through it until the client is closed.
 //
 // Health pools, drains and failover roles plug in through Options.Sources:
 // a Source is a small interface (Name, Describe, Collect with a context)

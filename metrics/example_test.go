@@ -27,3 +27,19 @@ func Example() {
 	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	log.Fatal(http.ListenAndServe("127.0.0.1:9101", nil))
 }
+
+// Serve a large table cheaply: the Collector writes the text format
+// itself, here only the node exporter's series (drop Groups for all).
+func ExampleCollector_ServeHTTP() {
+	client, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	col, err := metrics.New(client, &metrics.Options{Groups: metrics.NodeExporter})
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.Handle("/metrics", col)
+	log.Fatal(http.ListenAndServe("127.0.0.1:9101", nil))
+}

@@ -153,7 +153,13 @@ func lab(t *testing.T) (client, dir *nstest.NS) {
 func TestNodeExporterCompatible(t *testing.T) {
 	_, dir := lab(t)
 	_, neURL := peers.NodeExporter(t, dir, "127.0.0.1:9100")
-	_, ourURL := serve(t, dir, "127.0.0.1:9101", nil)
+	c, ourURL := serve(t, dir, "127.0.0.1:9101", nil)
+	// And the Collector serving itself, the node exporter's set only.
+	col, err := metrics.New(c, &metrics.Options{Groups: metrics.NodeExporter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	directURL := dir.ServeHTTP(t, "127.0.0.1:9102", col) + "/metrics"
 
 	// Counters lag traffic by up to 2s and connections change state, so
 	// compare only when two scrapes of ours around the node exporter's
@@ -162,8 +168,23 @@ func TestNodeExporterCompatible(t *testing.T) {
 	for {
 		a := scrape(t, dir, ourURL, "node_ipvs_")
 		ne := scrape(t, dir, neURL, "node_ipvs_")
+		direct := scrape(t, dir, directURL, "")
 		b := scrape(t, dir, ourURL, "node_ipvs_")
 		if fmt.Sprint(a) == fmt.Sprint(b) {
+			// The direct path: the same node_ipvs series and nothing
+			// beyond them but lvs_up and the scrape duration.
+			if direct[`lvs_up(GAUGE){}`] != 1 {
+				t.Fatalf("direct path: lvs_up %v", direct[`lvs_up(GAUGE){}`])
+			}
+			delete(direct, `lvs_up(GAUGE){}`)
+			delete(direct, `lvs_scrape_duration_seconds(GAUGE){}`)
+			if fmt.Sprint(direct) != fmt.Sprint(a) {
+				if time.Now().After(deadline) {
+					t.Fatalf("ServeHTTP with Groups NodeExporter differs from the registry's node_ipvs series:\n%v\n%v", direct, a)
+				}
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
 			if len(ne) < 5+3*10 {
 				t.Fatalf("node exporter emitted only %d node_ipvs series: %v", len(ne), ne)
 			}
@@ -266,6 +287,16 @@ func TestRicherMetrics(t *testing.T) {
 	}
 }
 
+// withoutDuration is m with the scrape duration's value taken from ref
+// (the one series two scrapes of the same table may differ in).
+func withoutDuration(m, ref map[string]float64) map[string]float64 {
+	const d = `lvs_scrape_duration_seconds(GAUGE){}`
+	if _, ok := m[d]; ok {
+		m[d] = ref[d]
+	}
+	return m
+}
+
 type stuckSource struct{}
 
 func (stuckSource) Name() string                        { return "stuck" }
@@ -283,6 +314,12 @@ func TestUnavailable(t *testing.T) {
 	ns.Exec(t, "ipvsadm", "-A", "-t", "10.0.0.100:80", "-s", "rr")
 	ns.Exec(t, "ipvsadm", "-a", "-t", "10.0.0.100:80", "-r", "10.0.0.2:80", "-m")
 	c, url := serve(t, ns, "127.0.0.1:9101", &metrics.Options{Timeout: 2 * time.Second, Sources: []metrics.Source{stuckSource{}}})
+	// The same client's table served by the Collector itself (ServeHTTP).
+	col, err := metrics.New(c, &metrics.Options{Timeout: 2 * time.Second, Sources: []metrics.Source{stuckSource{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := ns.ServeHTTP(t, "127.0.0.1:9102", col) + "/metrics"
 	m := scrape(t, ns, url, "")
 	if m[`lvs_up(GAUGE){}`] != 1 || m[`node_ipvs_backend_weight(GAUGE){local_address="10.0.0.100",local_mark="",local_port="80",proto="TCP",remote_address="10.0.0.2",remote_port="80"}`] != 1 {
 		t.Fatalf("healthy scrape: %v", m)
@@ -290,20 +327,25 @@ func TestUnavailable(t *testing.T) {
 	if v, ok := m[`lvs_source_up(GAUGE){source="stuck"}`]; !ok || v != 0 {
 		t.Errorf("stuck source: lvs_source_up = %v (present %v), want 0", v, ok)
 	}
+	if m := scrape(t, ns, direct, ""); fmt.Sprint(m) != fmt.Sprint(withoutDuration(scrape(t, ns, url, ""), m)) {
+		t.Errorf("ServeHTTP and the registry differ:\n%v\n%v", m, scrape(t, ns, url, ""))
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	m = scrape(t, ns, url, "")
-	if d := time.Since(start); d > 8*time.Second {
-		t.Errorf("scrape took %v with a 2s timeout", d)
-	}
-	if v, ok := m[`lvs_up(GAUGE){}`]; !ok || v != 0 {
-		t.Errorf("closed client: lvs_up = %v (present %v), want 0", v, ok)
-	}
-	for k := range m {
-		if strings.HasPrefix(k, "node_ipvs_") || strings.HasPrefix(k, "lvs_service_") || strings.HasPrefix(k, "lvs_destination_") {
-			t.Errorf("closed client, yet %s", k)
+	for _, u := range []string{url, direct} {
+		start := time.Now()
+		m = scrape(t, ns, u, "")
+		if d := time.Since(start); d > 8*time.Second {
+			t.Errorf("%s: scrape took %v with a 2s timeout", u, d)
+		}
+		if v, ok := m[`lvs_up(GAUGE){}`]; !ok || v != 0 {
+			t.Errorf("%s: closed client: lvs_up = %v (present %v), want 0", u, v, ok)
+		}
+		for k := range m {
+			if strings.HasPrefix(k, "node_ipvs_") || strings.HasPrefix(k, "lvs_service_") || strings.HasPrefix(k, "lvs_destination_") || strings.HasPrefix(k, "lvs_global_") {
+				t.Errorf("%s: closed client, yet %s", u, k)
+			}
 		}
 	}
 	// Bad options are refused before anything is read.

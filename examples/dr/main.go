@@ -36,7 +36,7 @@ import (
 )
 
 const usage = `usage:
-  dr director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE [-sched NAME]
+  dr director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE [-sched NAME] [-metrics ADDR:PORT]
   dr realserver -vip ADDR [-arp sysctl|arptables|nft]`
 
 func main() {
@@ -58,6 +58,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("dr director", flag.ContinueOnError)
 	c := cli.DirectorFlags(fs, "on IFACE's segment")
 	id := agent.IDFlag(fs)
+	metrics := agent.MetricsFlag(fs)
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
 	}
-	d := agent.Director{ID: agent.ID(*id, "dr-director", vip)}
+	d := agent.Director{ID: agent.ID(*id, "dr-director", vip), Metrics: *metrics}
 	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }

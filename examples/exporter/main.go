@@ -17,17 +17,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/golvs/lvs/examples/internal/agent"
 	"github.com/golvs/lvs/ipvs"
-	"github.com/golvs/lvs/metrics"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -52,8 +47,8 @@ func parse(args []string) (config, error) {
 	if *listen == "" {
 		return c, errors.New("-listen is required: the ADDR:PORT to serve metrics on")
 	}
-	if _, _, err := net.SplitHostPort(*listen); err != nil {
-		return c, fmt.Errorf("-listen %q: want ADDR:PORT, e.g. 127.0.0.1:9101", *listen)
+	if err := agent.CheckListen(*listen); err != nil {
+		return c, fmt.Errorf("-listen %w", err)
 	}
 	if !strings.HasPrefix(*path, "/") {
 		return c, fmt.Errorf("-path %q: must start with /", *path)
@@ -78,23 +73,7 @@ func steps(args []string) ([]agent.Step, error) {
 		return agent.Undo("close the IPVS client", func(context.Context) error { return client.Close() }), nil
 	}
 	serve := func(context.Context) (*agent.Setup, error) {
-		col, err := metrics.New(client, &metrics.Options{Timeout: cfg.timeout})
-		if err != nil {
-			return nil, err
-		}
-		reg := prometheus.NewRegistry()
-		if err := reg.Register(col); err != nil {
-			return nil, err
-		}
-		mux := http.NewServeMux()
-		mux.Handle(cfg.path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: cfg.timeout + time.Second}))
-		ln, err := net.Listen("tcp", cfg.listen)
-		if err != nil {
-			return nil, err
-		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		return agent.Undo("stop serving "+cfg.listen, srv.Shutdown), nil
+		return agent.ServeMetrics(client, cfg.listen, cfg.path, cfg.timeout)
 	}
 	return []agent.Step{open, serve}, nil
 }

@@ -36,7 +36,7 @@ import (
 )
 
 const usage = `usage:
-  fwmark director -vip ADDR -ports P[,P...] -mark N -rs ADDR[,ADDR...] -iface IFACE [-persist DURATION] [-backend nft|iptables] [-sched NAME]`
+  fwmark director -vip ADDR -ports P[,P...] -mark N -rs ADDR[,ADDR...] -iface IFACE [-persist DURATION] [-backend nft|iptables] [-sched NAME] [-metrics ADDR:PORT]`
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -53,6 +53,7 @@ type config struct {
 	backend fwmark.Backend
 	sched   ipvs.Scheduler
 	id      string
+	stats   string // -metrics
 }
 
 func parse(args []string) (config, error) {
@@ -67,6 +68,7 @@ func parse(args []string) (config, error) {
 	backend := fs.String("backend", "", "nft or iptables (default: whichever holds the rules already, else nft)")
 	sched := fs.String("sched", "rr", "IPVS scheduler `name` (rr, wlc, sh, mh, ...)")
 	id := agent.IDFlag(fs)
+	metrics := agent.MetricsFlag(fs)
 	err := agent.ParseFlags(fs, args)
 	if err != nil {
 		return c, err
@@ -107,7 +109,7 @@ func parse(args []string) (config, error) {
 	if c.sched, err = cli.Scheduler(*sched); err != nil {
 		return c, err
 	}
-	c.id = agent.ID(*id, "fwmark-director", c.vip)
+	c.id, c.stats = agent.ID(*id, "fwmark-director", c.vip), *metrics
 	c.rule.Mark = c.mark
 	c.rule.Protocol = fwmark.ProtocolAny // with ports: TCP, UDP and SCTP
 	c.rule.Destinations = []netip.Prefix{netip.PrefixFrom(c.vip, c.vip.BitLen())}
@@ -136,7 +138,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := agent.Director{ID: cfg.id}
+	d := agent.Director{ID: cfg.id, Metrics: cfg.stats}
 	var fw *fwmark.Client
 	family := ipvs.IPv4
 	if cfg.vip.Is6() {

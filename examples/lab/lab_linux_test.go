@@ -271,6 +271,8 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			{nat("-proto", "icmp"), `-proto "icmp"`},
 			{append(nat(), "extra"), `"extra"`},
 			{nat("-nosuchflag", "1"), "nosuchflag"},
+			{nat("-metrics", "9101"), `-metrics: "9101"`},
+			{nat("-metrics", "localhost:9101"), `-metrics: "localhost:9101"`},
 		},
 		"dr": {
 			{[]string{"dr"}, "usage"},
@@ -289,6 +291,7 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			{drd("-iface", "nosuch0"), `-iface "nosuch0"`},
 			{drd("-sched", "bogus"), `-sched "bogus"`},
 			{append(drd(), "extra"), `"extra"`},
+			{drd("-metrics", "127.0.0.1:0"), `-metrics: "127.0.0.1:0"`},
 			{drr("-vip", ""), `-vip ""`},
 			{drr("-vip", "0.0.0.0"), "-vip 0.0.0.0"},
 			{drr("-vip", "255.255.255.255"), "-vip 255.255.255.255"},
@@ -313,6 +316,7 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			{tund("-iface", ""), "-iface is required"},
 			{tund("-iface", "nosuch0"), `-iface "nosuch0"`},
 			{tund("-sched", "bogus"), `-sched "bogus"`},
+			{tund("-metrics", "127.0.0.1"), `-metrics: "127.0.0.1"`},
 			{tunr("-vip", "fd00:7::100"), "IPv6 VIPs are not supported"},
 			{tunr("-vip", ""), `-vip ""`},
 			{tunr("-vip", "0.0.0.0"), "-vip 0.0.0.0"},
@@ -345,6 +349,7 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			{fwd("-persist", "800h"), "-persist 800h"},
 			{fwd("-backend", "bogus"), `-backend "bogus"`},
 			{fwd("-sched", "bogus"), `-sched "bogus"`},
+			{fwd("-metrics", "[::1]:http"), `-metrics: "[::1]:http"`},
 		},
 	}
 	for _, name := range []string{"nat", "dr", "tun", "fwmark", "ha"} {

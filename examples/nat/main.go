@@ -46,6 +46,7 @@ type config struct {
 	proto ipvs.Protocol
 	snat  bool
 	id    string
+	stats string // -metrics
 }
 
 func parse(args []string) (config, error) {
@@ -57,6 +58,7 @@ func parse(args []string) (config, error) {
 	proto := fs.String("proto", "tcp", "tcp or udp")
 	snat := fs.Bool("snat", false, "one-arm NAT: source-NAT forwarded traffic so real servers answer the director")
 	id := agent.IDFlag(fs)
+	metrics := agent.MetricsFlag(fs)
 	var c config
 	err := agent.ParseFlags(fs, args)
 	if err != nil {
@@ -84,7 +86,7 @@ func parse(args []string) (config, error) {
 	if c.sched, err = cli.Scheduler(*sched); err != nil {
 		return c, err
 	}
-	c.snat = *snat
+	c.snat, c.stats = *snat, *metrics
 	c.id = agent.ID(*id, "nat", c.vip)
 	// What the SDK would refuse, refused before anything changes.
 	if err := (director.VIP{Address: c.vip.Addr(), Announce: director.AnnounceARP, Interface: c.iface}).Validate(); err != nil {
@@ -114,7 +116,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := agent.Director{ID: cfg.id}
+	d := agent.Director{ID: cfg.id, Metrics: cfg.stats}
 	svc := ipvs.Service{
 		ServiceKey: ipvs.ServiceKey{Protocol: cfg.proto, Address: cfg.vip.Addr(), Port: cfg.vip.Port()},
 		Scheduler:  cfg.sched,

@@ -38,7 +38,7 @@ import (
 )
 
 const usage = `usage:
-  tun director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE [-type ipip|gue|gre] [-port N] [-sched NAME]
+  tun director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE [-type ipip|gue|gre] [-port N] [-sched NAME] [-metrics ADDR:PORT]
   tun realserver -vip ADDR [-type ipip|gue|gre] [-port N]`
 
 // defaultGUEPort is the fou port when -type gue comes without -port.
@@ -88,6 +88,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun director", flag.ContinueOnError)
 	c := cli.DirectorFlags(fs, "anywhere routable")
 	id := agent.IDFlag(fs)
+	metrics := agent.MetricsFlag(fs)
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
 	if err != nil {
@@ -102,7 +103,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	for _, a := range c.RS {
 		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port})
 	}
-	d := agent.Director{ID: agent.ID(*id, "tun-director", vip)}
+	d := agent.Director{ID: agent.ID(*id, "tun-director", vip), Metrics: *metrics}
 	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
 	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
 }

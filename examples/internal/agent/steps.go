@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/ipvs"
@@ -19,12 +20,17 @@ type Director struct {
 	ID   string
 	Host *director.Client
 	IPVS *ipvs.Client
+	// Metrics, when set, is the ADDR:PORT Open serves the IPVS table's
+	// Prometheus metrics on (see MetricsFlag), until the agent stops.
+	Metrics string
 	// rec holds the agent's own records (its IPVS services).
-	rec *records
+	rec     *records
+	metrics *Setup
 }
 
 // Open opens the clients and undoes what a killed agent of the same
-// identity left: its VIP, sysctls and services.
+// identity left: its VIP, sysctls and services; then serves the metrics
+// when d.Metrics is set (a port already taken fails the step).
 func (d *Director) Open(ctx context.Context) (*Setup, error) {
 	var err error
 	if d.Host, err = director.New(&director.Config{Identity: d.ID}); err != nil {
@@ -35,6 +41,9 @@ func (d *Director) Open(ctx context.Context) (*Setup, error) {
 	}
 	closeAll := func(context.Context) error {
 		var errs []error
+		if d.metrics != nil {
+			errs = append(errs, d.metrics.Teardown(ctx))
+		}
 		if d.rec != nil {
 			errs = append(errs, d.rec.Close())
 		}
@@ -48,6 +57,9 @@ func (d *Director) Open(ctx context.Context) (*Setup, error) {
 	}
 	if err == nil {
 		err = d.rec.recover()
+	}
+	if err == nil && d.Metrics != "" {
+		d.metrics, err = ServeMetrics(d.IPVS, d.Metrics, "/metrics", 5*time.Second)
 	}
 	if err != nil {
 		return nil, errors.Join(err, closeAll(ctx))
