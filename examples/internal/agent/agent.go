@@ -47,6 +47,13 @@ func Undo(op string, f func(context.Context) error) *Setup {
 // status: 0 after a clean teardown, 1 when set-up or teardown failed. name
 // prefixes the messages on standard error.
 func Serve(name string, steps []Step) int {
+	return ServeThen(name, steps, nil)
+}
+
+// ServeThen is Serve that calls ready (if not nil) right after printing
+// "ready", for agents that report more once ready (examples/bgp prints
+// its announcements).
+func ServeThen(name string, steps []Step, ready func()) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var setups []*Setup
@@ -79,6 +86,9 @@ func Serve(name string, steps []Step) int {
 		os.Exit(137)
 	}
 	fmt.Println("ready")
+	if ready != nil {
+		ready()
+	}
 	<-ctx.Done()
 	if err := teardown(); err != nil {
 		fmt.Fprintln(os.Stderr, name+": teardown:", err)
