@@ -74,6 +74,7 @@ type Client struct {
 
 	evMu      sync.Mutex
 	up        map[netip.Addr]bool
+	lastErr   map[netip.Addr]string // the last reason a session failed
 	stopWatch context.CancelFunc
 }
 
@@ -84,7 +85,7 @@ func New(cfg *Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: *cfg, routes: map[netip.Prefix]Route{}, up: map[netip.Addr]bool{}}
+	c := &Client{cfg: *cfg, routes: map[netip.Prefix]Route{}, up: map[netip.Addr]bool{}, lastErr: map[netip.Addr]string{}}
 	c.cfg.Peers = append([]Peer(nil), cfg.Peers...)
 	c.s = server.NewBgpServer()
 	go c.s.Serve()
@@ -153,6 +154,9 @@ func apiPeer(asn uint32, p Peer) *api.Peer {
 			Enabled: true,
 		}}},
 	}
+	if p.Port != 0 {
+		ap.Transport = &api.Transport{RemotePort: uint32(p.Port)}
+	}
 	if p.Multihop > 0 {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.Multihop)}
 	}
@@ -187,18 +191,22 @@ func (c *Client) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time)
 		addr = ev.Peer.Conf.NeighborAddress
 	}
 	up := ev.Peer.State.SessionState == gobgp.BGP_FSM_ESTABLISHED
+	reason := ev.Peer.State.DisconnectMessage
+	if reason == "" && ev.Peer.State.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+		reason = strings.ToLower(strings.TrimPrefix(ev.Peer.State.DisconnectReason.String(), "DISCONNECT_REASON_"))
+	}
 	c.evMu.Lock()
 	was := c.up[addr]
 	c.up[addr] = up
+	// The idle timer's expiry is the retry, not the cause: keep the cause.
+	if reason != "" && ev.Peer.State.DisconnectReason != api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED {
+		c.lastErr[addr] = reason
+	}
 	c.evMu.Unlock()
 	switch {
 	case up && !was:
 		c.emit(Event{Time: t, Kind: EventPeerUp, Peer: addr})
 	case !up && was:
-		reason := ev.Peer.State.DisconnectMessage
-		if reason == "" {
-			reason = strings.ToLower(strings.TrimPrefix(ev.Peer.State.DisconnectReason.String(), "DISCONNECT_REASON_"))
-		}
 		c.emit(Event{Time: t, Kind: EventPeerDown, Peer: addr, Reason: reason})
 	}
 }
@@ -437,6 +445,11 @@ func (c *Client) Peers(ctx context.Context) ([]PeerStatus, error) {
 		if ps.LastError == "" && st.GetDisconnectReason() != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
 			ps.LastError = strings.ToLower(strings.TrimPrefix(st.GetDisconnectReason().String(), "DISCONNECT_REASON_"))
 		}
+		if ps.LastError == "" {
+			c.evMu.Lock()
+			ps.LastError = c.lastErr[a]
+			c.evMu.Unlock()
+		}
 		out = append(out, ps)
 	})
 	if err != nil {
@@ -454,11 +467,10 @@ func (c *Client) WaitEstablished(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ps, err := c.Peers(ctx)
+		// Listing is local and quick; it must still answer once ctx ends,
+		// to say which peer is down and why.
+		ps, err := c.Peers(context.WithoutCancel(ctx))
 		if err != nil {
-			if ctx.Err() != nil {
-				return newErr("wait for sessions", "", ErrUnavailable, ctx.Err())
-			}
 			return err
 		}
 		var down []string

@@ -34,6 +34,8 @@ type Peer struct {
 	Address netip.Addr
 	// ASN is the peer's AS; equal to Config.ASN makes an iBGP session.
 	ASN uint32
+	// Port is the peer's BGP port: 0 means 179.
+	Port uint16
 	// Password enables TCP MD5 signatures (RFC 2385); Linux only.
 	Password string
 	// Multihop is the TTL of an eBGP session to a peer that is not
