@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,7 @@ const (
 
 type lab struct {
 	client, router *nstest.NS
+	segment        *nstest.NS // the bridge's namespace
 	dirs           []*nstest.NS
 	bird           *peers.BirdProcess
 	url            string
@@ -37,7 +39,9 @@ type lab struct {
 
 func dirAddr(i int) string { return fmt.Sprintf("10.0.0.%d", 11+i) }
 
-func newLab(t *testing.T, directors int) *lab {
+// newLab builds the lab; bfd lists the directors BIRD runs BFD with
+// (3 x 300 ms).
+func newLab(t *testing.T, directors int, bfd ...int) *lab {
 	l := &lab{client: nstest.New(t), router: nstest.New(t)}
 	rs := []*nstest.NS{nstest.New(t), nstest.New(t)}
 	members := []nstest.Member{{NS: l.router, Name: "eth1", Addrs: []netip.Prefix{netip.MustParsePrefix(routerIP + "/24")}}}
@@ -49,7 +53,7 @@ func newLab(t *testing.T, directors int) *lab {
 	for i, r := range rs {
 		members = append(members, nstest.Member{NS: r, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/24", 21+i))}})
 	}
-	nstest.Segment(t, "br0", members...)
+	l.segment = nstest.Segment(t, "br0", members...)
 	nstest.Veth(t, l.client, "eth0", l.router, "eth0")
 	l.client.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.2/24"))
 	l.router.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.1/24"))
@@ -66,8 +70,15 @@ func newLab(t *testing.T, directors int) *lab {
 	}
 	conf := "router id " + routerIP + ";\nprotocol device { scan time 1; }\n" +
 		"protocol kernel { ipv4 { export all; }; merge paths on; }\n"
+	if len(bfd) > 0 {
+		conf += `protocol bfd { interface "eth1" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }` + "\n"
+	}
 	for i := range directors {
-		conf += fmt.Sprintf("protocol bgp d%d { local %s as 65000; neighbor %s as 65001; passive on; hold time 9; ipv4 { import all; export none; }; }\n", i+1, routerIP, dirAddr(i))
+		opt := ""
+		if slices.Contains(bfd, i) {
+			opt = "bfd on;"
+		}
+		conf += fmt.Sprintf("protocol bgp d%d { local %s as 65000; neighbor %s as 65001; passive on; hold time 9; %s ipv4 { import all; export none; }; }\n", i+1, routerIP, dirAddr(i), opt)
 	}
 	l.bird = peers.Bird(t, l.router, conf)
 	l.url = "http://" + vip + "/"
@@ -223,4 +234,31 @@ func TestECMP(t *testing.T) {
 	}
 	t.Logf("measured: graceful stop of a director took %v; %d requests during the drain, %v", stopTook.Round(time.Millisecond), total, tally)
 	_ = d1
+}
+
+// TestSilentFailure: a director whose packets stop reaching the router
+// (its switch port goes down; its process and session state live on) loses
+// its path within the hold time without BFD, and well within it with BFD.
+func TestSilentFailure(t *testing.T) {
+	l := newLab(t, 2, 1)
+	l.start(t, 0, "-hold", "3s")
+	l.start(t, 1, "-hold", "3s", "-bfd")
+	l.waitHops(t, 30*time.Second, dirAddr(0), dirAddr(1))
+	// Wait until BIRD's BFD session with director 2 is up.
+	waitFor(t, 30*time.Second, "BFD session up", func() bool {
+		return strings.Contains(l.bird.Birdc(t, "show", "bfd", "sessions"), "Up")
+	})
+	// The bridge's ports: p0 the router, p1 and p2 the directors.
+	l.segment.Exec(t, "ip", "link", "set", "p1", "down")
+	took := l.waitHops(t, 20*time.Second, dirAddr(1))
+	t.Logf("measured: silent director, hold time 3 s, no BFD -> path gone in %v", took.Round(time.Millisecond))
+	if took < 2*time.Second {
+		t.Errorf("path gone after %v: before the hold time could expire, so not the hold timer", took)
+	}
+	l.segment.Exec(t, "ip", "link", "set", "p2", "down")
+	took = l.waitHops(t, 20*time.Second)
+	t.Logf("measured: silent director, BFD 3 x 300 ms -> path gone in %v", took.Round(time.Millisecond))
+	if took >= 3*time.Second {
+		t.Errorf("with BFD the path took %v to go, no faster than the 3 s hold time\n%s", took, l.bird.Birdc(t, "show", "bfd", "sessions"))
+	}
 }
