@@ -1,7 +1,6 @@
 package bgp
 
 import (
-	"context"
 	"errors"
 
 	"github.com/golvs/lvs/internal/errs"
@@ -46,14 +45,13 @@ func invalid(object, field, msg string) error {
 	return errs.Invalid(pkg, "configure", object, field, msg)
 }
 
-// wrap keeps another package's error with its kind.
-func wrap(op, object string, err error) *Error {
-	kind := errs.KindOf(err)
-	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		kind = ErrCanceled
-	case kind == nil:
-		kind = ErrKernel
+// wrap makes err (GoBGP's, a context's, another package's) an error of
+// this package for op on object, keeping its kind.
+func wrap(op, object string, err error) error {
+	e := errs.Wrap(pkg, op, err)
+	var pe *Error
+	if errors.As(e, &pe) && pe.Object == "" {
+		pe.Object = object
 	}
-	return newErr(op, object, kind, err)
+	return e
 }
