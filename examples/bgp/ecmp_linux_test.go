@@ -120,6 +120,7 @@ func (l *lab) nexthops(t *testing.T) []string {
 	for _, m := range nexthopRE.FindAllStringSubmatch(out, -1) {
 		hops = append(hops, m[1])
 	}
+	slices.Sort(hops)
 	return hops
 }
 

@@ -16,8 +16,9 @@
 // and tun examples' realserver sides set up.
 //
 // On SIGINT or SIGTERM it withdraws the VIP and waits until the withdrawal
-// is written to the session, then removes what it configured and exits 0;
-// the router stops sending new flows before the service goes. A failed
+// is written to the session, keeps serving for -drain (2 s) while the
+// router converges, then removes what it configured and exits 0: the
+// router stops sending flows here before the service goes. A failed
 // set-up (a peer refusing the session within -wait, too) is rolled back
 // and exits 1; bad flags exit 2. Session changes go to standard error. It
 // needs root (CAP_NET_ADMIN) and acts on its own network namespace.
@@ -43,7 +44,7 @@ import (
 
 const usage = `usage:
   bgp director -vip ADDR:PORT -rs ADDR[,ADDR...] -asn N -router-id ADDR -peer ADDR -peer-asn N [-bfd] [-hold DURATION]
-               [-forward dr|tun] [-wait DURATION] [-id ID]`
+               [-forward dr|tun] [-wait DURATION] [-drain DURATION] [-id ID]`
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -76,6 +77,7 @@ type bgpDirector struct {
 	fwd     ipvs.ForwardMethod
 	cfg     bgp.Config
 	wait    time.Duration
+	drain   time.Duration
 	id      string
 	d       agent.Director
 	speaker *bgp.Client
@@ -95,6 +97,7 @@ func parse(args []string) (*bgpDirector, error) {
 	holdF := fs.Duration("hold", 9*time.Second, "BGP hold time (whole seconds, at least 3s)")
 	fwdF := fs.String("forward", "dr", "forwarding to the real servers: dr or tun")
 	waitF := fs.Duration("wait", 30*time.Second, "how long the session may take to come up")
+	drainF := fs.Duration("drain", 2*time.Second, "on shutdown, how long to keep serving after the withdrawal is sent (for the router to converge)")
 	id := agent.IDFlag(fs)
 	if err := agent.ParseFlags(fs, args); err != nil {
 		return nil, err
@@ -137,6 +140,10 @@ func parse(args []string) (*bgpDirector, error) {
 	if *waitF <= 0 {
 		return nil, fmt.Errorf("-wait %v: want a positive duration", *waitF)
 	}
+	if *drainF < 0 || *drainF > time.Minute {
+		return nil, fmt.Errorf("-drain %v: want 0 to 1m", *drainF)
+	}
+	d.drain = *drainF
 	p := bgp.Peer{Address: peer, ASN: peerASN, HoldTime: *holdF}
 	if *bfdF {
 		p.BFD = &bgp.BFD{}
@@ -205,6 +212,10 @@ func (d *bgpDirector) startSpeaker(ctx context.Context) (*agent.Setup, error) {
 		if d.stop != nil {
 			d.stop()
 			err = <-d.done
+			// The withdrawal is sent; give the router time to act on it
+			// before the service goes, so no new flow arrives here to
+			// find it gone.
+			time.Sleep(d.drain)
 		}
 		return errors.Join(err, c.Close())
 	}), nil

@@ -36,6 +36,7 @@ func TestBadFlags(t *testing.T) {
 		"hold fraction":      with("-hold", "3500ms"),
 		"forward":            with("-forward", "nat"),
 		"wait":               with("-wait", "0s"),
+		"drain":              with("-drain", "-1s"),
 		"positional":         append(append([]string(nil), ok...), "extra"),
 		"vip multicast":      with("-vip", "239.1.1.1:80"),
 		"vip unspecified":    with("-vip", "0.0.0.0:80"),
