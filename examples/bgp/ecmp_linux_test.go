@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,6 +158,72 @@ func conns(t *testing.T, d *nstest.NS) string {
 	return "?"
 }
 
+// longLived holds n keep-alive HTTP connections to the VIP, each asking
+// every 200 ms until ctx ends, and reports per connection whether every
+// request succeeded on that one connection and reached one real server.
+func (l *lab) longLived(ctx context.Context, n int) func() (kept int, broken []string) {
+	results := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{DialContext: l.client.DialContext, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
+			defer tr.CloseIdleConnections()
+			hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			first := ""
+			for k := 0; k < 1000 && ctx.Err() == nil; k++ {
+				reused := false
+				tctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused },
+				})
+				req, _ := http.NewRequestWithContext(tctx, "GET", l.url, nil)
+				resp, err := hc.Do(req)
+				if err != nil {
+					results[i] = fmt.Sprintf("conn %d request %d: %v", i, k, err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case k == 0:
+					first = string(b)
+				case !reused:
+					results[i] = fmt.Sprintf("conn %d request %d: a new connection", i, k)
+					return
+				case string(b) != first:
+					results[i] = fmt.Sprintf("conn %d request %d: answered by %s, was %s", i, k, b, first)
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+	}
+	return func() (int, []string) {
+		wg.Wait()
+		var broken []string
+		for _, r := range results {
+			if r != "" {
+				broken = append(broken, r)
+			}
+		}
+		return n - len(broken), broken
+	}
+}
+
+// active returns director d's active connections to the VIP.
+func active(t *testing.T, d *nstest.NS) int {
+	n := 0
+	for _, line := range strings.Split(d.Exec(t, "ipvsadm", "-Ln", "-t", vip+":80"), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[0] == "->" {
+			v, _ := strconv.Atoi(f[4])
+			n += v
+		}
+	}
+	return n
+}
+
 // TestECMP: two directors announce the VIP; the router's kernel route has
 // both next hops and traffic reaches both real servers through both
 // directors. SIGKILL of one removes its path (measured), new connections
@@ -191,8 +259,19 @@ func TestECMP(t *testing.T) {
 	l.waitHops(t, 30*time.Second, dirAddr(0), dirAddr(1))
 
 	// Graceful removal of director 2 under load: requests keep going,
-	// each a new connection, while it withdraws and tears down.
+	// each a new connection, while it withdraws and tears down; and
+	// long-lived connections, about half of them through director 2, move
+	// to director 1 when the router drops its path: with mh and
+	// sloppy_tcp they go on, to the same real server.
 	ctx, cancel := context.WithCancel(context.Background())
+	const nLong = 20
+	longDone := l.longLived(ctx, nLong)
+	time.Sleep(2 * time.Second)
+	a1, a2 := active(t, l.dirs[0]), active(t, l.dirs[1])
+	t.Logf("before the stop, active connections per director %d / %d", a1, a2)
+	if a2 == 0 {
+		t.Errorf("no long-lived connection goes through director 2: the move is not tested")
+	}
 	var mu sync.Mutex
 	tally := map[string]int{}
 	var wg sync.WaitGroup
@@ -220,6 +299,11 @@ func TestECMP(t *testing.T) {
 	time.Sleep(2 * time.Second) // keep requesting after it is gone
 	cancel()
 	wg.Wait()
+	kept, broken := longDone()
+	t.Logf("measured: %d of %d long-lived connections went on after their director left", kept, nLong)
+	for _, b := range broken {
+		t.Errorf("long-lived connection broken: %s", b)
+	}
 	total := 0
 	for k, v := range tally {
 		total += v
