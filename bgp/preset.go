@@ -18,7 +18,8 @@ func PresetECMP() []director.Sysctl {
 }
 
 // ECMPService returns a TCP service for vip with IPVS's mh (Maglev)
-// scheduler and the real servers rs as destinations of forwarding method
+// scheduler (hashing source address and port, with fallback) and the real
+// servers rs as destinations of forwarding method
 // fwd, weight 1, sorted by address: every director given the same rs in
 // any order builds the same lookup table and so sends a flow to the same
 // real server. Changing the set remaps about 1/N of the flows of the other
@@ -31,6 +32,11 @@ func ECMPService(vip netip.AddrPort, fwd ipvs.ForwardMethod, rs ...netip.Addr) (
 	svc := ipvs.Service{
 		ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()},
 		Scheduler:  ipvs.MaglevHashing,
+		// Hash the source port too, so one client's connections spread
+		// (the router's ECMP hashes ports as well), and fall back to the
+		// next server in the table, the same on every director, when the
+		// hashed one has weight 0.
+		Flags: ipvs.FlagMHPort | ipvs.FlagMHFallback,
 	}
 	dests := make([]ipvs.Destination, 0, len(sorted))
 	for _, a := range sorted {
