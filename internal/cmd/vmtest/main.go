@@ -83,9 +83,10 @@ func run(ctx context.Context, o options) int {
 		kernels = strings.Split(o.kernel, ",")
 	}
 	failed := false
-	step := func(name string, args ...string) bool {
+	step := func(dir, name string, args ...string) bool {
 		fmt.Printf("vmtest: %s %s\n", name, strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if o.race {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
@@ -107,7 +108,14 @@ func run(ctx context.Context, o options) int {
 
 	if o.unit {
 		t := time.Now()
-		step("go", append([]string{"vet"}, o.pkgs...)...)
+		groups, err := unitGroups(ctx, o.pkgs)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		for _, g := range groups {
+			step(g.dir, "go", append([]string{"vet"}, g.pkgs...)...)
+		}
 		args := []string{"test"}
 		if o.race {
 			args = append(args, "-race")
@@ -118,7 +126,9 @@ func run(ctx context.Context, o options) int {
 		if o.verbose {
 			args = append(args, "-v")
 		}
-		step("go", append(args, o.pkgs...)...)
+		for _, g := range groups {
+			step(g.dir, "go", append(args, g.pkgs...)...)
+		}
 		fmt.Printf("vmtest: host: vet and unit tests took %.0fs\n", time.Since(t).Seconds())
 	}
 	if len(kernels) == 0 {
@@ -240,37 +250,44 @@ func exitCode(failed bool) int {
 // testPkg is a package with tests, as go list reports it.
 type testPkg struct {
 	importPath, dir, rel string
+	mod                  string // its module's directory (nested.go)
 }
 
 // build compiles the test binaries and the programs listed in vmbuild.txt
 // files, and returns the files to place in the guest and the script that
 // runs them.
 func build(ctx context.Context, o options, work string) ([]vm.File, string, error) {
-	modOut, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
+	root, err := moduleRoot(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("go list -m: %w", err)
+		return nil, "", err
 	}
-	root := strings.TrimSpace(string(modOut))
-	args := append([]string{"list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{len .TestGoFiles}}\t{{len .XTestGoFiles}}"}, o.pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
-	cmd.Stderr = os.Stderr
-	listOut, err := cmd.Output()
+	groups, err := byModule(root, o.pkgs)
 	if err != nil {
-		return nil, "", fmt.Errorf("go list: %w", err)
+		return nil, "", err
 	}
 	var pkgs []testPkg
-	sc := bufio.NewScanner(strings.NewReader(string(listOut)))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), "\t")
-		if len(f) != 4 || (f[2] == "0" && f[3] == "0") {
-			continue
-		}
-		rel, err := filepath.Rel(root, f[1])
+	for _, g := range groups {
+		args := append([]string{"list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{len .TestGoFiles}}\t{{len .XTestGoFiles}}"}, g.pkgs...)
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = g.dir
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
+		cmd.Stderr = os.Stderr
+		listOut, err := cmd.Output()
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("go list: %w", err)
 		}
-		pkgs = append(pkgs, testPkg{importPath: f[0], dir: f[1], rel: filepath.ToSlash(rel)})
+		sc := bufio.NewScanner(strings.NewReader(string(listOut)))
+		for sc.Scan() {
+			f := strings.Split(sc.Text(), "\t")
+			if len(f) != 4 || (f[2] == "0" && f[3] == "0") {
+				continue
+			}
+			rel, err := filepath.Rel(root, f[1])
+			if err != nil {
+				return nil, "", err
+			}
+			pkgs = append(pkgs, testPkg{importPath: f[0], dir: f[1], rel: filepath.ToSlash(rel), mod: g.dir})
+		}
 	}
 	if len(pkgs) == 0 {
 		return nil, "", fmt.Errorf("no packages with tests in %v", o.pkgs)
@@ -306,6 +323,7 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		args = append(args, p.importPath)
 		fmt.Printf("vmtest: go %s\n", strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = p.mod
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -342,8 +360,9 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	for t := range tools {
 		bin := filepath.Join(work, "bin", path.Base(t))
 		fmt.Printf("vmtest: go build -o %s %s\n", bin, t)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, t)
-		cmd.Dir = root
+		dir, pkg := buildTarget(root, t)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
