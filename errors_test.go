@@ -21,7 +21,7 @@ import (
 
 // publicPackages are the packages that return errors to users; each must
 // speak internal/errs' vocabulary.
-var publicPackages = []string{"ipvs", "ipvs/ipvsadm", "director", "realserver", "fwmark", "health", "failover", "bgp"}
+var publicPackages = []string{"ipvs", "ipvs/ipvsadm", "director", "realserver", "fwmark", "health", "failover", "failover/vrrp", "metrics", "bgp"}
 
 const errsPath = "github.com/golvs/lvs/internal/errs"
 

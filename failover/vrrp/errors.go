@@ -26,6 +26,15 @@ var (
 	ErrClosed = errs.ErrClosed
 	// ErrKernel: the kernel refused a socket call for another reason.
 	ErrKernel = errs.ErrKernel
+
+	// Not returned by this package; the same values as everywhere.
+	ErrExist       = errs.ErrExist
+	ErrConflict    = errs.ErrConflict
+	ErrIneffective = errs.ErrIneffective
+	ErrUnavailable = errs.ErrUnavailable
+	ErrCanceled    = errs.ErrCanceled
+	ErrRollback    = errs.ErrRollback
+	ErrCheckFailed = errs.ErrCheckFailed
 )
 
 const pkg = "vrrp"
