@@ -365,8 +365,10 @@ type Destination struct {
 	// Family is zero or the family of Address (FamilyOf), except that
 	// IPv6 with an IPv4-mapped Address keeps the destination IPv6 (as
 	// `ipvsadm -a ... -r [::ffff:a.b.c.d]` makes it) instead of IPv4; the
-	// kernel holds the two apart. Read back, it is IPv6 for such a
-	// destination and zero otherwise.
+	// kernel holds the two apart. The kernel refuses such a destination
+	// (EINVAL, ErrInvalid) unless the address is one of the director's own,
+	// as it refuses ipvsadm's: an IPv4-mapped address is not IPv6 unicast
+	// to it. Read back, it is IPv6 for such a destination, else zero.
 	Family Family
 	// Port must equal the service port for DirectRoute and Tunnel
 	// destinations of address services: only NAT maps ports.

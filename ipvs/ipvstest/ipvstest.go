@@ -389,6 +389,11 @@ func (c *Client) putDest(op, obj string, k ipvs.ServiceKey, d ipvs.Destination) 
 		s.dests[i].Destination = d
 	case i >= 0:
 		return exists(op, obj)
+	case d.Family == ipvs.IPv6:
+		// An IPv6 destination at a mapped address: the kernel's
+		// ipv6_addr_type() does not call it unicast, and it refuses it
+		// unless the address is the director's own, which none is here.
+		return kernelInvalid(op, obj)
 	default:
 		if mixed {
 			c.mixed++
