@@ -10,8 +10,8 @@
 // Checks:
 //   - IPVS (ipvs.Client.Check): services without destinations or with every
 //     weight 0, services on an address that is not local, sync daemons on
-//     a missing or down interface, conn_reuse_mode/expire_nodest_conn
-//     pitfalls;
+//     a missing or down interface, conn_reuse_mode/expire_nodest_conn/
+//     conntrack pitfalls;
 //   - each VIP of the table (director.CheckVIP): routed mode when the VIP is
 //     on a dummy device, ARP mode on the device carrying it otherwise;
 //   - NAT return path (director.CheckReturnPath) of each masquerading real
