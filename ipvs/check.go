@@ -66,17 +66,18 @@ func serviceOption(k ServiceKey) string {
 }
 
 // reuseFindings reports the connection-reuse pitfalls of the sysctls
-// conn_reuse_mode and expire_nodest_conn on kernel release (uname -r).
-func reuseFindings(release string, reuse, nodest int) Findings {
+// conn_reuse_mode, expire_nodest_conn and conntrack on kernel release
+// (uname -r).
+func reuseFindings(release string, reuse, nodest, conntrack int) Findings {
 	var out Findings
 	if reuse == 0 && nodest == 0 {
 		out = append(out, Finding{Severity: SeverityWarning, Subject: "net.ipv4.vs.conn_reuse_mode",
 			Problem: "conn_reuse_mode=0 and expire_nodest_conn=0: a new connection from a client port still in IPVS's connection table goes to that entry's destination, even one deleted or at weight 0, so busy clients that reuse ports keep reaching removed servers and drains never end",
 			Fix:     "set net.ipv4.vs.expire_nodest_conn=1 (as kube-proxy does), or conn_reuse_mode=1 on kernel 5.9 or later"})
 	}
-	if maj, min, ok := kernelVersion(release); ok && (maj < 5 || maj == 5 && min < 9) && (maj > 4 || maj == 4 && min >= 1) && reuse&1 != 0 {
+	if maj, min, ok := kernelVersion(release); ok && (maj < 5 || maj == 5 && min < 9) && (maj > 4 || maj == 4 && min >= 1) && reuse&1 != 0 && conntrack != 0 {
 		out = append(out, Finding{Severity: SeverityWarning, Subject: "net.ipv4.vs.conn_reuse_mode",
-			Problem: fmt.Sprintf("conn_reuse_mode=%d on kernel %s (before 5.9): a new connection reusing the port of an old one is dropped until the old entry expires, a 1 s delay for clients opening many connections", reuse, release),
+			Problem: fmt.Sprintf("conn_reuse_mode=%d with conntrack=1 on kernel %s (before 5.9): the SYN of a new connection reusing the port of an old one is dropped so that its conntrack entry can go, a 1 s retransmission delay for clients opening many connections", reuse, release),
 			Fix:     "set net.ipv4.vs.conn_reuse_mode=0 with expire_nodest_conn=1 (kube-proxy's setting for 4.1 to 5.8), or upgrade the kernel"})
 	}
 	return out

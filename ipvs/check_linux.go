@@ -15,7 +15,7 @@ import (
 // services without destinations or with every destination at weight 0,
 // address services on an address that is not local, sync daemons on a
 // missing or down interface, and the connection-reuse pitfalls of
-// conn_reuse_mode and expire_nodest_conn. It changes nothing. The error
+// conn_reuse_mode, expire_nodest_conn and conntrack. It changes nothing. The error
 // is for a table or host it cannot read, not for findings; no services
 // and no daemons give no findings.
 func (c *Client) Check(ctx context.Context) (Findings, error) {
@@ -56,14 +56,18 @@ func (c *Client) Check(ctx context.Context) (Findings, error) {
 	out = append(out, daemonFindings(ds, func(n string) (bool, bool) { up, ok := links[n]; return ok, up })...)
 	reuse, err1 := c.SysctlInts(ctx, SysctlConnReuseMode)
 	nodest, err2 := c.SysctlInts(ctx, SysctlExpireNodestConn)
+	ct, err3 := c.SysctlInts(ctx, SysctlConntrack)
+	if err2 == nil {
+		err2 = err3
+	}
 	switch {
-	case err1 == nil && err2 == nil && len(reuse) == 1 && len(nodest) == 1:
+	case err1 == nil && err2 == nil && len(reuse) == 1 && len(nodest) == 1 && len(ct) == 1:
 		var u unix.Utsname
 		release := ""
 		if unix.Uname(&u) == nil {
 			release = unix.ByteSliceToString(u.Release[:])
 		}
-		out = append(out, reuseFindings(release, reuse[0], nodest[0])...)
+		out = append(out, reuseFindings(release, reuse[0], nodest[0], ct[0])...)
 	case errors.Is(err1, ErrNotExist) || errors.Is(err1, ErrUnavailable):
 		// ip_vs sysctls appear with the module: nothing to check yet.
 	case err1 != nil:

@@ -36,21 +36,22 @@ func TestServiceFindings(t *testing.T) {
 
 func TestReuseFindings(t *testing.T) {
 	for _, tc := range []struct {
-		release       string
-		reuse, nodest int
-		want          []string
+		release           string
+		reuse, nodest, ct int
+		want              []string
 	}{
-		{"6.1.0-28-cloud-amd64", 1, 0, nil},
-		{"6.1.0-28-cloud-amd64", 0, 1, nil},
-		{"6.12.9", 0, 0, []string{"conn_reuse_mode=0 and expire_nodest_conn=0"}},
-		{"5.4.0-150-generic", 1, 1, []string{"conn_reuse_mode=1 on kernel 5.4.0-150-generic (before 5.9)"}},
-		{"5.8.18", 3, 0, []string{"conn_reuse_mode=3 on kernel 5.8.18"}},
-		{"5.4.0", 0, 0, []string{"conn_reuse_mode=0 and expire_nodest_conn=0"}},
-		{"5.9.0", 1, 0, nil},
-		{"4.0.9", 1, 0, nil}, // before 4.1 conn_reuse_mode did not exist
-		{"garbage", 1, 0, nil},
+		{"6.1.0-28-cloud-amd64", 1, 0, 1, nil},
+		{"6.1.0-28-cloud-amd64", 0, 1, 0, nil},
+		{"6.12.9", 0, 0, 0, []string{"conn_reuse_mode=0 and expire_nodest_conn=0"}},
+		{"5.4.0-150-generic", 1, 1, 1, []string{"conn_reuse_mode=1 with conntrack=1 on kernel 5.4.0-150-generic (before 5.9)"}},
+		{"5.4.0-150-generic", 1, 1, 0, nil}, // without conntrack, no drop
+		{"5.8.18", 3, 0, 1, []string{"conn_reuse_mode=3 with conntrack=1 on kernel 5.8.18"}},
+		{"5.4.0", 0, 0, 1, []string{"conn_reuse_mode=0 and expire_nodest_conn=0"}},
+		{"5.9.0", 1, 0, 1, nil},
+		{"4.0.9", 1, 0, 1, nil}, // before 4.1 conn_reuse_mode did not exist
+		{"garbage", 1, 0, 1, nil},
 	} {
-		got := reuseFindings(tc.release, tc.reuse, tc.nodest)
+		got := reuseFindings(tc.release, tc.reuse, tc.nodest, tc.ct)
 		if len(got) != len(tc.want) {
 			t.Errorf("%s reuse=%d nodest=%d: %v, want %q", tc.release, tc.reuse, tc.nodest, got, tc.want)
 			continue

@@ -61,7 +61,8 @@
 // namespace's IPVS configuration keeps traffic from being forwarded:
 // services without destinations or with every weight 0, services on an
 // address that is not local, sync daemons on a missing or down interface,
-// and connection-reuse pitfalls (conn_reuse_mode, expire_nodest_conn).
+// and connection-reuse pitfalls (conn_reuse_mode, expire_nodest_conn,
+// conntrack).
 //
 // The Validate methods (Service.Validate, State.Validate and the others)
 // make the checks of the calls without sending anything, to check input

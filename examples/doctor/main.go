@@ -10,8 +10,8 @@
 // Checks:
 //   - IPVS (ipvs.Client.Check): services without destinations or with every
 //     weight 0, services on an address that is not local, sync daemons on
-//     a missing or down interface, conn_reuse_mode/expire_nodest_conn
-//     pitfalls;
+//     a missing or down interface, conn_reuse_mode/expire_nodest_conn/
+//     conntrack pitfalls;
 //   - each VIP of the table (director.CheckVIP): routed mode when the VIP is
 //     on a dummy device, ARP mode on the device carrying it otherwise;
 //   - NAT return path (director.CheckReturnPath) of each masquerading real
@@ -29,8 +29,9 @@
 //
 // Exit status: 0 nothing broken (warnings and notes may be printed), 1 a
 // finding is broken (traffic will not flow as the mode needs), 2 bad
-// flags, 3 a check could not run (no IPVS, no such namespace, no
-// privileges). It changes nothing on the host; it needs CAP_NET_ADMIN for
+// flags, 3 a check could not run (no such namespace, no privileges). A
+// host without IPVS (a real server needs none) gets a note instead of the
+// IPVS and director checks. It changes nothing on the host; it needs CAP_NET_ADMIN for
 // the IPVS and netfilter reads.
 package main
 
@@ -178,28 +179,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // examine runs every check that applies and returns their findings.
 func examine(ctx context.Context, cfg config) (diag.Findings, error) {
-	var all diag.Findings
-	ic, err := ipvs.New(&ipvs.Config{NetNSPath: cfg.netns})
+	all, err := ipvsChecks(ctx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	defer ic.Close()
-	fs, err := ic.Check(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all = append(all, fs...)
-	snap, err := ic.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-
-	if len(snap) > 0 {
-		fs, err := directorChecks(ctx, cfg, snap)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, fs...)
 	}
 
 	rc, err := realserver.New(&realserver.Config{NetNSPath: cfg.netns})
@@ -221,11 +203,36 @@ func examine(ctx context.Context, cfg config) (diag.Findings, error) {
 		}
 		all = append(all, fs...)
 	}
-	fs, err = rc.CheckRoutes(ctx, cfg.clients...)
+	fs, err := rc.CheckRoutes(ctx, cfg.clients...)
 	if err != nil {
 		return nil, err
 	}
 	return append(all, fs...), nil
+}
+
+// ipvsChecks checks the IPVS table and what it implies of the director.
+// A host without IPVS (a real server needs none) gets a note.
+func ipvsChecks(ctx context.Context, cfg config) (diag.Findings, error) {
+	ic, err := ipvs.New(&ipvs.Config{NetNSPath: cfg.netns})
+	if errors.Is(err, ipvs.ErrUnavailable) {
+		return diag.Findings{{Severity: diag.SeverityNote, Subject: "IPVS",
+			Problem: "the kernel has no IPVS (module ip_vs not loaded): no virtual services here, director checks skipped",
+			Fix:     "modprobe ip_vs, if this host is a director"}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer ic.Close()
+	all, err := ic.Check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := ic.Snapshot(ctx)
+	if err != nil || len(snap) == 0 {
+		return all, err
+	}
+	fs, err := directorChecks(ctx, cfg, snap)
+	return append(all, fs...), err
 }
 
 // directorChecks checks the VIPs, NAT return paths and fwmark rules the
