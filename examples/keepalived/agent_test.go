@@ -144,3 +144,56 @@ func TestReloadWritesOnlyTheChange(t *testing.T) {
 		t.Errorf("after shutdown:\n%s", got)
 	}
 }
+
+const sorryConf = `virtual_server 10.0.0.2 80 {
+  delay_loop 1
+  connect_timeout 0.5
+  lb_algo rr
+  quorum Q
+  sorry_server 10.0.9.9 80
+  real_server 127.0.0.1 P1 {
+    TCP_CHECK {
+      retry 0
+    }
+  }
+  real_server 127.0.0.1 P2 {
+    TCP_CHECK {
+      retry 0
+    }
+  }
+}
+virtual_server 10.0.0.3 53 {
+  protocol UDP
+  lb_algo rr
+  ops
+  real_server 10.0.8.1 53 {
+  }
+}
+`
+
+// TestQuorumSorryServer: below quorum the sorry server replaces every real
+// server (keepalived.conf(5): "all real servers will be brought down");
+// a reload lowering the quorum brings the live one back and removes the
+// sorry server, and a real server without checkers is always in.
+func TestQuorumSorryServer(t *testing.T) {
+	_, p1 := listen(t)
+	ln2, p2 := listen(t)
+	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(sorryConf)
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := parse(t, strings.Replace(text, "Q", "2", 1))
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	udp := "UDP 10.0.0.3:53 rr: 10.0.8.1:53/1\n"
+	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/1\n"+udp)
+	ln2.Close()
+	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 10.0.9.9:80/1\n"+udp)
+	if err := a.configure(parse(t, strings.Replace(text, "Q", "1", 1))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 127.0.0.1:"+p1+"/1\n"+udp)
+}
