@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"github.com/golvs/lvs/ipvs"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -196,4 +198,40 @@ func TestQuorumSorryServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 127.0.0.1:"+p1+"/1\n"+udp)
+}
+
+// TestReloadDrainsRemovedServer: a real server a reload removes is drained
+// (weight 0 while IPVS counts connections to it), then deleted.
+func TestReloadDrainsRemovedServer(t *testing.T) {
+	_, p1 := listen(t)
+	_, p2 := listen(t)
+	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(agentConf)
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := parse(t, strings.Replace(text, "W2", "2", 1))
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	svc := "TCP 10.0.0.1:80 wrr:"
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/2 127.0.0.1:"+p1+"/3\n")
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80}
+	rs2 := netip.MustParseAddrPort("127.0.0.1:" + p2)
+	if err := fake.SetConnections(k, rs2, 1, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The same file without the second real server.
+	i := strings.Index(text, "  real_server 127.0.0.1 "+p2)
+	if err := a.configure(parse(t, text[:i]+"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/0 127.0.0.1:"+p1+"/3\n")
+	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/0 127.0.0.1:"+p1+"/3\n")
+	if err := fake.SetConnections(k, rs2, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p1+"/3\n")
 }
