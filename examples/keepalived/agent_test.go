@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/golvs/lvs/ipvs"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/examples/keepalived/internal/conf"
+	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/ipvs/ipvstest"
 )
 
