@@ -235,3 +235,43 @@ func TestReloadDrainsRemovedServer(t *testing.T) {
 	}
 	waitFor(t, a, fake, svc+" 127.0.0.1:"+p1+"/3\n")
 }
+
+// TestMiscDynamicWeight: MISC_CHECK with misc_dynamic sets the weight from
+// the exit status (status − 2), and exit 1 takes the server out.
+func TestMiscDynamicWeight(t *testing.T) {
+	dir := t.TempDir()
+	status := filepath.Join(dir, "status")
+	if err := os.WriteFile(status, []byte("12"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := `global_defs {
+  enable_script_security
+}
+virtual_server 10.0.0.4 80 {
+  delay_loop 1
+  lb_algo wrr
+  real_server 10.0.7.1 80 {
+    weight 1
+    MISC_CHECK {
+      misc_path "/bin/sh -c 'exit $(cat ` + status + `)'"
+      misc_timeout 1
+      misc_dynamic
+    }
+  }
+}
+`
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := parse(t, text)
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	waitFor(t, a, fake, "TCP 10.0.0.4:80 wrr: 10.0.7.1:80/10\n")
+	if err := os.WriteFile(status, []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, "TCP 10.0.0.4:80 wrr:\n")
+}
