@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/examples/keepalived/internal/conf"
+	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/ipvs/ipvstest"
 )
 
@@ -143,4 +145,133 @@ func TestReloadWritesOnlyTheChange(t *testing.T) {
 	if got := dump(t, fake); got != "" {
 		t.Errorf("after shutdown:\n%s", got)
 	}
+}
+
+const sorryConf = `virtual_server 10.0.0.2 80 {
+  delay_loop 1
+  connect_timeout 0.5
+  lb_algo rr
+  quorum Q
+  sorry_server 10.0.9.9 80
+  real_server 127.0.0.1 P1 {
+    TCP_CHECK {
+      retry 0
+    }
+  }
+  real_server 127.0.0.1 P2 {
+    TCP_CHECK {
+      retry 0
+    }
+  }
+}
+virtual_server 10.0.0.3 53 {
+  protocol UDP
+  lb_algo rr
+  ops
+  real_server 10.0.8.1 53 {
+  }
+}
+`
+
+// TestQuorumSorryServer: below quorum the sorry server replaces every real
+// server (keepalived.conf(5): "all real servers will be brought down");
+// a reload lowering the quorum brings the live one back and removes the
+// sorry server, and a real server without checkers is always in.
+func TestQuorumSorryServer(t *testing.T) {
+	_, p1 := listen(t)
+	ln2, p2 := listen(t)
+	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(sorryConf)
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := parse(t, strings.Replace(text, "Q", "2", 1))
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	udp := "UDP 10.0.0.3:53 rr: 10.0.8.1:53/1\n"
+	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/1\n"+udp)
+	ln2.Close()
+	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 10.0.9.9:80/1\n"+udp)
+	if err := a.configure(parse(t, strings.Replace(text, "Q", "1", 1))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 127.0.0.1:"+p1+"/1\n"+udp)
+}
+
+// TestReloadDrainsRemovedServer: a real server a reload removes is drained
+// (weight 0 while IPVS counts connections to it), then deleted.
+func TestReloadDrainsRemovedServer(t *testing.T) {
+	_, p1 := listen(t)
+	_, p2 := listen(t)
+	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(agentConf)
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := parse(t, strings.Replace(text, "W2", "2", 1))
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	svc := "TCP 10.0.0.1:80 wrr:"
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/2 127.0.0.1:"+p1+"/3\n")
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80}
+	rs2 := netip.MustParseAddrPort("127.0.0.1:" + p2)
+	if err := fake.SetConnections(k, rs2, 1, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The same file without the second real server.
+	i := strings.Index(text, "  real_server 127.0.0.1 "+p2)
+	if err := a.configure(parse(t, text[:i]+"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/0 127.0.0.1:"+p1+"/3\n")
+	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/0 127.0.0.1:"+p1+"/3\n")
+	if err := fake.SetConnections(k, rs2, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, svc+" 127.0.0.1:"+p1+"/3\n")
+}
+
+// TestMiscDynamicWeight: MISC_CHECK with misc_dynamic sets the weight from
+// the exit status (status − 2), and exit 1 takes the server out.
+func TestMiscDynamicWeight(t *testing.T) {
+	dir := t.TempDir()
+	status := filepath.Join(dir, "status")
+	if err := os.WriteFile(status, []byte("12"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := `global_defs {
+  enable_script_security
+}
+virtual_server 10.0.0.4 80 {
+  delay_loop 1
+  lb_algo wrr
+  real_server 10.0.7.1 80 {
+    weight 1
+    MISC_CHECK {
+      misc_path "/bin/sh -c 'exit $(cat ` + status + `)'"
+      misc_timeout 1
+      misc_dynamic
+    }
+  }
+}
+`
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := parse(t, text)
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown()
+	waitFor(t, a, fake, "TCP 10.0.0.4:80 wrr: 10.0.7.1:80/10\n")
+	if err := os.WriteFile(status, []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, fake, "TCP 10.0.0.4:80 wrr:\n")
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/internal/peers"
+	"github.com/golvs/lvs/ipvs/ipvstest"
 )
 
 // ours is where vmtest puts this program: last on the guest's PATH, so
@@ -395,5 +398,27 @@ func TestOracle(t *testing.T) {
 				t.Errorf("after SIGTERM:\nkeepalived:\n%s\nours:\n%s", a, b)
 			}
 		})
+	}
+}
+
+// TestOracleCasesConfigure checks, without a kernel, that every oracle
+// configuration parses cleanly and makes valid pools and IPVS state.
+func TestOracleCasesConfigure(t *testing.T) {
+	for _, tc := range oracleCases {
+		for _, text := range []string{tc.conf, tc.reload} {
+			c := parse(t, text)
+			fake := ipvstest.New()
+			ctx, cancel := context.WithCancel(context.Background())
+			a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+			if err := a.configure(c); err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			a.apply()
+			if got := dump(t, fake); !strings.Contains(got, "10.0.0.") {
+				t.Errorf("%s: table %q", tc.name, got)
+			}
+			a.shutdown()
+			cancel()
+		}
 	}
 }
