@@ -641,7 +641,9 @@ func (r *runner) check(ctx context.Context) {
 	} else {
 		prio = min(max(prio, 1), 254)
 	}
-	if r.cfg.Elector != nil && prio != r.prio {
+	// Only weighted trackers move the priority: without them the
+	// elector keeps its own.
+	if r.weighted() && prio != r.prio {
 		r.prio = prio
 		r.fail("set priority", r.cfg.Elector.SetPriority(prio))
 		r.emit(Event{Kind: EventPriority, Priority: prio})
@@ -658,6 +660,15 @@ func (r *runner) check(ctx context.Context) {
 			r.startElector()
 		}
 	}
+}
+
+func (r *runner) weighted() bool {
+	for _, t := range r.cfg.Trackers {
+		if t.Weight != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // note reports a tracker's change of state.

@@ -445,6 +445,22 @@ func TestInterfaceDown(t *testing.T) {
 	assert.Equal(t, []string{"interface eth1: down", "interface eth0: down"}, reasons)
 }
 
+// Without weighted trackers the elector's priority is left alone (a
+// Config without Priority must not make it 1).
+func TestPriorityLeftAlone(t *testing.T) {
+	el := &fakeElector{fail: make(chan error)}
+	cfg := baseConfig()
+	cfg.Elector = el
+	cfg.Trackers = []Tracker{{Name: "q", Check: func(context.Context) error { return nil }}}
+	c, _, _, stop := start(t, cfg)
+	c.SetRole(Master, "x")
+	waitRole(t, c, Master)
+	time.Sleep(50 * time.Millisecond) // several checks
+	require.NoError(t, stop())
+	_, _, prios := el.status()
+	assert.Empty(t, prios)
+}
+
 // An elector that stops on its own ends Run with its error, cleaned up.
 func TestElectorFails(t *testing.T) {
 	el := &fakeElector{fail: make(chan error, 1)}

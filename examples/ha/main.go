@@ -177,6 +177,7 @@ func intFlag(name, s string, lo, hi int) (int, error) {
 func (c *config) failoverConfig() failover.Config {
 	fc := failover.Config{
 		Identity: c.id, Interface: c.dir.Iface, VIPs: []netip.Addr{c.dir.VIP.Addr()}, VRID: c.vrrp.VRID,
+		Priority: c.priority,
 	}
 	if c.syncIf != "" {
 		fc.Sync = failover.Sync{Mode: failover.SyncFollow, Interface: c.syncIf}
