@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,15 +35,17 @@ import (
 //   - node_exporter: its node_ipvs_* series plus its own go_*, process_*,
 //     promhttp_* and node_scrape_collector_* ones.
 //
-// Each reports "series" (sample lines). Allocations: ours are this
-// process's (b.ReportAllocs: server and the HTTP client reading the
-// answer, so an over-estimate); the node exporter's are its own
+// The sides take turns in every round. Reported per side (numbered 0
+// ours_node, 1 node_exporter, 2 ours_all): series (sample lines), seconds
+// per scrape, allocations and bytes allocated per scrape (ours: this
+// process's runtime.MemStats around its own GETs, so the HTTP client's
+// share too, an over-estimate; the node exporter's: its own
 // go_memstats_mallocs_total and go_memstats_alloc_bytes_total over the
-// scrapes, reported as ne-allocs/op and ne-B/op. The test binary runs it
-// in the VM:
+// rounds); and the time ratios node exporter / ours. The test binary runs
+// it in the VM:
 //
 //	go test -c -o /tmp/metrics.test ./metrics
-//	go run ./internal/cmd/vmrun -kernel 6.1 -- /tmp/metrics.test -test.run '^$' -test.bench Scrape -test.benchmem -test.benchtime 5x
+//	go run ./internal/cmd/vmrun -kernel 6.1 -- /tmp/metrics.test -test.run '^$' -test.bench Scrape -test.benchtime 5x
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
 		ns := nstest.New(b)
@@ -88,10 +91,15 @@ func BenchmarkScrape(b *testing.B) {
 			}
 			return body
 		}
-		for _, side := range []string{"ours_node", "node_exporter", "ours_all"} {
-			url := urls[side]
-			b.Run(fmt.Sprintf("services=%d/%s", n, side), func(b *testing.B) {
-				body := get(b, url)
+		sides := []string{"ours_node", "node_exporter", "ours_all"}
+		// The sides take turns within each round, so that a change in the
+		// host's load (the VM runs under TCG on a shared machine) hits them
+		// alike.
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			var took [3]time.Duration
+			var mallocs, bytesAlloc [2]uint64 // ours_node, ours_all
+			for i, side := range sides {
+				body := get(b, urls[side])
 				series := 0
 				for _, l := range bytes.Split(body, []byte("\n")) {
 					if len(l) > 0 && l[0] != '#' {
@@ -101,27 +109,42 @@ func BenchmarkScrape(b *testing.B) {
 				if !bytes.Contains(body, []byte(`node_ipvs_backend_weight{local_address="10.0.0.0",local_mark="",local_port="80",proto="TCP",remote_address="10.2.3.1",remote_port="8080"} 1`)) {
 					b.Fatalf("%s lacks the first service's last destination", side)
 				}
-				b.ReportMetric(float64(series), "series")
-				var m0 [2]float64
-				if side == "node_exporter" {
-					m0 = memstats(b, body)
-				} else {
-					b.ReportAllocs()
+				b.ReportMetric(float64(series), fmt.Sprintf("%d_%s_series", i, side))
+			}
+			m0 := memstats(b, get(b, neURL))
+			var ms0, ms1 runtime.MemStats
+			for range b.N {
+				for i, side := range sides {
+					if side != "node_exporter" {
+						runtime.ReadMemStats(&ms0)
+					}
+					start := time.Now()
+					get(b, urls[side])
+					took[i] += time.Since(start)
+					if side != "node_exporter" {
+						runtime.ReadMemStats(&ms1)
+						j := min(i, 1)
+						mallocs[j] += ms1.Mallocs - ms0.Mallocs
+						bytesAlloc[j] += ms1.TotalAlloc - ms0.TotalAlloc
+					}
 				}
-				b.ResetTimer()
-				for range b.N {
-					b.SetBytes(int64(len(get(b, url))))
-				}
-				b.StopTimer()
-				if side == "node_exporter" {
-					m1 := memstats(b, get(b, url))
-					// m0 and m1 were read during the scrapes before and
-					// after the timed ones: b.N scrapes apart.
-					b.ReportMetric((m1[0]-m0[0])/float64(b.N), "ne-allocs/op")
-					b.ReportMetric((m1[1]-m0[1])/float64(b.N), "ne-B/op")
-				}
-			})
-		}
+			}
+			// Read during the scrapes before and after the timed ones: b.N
+			// of the node exporter's scrapes apart.
+			m1 := memstats(b, get(b, neURL))
+			nb := float64(b.N)
+			for i, side := range sides {
+				b.ReportMetric(took[i].Seconds()/nb, fmt.Sprintf("%d_%s_s/scrape", i, side))
+			}
+			b.ReportMetric(float64(took[1])/float64(took[0]), "ne/ours_node_time")
+			b.ReportMetric(float64(took[1])/float64(took[2]), "ne/ours_all_time")
+			b.ReportMetric(float64(mallocs[0])/nb, "0_ours_node_allocs/scrape")
+			b.ReportMetric(float64(bytesAlloc[0])/nb, "0_ours_node_B/scrape")
+			b.ReportMetric((m1[0]-m0[0])/nb, "1_node_exporter_allocs/scrape")
+			b.ReportMetric((m1[1]-m0[1])/nb, "1_node_exporter_B/scrape")
+			b.ReportMetric(float64(mallocs[1])/nb, "2_ours_all_allocs/scrape")
+			b.ReportMetric(float64(bytesAlloc[1])/nb, "2_ours_all_B/scrape")
+		})
 		c.Close()
 	}
 }
