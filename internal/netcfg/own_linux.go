@@ -194,6 +194,14 @@ func (h *Host) Own(j *Journal, res, desc, cur, value string, present bool, apply
 	return st.SaveResources(m)
 }
 
+// Present is Own's cur for an object: "1" if it exists, "" if not.
+func Present(exists bool) string {
+	if exists {
+		return "1"
+	}
+	return ""
+}
+
 // Release drops token from res's owners (with the lock held); when no live
 // owner is left it restores the resource (restore, or netcfg's own kinds
 // when nil) and forgets it. Releasing twice is harmless.
