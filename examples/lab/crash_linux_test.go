@@ -18,12 +18,14 @@ var crashCases = []struct {
 }{
 	{"nat", []string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "eth0"}},
 	{"nat6", []string{"nat", "-vip", "[fd00:7::100]:80", "-rs", "[fd00:7::11]:8080", "-iface", "eth0"}},
+	{"nat-snat", []string{"nat", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11:8080", "-iface", "eth0", "-snat"}},
 	{"dr-director", []string{"dr", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "eth0"}},
 	{"dr-realserver-sysctl", []string{"dr", "realserver", "-vip", "10.0.7.100"}},
 	{"dr-realserver-arptables", []string{"dr", "realserver", "-vip", "10.0.7.100", "-arp", "arptables"}},
 	{"dr-realserver-nft", []string{"dr", "realserver", "-vip", "10.0.7.100", "-arp", "nft"}},
 	{"tun-director", []string{"tun", "director", "-vip", "10.0.7.100:80", "-rs", "10.0.7.11", "-iface", "eth0", "-type", "gue"}},
 	{"tun-realserver-gue", []string{"tun", "realserver", "-vip", "10.0.7.100", "-type", "gue"}},
+	{"tun-realserver-mss", []string{"tun", "realserver", "-vip", "10.0.7.100", "-mss", "1400"}},
 	{"fwmark", []string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0"}},
 }
 
@@ -67,7 +69,7 @@ func TestCrashRestart(t *testing.T) {
 func TestCrashAtEveryStep(t *testing.T) {
 	t.Parallel()
 	bins := needKernel(t)
-	for i, tc := range crashCases[:6] {
+	for i, tc := range crashCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ns, before := host(t, fmt.Sprintf("labf%d", i))

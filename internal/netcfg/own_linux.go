@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -327,6 +328,16 @@ func (h *Host) restore(res string, r *hostrec.Resource) error {
 		f, err := parseFouRes(arg)
 		if err != nil {
 			return err
+		}
+		// The kernel answers EINVAL, not ENOENT, for a port that is not
+		// open: look first (a crash between the record and the change
+		// leaves none).
+		have, err := h.Fous()
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(have, f.same) {
+			return nil
 		}
 		if err := h.fouDo(fouCmdDel, f); err != nil && !errors.Is(err, unix.ENOENT) {
 			return err
