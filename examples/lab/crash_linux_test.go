@@ -29,6 +29,17 @@ var crashCases = []struct {
 	{"fwmark", []string{"fwmark", "director", "-vip", "10.0.7.100", "-ports", "80,443", "-mark", "1", "-rs", "10.0.7.11", "-iface", "eth0"}},
 }
 
+// crashSlots bounds how many crash-test agents run at once in the VM: all
+// 22 subtests at once starved each other under TCG (a restart not ready
+// in a minute, a teardown past the agents' 30 s).
+var crashSlots = make(chan struct{}, 4)
+
+// crashSlot takes a slot until t's end.
+func crashSlot(t *testing.T) {
+	crashSlots <- struct{}{}
+	t.Cleanup(func() { <-crashSlots })
+}
+
 // Each example agent killed with SIGKILL and started again converges
 // (issue 15 item 3): the restart is ready (it undoes what its killed
 // predecessor left, found in the host's records under its identity, and
@@ -40,6 +51,7 @@ func TestCrashRestart(t *testing.T) {
 	for i, tc := range crashCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			crashSlot(t)
 			ns, before := host(t, fmt.Sprintf("labc%d", i))
 			first := newAgent("first", ns, tc.argv[0], tc.argv[1:]...)
 			if err := first.start(bins, readyTimeout); err != nil {
@@ -72,6 +84,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	for i, tc := range crashCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			crashSlot(t)
 			ns, before := host(t, fmt.Sprintf("labf%d", i))
 			points := 0
 			try := func(env string) (crashed bool) {
