@@ -67,8 +67,11 @@ func (c *client) recover(op string) error {
 // records.
 func (c *client) restore(res string, r *hostrec.Resource) error {
 	kind, arg, _ := strings.Cut(res, " ")
-	if kind == "vipdev" {
+	switch kind {
+	case "vipdev":
 		return c.deleteVIPDevice(arg)
+	case "nftsnat", "iptsnat", "iptnat":
+		return c.restoreSNAT(res)
 	}
 	return newError("release "+res, ErrInvalid, errors.New("no restorer for this kind of resource"))
 }
@@ -117,11 +120,7 @@ func (c *client) ensureDummy(j *netcfg.Journal, dev string) error {
 		return err
 	}
 	exists := err == nil
-	cur := ""
-	if exists {
-		cur = "1"
-	}
-	err = c.h.Own(j, "vipdev "+dev, "delete device "+dev+" if no address is left on it", cur, "1", exists, func() (map[string]string, error) {
+	err = c.h.Own(j, "vipdev "+dev, "delete device "+dev+" if no address is left on it", netcfg.Present(exists), "1", exists, func() (map[string]string, error) {
 		l := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: dev}}
 		if err := nl.LinkAdd(l); err != nil {
 			return nil, fmt.Errorf("create dummy device %s: %w", dev, err)

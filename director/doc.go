@@ -53,7 +53,12 @@
 // undone only when its last owner is gone, and only if it still holds the
 // value the owners wrote (otherwise someone else changed it since and it
 // is theirs). An owner whose process died without an identity stops
-// counting.
+// counting. A program that does not use the SDK is no owner: if Docker or
+// kube-proxy (or a sysctl.d file applied later) turns ip_forward on after
+// a set-up of ours did, it writes the value we wrote, nothing on the host
+// tells the two apart, and the last SDK owner out puts the old 0 back under
+// it. On such hosts turn forwarding on before the first agent starts (a
+// value already in place is not ours and is never reset).
 //
 // With Config.Identity, each set-up's undo record is also written to the
 // host before the change it describes (write-ahead, fsync'd). A process

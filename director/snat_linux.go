@@ -168,52 +168,91 @@ func nftRuleExprs(s SNATService) []expr.Any {
 	}
 }
 
+// nftAddSNAT adds each service's chain and jump through the host's
+// ownership records ("nftsnat 4 tcp 10.0.0.1:80"), so that two agents with
+// the same service share it, the last one out deletes it, and a killed
+// agent's rules are found again by Recover.
 func (c *client) nftAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
 	t := nftOwned(fam)
-	var todo []SNATService
-	err := nft.Do(ctx, c.nsfd(), t, func(tx *nft.Tx) error {
-		todo = nil
-		for _, s := range svcs {
-			if tx.Has(nftChain, tag(s)) && tx.HasChain(nftChain+" "+s.String()) {
-				continue
-			}
-			todo = append(todo, s)
-			ch := tx.AddChain(s.String(), nftRuleExprs(s)) // replaces a leftover without its jump
-			if !tx.Has(nftChain, tag(s)) {
-				if _, err := tx.Add(nft.Rule{Chain: nftChain, Tag: tag(s),
-					Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}}); err != nil {
-					return err
-				}
-			}
+	for _, s := range svcs {
+		tx, err := nft.View(ctx, c.nsfd(), t)
+		if err != nil {
+			return nftUnavailable(err)
 		}
+		there := tx.Has(nftChain, tag(s)) && tx.HasChain(nftChain+" "+s.String())
+		err = c.h.Own(j, snatRes("nftsnat", fam, s.String()), "delete nftables rule "+tag(s)+" (and table "+nftTable+" once no one's rule is left)",
+			netcfg.Present(there), "1", there, func() (map[string]string, error) {
+				return nil, nftUnavailable(nft.Do(ctx, c.nsfd(), t, func(tx *nft.Tx) error {
+					ch := tx.AddChain(s.String(), nftRuleExprs(s)) // replaces a leftover without its jump
+					if tx.Has(nftChain, tag(s)) {
+						return nil
+					}
+					_, err := tx.Add(nft.Rule{Chain: nftChain, Tag: tag(s),
+						Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name}}})
+					return err
+				}))
+			}, c.restore)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nftUnavailable(err error) error {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+		return &Error{Pkg: pkg, Op: "nftables NAT rule", Kind: ErrUnavailable, Err: fmt.Errorf("%w (needs nft_chain_nat, nft_ct and nft_masq)", err)}
+	}
+	return err
+}
+
+// nftDelSNAT deletes the service whose String is svc (its jump and its
+// chain), and the table once no one's rule is left.
+func (c *client) nftDelSNAT(fam family, svc string) error {
+	return nft.Do(context.Background(), c.nsfd(), nftOwned(fam), func(tx *nft.Tx) error {
+		if err := tx.Del(nftChain, nftTagPrefix+svc); err != nil {
+			return err
+		}
+		tx.DelChain(svc)
+		tx.DropIfEmpty()
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-			return &Error{Pkg: pkg, Op: "nftables NAT rule", Kind: ErrUnavailable, Err: fmt.Errorf("%w (needs nft_chain_nat, nft_ct and nft_masq)", err)}
-		}
+}
+
+// snatRes names a service's source-NAT rule in the host's records,
+// "KIND 4|6 SERVICE" (SERVICE is SNATService.String; none for iptnat);
+// restoreSNAT parses it.
+func snatRes(kind string, fam family, svc string) string {
+	v := "6"
+	if fam.v4 {
+		v = "4"
+	}
+	if svc == "" {
+		return kind + " " + v
+	}
+	return kind + " " + v + " " + svc
+}
+
+// restoreSNAT deletes the rule of a snatRes resource (nftsnat, iptsnat),
+// or the nftables table nat iptables-nft made (iptnat), once its last
+// owner is gone.
+func (c *client) restoreSNAT(res string) error {
+	kind, rest, _ := strings.Cut(res, " ")
+	v, svc, _ := strings.Cut(rest, " ")
+	fam := families(Forwarding{IPv4: v == "4", IPv6: v == "6"})
+	if len(fam) != 1 || (svc == "") != (kind == "iptnat") {
+		return newError("release "+res, ErrInvalid, errors.New("damaged record"))
+	}
+	if err := c.h.Err(); err != nil {
 		return err
 	}
-	if len(todo) == 0 {
-		return nil
+	switch kind {
+	case "nftsnat":
+		return c.nftDelSNAT(fam[0], svc)
+	case "iptsnat":
+		return c.iptDelSNAT(context.Background(), fam[0], []string{nftTagPrefix + svc})
 	}
-	var tags []string
-	for _, s := range todo {
-		tags = append(tags, tag(s))
-	}
-	j.Record("delete nftables rules "+strings.Join(tags, ", ")+" (and table "+nftTable+" once no one's rule is left)", func() error {
-		return nft.Do(context.Background(), c.nsfd(), t, func(tx *nft.Tx) error {
-			for _, s := range todo {
-				if err := tx.Del(nftChain, tag(s)); err != nil {
-					return err
-				}
-				tx.DelChain(s.String())
-			}
-			tx.DropIfEmpty()
-			return nil
-		})
-	})
-	return nil
+	return nft.DropUnownedIfEmpty(context.Background(), c.nsfd(), fam[0].nft, "nat")
 }
 
 // ---- iptables ----
@@ -308,40 +347,47 @@ func (c *client) iptChange(ctx context.Context, fam family, plan func(iptNAT) []
 	return c.iptRestore(ctx, fam, plan(st))
 }
 
-// iptAddSNAT adds the missing rules, the chain and its jump in one change.
+// iptAddSNAT adds each service's rule (with the chain and its jump when
+// missing) through the host's ownership records ("iptsnat 4 tcp
+// 10.0.0.1:80"), like nftAddSNAT.
 func (c *client) iptAddSNAT(ctx context.Context, j *netcfg.Journal, fam family, svcs []SNATService) error {
-	var tags []string
-	changed := false
-	err := c.iptChange(ctx, fam, func(st iptNAT) []string {
-		var lines []string
-		if !st.chain {
-			lines = append(lines, ":"+iptablesChain+" - [0:0]")
+	// iptables-nft creates nftables table "nat" on first use and never
+	// removes it. If it is missing it becomes a shared resource of ours,
+	// recorded before the rules so that it is released after them: the
+	// last owner out removes it if it is empty again.
+	had, err := nft.HasTable(ctx, c.nsfd(), fam.nft, "nat")
+	if err == nil {
+		err = c.h.Own(j, snatRes("iptnat", fam, ""), "delete the nftables table nat that iptables-nft created, once empty",
+			netcfg.Present(had), "1", had, func() (map[string]string, error) { return nil, nil }, c.restore)
+		if err != nil {
+			return err
 		}
-		if !st.jump {
-			lines = append(lines, "-A POSTROUTING -j "+iptablesChain)
-		}
-		for _, s := range svcs {
-			if st.rules[tag(s)] == 0 {
-				tags = append(tags, tag(s))
-				lines = append(lines, "-A "+iptablesChain+" "+iptRuleSpec(fam, s))
-			}
-		}
-		// iptables-nft creates nftables table "nat" on first use and never
-		// removes it; undo does, if it was absent before and is empty again.
-		if had, err := nft.HasTable(ctx, c.nsfd(), fam.nft, "nat"); len(lines) > 0 && err == nil && !had {
-			j.Record("delete the nftables table nat that iptables-nft created, once empty", func() error {
-				return nft.DropUnownedIfEmpty(context.Background(), c.nsfd(), fam.nft, "nat")
-			})
-		}
-		changed = len(lines) > 0
-		return lines
-	})
-	if err != nil || !changed {
-		return err // nothing changed: nothing to record
 	}
-	j.Record("delete "+fam.iptables+" rules "+strings.Join(tags, ", ")+" (and chain "+iptablesChain+" with its jump once empty)", func() error {
-		return c.iptDelSNAT(context.Background(), fam, tags)
-	})
+	for _, s := range svcs {
+		var there bool
+		if err := c.iptChange(ctx, fam, func(st iptNAT) []string { there = st.rules[tag(s)] > 0; return nil }); err != nil {
+			return err
+		}
+		err := c.h.Own(j, snatRes("iptsnat", fam, s.String()), "delete "+fam.iptables+" rule "+tag(s)+" (and chain "+iptablesChain+" with its jump once empty)",
+			netcfg.Present(there), "1", there, func() (map[string]string, error) {
+				return nil, c.iptChange(ctx, fam, func(st iptNAT) []string {
+					var lines []string
+					if !st.chain {
+						lines = append(lines, ":"+iptablesChain+" - [0:0]")
+					}
+					if !st.jump {
+						lines = append(lines, "-A POSTROUTING -j "+iptablesChain)
+					}
+					if st.rules[tag(s)] == 0 {
+						lines = append(lines, "-A "+iptablesChain+" "+iptRuleSpec(fam, s))
+					}
+					return lines
+				})
+			}, c.restore)
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -3,9 +3,9 @@ package fwmark
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
-	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/undo"
 )
 
@@ -17,10 +17,10 @@ type Client struct {
 	backend Backend
 	closeFn func() error
 	mu      sync.Mutex
-	// rec is the namespace's record store on the host: its lock makes
-	// read-modify-write of the rules host-wide, and it counts the owners
-	// of rules Add installed. nil: no host records (tests).
-	rec *hostrec.Store
+	// h is the namespace on the host (internal/netcfg): its records own
+	// the rules Add installs, under Config.Identity, and its host-wide lock
+	// makes read-modify-writes of the rules host-wide.
+	h *host
 }
 
 // backend is one way of holding the rules.
@@ -56,15 +56,7 @@ type Setup = undo.Setup
 func (c *Client) locked(op string, f func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.rec == nil {
-		return f()
-	}
-	unlock, err := c.rec.Lock()
-	if err != nil {
-		return newErr(nil, op, "", err)
-	}
-	defer unlock()
-	return f()
+	return wrap(op, c.h.Locked(f))
 }
 
 // ruleRes names a rule in the host's ownership records.
@@ -119,131 +111,46 @@ func (c *Client) Sync(ctx context.Context, desired []Rule) error {
 // removes exactly the rules this call added, and only once no other Add
 // relying on them (in this or another process using the SDK) is left: a
 // rule another Add installed is shared, not taken over. Changes is empty
-// when every rule was already there from this process or someone else.
+// when every rule was already there from this Client's owner or from
+// someone who did not use the SDK. Each rule is owned through the host's
+// records (internal/netcfg's Own), written before the rule, so that with
+// Config.Identity a later process can Recover what a killed one added.
 func (c *Client) Add(ctx context.Context, rules ...Rule) (*Setup, error) {
 	add, err := canonicalRules("add", rules)
 	if err != nil {
 		return nil, err
 	}
-	var tok string
-	var held, added []Rule
-	err = c.locked("add", func() error {
-		if err := c.b.checkOther(ctx, "add"); err != nil {
-			return err
-		}
-		have, err := c.b.rules(ctx)
-		if err != nil {
-			return err
-		}
-		var recs map[string]*hostrec.Resource
-		if c.rec != nil {
-			if recs, err = c.rec.Resources(); err != nil {
-				return newErr(nil, "add", "", err)
-			}
-			tok = c.rec.NewToken()
-		}
-		onlyMine := true
-		for _, r := range add {
-			rec := recs[ruleRes(r)]
-			if containsRule(have, r) {
-				if rec == nil {
-					continue // someone else's: left alone
-				}
-				if c.rec.OwnedByOthers(rec) || len(c.rec.Live(rec)) == 0 {
-					onlyMine = false
-				}
-				rec.Owners = append(rec.Owners, tok)
-				held = append(held, r)
-				continue
-			}
-			added = append(added, r)
-			if recs != nil {
-				recs[ruleRes(r)] = &hostrec.Resource{Owners: []string{tok}}
-			}
-		}
-		if len(added) == 0 && onlyMine {
-			held = nil // a second identical Add: nothing changed
-			return nil
-		}
-		if recs != nil {
-			// Written before the rules, so that a crash leaves records a
-			// later Add adopts (no live owner), not rules nobody owns.
-			if err := c.rec.SaveResources(recs); err != nil {
-				return newErr(nil, "add", "", err)
-			}
-		}
-		if len(added) == 0 {
-			return nil
-		}
-		err = c.b.update(ctx, "add", func(now []Rule) ([]Rule, error) {
-			var more []Rule
-			for _, r := range added {
-				if !containsRule(now, r) {
-					more = append(more, r)
-				}
-			}
-			if len(more) == 0 {
-				return now, nil
-			}
-			return canonicalRules("add", append(slices.Clone(now), more...))
-		})
-		if err != nil && recs != nil {
-			// Drop our records again; the rules were not installed.
-			for _, r := range added {
-				delete(recs, ruleRes(r))
-			}
-			for _, r := range held {
-				recs[ruleRes(r)].Owners = slices.DeleteFunc(recs[ruleRes(r)].Owners, func(o string) bool { return o == tok })
-			}
-			c.rec.SaveResources(recs)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, newErr(ErrCanceled, "add", "", err)
 	}
-	mine := append(held, added...)
-	var changes []string
-	for i := len(mine) - 1; i >= 0; i-- {
-		changes = append(changes, "delete rule "+mine[i].String()+" once no other owner relies on it")
-	}
-	if len(mine) == 0 {
-		return undo.New(pkg, "add", nil, nil, nil), nil
-	}
-	return undo.New(pkg, "add", changes, nil, func(ctx context.Context) error { return c.release(ctx, tok, mine) }), nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.add(ctx, add)
 }
 
-// release drops tok from the owners of rules and deletes those left
-// without a live owner.
-func (c *Client) release(ctx context.Context, tok string, rules []Rule) error {
-	return c.locked("tear down add", func() error {
-		del := rules
-		var recs map[string]*hostrec.Resource
-		if c.rec != nil {
-			var err error
-			if recs, err = c.rec.Resources(); err != nil {
-				return newErr(nil, "tear down add", "", err)
-			}
-			del = nil
-			for _, r := range rules {
-				rec := recs[ruleRes(r)]
-				if rec == nil {
-					continue // removed by Delete, Sync or RemoveAll meanwhile
-				}
-				rec.Owners = slices.DeleteFunc(rec.Owners, func(o string) bool { return o == tok })
-				if len(c.rec.Live(rec)) == 0 {
-					del = append(del, r)
-				}
-			}
-		}
-		if err := c.deleteLocked(ctx, del); err != nil {
-			return err
-		}
-		if recs != nil {
-			return c.rec.SaveResources(recs)
-		}
-		return nil
-	})
+// Recover undoes what a previous process with this Client's
+// Config.Identity added and did not tear down (it was killed): the host's
+// records, written before each rule, say which rules it relied on; a rule
+// another owner still relies on stays. Call it before adding again. It
+// refuses (ErrConflict) while another live process holds the identity, and
+// does nothing without an identity or without records.
+func (c *Client) Recover(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return newErr(ErrCanceled, "recover", "", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recover(ctx)
+}
+
+// restore deletes the rule a record of the host's names once no owner
+// relies on it; the caller holds the host-wide lock.
+func (c *Client) restore(ctx context.Context, res string) error {
+	r, err := ParseRule(strings.TrimPrefix(res, "fwmark "))
+	if err != nil {
+		return newErr(ErrInvalid, "release "+res, "", err)
+	}
+	return c.deleteLocked(ctx, []Rule{r})
 }
 
 // Delete removes the given rules (compared in canonical form); rules not

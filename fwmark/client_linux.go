@@ -11,8 +11,10 @@ import (
 	"strings"
 
 	"github.com/golvs/lvs/internal/hostrec"
+	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/netns"
 	"github.com/golvs/lvs/internal/nft"
+	"github.com/golvs/lvs/internal/undo"
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 )
@@ -50,12 +52,62 @@ func New(ctx context.Context, cfg *Config) (*Client, error) {
 		closeFn()
 		return nil, err
 	}
-	if c.rec, err = hostrec.Open(hostrec.Root, fd, ""); err != nil {
+	if c.h, err = netcfg.OpenConfig(cfg.NetNS, cfg.NetNSPath, cfg.Identity); err != nil {
 		closeFn()
-		return nil, newErr(ErrNotSupported, op, "", err)
+		if errors.Is(err, ErrInvalid) {
+			return nil, newErr(ErrInvalid, op, "Identity", err)
+		}
+		return nil, wrap(op, err)
 	}
-	c.closeFn = closeFn
+	c.closeFn = func() error { return errors.Join(c.h.Close(), closeFn()) }
 	return c, nil
+}
+
+// host is the namespace on the host, with its ownership records.
+type host = netcfg.Host
+
+// add owns each rule through the host's records (see Add); the caller
+// holds c.mu.
+func (c *Client) add(ctx context.Context, add []Rule) (*Setup, error) {
+	const op = "add"
+	j, err := c.h.Change(pkg, op, func(j *netcfg.Journal) error {
+		if err := c.b.checkOther(ctx, op); err != nil {
+			return err
+		}
+		have, err := c.b.rules(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range add {
+			there := containsRule(have, r)
+			err := c.h.Own(j, ruleRes(r), "delete rule "+r.String()+" once no other owner relies on it", netcfg.Present(there), "1", there,
+				func() (map[string]string, error) {
+					return nil, c.b.update(ctx, op, func(now []Rule) ([]Rule, error) {
+						if containsRule(now, r) {
+							return now, nil
+						}
+						return canonicalRules(op, append(slices.Clone(now), r))
+					})
+				}, func(res string, _ *hostrec.Resource) error { return c.restore(context.Background(), res) })
+			if err != nil {
+				return err
+			}
+			have = append(have, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return undo.New(pkg, op, j.Steps(), c.h.Err, func(context.Context) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return wrap("tear down "+op, j.Teardown())
+	}), nil
+}
+
+func (c *Client) recover(ctx context.Context) error {
+	return wrap("recover", c.h.Recover(pkg, func(res string, _ *hostrec.Resource) error { return c.restore(ctx, res) }))
 }
 
 func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {

@@ -99,7 +99,12 @@
 // realserver's) whose Teardown removes exactly those it added, once no
 // other Add relies on them: rules Add installed are counted per owner in a
 // record on the host (/run/golvs, per network namespace), so two agents
-// adding the same rule share it and the last one out removes it. RemoveAll
+// adding the same rule share it and the last one out removes it. These are
+// the same records as director's and realserver's (internal/netcfg): with
+// Config.Identity each Add's undo is written there before its rules, so an
+// agent killed with SIGKILL and started again with the same Identity calls
+// Recover first to undo what its predecessor added (a rule another owner
+// still relies on stays), then adds afresh. RemoveAll
 // deletes the table or chain and jumps, and nothing else. Every change
 // (Add, Delete, Sync, RemoveAll) reads and writes the rules under a
 // host-wide lock shared by every process using the SDK in the namespace. Rules are validated

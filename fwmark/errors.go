@@ -27,7 +27,7 @@ var (
 	ErrUnavailable  = errs.ErrUnavailable  // no nf_tables, or no iptables-save/-restore
 	ErrBusy         = errs.ErrBusy         // the kernel could not do it now
 	ErrCanceled     = errs.ErrCanceled     // ctx done; its error is the cause
-	ErrClosed       = errs.ErrClosed       // not returned: Close leaves the rules and ends the Client
+	ErrClosed       = errs.ErrClosed       // a Setup torn down after Close (Close leaves the rules)
 	ErrRollback     = errs.ErrRollback     // a change of one family failed and the other could not be put back
 	ErrCheckFailed  = errs.ErrCheckFailed  // not returned here (health checks)
 	ErrKernel       = errs.ErrKernel       // netfilter or the iptables tools refused
@@ -43,6 +43,10 @@ func newErr(kind error, op, field string, err error) error {
 	}
 	return &Error{Pkg: pkg, Op: op, Field: field, Kind: kind, Err: err}
 }
+
+// wrap hands on an error of internal/nft or internal/netcfg, keeping its
+// kind.
+func wrap(op string, err error) error { return errs.Wrap(pkg, op, err) }
 
 func invalidf(op, field, format string, args ...any) error {
 	return newErr(ErrInvalid, op, field, fmt.Errorf(format, args...))

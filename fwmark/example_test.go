@@ -85,6 +85,31 @@ func ExampleClient_Add() {
 	defer s.Teardown(ctx)
 }
 
+// An agent with an identity on the host recovers first: what a killed
+// process of the same identity added is undone (a rule another agent
+// still relies on stays), then it adds afresh.
+func ExampleClient_Recover() {
+	ctx := context.Background()
+	fw, err := fwmark.New(ctx, &fwmark.Config{Identity: "fwmark-director@192.0.2.10"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer fw.Close()
+	if err := fw.Recover(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	s, err := fw.Add(ctx, fwmark.Rule{Mark: 1, Protocol: fwmark.ProtocolTCP,
+		Destinations: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")},
+		Ports:        []fwmark.PortRange{fwmark.Port(80), fwmark.Port(443)}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Teardown(ctx)
+}
+
 // Conflicts reports other owners' rules that write the mark where IPVS
 // would see it.
 func ExampleClient_Conflicts() {

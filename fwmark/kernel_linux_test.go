@@ -256,7 +256,7 @@ func TestTraffic(t *testing.T) {
 		d, vip, vip6 := l.directors[i], vipOf(i), vip6Of(i)
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // the whole subtest, iptables tools under TCG on a loaded host: 90 s ran out once
 			defer cancel()
 			nft := bc.cfg.Backend == fwmark.BackendNFTables
 			d.Exec(t, bc.other[0], bc.other[1:]...)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -48,9 +47,6 @@ func (n *nftBackend) conn(ctx context.Context) (*nftables.Conn, error) {
 	}
 	return c, nil
 }
-
-// wrap hands on an error of internal/nft, keeping its kind.
-func wrap(op string, err error) error { return errs.Wrap(pkg, op, err) }
 
 // kernelErr classifies an error of a netlink exchange.
 func kernelErr(op string, err error) error {

@@ -125,3 +125,69 @@ func contains(rs []fwmark.Rule, r fwmark.Rule) bool {
 	}
 	return false
 }
+
+// Two agents (Clients with identities of their own, as separate processes
+// would have) add the same rule: it is installed once and shared. The first
+// agent's clean stop leaves it in place and the fwmark service keeps
+// getting traffic; the second agent is killed (its Client dropped without
+// Teardown), and its restart's Recover, the last owner out, removes the
+// rule: the service gets nothing and the namespace's rules are as before
+// (another owner's mark rule included). Both backends.
+func TestTwoAgentsShareRule(t *testing.T) {
+	t.Parallel()
+	bcs := backends("iptables-nft")
+	l := newLab(t, len(bcs))
+	for i, bc := range bcs {
+		d, vip := l.directors[i], vipOf(i)
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			d.Exec(t, bc.other[0], bc.other[1:]...) // another owner's mark rule stays throughout
+			before := bc.list(t, d)
+			open := func(id string) *fwmark.Client {
+				cfg := bc.cfg
+				cfg.NetNSPath, cfg.Identity = d.Path, fmt.Sprintf("%s-%s-%s", id, bc.name, d.Name)
+				fw, err := fwmark.New(ctx, &cfg)
+				require.NoError(t, err)
+				t.Cleanup(func() { fw.Close() })
+				require.NoError(t, fw.Recover(ctx))
+				return fw
+			}
+			rule := webRule(1, vip)
+			works := func(when string) {
+				t.Helper()
+				for _, port := range []uint16{80, 443} {
+					body, err := l.getRetry(l.sources[0], vip, port)
+					if err != nil || (body != "r1" && body != "r2") {
+						t.Fatalf("%s: port %d: got %q, %v; want a real server's answer through the fwmark service", when, port, body, err)
+					}
+				}
+			}
+			l.unreachable(t, l.sources[0], vip)
+
+			a, b := open("a"), open("b")
+			sa, err := a.Add(ctx, rule)
+			require.NoError(t, err)
+			installed := bc.list(t, d)
+			sb, err := b.Add(ctx, rule)
+			require.NoError(t, err)
+			require.NotEmpty(t, sb.Changes(), "the second agent relies on the rule too: its teardown has a release to do")
+			assert.Equal(t, installed, bc.list(t, d), "the second Add installed a second copy")
+			works("both agents up")
+
+			require.NoError(t, sa.Teardown(ctx))
+			assert.Equal(t, installed, bc.list(t, d), "the first agent's stop removed the rule the second relies on")
+			works("after the first agent's stop")
+
+			// The second agent dies; its restart recovers.
+			require.NoError(t, b.Close())
+			b2 := open("b")
+			have, err := b2.Rules(ctx)
+			require.NoError(t, err)
+			assert.Empty(t, have, "the last owner's Recover left rules")
+			l.unreachable(t, l.sources[0], vip)
+			assert.Equal(t, before, bc.list(t, d), "the rules are not as before the first Add")
+		})
+	}
+}

@@ -143,6 +143,13 @@ type Config struct {
 	// ip6tables ones for IPv6, derived by name ("/sbin/iptables-legacy" →
 	// "/sbin/ip6tables-legacy-restore").
 	IPTables string
+	// Identity names this agent on the host, e.g. "fwmark-director@10.0.0.1":
+	// the undo record of each Add is written to the host (under /run/golvs,
+	// before the rule) so that after a crash a process with the same
+	// Identity can undo it with Recover. Empty: an anonymous owner, whose
+	// records end with its process. Two live processes cannot share an
+	// Identity.
+	Identity string
 }
 
 // markOrder tells where another owner's mark-setting rule runs relative to ours.

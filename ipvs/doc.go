@@ -108,7 +108,19 @@
 // listing is confirmed, or a lookup finds a service the listing missed,
 // the call fails with ErrBusy and Apply plans nothing: try again.
 // (/proc/net/ip_vs is no way out: its reads resume by position in the
-// same shared table.)
+// same shared table.) What is left is narrow: a disturbed listing can only
+// lack services (never hold one that did not exist, nor wrong values: each
+// datagram is filled under the kernel's lock), and only right after one of
+// its datagram boundaries; a wrong listing is returned only if the two
+// listings, made one after the other, lost exactly the same services at a
+// boundary they share. The kernel offers nothing that would rule this out
+// (no generation count, no count of a namespace's services, no control of
+// where a dump resumes). Apply is safe from it: it deletes and updates only
+// listed services (which existed), reads each service's destinations with
+// a dump of that service's own list (which other namespaces cannot
+// disturb), and looks up every desired service a listing lacks before
+// creating it; so the most such a listing can do is leave an undesired
+// service in place until the next Apply.
 //
 // # Errors
 //

@@ -133,7 +133,7 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 		if err != nil {
 			return err
 		}
-		err = t.h.Own(j, "arpfilter", "delete nftables table arp filter (created by arptables-nft) if empty", present(existed), "1", existed,
+		err = t.h.Own(j, "arpfilter", "delete nftables table arp filter (created by arptables-nft) if empty", netcfg.Present(existed), "1", existed,
 			func() (map[string]string, error) { return nil, nil }, func(string, *hostrec.Resource) error { return dropARPFilter(t.h) })
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 		there := cerr == nil
 		// A rule already there is someone else's unless an owner recorded
 		// it; then we join its owners, and the last one out deletes it.
-		err := t.h.Own(rules, "arptables "+strings.Join(r, " "), "arptables -D "+strings.Join(r, " "), present(there), "1", there,
+		err := t.h.Own(rules, "arptables "+strings.Join(r, " "), "arptables -D "+strings.Join(r, " "), netcfg.Present(there), "1", there,
 			func() (map[string]string, error) {
 				if out, err := t.run(append([]string{"-A"}, r...)...); err != nil {
 					return nil, fmt.Errorf("arptables -A %s: %s: %w", strings.Join(r, " "), out, err)
@@ -160,13 +160,6 @@ func (t *arptables) apply(ctx context.Context, j *netcfg.Journal) error {
 		}
 	}
 	return nil
-}
-
-func present(ok bool) string {
-	if ok {
-		return "1"
-	}
-	return ""
 }
 
 // dropARPFilter deletes table arp filter (which arptables-nft made on our
@@ -201,8 +194,8 @@ func (t *arptables) restore(res string, _ *hostrec.Resource) error {
 
 // restore undoes the package's own resource kinds for Recover.
 func (c *Client) restore(res string, r *hostrec.Resource) error {
-	if strings.HasPrefix(res, "nftarp ") {
-		return restoreNftARP(c.h, res)
+	if strings.HasPrefix(res, "nftarp ") || strings.HasPrefix(res, "nftmss ") {
+		return restoreNft(c.h, res)
 	}
 	if res == "arpfilter" {
 		return dropARPFilter(c.h)
@@ -240,50 +233,10 @@ func newNftARP(h *netcfg.Host, vips []netip.Addr, rip netip.Addr) *nftARP {
 
 func (n *nftARP) probe(ctx context.Context) error { return n.o.probe(ctx) }
 
-// apply adds each rule through the host's ownership records, so that two
-// agents with the same rule share it and a killed agent's rules are found
-// again (by their tag) by Recover or a later set-up.
+// apply adds each rule through the host's ownership records (see
+// nftOwned.own).
 func (n *nftARP) apply(ctx context.Context, j *netcfg.Journal) error {
-	for _, r := range n.specs() {
-		there, err := n.o.has(ctx, r)
-		if err != nil {
-			return err
-		}
-		err = n.o.h.Own(j, "nftarp "+r.rule.Tag, "delete rule ("+r.desc+") from nftables table arp "+nftTable+" chain "+r.rule.Chain, present(there), "1", there,
-			func() (map[string]string, error) {
-				// The table and chains are removed with the last rule
-				// (restoreNftARP), not by steps of their own.
-				return nil, n.o.apply(ctx, new(netcfg.Journal), []nftRule{r})
-			}, func(res string, _ *hostrec.Resource) error { return restoreNftARP(n.o.h, res) })
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// restoreNftARP deletes the rule that resource res ("nftarp TAG") names
-// from table arp golvs_realserver, and the table once no one's rule is
-// left in it.
-func restoreNftARP(h *netcfg.Host, res string) error {
-	tag, ok := strings.CutPrefix(res, "nftarp ")
-	rest, ok2 := strings.CutPrefix(tag, nftTagPrefix)
-	f := strings.Fields(rest)
-	if !ok || !ok2 || len(f) == 0 {
-		return noRestorer(res)
-	}
-	o := newNftARP(h, nil, netip.Addr{}).o
-	fd, err := o.fd()
-	if err != nil {
-		return err
-	}
-	return nft.Do(context.Background(), fd, &o.t, func(tx *nft.Tx) error {
-		if err := tx.Del(f[0], tag); err != nil {
-			return err
-		}
-		tx.DropIfEmpty()
-		return nil
-	})
+	return n.o.own(ctx, j, "nftarp", n.specs())
 }
 
 func (n *nftARP) missing(ctx context.Context) ([]string, error) {

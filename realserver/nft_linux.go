@@ -5,8 +5,10 @@ package realserver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 
+	"github.com/golvs/lvs/internal/hostrec"
 	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
@@ -55,48 +57,63 @@ func (o *nftOwned) probe(ctx context.Context) error {
 	return err
 }
 
-func (o *nftOwned) apply(ctx context.Context, j *netcfg.Journal, rules []nftRule) error {
+// own adds each rule through the host's ownership records, as resource
+// "KIND TAG" (KIND nftarp or nftmss: see restoreNft), so that two agents
+// with the same rule share it, the last one out deletes it (and the table
+// once no one's rule is left), and a killed agent's rules are found again
+// by Recover or a later set-up.
+func (o *nftOwned) own(ctx context.Context, j *netcfg.Journal, kind string, rules []nftRule) error {
+	for _, r := range rules {
+		there, err := o.has(ctx, r)
+		if err != nil {
+			return err
+		}
+		err = o.h.Own(j, kind+" "+r.rule.Tag, "delete rule ("+r.desc+") from nftables "+o.t.Name+" chain "+r.rule.Chain+" (and the table once no one's rule is left)",
+			netcfg.Present(there), "1", there, func() (map[string]string, error) {
+				fd, err := o.fd()
+				if err != nil {
+					return nil, err
+				}
+				return nil, nft.Do(ctx, fd, &o.t, func(tx *nft.Tx) error {
+					_, err := tx.Add(r.rule)
+					return err
+				})
+			}, func(res string, _ *hostrec.Resource) error { return restoreNft(o.h, res) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreNft deletes the rule that resource res ("nftarp TAG" or "nftmss
+// TAG"; a tag's first word after the prefix is its chain) names from its
+// table, and the table once no one's rule is left in it.
+func restoreNft(h *netcfg.Host, res string) error {
+	kind, tag, _ := strings.Cut(res, " ")
+	rest, ok := strings.CutPrefix(tag, nftTagPrefix)
+	f := strings.Fields(rest)
+	var o *nftOwned
+	switch kind {
+	case "nftarp":
+		o = newNftARP(h, nil, netip.Addr{}).o
+	case "nftmss":
+		o = newMSSClamp(h)
+	}
+	if o == nil || !ok || len(f) == 0 {
+		return noRestorer(res)
+	}
 	fd, err := o.fd()
 	if err != nil {
 		return err
 	}
-	var added []nftRule
-	err = nft.Do(ctx, fd, &o.t, func(tx *nft.Tx) error {
-		added = nil
-		for _, r := range rules {
-			ok, err := tx.Add(r.rule)
-			if err != nil {
-				return err
-			}
-			if ok {
-				added = append(added, r)
-			}
-		}
-		return nil
-	})
-	if err != nil || len(added) == 0 {
-		return err
-	}
-	var descs []string
-	for _, r := range added {
-		descs = append(descs, r.desc)
-	}
-	j.Record(fmt.Sprintf("delete rules (%s) from nftables table %s (and the table once no one's rule is left)", strings.Join(descs, "; "), nftTable), func() error {
-		fd, err := o.fd()
-		if err != nil {
+	return nft.Do(context.Background(), fd, &o.t, func(tx *nft.Tx) error {
+		if err := tx.Del(f[0], tag); err != nil {
 			return err
 		}
-		return nft.Do(context.Background(), fd, &o.t, func(tx *nft.Tx) error {
-			for _, r := range added {
-				if err := tx.Del(r.rule.Chain, r.rule.Tag); err != nil {
-					return err
-				}
-			}
-			tx.DropIfEmpty()
-			return nil
-		})
+		tx.DropIfEmpty()
+		return nil
 	})
-	return nil
 }
 
 // missing describes the rules not in place.

@@ -188,7 +188,7 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 			return err
 		}
 		if t.MSS != 0 {
-			if err := newMSSClamp(c.h).apply(ctx, j, mssRules(hostPrefixes(t.VIPs), t.MSS)); err != nil {
+			if err := newMSSClamp(c.h).own(ctx, j, "nftmss", mssRules(hostPrefixes(t.VIPs), t.MSS)); err != nil {
 				return err
 			}
 		}

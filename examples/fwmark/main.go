@@ -157,8 +157,12 @@ func directorSteps(args []string) ([]agent.Step, error) {
 		d.Open,
 		func(ctx context.Context) (*agent.Setup, error) {
 			var err error
-			if fw, err = fwmark.New(ctx, &fwmark.Config{Backend: cfg.backend}); err != nil {
+			if fw, err = fwmark.New(ctx, &fwmark.Config{Backend: cfg.backend, Identity: cfg.id}); err != nil {
 				return nil, err
+			}
+			// What a killed agent of this identity added goes first.
+			if err := fw.Recover(ctx); err != nil {
+				return nil, errors.Join(err, fw.Close())
 			}
 			return agent.Undo("close fwmark client", func(context.Context) error { return fw.Close() }), nil
 		},

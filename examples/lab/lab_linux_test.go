@@ -324,6 +324,8 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			{tunr("-type", "gue", "-port", "70000"), "-port 70000"},
 			{tunr("-type", "bogus"), `-type "bogus"`},
 			{tunr("-port", "6080"), "-port is for -type gue only"},
+			{tunr("-mss", "500"), "MSS"},
+			{tunr("-mss", "70000"), "-mss 70000"},
 		},
 		"fwmark": {
 			{[]string{"fwmark"}, "usage"},

@@ -2,7 +2,7 @@
 // is stopped.
 //
 //	tun director -vip 192.0.2.10:80 -rs 10.1.0.11,10.2.0.12 -iface eth0 [-type ipip|gue|gre] [-port 6080]
-//	tun realserver -vip 192.0.2.10 [-type ipip|gue|gre] [-port 6080]
+//	tun realserver -vip 192.0.2.10 [-type ipip|gue|gre] [-port 6080] [-mss 1400]
 //
 // In tunnelling mode the director wraps each request in an outer IP header
 // (IPIP, GUE over UDP, or GRE) addressed to a real server, which may be
@@ -13,7 +13,9 @@
 // side brings up the tunnel device (tunl0 or gre0; for GUE also the fou
 // receive port), puts the VIP on it, suppresses ARP for the VIP, and relaxes
 // reverse-path filtering on the tunnel device only if strict filtering
-// would drop the unwrapped packets. Both sides must agree on -type (and
+// would drop the unwrapped packets. With -mss it clamps the TCP MSS the real
+// server advertises from the VIP, so that clients' segments still fit after
+// encapsulation (nftables table ip golvs_realserver). Both sides must agree on -type (and
 // -port for GUE, default 6080). Ports cannot be mapped. The real-server side
 // handles IPv4 VIPs (IPv4 in IPv4).
 //
@@ -39,7 +41,7 @@ import (
 
 const usage = `usage:
   tun director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE [-type ipip|gue|gre] [-port N] [-sched NAME] [-metrics ADDR:PORT]
-  tun realserver -vip ADDR [-type ipip|gue|gre] [-port N]`
+  tun realserver -vip ADDR [-type ipip|gue|gre] [-port N] [-mss N]`
 
 // defaultGUEPort is the fou port when -type gue comes without -port.
 const defaultGUEPort = 6080
@@ -111,6 +113,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 func realserverSteps(args []string) ([]agent.Step, error) {
 	fs := flag.NewFlagSet("tun realserver", flag.ContinueOnError)
 	vipFlag := fs.String("vip", "", "virtual IP `ADDR` (IPv4)")
+	mss := fs.Uint("mss", 0, "clamp the TCP MSS the real server advertises from the VIP to `N` (536..65535; 0: no clamp)")
 	id := agent.IDFlag(fs)
 	parse := tunnelFlags(fs)
 	typ, port, err := parse(args)
@@ -121,7 +124,10 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := realserver.TUN{VIPs: []netip.Addr{vip}, Type: typ, Port: port}
+	if *mss > 65535 {
+		return nil, fmt.Errorf("-mss %d: want 536..65535", *mss)
+	}
+	cfg := realserver.TUN{VIPs: []netip.Addr{vip}, Type: typ, Port: port, MSS: uint16(*mss)}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -145,7 +145,7 @@ func (h *Host) AddFou(j *Journal, f Fou) error {
 	on := false
 	for _, x := range have {
 		if x.Port == f.Port && x.IPv6 == f.IPv6 {
-			if x.GUE == f.GUE && (f.GUE || x.Protocol == f.Protocol) {
+			if f.same(x) {
 				on = true
 				continue
 			}
@@ -159,7 +159,7 @@ func (h *Host) AddFou(j *Journal, f Fou) error {
 		return nil, nil
 	}
 	if j.tx != nil {
-		return h.Own(j, "fou "+fouRes(f), "close fou port "+f.String(), present(on), "1", on, open, nil)
+		return h.Own(j, "fou "+fouRes(f), "close fou port "+f.String(), Present(on), "1", on, open, nil)
 	}
 	if on {
 		return nil
@@ -175,6 +175,12 @@ func (h *Host) AddFou(j *Journal, f Fou) error {
 		return err
 	})
 	return nil
+}
+
+// same reports whether x is the port f describes (a GUE port's protocol
+// does not matter).
+func (f Fou) same(x Fou) bool {
+	return x.Port == f.Port && x.IPv6 == f.IPv6 && x.GUE == f.GUE && (f.GUE || x.Protocol == f.Protocol)
 }
 
 // fouRes names a fou port in the ownership records; parseFouRes reads it

@@ -324,7 +324,7 @@ func (h *Host) AddLink(j *Journal, link netlink.Link) (netlink.Link, error) {
 		return map[string]string{"index": strconv.Itoa(l.Attrs().Index)}, nil
 	}
 	if j.tx != nil {
-		if err := h.Own(j, "link "+name, "delete device "+name, present(l != nil), "1", l != nil, add, nil); err != nil {
+		if err := h.Own(j, "link "+name, "delete device "+name, Present(l != nil), "1", l != nil, add, nil); err != nil {
 			return nil, err
 		}
 		return l, nil
@@ -349,14 +349,6 @@ func (h *Host) AddLink(j *Journal, link netlink.Link) (netlink.Link, error) {
 	return l, nil
 }
 
-// present is an object's state for Own: "1" if it exists, else "".
-func present(ok bool) string {
-	if ok {
-		return "1"
-	}
-	return ""
-}
-
 // SetLinkUp brings a device up, recording that it was down.
 func (h *Host) SetLinkUp(j *Journal, name string) error {
 	l, err := h.LinkByName(name)
@@ -372,7 +364,7 @@ func (h *Host) SetLinkUp(j *Journal, name string) error {
 		return map[string]string{"index": strconv.Itoa(idx)}, nil
 	}
 	if j.tx != nil {
-		return h.Own(j, "up "+name, "set device "+name+" down", present(up), "1", up, set, nil)
+		return h.Own(j, "up "+name, "set device "+name+" down", Present(up), "1", up, set, nil)
 	}
 	if up {
 		return nil
@@ -509,7 +501,7 @@ func (h *Host) AddAddr(j *Journal, dev string, p netip.Prefix) error {
 		return nil, nil
 	}
 	if j.tx != nil {
-		return h.Own(j, "addr "+dev+" "+p.String(), "remove address "+p.String()+" from "+dev, present(on), "1", on, add, nil)
+		return h.Own(j, "addr "+dev+" "+p.String(), "remove address "+p.String()+" from "+dev, Present(on), "1", on, add, nil)
 	}
 	if on {
 		return nil

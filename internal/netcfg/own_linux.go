@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,6 +201,14 @@ func (h *Host) Own(j *Journal, res, desc, cur, value string, present bool, apply
 	return st.SaveResources(m)
 }
 
+// Present is Own's cur for an object: "1" if it exists, "" if not.
+func Present(exists bool) string {
+	if exists {
+		return "1"
+	}
+	return ""
+}
+
 // Release drops token from res's owners (with the lock held); when no live
 // owner is left it restores the resource (restore, or netcfg's own kinds
 // when nil) and forgets it. Releasing twice is harmless.
@@ -321,6 +330,16 @@ func (h *Host) restore(res string, r *hostrec.Resource) error {
 		f, err := parseFouRes(arg)
 		if err != nil {
 			return err
+		}
+		// The kernel answers EINVAL, not ENOENT, for a port that is not
+		// open: look first (a crash between the record and the change
+		// leaves none).
+		have, err := h.Fous()
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(have, f.same) {
+			return nil
 		}
 		if err := h.fouDo(fouCmdDel, f); err != nil && !errors.Is(err, unix.ENOENT) {
 			return err
