@@ -48,6 +48,7 @@ type Pool struct {
 	probes  map[probeKey]*probe
 	heap    timerHeap
 	results chan result
+	tcp     *tcpPoller // TCP checks' poller, started with the first
 	wg      sync.WaitGroup
 	events  []Event // to notify after the next write
 	flushAt time.Time
@@ -300,7 +301,14 @@ func (p *Pool) Run(ctx context.Context) error {
 // stop ends a Run (runMu held): checks in flight end, probe services go,
 // live changes edit the configuration again.
 func (p *Pool) stop() {
+	if p.tcp != nil {
+		p.tcp.stop()
+	}
 	p.wg.Wait()
+	if p.tcp != nil {
+		p.tcp.close()
+		p.tcp = nil
+	}
 	if p.done != nil {
 		close(p.done)
 	}
@@ -865,6 +873,7 @@ type probe struct {
 	timing  Timing
 	subs    []*member
 	dead    bool // no member left: its entries and results are dropped
+	fastTCP bool // a TCP connect without retries: the poller runs it
 }
 
 // probeKey identifies a check: what it checks and how its attempts go.
@@ -911,6 +920,7 @@ func (p *Pool) attach(m *member) {
 	pr := p.probes[k]
 	if pr == nil {
 		pr = &probe{key: k, checker: m.cfg.Checker, target: m.target, timing: m.timing}
+		pr.fastTCP = fastTCP(pr)
 		p.probes[k] = pr
 		due := time.Now()
 		if m.timing.Warmup > 0 {
@@ -951,8 +961,22 @@ type result struct {
 	hasWeight bool
 }
 
-// launch runs one check of pr on a goroutine of its own.
+// launch runs one check of pr: a TCP connect on the pool's poller, any
+// other on a goroutine of its own.
 func (p *Pool) launch(ctx context.Context, pr *probe, due time.Time) {
+	if ctx.Err() != nil {
+		return // ending: a check started now could not report
+	}
+	if pr.fastTCP && p.tcp == nil {
+		// Without a poller (none can be made), checks run as the others.
+		p.tcp, _ = newTCPPoller(ctx, p.results, &p.wg)
+	}
+	if pr.fastTCP && p.tcp != nil {
+		if r, ok := p.tcp.start(pr, due); ok {
+			p.handle(r)
+		}
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
