@@ -37,7 +37,7 @@ func BenchmarkTCPCheckCost(b *testing.B) {
 			Checker: health.TCP{}}
 	}
 	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 80}
-	p, err := health.New(health.Config{IPVS: newFake(key), Service: key, Servers: servers, Start: health.StartUp,
+	p, err := health.New(health.Config{IPVS: newTable(key), Service: key, Servers: servers, Start: health.StartUp,
 		Timing: health.Timing{Interval: interval, Timeout: interval, Rise: 1, Fall: 1, Warmup: interval}})
 	if err != nil {
 		b.Fatal(err)
@@ -126,7 +126,7 @@ func TestTCPChecksOnThePoller(t *testing.T) {
 	srv := func(i int, to netip.AddrPort) health.Server {
 		return health.Server{Destination: dest(i, 1), Connect: to, Checker: health.TCP{}}
 	}
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	p := runPool(t, health.Config{IPVS: f, Service: svcKey, Start: health.StartUp,
 		Servers: []health.Server{srv(1, netip.MustParseAddrPort(open.Addr().String())), srv(2, closedAt), srv(3, fullAt)},
 		Timing:  health.Timing{Interval: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 1, Fall: 1}})
