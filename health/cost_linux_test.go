@@ -33,7 +33,7 @@ func BenchmarkTCPCheckCost(b *testing.B) {
 	servers := make([]health.Server, n)
 	for i := range servers {
 		a := netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)})
-		servers[i] = health.Server{Destination: ipvs.Destination{Address: a, Port: port, Forward: ipvs.DirectRoute, Weight: 1},
+		servers[i] = health.Server{Destination: ipvs.Destination{Address: a, Port: port, Forward: ipvs.Masquerade, Weight: 1},
 			Checker: health.TCP{}}
 	}
 	key := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 80}

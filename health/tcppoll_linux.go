@@ -19,7 +19,7 @@ import (
 // net.Conn of its own, which is most of what a net.Dialer costs.
 type tcpPoller struct {
 	epfd, evfd int // the epoll instance; an eventfd that wakes it
-	results    chan<- result
+	results    chan<- []result
 	quit       chan struct{}
 
 	mu        sync.Mutex
@@ -51,9 +51,10 @@ func fastTCP(pr *probe) bool {
 	return false
 }
 
-// newTCPPoller starts a poller that sends its results to results until
+// newTCPPoller starts a poller that sends its results, those of one
+// round of epoll at a time, to results until
 // stop or the end of ctx; wg counts its goroutine.
-func newTCPPoller(ctx context.Context, results chan<- result, wg *sync.WaitGroup) (*tcpPoller, error) {
+func newTCPPoller(ctx context.Context, results chan<- []result, wg *sync.WaitGroup) (*tcpPoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -179,7 +180,7 @@ func (pl *tcpPoller) run(ctx context.Context) {
 	}()
 	stopped := context.AfterFunc(ctx, pl.wake)
 	defer stopped()
-	events := make([]unix.EpollEvent, 128)
+	events := make([]unix.EpollEvent, 1024)
 	var buf [8]byte
 	for {
 		pl.mu.Lock()
@@ -223,21 +224,26 @@ func (pl *tcpPoller) run(ctx context.Context) {
 			}
 			delete(pl.inflight, c.fd)
 			c.done = true
-			fin = append(fin, finished{c: c, timedOut: true, at: now})
+			// Connected in time, though its event is not read yet (a
+			// busy round): not a timeout.
+			fds := []unix.PollFd{{Fd: c.fd, Events: unix.POLLOUT}}
+			n, _ := unix.Poll(fds, 0)
+			fin = append(fin, finished{c: c, timedOut: n != 1, at: now})
 		}
 		pl.mu.Unlock()
+		if len(fin) == 0 {
+			continue
+		}
+		rs := make([]result, len(fin))
 		for i, f := range fin {
-			r := f.c.result(f.timedOut, f.at)
+			rs[i] = f.c.result(f.timedOut, f.at)
 			f.c.pr = nil // the heap may hold c until its deadline
-			select {
-			case pl.results <- r:
-				continue
-			case <-pl.quit:
-			case <-ctx.Done():
-			}
-			for _, f := range fin[i+1:] {
-				unix.Close(int(f.c.fd))
-			}
+		}
+		select {
+		case pl.results <- rs:
+		case <-pl.quit:
+			return
+		case <-ctx.Done():
 			return
 		}
 	}

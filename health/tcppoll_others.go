@@ -13,7 +13,7 @@ type tcpPoller struct{}
 
 func fastTCP(*probe) bool { return false }
 
-func newTCPPoller(context.Context, chan<- result, *sync.WaitGroup) (*tcpPoller, error) {
+func newTCPPoller(context.Context, chan<- []result, *sync.WaitGroup) (*tcpPoller, error) {
 	return nil, errOS
 }
 
