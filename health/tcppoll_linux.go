@@ -164,6 +164,7 @@ func (pl *tcpPoller) close() {
 type finished struct {
 	c        *tcpCheck
 	timedOut bool
+	events   uint32 // epoll's (poll's bits are the same)
 	at       time.Time
 }
 
@@ -215,7 +216,7 @@ func (pl *tcpPoller) run(ctx context.Context) {
 			}
 			delete(pl.inflight, ev.Fd)
 			c.done = true
-			fin = append(fin, finished{c: c, at: now})
+			fin = append(fin, finished{c: c, events: ev.Events, at: now})
 		}
 		for pl.deadlines.len() > 0 && !pl.deadlines.peek().deadline.After(now) {
 			c := pl.deadlines.pop()
@@ -228,7 +229,7 @@ func (pl *tcpPoller) run(ctx context.Context) {
 			// busy round): not a timeout.
 			fds := []unix.PollFd{{Fd: c.fd, Events: unix.POLLOUT}}
 			n, _ := unix.Poll(fds, 0)
-			fin = append(fin, finished{c: c, timedOut: n != 1, at: now})
+			fin = append(fin, finished{c: c, timedOut: n != 1, events: uint32(fds[0].Revents), at: now})
 		}
 		pl.mu.Unlock()
 		if len(fin) == 0 {
@@ -236,7 +237,7 @@ func (pl *tcpPoller) run(ctx context.Context) {
 		}
 		rs := make([]result, len(fin))
 		for i, f := range fin {
-			rs[i] = f.c.result(f.timedOut, f.at)
+			rs[i] = f.c.result(f)
 			f.c.pr = nil // the heap may hold c until its deadline
 		}
 		select {
@@ -250,17 +251,22 @@ func (pl *tcpPoller) run(ctx context.Context) {
 }
 
 // result reads the outcome of c's connect and closes its socket.
-func (c *tcpCheck) result(timedOut bool, at time.Time) result {
-	r := result{probe: c.pr, due: c.due, start: c.start, dur: at.Sub(c.start)}
+// Writable without an error or hang-up: connected, nothing to ask.
+func (c *tcpCheck) result(f finished) result {
+	r := result{probe: c.pr, due: c.due, start: c.start, dur: f.at.Sub(c.start)}
 	fd := int(c.fd)
 	t := c.pr.target
-	switch v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); {
-	case timedOut:
+	switch {
+	case f.timedOut:
 		r.err = failed(dialError(t, "tcp", context.DeadlineExceeded))
-	case err != nil:
-		r.err = failed(dialError(t, "tcp", os.NewSyscallError("getsockopt", err)))
-	case v != 0:
-		r.err = failed(dialError(t, "tcp", os.NewSyscallError("connect", unix.Errno(v))))
+	case f.events&(unix.EPOLLERR|unix.EPOLLHUP) == 0 && f.events&unix.EPOLLOUT != 0:
+	default:
+		switch v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); {
+		case err != nil:
+			r.err = failed(dialError(t, "tcp", os.NewSyscallError("getsockopt", err)))
+		case v != 0:
+			r.err = failed(dialError(t, "tcp", os.NewSyscallError("connect", unix.Errno(v))))
+		}
 	}
 	closeReset(fd)
 	return r
