@@ -188,7 +188,9 @@ func statusOK(rs []StatusRange, code int) bool {
 }
 
 // TCP checks that a TCP connection can be established (keepalived's
-// TCP_CHECK). The connection is closed at once.
+// TCP_CHECK). The connection is closed at once, with a reset: thousands of
+// checks a second leave no TIME_WAIT sockets behind. In a pool, TCP checks
+// without retries share one epoll poller: no goroutine per check.
 type TCP struct{}
 
 // Check implements Checker.
@@ -196,6 +198,9 @@ func (TCP) Check(ctx context.Context, t Target) error {
 	c, err := t.DialContext(ctx, "tcp")
 	if err != nil {
 		return failed(err)
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
 	}
 	return c.Close()
 }

@@ -3,6 +3,7 @@
 package health_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -61,10 +62,11 @@ type checkLab struct {
 	peerAddr       netip.Addr
 	certPool       *x509.CertPool
 	sni            chan string
+	smtp           chan []string // the commands of each SMTP session, in order
 }
 
 func newCheckLab(t *testing.T) *checkLab {
-	l := &checkLab{director: nstest.New(t), peer: nstest.New(t), peerAddr: netip.MustParseAddr("10.1.0.2"), sni: make(chan string, 100)}
+	l := &checkLab{director: nstest.New(t), peer: nstest.New(t), peerAddr: netip.MustParseAddr("10.1.0.2"), sni: make(chan string, 100), smtp: make(chan []string, 100)}
 	nstest.Veth(t, l.director, "eth0", l.peer, "eth0")
 	l.director.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.1/24"))
 	l.peer.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.2/24"))
@@ -114,6 +116,27 @@ func newCheckLab(t *testing.T) *checkLab {
 	t.Cleanup(func() { tcp.Close() })
 	go acceptAndClose(tcp)
 
+	// SMTP as an MTA speaks it (RFC 5321): on 25 a multi-line greeting,
+	// HELO/EHLO, NOOP, RSET and QUIT answered, anything else refused;
+	// on 26 the refusal an MTA greets with when it will not serve (554).
+	// No SMTP server comes with the VM's packages (msmtpd is not in
+	// Debian 12; opensmtpd and exim need users, a spool and set-up to
+	// run), so this one is scripted; the check is about the dialogue.
+	for port, greeting := range map[string]string{":25": "220-mail.example.test ESMTP ready\r\n220 no UCE\r\n", ":26": "554 mail.example.test no SMTP service here\r\n"} {
+		sl, err := l.peer.Listen("tcp", port)
+		require.NoError(t, err)
+		t.Cleanup(func() { sl.Close() })
+		go func() {
+			for {
+				c, err := sl.Accept()
+				if err != nil {
+					return
+				}
+				go l.smtpSession(c, greeting)
+			}
+		}()
+	}
+
 	// UDP: 5000 echoes, 5001 swallows.
 	for port, echo := range map[string]bool{":5000": true, ":5001": false} {
 		pc, err := l.peer.ListenPacket("udp", port)
@@ -162,6 +185,48 @@ func newCheckLab(t *testing.T) *checkLab {
 		}
 	}()
 	return l
+}
+
+// smtpSession speaks SMTP on c after greeting, until QUIT or 10 s, and
+// records the commands it was sent.
+func (l *checkLab) smtpSession(c net.Conn, greeting string) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var cmds []string
+	defer func() {
+		select {
+		case l.smtp <- cmds:
+		default:
+		}
+	}()
+	io.WriteString(c, greeting)
+	r := bufio.NewReader(io.LimitReader(c, 64<<10))
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.TrimRight(line, "\r\n")
+		cmds = append(cmds, cmd)
+		verb, arg, _ := strings.Cut(cmd, " ")
+		switch strings.ToUpper(verb) {
+		case "HELO":
+			if arg == "" {
+				io.WriteString(c, "501 HELO needs a domain\r\n")
+				continue
+			}
+			io.WriteString(c, "250 mail.example.test greets "+arg+"\r\n")
+		case "EHLO":
+			io.WriteString(c, "250-mail.example.test greets "+arg+"\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+		case "NOOP", "RSET":
+			io.WriteString(c, "250 OK\r\n")
+		case "QUIT":
+			io.WriteString(c, "221 mail.example.test closing\r\n")
+			return
+		default:
+			io.WriteString(c, "500 command unrecognized\r\n")
+		}
+	}
 }
 
 // probe runs a one-server pool from the director against the peer until
@@ -227,6 +292,9 @@ func TestKernelCheckersAgainstRealPeers(t *testing.T) {
 		{"dns", &health.DNS{Name: "www.example.test", MinAnswers: 1}, 53, true, 3},
 		{"dns nxdomain", &health.DNS{Name: "nope.example.test"}, 53, false, 0},
 		{"dns closed", &health.DNS{Name: "www.example.test"}, 54, false, 0},
+		{"smtp", &health.SMTP{HELO: "lvs.test"}, 25, true, 3},
+		{"smtp refused (554)", &health.SMTP{HELO: "lvs.test"}, 26, false, 0},
+		{"smtp closed port", &health.SMTP{HELO: "lvs.test"}, 7001, false, 0},
 		{"command", &health.Command{Path: exe, Env: []string{"HEALTH_TEST_PROBE=1"}}, 7000, true, 3},
 		{"command fails", &health.Command{Path: exe, Env: []string{"HEALTH_TEST_PROBE=1"}}, 7001, false, 0},
 		{"command weight", &health.Command{Path: exe, Env: []string{"HEALTH_TEST_PROBE=1", "HEALTH_TEST_EXIT=7"}, DynamicWeight: true}, 7000, true, 5},
@@ -272,6 +340,14 @@ func TestKernelCheckersAgainstRealPeers(t *testing.T) {
 	default:
 		t.Fatal("the HTTPS server saw no handshake")
 	}
+	// The check's session was a polite one: HELO, then QUIT.
+	polite := false
+	for len(l.smtp) > 0 {
+		if cmds := <-l.smtp; len(cmds) == 2 && cmds[0] == "HELO lvs.test" && cmds[1] == "QUIT" {
+			polite = true
+		}
+	}
+	require.True(t, polite, "an SMTP check says HELO, then QUIT")
 	found := false
 	for len(l.sni) > 0 {
 		if <-l.sni == "www.example.test" {

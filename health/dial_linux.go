@@ -74,38 +74,68 @@ func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
 	if typ < 0 {
 		return nil, newErr("dial", network, ErrInvalid, errors.New("unsupported network"))
 	}
+	s, pending, err := t.connect(typ)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(s), "health-check") // owns s from here on
+	defer f.Close()
+	if pending {
+		if err := waitConnected(ctx, f); err != nil {
+			return nil, dialError(t, network, err)
+		}
+	}
+	return net.FileConn(f) // a duplicate; f's own descriptor is closed above
+}
+
+func dialError(t Target, network string, err error) error {
+	return &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(t.Addr), Err: err}
+}
+
+// connect opens a non-blocking socket of type typ in t's namespace, with
+// t's mark and source, and starts connecting it to t.Addr; pending says
+// the connection is still in progress (a TCP handshake). On error the
+// socket is closed.
+func (t Target) connect(typ int) (s int, pending bool, err error) {
 	family, sa := sockaddr(netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port()))
-	var s int
-	if err := netns.Do(t.ns.fd, func() (err error) {
+	open := func() (err error) {
 		s, err = unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		return err
-	}); err != nil {
-		return nil, os.NewSyscallError("socket", err)
+	}
+	if t.ns == nil {
+		err = open()
+	} else {
+		err = netns.Do(t.ns.fd, open)
+	}
+	if err != nil {
+		return -1, false, os.NewSyscallError("socket", err)
 	}
 	if t.Mark != 0 {
 		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_MARK, int(t.Mark)); err != nil {
 			unix.Close(s)
-			return nil, os.NewSyscallError("setsockopt SO_MARK", err)
+			return -1, false, os.NewSyscallError("setsockopt SO_MARK", err)
 		}
 	}
 	if t.Source.IsValid() {
 		_, local := sockaddr(netip.AddrPortFrom(t.Source.Unmap(), 0))
 		if err := unix.Bind(s, local); err != nil {
 			unix.Close(s)
-			return nil, os.NewSyscallError("bind", err)
+			return -1, false, os.NewSyscallError("bind", err)
 		}
 	}
-	f := os.NewFile(uintptr(s), "health-check") // owns s from here on
-	defer f.Close()
-	if err := unix.Connect(s, sa); err != nil {
-		if err != unix.EINPROGRESS {
-			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(t.Addr), Err: os.NewSyscallError("connect", err)}
+	switch err := unix.Connect(s, sa); err {
+	case nil:
+		return s, false, nil
+	case unix.EINPROGRESS:
+		return s, true, nil
+	default:
+		unix.Close(s)
+		network := "tcp"
+		if typ == unix.SOCK_DGRAM {
+			network = "udp"
 		}
-		if err := waitConnected(ctx, f); err != nil {
-			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(t.Addr), Err: err}
-		}
+		return -1, false, dialError(t, network, os.NewSyscallError("connect", err))
 	}
-	return net.FileConn(f) // a duplicate; f's own descriptor is closed above
 }
 
 // waitConnected waits for a non-blocking connect to finish.

@@ -109,7 +109,7 @@ func TestMisbehavingServers(t *testing.T) {
 	// Generous timing: the emulated VM is slow, and the good server must
 	// not fail on its own.
 	const interval, timeout = time.Second, time.Second
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	p := runPool(t, health.Config{IPVS: f, Service: svcKey, Servers: servers, Start: health.StartUp,
 		Timing: health.Timing{Interval: interval, Timeout: timeout, Rise: 1, Fall: 3}})
 

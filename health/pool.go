@@ -48,6 +48,8 @@ type Pool struct {
 	probes  map[probeKey]*probe
 	heap    timerHeap
 	results chan result
+	batches chan []result // the TCP poller's results, a round at a time
+	tcp     *tcpPoller    // TCP checks' poller, started with the first
 	wg      sync.WaitGroup
 	events  []Event // to notify after the next write
 	flushAt time.Time
@@ -282,6 +284,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	p.probes = map[probeKey]*probe{}
 	p.heap = timerHeap{}
 	p.results = make(chan result, 64)
+	p.batches = make(chan []result, 4)
 	p.events, p.flushAt = nil, time.Time{}
 	defer p.stop()
 	for _, s := range p.svcs {
@@ -300,7 +303,14 @@ func (p *Pool) Run(ctx context.Context) error {
 // stop ends a Run (runMu held): checks in flight end, probe services go,
 // live changes edit the configuration again.
 func (p *Pool) stop() {
+	if p.tcp != nil {
+		p.tcp.stop()
+	}
 	p.wg.Wait()
+	if p.tcp != nil {
+		p.tcp.close()
+		p.tcp = nil
+	}
 	if p.done != nil {
 		close(p.done)
 	}
@@ -449,6 +459,10 @@ func (p *Pool) notify(e Event) {
 
 const defaultWriteDelay = 10 * time.Millisecond
 
+// maxSlack bounds how late a check may start to share a wake-up with
+// others (a hundredth of its interval at most).
+const maxSlack = 10 * time.Millisecond
+
 // loop is the pool's one scheduling goroutine: a timer heap of due checks
 // and drain polls, the results of checks in flight, live changes, and the
 // writes they cause.
@@ -458,7 +472,14 @@ func (p *Pool) loop(ctx context.Context) error {
 	for {
 		next := time.Time{}
 		if p.heap.len() > 0 {
-			next = p.heap.peek().due
+			e := p.heap.peek()
+			next = e.due
+			if e.p != nil {
+				// Checks due within a little while start together: one
+				// wake-up per batch, not per check, when thousands are
+				// spread over their interval.
+				next = next.Add(min(e.p.timing.Interval/100, maxSlack))
+			}
 		}
 		if !p.flushAt.IsZero() && (next.IsZero() || p.flushAt.Before(next)) {
 			next = p.flushAt
@@ -471,6 +492,10 @@ func (p *Pool) loop(ctx context.Context) error {
 			return wrap("run", "", ctx.Err())
 		case r := <-p.results:
 			p.handle(r)
+		case rs := <-p.batches:
+			for _, r := range rs {
+				p.handle(r)
+			}
 		case o := <-p.ops:
 			// A live change is in IPVS when its call returns.
 			err := o.f(ctx)
@@ -865,6 +890,7 @@ type probe struct {
 	timing  Timing
 	subs    []*member
 	dead    bool // no member left: its entries and results are dropped
+	fastTCP bool // a TCP connect without retries: the poller runs it
 }
 
 // probeKey identifies a check: what it checks and how its attempts go.
@@ -911,6 +937,7 @@ func (p *Pool) attach(m *member) {
 	pr := p.probes[k]
 	if pr == nil {
 		pr = &probe{key: k, checker: m.cfg.Checker, target: m.target, timing: m.timing}
+		pr.fastTCP = fastTCP(pr)
 		p.probes[k] = pr
 		due := time.Now()
 		if m.timing.Warmup > 0 {
@@ -951,8 +978,22 @@ type result struct {
 	hasWeight bool
 }
 
-// launch runs one check of pr on a goroutine of its own.
+// launch runs one check of pr: a TCP connect on the pool's poller, any
+// other on a goroutine of its own.
 func (p *Pool) launch(ctx context.Context, pr *probe, due time.Time) {
+	if ctx.Err() != nil {
+		return // ending: a check started now could not report
+	}
+	if pr.fastTCP && p.tcp == nil {
+		// Without a poller (none can be made), checks run as the others.
+		p.tcp, _ = newTCPPoller(ctx, p.batches, &p.wg)
+	}
+	if pr.fastTCP && p.tcp != nil {
+		if r, ok := p.tcp.start(pr, due); ok {
+			p.handle(r)
+		}
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

@@ -97,10 +97,9 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 		drain time.Duration
 	}{{"inhibit", health.Inhibit, 0}, {"remove", health.Remove, 0}, {"drain", health.Remove, 500 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(svcKey)
+			f := newTable(svcKey)
 			c := &switchChecker{}
 			d := dest(1, 7)
-			f.setConns(ap(d), 1) // the drain lasts its whole time
 			var mu sync.Mutex
 			var kinds []health.EventKind
 			p := runPool(t, health.Config{IPVS: f, Service: svcKey, OnFailure: tc.mode, Drain: tc.drain,
@@ -127,6 +126,7 @@ func TestRiseFallInhibitRemoveDrain(t *testing.T) {
 			w, listed = f.weight(svcKey, ap(d))
 			require.True(t, listed)
 			require.Equal(t, uint32(7), w)
+			f.setConns(ap(d), 1) // the drain lasts its whole time
 
 			c.healthy.Store(false)
 			eventually(t, "down", func() bool {
@@ -171,15 +171,15 @@ func TestDrainPollsConnections(t *testing.T) {
 		drain time.Duration
 	}{{"conns end", svcKey, time.Hour}, {"time ends", svcKey, 300 * time.Millisecond}, {"recovers", svcKey, time.Hour}, {"udp", udpKey, time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(tc.svc)
+			f := newTable(tc.svc)
 			c := &switchChecker{}
 			c.healthy.Store(true)
 			d := dest(1, 7)
-			f.setConns(ap(d), 2)
 			p := runPool(t, health.Config{IPVS: f, Service: tc.svc, OnFailure: health.Remove, Drain: tc.drain, DrainPoll: 5 * time.Millisecond,
 				Timing:  health.Timing{Interval: 5 * time.Millisecond, Rise: 1, Fall: 1},
 				Servers: []health.Server{{Destination: d, Checker: c}}})
 			eventually(t, "up", func() bool { return p.Snapshot().Servers[0].InIPVS })
+			f.setConns(ap(d), 2)
 			c.healthy.Store(false)
 			down := time.Now()
 			eventually(t, "down", func() bool { s := p.Snapshot().Servers[0]; return !s.Up && s.Weight == 0 })
@@ -219,7 +219,7 @@ func TestDrainPollsConnections(t *testing.T) {
 }
 
 func TestQuorumHysteresisSorry(t *testing.T) {
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	cs := []*switchChecker{{}, {}, {}}
 	var servers []health.Server
 	for i, c := range cs {
@@ -256,7 +256,7 @@ func TestQuorumHysteresisSorry(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	var calls atomic.Int32
 	c := health.CheckFunc(func(context.Context, health.Target) error {
 		if calls.Add(1)%3 != 0 {
@@ -274,7 +274,7 @@ func TestRetries(t *testing.T) {
 }
 
 func TestConnectAndTimeoutReachChecker(t *testing.T) {
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	got := make(chan health.Target, 1)
 	var deadline atomic.Int64
 	c := health.CheckFunc(func(ctx context.Context, tg health.Target) error {
@@ -298,7 +298,7 @@ func TestConnectAndTimeoutReachChecker(t *testing.T) {
 }
 
 func TestRunFailsWithoutService(t *testing.T) {
-	p, err := health.New(health.Config{IPVS: newFake(), Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}}}})
+	p, err := health.New(health.Config{IPVS: newTable(), Service: svcKey, Servers: []health.Server{{Destination: dest(1, 1), Checker: health.TCP{}}}})
 	require.NoError(t, err)
 	err = p.Run(context.Background())
 	require.ErrorIs(t, err, ipvs.ErrNotExist)
@@ -306,7 +306,7 @@ func TestRunFailsWithoutService(t *testing.T) {
 
 func TestValidation(t *testing.T) {
 	ok := health.Server{Destination: dest(1, 1), Checker: health.TCP{}}
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	for _, tc := range []struct {
 		field string
 		cfg   health.Config
@@ -358,7 +358,7 @@ func TestValidation(t *testing.T) {
 
 func TestRunTwice(t *testing.T) {
 	block := make(chan struct{})
-	p := runPool(t, health.Config{IPVS: newFake(svcKey), Service: svcKey,
+	p := runPool(t, health.Config{IPVS: newTable(svcKey), Service: svcKey,
 		Servers: []health.Server{{Destination: dest(1, 1), Checker: health.CheckFunc(func(ctx context.Context, _ health.Target) error {
 			select {
 			case <-block:
@@ -472,7 +472,7 @@ func BenchmarkPool1000Servers(b *testing.B) {
 			Destination: ipvs.Destination{Address: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 80, Weight: 1},
 			Connect:     target, Checker: log})
 	}
-	f := newFake(svcKey)
+	f := newTable(svcKey)
 	p, err := health.New(health.Config{IPVS: f, Service: svcKey, Servers: servers,
 		Timing: health.Timing{Interval: interval, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1, Warmup: interval}})
 	if err != nil {

@@ -563,6 +563,8 @@ func runKeepalived(ctx context.Context, c *ipvs.Client, l *child, n int, window,
 
 func runOurs(ctx context.Context, c *ipvs.Client, l *child, n int, window, settle time.Duration, down int, poll time.Duration, logw io.Writer) (result, error) {
 	r := result{who: "health.Pool", n: n}
+	// keepalived, if killed at the end of its turn, left its service.
+	c.DeleteService(ctx, vip)
 	if err := c.CreateService(ctx, ipvs.Service{ServiceKey: vip, Scheduler: ipvs.RoundRobin}); err != nil {
 		return r, err
 	}
