@@ -70,7 +70,8 @@ func TestKernelSetSysctlSetup(t *testing.T) {
 		t.Errorf("am_droprate is %q after Teardown, want another owner's %s", v, theirs)
 	}
 
-	// A closed client.
+	// A closed client (expire_nodest_conn was left at 1 above).
+	ns.Sysctl(t, "net.ipv4.vs."+string(name), "0")
 	c2, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
 	if err != nil {
 		t.Fatal(err)
