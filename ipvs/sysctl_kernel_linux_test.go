@@ -5,6 +5,7 @@ package ipvs_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,21 +51,27 @@ func TestKernelSetSysctlSetup(t *testing.T) {
 		t.Fatalf("a second Teardown: %v; now %q (it must do nothing)", err, read())
 	}
 
-	// Another owner's value is left alone: am_droprate (default 10)
-	// changed to 20 by us, then to 30 by someone else.
-	set, err = c.SetSysctl(ctx, ipvs.SysctlAMDropRate, "20")
-	if err != nil || len(set.Changes()) != 1 {
-		t.Fatalf("SetSysctl: %v, %v", set.Changes(), err)
+	// Another owner's value is left alone: am_droprate changed by us,
+	// then by someone else.
+	cur, err := strconv.Atoi(strings.TrimSpace(ns.Exec(t, "cat", "/proc/sys/net/ipv4/vs/am_droprate")))
+	if err != nil {
+		t.Fatal(err)
 	}
-	ns.Sysctl(t, "net.ipv4.vs.am_droprate", "30")
+	ours, theirs := strconv.Itoa(cur+10), strconv.Itoa(cur+20)
+	set, err = c.SetSysctl(ctx, ipvs.SysctlAMDropRate, ours)
+	if err != nil || len(set.Changes()) != 1 {
+		t.Fatalf("SetSysctl am_droprate %s (was %d): %v, %v", ours, cur, set.Changes(), err)
+	}
+	ns.Sysctl(t, "net.ipv4.vs.am_droprate", theirs)
 	if err := set.Teardown(ctx); err != nil {
 		t.Fatalf("Teardown: %v", err)
 	}
-	if v := strings.TrimSpace(ns.Exec(t, "cat", "/proc/sys/net/ipv4/vs/am_droprate")); v != "30" {
-		t.Errorf("am_droprate is %q after Teardown, want another owner's 30", v)
+	if v := strings.TrimSpace(ns.Exec(t, "cat", "/proc/sys/net/ipv4/vs/am_droprate")); v != theirs {
+		t.Errorf("am_droprate is %q after Teardown, want another owner's %s", v, theirs)
 	}
 
-	// A closed client.
+	// A closed client (expire_nodest_conn was left at 1 above).
+	ns.Sysctl(t, "net.ipv4.vs."+string(name), "0")
 	c2, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
 	if err != nil {
 		t.Fatal(err)

@@ -112,8 +112,8 @@ var namesCorpus = [][]string{
 		"-L -t web-frontend-with-a-long-name.example.org:http", "-L -t 10.20.0.1:www --stats", "-L -u web:domain", "-L -t nosuchhost:80", "-L -t [2001:db8::20]:443"},
 	{"-A -t 10.20.0.3:http", "-a -t 10.20.0.3:80 -r 10.20.0.3:8080 -m", "-A -t [2001:db8::22]:http", "-a -t [2001:db8::22]:80 -r [2001:db8::22]:443 -m", "-a -t [2001:db8::22]:80 -r 10.20.0.3 -i",
 		"-S", "-L", "-L --stats", "-L --tun-info", "-L -t [2001:db8::22]:80"},
-	{"-A -t [::ffff:10.20.0.1]:http -s rr", "-a -t [::ffff:10.20.0.1]:80 -r [::ffff:10.20.1.1]:http -m", "-a -t [::ffff:10.20.0.1]:80 -r rs2 -i", "-L", "-S", "-L -t [::ffff:10.20.0.1]:http"},
 	{"-A -t rs2:https -s wrr -p 60 -M 255.255.0.0", "-A -u localhost:domain", "-a -u localhost:domain -r 127.0.0.1:53 -m", "-E -t rs2:443 -s lc", "-L", "-S", "-d -t rs2:https -r rs1", "-D -t rs2:https", "-L"},
+	{"-A -t [::ffff:10.20.0.1]:http -s rr", "-a -t [::ffff:10.20.0.1]:80 -r [::ffff:10.20.1.1]:http -m", "-a -t [::ffff:10.20.0.1]:80 -r rs2 -i", "-L", "-S", "-L -t [::ffff:10.20.0.1]:http"},
 }
 
 // namesSeen are lines (or parts) the real ipvsadm prints for namesCorpus.
