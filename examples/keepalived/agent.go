@@ -247,8 +247,17 @@ func (a *agent) server(vs *conf.VirtualServer, rs *conf.RealServer, k ipvs.Servi
 // dest is the real server as written for service k: direct routing and
 // tunnels use the service's port.
 func dest(rs *conf.RealServer, k ipvs.ServiceKey) ipvs.Destination {
-	d := rs.Dest
-	if k.Fwmark == 0 && d.Forward != ipvs.Masquerade {
+	return portFor(rs.Dest, k)
+}
+
+// portFor gives d the port it has in service k: direct routing and tunnels
+// use the service's port, and keepalived ignores (with a warning) the port
+// of a firewall-mark service's real or sorry server.
+func portFor(d ipvs.Destination, k ipvs.ServiceKey) ipvs.Destination {
+	switch {
+	case k.Fwmark != 0:
+		d.Port = 0
+	case d.Forward != ipvs.Masquerade:
 		d.Port = k.Port
 	}
 	return d
@@ -259,10 +268,7 @@ func (a *agent) newPool(vs *conf.VirtualServer, start health.StartMode) (*vsRun,
 	for _, k := range vs.Keys {
 		sc := health.ServiceConfig{Service: k, OnFailure: health.Remove, Quorum: vs.Quorum, Hysteresis: vs.Hysteresis}
 		if vs.Sorry != nil {
-			s := *vs.Sorry
-			if k.Fwmark == 0 && s.Forward != ipvs.Masquerade {
-				s.Port = k.Port
-			}
+			s := portFor(*vs.Sorry, k)
 			sc.Sorry = &s
 		}
 		for _, rs := range vs.Reals {
@@ -524,10 +530,7 @@ func (a *agent) desired() ipvs.State {
 				}
 			}
 			if vs.Sorry != nil && vs.SorryInhibit && !snap.SorryActive {
-				d := *vs.Sorry
-				if ss.Fwmark == 0 && d.Forward != ipvs.Masquerade {
-					d.Port = ss.Port
-				}
+				d := portFor(*vs.Sorry, ss.ServiceKey)
 				d.Weight = 0
 				ss.Destinations = append(ss.Destinations, d)
 			}

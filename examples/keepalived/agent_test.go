@@ -86,6 +86,7 @@ func waitFor(t *testing.T, a *agent, c *ipvstest.Client, want string) {
 }
 
 const agentConf = `virtual_server 10.0.0.1 80 {
+  protocol TCP
   delay_loop 1
   connect_timeout 0.5
   lb_algo wrr
@@ -148,6 +149,7 @@ func TestReloadWritesOnlyTheChange(t *testing.T) {
 }
 
 const sorryConf = `virtual_server 10.0.0.2 80 {
+  protocol TCP
   delay_loop 1
   connect_timeout 0.5
   lb_algo rr
@@ -248,6 +250,7 @@ func TestMiscDynamicWeight(t *testing.T) {
   enable_script_security
 }
 virtual_server 10.0.0.4 80 {
+  protocol TCP
   delay_loop 1
   lb_algo wrr
   real_server 10.0.7.1 80 {

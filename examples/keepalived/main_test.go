@@ -17,11 +17,11 @@ func TestConfigTestExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"virtual_server 10.0.0.1 80 {\n  real_server 10.0.1.1 80 {\n  }\n}\n", exitOK, ""},
-		{"virtual_server 10.0.0.1 80 {\n  snmp_name web\n}\n", exitTestWarning, "x.conf:2: warning:"},
-		{"virtual_server 10.0.0.1 80 {\n  lb_algo nope\n}\n", exitTestErrors, "x.conf:2: error: lb_algo \"nope\""},
-		{"virtual_server 10.0.0.1 80 {\n  quorum_up /bin/true\n}\n", exitTestScripts, "enable_script_security"},
-		{"global_defs {\n  enable_script_security\n}\nvirtual_server 10.0.0.1 80 {\n  quorum_up /bin/true\n}\n", exitOK, ""},
+		{"virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.1.1 80 {\n  }\n}\n", exitOK, ""},
+		{"virtual_server 10.0.0.1 80 {\n  protocol TCP\n  snmp_name web\n}\n", exitTestWarning, "x.conf:3: warning:"},
+		{"virtual_server 10.0.0.1 80 {\n  protocol TCP\n  lb_algo nope\n}\n", exitTestErrors, "x.conf:3: error: lb_algo \"nope\""},
+		{"virtual_server 10.0.0.1 80 {\n  protocol TCP\n  quorum_up /bin/true\n}\n", exitTestScripts, "enable_script_security"},
+		{"global_defs {\n  enable_script_security\n}\nvirtual_server 10.0.0.1 80 {\n  protocol TCP\n  quorum_up /bin/true\n}\n", exitOK, ""},
 	} {
 		f := filepath.Join(dir, "x.conf")
 		if err := os.WriteFile(f, []byte(tc.conf), 0o644); err != nil {

@@ -32,21 +32,23 @@ type oracleCase struct {
 	reals  []string // ADDR:PORT listeners in the real servers' namespace
 	stop   string   // the real server stopped in step 2 ("" for none)
 	reload string   // the configuration of step 3
-	// writes is how many IPVS changes our reload must make (-1: any).
+	// writes is how many IPVS changes our reload must make (-1: any); its
+	// case checks every 2 s with 2 s timeouts, as a check timing out
+	// under the VM's load would write too.
 	writes int
 }
 
 var oracleCases = []oracleCase{{
 	name: "wrr-nat-thresholds",
 	conf: `virtual_server 10.0.0.100 80 {
-  delay_loop 1
+  delay_loop 2
   lb_algo wrr
   lb_kind NAT
   protocol TCP
   real_server 10.0.1.1 80 {
     weight 3
     TCP_CHECK {
-      connect_timeout 1
+      connect_timeout 2
     }
   }
   real_server 10.0.1.2 8080 {
@@ -54,7 +56,7 @@ var oracleCases = []oracleCase{{
     uthreshold 100
     lthreshold 10
     TCP_CHECK {
-      connect_timeout 1
+      connect_timeout 2
       retry 0
     }
   }
@@ -63,14 +65,14 @@ var oracleCases = []oracleCase{{
 	reals: []string{"10.0.1.1:80", "10.0.1.2:8080"},
 	stop:  "10.0.1.2:8080",
 	reload: `virtual_server 10.0.0.100 80 {
-  delay_loop 1
+  delay_loop 2
   lb_algo wrr
   lb_kind NAT
   protocol TCP
   real_server 10.0.1.1 80 {
     weight 5
     TCP_CHECK {
-      connect_timeout 1
+      connect_timeout 2
     }
   }
   real_server 10.0.1.2 8080 {
@@ -78,7 +80,7 @@ var oracleCases = []oracleCase{{
     uthreshold 100
     lthreshold 10
     TCP_CHECK {
-      connect_timeout 1
+      connect_timeout 2
       retry 0
     }
   }

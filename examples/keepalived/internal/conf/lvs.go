@@ -242,7 +242,8 @@ func (p *parser) timing(c *Node, t *Timing) bool {
 
 func (p *parser) virtualServer(n *Node) {
 	vs := &VirtualServer{Pos: n.Pos, Name: strings.Join(n.Args, " "), Quorum: 1,
-		Timing: Timing{Retry: -1}, Protocol: ipvs.TCP}
+		Timing: Timing{Retry: -1}, Protocol: ipvs.UDP}
+	protocolSet := false
 	var addr netip.Addr
 	var port uint16
 	var fwmark uint32
@@ -326,7 +327,7 @@ func (p *parser) virtualServer(n *Node) {
 				if err != nil || s != strings.ToUpper(s) {
 					p.errorf(c, "protocol %q is not TCP, UDP or SCTP", s)
 				}
-				vs.Protocol = pr
+				vs.Protocol, protocolSet = pr, true
 			}
 		case "ha_suspend":
 			vs.HASuspend = p.flat(c, 0, 0)
@@ -384,6 +385,10 @@ func (p *parser) virtualServer(n *Node) {
 	}
 	if vs.Service.Scheduler == "" {
 		vs.Service.Scheduler = ipvs.WeightedLeastConnection
+	}
+	if !protocolSet && fwmark == 0 {
+		// keepalived 2.2.7 does so, and says so, as run in the VM.
+		p.warnf(n, "virtual_server %s: no protocol set - defaulting to UDP", vs.Name)
 	}
 	switch {
 	case vs.Group != "":
@@ -762,7 +767,10 @@ func (p *parser) resolve() {
 			st := ipvs.ServiceState{Service: svc}
 			for _, rs := range vs.Reals {
 				d := rs.Dest
-				if k.Fwmark == 0 && d.Forward != ipvs.Masquerade {
+				switch {
+				case k.Fwmark != 0:
+					d.Port = 0 // keepalived ignores a port for fwmark services
+				case d.Forward != ipvs.Masquerade:
 					d.Port = k.Port
 				}
 				st.Destinations = append(st.Destinations, d)
