@@ -109,7 +109,8 @@ func parse(args []string) (config, error) {
 	if c.sched, err = cli.Scheduler(*sched); err != nil {
 		return c, err
 	}
-	c.id, c.stats = agent.ID(*id, "fwmark-director", c.vip), *metrics
+	c.id = agent.ID(*id, "fwmark-director", c.vip)
+	c.stats = *metrics
 	c.rule.Mark = c.mark
 	c.rule.Protocol = fwmark.ProtocolAny // with ports: TCP, UDP and SCTP
 	c.rule.Destinations = []netip.Prefix{netip.PrefixFrom(c.vip, c.vip.BitLen())}

@@ -86,7 +86,8 @@ func parse(args []string) (config, error) {
 	if c.sched, err = cli.Scheduler(*sched); err != nil {
 		return c, err
 	}
-	c.snat, c.stats = *snat, *metrics
+	c.snat = *snat
+	c.stats = *metrics
 	c.id = agent.ID(*id, "nat", c.vip)
 	// What the SDK would refuse, refused before anything changes.
 	if err := (director.VIP{Address: c.vip.Addr(), Announce: director.AnnounceARP, Interface: c.iface}).Validate(); err != nil {
