@@ -306,8 +306,15 @@ func TestFollowRole(t *testing.T) {
 	c.SetRole(Master, "again")
 	waitRole(t, c, Master)
 	require.NoError(t, stop())
-	assert.Equal(t, []string{"add VIPs burst 5/10ms", "stop backup", "start master eth1 id 51", "remove VIPs", "stop master"}, f.take(),
-		"stopped before the second burst: no announce")
+	// The stop may come before or after the second burst is due (30 ms,
+	// and a loaded host can be late); either way no burst follows the
+	// VIPs' removal.
+	got := f.take()
+	if len(got) == 6 {
+		assert.Equal(t, "announce 5/10ms", got[3], "only the second burst may come between master and stop")
+		got = append(got[:3], got[4:]...)
+	}
+	assert.Equal(t, []string{"add VIPs burst 5/10ms", "stop backup", "start master eth1 id 51", "remove VIPs", "stop master"}, got)
 	vips, d := f.state()
 	assert.False(t, vips)
 	assert.Empty(t, d)
