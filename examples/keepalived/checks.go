@@ -88,7 +88,13 @@ func checker(vs *conf.VirtualServer, rs *conf.RealServer) (health.Checker, healt
 	}
 	all := &allOf{}
 	for _, ck := range rs.Checkers {
-		p := probe{connect: netip.AddrPortFrom(ck.ConnectIP, ck.ConnectPort), source: ck.BindTo, mark: ck.Fwmark}
+		// Without connect_port keepalived checks the real server's port as
+		// written: a firewall-mark service's destination has port 0.
+		port := ck.ConnectPort
+		if port == 0 {
+			port = rs.Dest.Port
+		}
+		p := probe{connect: netip.AddrPortFrom(ck.ConnectIP, port), source: ck.BindTo, mark: ck.Fwmark}
 		switch ck.Kind {
 		case "TCP_CHECK":
 			p.c = health.TCP{}

@@ -28,7 +28,7 @@ func (im *Image) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		opts.Timeout = 30 * time.Minute
 	}
 	if opts.MemoryMiB <= 0 {
-		opts.MemoryMiB = 2048
+		opts.MemoryMiB = 4096
 	}
 	if opts.CPUs <= 0 {
 		opts.CPUs = 2

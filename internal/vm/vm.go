@@ -72,7 +72,10 @@ type RunOptions struct {
 	OutDir string
 	// Timeout bounds the whole boot; 0 means 30 minutes.
 	Timeout time.Duration
-	// MemoryMiB and CPUs size the guest; 0 means 2048 and 2.
+	// MemoryMiB and CPUs size the guest; 0 means 4096 and 2. The guest's
+	// root file system is the initramfs in RAM (half of it at most): the
+	// race-built test binaries of every package, the tools and the peers
+	// outgrew 2048 (a silent "Initramfs unpacking failed: write error").
 	MemoryMiB int
 	CPUs      int
 	// KernelArgs are added to the kernel's command line, e.g. nohz_full=1
