@@ -94,7 +94,6 @@ func (a *agent) start(bins map[string]string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer pr.Close()
 	a.cmd = exec.Command(bins[a.argv[0]], a.argv[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = pw, &a.stderr
 	if len(a.env) > 0 {
@@ -103,21 +102,32 @@ func (a *agent) start(bins map[string]string, timeout time.Duration) error {
 	err = a.ns.Start(a.cmd)
 	pw.Close()
 	if err != nil {
+		pr.Close()
 		return fmt.Errorf("%s: starting %s: %w", a.label, a, err)
 	}
 	a.exited = make(chan struct{})
 	go func() { a.err = a.cmd.Wait(); close(a.exited) }()
 	ready := make(chan bool, 1)
+	// The reader owns the pipe until the program's end: agents print
+	// more after ready (ha its state lines), and a pipe closed under them
+	// would kill them with SIGPIPE. Lines after ready go to a.stdout,
+	// including those the scanner read ahead with "ready".
 	go func() {
+		defer pr.Close()
 		sc := bufio.NewScanner(pr)
+		seen := false
 		for sc.Scan() {
-			if sc.Text() == "ready" {
+			if seen {
+				a.stdout.Write(append(sc.Bytes(), '\n'))
+			} else if sc.Text() == "ready" {
+				seen = true
 				ready <- true
-				io.Copy(&a.stdout, pr)
-				return
 			}
 		}
-		ready <- false
+		if !seen {
+			ready <- false
+		}
+		io.Copy(io.Discard, pr) // after a line too long: never block the program
 	}()
 	select {
 	case ok := <-ready:

@@ -39,7 +39,7 @@ func (d *Director) Open(ctx context.Context) (*Setup, error) {
 	if d.IPVS, err = ipvs.New(nil); err == nil {
 		d.rec, err = openRecords(d.ID, d.IPVS)
 	}
-	closeAll := func(context.Context) error {
+	closeAll := func(ctx context.Context) error {
 		var errs []error
 		if d.metrics != nil {
 			errs = append(errs, d.metrics.Teardown(ctx))
