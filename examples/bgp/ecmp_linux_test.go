@@ -242,9 +242,18 @@ func TestECMP(t *testing.T) {
 	if got["rs1"]+got["rs2"] != 60 || got["rs1"] == 0 || got["rs2"] == 0 {
 		t.Fatalf("60 requests through two directors: %v", got)
 	}
-	c1, c2 := conns(t, l.dirs[0]), conns(t, l.dirs[1])
-	if c1 == "0" || c2 == "0" || c1 == "?" || c2 == "?" {
-		t.Fatalf("connections per director %s and %s: ECMP did not spread", c1, c2)
+	// The service's counters are folded from per-CPU ones by its rate
+	// estimator every 2 s: wait (bounded) for both directors' to show.
+	var c1, c2 string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		c1, c2 = conns(t, l.dirs[0]), conns(t, l.dirs[1])
+		spread := c1 != "0" && c2 != "0" && c1 != "?" && c2 != "?"
+		if spread {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections per director %s and %s: ECMP did not spread", c1, c2)
+		}
 	}
 	t.Logf("60 requests: %v; director connections %s / %s", got, c1, c2)
 
