@@ -163,7 +163,8 @@ func run(ctx context.Context, o options) int {
 
 	// The kernels run at once, each in its own VM: most kernel tests wait
 	// on timers (VRRP adverts, health intervals, estimators), so two guests
-	// share the host's CPUs well and the suite takes about one kernel's time.
+	// overlap well even on 2 cores (measured: 29 min for both, against 36
+	// one after the other).
 	stdout := vm.NewSyncWriter(os.Stdout)
 	summary := make([]string, len(kernels))
 	kfailed := make([]bool, len(kernels))
