@@ -34,8 +34,9 @@ type request struct {
 	cmd   uint8
 	dump  bool
 	attrs []byte
-	// datagrams, if set, counts the datagrams a dump's answer came in.
-	datagrams *int
+	// onDatagram, if set, is called with the length of each datagram
+	// of the answer, before its messages.
+	onDatagram func(n int)
 }
 
 // transport carries requests to the kernel; the Linux one uses netlink
@@ -51,6 +52,12 @@ type transport interface {
 	// requests whose fate is unknown then carry it too.
 	batch(ctx context.Context, reqs []request) ([]error, error)
 	close() error
+}
+
+// procReader is implemented by transports that stand in for the
+// namespace's /proc files too (tests).
+type procReader interface {
+	readProc(path string) ([]byte, error)
 }
 
 // Close releases the client's sockets. Calls in flight fail.

@@ -39,8 +39,8 @@ var (
 	// persistence engine named. The message says which to load.
 	ErrUnavailable = errs.ErrUnavailable
 	// ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS,
-	// ENOMEM), or a listing could not be confirmed while other
-	// namespaces kept changing their services; try again.
+	// ENOMEM), or the namespace's own services kept changing during a
+	// listing; try again.
 	ErrBusy = errs.ErrBusy
 	// ErrCanceled: the context ended; errors.Is(err, context.Canceled) or
 	// context.DeadlineExceeded tells which.

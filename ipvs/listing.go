@@ -1,89 +1,277 @@
 package ipvs
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 )
 
 // Services lists every virtual service of the namespace. No services is an
-// empty result, not an error. While other namespaces change their services
-// too fast for any two listings to agree, it fails with ErrBusy: try
-// again.
+// empty result, not an error. It fails with ErrBusy only if this
+// namespace's own services changed while it read them (another namespace's
+// changes cannot disturb it): try again.
 func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
-	out, _, err := c.services(ctx)
-	return out, err
-}
-
-// services is Services, and says whether the listing took several
-// datagrams (so that another namespace's changes could have disturbed it).
-func (c *Client) services(ctx context.Context) (out []ServiceInfo, several bool, err error) {
 	// The kernel resumes a services dump that spans several datagrams by
-	// position in a table every namespace shares (up to 6.12 at least), so
-	// services another namespace adds or deletes meanwhile make it repeat
-	// or skip some of ours. Repeats are dropped. A dump in one datagram is
-	// taken whole, under the kernel's lock, and needs no second look. A
-	// longer one is returned only once a listing of another kind agrees
-	// with it: full listings in 32 KiB datagrams alternate with listings
-	// of the keys only in page-sized ones (on the dump socket), and a full
-	// listing is returned when its keys, in order (the table's, which
-	// other namespaces' changes do not alter), are those of a keys-only
-	// listing made before or after it. Their datagram boundaries, where a
-	// disturbance strikes, fall in different places, so two listings of
-	// the same kind disturbed alike (they were, in lockstep with a
-	// neighbour's writes, in the kernel tests) cannot confirm each other.
-	// The namespace's /proc/net/ip_vs is no help: its reads resume by
-	// position in the same shared table.
-	var fulls [][]ServiceInfo
-	var keys [][]ServiceKey
-	for n := 0; n < maxListings; n += 2 {
-		out, parts, err := c.listServices(ctx)
-		if err != nil || parts <= 1 {
-			return out, false, err
+	// position in a table every namespace shares (up to 6.12 at least),
+	// so services another namespace adds or deletes meanwhile make it
+	// repeat or skip some of ours, and a skip leaves no trace in the
+	// dump. No second dump can prove one right: two dumps can lose the
+	// same services. /proc/net/ip_vs can: a read of it resumes by
+	// position among this namespace's services only, which other
+	// namespaces' changes do not move. So a dump is taken as it is only
+	// when it cannot have been resumed (see wholeDump); otherwise the
+	// file's list of keys decides which services exist, in the table's
+	// order, and the dump gives their attributes, each service it missed
+	// being read on its own.
+	for try := 1; ; try++ {
+		out, grams, err := c.dumpServices(ctx)
+		if err != nil || wholeDump(grams) {
+			return out, err
 		}
-		for _, k := range keys {
-			if sameKeys(out, k) {
-				return out, true, nil
-			}
-		}
-		fulls = append(fulls, out)
-		k, err := c.listKeys(ctx)
+		b, err := c.readProc(ctx, "list services", "/proc/thread-self/net/ip_vs")
 		if err != nil {
-			return nil, true, err
+			return nil, err
 		}
-		for _, f := range fulls {
-			if sameKeys(f, k) {
-				return f, true, nil
+		keys, err := parseServiceKeys(b)
+		if err != nil {
+			return nil, newError("list services", "/proc/net/ip_vs", ErrKernel, err)
+		}
+		res, ok, err := c.reconcile(ctx, out, keys)
+		if err != nil || ok {
+			return res, err
+		}
+		if try == maxListings {
+			return nil, newError("list services", "", ErrBusy,
+				fmt.Errorf("the namespace's services changed during each of %d listings: try again", maxListings))
+		}
+	}
+}
+
+// maxListings bounds the listings Services makes while this namespace's
+// own services keep changing under it.
+const maxListings = 3
+
+// datagram is one datagram of a services dump: its length in bytes and
+// how many services it carried.
+type datagram struct{ bytes, services int }
+
+// dumpServices dumps the services, repeats dropped, and says how the
+// kernel's answer came.
+func (c *Client) dumpServices(ctx context.Context) ([]ServiceInfo, []datagram, error) {
+	var grams []datagram
+	var out []ServiceInfo
+	req := request{cmd: cmdGetService, dump: true, onDatagram: func(n int) { grams = append(grams, datagram{bytes: n}) }}
+	err := c.t.do(ctx, req, func(_ uint8, b []byte) error {
+		s, err := decodeService(b)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+		if len(grams) > 0 {
+			grams[len(grams)-1].services++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, kernelError("list services", "", opOther, err)
+	}
+	return dropRepeats(out), grams, nil
+}
+
+// The sizes wholeDump reasons with. The kernel packs a dump's datagram
+// into an skb of max(NLMSG_GOODSIZE, the largest read the socket has
+// made, at most SKB_WITH_OVERHEAD(32768)), falling back to
+// NLMSG_GOODSIZE when the larger allocation fails, and ends a datagram
+// only when the next service does not fit. NLMSG_GOODSIZE is a page (at
+// most 8 KiB) less an skb_shared_info, which takes 320 to 768 bytes on
+// 6.x. The pooled sockets read with 64 KiB buffers.
+const (
+	// maxServiceMessage bounds one service's message: headers, an IPv6
+	// key, the longest scheduler and engine names, both stats nests
+	// (about 350 bytes).
+	maxServiceMessage = 512
+	// largeDatagram is at least what a datagram of the large kind holds.
+	largeDatagram = 32768 - 1024
+)
+
+// goodSize bounds NLMSG_GOODSIZE: at most hi, at least lo.
+func goodSize() (lo, hi int) {
+	hi = min(os.Getpagesize(), 8192)
+	return hi - 1024, hi
+}
+
+// wholeDump reports whether a dump that came as grams cannot have been
+// disturbed by another namespace: its services came in one datagram (the
+// first, which starts at the table's head, under the kernel's lock) and
+// that datagram had room for another service, so the kernel ended it at
+// the end of the table and resumed nothing. A datagram longer than
+// NLMSG_GOODSIZE was of the large kind, whose size is known; a shorter
+// one may have been a fallback of NLMSG_GOODSIZE.
+func wholeDump(grams []datagram) bool {
+	var data []datagram
+	for _, g := range grams {
+		if g.services > 0 {
+			data = append(data, g)
+		}
+	}
+	switch len(data) {
+	case 0:
+		return true // the first datagram, from the head, held none of ours
+	case 1:
+		room, hi := goodSize()
+		if data[0].bytes > hi {
+			room = largeDatagram
+		}
+		return data[0].bytes+maxServiceMessage <= room
+	}
+	return false
+}
+
+// reconcile makes the listing keys (from /proc/net/ip_vs: exact, in the
+// table's order) with the attributes dumped, reading on its own each
+// service the dump missed. ok is false if the two cannot be one state of
+// the namespace: its services changed in between.
+func (c *Client) reconcile(ctx context.Context, dumped []ServiceInfo, keys []ServiceKey) (_ []ServiceInfo, ok bool, _ error) {
+	// /proc/net/ip_vs names a fwmark service without its family: such
+	// keys match by mark, in order.
+	byKey := make(map[ServiceKey][]int, len(dumped))
+	for i := range dumped {
+		k := procForm(dumped[i].ServiceKey)
+		byKey[k] = append(byKey[k], i)
+	}
+	out := make([]ServiceInfo, 0, len(keys))
+	for _, k := range keys {
+		if idx := byKey[k]; len(idx) > 0 {
+			out = append(out, dumped[idx[0]])
+			byKey[k] = idx[1:]
+			continue
+		}
+		s, found, err := c.lookupMissed(ctx, k, out)
+		if err != nil || !found {
+			return nil, false, err
+		}
+		out = append(out, s)
+	}
+	for _, idx := range byKey {
+		if len(idx) > 0 {
+			return nil, false, nil // dumped, then gone from the file
+		}
+	}
+	return out, true, nil
+}
+
+// lookupMissed reads a service of /proc/net/ip_vs the dump missed; a
+// fwmark one is tried in each family not listed yet.
+func (c *Client) lookupMissed(ctx context.Context, k ServiceKey, listed []ServiceInfo) (ServiceInfo, bool, error) {
+	cands := []ServiceKey{k}
+	if k.Fwmark != 0 {
+		cands = nil
+		for _, f := range []Family{IPv4, IPv6} {
+			fk := ServiceKey{Family: f, Fwmark: k.Fwmark}
+			if !hasKey(listed, fk) {
+				cands = append(cands, fk)
 			}
 		}
-		keys = append(keys, k)
 	}
-	return nil, true, newError("list services", "", ErrBusy,
-		fmt.Errorf("no two of %d listings agreed while services kept changing (the kernel resumes a listing by position in a table shared with other namespaces): try again", maxListings))
-}
-
-// maxListings bounds the listings Services makes, keys-only ones included.
-const maxListings = 8
-
-// sameKeys reports whether a lists the keys k, in the same order.
-func sameKeys(a []ServiceInfo, k []ServiceKey) bool {
-	if len(a) != len(k) {
-		return false
-	}
-	for i := range a {
-		if a[i].ServiceKey != k[i] {
-			return false
+	for _, fk := range cands {
+		s, err := c.Service(ctx, fk)
+		switch {
+		case err == nil:
+			return s, true, nil
+		case !errors.Is(err, ErrNotExist):
+			return ServiceInfo{}, false, err
 		}
 	}
-	return true
+	return ServiceInfo{}, false, nil
 }
 
-func (c *Client) listServices(ctx context.Context) ([]ServiceInfo, int, error) {
-	parts := 0
-	out, err := dumpAll(ctx, c, "list services", request{cmd: cmdGetService, dump: true, datagrams: &parts}, decodeService)
-	if err != nil {
-		return nil, 0, err
+func hasKey(s []ServiceInfo, k ServiceKey) bool {
+	for i := range s {
+		if s[i].ServiceKey == k {
+			return true
+		}
 	}
-	return dropRepeats(out), parts, nil
+	return false
+}
+
+// procForm is k as /proc/net/ip_vs gives it: a fwmark service by its mark
+// alone.
+func procForm(k ServiceKey) ServiceKey {
+	if k.Fwmark != 0 {
+		return ServiceKey{Fwmark: k.Fwmark}
+	}
+	return k.Canonical()
+}
+
+// parseServiceKeys reads the services' keys from the text of
+// /proc/net/ip_vs, in procForm. The kernel writes a service as
+// "%s  %08X:%04X %s ..." (IPv4), "%s  [%pI6]:%04X %s ..." (IPv6) or
+// "FWM  %08X %s ...", each followed by its destinations' "  -> ..." lines,
+// after a header of three lines.
+func parseServiceKeys(b []byte) ([]ServiceKey, error) {
+	var out []ServiceKey
+	for n := 1; len(b) > 0; n++ {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		if n <= 3 {
+			if n == 1 && !bytes.HasPrefix(line, []byte("IP Virtual Server ")) {
+				return nil, fmt.Errorf("line 1: %q is not the header of /proc/net/ip_vs", line)
+			}
+			continue
+		}
+		if bytes.HasPrefix(line, []byte("  ->")) || len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		k, err := parseServiceLine(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func parseServiceLine(s string) (ServiceKey, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return ServiceKey{}, fmt.Errorf("%q: want a protocol and an address", s)
+	}
+	if f[0] == "FWM" {
+		m, err := strconv.ParseUint(f[1], 16, 32)
+		if err != nil || m == 0 || len(f[1]) != 8 {
+			return ServiceKey{}, fmt.Errorf("fwmark %q: want 8 hex digits, not 0", f[1])
+		}
+		return ServiceKey{Fwmark: uint32(m)}, nil
+	}
+	p, ok := parseProtocolName(f[0])
+	if !ok {
+		return ServiceKey{}, fmt.Errorf("unknown protocol %q", f[0])
+	}
+	a, port, ok := strings.Cut(f[1], "]:")
+	fam := IPv6
+	if ok {
+		var found bool
+		if a, found = strings.CutPrefix(a, "["); !found {
+			return ServiceKey{}, fmt.Errorf("address %q: no [", f[1])
+		}
+	} else {
+		fam = IPv4
+		if a, port, ok = strings.Cut(f[1], ":"); !ok {
+			return ServiceKey{}, fmt.Errorf("address %q: no port", f[1])
+		}
+	}
+	ap, err := parseConnAddrPort(a, port)
+	if err != nil {
+		return ServiceKey{}, err
+	}
+	if ap.Addr().Is4() != (fam == IPv4) {
+		return ServiceKey{}, fmt.Errorf("address %q: family and form disagree", f[1])
+	}
+	return ServiceKey{Family: fam, Protocol: p, Address: ap.Addr(), Port: ap.Port()}, nil
 }
 
 // dropRepeats removes services listed twice (see Services).
@@ -101,33 +289,4 @@ func dropRepeats(s []ServiceInfo) []ServiceInfo {
 		}
 	}
 	return out
-}
-
-// listKeys lists the keys of the services, repeats dropped, on the dump
-// socket where there is one: its datagrams hold a page, not 32 KiB.
-func (c *Client) listKeys(ctx context.Context) ([]ServiceKey, error) {
-	var out []ServiceKey
-	seen := map[ServiceKey]bool{}
-	fn := func(b []byte) error {
-		k, err := decodeServiceKey(b)
-		if err != nil {
-			return err
-		}
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-		return nil
-	}
-	req := request{cmd: cmdGetService, dump: true}
-	var err error
-	if md, ok := c.t.(multiDumper); ok {
-		err = md.dumpMany(ctx, []request{req}, func(_ int, b []byte) error { return fn(b) })
-	} else {
-		err = c.t.do(ctx, req, func(_ uint8, b []byte) error { return fn(b) })
-	}
-	if err != nil {
-		return nil, kernelError("list services", "", opOther, err)
-	}
-	return out, nil
 }

@@ -152,8 +152,8 @@ func (c *nlConn) roundTrip(family uint16, req request, fn func(uint8, []byte) er
 		if err != nil {
 			return err
 		}
-		if req.datagrams != nil {
-			*req.datagrams++
+		if req.onDatagram != nil {
+			req.onDatagram(len(b))
 		}
 		if err := splitMessages(b, r.take); err != nil {
 			return err

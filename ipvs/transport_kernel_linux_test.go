@@ -254,3 +254,71 @@ func TestKernelBatchFailuresFitReceiveBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelServicesDumpSizes checks the sizes Services reasons with (see
+// wholeDump) against the running kernel: a dump of many services comes in
+// datagrams of the large kind, each filled to within one service of
+// largeDatagram and none longer than 32 KiB; no service's message, with an
+// IPv6 key, the longest scheduler and engine names and both stats nests,
+// is longer than maxServiceMessage; a few services come whole in one
+// datagram, and the listing of many is right.
+func TestKernelServicesDumpSizes(t *testing.T) {
+	t.Parallel()
+	c := nsClient(t)
+	ctx := context.Background()
+	b := c.Batch()
+	long := ServiceKey{Protocol: UDP, Address: netip.MustParseAddr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), Port: 5060}
+	nm, err := NetmaskBits(IPv6, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.CreateService(Service{ServiceKey: long, Scheduler: "lblcr", PersistenceEngine: PersistenceEngineSIP, Flags: FlagPersistent, Timeout: 300 * time.Second, Netmask: nm})
+	if _, err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, grams, err := c.dumpServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wholeDump(grams) {
+		t.Errorf("one service came as %v: not taken whole", grams)
+	}
+	var biggest int
+	err = c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
+		biggest = max(biggest, nlmsgHdrLen+genlHdrLen+len(b))
+		return nil
+	})
+	if err != nil || biggest == 0 || biggest > maxServiceMessage {
+		t.Errorf("the largest service message takes %d bytes (%v), more than maxServiceMessage (%d)", biggest, err, maxServiceMessage)
+	}
+	b = c.Batch()
+	const n = 600
+	for i := range n {
+		b.CreateService(Service{ServiceKey: ServiceKey{Protocol: UDP, Address: netip.MustParseAddr("10.3.0.1"), Port: uint16(1 + i)}, Scheduler: RoundRobin})
+	}
+	if _, err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svcs, grams, err := c.dumpServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []datagram
+	for _, g := range grams {
+		if g.services > 0 {
+			data = append(data, g)
+		}
+	}
+	if len(svcs) != n+1 || len(data) < 3 || wholeDump(grams) {
+		t.Fatalf("%d services in %v: want %d in several datagrams, not taken whole", len(svcs), grams, n+1)
+	}
+	for _, g := range data[:len(data)-1] {
+		if g.bytes <= largeDatagram-maxServiceMessage || g.bytes > 32768 {
+			t.Errorf("a full datagram of %d bytes, want (%d, 32768]: %v", g.bytes, largeDatagram-maxServiceMessage, data)
+		}
+	}
+	listed, err := c.Services(ctx)
+	if err != nil || len(listed) != n+1 || listed[0].ServiceKey != svcs[0].ServiceKey {
+		t.Errorf("Services: %d services, %v; want %d in the dump's order", len(listed), err, n+1)
+	}
+}
