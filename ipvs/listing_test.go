@@ -219,3 +219,31 @@ func FuzzParseServiceKeys(f *testing.F) {
 		}
 	})
 }
+
+// TestApplyPlansFromTheExactListing: a dump that skipped a service (as a
+// neighbour's deletes make it) does not make Apply create it again: the
+// listing it plans from has it.
+func TestApplyPlansFromTheExactListing(t *testing.T) {
+	writes := 0
+	f := &fakeTransport{gram: 32000, replies: func(req request) ([][]byte, error) {
+		switch {
+		case req.cmd == cmdGetService && req.dump:
+			return [][]byte{svcMsg(portKey(1)), svcMsg(portKey(3))}, nil // 2 skipped
+		case req.cmd == cmdGetService:
+			return [][]byte{svcMsg(portKey(2))}, nil
+		case req.cmd == cmdGetDest:
+			return nil, nil
+		}
+		writes++
+		return nil, nil
+	}}
+	f.proc = func(string) ([]byte, error) { return procText(portKey(1), portKey(2), portKey(3)), nil }
+	var desired State
+	for _, p := range []uint16{1, 2, 3} {
+		desired.Services = append(desired.Services, ServiceState{Service: Service{ServiceKey: portKey(p), Scheduler: RoundRobin}})
+	}
+	res, err := (&Client{t: f}).Apply(context.Background(), desired, nil)
+	if err != nil || res.Writes() != 0 || writes != 0 {
+		t.Errorf("no-op apply: %v, %v, %d writes sent", res, err, writes)
+	}
+}
