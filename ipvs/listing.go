@@ -5,9 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 )
 
 // Services lists every virtual service of the namespace. No services is an
@@ -211,9 +210,10 @@ func procForm(k ServiceKey) ServiceKey {
 // /proc/net/ip_vs, in procForm. The kernel writes a service as
 // "%s  %08X:%04X %s ..." (IPv4), "%s  [%pI6]:%04X %s ..." (IPv6) or
 // "FWM  %08X %s ...", each followed by its destinations' "  -> ..." lines,
-// after a header of three lines.
+// after a header of three lines. A large table's file is megabytes, so
+// the common lines are read without allocating.
 func parseServiceKeys(b []byte) ([]ServiceKey, error) {
-	var out []ServiceKey
+	out := make([]ServiceKey, 0, bytes.Count(b, []byte("\n"))/4)
 	for n := 1; len(b) > 0; n++ {
 		var line []byte
 		line, b, _ = bytes.Cut(b, []byte{'\n'})
@@ -223,10 +223,10 @@ func parseServiceKeys(b []byte) ([]ServiceKey, error) {
 			}
 			continue
 		}
-		if bytes.HasPrefix(line, []byte("  ->")) || len(bytes.TrimSpace(line)) == 0 {
-			continue
+		if len(line) == 0 || line[0] == ' ' {
+			continue // a destination
 		}
-		k, err := parseServiceLine(string(line))
+		k, err := parseServiceLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -235,43 +235,74 @@ func parseServiceKeys(b []byte) ([]ServiceKey, error) {
 	return out, nil
 }
 
-func parseServiceLine(s string) (ServiceKey, error) {
-	f := strings.Fields(s)
-	if len(f) < 2 {
-		return ServiceKey{}, fmt.Errorf("%q: want a protocol and an address", s)
+func parseServiceLine(line []byte) (ServiceKey, error) {
+	name, rest, _ := bytes.Cut(line, []byte{' '})
+	addr, _, _ := bytes.Cut(bytes.TrimLeft(rest, " "), []byte{' '})
+	if len(addr) == 0 {
+		return ServiceKey{}, fmt.Errorf("%q: want a protocol and an address", line)
 	}
-	if f[0] == "FWM" {
-		m, err := strconv.ParseUint(f[1], 16, 32)
-		if err != nil || m == 0 || len(f[1]) != 8 {
-			return ServiceKey{}, fmt.Errorf("fwmark %q: want 8 hex digits, not 0", f[1])
+	if string(name) == "FWM" {
+		m, ok := hex32(addr)
+		if !ok || m == 0 {
+			return ServiceKey{}, fmt.Errorf("fwmark %q: want 8 hex digits, not 0", addr)
 		}
-		return ServiceKey{Fwmark: uint32(m)}, nil
+		return ServiceKey{Fwmark: m}, nil
 	}
-	p, ok := parseProtocolName(f[0])
-	if !ok {
-		return ServiceKey{}, fmt.Errorf("unknown protocol %q", f[0])
-	}
-	a, port, ok := strings.Cut(f[1], "]:")
-	fam := IPv6
-	if ok {
-		var found bool
-		if a, found = strings.CutPrefix(a, "["); !found {
-			return ServiceKey{}, fmt.Errorf("address %q: no [", f[1])
-		}
-	} else {
-		fam = IPv4
-		if a, port, ok = strings.Cut(f[1], ":"); !ok {
-			return ServiceKey{}, fmt.Errorf("address %q: no port", f[1])
+	var p Protocol
+	switch string(name) {
+	case "TCP":
+		p = TCP
+	case "UDP":
+		p = UDP
+	default:
+		var ok bool
+		if p, ok = parseProtocolName(string(name)); !ok {
+			return ServiceKey{}, fmt.Errorf("unknown protocol %q", name)
 		}
 	}
-	ap, err := parseConnAddrPort(a, port)
+	// IPv4: 8 hex digits, a colon, 4 hex digits.
+	if len(addr) == 13 && addr[8] == ':' {
+		a, ok1 := hex32(addr[:8])
+		port, ok2 := hex32(addr[9:])
+		if !ok1 || !ok2 {
+			return ServiceKey{}, fmt.Errorf("address %q: not hex", addr)
+		}
+		return ServiceKey{Family: IPv4, Protocol: p, Address: netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), Port: uint16(port)}, nil
+	}
+	a, port, ok := bytes.Cut(addr, []byte("]:"))
+	if !ok || len(a) == 0 || a[0] != '[' {
+		return ServiceKey{}, fmt.Errorf("address %q: neither %%08X:%%04X nor [IPv6]:%%04X", addr)
+	}
+	ap, err := parseConnAddrPort(string(a[1:]), string(port))
 	if err != nil {
 		return ServiceKey{}, err
 	}
-	if ap.Addr().Is4() != (fam == IPv4) {
-		return ServiceKey{}, fmt.Errorf("address %q: family and form disagree", f[1])
+	if !ap.Addr().Is6() || len(a) != 40 {
+		return ServiceKey{}, fmt.Errorf("address %q: not a full IPv6 address", addr)
 	}
-	return ServiceKey{Family: fam, Protocol: p, Address: ap.Addr(), Port: ap.Port()}, nil
+	return ServiceKey{Family: IPv6, Protocol: p, Address: ap.Addr(), Port: ap.Port()}, nil
+}
+
+// hex32 parses 4 or 8 upper- or lower-case hex digits.
+func hex32(b []byte) (uint32, bool) {
+	if len(b) != 4 && len(b) != 8 {
+		return 0, false
+	}
+	var v uint32
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint32(c)
+	}
+	return v, true
 }
 
 // dropRepeats removes services listed twice (see Services).

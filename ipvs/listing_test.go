@@ -247,3 +247,21 @@ func TestApplyPlansFromTheExactListing(t *testing.T) {
 		t.Errorf("no-op apply: %v, %v, %d writes sent", res, err, writes)
 	}
 }
+
+// BenchmarkParseServiceKeys: the file at 5000 services × 4 destinations,
+// what a large listing reads.
+func BenchmarkParseServiceKeys(b *testing.B) {
+	var keys []ServiceKey
+	for i := range 5000 {
+		keys = append(keys, portKey(uint16(i+1)))
+	}
+	text := procText(keys...)
+	more := strings.Repeat("  -> 0A000002:0050      Masq    1      0          0         \n", 3)
+	text = []byte(strings.ReplaceAll(string(text), "FFFFFFFF\n  ->", "FFFFFFFF\n"+more+"  ->"))
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if k, err := parseServiceKeys(text); err != nil || len(k) != 5000 {
+			b.Fatal(len(k), err)
+		}
+	}
+}
