@@ -143,12 +143,20 @@ func (c *Client) reconcile(ctx context.Context, dumped []ServiceInfo, keys []Ser
 		byKey[k] = append(byKey[k], i)
 	}
 	out := make([]ServiceInfo, 0, len(keys))
+	listed := make(map[ServiceKey]bool, len(keys))
 	for _, k := range keys {
 		if idx := byKey[k]; len(idx) > 0 {
 			out = append(out, dumped[idx[0]])
 			byKey[k] = idx[1:]
+			listed[k] = true
 			continue
 		}
+		if k.Fwmark == 0 && listed[k] {
+			// A key the file repeats (kernels whose per-namespace tables
+			// grow and move their services can show one twice).
+			continue
+		}
+		listed[k] = true
 		s, found, err := c.lookupMissed(ctx, k, out)
 		if err != nil || !found {
 			return nil, false, err

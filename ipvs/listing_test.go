@@ -76,6 +76,8 @@ func TestServicesListing(t *testing.T) {
 		{name: "skipped ones read on their own, in the file's order", gram: 32000, dumps: [][]ServiceKey{{portKey(1), portKey(4)}},
 			proc: [][]ServiceKey{{portKey(1), portKey(2), portKey(3), portKey(4)}}, exist: []ServiceKey{portKey(2), portKey(3)},
 			want: []ServiceKey{portKey(1), portKey(2), portKey(3), portKey(4)}, nDumps: 1},
+		{name: "a key the file repeats", gram: 32000, dumps: [][]ServiceKey{{portKey(1), portKey(2)}},
+			proc: [][]ServiceKey{{portKey(1), portKey(2), portKey(2)}}, want: []ServiceKey{portKey(1), portKey(2)}, nDumps: 1},
 		{name: "a missed fwmark service of the other family", gram: 32000, dumps: [][]ServiceKey{{fwmKey(IPv6, 7)}},
 			proc: [][]ServiceKey{{fwmKey(0, 7), fwmKey(0, 7)}}, exist: []ServiceKey{fwmKey(IPv4, 7)},
 			want: []ServiceKey{fwmKey(IPv6, 7), fwmKey(IPv4, 7)}, nDumps: 1},
