@@ -294,7 +294,11 @@ func TestKernelServicesDumpSizes(t *testing.T) {
 	b = c.Batch()
 	const n = 600
 	for i := range n {
-		b.CreateService(Service{ServiceKey: ServiceKey{Protocol: UDP, Address: netip.MustParseAddr("10.3.0.1"), Port: uint16(1 + i)}, Scheduler: RoundRobin})
+		k := ServiceKey{Protocol: UDP, Address: netip.MustParseAddr("10.3.0.1"), Port: uint16(1 + i)}
+		b.CreateService(Service{ServiceKey: k, Scheduler: RoundRobin})
+		for j := range 4 { // the shape the benchmarks use, for the figures below
+			b.CreateDestination(k, Destination{Address: netip.AddrFrom4([4]byte{10, 4, 0, byte(j + 1)}), Port: 53, Forward: Masquerade, Weight: 1})
+		}
 	}
 	if _, err := b.Commit(ctx); err != nil {
 		t.Fatal(err)
