@@ -54,10 +54,11 @@ type transport interface {
 	close() error
 }
 
-// procReader is implemented by transports that stand in for the
-// namespace's /proc files too (tests).
-type procReader interface {
-	readProc(path string) ([]byte, error)
+// sizedDumper is implemented by transports that can run a dump on a
+// socket of its own whose datagrams hold size bytes (see Services and
+// goodSize); others run it as any dump.
+type sizedDumper interface {
+	dumpSized(ctx context.Context, req request, size int, fn func(cmd uint8, b []byte) error) error
 }
 
 // Close releases the client's sockets. Calls in flight fail.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -22,8 +21,8 @@ type fakeTransport struct {
 	// gram, if set, sends each message of a reply in a datagram of its
 	// own of that many bytes; otherwise a reply is one small datagram.
 	gram int
-	// proc answers reads of /proc files (nil: there are none).
-	proc func(path string) ([]byte, error)
+	// sized records the sizes asked of dumpSized.
+	sized []int
 }
 
 func (f *fakeTransport) do(_ context.Context, req request, fn func(uint8, []byte) error) error {
@@ -46,11 +45,9 @@ func (f *fakeTransport) do(_ context.Context, req request, fn func(uint8, []byte
 	return err
 }
 
-func (f *fakeTransport) readProc(path string) ([]byte, error) {
-	if f.proc == nil {
-		return nil, os.ErrNotExist
-	}
-	return f.proc(path)
+func (f *fakeTransport) dumpSized(ctx context.Context, req request, size int, fn func(uint8, []byte) error) error {
+	f.sized = append(f.sized, size)
+	return f.do(ctx, req, fn)
 }
 
 func (f *fakeTransport) batch(ctx context.Context, reqs []request) ([]error, error) {

@@ -95,18 +95,23 @@
 //
 // The kernel keeps the services of every namespace in one table and
 // resumes a services dump that spans several datagrams by position in it,
-// so services another namespace adds or deletes during a dump can make it
-// repeat or skip some of ours, and a skip leaves no trace (ipvsadm shows
-// this too, under containers). Services, and Snapshot and Apply through
-// it, take a dump as it is only when it cannot have been resumed: it came
-// in one datagram with room left for another service. Otherwise the
-// namespace's /proc/net/ip_vs decides which services exist and in what
-// order (a read of it resumes by position among the namespace's own
-// services, which other namespaces cannot move), the dump gives their
-// attributes, and a service the dump missed is read on its own. A listing
-// is thus exact however fast other namespaces change; only changes to
-// this namespace's own services during the listing make it fail, with
-// ErrBusy, after three tries. Apply plans from such listings only.
+// so services another namespace adds or deletes between two datagrams make
+// the next one repeat some of ours or skip some, and a skip leaves no
+// trace (ipvsadm shows this too, under containers; /proc/net/ip_vs is no
+// way out: its reads resume by a position the kernel counts in one way
+// and advances in another). Services, and Snapshot and Apply through it,
+// drop repeats and return a listing only once it is proven: a dump that
+// came in one datagram with room for another service is whole; otherwise
+// a second dump, with datagrams of a size chosen so that none ends where
+// one of the first did and one of the two ends with room to spare, must
+// list the same services in the same order (a run both skipped would have
+// to sit after a datagram's end they share). While other namespaces churn
+// so fast that no two dumps prove each other (six tries), the call fails
+// with ErrBusy, and Apply plans nothing: try again. One case is left
+// unproven: a table that fits in one datagram of NLMSG_GOODSIZE (about
+// ten services) is confirmed by a dump in such datagrams, which is wrong
+// only if the kernel's larger allocation for the first dump failed, its
+// datagram was full, and both dumps skipped every service after it.
 //
 // # Errors
 //
@@ -120,8 +125,8 @@
 // message says: load the ip_vs module) or the module of the scheduler or
 // persistence engine named (the message says which to load). ErrBusy: the
 // kernel is short of memory or buffers (EBUSY, EAGAIN, ENOBUFS, ENOMEM),
-// or the namespace's own services kept changing during a listing: try
-// again. ErrCanceled: the context ended (the
+// or no listing could be proven while other namespaces kept changing
+// their services: try again. ErrCanceled: the context ended (the
 // context's error matches too). ErrClosed: the Client was closed.
 // ErrKernel: any other errno, or a reply the package cannot read. Kernel
 // errors also match their errno, e.g. unix.ESRCH; a sync daemon on an

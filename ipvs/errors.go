@@ -39,8 +39,8 @@ var (
 	// persistence engine named. The message says which to load.
 	ErrUnavailable = errs.ErrUnavailable
 	// ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS,
-	// ENOMEM), or the namespace's own services kept changing during a
-	// listing; try again.
+	// ENOMEM), or no listing could be proven while other namespaces
+	// kept changing their services; try again.
 	ErrBusy = errs.ErrBusy
 	// ErrCanceled: the context ended; errors.Is(err, context.Canceled) or
 	// context.DeadlineExceeded tells which.
@@ -76,6 +76,9 @@ func newError(op, object string, kind, cause error) *Error {
 // skips the acknowledgement: stopping a sync daemon whose kernel thread has
 // not run yet is one.
 var errNoReply = errors.New("the kernel sent no reply")
+
+// errStopDump, from a dump's callback, ends the dump at once.
+var errStopDump = errors.New("dump stopped")
 
 // errClosed is what the transport returns once the Client is closed.
 var errClosed = errors.New("client is closed")

@@ -1,331 +1,309 @@
 package ipvs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
+	"slices"
 )
 
 // Services lists every virtual service of the namespace. No services is an
-// empty result, not an error. It fails with ErrBusy only if this
-// namespace's own services changed while it read them (another namespace's
-// changes cannot disturb it): try again.
+// empty result, not an error. While other namespaces change their services
+// so fast that no listing can be proven complete, it fails with ErrBusy:
+// try again. It never returns a listing that could lack a service.
 func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
 	// The kernel resumes a services dump that spans several datagrams by
 	// position in a table every namespace shares (up to 6.12 at least),
-	// so services another namespace adds or deletes meanwhile make it
-	// repeat or skip some of ours, and a skip leaves no trace in the
-	// dump. No second dump can prove one right: two dumps can lose the
-	// same services. /proc/net/ip_vs can: a read of it resumes by
-	// position among this namespace's services only, which other
-	// namespaces' changes do not move. So a dump is taken as it is only
-	// when it cannot have been resumed (see wholeDump); otherwise the
-	// file's list of keys decides which services exist, in the table's
-	// order, and the dump gives their attributes, each service it missed
-	// being read on its own.
-	for try := 1; ; try++ {
-		out, grams, err := c.dumpServices(ctx)
-		if err != nil || wholeDump(grams) {
-			return out, err
-		}
-		b, err := c.readProc(ctx, "list services", "/proc/thread-self/net/ip_vs")
+	// so services another namespace adds or deletes between two
+	// datagrams make the next one repeat some of ours (dropped) or skip
+	// some, and a skip leaves no trace. Each datagram is filled under
+	// the kernel's lock, so a skip can only be a run of services right
+	// after a datagram's end. Hence a dump is taken as it is when it
+	// came in one datagram that had room for another service (the
+	// kernel ended it at the end of the table: see tailProven), and
+	// otherwise only once a second dump, with datagrams of another size,
+	// lists the same services in the same order, no datagram of one ends
+	// where a datagram of the other ends (a run both skipped would sit
+	// after an end they share), and one of the two ends with room to
+	// spare (no run after the last service). The sizes of the second
+	// dump's datagrams are chosen so: the messages of the first are
+	// packed as the kernel packs them. /proc/net/ip_vs is no help: the
+	// kernel resumes its reads by a position counted among this
+	// namespace's services but advanced over every namespace's.
+	first, err := c.listServices(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	if first.whole() {
+		return first.svcs, nil
+	}
+	seen := []*servicesDump{first}
+	for len(seen) < maxListings {
+		d, err := c.listServices(ctx, chooseSize(seen))
 		if err != nil {
 			return nil, err
 		}
-		keys, err := parseServiceKeys(b)
-		if err != nil {
-			return nil, newError("list services", "/proc/net/ip_vs", ErrKernel, err)
+		for _, o := range seen {
+			if confirms(o, d) {
+				return d.svcs, nil
+			}
 		}
-		res, ok, err := c.reconcile(ctx, out, keys)
-		if err != nil || ok {
-			return res, err
-		}
-		if try == maxListings {
-			return nil, newError("list services", "", ErrBusy,
-				fmt.Errorf("the namespace's services changed during each of %d listings: try again", maxListings))
-		}
+		seen = append(seen, d)
 	}
+	return nil, newError("list services", "", ErrBusy,
+		fmt.Errorf("no two of %d listings proved each other while other namespaces changed their services (the kernel resumes a listing by position in a table they share): try again", maxListings))
 }
 
-// maxListings bounds the listings Services makes while this namespace's
-// own services keep changing under it.
-const maxListings = 3
+// maxListings bounds the dumps Services makes.
+const maxListings = 6
 
-// datagram is one datagram of a services dump: its length in bytes and
-// how many services it carried.
-type datagram struct{ bytes, services int }
+// maxServices is more services than a namespace holds (the kernel's
+// table has no limit, but a listing of four times as many messages is
+// one that other namespaces' inserts keep sending back: stopped).
+const maxServices = 1 << 18
 
-// dumpServices dumps the services, repeats dropped, and says how the
-// kernel's answer came.
-func (c *Client) dumpServices(ctx context.Context) ([]ServiceInfo, []datagram, error) {
-	var grams []datagram
-	var out []ServiceInfo
-	req := request{cmd: cmdGetService, dump: true, onDatagram: func(n int) { grams = append(grams, datagram{bytes: n}) }}
-	err := c.t.do(ctx, req, func(_ uint8, b []byte) error {
+// servicesDump is one services dump as it came.
+type servicesDump struct {
+	svcs []ServiceInfo // repeats dropped
+	// ends holds, for each datagram that carried a service but the
+	// last, how many services (repeats dropped) came up to its end.
+	ends []int
+	// last is the length in bytes of the last datagram that carried a
+	// service, and size the datagram size asked for (0: the pool's).
+	last, size int
+	// msgs holds each service's message length, in order, repeats
+	// dropped: what chooseSize packs.
+	msgs []int
+}
+
+// listServices dumps the services, with datagrams of size bytes (0: on a
+// pooled socket, 32 KiB), and records how they came.
+func (c *Client) listServices(ctx context.Context, size int) (*servicesDump, error) {
+	d := &servicesDump{size: size}
+	var (
+		all    []ServiceInfo
+		lens   []int
+		grams  []int // per datagram: services in it
+		gramBy []int // per datagram: its length
+	)
+	req := request{cmd: cmdGetService, dump: true, onDatagram: func(n int) {
+		grams = append(grams, 0)
+		gramBy = append(gramBy, n)
+	}}
+	fn := func(_ uint8, b []byte) error {
 		s, err := decodeService(b)
 		if err != nil {
 			return err
 		}
-		out = append(out, s)
+		if len(all) > 4*maxServices {
+			return errStopDump
+		}
+		all = append(all, s)
+		lens = append(lens, messageLen(len(b)))
 		if len(grams) > 0 {
-			grams[len(grams)-1].services++
+			grams[len(grams)-1]++
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, nil, kernelError("list services", "", opOther, err)
 	}
-	return dropRepeats(out), grams, nil
+	var err error
+	if sd, ok := c.t.(sizedDumper); ok && size != 0 {
+		err = sd.dumpSized(ctx, req, size, fn)
+	} else {
+		err = c.t.do(ctx, req, fn)
+	}
+	if errors.Is(err, errStopDump) {
+		return nil, newError("list services", "", ErrBusy, errors.New("the kernel kept repeating services while other namespaces added theirs: try again"))
+	}
+	if err != nil {
+		return nil, kernelError("list services", "", opOther, err)
+	}
+	// Drop repeats, noting where each datagram ended in what is kept.
+	keys := newKeyTable(len(all))
+	keyAt := func(i int) *ServiceKey { return &d.svcs[i].ServiceKey }
+	i := 0
+	for g, n := range grams {
+		if n == 0 {
+			continue
+		}
+		for _, s := range all[i : i+n] {
+			if slot, found := keys.lookup(&s.ServiceKey, keyAt); found < 0 {
+				keys.slots[slot] = int32(len(d.svcs) + 1)
+				d.svcs = append(d.svcs, s)
+				d.msgs = append(d.msgs, lens[i])
+			}
+			i++
+		}
+		d.ends = append(d.ends, len(d.svcs))
+		d.last = gramBy[g]
+	}
+	if i != len(all) { // messages before any datagram was counted: a transport that does not count
+		return nil, newError("list services", "", ErrKernel, fmt.Errorf("%d of %d services came outside any datagram", len(all)-i, len(all)))
+	}
+	if len(d.ends) > 0 {
+		d.ends = d.ends[:len(d.ends)-1]
+	}
+	return d, nil
 }
 
-// The sizes wholeDump reasons with. The kernel packs a dump's datagram
+// messageLen is the length a service's message takes in a datagram, from
+// its attributes' length: netlink and generic netlink headers, aligned.
+func messageLen(attrs int) int { return (nlmsgHdrLen + genlHdrLen + attrs + 3) &^ 3 }
+
+// The sizes tailProven reasons with. The kernel packs a dump's datagram
 // into an skb of max(NLMSG_GOODSIZE, the largest read the socket has
-// made, at most SKB_WITH_OVERHEAD(32768)), falling back to
-// NLMSG_GOODSIZE when the larger allocation fails, and ends a datagram
-// only when the next service does not fit. NLMSG_GOODSIZE is a page (at
-// most 8 KiB) less an skb_shared_info, which takes 320 to 768 bytes on
-// 6.x. The pooled sockets read with 64 KiB buffers.
+// made, at most SKB_WITH_OVERHEAD(32 KiB)); when that larger allocation
+// fails it falls back to NLMSG_GOODSIZE. It ends a datagram only when
+// the next service does not fit. NLMSG_GOODSIZE is a page (at most 8 KiB)
+// less an skb_shared_info, 320 to 768 bytes on 6.x.
 const (
 	// maxServiceMessage bounds one service's message: headers, an IPv6
-	// key, the longest scheduler and engine names, both stats nests
-	// (about 350 bytes).
-	maxServiceMessage = 512
-	// largeDatagram is at least what a datagram of the large kind holds.
-	largeDatagram = 32768 - 1024
+	// key, 16-byte scheduler and engine names, flags, timeout, netmask,
+	// and both stats nests (the kernel's take about 350 bytes).
+	maxServiceMessage = 448
+	// largeDatagram is at most what a datagram of the largest kind
+	// holds, and at least SKB_WITH_OVERHEAD(32 KiB).
+	largeDatagram = 32768 - 768
 )
 
-// goodSize bounds NLMSG_GOODSIZE: at most hi, at least lo.
-func goodSize() (lo, hi int) {
+// goodSize, as a size of a dump's datagrams, asks for NLMSG_GOODSIZE:
+// the socket never reads more than a datagram holds, so the kernel
+// never tries a larger allocation (nor falls back from one).
+const goodSize = -1
+
+// goodSizeBounds bounds NLMSG_GOODSIZE: at least lo, at most hi.
+func goodSizeBounds() (lo, hi int) {
 	hi = min(os.Getpagesize(), 8192)
-	return hi - 1024, hi
+	return hi - 768, hi
 }
 
-// wholeDump reports whether a dump that came as grams cannot have been
-// disturbed by another namespace: its services came in one datagram (the
-// first, which starts at the table's head, under the kernel's lock) and
-// that datagram had room for another service, so the kernel ended it at
-// the end of the table and resumed nothing. A datagram longer than
-// NLMSG_GOODSIZE was of the large kind, whose size is known; a shorter
-// one may have been a fallback of NLMSG_GOODSIZE.
-func wholeDump(grams []datagram) bool {
-	var data []datagram
-	for _, g := range grams {
-		if g.services > 0 {
-			data = append(data, g)
-		}
+// tailProven reports whether the last datagram of d had room for another
+// service, so that the kernel ended it at the end of the table. A
+// datagram longer than NLMSG_GOODSIZE came in an skb of the size asked
+// for; a shorter one may have been a fallback of NLMSG_GOODSIZE.
+func (d *servicesDump) tailProven() bool {
+	if len(d.svcs) == 0 {
+		return true // the first datagram, from the table's head, held none of ours
 	}
-	switch len(data) {
+	return roomAfter(d.last, d.size)
+}
+
+// roomAfter reports whether a datagram of n bytes, of the size asked
+// (0: the pool's), had room for any service.
+func roomAfter(n, size int) bool {
+	switch size {
 	case 0:
-		return true // the first datagram, from the head, held none of ours
-	case 1:
-		room, hi := goodSize()
-		if data[0].bytes > hi {
-			room = largeDatagram
-		}
-		return data[0].bytes+maxServiceMessage <= room
+		size = largeDatagram
+	case goodSize:
+		size, _ = goodSizeBounds()
 	}
-	return false
+	room, hi := goodSizeBounds()
+	if n > hi {
+		room = size
+	}
+	return n+maxServiceMessage <= room
 }
 
-// reconcile makes the listing keys (from /proc/net/ip_vs: exact, in the
-// table's order) with the attributes dumped, reading on its own each
-// service the dump missed. ok is false if the two cannot be one state of
-// the namespace: its services changed in between.
-func (c *Client) reconcile(ctx context.Context, dumped []ServiceInfo, keys []ServiceKey) (_ []ServiceInfo, ok bool, _ error) {
-	// /proc/net/ip_vs names a fwmark service without its family: such
-	// keys match by mark, in order.
-	byKey := make(map[ServiceKey][]int, len(dumped))
-	for i := range dumped {
-		k := procForm(dumped[i].ServiceKey)
-		byKey[k] = append(byKey[k], i)
+// whole reports whether d needs no second dump: its services came in one
+// datagram with room to spare, from the table's head and under the
+// kernel's lock, so nothing was resumed.
+func (d *servicesDump) whole() bool { return len(d.ends) == 0 && d.tailProven() }
+
+// confirms reports whether a and b prove each other complete (see
+// Services).
+func confirms(a, b *servicesDump) bool {
+	if len(a.svcs) != len(b.svcs) {
+		return false
 	}
-	out := make([]ServiceInfo, 0, len(keys))
-	listed := make(map[ServiceKey]bool, len(keys))
-	for _, k := range keys {
-		if idx := byKey[k]; len(idx) > 0 {
-			out = append(out, dumped[idx[0]])
-			byKey[k] = idx[1:]
-			listed[k] = true
-			continue
-		}
-		if k.Fwmark == 0 && listed[k] {
-			// A key the file repeats (kernels whose per-namespace tables
-			// grow and move their services can show one twice).
-			continue
-		}
-		listed[k] = true
-		s, found, err := c.lookupMissed(ctx, k, out)
-		if err != nil || !found {
-			return nil, false, err
-		}
-		out = append(out, s)
-	}
-	for _, idx := range byKey {
-		if len(idx) > 0 {
-			return nil, false, nil // dumped, then gone from the file
+	for i := range a.svcs {
+		if a.svcs[i].ServiceKey != b.svcs[i].ServiceKey {
+			return false
 		}
 	}
-	return out, true, nil
+	if len(a.ends) == 0 && len(b.ends) == 0 && (a.size == goodSize || b.size == goodSize) {
+		// A table of a datagram's size, too large for tailProven
+		// and too small to split: a dump with datagrams of
+		// NLMSG_GOODSIZE, which never fall back to another size,
+		// agrees with the pool's, whose datagram then had room unless
+		// the kernel's larger allocation failed for it (see Services).
+		return true
+	}
+	if !a.tailProven() && !b.tailProven() {
+		return false
+	}
+	for _, e := range a.ends {
+		if _, shared := slices.BinarySearch(b.ends, e); shared {
+			return false
+		}
+	}
+	return true
 }
 
-// lookupMissed reads a service of /proc/net/ip_vs the dump missed; a
-// fwmark one is tried in each family not listed yet.
-func (c *Client) lookupMissed(ctx context.Context, k ServiceKey, listed []ServiceInfo) (ServiceInfo, bool, error) {
-	cands := []ServiceKey{k}
-	if k.Fwmark != 0 {
-		cands = nil
-		for _, f := range []Family{IPv4, IPv6} {
-			fk := ServiceKey{Family: f, Fwmark: k.Fwmark}
-			if !hasKey(listed, fk) {
-				cands = append(cands, fk)
+// chooseSize picks the datagram size of the next dump: one whose
+// datagrams, packed with the messages of the last dump, would end where
+// no earlier dump's did and leave room after the last service, if no
+// earlier dump's last datagram did. Sizes are tried from the largest
+// down; one already used is not used again. A table that fits in a
+// datagram of NLMSG_GOODSIZE cannot be split: it gets goodSize.
+func chooseSize(seen []*servicesDump) int {
+	base := seen[len(seen)-1]
+	tailDone := false
+	used := func(size int) bool {
+		for _, d := range seen {
+			if d.size == size || (d.size == 0 && size == largeDatagram) {
+				return true
 			}
 		}
+		return false
 	}
-	for _, fk := range cands {
-		s, err := c.Service(ctx, fk)
-		switch {
-		case err == nil:
-			return s, true, nil
-		case !errors.Is(err, ErrNotExist):
-			return ServiceInfo{}, false, err
-		}
+	for _, d := range seen {
+		tailDone = tailDone || (d.tailProven() && len(d.svcs) == len(base.svcs))
 	}
-	return ServiceInfo{}, false, nil
-}
-
-func hasKey(s []ServiceInfo, k ServiceKey) bool {
-	for i := range s {
-		if s[i].ServiceKey == k {
-			return true
-		}
+	_, hi := goodSizeBounds()
+	if len(base.ends) == 0 && base.last <= hi && !tailDone && !used(goodSize) {
+		return goodSize
 	}
-	return false
-}
-
-// procForm is k as /proc/net/ip_vs gives it: a fwmark service by its mark
-// alone.
-func procForm(k ServiceKey) ServiceKey {
-	if k.Fwmark != 0 {
-		return ServiceKey{Fwmark: k.Fwmark}
-	}
-	return k.Canonical()
-}
-
-// parseServiceKeys reads the services' keys from the text of
-// /proc/net/ip_vs, in procForm. The kernel writes a service as
-// "%s  %08X:%04X %s ..." (IPv4), "%s  [%pI6]:%04X %s ..." (IPv6) or
-// "FWM  %08X %s ...", each followed by its destinations' "  -> ..." lines,
-// after a header of three lines. A large table's file is megabytes, so
-// the common lines are read without allocating.
-func parseServiceKeys(b []byte) ([]ServiceKey, error) {
-	out := make([]ServiceKey, 0, bytes.Count(b, []byte("\n"))/4)
-	for n := 1; len(b) > 0; n++ {
-		var line []byte
-		line, b, _ = bytes.Cut(b, []byte{'\n'})
-		if n <= 3 {
-			if n == 1 && !bytes.HasPrefix(line, []byte("IP Virtual Server ")) {
-				return nil, fmt.Errorf("line 1: %q is not the header of /proc/net/ip_vs", line)
-			}
+	fallback := 0
+	for size := largeDatagram; size > hi; size -= 8 {
+		if used(size) {
 			continue
 		}
-		if len(line) == 0 || line[0] == ' ' {
-			continue // a destination
+		if fallback == 0 {
+			fallback = size
 		}
-		k, err := parseServiceLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+		ends, last := pack(base.msgs, size)
+		if !tailDone && !roomAfter(last, size) {
+			continue
 		}
-		out = append(out, k)
+		clash := false
+		for _, d := range seen {
+			for _, e := range ends {
+				if _, shared := slices.BinarySearch(d.ends, e); shared {
+					clash = true
+					break
+				}
+			}
+		}
+		if !clash {
+			return size
+		}
 	}
-	return out, nil
+	if fallback == 0 {
+		return goodSize
+	}
+	return fallback
 }
 
-func parseServiceLine(line []byte) (ServiceKey, error) {
-	name, rest, _ := bytes.Cut(line, []byte{' '})
-	addr, _, _ := bytes.Cut(bytes.TrimLeft(rest, " "), []byte{' '})
-	if len(addr) == 0 {
-		return ServiceKey{}, fmt.Errorf("%q: want a protocol and an address", line)
-	}
-	if string(name) == "FWM" {
-		m, ok := hex32(addr)
-		if !ok || m == 0 {
-			return ServiceKey{}, fmt.Errorf("fwmark %q: want 8 hex digits, not 0", addr)
+// pack packs messages of the lengths msgs into datagrams of size bytes as
+// the kernel does, and returns where each datagram but the last ends (in
+// messages) and the length of the last.
+func pack(msgs []int, size int) (ends []int, last int) {
+	for i, m := range msgs {
+		if last+m > size && last > 0 {
+			ends = append(ends, i)
+			last = 0
 		}
-		return ServiceKey{Fwmark: m}, nil
+		last += m
 	}
-	var p Protocol
-	switch string(name) {
-	case "TCP":
-		p = TCP
-	case "UDP":
-		p = UDP
-	default:
-		var ok bool
-		if p, ok = parseProtocolName(string(name)); !ok {
-			return ServiceKey{}, fmt.Errorf("unknown protocol %q", name)
-		}
-	}
-	// IPv4: 8 hex digits, a colon, 4 hex digits.
-	if len(addr) == 13 && addr[8] == ':' {
-		a, ok1 := hex32(addr[:8])
-		port, ok2 := hex32(addr[9:])
-		if !ok1 || !ok2 {
-			return ServiceKey{}, fmt.Errorf("address %q: not hex", addr)
-		}
-		return ServiceKey{Family: IPv4, Protocol: p, Address: netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), Port: uint16(port)}, nil
-	}
-	a, port, ok := bytes.Cut(addr, []byte("]:"))
-	if !ok || len(a) == 0 || a[0] != '[' {
-		return ServiceKey{}, fmt.Errorf("address %q: neither %%08X:%%04X nor [IPv6]:%%04X", addr)
-	}
-	ap, err := parseConnAddrPort(string(a[1:]), string(port))
-	if err != nil {
-		return ServiceKey{}, err
-	}
-	if !ap.Addr().Is6() || len(a) != 40 {
-		return ServiceKey{}, fmt.Errorf("address %q: not a full IPv6 address", addr)
-	}
-	return ServiceKey{Family: IPv6, Protocol: p, Address: ap.Addr(), Port: ap.Port()}, nil
-}
-
-// hex32 parses 4 or 8 upper- or lower-case hex digits.
-func hex32(b []byte) (uint32, bool) {
-	if len(b) != 4 && len(b) != 8 {
-		return 0, false
-	}
-	var v uint32
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint32(c)
-	}
-	return v, true
-}
-
-// dropRepeats removes services listed twice (see Services).
-func dropRepeats(s []ServiceInfo) []ServiceInfo {
-	if len(s) < 2 {
-		return s
-	}
-	keys := newKeyTable(len(s))
-	out := s[:0]
-	keyAt := func(i int) *ServiceKey { return &out[i].ServiceKey }
-	for i := range s {
-		if slot, found := keys.lookup(&s[i].ServiceKey, keyAt); found < 0 {
-			keys.slots[slot] = int32(len(out) + 1)
-			out = append(out, s[i])
-		}
-	}
-	return out
+	return ends, last
 }

@@ -48,13 +48,6 @@ func (c *Client) inNetNS(ctx context.Context, op string, f func() error) error {
 // readProc reads a file in the Client's namespace. path is relative to
 // /proc/thread-self (net/...) or absolute under /proc/sys.
 func (c *Client) readProc(ctx context.Context, op, path string) ([]byte, error) {
-	if pr, ok := c.t.(procReader); ok {
-		b, err := pr.readProc(path)
-		if err != nil {
-			return nil, procError(op, path, err)
-		}
-		return b, nil
-	}
 	var b []byte
 	err := c.inNetNS(ctx, op, func() error {
 		var err error

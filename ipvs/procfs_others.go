@@ -11,19 +11,6 @@ func notLinux(op string) error {
 	return newError(op, "IPVS on "+runtime.GOOS, ErrNotSupported, nil)
 }
 
-// readProc reads a /proc file of the namespace: only where a test stands
-// in for it.
-func (c *Client) readProc(_ context.Context, op, path string) ([]byte, error) {
-	if pr, ok := c.t.(procReader); ok {
-		b, err := pr.readProc(path)
-		if err != nil {
-			return nil, newError(op, path, ErrKernel, err)
-		}
-		return b, nil
-	}
-	return nil, notLinux(op)
-}
-
 // Connections is only supported on Linux.
 func (c *Client) Connections(ctx context.Context) ([]Connection, error) {
 	return nil, notLinux("read connections")

@@ -255,13 +255,14 @@ func TestKernelBatchFailuresFitReceiveBuffer(t *testing.T) {
 	}
 }
 
-// TestKernelServicesDumpSizes checks the sizes Services reasons with (see
-// wholeDump) against the running kernel: a dump of many services comes in
-// datagrams of the large kind, each filled to within one service of
-// largeDatagram and none longer than 32 KiB; no service's message, with an
-// IPv6 key, the longest scheduler and engine names and both stats nests,
+// TestKernelServicesDumpSizes checks what Services reasons with (see
+// servicesDump) against the running kernel: no service's message, with an
+// IPv6 key, scheduler and engine names, persistence and both stats nests,
 // is longer than maxServiceMessage; a few services come whole in one
-// datagram, and the listing of many is right.
+// datagram; a dump of many comes in datagrams of the size asked for, each
+// but the last filled to within one service of it: 32 KiB on a pooled
+// socket, any size through dumpSized, NLMSG_GOODSIZE (within
+// goodSizeBounds) with goodSize; and Services lists them all.
 func TestKernelServicesDumpSizes(t *testing.T) {
 	t.Parallel()
 	c := nsClient(t)
@@ -276,20 +277,12 @@ func TestKernelServicesDumpSizes(t *testing.T) {
 	if _, err := b.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, grams, err := c.dumpServices(ctx)
+	d, err := c.listServices(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !wholeDump(grams) {
-		t.Errorf("one service came as %v: not taken whole", grams)
-	}
-	var biggest int
-	err = c.t.do(ctx, request{cmd: cmdGetService, dump: true}, func(_ uint8, b []byte) error {
-		biggest = max(biggest, nlmsgHdrLen+genlHdrLen+len(b))
-		return nil
-	})
-	if err != nil || biggest == 0 || biggest > maxServiceMessage {
-		t.Errorf("the largest service message takes %d bytes (%v), more than maxServiceMessage (%d)", biggest, err, maxServiceMessage)
+	if !d.whole() || len(d.msgs) != 1 || d.msgs[0] > maxServiceMessage {
+		t.Errorf("one service: whole %v, message lengths %v (maxServiceMessage %d)", d.whole(), d.msgs, maxServiceMessage)
 	}
 	b = c.Batch()
 	const n = 600
@@ -303,44 +296,55 @@ func TestKernelServicesDumpSizes(t *testing.T) {
 	if _, err := b.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svcs, grams, err := c.dumpServices(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []datagram
-	for _, g := range grams {
-		if g.services > 0 {
-			data = append(data, g)
+	lo, hi := goodSizeBounds()
+	for _, size := range []int{0, 20000, 7000, goodSize} {
+		var grams []int
+		req := request{cmd: cmdGetService, dump: true, onDatagram: func(n int) { grams = append(grams, n) }}
+		count := 0
+		fn := func(uint8, []byte) error { count++; return nil }
+		if size == 0 {
+			err = c.t.do(ctx, req, fn)
+		} else {
+			err = c.t.(sizedDumper).dumpSized(ctx, req, size, fn)
 		}
-	}
-	if len(svcs) != n+1 || len(data) < 3 || wholeDump(grams) {
-		t.Fatalf("%d services in %v: want %d in several datagrams, not taken whole", len(svcs), grams, n+1)
-	}
-	for _, g := range data[:len(data)-1] {
-		if g.bytes <= largeDatagram-maxServiceMessage || g.bytes > 32768 {
-			t.Errorf("a full datagram of %d bytes, want (%d, 32768]: %v", g.bytes, largeDatagram-maxServiceMessage, data)
+		if err != nil || count != n+1 || len(grams) < 3 {
+			t.Fatalf("size %d: %d services in datagrams %v, %v", size, count, grams, err)
+		}
+		full, most := size, size
+		switch size {
+		case 0:
+			full, most = largeDatagram, 32768
+		case goodSize:
+			full, most = lo, hi
+		}
+		for _, g := range grams[:len(grams)-2] { // the last carries the rest, then DONE
+			if g <= full-maxServiceMessage || g > most {
+				t.Errorf("size %d: a full datagram of %d bytes, want (%d, %d]: %v", size, g, full-maxServiceMessage, most, grams)
+			}
+		}
+		d, err := c.listServices(ctx, size)
+		if err != nil || len(d.svcs) != n+1 || d.whole() {
+			t.Errorf("size %d: listed %d services (whole %v), %v", size, len(d.svcs), d.whole(), err)
 		}
 	}
 	listed, err := c.Services(ctx)
-	if err != nil || len(listed) != n+1 || listed[0].ServiceKey != svcs[0].ServiceKey {
-		t.Errorf("Services: %d services, %v; want %d in the dump's order", len(listed), err, n+1)
+	if err != nil || len(listed) != n+1 {
+		t.Errorf("Services: %d services, %v; want %d", len(listed), err, n+1)
 	}
-	// What checking a listing costs beside the dump (a figure for the
-	// log, not an assertion): the file, and a second dump for scale.
+	// What proving a listing costs beside the dump (a figure for the
+	// log, not an assertion).
 	const rounds = 20
-	var dump, file, whole time.Duration
+	var dump, whole time.Duration
 	for range rounds {
 		t0 := time.Now()
-		_, _, err1 := c.dumpServices(ctx)
+		_, err1 := c.listServices(ctx, 0)
 		t1 := time.Now()
-		_, err2 := c.readProc(ctx, "list services", "/proc/thread-self/net/ip_vs")
+		_, err2 := c.Services(ctx)
 		t2 := time.Now()
-		_, err3 := c.Services(ctx)
-		t3 := time.Now()
-		if err := errors.Join(err1, err2, err3); err != nil {
+		if err := errors.Join(err1, err2); err != nil {
 			t.Fatal(err)
 		}
-		dump, file, whole = dump+t1.Sub(t0), file+t2.Sub(t1), whole+t3.Sub(t2)
+		dump, whole = dump+t1.Sub(t0), whole+t2.Sub(t1)
 	}
-	t.Logf("%d services, mean of %d: dump %v, /proc/net/ip_vs %v, Services %v", n+1, rounds, dump/rounds, file/rounds, whole/rounds)
+	t.Logf("%d services, mean of %d: one dump %v, Services %v", n+1, rounds, dump/rounds, whole/rounds)
 }
