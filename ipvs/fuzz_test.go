@@ -35,6 +35,10 @@ func FuzzDecodeService(f *testing.F) {
 		if s.Family != IPv4 && s.Family != IPv6 {
 			t.Fatalf("decoded a service of family %v", s.Family)
 		}
+		// What confirms a listing must read the key the listing read.
+		if k, err := decodeServiceKey(b); err != nil || k != s.ServiceKey {
+			t.Fatalf("key alone: %v, %v; whole service: %v", k, err, s.ServiceKey)
+		}
 	})
 }
 

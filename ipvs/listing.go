@@ -38,15 +38,32 @@ func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
 	if first.whole() {
 		return first.svcs, nil
 	}
+	// The dumps that prove another are read for their keys only; once
+	// two prove each other, a full dump listing exactly their keys is
+	// complete.
 	seen := []*servicesDump{first}
+	var proven *servicesDump
 	for len(seen) < maxListings {
-		d, err := c.listServices(ctx, chooseSize(seen))
+		size := 0
+		if proven == nil {
+			size = chooseSize(seen)
+		}
+		d, err := c.listServices(ctx, size)
 		if err != nil {
 			return nil, err
 		}
+		if proven != nil {
+			if sameKeys(proven, d) {
+				return d.svcs, nil
+			}
+			proven = nil // the full dump was disturbed: prove again
+		}
 		for _, o := range seen {
 			if confirms(o, d) {
-				return d.svcs, nil
+				if o.size == 0 {
+					return o.svcs, nil
+				}
+				proven = d
 			}
 		}
 		seen = append(seen, d)
@@ -78,7 +95,8 @@ type servicesDump struct {
 }
 
 // listServices dumps the services, with datagrams of size bytes (0: on a
-// pooled socket, 32 KiB), and records how they came.
+// pooled socket, 32 KiB), and records how they came. Only a dump on a
+// pooled socket is decoded whole; the others give keys.
 func (c *Client) listServices(ctx context.Context, size int) (*servicesDump, error) {
 	d := &servicesDump{size: size}
 	var (
@@ -92,7 +110,13 @@ func (c *Client) listServices(ctx context.Context, size int) (*servicesDump, err
 		gramBy = append(gramBy, n)
 	}}
 	fn := func(_ uint8, b []byte) error {
-		s, err := decodeService(b)
+		var s ServiceInfo
+		var err error
+		if size == 0 {
+			s, err = decodeService(b)
+		} else {
+			s.ServiceKey, err = decodeServiceKey(b)
+		}
 		if err != nil {
 			return err
 		}
@@ -212,13 +236,8 @@ func (d *servicesDump) whole() bool { return len(d.ends) == 0 && d.tailProven() 
 // confirms reports whether a and b prove each other complete (see
 // Services).
 func confirms(a, b *servicesDump) bool {
-	if len(a.svcs) != len(b.svcs) {
+	if !sameKeys(a, b) {
 		return false
-	}
-	for i := range a.svcs {
-		if a.svcs[i].ServiceKey != b.svcs[i].ServiceKey {
-			return false
-		}
 	}
 	if len(a.ends) == 0 && len(b.ends) == 0 && (a.size == goodSize || b.size == goodSize) {
 		// A table of a datagram's size, too large for tailProven
@@ -233,6 +252,20 @@ func confirms(a, b *servicesDump) bool {
 	}
 	for _, e := range a.ends {
 		if _, shared := slices.BinarySearch(b.ends, e); shared {
+			return false
+		}
+	}
+	return true
+}
+
+// sameKeys reports whether a and b list the same services in the same
+// order.
+func sameKeys(a, b *servicesDump) bool {
+	if len(a.svcs) != len(b.svcs) {
+		return false
+	}
+	for i := range a.svcs {
+		if a.svcs[i].ServiceKey != b.svcs[i].ServiceKey {
 			return false
 		}
 	}

@@ -175,6 +175,19 @@ func wantNested(b []byte, typ uint16) ([]byte, error) {
 
 // decodeService parses the attributes of a NEW_SERVICE reply message.
 func decodeService(b []byte) (ServiceInfo, error) {
+	return decodeServiceAs(b, false)
+}
+
+// decodeServiceKey parses only the key of a NEW_SERVICE reply message, all
+// a dump that proves another needs (see Services).
+func decodeServiceKey(b []byte) (ServiceKey, error) {
+	s, err := decodeServiceAs(b, true)
+	return s.ServiceKey, err
+}
+
+// decodeServiceAs is decodeService, or with keyOnly decodeServiceKey: the
+// key's attributes (AF to FWMARK) come first, the rest is skipped.
+func decodeServiceAs(b []byte, keyOnly bool) (ServiceInfo, error) {
 	nest, err := wantNested(b, attrService)
 	if err != nil {
 		return ServiceInfo{}, err
@@ -190,6 +203,9 @@ func decodeService(b []byte) (ServiceInfo, error) {
 			return ServiceInfo{}, badAttr(b)
 		}
 		b = rest
+		if keyOnly && t > svcFwmark {
+			continue
+		}
 		switch t {
 		case svcAF:
 			var f uint16
@@ -240,6 +256,9 @@ func decodeService(b []byte) (ServiceInfo, error) {
 		}
 	} else {
 		s.Protocol, s.Port = 0, 0
+	}
+	if keyOnly {
+		return s, nil
 	}
 	if rawNM != nil {
 		s.Netmask = netmaskFromWire(s.Family, rawNM)
