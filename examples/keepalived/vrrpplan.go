@@ -223,8 +223,12 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 		if !src.IsValid() {
 			src = in.McastSrc
 		}
+		delayPreempt := in.PreemptDelay
+		if in.NoPreempt {
+			delayPreempt = 0 // a node that never preempts has nothing to delay
+		}
 		p.vrrp = vrrp.Config{Interface: in.Interface, VRID: in.VRID, Priority: in.Priority, Version: version,
-			AdvertInterval: in.AdvertInt, VIPs: all, NoPreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
+			AdvertInterval: in.AdvertInt, VIPs: all, NoPreempt: in.NoPreempt, PreemptDelay: delayPreempt,
 			Source: src, UnicastPeers: slices.Clone(in.UnicastPeers), AuthPass: in.AuthPass}
 		if err := p.vrrp.Validate(); err != nil {
 			errorf(in.Pos, "vrrp_instance %s: %v", in.Name, err)
