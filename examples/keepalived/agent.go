@@ -114,11 +114,16 @@ func start(o options, stderr io.Writer) error {
 		}
 		defer os.Remove(o.pidFile)
 	}
-	cl, err := ipvs.New(&ipvs.Config{})
-	if err != nil {
-		return err
+	// -P needs no IPVS (the sync daemons are failover's own client).
+	var tbl table = noIPVS{}
+	if !o.vrrpOnly {
+		cl, err := ipvs.New(&ipvs.Config{})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		tbl = cl
 	}
-	defer cl.Close()
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -126,7 +131,7 @@ func start(o options, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	a := newAgent(ctx, cl, log, c)
+	a := newAgent(ctx, tbl, log, c)
 	// The VRRP side's nodes and clients are made first: a missing
 	// interface stops the start before anything changes.
 	vs := newVRRPSide(log, a.script)
@@ -596,4 +601,12 @@ func (a *agent) shutdown() {
 	if _, err := a.ipvs.Apply(ctx, ipvs.State{}, &ipvs.ApplyOptions{Owns: a.owns, AllowMassDelete: true}); err != nil {
 		a.log.printf("IPVS: removing the virtual servers: %v", err)
 	}
+}
+
+// noIPVS is the table of -P, which has no virtual servers: nothing to
+// apply.
+type noIPVS struct{ health.IPVS }
+
+func (noIPVS) Apply(context.Context, ipvs.State, *ipvs.ApplyOptions) (ipvs.ApplyResult, error) {
+	return ipvs.ApplyResult{}, nil
 }

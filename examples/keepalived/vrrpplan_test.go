@@ -272,3 +272,48 @@ func TestNotifyArguments(t *testing.T) {
 		t.Errorf("notify calls:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestSyncGroupFaultsTogether: a member in FAULT on its own account (an
+// interface, a weight-0 script) fails the others' group tracker, not its
+// own, so that the group recovers once the cause goes; the group's notify
+// runs with "GROUP".
+func TestSyncGroupFaultsTogether(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	script := filepath.Join(dir, "n.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	side := &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: newNotifier(&logger{w: io.Discard})}
+	gp := &groupPlan{name: "G", members: []string{"A", "B"}, notify: notifyCmds{any: script}}
+	g := &groupRun{p: gp, members: map[string]*instRun{}}
+	mk := func(name string) *instRun {
+		r := &instRun{side: side, p: &instPlan{name: name, group: gp}, group: g, failing: map[string]bool{}}
+		g.join(r)
+		return r
+	}
+	a, b := mk("A"), mk("B")
+	ctx := context.Background()
+	for _, r := range []*instRun{a, b} {
+		r.event(failover.Event{Kind: failover.EventRole, From: failover.Init, To: failover.Master})
+	}
+	a.event(failover.Event{Kind: failover.EventTracker, Tracker: "interface eth1", Err: io.EOF})
+	if a.groupCheck(ctx) != nil || b.groupCheck(ctx) == nil {
+		t.Errorf("A's interface down: A's group check %v, B's %v", a.groupCheck(ctx), b.groupCheck(ctx))
+	}
+	a.event(failover.Event{Kind: failover.EventRole, From: failover.Master, To: failover.Fault})
+	b.event(failover.Event{Kind: failover.EventTracker, Tracker: "vrrp_sync_group G", Err: io.EOF})
+	b.event(failover.Event{Kind: failover.EventRole, From: failover.Master, To: failover.Fault})
+	if a.groupCheck(ctx) != nil {
+		t.Error("B's fault, caused by the group, holds A in FAULT")
+	}
+	a.event(failover.Event{Kind: failover.EventTracker, Tracker: "interface eth1"})
+	if b.groupCheck(ctx) != nil {
+		t.Error("A recovered, B's group check still fails")
+	}
+	side.notify.close(10 * time.Second)
+	got, _ := os.ReadFile(out)
+	if want := "GROUP G MASTER 0\nGROUP G FAULT 0\n"; !strings.Contains(string(got), want) {
+		t.Errorf("group notify calls:\n%s\nwant them to contain:\n%s", got, want)
+	}
+}
