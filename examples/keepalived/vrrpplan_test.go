@@ -317,3 +317,21 @@ func TestSyncGroupFaultsTogether(t *testing.T) {
 		t.Errorf("group notify calls:\n%s\nwant them to contain:\n%s", got, want)
 	}
 }
+
+// TestReloadPriorityInPlace: a reload that changes only a priority is
+// made in place (no restart, so no priority-0 advert); anything else
+// restarts the instance.
+func TestReloadPriorityInPlace(t *testing.T) {
+	p1, _ := planVRRP(parseText(t, planConf))
+	p2, _ := planVRRP(parseText(t, strings.Replace(planConf, "priority 150", "priority 120", 1)))
+	p3, _ := planVRRP(parseText(t, strings.Replace(planConf, "advert_int 1", "advert_int 2", 1)))
+	if !onlyPriority(p1.insts[0], p2.insts[0]) || onlyPriority(p1.insts[0], p3.insts[0]) {
+		t.Errorf("priority alone: %v; advert_int too: %v", onlyPriority(p1.insts[0], p2.insts[0]), onlyPriority(p1.insts[0], p3.insts[0]))
+	}
+	weighted := strings.Replace(strings.Replace(planConf, "    VI_1\n", "", 1), "priority 150", "priority 120", 1)
+	p4, _ := planVRRP(parseText(t, weighted))
+	p5, _ := planVRRP(parseText(t, strings.Replace(weighted, "priority 120", "priority 110", 1)))
+	if onlyPriority(p4.insts[0], p5.insts[0]) {
+		t.Error("with a weighted script, a priority change is made in place")
+	}
+}

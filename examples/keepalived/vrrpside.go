@@ -68,7 +68,23 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 	}
 	var stopping []*instRun
 	for name, r := range s.insts {
-		if np, ok := next[name]; !ok || !reflect.DeepEqual(r.p, np) {
+		np, ok := next[name]
+		switch {
+		case ok && reflect.DeepEqual(r.p, np):
+		case ok && onlyPriority(r.p, np):
+			// keepalived's reload changes a priority in place: no
+			// priority-0 advert, no VIP bouncing to the peer and back.
+			if err := r.node.SetPriority(np.priority); err == nil {
+				s.log.vprintf("(%s) Changing effective priority from %d to %d", name, r.p.priority, np.priority)
+				// Only this goroutine reads a plan's priorities.
+				r.p.priority, r.p.vrrp.Priority = np.priority, np.vrrp.Priority
+				r.mu.Lock()
+				r.prio = np.priority
+				r.mu.Unlock()
+				continue
+			}
+			fallthrough
+		default:
 			stopping = append(stopping, r)
 			delete(s.insts, name)
 		}
@@ -550,4 +566,18 @@ func (s *scriptRun) run(ctx context.Context) {
 		s.mu.Unlock()
 		t.Reset(s.p.interval)
 	}
+}
+
+// onlyPriority reports whether b differs from a in the priority alone,
+// with no weighted script (whose adjustments failover makes from the
+// configured priority, which only a restart changes).
+func onlyPriority(a, b *instPlan) bool {
+	for _, sp := range b.scripts {
+		if sp.weight != 0 {
+			return false
+		}
+	}
+	x := *b
+	x.priority, x.vrrp.Priority = a.priority, a.vrrp.Priority
+	return reflect.DeepEqual(a, &x)
 }
