@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golvs/lvs/examples/keepalived/internal/conf"
 	"github.com/golvs/lvs/failover"
 	"github.com/golvs/lvs/failover/vrrp"
 )
@@ -70,7 +71,7 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 	for name, r := range s.insts {
 		np, ok := next[name]
 		switch {
-		case ok && reflect.DeepEqual(r.p, np):
+		case ok && samePlan(r.p, np):
 		case ok && onlyPriority(r.p, np):
 			// keepalived's reload changes a priority in place: no
 			// priority-0 advert, no VIP bouncing to the peer and back.
@@ -579,5 +580,13 @@ func onlyPriority(a, b *instPlan) bool {
 	}
 	x := *b
 	x.priority, x.vrrp.Priority = a.priority, a.vrrp.Priority
-	return reflect.DeepEqual(a, &x)
+	return samePlan(a, &x)
+}
+
+// samePlan compares two instances' plans, positions in the file aside
+// (a line added above an instance changes nothing of it).
+func samePlan(a, b *instPlan) bool {
+	x, y := *a, *b
+	x.pos, y.pos = conf.Pos{}, conf.Pos{}
+	return reflect.DeepEqual(&x, &y)
 }
