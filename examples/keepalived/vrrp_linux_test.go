@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,15 +126,22 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 	t.Run("ours-master", func(t *testing.T) {
 		t.Parallel()
 		a, b := vrrpPair(t)
-		ka := peers.Keepalived(t, b, pairConf("BACKUP", 100, "", ""))
+		// Both run the IPVS sync daemon: the master's while MASTER.
+		const syncd = "  lvs_sync_daemon eth0 VI_1 id 61\n"
+		ka := peers.Keepalived(t, b, pairConf("BACKUP", 100, syncd, ""))
 		op, notes, _ := startOurs(t, a, func(notify string) string {
-			return pairConf("MASTER", 150, "  enable_script_security\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 2\n",
+			return pairConf("MASTER", 150, syncd+"  enable_script_security\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 2\n",
 				"  notify "+notify+"\n")
 		}, "-P")
 		waitVIP(t, 60*time.Second, a, b, op, ka)
 		waitText(t, move, "ours", op.Log, "(VI_1) Entering MASTER STATE")
 		waitText(t, move, "keepalived", ka.Log, "(VI_1) Entering BACKUP STATE")
 		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 MASTER 150")
+		daemons := func(ns *nstest.NS) func() string {
+			return func() string { return ns.Exec(t, "ipvsadm", "-L", "--daemon") }
+		}
+		waitText(t, move, "ours' sync daemons", daemons(a), "master sync daemon (mcast=eth0, syncid=61")
+		waitText(t, move, "keepalived's sync daemons", daemons(b), "backup sync daemon (mcast=eth0, syncid=61")
 
 		t0 := time.Now()
 		if err := op.Stop(); err != nil {
@@ -150,15 +158,22 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 		if got := readFile(notes)(); !strings.Contains(got, "INSTANCE VI_1 STOP 150") {
 			t.Errorf("notify calls:\n%s\nwant INSTANCE VI_1 STOP 150", got)
 		}
+		waitText(t, move, "keepalived's sync daemons", daemons(b), "master sync daemon (mcast=eth0, syncid=61")
+		if out := daemons(a)(); strings.TrimSpace(out) != "" {
+			t.Errorf("ours left a sync daemon:\n%s", out)
+		}
 	})
 	t.Run("keepalived-master", func(t *testing.T) {
 		t.Parallel()
 		a, b := vrrpPair(t)
 		ka := peers.Keepalived(t, a, pairConf("MASTER", 150, "", ""))
 		waitVIP(t, 60*time.Second, a, b, ka)
-		op, notes, _ := startOurs(t, b, func(notify string) string {
-			return pairConf("BACKUP", 100, "  enable_script_security\n", "  notify_backup \""+notify+" backup-only\"\n  notify "+notify+"\n")
-		})
+		ourConf := func(prio int) func(string) string {
+			return func(notify string) string {
+				return pairConf("BACKUP", prio, "  enable_script_security\n", "  notify_backup \""+notify+" backup-only\"\n  notify "+notify+"\n")
+			}
+		}
+		op, notes, pid := startOurs(t, b, ourConf(100))
 		waitText(t, move, "ours", op.Log, "(VI_1) Entering BACKUP STATE")
 		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 BACKUP 100")
 		if got := readFile(notes)(); !strings.Contains(got, "backup-only") {
@@ -173,6 +188,18 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 		t.Logf("ours MASTER %.2fs after SIGTERM of keepalived", tm.Sub(t0).Seconds())
 		waitText(t, move, "ours", op.Log, "(VI_1) Entering MASTER STATE")
 		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 MASTER 100")
+
+		// SIGHUP with only the priority changed: set in place, no
+		// priority-0 advert, the VIP stays.
+		cf := filepath.Join(filepath.Dir(pid), "keepalived.conf")
+		if err := os.WriteFile(cf, []byte(ourConf(120)(filepath.Join(filepath.Dir(pid), "notify.sh"))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(pidOf(t, pid), syscall.SIGHUP)
+		waitText(t, move, "ours", op.Log, "(VI_1) Changing effective priority from 100 to 120")
+		if strings.Contains(op.Log(), "sent 0 priority") || !holdsVIP(t, b) {
+			t.Errorf("the reload bounced the instance:\n%s", op.Log())
+		}
 
 		if err := op.Stop(); err != nil {
 			t.Fatalf("ours on SIGTERM: %v\n%s", err, op.Log())
