@@ -103,11 +103,8 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 	var created []*instRun
 	var errl []error
 	for _, p := range plan.insts {
-		if r := s.insts[p.name]; r != nil {
-			if p.group != nil {
-				r.group = groups[p.group.name]
-				r.group.join(r)
-			}
+		if s.insts[p.name] != nil {
+			// Kept: its group's plan is the same, so its groupRun too.
 			continue
 		}
 		r, err := s.newInst(p)
