@@ -118,9 +118,12 @@ func readFile(name string) func() string {
 }
 
 // TestVRRPPairWithKeepalived runs this agent and keepalived 2.2.7 as one
-// VRRP pair: the higher priority holds the VIP, the other is BACKUP; the
-// master's SIGTERM (priority 0) moves the VIP to the other at once, and
-// the stopped node leaves no VIP behind.
+// VRRP pair (auth_type PASS), each way: the higher priority holds the VIP,
+// the other is BACKUP, the sync daemons follow the roles; our failing
+// track_script hands the VIP over and its recovery takes it back; a
+// priority-only SIGHUP is made in place; the master's SIGTERM (priority 0)
+// moves the VIP to the other at once, and the stopped node leaves no VIP
+// or sync daemon behind. Notify scripts get keepalived's arguments.
 func TestVRRPPairWithKeepalived(t *testing.T) {
 	const move = 30 * time.Second
 	t.Run("ours-master", func(t *testing.T) {
@@ -129,9 +132,13 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 		// Both run the IPVS sync daemon: the master's while MASTER.
 		const syncd = "  lvs_sync_daemon eth0 VI_1 id 61\n"
 		ka := peers.Keepalived(t, b, pairConf("BACKUP", 100, syncd, ""))
+		// A vrrp_script of weight -60 fails while the file down exists:
+		// 150-60 < 100 hands the VIP to keepalived until it goes.
+		down := filepath.Join(t.TempDir(), "down")
 		op, notes, _ := startOurs(t, a, func(notify string) string {
-			return pairConf("MASTER", 150, syncd+"  enable_script_security\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 2\n",
-				"  notify "+notify+"\n")
+			return "vrrp_script chk {\n  script \"/bin/sh -c 'test ! -e " + down + "'\"\n  interval 1\n  weight -60\n  fall 2\n  rise 2\n}\n" +
+				pairConf("MASTER", 150, syncd+"  enable_script_security\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 2\n",
+					"  notify "+notify+"\n  track_script {\n    chk\n  }\n")
 		}, "-P")
 		waitVIP(t, 60*time.Second, a, b, op, ka)
 		waitText(t, move, "ours", op.Log, "(VI_1) Entering MASTER STATE")
@@ -142,6 +149,21 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 		}
 		waitText(t, move, "ours' sync daemons", daemons(a), "master sync daemon (mcast=eth0, syncid=61")
 		waitText(t, move, "keepalived's sync daemons", daemons(b), "backup sync daemon (mcast=eth0, syncid=61")
+
+		// track_script: the failing script lowers our priority below
+		// keepalived's, which takes over; its recovery takes the VIP back.
+		if err := os.WriteFile(down, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitVIP(t, move, b, a, op, ka)
+		waitText(t, move, "ours", op.Log, "(VI_1) Changing effective priority from 150 to 90")
+		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 BACKUP 90")
+		if err := os.Remove(down); err != nil {
+			t.Fatal(err)
+		}
+		waitVIP(t, move, a, b, op, ka)
+		waitText(t, move, "ours", op.Log, "(VI_1) Changing effective priority from 90 to 150")
+		waitText(t, move, "ours' sync daemons", daemons(a), "master sync daemon (mcast=eth0, syncid=61")
 
 		t0 := time.Now()
 		if err := op.Stop(); err != nil {
