@@ -14,6 +14,8 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/golvs/lvs/internal/enum"
 )
 
 // EventKind says what an Event reports.
@@ -35,19 +37,7 @@ const (
 )
 
 func (k EventKind) String() string {
-	switch k {
-	case EventPeerUp:
-		return "peer up"
-	case EventPeerDown:
-		return "peer down"
-	case EventAnnounced:
-		return "announced"
-	case EventWithdrawn:
-		return "withdrawn"
-	case EventGateClosed:
-		return "gate closed"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
+	return enum.Name(k, "EventKind", []EventKind{EventPeerUp, EventPeerDown, EventAnnounced, EventWithdrawn, EventGateClosed}, "peer up", "peer down", "announced", "withdrawn", "gate closed")
 }
 
 // Event is a session change or a route announced or withdrawn.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/golvs/lvs/internal/diag"
+	"github.com/golvs/lvs/internal/enum"
 )
 
 // Protocol is the transport protocol a Rule matches.
@@ -20,17 +21,7 @@ const (
 )
 
 func (p Protocol) String() string {
-	switch p {
-	case ProtocolAny:
-		return "any"
-	case ProtocolTCP:
-		return "tcp"
-	case ProtocolUDP:
-		return "udp"
-	case ProtocolSCTP:
-		return "sctp"
-	}
-	return fmt.Sprintf("protocol(%d)", uint8(p))
+	return enum.Name(p, "protocol", []Protocol{ProtocolAny, ProtocolTCP, ProtocolUDP, ProtocolSCTP}, "any", "tcp", "udp", "sctp")
 }
 
 // PortRange is an inclusive range of destination ports; a single port has
@@ -90,15 +81,7 @@ const (
 )
 
 func (b Backend) String() string {
-	switch b {
-	case BackendAuto:
-		return "auto"
-	case BackendNFTables:
-		return "nftables"
-	case BackendIPTables:
-		return "iptables"
-	}
-	return fmt.Sprintf("backend(%d)", int(b))
+	return enum.Name(b, "backend", []Backend{BackendAuto, BackendNFTables, BackendIPTables}, "auto", "nftables", "iptables")
 }
 
 // Names of the objects the package owns.

@@ -11,8 +11,7 @@ import (
 // Error is the error type of every package of the SDK: an operation, the
 // object it was about, the offending field, one sentinel (Kind) and the
 // cause.
-type Error = errs.Error
-
+//
 // The SDK's sentinels, the same values in every package, so
 // errors.Is(err, health.ErrInvalid) and errors.Is(err, ipvs.ErrInvalid)
 // agree. Every error the package returns is an *Error whose Kind is one of
@@ -23,22 +22,7 @@ type Error = errs.Error
 // ErrExist (adding one it has), ErrBusy (Run on a pool already running:
 // it can be run again once that Run returns) and ErrCanceled (Run's
 // context ended); IPVS failures keep the ipvs package's kind and cause.
-var (
-	ErrInvalid      = errs.ErrInvalid
-	ErrNotExist     = errs.ErrNotExist
-	ErrExist        = errs.ErrExist
-	ErrConflict     = errs.ErrConflict
-	ErrIneffective  = errs.ErrIneffective
-	ErrPermission   = errs.ErrPermission
-	ErrNotSupported = errs.ErrNotSupported
-	ErrUnavailable  = errs.ErrUnavailable
-	ErrBusy         = errs.ErrBusy
-	ErrCanceled     = errs.ErrCanceled
-	ErrClosed       = errs.ErrClosed
-	ErrRollback     = errs.ErrRollback
-	ErrCheckFailed  = errs.ErrCheckFailed
-	ErrKernel       = errs.ErrKernel
-)
+type Error = errs.Error
 
 const pkg = "health"
 
