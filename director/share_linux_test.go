@@ -17,12 +17,7 @@ import (
 
 func agentDirector(t *testing.T, ns *nstest.NS, id string) *director.Client {
 	t.Helper()
-	d, err := director.New(&director.Config{NetNSPath: ns.Path, Identity: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return nstest.Open(director.New(&director.Config{NetNSPath: ns.Path, Identity: id}))(t)
 }
 
 // Two NAT directors in one namespace share ip_forward and send_redirects

@@ -21,7 +21,19 @@ const (
 )
 
 func (p Protocol) String() string {
-	return enum.Name(p, "protocol", []Protocol{ProtocolAny, ProtocolTCP, ProtocolUDP, ProtocolSCTP}, "any", "tcp", "udp", "sctp")
+	return enum.Name(p, "protocol", protocols(), "any", "tcp", "udp", "sctp")
+}
+
+func protocols() []Protocol { return []Protocol{ProtocolAny, ProtocolTCP, ProtocolUDP, ProtocolSCTP} }
+
+// parseProtocol is String's inverse for the protocols a Rule names.
+func parseProtocol(s string) (Protocol, bool) {
+	for _, p := range protocols() {
+		if p.String() == s {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // PortRange is an inclusive range of destination ports; a single port has

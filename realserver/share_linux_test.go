@@ -16,12 +16,7 @@ import (
 // the same host.
 func agentClient(t *testing.T, ns *nstest.NS, id string) *realserver.Client {
 	t.Helper()
-	c, err := realserver.New(&realserver.Config{NetNSPath: ns.Path, Identity: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return nstest.Open(realserver.New(&realserver.Config{NetNSPath: ns.Path, Identity: id}))(t)
 }
 
 // Two agents on one real server (issue 15 item 2): stopping the first must
