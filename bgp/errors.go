@@ -19,20 +19,12 @@ import (
 // ServiceGate keep the ipvs package's kind.
 type Error = errs.Error
 
-const pkg = "bgp"
-
-func newErr(op, object string, kind, cause error) *Error {
-	return &Error{Pkg: pkg, Op: op, Object: object, Kind: kind, Err: cause}
-}
-
-func invalid(object, field, msg string) error {
-	return errs.Invalid(pkg, "configure", object, field, msg)
-}
+const pkg errs.Pkg = "bgp"
 
 // wrap makes err (GoBGP's, a context's, another package's) an error of
 // this package for op on object, keeping its kind.
 func wrap(op, object string, err error) error {
-	e := errs.Wrap(pkg, op, err)
+	e := pkg.Wrap(op, err)
 	var pe *Error
 	if errors.As(e, &pe) && pe.Object == "" {
 		pe.Object = object

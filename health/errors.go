@@ -24,15 +24,7 @@ import (
 // context ended); IPVS failures keep the ipvs package's kind and cause.
 type Error = errs.Error
 
-const pkg = "health"
-
-func newErr(op, object string, kind, cause error) *Error {
-	return &Error{Pkg: pkg, Op: op, Object: object, Kind: kind, Err: cause}
-}
-
-func invalid(object, field, msg string) error {
-	return errs.Invalid(pkg, "configure", object, field, msg)
-}
+const pkg errs.Pkg = "health"
 
 // wrap keeps another package's error (an IPVS failure) with its kind.
 func wrap(op, object string, err error) *Error {
@@ -43,12 +35,12 @@ func wrap(op, object string, err error) *Error {
 	case kind == nil:
 		kind = ErrKernel
 	}
-	return newErr(op, object, kind, err)
+	return pkg.New(op, object, kind, err)
 }
 
 // Failf returns an error matching ErrCheckFailed, for checkers' own use.
 func Failf(format string, args ...any) error {
-	return newErr("check", "", ErrCheckFailed, fmt.Errorf(format, args...))
+	return pkg.New("check", "", ErrCheckFailed, fmt.Errorf(format, args...))
 }
 
 // failed wraps err (a dial or I/O error) as a check failure.
@@ -56,5 +48,5 @@ func failed(err error) error {
 	if err == nil || errors.Is(err, ErrCheckFailed) {
 		return err
 	}
-	return newErr("check", "", ErrCheckFailed, err)
+	return pkg.New("check", "", ErrCheckFailed, err)
 }
