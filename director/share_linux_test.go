@@ -15,11 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func agentDirector(t *testing.T, ns *nstest.NS, id string) *director.Client {
-	t.Helper()
-	return nstest.Open(director.New(&director.Config{NetNSPath: ns.Path, Identity: id}))(t)
-}
-
 // Two NAT directors in one namespace share ip_forward and send_redirects
 // (issue 15 item 2): stopping the first leaves forwarding on for the
 // second; stopping the second restores everything. They share a routed
@@ -30,7 +25,11 @@ func TestTwoDirectorsShare(t *testing.T) {
 	ns := nstest.New(t)
 	vethPair(t, ns)
 	before := state(t, ns)
-	a, b := agentDirector(t, ns, "nat-a"), agentDirector(t, ns, "nat-b")
+	// Two agents, each with an identity of its own.
+	agent := func(id string) *director.Client {
+		return nstest.Open(director.New(&director.Config{NetNSPath: ns.Path, Identity: id}))(t)
+	}
+	a, b := agent("nat-a"), agent("nat-b")
 	g := director.NATGateway{Forwarding: director.Forwarding{IPv4: true, IPv6: true}, Interfaces: []string{"eth1"}}
 	sa, err := a.NATGateway(ctx, g)
 	if err != nil {
