@@ -4,7 +4,7 @@
 package main
 
 import (
-	"fmt"
+	"log"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,9 +13,9 @@ import (
 )
 
 func main() {
+	log.SetFlags(0)
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "gensentinels:", err)
-		os.Exit(1)
+		log.Fatal("gensentinels: ", err)
 	}
 }
 
