@@ -38,3 +38,5 @@
 // Every set-up call is idempotent and returns an undo that restores exactly
 // what it changed; every package can act on another network namespace.
 package lvs
+
+//go:generate go run ./internal/cmd/gensentinels

@@ -5,6 +5,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/fwmark"
 	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/errs/sentinelgen"
 	"github.com/golvs/lvs/realserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -141,6 +144,24 @@ func TestOneErrorVocabulary(t *testing.T) {
 				assert.True(t, slices.Contains(names, n), "%s: sentinel %s is not one of internal/errs'", v.pos, n)
 			}
 		})
+	}
+}
+
+// Each package's sentinels.go is what `go generate` writes from
+// internal/errs today, and the generator covers every public package.
+func TestSentinelFilesGenerated(t *testing.T) {
+	assert.ElementsMatch(t, publicPackages, sentinelgen.Packages)
+	src, err := os.ReadFile(filepath.Join("internal", "errs", "errs.go"))
+	require.NoError(t, err)
+	sentinels, err := sentinelgen.Parse(src)
+	require.NoError(t, err)
+	require.Len(t, sentinels, len(errs.All()))
+	for _, p := range sentinelgen.Packages {
+		want, err := sentinelgen.Render(path.Base(p), sentinels)
+		require.NoError(t, err)
+		have, err := os.ReadFile(filepath.Join(filepath.FromSlash(p), sentinelgen.FileName))
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(have), "%s/%s is stale: run go generate at the module root", p, sentinelgen.FileName)
 	}
 }
 

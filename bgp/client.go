@@ -14,6 +14,8 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/golvs/lvs/internal/enum"
 )
 
 // EventKind says what an Event reports.
@@ -35,19 +37,7 @@ const (
 )
 
 func (k EventKind) String() string {
-	switch k {
-	case EventPeerUp:
-		return "peer up"
-	case EventPeerDown:
-		return "peer down"
-	case EventAnnounced:
-		return "announced"
-	case EventWithdrawn:
-		return "withdrawn"
-	case EventGateClosed:
-		return "gate closed"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
+	return enum.Name(k, "EventKind", []EventKind{EventPeerUp, EventPeerDown, EventAnnounced, EventWithdrawn, EventGateClosed}, "peer up", "peer down", "announced", "withdrawn", "gate closed")
 }
 
 // Event is a session change or a route announced or withdrawn.
@@ -97,7 +87,7 @@ func New(cfg *Config) (*Client, error) {
 	}})
 	if err != nil {
 		c.s.Stop()
-		return nil, newErr("start speaker", "", ErrKernel, err)
+		return nil, pkg.New("start speaker", "", ErrKernel, err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	c.stopWatch = cancel
@@ -107,7 +97,7 @@ func New(cfg *Config) (*Client, error) {
 			break
 		}
 		if err = c.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(cfg.ASN, p)}); err != nil {
-			err = newErr("add peer", p.Address.String(), ErrKernel, err)
+			err = pkg.New("add peer", p.Address.String(), ErrKernel, err)
 		}
 	}
 	if err != nil {
@@ -280,10 +270,10 @@ func path(r Route) (*apiutil.Path, error) {
 
 func (c *Client) check(ctx context.Context, op, obj string) error {
 	if err := ctx.Err(); err != nil {
-		return newErr(op, obj, ErrCanceled, err)
+		return pkg.New(op, obj, ErrCanceled, err)
 	}
 	if c.closed {
-		return newErr(op, obj, ErrClosed, errors.New("client closed"))
+		return pkg.New(op, obj, ErrClosed, errors.New("client closed"))
 	}
 	return nil
 }
@@ -307,10 +297,10 @@ func (c *Client) Announce(ctx context.Context, r Route) error {
 	}
 	p, err := path(r)
 	if err != nil {
-		return newErr("announce", obj, ErrInvalid, err)
+		return pkg.New("announce", obj, ErrInvalid, err)
 	}
 	if _, err := c.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}}); err != nil {
-		return newErr("announce", obj, ErrKernel, err)
+		return pkg.New("announce", obj, ErrKernel, err)
 	}
 	c.routes[r.VIP] = r
 	c.emit(Event{Kind: EventAnnounced, VIP: r.VIP})
@@ -331,7 +321,7 @@ func (c *Client) withdraw(ctx context.Context, vip netip.Prefix, reason string) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return newErr("withdraw", obj, ErrClosed, errors.New("client closed"))
+		return pkg.New("withdraw", obj, ErrClosed, errors.New("client closed"))
 	}
 	return c.withdrawLocked(ctx, vip, reason)
 }
@@ -340,18 +330,18 @@ func (c *Client) withdrawLocked(ctx context.Context, vip netip.Prefix, reason st
 	obj := vip.String()
 	r, ok := c.routes[vip]
 	if !ok {
-		return newErr("withdraw", obj, ErrNotExist, errors.New("not announced"))
+		return pkg.New("withdraw", obj, ErrNotExist, errors.New("not announced"))
 	}
 	p, err := path(r)
 	if err != nil {
-		return newErr("withdraw", obj, ErrInvalid, err)
+		return pkg.New("withdraw", obj, ErrInvalid, err)
 	}
 	before, err := c.sentUpdates(ctx, vip.Addr().Is4())
 	if err != nil {
 		return wrap("withdraw", obj, err)
 	}
 	if err := c.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}}); err != nil {
-		return newErr("withdraw", obj, ErrKernel, err)
+		return pkg.New("withdraw", obj, ErrKernel, err)
 	}
 	delete(c.routes, vip)
 	err = c.waitSent(ctx, before)
@@ -407,7 +397,7 @@ func (c *Client) waitSent(ctx context.Context, before map[string]uint64) error {
 		select {
 		case <-ctx.Done():
 			sort.Strings(left)
-			return newErr("withdraw", "", ErrUnavailable, fmt.Errorf("not confirmed sent to %s: %w", strings.Join(left, ", "), ctx.Err()))
+			return pkg.New("withdraw", "", ErrUnavailable, fmt.Errorf("not confirmed sent to %s: %w", strings.Join(left, ", "), ctx.Err()))
 		case <-tick.C:
 		}
 	}
@@ -430,7 +420,7 @@ func (c *Client) Peers(ctx context.Context) ([]PeerStatus, error) {
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
-		return nil, newErr("list peers", "", ErrClosed, errors.New("client closed"))
+		return nil, pkg.New("list peers", "", ErrClosed, errors.New("client closed"))
 	}
 	var out []PeerStatus
 	err := c.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
@@ -488,7 +478,7 @@ func (c *Client) WaitEstablished(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return newErr("wait for sessions", "", ErrUnavailable, fmt.Errorf("not established: %s", strings.Join(down, ", ")))
+			return pkg.New("wait for sessions", "", ErrUnavailable, fmt.Errorf("not established: %s", strings.Join(down, ", ")))
 		case <-tick.C:
 		}
 	}

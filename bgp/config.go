@@ -97,21 +97,21 @@ func reservedASN(asn uint32) string {
 // Validate checks the configuration, naming the offending field.
 func (c *Config) Validate() error {
 	if c == nil {
-		return invalid("", "Config", "nil configuration")
+		return pkg.Invalid("configure", "", "Config", "nil configuration")
 	}
 	if why := reservedASN(c.ASN); why != "" {
-		return invalid("", "Config.ASN", why)
+		return pkg.Invalid("configure", "", "Config.ASN", why)
 	}
 	switch {
 	case !c.RouterID.IsValid():
-		return invalid("", "Config.RouterID", "missing")
+		return pkg.Invalid("configure", "", "Config.RouterID", "missing")
 	case !c.RouterID.Is4():
-		return invalid("", "Config.RouterID", fmt.Sprintf("%v: a BGP identifier is an IPv4 address", c.RouterID))
+		return pkg.Invalid("configure", "", "Config.RouterID", fmt.Sprintf("%v: a BGP identifier is an IPv4 address", c.RouterID))
 	case c.RouterID.IsUnspecified() || c.RouterID.IsMulticast() || c.RouterID == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return invalid("", "Config.RouterID", fmt.Sprintf("%v is not a usable identifier", c.RouterID))
+		return pkg.Invalid("configure", "", "Config.RouterID", fmt.Sprintf("%v is not a usable identifier", c.RouterID))
 	}
 	if len(c.Peers) == 0 {
-		return invalid("", "Config.Peers", "no peer")
+		return pkg.Invalid("configure", "", "Config.Peers", "no peer")
 	}
 	seen := map[netip.Addr]bool{}
 	for i, p := range c.Peers {
@@ -119,7 +119,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if seen[p.Address] {
-			return invalid(p.Address.String(), fmt.Sprintf("Config.Peers[%d].Address", i), "duplicate peer")
+			return pkg.Invalid("configure", p.Address.String(), fmt.Sprintf("Config.Peers[%d].Address", i), "duplicate peer")
 		}
 		seen[p.Address] = true
 	}
@@ -131,43 +131,43 @@ func (p Peer) validate(field string) error {
 	a := p.Address
 	switch {
 	case !a.IsValid():
-		return invalid("", field+".Address", "missing")
+		return pkg.Invalid("configure", "", field+".Address", "missing")
 	case a.Is4In6():
-		return invalid(obj, field+".Address", "an IPv4-mapped address; write the IPv4 address")
+		return pkg.Invalid("configure", obj, field+".Address", "an IPv4-mapped address; write the IPv4 address")
 	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return invalid(obj, field+".Address", "not a unicast address")
+		return pkg.Invalid("configure", obj, field+".Address", "not a unicast address")
 	case a.Zone() != "":
-		return invalid(obj, field+".Address", "zoned (link-local) peers are not supported")
+		return pkg.Invalid("configure", obj, field+".Address", "zoned (link-local) peers are not supported")
 	}
 	if why := reservedASN(p.ASN); why != "" {
-		return invalid(obj, field+".ASN", why)
+		return pkg.Invalid("configure", obj, field+".ASN", why)
 	}
 	hold := p.HoldTime
 	if hold != 0 && (hold < 3*time.Second || hold > 65535*time.Second || hold%time.Second != 0) {
-		return invalid(obj, field+".HoldTime", fmt.Sprintf("%v: want whole seconds from 3s to 65535s (RFC 4271), or 0 for 9s", hold))
+		return pkg.Invalid("configure", obj, field+".HoldTime", fmt.Sprintf("%v: want whole seconds from 3s to 65535s (RFC 4271), or 0 for 9s", hold))
 	}
 	if hold == 0 {
 		hold = 9 * time.Second
 	}
 	if k := p.Keepalive; k < 0 || k%time.Second != 0 || (k != 0 && k >= hold) {
-		return invalid(obj, field+".Keepalive", fmt.Sprintf("%v: want whole seconds below the hold time %v, or 0 for a third of it", k, hold))
+		return pkg.Invalid("configure", obj, field+".Keepalive", fmt.Sprintf("%v: want whole seconds below the hold time %v, or 0 for a third of it", k, hold))
 	}
 	if r := p.ConnectRetry; r < 0 || r%time.Second != 0 {
-		return invalid(obj, field+".ConnectRetry", fmt.Sprintf("%v: want whole seconds, or 0 for 3s", r))
+		return pkg.Invalid("configure", obj, field+".ConnectRetry", fmt.Sprintf("%v: want whole seconds, or 0 for 3s", r))
 	}
 	if len(p.Password) > 80 {
-		return invalid(obj, field+".Password", "longer than the 80 bytes of a TCP MD5 key")
+		return pkg.Invalid("configure", obj, field+".Password", "longer than the 80 bytes of a TCP MD5 key")
 	}
 	if b := p.BFD; b != nil {
 		if p.Multihop > 1 {
-			return invalid(obj, field+".BFD", "BFD here is single-hop (RFC 5881); the peer is multihop")
+			return pkg.Invalid("configure", obj, field+".BFD", "BFD here is single-hop (RFC 5881); the peer is multihop")
 		}
 		for _, d := range []struct {
 			name string
 			v    time.Duration
 		}{{".BFD.MinTx", b.MinTx}, {".BFD.MinRx", b.MinRx}} {
 			if d.v < 0 || d.v%time.Microsecond != 0 || (d.v != 0 && d.v < 10*time.Millisecond) || d.v > time.Minute {
-				return invalid(obj, field+d.name, fmt.Sprintf("%v: want 10ms to 1m in whole microseconds, or 0 for 300ms", d.v))
+				return pkg.Invalid("configure", obj, field+d.name, fmt.Sprintf("%v: want 10ms to 1m in whole microseconds, or 0 for 300ms", d.v))
 			}
 		}
 	}
@@ -180,27 +180,27 @@ func (r Route) Validate() error {
 	v := r.VIP
 	switch {
 	case !v.IsValid():
-		return invalid("", "Route.VIP", "missing or not a prefix")
+		return pkg.Invalid("configure", "", "Route.VIP", "missing or not a prefix")
 	case v.Addr().Is4In6():
-		return invalid(obj, "Route.VIP", "an IPv4-mapped address; write the IPv4 address")
+		return pkg.Invalid("configure", obj, "Route.VIP", "an IPv4-mapped address; write the IPv4 address")
 	case v.Bits() != v.Addr().BitLen():
-		return invalid(obj, "Route.VIP", fmt.Sprintf("a VIP is one address: want /%d", v.Addr().BitLen()))
+		return pkg.Invalid("configure", obj, "Route.VIP", fmt.Sprintf("a VIP is one address: want /%d", v.Addr().BitLen()))
 	case v.Addr().IsUnspecified() || v.Addr().IsMulticast() || v.Addr().IsLoopback() || v.Addr().IsLinkLocalUnicast():
-		return invalid(obj, "Route.VIP", "not a routable unicast address")
+		return pkg.Invalid("configure", obj, "Route.VIP", "not a routable unicast address")
 	case v.Addr().Zone() != "":
-		return invalid(obj, "Route.VIP", "zoned address")
+		return pkg.Invalid("configure", obj, "Route.VIP", "zoned address")
 	}
 	if nh := r.NextHop; nh.IsValid() {
 		switch {
 		case nh.Is4() != v.Addr().Is4() || nh.Is4In6():
-			return invalid(obj, "Route.NextHop", fmt.Sprintf("%v is not of the VIP's family", nh))
+			return pkg.Invalid("configure", obj, "Route.NextHop", fmt.Sprintf("%v is not of the VIP's family", nh))
 		case nh.IsUnspecified() || nh.IsMulticast():
-			return invalid(obj, "Route.NextHop", fmt.Sprintf("%v: want a unicast address, or none for next hop self", nh))
+			return pkg.Invalid("configure", obj, "Route.NextHop", fmt.Sprintf("%v: want a unicast address, or none for next hop self", nh))
 		}
 	}
 	for i, c := range r.Communities {
 		if _, err := parseCommunity(c); err != nil {
-			return invalid(obj, fmt.Sprintf("Route.Communities[%d]", i), err.Error())
+			return pkg.Invalid("configure", obj, fmt.Sprintf("Route.Communities[%d]", i), err.Error())
 		}
 	}
 	return nil
@@ -231,5 +231,5 @@ func (c *Config) checkFamily(r Route) error {
 	if r.VIP.Addr().Is4() {
 		fam = "IPv4"
 	}
-	return invalid(r.VIP.String(), "Route.VIP", "no "+fam+" peer to announce it to (a session carries routes of its own address family)")
+	return pkg.Invalid("configure", r.VIP.String(), "Route.VIP", "no "+fam+" peer to announce it to (a session carries routes of its own address family)")
 }

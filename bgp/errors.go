@@ -9,8 +9,7 @@ import (
 // Error is the error type of every package of the SDK: an operation, the
 // object it was about, the offending field, one sentinel (Kind) and the
 // cause.
-type Error = errs.Error
-
+//
 // The SDK's sentinels, the same values in every package. The package
 // returns ErrInvalid (bad configuration, found before anything starts),
 // ErrClosed (a closed Client), ErrCanceled (a context ended),
@@ -18,37 +17,14 @@ type Error = errs.Error
 // not confirmed sent), ErrNotExist (withdrawing a route never announced)
 // and ErrKernel (GoBGP refused a request); IPVS failures seen by a
 // ServiceGate keep the ipvs package's kind.
-var (
-	ErrInvalid      = errs.ErrInvalid
-	ErrNotExist     = errs.ErrNotExist
-	ErrExist        = errs.ErrExist
-	ErrConflict     = errs.ErrConflict
-	ErrIneffective  = errs.ErrIneffective
-	ErrPermission   = errs.ErrPermission
-	ErrNotSupported = errs.ErrNotSupported
-	ErrUnavailable  = errs.ErrUnavailable
-	ErrBusy         = errs.ErrBusy
-	ErrCanceled     = errs.ErrCanceled
-	ErrClosed       = errs.ErrClosed
-	ErrRollback     = errs.ErrRollback
-	ErrCheckFailed  = errs.ErrCheckFailed
-	ErrKernel       = errs.ErrKernel
-)
+type Error = errs.Error
 
-const pkg = "bgp"
-
-func newErr(op, object string, kind, cause error) *Error {
-	return &Error{Pkg: pkg, Op: op, Object: object, Kind: kind, Err: cause}
-}
-
-func invalid(object, field, msg string) error {
-	return errs.Invalid(pkg, "configure", object, field, msg)
-}
+const pkg errs.Pkg = "bgp"
 
 // wrap makes err (GoBGP's, a context's, another package's) an error of
 // this package for op on object, keeping its kind.
 func wrap(op, object string, err error) error {
-	e := errs.Wrap(pkg, op, err)
+	e := pkg.Wrap(op, err)
 	var pe *Error
 	if errors.As(e, &pe) && pe.Object == "" {
 		pe.Object = object

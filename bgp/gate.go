@@ -86,7 +86,7 @@ func (c *Client) Follow(ctx context.Context, r Route, gate Gate, interval time.D
 		return err
 	}
 	if gate == nil {
-		return invalid(r.VIP.String(), "gate", "nil gate")
+		return pkg.Invalid("configure", r.VIP.String(), "gate", "nil gate")
 	}
 	if interval <= 0 {
 		interval = time.Second

@@ -35,22 +35,12 @@ func state(t *testing.T, ns *nstest.NS) map[string]string {
 
 func newDirector(t *testing.T, ns *nstest.NS) *director.Client {
 	t.Helper()
-	d, err := director.New(&director.Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return nstest.Open(director.New(&director.Config{NetNSPath: ns.Path}))(t)
 }
 
 func newIPVS(t *testing.T, ns *nstest.NS) *ipvs.Client {
 	t.Helper()
-	c, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return nstest.Open(ipvs.New(&ipvs.Config{NetNSPath: ns.Path}))(t)
 }
 
 func teardown(t *testing.T, u *director.Setup) {

@@ -4,6 +4,7 @@ package director_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -15,16 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func agentDirector(t *testing.T, ns *nstest.NS, id string) *director.Client {
-	t.Helper()
-	d, err := director.New(&director.Config{NetNSPath: ns.Path, Identity: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 // Two NAT directors in one namespace share ip_forward and send_redirects
 // (issue 15 item 2): stopping the first leaves forwarding on for the
 // second; stopping the second restores everything. They share a routed
@@ -35,7 +26,11 @@ func TestTwoDirectorsShare(t *testing.T) {
 	ns := nstest.New(t)
 	vethPair(t, ns)
 	before := state(t, ns)
-	a, b := agentDirector(t, ns, "nat-a"), agentDirector(t, ns, "nat-b")
+	// Two agents, each with an identity of its own.
+	agent := func(id string) *director.Client {
+		return nstest.Open(director.New(&director.Config{NetNSPath: ns.Path, Identity: id}))(t)
+	}
+	a, b := agent("nat-a"), agent("nat-b")
 	g := director.NATGateway{Forwarding: director.Forwarding{IPv4: true, IPv6: true}, Interfaces: []string{"eth1"}}
 	sa, err := a.NATGateway(ctx, g)
 	if err != nil {
@@ -90,31 +85,30 @@ func TestSecondSetupNoChanges(t *testing.T) {
 		{Address: netip.MustParseAddr("10.9.0.1"), Announce: director.AnnounceRouted},
 		{Address: netip.MustParseAddr("10.9.0.3"), Announce: director.AnnounceARP, Interface: "eth0", Gratuitous: director.Gratuitous{Count: -1}},
 	} {
-		s1, err := d.AddVIP(ctx, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s2, err := d.AddVIP(ctx, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c := s2.Changes(); len(c) != 0 {
-			t.Errorf("second identical AddVIP(%v) records %q", v.Address, c)
-		}
-		teardown(t, s2)
-		teardown(t, s1)
+		setUpTwice(t, fmt.Sprintf("AddVIP(%v)", v.Address), func() (*director.Setup, error) { return d.AddVIP(ctx, v) })
 	}
 	f := director.Forwarding{IPv4: true}
-	s1, err := d.EnableForwarding(ctx, f)
+	setUpTwice(t, "EnableForwarding", func() (*director.Setup, error) { return d.EnableForwarding(ctx, f) })
+	nstest.SameState(t, "after teardown", before, state(t, ns))
+}
+
+// setUpTwice runs setUp twice: the second, identical, must record no
+// changes. Both are torn down, the second first.
+func setUpTwice(t *testing.T, what string, setUp func() (*director.Setup, error)) {
+	t.Helper()
+	s1, err := setUp()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := d.EnableForwarding(ctx, f)
-	if err != nil || len(s2.Changes()) != 0 {
-		t.Errorf("second EnableForwarding: %q, %v", s2.Changes(), err)
+	s2, err := setUp()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if c := s2.Changes(); len(c) != 0 {
+		t.Errorf("second identical %s records %q", what, c)
+	}
+	teardown(t, s2)
 	teardown(t, s1)
-	nstest.SameState(t, "after teardown", before, state(t, ns))
 }
 
 // IPv6 forwarding keeps router advertisements accepted (issue 15 item 5):

@@ -1,12 +1,12 @@
 package director
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/golvs/lvs/internal/diag"
+	"github.com/golvs/lvs/internal/enum"
 	"github.com/golvs/lvs/internal/undo"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -48,13 +48,7 @@ const (
 )
 
 func (a Announce) String() string {
-	switch a {
-	case AnnounceARP:
-		return "arp"
-	case AnnounceRouted:
-		return "routed"
-	}
-	return fmt.Sprintf("announce(%d)", int(a))
+	return enum.Name(a, "announce", []Announce{AnnounceARP, AnnounceRouted}, "arp", "routed")
 }
 
 // DefaultVIPDevice is the dummy device routed VIPs go on when VIP.Interface
@@ -159,15 +153,7 @@ const (
 )
 
 func (b Backend) String() string {
-	switch b {
-	case BackendAuto:
-		return "auto"
-	case BackendNFTables:
-		return "nftables"
-	case BackendIPTables:
-		return "iptables"
-	}
-	return fmt.Sprintf("backend(%d)", int(b))
+	return enum.Name(b, "backend", []Backend{BackendAuto, BackendNFTables, BackendIPTables}, "auto", "nftables", "iptables")
 }
 
 // SNATService is one virtual service whose forwarded traffic is

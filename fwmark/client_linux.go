@@ -123,23 +123,22 @@ func open(ctx context.Context, cfg *Config, fd int) (*Client, error) {
 		nft.ipt = ipt
 	}
 
+	// The backend asked for, if it works and the other holds none of
+	// this package's rules.
+	chosen := func(b backend, err error, which Backend) (*Client, error) {
+		if err != nil {
+			return nil, err
+		}
+		if err := b.checkOther(ctx, op); err != nil {
+			return nil, err
+		}
+		return &Client{b: b, backend: which}, nil
+	}
 	switch cfg.Backend {
 	case BackendNFTables:
-		if nftErr != nil {
-			return nil, nftErr
-		}
-		if err := nft.checkOther(ctx, op); err != nil {
-			return nil, err
-		}
-		return &Client{b: nft, backend: BackendNFTables}, nil
+		return chosen(nft, nftErr, BackendNFTables)
 	case BackendIPTables:
-		if iptErr != nil {
-			return nil, iptErr
-		}
-		if err := ipt.checkOther(ctx, op); err != nil {
-			return nil, err
-		}
-		return &Client{b: ipt, backend: BackendIPTables}, nil
+		return chosen(ipt, iptErr, BackendIPTables)
 	}
 	// BackendAuto.
 	if iptErr == nil && iptHolds(ctx, op, nft, nftErr == nil, ipt) != nil {

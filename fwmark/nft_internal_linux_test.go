@@ -8,15 +8,17 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/golvs/lvs/internal/nstest"
 )
 
 func TestAddrRanges(t *testing.T) {
-	got := fmt.Sprint(addrRanges(pfx("10.0.0.0/25", "10.0.0.128/25", "10.0.2.0/24", "255.255.255.255/32")))
+	got := fmt.Sprint(addrRanges(nstest.Prefixes("10.0.0.0/25", "10.0.0.128/25", "10.0.2.0/24", "255.255.255.255/32")))
 	const want = "[[10.0.0.0 10.0.0.255] [10.0.2.0 10.0.2.255] [255.255.255.255 255.255.255.255]]"
 	if got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
-	if m := fmt.Sprintf("%x", prefixMask(pfx("fd00::/20")[0])); m != "fffff000000000000000000000000000" {
+	if m := fmt.Sprintf("%x", prefixMask(nstest.Prefixes("fd00::/20")[0])); m != "fffff000000000000000000000000000" {
 		t.Fatalf("mask %s", m)
 	}
 }
@@ -30,7 +32,7 @@ func TestAddrRanges(t *testing.T) {
 func TestSetIDsPerBatch(t *testing.T) {
 	type batch = testBatch
 	// Three anonymous sets: addresses, protocols (ProtocolAny with ports), ports.
-	r, err := Rule{Mark: 1, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/24", "10.0.2.0/24"),
+	r, err := Rule{Mark: 1, Protocol: ProtocolAny, Destinations: nstest.Prefixes("10.0.0.0/24", "10.0.2.0/24"),
 		Ports: []PortRange{Port(80), Port(443)}}.Canonical()
 	if err != nil {
 		t.Fatal(err)

@@ -151,18 +151,11 @@ func ParseRule(s string) (Rule, error) {
 			}
 			r.Mark = uint32(m)
 		case "proto":
-			switch v {
-			case "any":
-				r.Protocol = ProtocolAny
-			case "tcp":
-				r.Protocol = ProtocolTCP
-			case "udp":
-				r.Protocol = ProtocolUDP
-			case "sctp":
-				r.Protocol = ProtocolSCTP
-			default:
+			p, ok := parseProtocol(v)
+			if !ok {
 				return Rule{}, invalidf(op, "proto", "unknown protocol %q", v)
 			}
+			r.Protocol = p
 		case "dst":
 			for _, d := range strings.Split(v, ",") {
 				p, err := netip.ParsePrefix(d)

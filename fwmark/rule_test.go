@@ -5,19 +5,13 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-)
 
-func pfx(s ...string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, x := range s {
-		out = append(out, netip.MustParsePrefix(x))
-	}
-	return out
-}
+	"github.com/golvs/lvs/internal/nstest"
+)
 
 func TestCanonical(t *testing.T) {
 	r := Rule{Mark: 1, Protocol: ProtocolTCP,
-		Destinations: pfx("10.0.0.9/32", "10.0.0.7/24", "10.0.1.1/32", "10.0.1.1/32"),
+		Destinations: nstest.Prefixes("10.0.0.9/32", "10.0.0.7/24", "10.0.1.1/32", "10.0.1.1/32"),
 		Ports:        []PortRange{Port(443), {80, 90}, {85, 100}, Port(101), Port(65535)}}
 	c, err := r.Canonical()
 	if err != nil {
@@ -34,7 +28,7 @@ func TestCanonical(t *testing.T) {
 }
 
 func TestInvalid(t *testing.T) {
-	ok := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(80)}}
+	ok := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: nstest.Prefixes("10.0.0.1/32"), Ports: []PortRange{Port(80)}}
 	for _, tc := range []struct {
 		field string
 		edit  func(r *Rule)
@@ -42,8 +36,8 @@ func TestInvalid(t *testing.T) {
 		{"Mark", func(r *Rule) { r.Mark = 0 }},
 		{"Protocol", func(r *Rule) { r.Protocol = 1 }},
 		{"Destinations", func(r *Rule) { r.Destinations = nil }},
-		{"Destinations[1]", func(r *Rule) { r.Destinations = pfx("10.0.0.1/32", "fd00::1/128") }},
-		{"Destinations[0]", func(r *Rule) { r.Destinations = pfx("::ffff:10.0.0.1/128") }},
+		{"Destinations[1]", func(r *Rule) { r.Destinations = nstest.Prefixes("10.0.0.1/32", "fd00::1/128") }},
+		{"Destinations[0]", func(r *Rule) { r.Destinations = nstest.Prefixes("::ffff:10.0.0.1/128") }},
 		{"Destinations[0]", func(r *Rule) { r.Destinations = []netip.Prefix{{}} }},
 		{"Ports", func(r *Rule) { r.Ports = nil }},
 		{"Ports[0]", func(r *Rule) { r.Ports = []PortRange{{0, 10}} }},
@@ -62,23 +56,23 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 	// ProtocolAny without ports is every packet to the destinations.
-	if _, err := (Rule{Mark: 1, Destinations: pfx("10.0.0.0/8")}).Canonical(); err != nil {
+	if _, err := (Rule{Mark: 1, Destinations: nstest.Prefixes("10.0.0.0/8")}).Canonical(); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestOverlap(t *testing.T) {
-	a := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(80), Port(443)}}
+	a := Rule{Mark: 1, Protocol: ProtocolTCP, Destinations: nstest.Prefixes("10.0.0.1/32"), Ports: []PortRange{Port(80), Port(443)}}
 	for _, tc := range []struct {
 		b    Rule
 		want bool
 	}{
-		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, true},
-		{Rule{Mark: 2, Protocol: ProtocolUDP, Destinations: pfx("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, false},
-		{Rule{Mark: 2, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/24")}, true},
-		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.2/32"), Ports: []PortRange{Port(80)}}, false},
-		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: pfx("10.0.0.1/32"), Ports: []PortRange{Port(81)}}, false},
-		{Rule{Mark: 2, Protocol: ProtocolAny, Destinations: pfx("::/0")}, false},
+		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: nstest.Prefixes("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, true},
+		{Rule{Mark: 2, Protocol: ProtocolUDP, Destinations: nstest.Prefixes("10.0.0.0/24"), Ports: []PortRange{{400, 500}}}, false},
+		{Rule{Mark: 2, Protocol: ProtocolAny, Destinations: nstest.Prefixes("10.0.0.0/24")}, true},
+		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: nstest.Prefixes("10.0.0.2/32"), Ports: []PortRange{Port(80)}}, false},
+		{Rule{Mark: 2, Protocol: ProtocolTCP, Destinations: nstest.Prefixes("10.0.0.1/32"), Ports: []PortRange{Port(81)}}, false},
+		{Rule{Mark: 2, Protocol: ProtocolAny, Destinations: nstest.Prefixes("::/0")}, false},
 	} {
 		_, err := canonicalRules("sync", []Rule{a, tc.b})
 		if got := err != nil; got != tc.want {
@@ -86,7 +80,7 @@ func TestOverlap(t *testing.T) {
 		}
 	}
 	// Duplicates and the same mark are fine.
-	rs, err := canonicalRules("sync", []Rule{a, a, {Mark: 1, Protocol: ProtocolAny, Destinations: pfx("10.0.0.0/8")}})
+	rs, err := canonicalRules("sync", []Rule{a, a, {Mark: 1, Protocol: ProtocolAny, Destinations: nstest.Prefixes("10.0.0.0/8")}})
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("got %v, %v", rs, err)
 	}

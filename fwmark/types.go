@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/golvs/lvs/internal/diag"
+	"github.com/golvs/lvs/internal/enum"
 )
 
 // Protocol is the transport protocol a Rule matches.
@@ -20,17 +21,19 @@ const (
 )
 
 func (p Protocol) String() string {
-	switch p {
-	case ProtocolAny:
-		return "any"
-	case ProtocolTCP:
-		return "tcp"
-	case ProtocolUDP:
-		return "udp"
-	case ProtocolSCTP:
-		return "sctp"
+	return enum.Name(p, "protocol", protocols(), "any", "tcp", "udp", "sctp")
+}
+
+func protocols() []Protocol { return []Protocol{ProtocolAny, ProtocolTCP, ProtocolUDP, ProtocolSCTP} }
+
+// parseProtocol is String's inverse for the protocols a Rule names.
+func parseProtocol(s string) (Protocol, bool) {
+	for _, p := range protocols() {
+		if p.String() == s {
+			return p, true
+		}
 	}
-	return fmt.Sprintf("protocol(%d)", uint8(p))
+	return 0, false
 }
 
 // PortRange is an inclusive range of destination ports; a single port has
@@ -90,15 +93,7 @@ const (
 )
 
 func (b Backend) String() string {
-	switch b {
-	case BackendAuto:
-		return "auto"
-	case BackendNFTables:
-		return "nftables"
-	case BackendIPTables:
-		return "iptables"
-	}
-	return fmt.Sprintf("backend(%d)", int(b))
+	return enum.Name(b, "backend", []Backend{BackendAuto, BackendNFTables, BackendIPTables}, "auto", "nftables", "iptables")
 }
 
 // Names of the objects the package owns.

@@ -116,7 +116,7 @@ func (h *HTTP) Check(ctx context.Context, t Target) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+t.Addr.String()+path, nil)
 	if err != nil {
-		return newErr("check", t.Addr.String(), ErrInvalid, err)
+		return pkg.New("check", t.Addr.String(), ErrInvalid, err)
 	}
 	if h.Host != "" {
 		req.Host = h.Host
@@ -350,7 +350,7 @@ func (c *Command) CheckWeight(ctx context.Context, t Target) (uint32, bool, erro
 	case ctx.Err() != nil:
 		return 0, false, Failf("%s: killed at the timeout: %v", c.Path, ctx.Err())
 	case cmd.ProcessState == nil:
-		return 0, false, newErr("check", c.Path, ErrCheckFailed, err)
+		return 0, false, pkg.New("check", c.Path, ErrCheckFailed, err)
 	}
 	code := cmd.ProcessState.ExitCode()
 	switch {
@@ -401,7 +401,7 @@ func (d *DNS) Check(ctx context.Context, t Target) error {
 	// reply to an earlier check is not taken for this one's.
 	q, err := encodeDNSQuery(uint16(rand.Uint32()), name, typ)
 	if err != nil {
-		return newErr("check", name, ErrInvalid, err)
+		return pkg.New("check", name, ErrInvalid, err)
 	}
 	c, err := dialPacket(ctx, t)
 	if err != nil {

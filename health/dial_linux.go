@@ -72,7 +72,7 @@ func setMark(c syscall.RawConn, mark uint32) error {
 func (t Target) dialIn(ctx context.Context, network string) (net.Conn, error) {
 	typ := typ(network)
 	if typ < 0 {
-		return nil, newErr("dial", network, ErrInvalid, errors.New("unsupported network"))
+		return nil, pkg.New("dial", network, ErrInvalid, errors.New("unsupported network"))
 	}
 	s, pending, err := t.connect(typ)
 	if err != nil {

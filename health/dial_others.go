@@ -18,7 +18,7 @@ var errOS = errors.New("socket marks and network namespaces need Linux, not " + 
 // namespaces need Linux.
 func (t Target) DialContext(ctx context.Context, network string) (net.Conn, error) {
 	if t.Mark != 0 || t.ns != nil {
-		return nil, newErr("dial", t.Addr.String(), ErrNotSupported, errOS)
+		return nil, pkg.New("dial", t.Addr.String(), ErrNotSupported, errOS)
 	}
 	d := net.Dialer{}
 	if t.Source.IsValid() {
@@ -34,7 +34,7 @@ func (t Target) DialContext(ctx context.Context, network string) (net.Conn, erro
 // namespaces are Linux's here.
 func runGroup(ctx context.Context, fd int, cmd *exec.Cmd, grace time.Duration) error {
 	if fd >= 0 {
-		return newErr("check", cmd.Path, ErrNotSupported, errOS)
+		return pkg.New("check", cmd.Path, ErrNotSupported, errOS)
 	}
 	cmd.WaitDelay = grace
 	if err := cmd.Start(); err != nil {
@@ -49,11 +49,11 @@ func openNetNS(path string) (int, error) {
 	if path == "" {
 		return -1, nil
 	}
-	return -1, newErr("open network namespace", path, ErrNotSupported, errOS)
+	return -1, pkg.New("open network namespace", path, ErrNotSupported, errOS)
 }
 
 func closeNetNS(int) {}
 
 func (t Target) openICMP() (*os.File, bool, error) {
-	return nil, false, newErr("check", t.Addr.String(), ErrNotSupported, errOS)
+	return nil, false, pkg.New("check", t.Addr.String(), ErrNotSupported, errOS)
 }

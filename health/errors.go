@@ -11,8 +11,7 @@ import (
 // Error is the error type of every package of the SDK: an operation, the
 // object it was about, the offending field, one sentinel (Kind) and the
 // cause.
-type Error = errs.Error
-
+//
 // The SDK's sentinels, the same values in every package, so
 // errors.Is(err, health.ErrInvalid) and errors.Is(err, ipvs.ErrInvalid)
 // agree. Every error the package returns is an *Error whose Kind is one of
@@ -23,32 +22,9 @@ type Error = errs.Error
 // ErrExist (adding one it has), ErrBusy (Run on a pool already running:
 // it can be run again once that Run returns) and ErrCanceled (Run's
 // context ended); IPVS failures keep the ipvs package's kind and cause.
-var (
-	ErrInvalid      = errs.ErrInvalid
-	ErrNotExist     = errs.ErrNotExist
-	ErrExist        = errs.ErrExist
-	ErrConflict     = errs.ErrConflict
-	ErrIneffective  = errs.ErrIneffective
-	ErrPermission   = errs.ErrPermission
-	ErrNotSupported = errs.ErrNotSupported
-	ErrUnavailable  = errs.ErrUnavailable
-	ErrBusy         = errs.ErrBusy
-	ErrCanceled     = errs.ErrCanceled
-	ErrClosed       = errs.ErrClosed
-	ErrRollback     = errs.ErrRollback
-	ErrCheckFailed  = errs.ErrCheckFailed
-	ErrKernel       = errs.ErrKernel
-)
+type Error = errs.Error
 
-const pkg = "health"
-
-func newErr(op, object string, kind, cause error) *Error {
-	return &Error{Pkg: pkg, Op: op, Object: object, Kind: kind, Err: cause}
-}
-
-func invalid(object, field, msg string) error {
-	return errs.Invalid(pkg, "configure", object, field, msg)
-}
+const pkg errs.Pkg = "health"
 
 // wrap keeps another package's error (an IPVS failure) with its kind.
 func wrap(op, object string, err error) *Error {
@@ -59,12 +35,12 @@ func wrap(op, object string, err error) *Error {
 	case kind == nil:
 		kind = ErrKernel
 	}
-	return newErr(op, object, kind, err)
+	return pkg.New(op, object, kind, err)
 }
 
 // Failf returns an error matching ErrCheckFailed, for checkers' own use.
 func Failf(format string, args ...any) error {
-	return newErr("check", "", ErrCheckFailed, fmt.Errorf(format, args...))
+	return pkg.New("check", "", ErrCheckFailed, fmt.Errorf(format, args...))
 }
 
 // failed wraps err (a dial or I/O error) as a check failure.
@@ -72,5 +48,5 @@ func failed(err error) error {
 	if err == nil || errors.Is(err, ErrCheckFailed) {
 		return err
 	}
-	return newErr("check", "", ErrCheckFailed, err)
+	return pkg.New("check", "", ErrCheckFailed, err)
 }

@@ -158,7 +158,7 @@ func (f *File) Check(ctx context.Context, t Target) error {
 func (f *File) CheckWeight(context.Context, Target) (uint32, bool, error) {
 	v, err := readNumber(f.Path)
 	if err != nil {
-		return 0, false, newErr("check", f.Path, ErrCheckFailed, err)
+		return 0, false, pkg.New("check", f.Path, ErrCheckFailed, err)
 	}
 	if f.Weight == 0 {
 		if v != 0 {

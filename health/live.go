@@ -43,7 +43,7 @@ func (p *Pool) service(op string, k ipvs.ServiceKey) (*service, error) {
 	if s := p.find(k); s != nil {
 		return s, nil
 	}
-	return nil, newErr(op, k.String(), ErrNotExist, errors.New("not a service of the pool"))
+	return nil, pkg.New(op, k.String(), ErrNotExist, errors.New("not a service of the pool"))
 }
 
 // AddService adds a service to the pool. While the pool runs, its
@@ -58,7 +58,7 @@ func (p *Pool) AddService(ctx context.Context, sc ServiceConfig) error {
 	}
 	return p.do(ctx, "add service", func(ctx context.Context, running bool) error {
 		if p.find(sc.Service) != nil {
-			return newErr("add service", sc.Service.String(), ErrExist, errors.New("the pool has it"))
+			return pkg.New("add service", sc.Service.String(), ErrExist, errors.New("the pool has it"))
 		}
 		if running {
 			if err := p.startService(ctx, s); err != nil {
@@ -111,7 +111,7 @@ func (p *Pool) AddServer(ctx context.Context, k ipvs.ServiceKey, srv Server) err
 			return err
 		}
 		if o := s.member(m.addr); o != nil {
-			return newErr("add server", m.addr.String(), ErrExist, errors.New("already a server of "+k.String()))
+			return pkg.New("add server", m.addr.String(), ErrExist, errors.New("already a server of "+k.String()))
 		}
 		if running {
 			have, err := p.destinations(ctx, k)
@@ -176,7 +176,7 @@ func (p *Pool) RemoveServer(ctx context.Context, k ipvs.ServiceKey, server netip
 		}
 		m := s.member(server)
 		if m == nil || m.st.Leaving {
-			return newErr("remove server", server.String(), ErrNotExist, errors.New("not a server of "+k.String()))
+			return pkg.New("remove server", server.String(), ErrNotExist, errors.New("not a server of "+k.String()))
 		}
 		if !running {
 			p.mu.Lock()
@@ -212,10 +212,10 @@ func (p *Pool) UpdateServer(ctx context.Context, k ipvs.ServiceKey, srv Server) 
 		}
 		m := s.member(nm.addr)
 		if m == nil || m.st.Leaving {
-			return newErr("update server", nm.addr.String(), ErrNotExist, errors.New("not a server of "+k.String()))
+			return pkg.New("update server", nm.addr.String(), ErrNotExist, errors.New("not a server of "+k.String()))
 		}
 		if running && (srv.ViaVIP != m.cfg.ViaVIP || srv.Mark != m.cfg.Mark) {
-			return invalid(nm.addr.String(), "Mark", "ViaVIP and Mark cannot change while the pool runs: remove and add the server")
+			return pkg.Invalid("configure", nm.addr.String(), "Mark", "ViaVIP and Mark cannot change while the pool runs: remove and add the server")
 		}
 		p.mu.Lock()
 		oldCfg, oldTiming := m.cfg, m.timing
@@ -264,7 +264,7 @@ func (p *Pool) SetMaintenance(ctx context.Context, k ipvs.ServiceKey, server net
 		}
 		m := s.member(server)
 		if m == nil || m.st.Leaving {
-			return newErr("set maintenance", server.String(), ErrNotExist, errors.New("not a server of "+k.String()))
+			return pkg.New("set maintenance", server.String(), ErrNotExist, errors.New("not a server of "+k.String()))
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()

@@ -91,25 +91,25 @@ type op struct {
 // New validates cfg and returns a pool; nothing is changed until Run.
 func New(cfg Config) (*Pool, error) {
 	if cfg.IPVS == nil {
-		return nil, invalid("", "IPVS", "missing: pass an *ipvs.Client")
+		return nil, pkg.Invalid("configure", "", "IPVS", "missing: pass an *ipvs.Client")
 	}
 	if err := checkTiming("", "Timing", cfg.Timing, true); err != nil {
 		return nil, err
 	}
 	if cfg.DrainPoll < 0 {
-		return nil, invalid("", "DrainPoll", "negative")
+		return nil, pkg.Invalid("configure", "", "DrainPoll", "negative")
 	}
 	if cfg.DrainPoll == 0 {
 		cfg.DrainPoll = defaultDrainPoll
 	}
 	if cfg.WriteDelay < 0 {
-		return nil, invalid("", "WriteDelay", "negative")
+		return nil, pkg.Invalid("configure", "", "WriteDelay", "negative")
 	}
 	if cfg.WriteDelay == 0 {
 		cfg.WriteDelay = defaultWriteDelay
 	}
 	if cfg.Start < StartAdopt || cfg.Start > StartUp {
-		return nil, invalid("", "Start", "not a StartMode")
+		return nil, pkg.Invalid("configure", "", "Start", "not a StartMode")
 	}
 	p := &Pool{cfg: cfg}
 	scs := cfg.Services
@@ -117,7 +117,7 @@ func New(cfg Config) (*Pool, error) {
 		scs = append([]ServiceConfig{sc}, scs...)
 	}
 	if len(scs) == 0 {
-		return nil, invalid("", "Service", "missing: a pool needs a service")
+		return nil, pkg.Invalid("configure", "", "Service", "missing: a pool needs a service")
 	}
 	for _, sc := range scs {
 		s, err := p.newService(sc)
@@ -125,7 +125,7 @@ func New(cfg Config) (*Pool, error) {
 			return nil, err
 		}
 		if p.find(sc.Service) != nil {
-			return nil, invalid(sc.Service.String(), "Service", "listed twice")
+			return nil, pkg.Invalid("configure", sc.Service.String(), "Service", "listed twice")
 		}
 		p.svcs = append(p.svcs, s)
 	}
@@ -150,7 +150,7 @@ func (p *Pool) newService(sc ServiceConfig) (*service, error) {
 			return nil, err
 		}
 		if s.member(m.addr) != nil {
-			return nil, invalid(m.addr.String(), "Destination", "listed twice in "+svc)
+			return nil, pkg.Invalid("configure", m.addr.String(), "Destination", "listed twice in "+svc)
 		}
 		if err := s.markFree(m); err != nil {
 			return nil, err
@@ -180,7 +180,7 @@ func (s *service) markFree(m *member) error {
 	}
 	for _, o := range s.members {
 		if o != m && o.addr != m.addr && o.cfg.ViaVIP && o.cfg.Mark == m.cfg.Mark {
-			return invalid(m.addr.String(), "Mark", "used by another server: marks pick the server a check goes to")
+			return pkg.Invalid("configure", m.addr.String(), "Mark", "used by another server: marks pick the server a check goes to")
 		}
 	}
 	return nil
@@ -262,7 +262,7 @@ func (m *member) counts() bool { return m.st.Up && !m.st.Maintenance && !m.st.Le
 // health stays in force until another Run or another tool changes it.
 func (p *Pool) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return newErr("run", "", ErrBusy, errors.New("the pool is already running"))
+		return pkg.New("run", "", ErrBusy, errors.New("the pool is already running"))
 	}
 	defer p.running.Store(false)
 	p.runMu.Lock()

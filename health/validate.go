@@ -23,20 +23,20 @@ func checkTiming(obj, field string, t Timing, partial bool) error {
 		v    time.Duration
 	}{{"Interval", t.Interval}, {"Timeout", t.Timeout}, {"RetryDelay", t.RetryDelay}, {"Warmup", t.Warmup}} {
 		if d.v < 0 {
-			return invalid(obj, field+"."+d.name, "negative; 0 takes the default")
+			return pkg.Invalid("configure", obj, field+"."+d.name, "negative; 0 takes the default")
 		}
 	}
 	switch {
 	case t.Rise < 0:
-		return invalid(obj, field+".Rise", "must be at least 1; 0 takes the default")
+		return pkg.Invalid("configure", obj, field+".Rise", "must be at least 1; 0 takes the default")
 	case t.Fall < 0:
-		return invalid(obj, field+".Fall", "must be at least 1; 0 takes the default")
+		return pkg.Invalid("configure", obj, field+".Fall", "must be at least 1; 0 takes the default")
 	case t.Retries < 0:
-		return invalid(obj, field+".Retries", "negative")
+		return pkg.Invalid("configure", obj, field+".Retries", "negative")
 	case partial:
 		return nil
 	case t.Timeout > t.Interval:
-		return invalid(obj, field+".Timeout", fmt.Sprintf("%v is longer than the interval %v: a check would still run at its next slot", t.Timeout, t.Interval))
+		return pkg.Invalid("configure", obj, field+".Timeout", fmt.Sprintf("%v is longer than the interval %v: a check would still run at its next slot", t.Timeout, t.Interval))
 	}
 	return nil
 }
@@ -59,21 +59,21 @@ func checkService(sc ServiceConfig) error {
 	svc := sc.Service.String()
 	switch {
 	case sc.Service.Fwmark == 0 && !sc.Service.Address.IsValid():
-		return invalid(svc, "Service", "needs an address or a firewall mark")
+		return pkg.Invalid("configure", svc, "Service", "needs an address or a firewall mark")
 	case sc.Service.Fwmark == 0 && sc.Service.Family != 0 && sc.Service.Family != family(sc.Service.Address):
-		return invalid(svc, "Service.Family", "not the family of the service's address")
+		return pkg.Invalid("configure", svc, "Service.Family", "not the family of the service's address")
 	case sc.OnFailure != Inhibit && sc.OnFailure != Remove:
-		return invalid(svc, "OnFailure", "neither Inhibit nor Remove")
+		return pkg.Invalid("configure", svc, "OnFailure", "neither Inhibit nor Remove")
 	case sc.Drain < 0 || (sc.Drain > 0 && sc.OnFailure != Remove):
-		return invalid(svc, "Drain", "only with OnFailure: Remove (Inhibit already drains), and not negative")
+		return pkg.Invalid("configure", svc, "Drain", "only with OnFailure: Remove (Inhibit already drains), and not negative")
 	case sc.Quorum < 0:
-		return invalid(svc, "Quorum", "negative")
+		return pkg.Invalid("configure", svc, "Quorum", "negative")
 	case sc.Hysteresis < 0:
-		return invalid(svc, "Hysteresis", "negative")
+		return pkg.Invalid("configure", svc, "Hysteresis", "negative")
 	case sc.Sorry != nil && !sc.Sorry.Address.IsValid():
-		return invalid(svc, "Sorry", "has no address")
+		return pkg.Invalid("configure", svc, "Sorry", "has no address")
 	case sc.Sorry != nil && !familyFits(sc.Service, *sc.Sorry):
-		return invalid(svc, "Sorry.Address", "of another family than the service (only tunnelled servers may be)")
+		return pkg.Invalid("configure", svc, "Sorry.Address", "of another family than the service (only tunnelled servers may be)")
 	}
 	return nil
 }
@@ -87,22 +87,22 @@ func familyFits(k ipvs.ServiceKey, d ipvs.Destination) bool {
 func checkServer(sc ServiceConfig, s Server, field string, passive bool) error {
 	svc := sc.Service.String()
 	if !s.Destination.Address.IsValid() {
-		return invalid(svc, field+"Destination.Address", "missing")
+		return pkg.Invalid("configure", svc, field+"Destination.Address", "missing")
 	}
 	obj := netip.AddrPortFrom(s.Destination.Address.Unmap(), s.Destination.Port).String()
 	switch {
 	case !familyFits(sc.Service, s.Destination):
-		return invalid(obj, field+"Destination.Address", "of another family than the service "+svc+" (only tunnelled servers may be)")
+		return pkg.Invalid("configure", obj, field+"Destination.Address", "of another family than the service "+svc+" (only tunnelled servers may be)")
 	case s.Checker == nil || isNil(s.Checker):
-		return invalid(obj, field+"Checker", "missing")
+		return pkg.Invalid("configure", obj, field+"Checker", "missing")
 	case s.ViaVIP && s.Mark == 0:
-		return invalid(obj, field+"Mark", "ViaVIP needs a socket mark that the director routes to this server")
+		return pkg.Invalid("configure", obj, field+"Mark", "ViaVIP needs a socket mark that the director routes to this server")
 	case s.ViaVIP && passive:
-		return invalid(obj, field+"ViaVIP", "a passive pool writes nothing, and ViaVIP needs a probe service written")
+		return pkg.Invalid("configure", obj, field+"ViaVIP", "a passive pool writes nothing, and ViaVIP needs a probe service written")
 	case s.ViaVIP && sc.Service.Fwmark != 0:
-		return invalid(obj, field+"ViaVIP", "needs an address service (a firewall-mark service has no single VIP)")
+		return pkg.Invalid("configure", obj, field+"ViaVIP", "needs an address service (a firewall-mark service has no single VIP)")
 	case sc.Sorry != nil && netip.AddrPortFrom(s.Destination.Address.Unmap(), s.Destination.Port) == netip.AddrPortFrom(sc.Sorry.Address.Unmap(), sc.Sorry.Port):
-		return invalid(obj, field+"Sorry", "is also a real server")
+		return pkg.Invalid("configure", obj, field+"Sorry", "is also a real server")
 	}
 	checked := s.Destination.Address
 	if s.Connect.IsValid() {
@@ -112,11 +112,11 @@ func checkServer(sc ServiceConfig, s Server, field string, passive bool) error {
 		checked = sc.Service.Address
 	}
 	if s.Source.IsValid() && family(s.Source) != family(checked) {
-		return invalid(obj, field+"Source", "of another family than the address checked, "+checked.String())
+		return pkg.Invalid("configure", obj, field+"Source", "of another family than the address checked, "+checked.String())
 	}
 	if v, ok := s.Checker.(interface{ validate() (string, string) }); ok {
 		if f, msg := v.validate(); f != "" {
-			return invalid(obj, field+"Checker."+f, msg)
+			return pkg.Invalid("configure", obj, field+"Checker."+f, msg)
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+
+	"github.com/golvs/lvs/internal/enum"
 )
 
 // Op is the kind of one write in a Batch.
@@ -20,21 +22,7 @@ const (
 )
 
 func (o Op) String() string {
-	switch o {
-	case OpCreateService:
-		return "create service"
-	case OpUpdateService:
-		return "update service"
-	case OpDeleteService:
-		return "delete service"
-	case OpCreateDestination:
-		return "create destination"
-	case OpUpdateDestination:
-		return "update destination"
-	case OpDeleteDestination:
-		return "delete destination"
-	}
-	return fmt.Sprintf("op(%d)", uint8(o))
+	return enum.Name(o, "op", []Op{OpCreateService, OpUpdateService, OpDeleteService, OpCreateDestination, OpUpdateDestination, OpDeleteDestination}, "create service", "update service", "delete service", "create destination", "update destination", "delete destination")
 }
 
 // Change is one write: a service operation (Service is the full entry for

@@ -193,14 +193,8 @@ func (c *Client) destinations(ctx context.Context, k ServiceKey) ([]DestinationI
 // GRE 5.3), in which case nothing is left behind.
 func (c *Client) CreateDestination(ctx context.Context, k ServiceKey, d Destination) error {
 	const op = "create destination"
-	if err := checkDestination(op, k, d); err != nil {
-		return err
-	}
-	obj := k.String() + " -> " + d.String()
-	if err := c.exec(ctx, op, obj, opDestWrite, cmdNewDest, func(w *attrWriter) {
-		serviceKeyAttr(w, k)
-		destAttr(w, d)
-	}); err != nil {
+	obj, err := c.writeDestination(ctx, op, cmdNewDest, k, d)
+	if err != nil {
 		return err
 	}
 	if err := c.verifyTunnel(ctx, op, obj, k, d); err != nil {
@@ -220,17 +214,24 @@ func (c *Client) CreateDestination(ctx context.Context, k ServiceKey, d Destinat
 // if the service or the destination does not exist.
 func (c *Client) UpdateDestination(ctx context.Context, k ServiceKey, d Destination) error {
 	const op = "update destination"
-	if err := checkDestination(op, k, d); err != nil {
-		return err
-	}
-	obj := k.String() + " -> " + d.String()
-	if err := c.exec(ctx, op, obj, opDestWrite, cmdSetDest, func(w *attrWriter) {
-		serviceKeyAttr(w, k)
-		destAttr(w, d)
-	}); err != nil {
+	obj, err := c.writeDestination(ctx, op, cmdSetDest, k, d)
+	if err != nil {
 		return err
 	}
 	return c.verifyTunnel(ctx, op, obj, k, d)
+}
+
+// writeDestination checks d and sends it with cmd (create or update); it
+// returns the object the errors of op name.
+func (c *Client) writeDestination(ctx context.Context, op string, cmd uint8, k ServiceKey, d Destination) (string, error) {
+	if err := checkDestination(op, k, d); err != nil {
+		return "", err
+	}
+	obj := k.String() + " -> " + d.String()
+	return obj, c.exec(ctx, op, obj, opDestWrite, cmd, func(w *attrWriter) {
+		serviceKeyAttr(w, k)
+		destAttr(w, d)
+	})
 }
 
 // verifyTunnel reads a GUE or GRE destination back once per client: kernels

@@ -13,56 +13,24 @@ import (
 // Error is the error type of every call in the package, and of every
 // package of the SDK: the operation, the object, for invalid input the
 // field, the sentinel it matches (Kind) and the cause (Err).
-type Error = errs.Error
-
+//
 // Sentinels for errors.Is: the SDK's one set, the same values in every
 // package (ipvs.ErrPermission == director.ErrPermission). Every error the
 // package returns is an *Error that matches exactly one of them and, for
 // kernel errors, the errno too.
-var (
-	// ErrInvalid: the request was rejected before it was sent (Field
-	// names the input), or the kernel found it invalid (EINVAL, ERANGE;
-	// ENODEV for a sync daemon's interface).
-	ErrInvalid = errs.ErrInvalid
-	// ErrNotExist: the service, destination or sync daemon does not exist.
-	ErrNotExist = errs.ErrNotExist
-	// ErrExist: the service, destination or sync daemon already exists.
-	ErrExist = errs.ErrExist
-	// ErrPermission: the caller lacks CAP_NET_ADMIN in the initial user
-	// namespace, which every IPVS command requires, reads included.
-	ErrPermission = errs.ErrPermission
-	// ErrNotSupported: the running kernel (or OS) cannot do what was asked,
-	// including attributes it silently ignored.
-	ErrNotSupported = errs.ErrNotSupported
-	// ErrUnavailable: a kernel module is missing: ip_vs itself (the
-	// "IPVS" generic netlink family), or the module of the scheduler or
-	// persistence engine named. The message says which to load.
-	ErrUnavailable = errs.ErrUnavailable
-	// ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS,
-	// ENOMEM), or no listing could be proven while other namespaces
-	// kept changing their services; try again.
-	ErrBusy = errs.ErrBusy
-	// ErrCanceled: the context ended; errors.Is(err, context.Canceled) or
-	// context.DeadlineExceeded tells which.
-	ErrCanceled = errs.ErrCanceled
-	// ErrClosed: the Client was closed before or during the call.
-	ErrClosed = errs.ErrClosed
-	// ErrKernel: the kernel refused for a reason no other sentinel names,
-	// or sent a reply the package cannot read; the cause says what.
-	ErrKernel = errs.ErrKernel
-
-	// The rest of the SDK's sentinels, which no ipvs call returns;
-	// re-exported so that every package names the whole set.
-
-	// ErrConflict: see errs.ErrConflict.
-	ErrConflict = errs.ErrConflict
-	// ErrIneffective: see errs.ErrIneffective.
-	ErrIneffective = errs.ErrIneffective
-	// ErrRollback: see errs.ErrRollback.
-	ErrRollback = errs.ErrRollback
-	// ErrCheckFailed: see errs.ErrCheckFailed.
-	ErrCheckFailed = errs.ErrCheckFailed
-)
+//
+//   - ErrInvalid: the request was rejected before it was sent (Field names the input), or the kernel found it invalid (EINVAL, ERANGE; ENODEV for a sync daemon's interface).
+//   - ErrNotExist: the service, destination or sync daemon does not exist.
+//   - ErrExist: the service, destination or sync daemon already exists.
+//   - ErrPermission: the caller lacks CAP_NET_ADMIN in the initial user namespace, which every IPVS command requires, reads included.
+//   - ErrNotSupported: the running kernel (or OS) cannot do what was asked, including attributes it silently ignored.
+//   - ErrUnavailable: a kernel module is missing: ip_vs itself (the "IPVS" generic netlink family), or the module of the scheduler or persistence engine named. The message says which to load.
+//   - ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS, ENOMEM), or no listing could be proven while other namespaces kept changing their services; try again.
+//   - ErrCanceled: the context ended; errors.Is(err, context.Canceled) or context.DeadlineExceeded tells which.
+//   - ErrClosed: the Client was closed before or during the call.
+//   - ErrKernel: the kernel refused for a reason no other sentinel names, or sent a reply the package cannot read; the cause says what.
+//   - ErrConflict, ErrIneffective, ErrRollback, ErrCheckFailed: not returned by ipvs calls.
+type Error = errs.Error
 
 const pkgName = "ipvs"
 

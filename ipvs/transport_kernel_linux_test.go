@@ -16,12 +16,7 @@ import (
 // test ends.
 func nsClient(t *testing.T) *Client {
 	t.Helper()
-	c, err := New(&Config{NetNSPath: nstest.New(t).Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return nstest.Open(New(&Config{NetNSPath: nstest.New(t).Path}))(t)
 }
 
 // TestKernelReceiveHonoursContext blocks in a real receive with nothing to

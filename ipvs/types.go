@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golvs/lvs/internal/enum"
 	"github.com/golvs/lvs/internal/undo"
 )
 
@@ -20,15 +21,7 @@ const (
 )
 
 func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	case 0:
-		return "unspecified"
-	}
-	return "family(" + strconv.Itoa(int(f)) + ")"
+	return enum.Name(f, "family", []Family{IPv4, IPv6, 0}, "IPv4", "IPv6", "unspecified")
 }
 
 // FamilyOf returns the family of a, IPv4 for IPv4-mapped IPv6 addresses too:
@@ -55,15 +48,7 @@ const (
 )
 
 func (p Protocol) String() string {
-	switch p {
-	case TCP:
-		return "TCP"
-	case UDP:
-		return "UDP"
-	case SCTP:
-		return "SCTP"
-	}
-	return "proto(" + strconv.Itoa(int(p)) + ")"
+	return enum.Name(p, "proto", []Protocol{TCP, UDP, SCTP}, "TCP", "UDP", "SCTP")
 }
 
 // ParseProtocol accepts "tcp", "udp" and "sctp" in any case.
@@ -313,17 +298,7 @@ const (
 
 // String returns ipvsadm's name: Masq, Local, Tunnel or Route.
 func (m ForwardMethod) String() string {
-	switch m {
-	case Masquerade:
-		return "Masq"
-	case Local:
-		return "Local"
-	case Tunnel:
-		return "Tunnel"
-	case DirectRoute:
-		return "Route"
-	}
-	return "fwd(" + strconv.Itoa(int(m)) + ")"
+	return enum.Name(m, "fwd", []ForwardMethod{Masquerade, Local, Tunnel, DirectRoute}, "Masq", "Local", "Tunnel", "Route")
 }
 
 // TunnelType is the encapsulation of a Tunnel destination (kernel 5.2+ for
@@ -338,15 +313,7 @@ const (
 )
 
 func (t TunnelType) String() string {
-	switch t {
-	case IPIP:
-		return "ipip"
-	case GUE:
-		return "gue"
-	case GRE:
-		return "gre"
-	}
-	return "tun(" + strconv.Itoa(int(t)) + ")"
+	return enum.Name(t, "tun", []TunnelType{IPIP, GUE, GRE}, "ipip", "gue", "gre")
 }
 
 // TunnelFlags are the GUE/GRE checksum options.
@@ -418,13 +385,7 @@ const (
 )
 
 func (s DaemonState) String() string {
-	switch s {
-	case DaemonMaster:
-		return "master"
-	case DaemonBackup:
-		return "backup"
-	}
-	return "state(" + strconv.Itoa(int(s)) + ")"
+	return enum.Name(s, "state", []DaemonState{DaemonMaster, DaemonBackup}, "master", "backup")
 }
 
 // Daemon is a connection-synchronisation daemon. Zero fields take the

@@ -9,29 +9,28 @@ import (
 // Error is the error type of every call in the package: the SDK's one
 // error type (Pkg "realserver"), shared with ipvs, director, fwmark and
 // health.
-type Error = errs.Error
-
+//
 // Sentinels for errors.Is: the SDK's one set, the same values in every
 // package (realserver.ErrConflict == director.ErrConflict). Every error the package returns is an
-// *Error whose Kind is exactly one of them; the comments say what each
+// *Error whose Kind is exactly one of them; the list says what each
 // means here. The cause underneath (an errno, a context error, a tool's
 // message) stays reachable with errors.Is/As.
-var (
-	ErrInvalid      = errs.ErrInvalid      // bad configuration; Field names it; nothing changed
-	ErrNotExist     = errs.ErrNotExist     // a device the configuration names is missing
-	ErrExist        = errs.ErrExist        // not returned: what is in place is taken as it is
-	ErrConflict     = errs.ErrConflict     // the VIP elsewhere, a device of another type, a table of ours someone else made
-	ErrIneffective  = errs.ErrIneffective  // not returned: CheckDR and CheckTUN report such problems
-	ErrPermission   = errs.ErrPermission   // CAP_NET_ADMIN (CAP_SYS_ADMIN to enter a namespace) missing
-	ErrNotSupported = errs.ErrNotSupported // not Linux, or IPv6 VIPs in TUN mode
-	ErrUnavailable  = errs.ErrUnavailable  // a module (named; never loaded here) or arptables missing
-	ErrBusy         = errs.ErrBusy         // the kernel could not do it now
-	ErrCanceled     = errs.ErrCanceled     // ctx done; its error is the cause
-	ErrClosed       = errs.ErrClosed       // the Client was closed; a Setup can no longer be torn down
-	ErrRollback     = errs.ErrRollback     // a failed set-up could not be fully undone
-	ErrCheckFailed  = errs.ErrCheckFailed  // not returned here (health checks)
-	ErrKernel       = errs.ErrKernel       // the kernel or a tool refused for another reason
-)
+//
+//   - ErrInvalid: bad configuration; Field names it; nothing changed
+//   - ErrNotExist: a device the configuration names is missing
+//   - ErrExist: not returned: what is in place is taken as it is
+//   - ErrConflict: the VIP elsewhere, a device of another type, a table of ours someone else made
+//   - ErrIneffective: not returned: CheckDR and CheckTUN report such problems
+//   - ErrPermission: CAP_NET_ADMIN (CAP_SYS_ADMIN to enter a namespace) missing
+//   - ErrNotSupported: not Linux, or IPv6 VIPs in TUN mode
+//   - ErrUnavailable: a module (named; never loaded here) or arptables missing
+//   - ErrBusy: the kernel could not do it now
+//   - ErrCanceled: ctx done; its error is the cause
+//   - ErrClosed: the Client was closed; a Setup can no longer be torn down
+//   - ErrRollback: a failed set-up could not be fully undone
+//   - ErrCheckFailed: not returned here (health checks)
+//   - ErrKernel: the kernel or a tool refused for another reason
+type Error = errs.Error
 
 const pkg = "realserver"
 

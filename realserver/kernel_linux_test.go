@@ -106,12 +106,7 @@ func (l *lab) direct(t *testing.T, vip netip.Addr, d ipvs.Destination) {
 
 func client(t *testing.T, ns *nstest.NS) *realserver.Client {
 	t.Helper()
-	c, err := realserver.New(&realserver.Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return nstest.Open(realserver.New(&realserver.Config{NetNSPath: ns.Path}))(t)
 }
 
 // state is everything set-up may touch in ns. realserver writes IPv4 conf

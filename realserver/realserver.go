@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/golvs/lvs/internal/diag"
+	"github.com/golvs/lvs/internal/enum"
 	"github.com/golvs/lvs/internal/undo"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -34,17 +35,7 @@ const (
 )
 
 func (b ARPBackend) String() string {
-	switch b {
-	case ARPSysctl:
-		return "sysctl"
-	case ARPTables:
-		return "arptables"
-	case ARPNFTables:
-		return "nftables"
-	case ARPNone:
-		return "none"
-	}
-	return fmt.Sprintf("ARPBackend(%d)", int(b))
+	return enum.Name(b, "ARPBackend", []ARPBackend{ARPSysctl, ARPTables, ARPNFTables, ARPNone}, "sysctl", "arptables", "nftables", "none")
 }
 
 // ARP configures ARP suppression for IPv4 VIPs.

@@ -96,10 +96,7 @@ func (c *Client) SetupDR(ctx context.Context, d DR) (*Setup, error) {
 	case dev != "lo" && link.Type() != "dummy":
 		return nil, invalid(op, "Device", "%s is a %s device; DR VIPs belong on lo or a dummy device, which never answer ARP themselves", dev, link.Type())
 	}
-	if err := c.precheckVIPs(op, dev, hostPrefixes(d.VIPs)); err != nil {
-		return nil, err
-	}
-	arp, err := c.arpBackend(ctx, op, d.ARP, hostPrefixes(d.VIPs))
+	arp, err := c.vipsAndARP(ctx, op, dev, d.VIPs, d.ARP)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +154,7 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 			return nil, wrap(op, err)
 		}
 	}
-	if err := c.precheckVIPs(op, dev, hostPrefixes(t.VIPs)); err != nil {
-		return nil, err
-	}
-	arp, err := c.arpBackend(ctx, op, t.ARP, hostPrefixes(t.VIPs))
+	arp, err := c.vipsAndARP(ctx, op, dev, t.VIPs, t.ARP)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +199,15 @@ func (c *Client) SetupTUN(ctx context.Context, t TUN) (*Setup, error) {
 		}
 		return nil
 	})
+}
+
+// vipsAndARP checks that vips can go on dev (precheckVIPs) and picks the
+// ARP suppression a's backend needs for them.
+func (c *Client) vipsAndARP(ctx context.Context, op, dev string, vips []netip.Addr, a ARP) (arpApplier, error) {
+	if err := c.precheckVIPs(op, dev, hostPrefixes(vips)); err != nil {
+		return nil, err
+	}
+	return c.arpBackend(ctx, op, a, hostPrefixes(vips))
 }
 
 // precheckVIPs refuses VIPs already configured elsewhere, before any change.

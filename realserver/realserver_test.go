@@ -6,17 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
-
-func addrs(s ...string) []netip.Addr {
-	var out []netip.Addr
-	for _, x := range s {
-		out = append(out, netip.MustParseAddr(x))
-	}
-	return out
-}
 
 func TestValidate(t *testing.T) {
 	rip := netip.MustParseAddr("10.0.0.11")
@@ -26,28 +19,28 @@ func TestValidate(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"ok v4", realserver.DR{VIPs: addrs("192.0.2.1")}.Validate(), nil, ""},
-		{"ok v6", realserver.DR{VIPs: addrs("2001:db8::1"), Device: "lvs0"}.Validate(), nil, ""},
+		{"ok v4", realserver.DR{VIPs: nstest.Addrs("192.0.2.1")}.Validate(), nil, ""},
+		{"ok v6", realserver.DR{VIPs: nstest.Addrs("2001:db8::1"), Device: "lvs0"}.Validate(), nil, ""},
 		{"none", realserver.DR{}.Validate(), realserver.ErrInvalid, "VIPs: no VIP given"},
-		{"unspecified", realserver.DR{VIPs: addrs("192.0.2.1", "0.0.0.0")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 0.0.0.0 cannot be a VIP"},
-		{"broadcast", realserver.DR{VIPs: addrs("255.255.255.255")}.Validate(), realserver.ErrInvalid, "VIPs[0]: 255.255.255.255 cannot be a VIP"},
+		{"unspecified", realserver.DR{VIPs: nstest.Addrs("192.0.2.1", "0.0.0.0")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 0.0.0.0 cannot be a VIP"},
+		{"broadcast", realserver.DR{VIPs: nstest.Addrs("255.255.255.255")}.Validate(), realserver.ErrInvalid, "VIPs[0]: 255.255.255.255 cannot be a VIP"},
 		{"zone", realserver.DR{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1%eth0")}}.Validate(), realserver.ErrInvalid, "has no zone"},
-		{"mapped twice", realserver.DR{VIPs: addrs("192.0.2.1", "::ffff:192.0.2.1")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 192.0.2.1 given twice"},
-		{"mapped", realserver.TUN{VIPs: addrs("::ffff:192.0.2.1"), Type: ipvs.GRE}.Validate(), nil, ""},
-		{"loopback", realserver.DR{VIPs: addrs("127.0.0.2")}.Validate(), realserver.ErrInvalid, "cannot be a VIP"},
-		{"twice", realserver.DR{VIPs: addrs("192.0.2.1", "192.0.2.1")}.Validate(), realserver.ErrInvalid, "given twice"},
-		{"bad device", realserver.DR{VIPs: addrs("192.0.2.1"), Device: "a/b"}.Validate(), realserver.ErrInvalid, "Device"},
-		{"long device", realserver.DR{VIPs: addrs("192.0.2.1"), Device: "abcdefghijklmnop"}.Validate(), realserver.ErrInvalid, "Device"},
-		{"rip missing", realserver.DR{VIPs: addrs("192.0.2.1"), ARP: realserver.ARP{Backend: realserver.ARPTables}}.Validate(), realserver.ErrInvalid, "ARP.RIP: the arptables backend needs"},
-		{"rip with sysctl", realserver.DR{VIPs: addrs("192.0.2.1"), ARP: realserver.ARP{RIP: rip}}.Validate(), realserver.ErrInvalid, "ARP.RIP: only used"},
-		{"rip is vip", realserver.DR{VIPs: addrs("10.0.0.11"), ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
-		{"v6 only nft", realserver.DR{VIPs: addrs("2001:db8::1"), ARP: realserver.ARP{Backend: realserver.ARPNFTables}}.Validate(), nil, ""},
-		{"backend", realserver.DR{VIPs: addrs("192.0.2.1"), ARP: realserver.ARP{Backend: 9}}.Validate(), realserver.ErrInvalid, "unknown backend"},
-		{"tun ok", realserver.TUN{VIPs: addrs("192.0.2.1"), Type: ipvs.GRE}.Validate(), nil, ""},
-		{"gue port", realserver.TUN{VIPs: addrs("192.0.2.1"), Type: ipvs.GUE}.Validate(), realserver.ErrInvalid, "Port: GUE needs"},
-		{"ipip port", realserver.TUN{VIPs: addrs("192.0.2.1"), Port: 1}.Validate(), realserver.ErrInvalid, "Port: only GUE"},
-		{"tun type", realserver.TUN{VIPs: addrs("192.0.2.1"), Type: 7}.Validate(), realserver.ErrInvalid, "unknown tunnel type"},
-		{"tun v6", realserver.TUN{VIPs: addrs("2001:db8::1")}.Validate(), realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
+		{"mapped twice", realserver.DR{VIPs: nstest.Addrs("192.0.2.1", "::ffff:192.0.2.1")}.Validate(), realserver.ErrInvalid, "VIPs[1]: 192.0.2.1 given twice"},
+		{"mapped", realserver.TUN{VIPs: nstest.Addrs("::ffff:192.0.2.1"), Type: ipvs.GRE}.Validate(), nil, ""},
+		{"loopback", realserver.DR{VIPs: nstest.Addrs("127.0.0.2")}.Validate(), realserver.ErrInvalid, "cannot be a VIP"},
+		{"twice", realserver.DR{VIPs: nstest.Addrs("192.0.2.1", "192.0.2.1")}.Validate(), realserver.ErrInvalid, "given twice"},
+		{"bad device", realserver.DR{VIPs: nstest.Addrs("192.0.2.1"), Device: "a/b"}.Validate(), realserver.ErrInvalid, "Device"},
+		{"long device", realserver.DR{VIPs: nstest.Addrs("192.0.2.1"), Device: "abcdefghijklmnop"}.Validate(), realserver.ErrInvalid, "Device"},
+		{"rip missing", realserver.DR{VIPs: nstest.Addrs("192.0.2.1"), ARP: realserver.ARP{Backend: realserver.ARPTables}}.Validate(), realserver.ErrInvalid, "ARP.RIP: the arptables backend needs"},
+		{"rip with sysctl", realserver.DR{VIPs: nstest.Addrs("192.0.2.1"), ARP: realserver.ARP{RIP: rip}}.Validate(), realserver.ErrInvalid, "ARP.RIP: only used"},
+		{"rip is vip", realserver.DR{VIPs: nstest.Addrs("10.0.0.11"), ARP: realserver.ARP{Backend: realserver.ARPNFTables, RIP: rip}}.Validate(), realserver.ErrInvalid, "also a VIP"},
+		{"v6 only nft", realserver.DR{VIPs: nstest.Addrs("2001:db8::1"), ARP: realserver.ARP{Backend: realserver.ARPNFTables}}.Validate(), nil, ""},
+		{"backend", realserver.DR{VIPs: nstest.Addrs("192.0.2.1"), ARP: realserver.ARP{Backend: 9}}.Validate(), realserver.ErrInvalid, "unknown backend"},
+		{"tun ok", realserver.TUN{VIPs: nstest.Addrs("192.0.2.1"), Type: ipvs.GRE}.Validate(), nil, ""},
+		{"gue port", realserver.TUN{VIPs: nstest.Addrs("192.0.2.1"), Type: ipvs.GUE}.Validate(), realserver.ErrInvalid, "Port: GUE needs"},
+		{"ipip port", realserver.TUN{VIPs: nstest.Addrs("192.0.2.1"), Port: 1}.Validate(), realserver.ErrInvalid, "Port: only GUE"},
+		{"tun type", realserver.TUN{VIPs: nstest.Addrs("192.0.2.1"), Type: 7}.Validate(), realserver.ErrInvalid, "unknown tunnel type"},
+		{"tun v6", realserver.TUN{VIPs: nstest.Addrs("2001:db8::1")}.Validate(), realserver.ErrNotSupported, "IPv6 VIPs are not supported in TUN mode"},
 	} {
 		if c.want == nil {
 			if c.err != nil {

@@ -12,18 +12,6 @@ import (
 	"github.com/golvs/lvs/realserver"
 )
 
-// agentClient is a Client with an identity of its own: another agent on
-// the same host.
-func agentClient(t *testing.T, ns *nstest.NS, id string) *realserver.Client {
-	t.Helper()
-	c, err := realserver.New(&realserver.Config{NetNSPath: ns.Path, Identity: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // Two agents on one real server (issue 15 item 2): stopping the first must
 // not lift what the second still relies on. For each backend, agent A
 // holds VIP 10.0.0.100 and agent B holds the same VIP (a shared VIP and
@@ -54,11 +42,11 @@ func TestTwoAgentsShareARPSuppression(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s2.Teardown(ctx)
-			a, err := agentClient(t, l.rs[0], "rs-a").SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: arp(0)})
+			a, err := nstest.Open(realserver.New(&realserver.Config{NetNSPath: l.rs[0].Path, Identity: "rs-a"}))(t).SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip}, ARP: arp(0)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := agentClient(t, l.rs[0], "rs-b").SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip, vip2}, ARP: arp(0)})
+			b, err := nstest.Open(realserver.New(&realserver.Config{NetNSPath: l.rs[0].Path, Identity: "rs-b"}))(t).SetupDR(ctx, realserver.DR{VIPs: []netip.Addr{vip, vip2}, ARP: arp(0)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -51,8 +51,7 @@ func main() {
 }
 
 func run(args []string) int {
-	if cli.IsHelp(args) {
-		fmt.Println(usage)
+	if cli.Help(args, usage) {
 		return 0
 	}
 	if len(args) == 0 || args[0] != "director" {

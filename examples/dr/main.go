@@ -44,14 +44,10 @@ func main() {
 }
 
 func run(args []string) int {
-	if cli.IsHelp(args) {
-		fmt.Println(usage)
-		return 0
-	}
-	return agent.Main("dr", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
+	return agent.MainRoles("dr", usage, args, map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
-	}))
+	})
 }
 
 func directorSteps(args []string) ([]agent.Step, error) {

@@ -124,13 +124,9 @@ func parse(args []string) (config, error) {
 }
 
 func run(args []string) int {
-	if cli.IsHelp(args) {
-		fmt.Println(usage)
-		return 0
-	}
-	return agent.Main("fwmark", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
+	return agent.MainRoles("fwmark", usage, args, map[string]func([]string) ([]agent.Step, error){
 		"director": directorSteps,
-	}))
+	})
 }
 
 // directorSteps parses the command line and configures the director: the service, the mark rule, then the VIP.

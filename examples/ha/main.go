@@ -56,8 +56,7 @@ func main() {
 }
 
 func run(args []string) int {
-	if cli.IsHelp(args) {
-		fmt.Println(usage)
+	if cli.Help(args, usage) {
 		return 0
 	}
 	// State lines wait for "ready", which the agent prints after the last

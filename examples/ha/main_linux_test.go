@@ -66,11 +66,7 @@ func newPair(t *testing.T) *pair {
 	// The DR real server: the VIP on lo, never answered by ARP.
 	p.rs.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1", "net.ipv4.conf.all.arp_announce", "2")
 	p.rs.AddAddr(t, "lo", netip.MustParsePrefix(vipAddr+"/32"))
-	ln, err := p.rs.Listen("tcp", "0.0.0.0:"+vipPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := nstest.Open(p.rs.Listen("tcp", "0.0.0.0:"+vipPort))(t)
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -69,44 +68,43 @@ func (l *logger) printf(format string, a ...any) {
 	fmt.Fprintf(l.w, "%s Keepalived_healthcheckers: %s\n", time.Now().Format("Mon Jan _2 15:04:05 2006"), fmt.Sprintf(format, a...))
 }
 
-// load parses file, prints its problems and refuses one with errors.
-func load(file string, o options, log *logger) (*conf.Config, error) {
+func (l *logger) vprintf(format string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s Keepalived_vrrp: %s\n", time.Now().Format("Mon Jan _2 15:04:05 2006"), fmt.Sprintf(format, a...))
+}
+
+// load parses file, prints its problems and refuses one with errors
+// (the VRRP side's included: it is planned here, before anything runs).
+func load(file string, o options, log *logger) (*conf.Config, *vrrpPlan, error) {
 	c, probs := conf.Parse(file)
 	for _, p := range probs {
 		log.printf("%s", p)
 	}
 	if c == nil {
-		return nil, fmt.Errorf("%s: configuration has errors; nothing was changed", file)
+		return nil, nil, fmt.Errorf("%s: configuration has errors; nothing was changed", file)
 	}
-	if !o.checkOnly {
-		if items := vrrpItems(c); len(items) > 0 {
-			// TODO(failover): the VRRP side is package failover's (branch
-			// failover; its API landed there during this session, not on
-			// this branch's main). Thin wiring, once merged, per
-			// vrrp_instance: failover.Config{Interface: in.Interface,
-			// VIPs: in.VIPs' addresses, VRID: in.VRID, Priority:
-			// in.Priority, Burst/SecondBurst from global_defs'
-			// vrrp_garp_master_repeat/_delay, Sync from lvs_sync_daemon,
-			// Trackers from track_script (vrrp_script run as a
-			// health.Command), TrackInterfaces: in.TrackInterfaces,
-			// OnEvent running notify_*}, its Elector a failover/vrrp
-			// speaker (state, advert_int, nopreempt, preempt_delay,
-			// auth_pass, unicast_src_ip/unicast_peer, vrrp_version);
-			// vrrp_sync_group as one Client per group. Until then refuse
-			// rather than run half of the file.
-			return nil, fmt.Errorf("the VRRP side is not supported yet (%s); run with -C for the virtual servers and checks only", strings.Join(items, "; "))
-		}
+	if o.checkOnly {
+		// -C: only the virtual servers and their checks.
+		c.Instances, c.SyncGroups, c.Scripts, c.StaticAddrs, c.Global.SyncDaemon = nil, nil, nil, nil, nil
+	}
+	plan, vprobs := planVRRP(c)
+	for _, p := range vprobs {
+		log.printf("%s", p)
+	}
+	if len(vprobs) > 0 {
+		return nil, nil, fmt.Errorf("%s: configuration has errors; nothing was changed", file)
 	}
 	if o.vrrpOnly {
-		// -P: only the VRRP side, which is empty here.
+		// -P: only the VRRP side.
 		c.VirtualServers = nil
 	}
-	return c, nil
+	return c, plan, nil
 }
 
 func start(o options, stderr io.Writer) error {
 	log := &logger{w: stderr}
-	c, err := load(o.file, o, log)
+	c, plan, err := load(o.file, o, log)
 	if err != nil {
 		return err
 	}
@@ -116,11 +114,16 @@ func start(o options, stderr io.Writer) error {
 		}
 		defer os.Remove(o.pidFile)
 	}
-	cl, err := ipvs.New(&ipvs.Config{})
-	if err != nil {
-		return err
+	// -P needs no IPVS (the sync daemons are failover's own client).
+	var tbl table = noIPVS{}
+	if !o.vrrpOnly {
+		cl, err := ipvs.New(&ipvs.Config{})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		tbl = cl
 	}
-	defer cl.Close()
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -128,12 +131,22 @@ func start(o options, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	a := newAgent(ctx, cl, log, c)
+	a := newAgent(ctx, tbl, log, c)
+	// The VRRP side's nodes and clients are made first: a missing
+	// interface stops the start before anything changes.
+	vs := newVRRPSide(log, a.script)
+	if err := vs.apply(plan); err != nil {
+		vs.stop()
+		return err
+	}
 	if err := a.configure(c); err != nil {
+		vs.stop()
 		a.shutdown()
 		return err
 	}
-	log.printf("Initializing ipvs")
+	if len(c.VirtualServers) > 0 {
+		log.printf("Initializing ipvs")
+	}
 	a.apply()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -142,7 +155,7 @@ func start(o options, stderr io.Writer) error {
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				log.printf("Reloading")
-				nc, err := load(o.file, o, log)
+				nc, nplan, err := load(o.file, o, log)
 				if err != nil {
 					log.printf("reload refused, configuration kept: %v", err)
 					continue
@@ -151,9 +164,14 @@ func start(o options, stderr io.Writer) error {
 					log.printf("reload failed: %v", err)
 				}
 				a.apply()
+				if err := vs.apply(nplan); err != nil {
+					log.printf("reload failed: %v", err)
+				}
 				continue
 			}
 			log.printf("Stopping")
+			// VRRP first: the peer takes the VIPs over at once.
+			vs.stop()
 			a.shutdown()
 			return nil
 		case <-a.dirty:
@@ -583,4 +601,12 @@ func (a *agent) shutdown() {
 	if _, err := a.ipvs.Apply(ctx, ipvs.State{}, &ipvs.ApplyOptions{Owns: a.owns, AllowMassDelete: true}); err != nil {
 		a.log.printf("IPVS: removing the virtual servers: %v", err)
 	}
+}
+
+// noIPVS is the table of -P, which has no virtual servers: nothing to
+// apply.
+type noIPVS struct{ health.IPVS }
+
+func (noIPVS) Apply(context.Context, ipvs.State, *ipvs.ApplyOptions) (ipvs.ApplyResult, error) {
+	return ipvs.ApplyResult{}, nil
 }

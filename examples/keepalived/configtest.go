@@ -11,6 +11,10 @@ import (
 // codes.
 func configTest(file string, stderr io.Writer) int {
 	c, probs := conf.Parse(file)
+	if c != nil {
+		_, vprobs := planVRRP(c)
+		probs = append(probs, vprobs...)
+	}
 	for _, p := range probs {
 		fmt.Fprintln(stderr, p)
 	}
@@ -24,23 +28,4 @@ func configTest(file string, stderr io.Writer) int {
 		return exitTestScripts
 	}
 	return exitOK
-}
-
-// vrrpItems names what the file asks of the VRRP side, which this agent
-// does not run yet.
-func vrrpItems(c *conf.Config) []string {
-	var out []string
-	for _, in := range c.Instances {
-		out = append(out, fmt.Sprintf("%s: vrrp_instance %s", in.Pos, in.Name))
-	}
-	for _, g := range c.SyncGroups {
-		out = append(out, fmt.Sprintf("%s: vrrp_sync_group %s", g.Pos, g.Name))
-	}
-	for _, a := range c.StaticAddrs {
-		out = append(out, fmt.Sprintf("%s: static_ipaddress %s", a.Pos, a.Prefix))
-	}
-	if d := c.Global.SyncDaemon; d != nil {
-		out = append(out, fmt.Sprintf("%s: lvs_sync_daemon", d.Pos))
-	}
-	return out
 }

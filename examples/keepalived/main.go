@@ -23,11 +23,26 @@
 // IPVS counts none of its connections). SIGTERM and SIGINT remove the IPVS
 // services the agent made and exit 0.
 //
-// The VRRP side (vrrp_instance, vrrp_sync_group, static_ipaddress,
-// lvs_sync_daemon) is parsed and validated but not run yet: it belongs to
-// package failover, which is being built. Until then the agent refuses to
-// start on a file that has any of it, unless -C (checkers only) is given,
-// as keepalived's own -C runs no VRRP either.
+// The VRRP side runs through package failover/vrrp (the election) and
+// package failover (what a role does to the host): per vrrp_instance one
+// vrrp.Node and one failover.Client per device its VIPs go on (the first
+// VIP's device has the elector's, the others follow its role). A
+// vrrp_script is a tracker (rise/fall, timeout, weight; weight 0 forces
+// FAULT), track_interface and the instance's interface force FAULT,
+// lvs_sync_daemon makes the IPVS sync daemons follow the role, the
+// members of a vrrp_sync_group fault together (and track their scripts
+// with weight 0, as keepalived.conf(5) says), and notify_master, _backup,
+// _fault, _stop and notify (with "INSTANCE"|"GROUP", the name, the state
+// and the priority after its own arguments) run in event order, without a
+// shell, once enable_script_security is set. The log lines are
+// keepalived's ("(VI_1) Entering MASTER STATE"). On SIGTERM a MASTER sends
+// a priority-0 advert and removes its VIPs before the services go; SIGHUP
+// restarts only the instances whose configuration changed. -P runs only
+// the VRRP side, -C only the virtual servers and checks. Not run, and so
+// refused with file:line: VIPs wider than a host address, with a label or
+// a non-global scope, static_ipaddress, vrrp_garp_master_refresh and
+// vrrp_garp_lower_prio_*. A node starts as BACKUP whatever its state: the
+// election decides (state MASTER only makes keepalived's start quicker).
 package main
 
 import (

@@ -41,16 +41,21 @@ func TestConfigTestExitCodes(t *testing.T) {
 	}
 }
 
-// TestStartRefusesVRRP: until the failover package runs the VRRP side, a
-// file with any of it is refused (exit 1, every item named) unless -C.
-func TestStartRefusesVRRP(t *testing.T) {
+// TestStartRefusesBadVRRP: a VRRP side this agent cannot run as written
+// is refused before anything changes (exit 1), each problem with its
+// file:line; -C runs without it.
+func TestStartRefusesBadVRRP(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "k.conf")
-	conf := "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n}\n"
+	conf := "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    10.0.0.1/24 dev eth0 label eth0:1\n  }\n}\n"
 	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if code := run([]string{"-f", f}, &out); code != exitStart || !strings.Contains(out.String(), "k.conf:1: vrrp_instance VI_1") || !strings.Contains(out.String(), "-C") {
+	if code := run([]string{"-f", f}, &out); code != exitStart || !strings.Contains(out.String(), "k.conf:5: error: virtual_ipaddress 10.0.0.1/24: only host addresses") {
 		t.Errorf("exit %d, output %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"-t", "-f", f}, &out); code != exitTestErrors || !strings.Contains(out.String(), "k.conf:5: error:") {
+		t.Errorf("-t: exit %d, output %q", code, out.String())
 	}
 }

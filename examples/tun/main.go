@@ -51,14 +51,10 @@ func main() {
 }
 
 func run(args []string) int {
-	if cli.IsHelp(args) {
-		fmt.Println(usage)
-		return 0
-	}
-	return agent.Main("tun", args, agent.Roles(usage, map[string]func([]string) ([]agent.Step, error){
+	return agent.MainRoles("tun", usage, args, map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
-	}))
+	})
 }
 
 // tunnelFlags defines -type and -port in fs and returns the parse function

@@ -5,8 +5,9 @@
 package diag
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/golvs/lvs/internal/enum"
 )
 
 // Severity grades a Finding.
@@ -23,15 +24,7 @@ const (
 )
 
 func (s Severity) String() string {
-	switch s {
-	case SeverityNote:
-		return "note"
-	case SeverityWarning:
-		return "warning"
-	case SeverityBroken:
-		return "broken"
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
+	return enum.Name(s, "severity", []Severity{SeverityNote, SeverityWarning, SeverityBroken}, "note", "warning", "broken")
 }
 
 // Finding is one thing a check found.

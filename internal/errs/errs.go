@@ -161,6 +161,24 @@ func Invalid(pkg, op, object, field, msg string) *Error {
 	return &Error{Pkg: pkg, Op: op, Object: object, Field: field, Kind: ErrInvalid, Err: errors.New(msg)}
 }
 
+// Pkg is a package's name (Error.Pkg), and makes that package's errors:
+// each package declares `const pkg errs.Pkg = "name"` instead of its own
+// constructors.
+type Pkg string
+
+// New returns an *Error of p for op on object with the given kind and cause.
+func (p Pkg) New(op, object string, kind, cause error) *Error {
+	return &Error{Pkg: string(p), Op: op, Object: object, Kind: kind, Err: cause}
+}
+
+// Invalid returns a validation error of p naming the field.
+func (p Pkg) Invalid(op, object, field, msg string) *Error {
+	return Invalid(string(p), op, object, field, msg)
+}
+
+// Wrap is Wrap for p.
+func (p Pkg) Wrap(op string, err error) error { return Wrap(string(p), op, err) }
+
 // KindOf returns the sentinel err matches, the first of All's order, or nil.
 func KindOf(err error) error {
 	var e *Error

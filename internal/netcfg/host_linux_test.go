@@ -16,12 +16,7 @@ import (
 
 func open(t *testing.T, ns *nstest.NS) *netcfg.Host {
 	t.Helper()
-	h, err := netcfg.Open(ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	return nstest.Open(netcfg.Open(ns.Path))(t)
 }
 
 func snap(t *testing.T, h *netcfg.Host, dirs ...string) map[string]string {

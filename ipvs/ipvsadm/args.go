@@ -188,6 +188,13 @@ type optSpec struct {
 	arg   argKind
 }
 
+// shortOps are the commands given by a short option, -A to -S.
+var shortOps = map[byte]Op{
+	'A': OpAddService, 'E': OpEditService, 'D': OpDeleteService,
+	'a': OpAddServer, 'e': OpEditServer, 'd': OpDeleteServer,
+	'C': OpFlush, 'L': OpList, 'l': OpList, 'Z': OpZero, 'R': OpRestore, 'S': OpSave,
+}
+
 var optTable = []optSpec{
 	{"add-service", 'A', argNone}, {"edit-service", 'E', argNone}, {"delete-service", 'D', argNone},
 	{"clear", 'C', argNone}, {"list", 'L', argNone}, {"", 'l', argNone}, {"zero", 'Z', argNone},
@@ -370,32 +377,12 @@ func parseCommand(args []string) (cmd *Command, err *cmdError) {
 		return nil, tryHelp(c.prog)
 	}
 	toks := map[int]string{}
-	switch r.spec.short {
-	case 'A':
-		c.Op = OpAddService
-	case 'E':
-		c.Op = OpEditService
-	case 'D':
-		c.Op = OpDeleteService
-	case 'a':
-		c.Op = OpAddServer
-	case 'e':
-		c.Op = OpEditServer
-	case 'd':
-		c.Op = OpDeleteServer
-	case 'C':
-		c.Op = OpFlush
-	case 'L', 'l':
-		c.Op = OpList
-	case 'Z':
-		c.Op = OpZero
-	case 'R':
-		c.Op = OpRestore
-	case 'S':
-		c.Op = OpSave
-	case 'h':
+	switch op := shortOps[r.spec.short]; {
+	case op != OpNone:
+		c.Op = op
+	case r.spec.short == 'h':
 		return &Command{Op: OpHelp, prog: c.prog}, nil
-	case 'v':
+	case r.spec.short == 'v':
 		return &Command{Op: OpVersion, prog: c.prog}, nil
 	default:
 		switch r.spec.long {

@@ -16,25 +16,9 @@ const pkgName = "ipvsadm"
 // or names a service it has not defined), ipvsadm's message as the cause,
 // the argument at fault in Field and, for a rules file, the line in Object
 // ("line 3"). Kernel errors wrap the ipvs package's error.
-type Error = errs.Error
-
+//
 // The SDK's sentinels, the same values in every package, for errors.Is.
-var (
-	ErrInvalid      = errs.ErrInvalid
-	ErrNotExist     = errs.ErrNotExist
-	ErrExist        = errs.ErrExist
-	ErrConflict     = errs.ErrConflict
-	ErrIneffective  = errs.ErrIneffective
-	ErrPermission   = errs.ErrPermission
-	ErrNotSupported = errs.ErrNotSupported
-	ErrUnavailable  = errs.ErrUnavailable
-	ErrBusy         = errs.ErrBusy
-	ErrCanceled     = errs.ErrCanceled
-	ErrClosed       = errs.ErrClosed
-	ErrRollback     = errs.ErrRollback
-	ErrCheckFailed  = errs.ErrCheckFailed
-	ErrKernel       = errs.ErrKernel
-)
+type Error = errs.Error
 
 // kindOf is the sentinel an ipvs error matches. (ipvs's sentinels are
 // being moved onto errs; until then its own are mapped here.)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/internal/undo"
 )
 
@@ -96,6 +97,16 @@ func MainReady(name string, args []string, parse func([]string) ([]Step, error),
 		return 2
 	}
 	return ServeReady(name, steps, ready)
+}
+
+// MainRoles is Main for a program whose first argument names a role: -h
+// (cli.Help) prints usage and exits 0, and the role's parse function gets
+// the arguments after it.
+func MainRoles(name, usage string, args []string, roles map[string]func([]string) ([]Step, error)) int {
+	if cli.Help(args, usage) {
+		return 0
+	}
+	return Main(name, args, Roles(usage, roles))
 }
 
 // Roles is a parse function for Main that hands the arguments after the

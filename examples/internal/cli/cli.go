@@ -12,10 +12,15 @@ import (
 	"github.com/golvs/lvs/ipvs"
 )
 
-// IsHelp reports whether args ask for the usage (-h, -help, --help, help
-// as the first argument), for programs whose first argument is a role.
-func IsHelp(args []string) bool {
-	return len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0])
+// Help reports whether args ask for the usage (-h, -help, --help, help
+// as the first argument), for programs whose first argument is a role,
+// and prints usage to stdout when they do.
+func Help(args []string, usage string) bool {
+	if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		fmt.Println(usage)
+		return true
+	}
+	return false
 }
 
 // List parses list, the comma-separated value of flag name, with parse.

@@ -43,6 +43,6 @@ func TestScheduler(t *testing.T) {
 	assert.NoError(t, err)
 	_, err = Scheduler("bogus")
 	assert.ErrorContains(t, err, `-sched "bogus": unknown scheduler`)
-	assert.True(t, IsHelp([]string{"-h"}))
-	assert.False(t, IsHelp([]string{"director", "-h"}))
+	assert.True(t, Help([]string{"-h"}, "usage"))
+	assert.False(t, Help([]string{"director", "-h"}, "usage"))
 }

@@ -41,6 +41,9 @@ type Global struct {
 	LVSFlush             bool
 	VRRPStrict           bool
 	GARPMasterRefreshSet bool
+	// At is where each global_defs keyword was set (for problems found
+	// after parsing).
+	At map[string]Pos
 }
 
 // SyncDaemon is lvs_sync_daemon INTERFACE [INSTANCE] [id N].
@@ -68,8 +71,9 @@ type Script struct {
 	Interval time.Duration // default 1 s
 	Timeout  time.Duration // default Interval
 	Weight   int
-	Rise     int // default 1
-	Fall     int // default 1
+	Rise     int  // default 1
+	Fall     int  // default 1
+	InitFail bool // init_fail: failed until it succeeds (default: succeeded)
 }
 
 // SyncGroup is a vrrp_sync_group.
@@ -94,6 +98,9 @@ type Instance struct {
 	AuthPass                                                    string
 	Version                                                     int
 	UnicastSrc                                                  netip.Addr
+	McastSrc                                                    netip.Addr
+	GARPMasterDelay                                             *time.Duration // garp_master_delay (default: global's)
+	GARPMasterRepeat                                            *int           // garp_master_repeat (default: global's)
 	UnicastPeers                                                []netip.Addr
 	VIPs                                                        []VIP
 	TrackInterfaces                                             []string

@@ -10,7 +10,11 @@ func (p *parser) global(n *Node) {
 	g := &p.cfg.Global
 	g.GARPMasterDelay, g.GARPMasterRepeat, g.GARPRefreshRepeat = 5*time.Second, 5, 1
 	g.VRRPVersion = 2
+	if g.At == nil {
+		g.At = map[string]Pos{}
+	}
 	for _, c := range n.Children {
+		g.At[c.Key] = c.Pos
 		switch c.Key {
 		case "router_id":
 			g.RouterID, _ = p.str(c)
@@ -143,6 +147,10 @@ func (p *parser) script(n *Node) {
 			p.setInt(c, 1, 1<<20, &s.Rise)
 		case "fall":
 			p.setInt(c, 1, 1<<20, &s.Fall)
+		case "init_fail":
+			if p.flat(c, 0, 0) {
+				s.InitFail = true
+			}
 		default:
 			p.unknown(c, "vrrp_script")
 		}
@@ -221,6 +229,18 @@ func (p *parser) instance(n *Node) {
 			if p.flat(c, 1, 1) {
 				in.UnicastSrc, _ = p.addr(c, 0)
 			}
+		case "mcast_src_ip":
+			if p.flat(c, 1, 1) {
+				in.McastSrc, _ = p.addr(c, 0)
+			}
+		case "garp_master_delay":
+			var d time.Duration
+			p.setTimer(c, &d)
+			in.GARPMasterDelay = &d
+		case "garp_master_repeat":
+			v := 5
+			p.setInt(c, 1, 1<<20, &v)
+			in.GARPMasterRepeat = &v
 		case "unicast_peer":
 			if !c.Block || len(c.Args) != 0 {
 				p.errorf(c, "unicast_peer needs a block of addresses")

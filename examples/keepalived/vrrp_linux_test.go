@@ -1,0 +1,233 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/internal/nstest"
+	"github.com/golvs/lvs/internal/peers"
+)
+
+// The VRRP side against the real thing: this agent and keepalived 2.2.7
+// as the two nodes of one VRRP pair on one segment, both directions; the
+// VIP moves when the master stops (SIGTERM: a priority-0 advert), and the
+// agent runs notify scripts with keepalived's arguments.
+
+const (
+	pairVIP = "10.0.6.10"
+	pairA   = "10.0.6.1"
+	pairB   = "10.0.6.2"
+)
+
+// pairConf is one node's configuration: the same instance, its priority
+// and state, and extra lines for global_defs and the instance.
+func pairConf(state string, prio int, global, inst string) string {
+	return fmt.Sprintf(`global_defs {
+  router_id node_%d
+%s}
+vrrp_instance VI_1 {
+  state %s
+  interface eth0
+  virtual_router_id 61
+  priority %d
+  advert_int 1
+  authentication {
+    auth_type PASS
+    auth_pass s3cret
+  }
+  virtual_ipaddress {
+    %s/32 dev eth0
+  }
+%s}
+`, prio, global, state, prio, pairVIP, inst)
+}
+
+// vrrpPair is the segment: nodes a and b.
+func vrrpPair(t *testing.T) (a, b *nstest.NS) {
+	a, b = nstest.New(t), nstest.New(t)
+	pf := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s + "/24")} }
+	nstest.Segment(t, "br0",
+		nstest.Member{NS: a, Name: "eth0", Addrs: pf(pairA)},
+		nstest.Member{NS: b, Name: "eth0", Addrs: pf(pairB)})
+	return a, b
+}
+
+// startOurs runs this agent in ns on conf, with a notify script that
+// appends its arguments to the returned file.
+func startOurs(t *testing.T, ns *nstest.NS, conf func(notify string) string, args ...string) (*peers.Process, string, string) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "notify.log")
+	script := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+log+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(cf, []byte(conf(script)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := filepath.Join(dir, "ours.pid")
+	p := peers.Start(t, ns, dir, ours, append([]string{"-n", "-l", "-D", "-f", cf, "-p", pid}, args...)...)
+	return p, log, pid
+}
+
+// holdsVIP says whether ns has the pair's VIP on eth0.
+func holdsVIP(t *testing.T, ns *nstest.NS) bool {
+	return strings.Contains(ns.Exec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0"), " "+pairVIP+"/32 ")
+}
+
+// waitVIP waits, at most d, until want alone holds the VIP.
+func waitVIP(t *testing.T, d time.Duration, want, other *nstest.NS, logs ...*peers.Process) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		hw, ho := holdsVIP(t, want), holdsVIP(t, other)
+		if hw && !ho {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, p := range logs {
+				fmt.Fprintf(&b, "\n%s:\n%s", p.Name, p.Log())
+			}
+			t.Fatalf("after %v: VIP on the wanted node %v, on the other %v%s", d, hw, ho, b.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitText waits, at most d, until text shows in what read returns.
+func waitText(t *testing.T, d time.Duration, what string, read func() string, text string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(read(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %q within %v:\n%s", what, text, d, read())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readFile(name string) func() string {
+	return func() string { b, _ := os.ReadFile(name); return string(b) }
+}
+
+// TestVRRPPairWithKeepalived runs this agent and keepalived 2.2.7 as one
+// VRRP pair (auth_type PASS), each way: the higher priority holds the VIP,
+// the other is BACKUP, the sync daemons follow the roles; our failing
+// track_script hands the VIP over and its recovery takes it back; a
+// priority-only SIGHUP is made in place; the master's SIGTERM (priority 0)
+// moves the VIP to the other at once, and the stopped node leaves no VIP
+// or sync daemon behind. Notify scripts get keepalived's arguments.
+func TestVRRPPairWithKeepalived(t *testing.T) {
+	const move = 30 * time.Second
+	t.Run("ours-master", func(t *testing.T) {
+		t.Parallel()
+		a, b := vrrpPair(t)
+		// Both run the IPVS sync daemon: the master's while MASTER.
+		const syncd = "  lvs_sync_daemon eth0 VI_1 id 61\n"
+		ka := peers.Keepalived(t, b, pairConf("BACKUP", 100, syncd, ""))
+		// A vrrp_script of weight -60 fails while the file down exists:
+		// 150-60 < 100 hands the VIP to keepalived until it goes.
+		down := filepath.Join(t.TempDir(), "down")
+		op, notes, _ := startOurs(t, a, func(notify string) string {
+			return "vrrp_script chk {\n  script \"/bin/sh -c 'test ! -e " + down + "'\"\n  interval 1\n  weight -60\n  fall 2\n  rise 2\n}\n" +
+				pairConf("MASTER", 150, syncd+"  enable_script_security\n  vrrp_garp_master_delay 1\n  vrrp_garp_master_repeat 2\n",
+					"  notify "+notify+"\n  track_script {\n    chk\n  }\n")
+		}, "-P")
+		waitVIP(t, 60*time.Second, a, b, op, ka)
+		waitText(t, move, "ours", op.Log, "(VI_1) Entering MASTER STATE")
+		waitText(t, move, "keepalived", ka.Log, "(VI_1) Entering BACKUP STATE")
+		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 MASTER 150")
+		daemons := func(ns *nstest.NS) func() string {
+			return func() string { return ns.Exec(t, "ipvsadm", "-L", "--daemon") }
+		}
+		waitText(t, move, "ours' sync daemons", daemons(a), "master sync daemon (mcast=eth0, syncid=61")
+		waitText(t, move, "keepalived's sync daemons", daemons(b), "backup sync daemon (mcast=eth0, syncid=61")
+
+		// track_script: the failing script lowers our priority below
+		// keepalived's, which takes over; its recovery takes the VIP back.
+		if err := os.WriteFile(down, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitVIP(t, move, b, a, op, ka)
+		waitText(t, move, "ours", op.Log, "(VI_1) Changing effective priority from 150 to 90")
+		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 BACKUP 90")
+		if err := os.Remove(down); err != nil {
+			t.Fatal(err)
+		}
+		waitVIP(t, move, a, b, op, ka)
+		waitText(t, move, "ours", op.Log, "(VI_1) Changing effective priority from 90 to 150")
+		waitText(t, move, "ours' sync daemons", daemons(a), "master sync daemon (mcast=eth0, syncid=61")
+
+		t0 := time.Now()
+		if err := op.Stop(); err != nil {
+			t.Fatalf("ours on SIGTERM: %v\n%s", err, op.Log())
+		}
+		tk := waitVIP(t, move, b, a, op, ka)
+		t.Logf("keepalived MASTER %.2fs after SIGTERM of ours", tk.Sub(t0).Seconds())
+		waitText(t, move, "keepalived", ka.Log, "(VI_1) Entering MASTER STATE")
+		for _, want := range []string{"(VI_1) sent 0 priority", "(VI_1) removing VIPs."} {
+			if !strings.Contains(op.Log(), want) {
+				t.Errorf("ours did not log %q:\n%s", want, op.Log())
+			}
+		}
+		if got := readFile(notes)(); !strings.Contains(got, "INSTANCE VI_1 STOP 150") {
+			t.Errorf("notify calls:\n%s\nwant INSTANCE VI_1 STOP 150", got)
+		}
+		waitText(t, move, "keepalived's sync daemons", daemons(b), "master sync daemon (mcast=eth0, syncid=61")
+		if out := daemons(a)(); strings.TrimSpace(out) != "" {
+			t.Errorf("ours left a sync daemon:\n%s", out)
+		}
+	})
+	t.Run("keepalived-master", func(t *testing.T) {
+		t.Parallel()
+		a, b := vrrpPair(t)
+		ka := peers.Keepalived(t, a, pairConf("MASTER", 150, "", ""))
+		waitVIP(t, 60*time.Second, a, b, ka)
+		ourConf := func(prio int) func(string) string {
+			return func(notify string) string {
+				return pairConf("BACKUP", prio, "  enable_script_security\n", "  notify_backup \""+notify+" backup-only\"\n  notify "+notify+"\n")
+			}
+		}
+		op, notes, pid := startOurs(t, b, ourConf(100))
+		waitText(t, move, "ours", op.Log, "(VI_1) Entering BACKUP STATE")
+		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 BACKUP 100")
+		if got := readFile(notes)(); !strings.Contains(got, "backup-only") {
+			t.Errorf("notify_backup did not run:\n%s", got)
+		}
+
+		t0 := time.Now()
+		if err := ka.Stop(); err != nil {
+			t.Fatalf("keepalived on SIGTERM: %v", err)
+		}
+		tm := waitVIP(t, move, b, a, op, ka)
+		t.Logf("ours MASTER %.2fs after SIGTERM of keepalived", tm.Sub(t0).Seconds())
+		waitText(t, move, "ours", op.Log, "(VI_1) Entering MASTER STATE")
+		waitText(t, move, "notify", readFile(notes), "INSTANCE VI_1 MASTER 100")
+
+		// SIGHUP with only the priority changed: set in place, no
+		// priority-0 advert, the VIP stays.
+		cf := filepath.Join(filepath.Dir(pid), "keepalived.conf")
+		if err := os.WriteFile(cf, []byte(ourConf(120)(filepath.Join(filepath.Dir(pid), "notify.sh"))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(pidOf(t, pid), syscall.SIGHUP)
+		waitText(t, move, "ours", op.Log, "(VI_1) Changing effective priority from 100 to 120")
+		if strings.Contains(op.Log(), "sent 0 priority") || !holdsVIP(t, b) {
+			t.Errorf("the reload bounced the instance:\n%s", op.Log())
+		}
+
+		if err := op.Stop(); err != nil {
+			t.Fatalf("ours on SIGTERM: %v\n%s", err, op.Log())
+		}
+		if holdsVIP(t, b) {
+			t.Errorf("ours left the VIP:\n%s", b.Exec(t, "ip", "addr"))
+		}
+	})
+}

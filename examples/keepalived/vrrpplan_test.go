@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golvs/lvs/director"
+	"github.com/golvs/lvs/examples/keepalived/internal/conf"
+	"github.com/golvs/lvs/failover"
+)
+
+const planConf = `global_defs {
+  enable_script_security
+  vrrp_garp_master_delay 2
+  vrrp_garp_master_repeat 3
+  vrrp_garp_interval 0.01
+  lvs_sync_daemon eth1 VI_1 id 7
+}
+vrrp_script chk {
+  script "/bin/true x"
+  interval 2
+  weight -20
+  rise 2
+  fall 3
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+  notify /bin/g
+}
+vrrp_instance VI_1 {
+  state MASTER
+  interface eth1
+  virtual_router_id 51
+  priority 150
+  advert_int 1
+  nopreempt
+  preempt_delay 4
+  authentication {
+    auth_type PASS
+    auth_pass abcdefghij
+  }
+  unicast_src_ip 10.1.0.1
+  unicast_peer {
+    10.1.0.2
+  }
+  virtual_ipaddress {
+    192.0.2.10 dev eth0
+    192.0.2.11/32 dev eth0 scope global
+    10.1.0.100 
+  }
+  track_interface {
+    eth2
+  }
+  track_script {
+    chk
+  }
+  garp_master_delay 0
+  notify_master /bin/m
+  notify "/bin/n a"
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 52
+  virtual_ipaddress {
+    2001:db8::10
+  }
+}
+`
+
+func parseText(t *testing.T, text string) *conf.Config {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "k.conf")
+	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, probs := conf.Parse(f)
+	if c == nil {
+		t.Fatalf("parse: %v", probs)
+	}
+	return c
+}
+
+// TestPlanVRRP: every keyword of the VRRP side reaches the vrrp and
+// failover configurations, with keepalived's defaults.
+func TestPlanVRRP(t *testing.T) {
+	plan, probs := planVRRP(parseText(t, planConf))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if len(plan.insts) != 2 || len(plan.groups) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	p := plan.insts[0]
+	v := p.vrrp
+	if v.Interface != "eth1" || v.VRID != 51 || v.Priority != 150 || v.Version != 2 || v.AdvertInterval != time.Second ||
+		!v.NoPreempt || v.PreemptDelay != 0 || v.AuthPass != "abcdefgh" || v.Source != netip.MustParseAddr("10.1.0.1") ||
+		len(v.UnicastPeers) != 1 || len(v.VIPs) != 3 {
+		t.Errorf("vrrp %+v", v)
+	}
+	if strings.Join(p.devs, ",") != "eth0,eth1" || len(p.vips["eth0"]) != 2 || len(p.vips["eth1"]) != 1 {
+		t.Errorf("devices %v, VIPs %v", p.devs, p.vips)
+	}
+	// The first VIP's device has the main client: it tracks the
+	// instance's interface, and has the sync daemon.
+	fc := p.failoverConfig("eth0")
+	if fc.Interface != "eth0" || strings.Join(fc.TrackInterfaces, ",") != "eth2,eth1" || fc.Priority != 150 ||
+		fc.Sync != (failover.Sync{Mode: failover.SyncFollow, Interface: "eth1", SyncID: 7}) {
+		t.Errorf("main failover config %+v", fc)
+	}
+	if x := p.failoverConfig("eth1"); x.Sync.Mode != failover.SyncOff || len(x.TrackInterfaces) != 0 || x.Identity == fc.Identity {
+		t.Errorf("second failover config %+v", x)
+	}
+	if fc.Identity != "keepalived:VI_1@eth0" {
+		t.Errorf("identity %q", fc.Identity)
+	}
+	// garp_master_delay 0 in the instance: no second burst.
+	if p.burst != (director.Gratuitous{Count: 3, Interval: 10 * time.Millisecond}) || p.secondDelay >= 0 {
+		t.Errorf("garp %+v then %v", p.burst, p.secondDelay)
+	}
+	// In a sync group, scripts track with weight 0.
+	if len(p.scripts) != 1 || p.scripts[0].weight != 0 || p.scripts[0].rise != 2 || p.scripts[0].fall != 3 || p.scripts[0].interval != 2*time.Second {
+		t.Errorf("scripts %+v", p.scripts)
+	}
+	if p.notify.master != "/bin/m" || p.notify.any != "/bin/n a" || p.group == nil || p.group.name != "G" {
+		t.Errorf("notify %+v group %+v", p.notify, p.group)
+	}
+	q := plan.insts[1]
+	if q.vrrp.Version != 3 || q.priority != 100 || q.secondDelay != 2*time.Second || q.burst.Count != 3 {
+		t.Errorf("VI_2: version %d, priority %d, garp %v %+v", q.vrrp.Version, q.priority, q.secondDelay, q.burst)
+	}
+}
+
+// TestPlanVRRPProblems: what the agent cannot run as written is an error
+// with file:line, before anything changes.
+func TestPlanVRRPProblems(t *testing.T) {
+	inst := func(body string) string {
+		return "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n" + body + "}\n"
+	}
+	vip := "  virtual_ipaddress {\n    10.0.0.1\n  }\n"
+	for _, tc := range []struct{ conf, want string }{
+		{inst("  virtual_ipaddress {\n    10.0.0.1/24\n  }\n"), "k.conf:5: error: virtual_ipaddress 10.0.0.1/24: only host addresses"},
+		{inst("  virtual_ipaddress {\n    10.0.0.1 label eth0:1\n  }\n"), "k.conf:5: error: virtual_ipaddress 10.0.0.1/32: label"},
+		{inst("  virtual_ipaddress {\n    10.0.0.1 scope link\n  }\n"), "k.conf:5: error: virtual_ipaddress 10.0.0.1/32: scope link"},
+		{inst("  virtual_ipaddress {\n    10.0.0.1\n    10.0.0.1\n  }\n"), "k.conf:6: error: virtual_ipaddress 10.0.0.1 is listed twice"},
+		{inst(""), "k.conf:1: error: vrrp_instance VI_1 has no virtual_ipaddress"},
+		{inst(vip + "  advert_int 1.5\n"), "k.conf:1: error: vrrp_instance VI_1: "},
+		{inst(vip + "  unicast_peer {\n    2001:db8::1\n  }\n"), "k.conf:1: error: vrrp_instance VI_1: "},
+		{"static_ipaddress {\n  10.0.0.9\n}\n" + inst(vip), "k.conf:2: error: static_ipaddress"},
+		{"global_defs {\n  vrrp_garp_master_refresh 60\n}\n" + inst(vip), "k.conf:2: error: vrrp_garp_master_refresh"},
+		{"global_defs {\n  lvs_sync_daemon eth0 VI_9\n}\n" + inst(vip), "k.conf:2: error: lvs_sync_daemon: no vrrp_instance VI_9"},
+		{"global_defs {\n  lvs_sync_daemon eth0\n}\n" + inst(vip), "k.conf:2: error: lvs_sync_daemon in global_defs needs"},
+		{"global_defs {\n  lvs_sync_daemon eth0 VI_1\n}\n" + inst(vip+"  lvs_sync_daemon eth0\n"), "k.conf:10: error: a second lvs_sync_daemon"},
+		{inst(vip) + strings.Replace(inst(vip), "VI_1", "VI_2", 1), "k.conf:8: error: vrrp_instance VI_2: virtual_router_id 51 on eth0 is vrrp_instance VI_1's too"},
+	} {
+		c := parseText(t, tc.conf)
+		_, probs := planVRRP(c)
+		var got []string
+		for _, p := range probs {
+			got = append(got, filepath.Base(p.Pos.File)+":"+strings.SplitN(p.String(), ":", 2)[1])
+		}
+		if !strings.Contains(strings.Join(got, "\n"), tc.want) {
+			t.Errorf("%s\nproblems:\n%s\nwant %q", tc.conf, strings.Join(got, "\n"), tc.want)
+		}
+	}
+	// -C ignores the VRRP side, as keepalived's -C runs none of it.
+	f := filepath.Join(t.TempDir(), "k.conf")
+	if err := os.WriteFile(f, []byte("static_ipaddress {\n  10.0.0.9\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := load(f, options{checkOnly: true}, &logger{w: io.Discard}); err != nil {
+		t.Errorf("-C: %v", err)
+	}
+	if _, _, err := load(f, options{}, &logger{w: io.Discard}); err == nil {
+		t.Error("without -C: no error")
+	}
+}
+
+// FuzzPlanVRRP feeds arbitrary files through the parser and the VRRP
+// plan: never a panic, and a plan only without problems.
+func FuzzPlanVRRP(f *testing.F) {
+	f.Add(planConf)
+	f.Add("vrrp_instance X {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n 1.2.3.4 dev d\n }\n}\n")
+	f.Add("global_defs {\n lvs_sync_daemon e X id 3\n}\nvrrp_sync_group G {\n group {\n X\n X\n }\n}\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		read := func(string) ([]byte, error) { return []byte(s), nil }
+		glob := func(string) ([]string, error) { return nil, nil }
+		c, _ := conf.ParseFS("k.conf", read, glob)
+		if c == nil {
+			return
+		}
+		plan, probs := planVRRP(c)
+		if (plan == nil) == (len(probs) == 0) {
+			t.Fatalf("plan %v with problems %v", plan, probs)
+		}
+		if plan != nil {
+			for _, p := range plan.insts {
+				if err := p.vrrp.Validate(); err != nil {
+					t.Fatalf("planned an invalid vrrp config: %v", err)
+				}
+				if len(p.devs) == 0 || len(p.vips[p.devs[0]]) == 0 {
+					t.Fatalf("instance %s without a main device", p.name)
+				}
+			}
+		}
+	})
+}
+
+// TestScriptRiseFall: a vrrp_script succeeds after rise successes in a
+// row and fails after fall failures in a row, starting succeeded (or
+// failed with init_fail).
+func TestScriptRiseFall(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "ok")
+	script := filepath.Join(dir, "chk.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntest -e "+flag+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newScriptRun(scriptPlan{name: "chk", cmd: script, interval: 20 * time.Millisecond, timeout: time.Second, rise: 2, fall: 2}, &logger{w: io.Discard})
+	if s.check(context.Background()) != nil {
+		t.Fatal("not succeeded at start")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.run(ctx)
+	wait := func(ok bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for (s.check(ctx) == nil) != ok {
+			if time.Now().After(deadline) {
+				t.Fatalf("script did not become ok=%v", ok)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait(false)
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wait(true)
+	if s := newScriptRun(scriptPlan{initFail: true}, &logger{w: io.Discard}); s.check(ctx) == nil {
+		t.Error("init_fail: succeeded at start")
+	}
+}
+
+// TestNotifyArguments: notify gets keepalived's four arguments after its
+// own, after the notify_STATE script, in order.
+func TestNotifyArguments(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	script := filepath.Join(dir, "n.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := newNotifier(&logger{w: io.Discard})
+	r := &instRun{side: &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: n},
+		p: &instPlan{name: "VI_1", notify: notifyCmds{master: "'" + script + "' master-only", any: script + " x"}}, prio: 150, failing: map[string]bool{}}
+	r.event(failover.Event{Kind: failover.EventRole, From: failover.Backup, To: failover.Master})
+	r.event(failover.Event{Kind: failover.EventPriority, Priority: 130})
+	r.event(failover.Event{Kind: failover.EventRole, From: failover.Master, To: failover.Stopped})
+	n.close(10 * time.Second)
+	b, _ := os.ReadFile(out)
+	if got, want := string(b), "master-only\nx INSTANCE VI_1 MASTER 150\nx INSTANCE VI_1 STOP 130\n"; got != want {
+		t.Errorf("notify calls:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestSyncGroupFaultsTogether: a member in FAULT on its own account (an
+// interface, a weight-0 script) fails the others' group tracker, not its
+// own, so that the group recovers once the cause goes; the group's notify
+// runs with "GROUP".
+func TestSyncGroupFaultsTogether(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	script := filepath.Join(dir, "n.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	side := &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: newNotifier(&logger{w: io.Discard})}
+	gp := &groupPlan{name: "G", members: []string{"A", "B"}, notify: notifyCmds{any: script}}
+	g := &groupRun{p: gp, members: map[string]*instRun{}}
+	mk := func(name string) *instRun {
+		r := &instRun{side: side, p: &instPlan{name: name, group: gp}, group: g, failing: map[string]bool{}}
+		g.join(r)
+		return r
+	}
+	a, b := mk("A"), mk("B")
+	ctx := context.Background()
+	for _, r := range []*instRun{a, b} {
+		r.event(failover.Event{Kind: failover.EventRole, From: failover.Init, To: failover.Master})
+	}
+	a.event(failover.Event{Kind: failover.EventTracker, Tracker: "interface eth1", Err: io.EOF})
+	if a.groupCheck(ctx) != nil || b.groupCheck(ctx) == nil {
+		t.Errorf("A's interface down: A's group check %v, B's %v", a.groupCheck(ctx), b.groupCheck(ctx))
+	}
+	a.event(failover.Event{Kind: failover.EventRole, From: failover.Master, To: failover.Fault})
+	b.event(failover.Event{Kind: failover.EventTracker, Tracker: "vrrp_sync_group G", Err: io.EOF})
+	b.event(failover.Event{Kind: failover.EventRole, From: failover.Master, To: failover.Fault})
+	if a.groupCheck(ctx) != nil {
+		t.Error("B's fault, caused by the group, holds A in FAULT")
+	}
+	a.event(failover.Event{Kind: failover.EventTracker, Tracker: "interface eth1"})
+	if b.groupCheck(ctx) != nil {
+		t.Error("A recovered, B's group check still fails")
+	}
+	side.notify.close(10 * time.Second)
+	got, _ := os.ReadFile(out)
+	if want := "GROUP G MASTER 0\nGROUP G FAULT 0\n"; !strings.Contains(string(got), want) {
+		t.Errorf("group notify calls:\n%s\nwant them to contain:\n%s", got, want)
+	}
+}
+
+// TestReloadPriorityInPlace: a reload that changes only a priority is
+// made in place (no restart, so no priority-0 advert); anything else
+// restarts the instance.
+func TestReloadPriorityInPlace(t *testing.T) {
+	p1, _ := planVRRP(parseText(t, planConf))
+	p2, _ := planVRRP(parseText(t, strings.Replace(planConf, "priority 150", "priority 120", 1)))
+	p3, _ := planVRRP(parseText(t, strings.Replace(planConf, "advert_int 1", "advert_int 2", 1)))
+	if !onlyPriority(p1.insts[0], p2.insts[0]) || onlyPriority(p1.insts[0], p3.insts[0]) {
+		t.Errorf("priority alone: %v; advert_int too: %v", onlyPriority(p1.insts[0], p2.insts[0]), onlyPriority(p1.insts[0], p3.insts[0]))
+	}
+	weighted := strings.Replace(strings.Replace(planConf, "    VI_1\n", "", 1), "priority 150", "priority 120", 1)
+	p4, _ := planVRRP(parseText(t, weighted))
+	p5, _ := planVRRP(parseText(t, strings.Replace(weighted, "priority 120", "priority 110", 1)))
+	if onlyPriority(p4.insts[0], p5.insts[0]) {
+		t.Error("with a weighted script, a priority change is made in place")
+	}
+}
