@@ -105,7 +105,9 @@
 // a second dump, with datagrams of a size chosen so that none ends where
 // one of the first did and one of the two ends with room to spare, must
 // list the same services in the same order (a run both skipped would have
-// to sit after a datagram's end they share). While other namespaces churn
+// to sit after a datagram's end they share; an end whose next datagram
+// begins with a repeat skipped nothing, so inserts elsewhere, which only
+// cause repeats, never stop a listing). While other namespaces churn
 // so fast that no two dumps prove each other (six tries), the call fails
 // with ErrBusy, and Apply plans nothing: try again. One case is left
 // unproven: a table that fits in one datagram of NLMSG_GOODSIZE (about

@@ -19,14 +19,16 @@ func (c *Client) Services(ctx context.Context) ([]ServiceInfo, error) {
 	// datagrams make the next one repeat some of ours (dropped) or skip
 	// some, and a skip leaves no trace. Each datagram is filled under
 	// the kernel's lock, so a skip can only be a run of services right
-	// after a datagram's end. Hence a dump is taken as it is when it
-	// came in one datagram that had room for another service (the
-	// kernel ended it at the end of the table: see tailProven), and
-	// otherwise only once a second dump, with datagrams of another size,
-	// lists the same services in the same order, no datagram of one ends
-	// where a datagram of the other ends (a run both skipped would sit
-	// after an end they share), and one of the two ends with room to
-	// spare (no run after the last service). The sizes of the second
+	// after a datagram's end, and never after an end whose next
+	// datagram begins with a repeat (its resume was not past ours).
+	// Hence a dump is taken as it is when it came in one datagram that
+	// had room for another service (the kernel ended it at the end of
+	// the table: see tailProven), and otherwise only once a second dump,
+	// with datagrams of another size, lists the same services in the
+	// same order, no datagram of one ends where a datagram of the other
+	// ends, repeats aside (a run both skipped would sit after an end they
+	// share), and one of the two ends with room to spare (no run after
+	// the last service). The sizes of the second
 	// dump's datagrams are chosen so: the messages of the first are
 	// packed as the kernel packs them. /proc/net/ip_vs is no help: the
 	// kernel resumes its reads by a position counted among this
@@ -84,7 +86,8 @@ const maxServices = 1 << 18
 type servicesDump struct {
 	svcs []ServiceInfo // repeats dropped
 	// ends holds, for each datagram that carried a service but the
-	// last, how many services (repeats dropped) came up to its end.
+	// last, how many services (repeats dropped) came up to its end,
+	// unless the next datagram began with a repeat (see listServices).
 	ends []int
 	// last is the length in bytes of the last datagram that carried a
 	// service, and size the datagram size asked for (0: the pool's).
@@ -150,22 +153,26 @@ func (c *Client) listServices(ctx context.Context, size int) (*servicesDump, err
 		if n == 0 {
 			continue
 		}
-		for _, s := range all[i : i+n] {
-			if slot, found := keys.lookup(&s.ServiceKey, keyAt); found < 0 {
+		for j, s := range all[i : i+n] {
+			slot, found := keys.lookup(&s.ServiceKey, keyAt)
+			if j == 0 && i > 0 && found < 0 {
+				// A datagram that starts with a service not listed
+				// yet may have been resumed past some. One that starts
+				// with a repeat was resumed at or before where the
+				// last one stopped, so nothing was skipped there.
+				d.ends = append(d.ends, len(d.svcs))
+			}
+			if found < 0 {
 				keys.slots[slot] = int32(len(d.svcs) + 1)
 				d.svcs = append(d.svcs, s)
-				d.msgs = append(d.msgs, lens[i])
+				d.msgs = append(d.msgs, lens[i+j])
 			}
-			i++
 		}
-		d.ends = append(d.ends, len(d.svcs))
+		i += n
 		d.last = gramBy[g]
 	}
 	if i != len(all) { // messages before any datagram was counted: a transport that does not count
 		return nil, newError("list services", "", ErrKernel, fmt.Errorf("%d of %d services came outside any datagram", len(all)-i, len(all)))
-	}
-	if len(d.ends) > 0 {
-		d.ends = d.ends[:len(d.ends)-1]
 	}
 	return d, nil
 }
