@@ -142,6 +142,8 @@ type constSink struct {
 	f  *family
 }
 
+func (s *constSink) values() bool { return true }
+
 func (s *constSink) family(f *family) { s.f = f }
 
 func (s *constSink) sample(ls *labelSet, v uint64) { s.float(ls, float64(v)) }

@@ -121,6 +121,8 @@ type textSink struct {
 	f   *family
 }
 
+func (t *textSink) values() bool { return false }
+
 func (t *textSink) family(f *family) {
 	t.f = f
 	t.buf = append(t.buf, f.head...)
