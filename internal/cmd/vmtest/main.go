@@ -31,6 +31,8 @@ type options struct {
 	timeout time.Duration
 	out     string
 	count   int
+	// bench and benchtime: -test.bench and -test.benchtime in the VM.
+	bench, benchtime string
 	// sequential runs the kernels one after the other instead of at once.
 	sequential bool
 	// noAutoload names the kernels booted with module autoloading off.
@@ -51,6 +53,8 @@ func main() {
 	flag.BoolVar(&o.race, "race", true, "build the tests with the race detector (needs cgo and gcc on the host)")
 	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
 	flag.BoolVar(&o.sequential, "sequential", false, "run the kernels one after the other (default: at once, each in its own VM)")
+	flag.StringVar(&o.bench, "bench", "", "run the benchmarks matching this regexp in the VM (-test.bench; with -run '^$' for them alone, -race=false for real figures)")
+	flag.StringVar(&o.benchtime, "benchtime", "", "-test.benchtime for -bench (e.g. 5x)")
 	flag.IntVar(&o.count, "count", 1, "run each kernel test this many times (-test.count), to hunt flaky tests")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
 	flag.StringVar(&noAutoload, "noautoload", "6.12", "kernels booted with module autoloading off, each package loading only its testdata/modules.txt (comma-separated, or none)")
@@ -355,6 +359,12 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		}
 		if o.count > 1 {
 			targs = append(targs, fmt.Sprintf("-test.count=%d", o.count))
+		}
+		if o.bench != "" {
+			targs = append(targs, "-test.bench="+o.bench)
+			if o.benchtime != "" {
+				targs = append(targs, "-test.benchtime="+o.benchtime)
+			}
 		}
 		fmt.Fprintf(&script, "runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
 	}
