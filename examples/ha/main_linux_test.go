@@ -82,15 +82,21 @@ func (p *pair) ha(t *testing.T, ns *nstest.NS, prio int, extra ...string) *peers
 }
 
 // keepalived starts keepalived in ns as a DR director of the same service,
-// with the sync daemon when sync is set.
-func (p *pair) keepalived(t *testing.T, ns *nstest.NS, self string, prio int, preemptDelay int, sync bool) *peers.Process {
+// with the sync daemon when sync is set, advertising to unicastPeer instead
+// of multicast when it is given.
+func (p *pair) keepalived(t *testing.T, ns *nstest.NS, self string, prio int, preemptDelay int, sync bool, unicastPeer ...string) *peers.Process {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id ka_%s\n", self)
 	if sync {
 		b.WriteString("  lvs_sync_daemon eth0 VI_1 id 51\n")
 	}
 	b.WriteString("}\n")
-	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n  advert_int 1\n  mcast_src_ip %s\n", prio, self)
+	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n  advert_int 1\n", prio)
+	if len(unicastPeer) > 0 {
+		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", self, strings.Join(unicastPeer, "\n    "))
+	} else {
+		fmt.Fprintf(&b, "  mcast_src_ip %s\n", self)
+	}
 	if preemptDelay > 0 {
 		fmt.Fprintf(&b, "  preempt_delay %d\n", preemptDelay)
 	}
@@ -418,4 +424,37 @@ func TestPairTimes(t *testing.T) {
 			p.takeover(t, "crash: "+tc.name+" -> "+tc.name, t0, p.a, p.b, false)
 		})
 	}
+}
+
+// VRRP to unicast peers (no multicast adverts) between ha (-unicast-peer)
+// and keepalived (unicast_peer): ha is MASTER and alone answers ARP for the
+// VIP; stopped, keepalived takes over from its priority-0 advert (well
+// before a master-down interval); restarted, ha preempts back.
+func TestHAUnicastKeepalived(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	p.keepalived(t, p.b, addrB, 100, 0, false, addrA)
+	ha := p.ha(t, p.a, 150, "-unicast-peer", addrB)
+	waitLog(t, ha, "state MASTER", 30*time.Second)
+	waitHolder(t, 30*time.Second, p.a, p.b)
+	vip, src := netip.MustParseAddr(vipAddr), netip.MustParseAddr(addrCl)
+	macA := p.a.HardwareAddr(t, "eth0")
+	if got := p.cl.Answerers(t, "eth0", src, vip, 2*time.Second, nil); len(got) != 1 || got[0] != macA {
+		t.Fatalf("answering ARP for the VIP: %q, want only ha's %s", got, macA)
+	}
+
+	t0 := time.Now()
+	ha.Terminate()
+	tk := waitHolder(t, 30*time.Second, p.b, p.a)
+	if d := tk.Sub(t0); d > 2500*time.Millisecond {
+		t.Errorf("keepalived took the VIP %v after ha's SIGTERM: it waited for the master-down timer, not the priority-0 advert", d)
+	} else {
+		t.Logf("graceful, unicast: keepalived holds the VIP %.2fs after SIGTERM of ha (polled)", d.Seconds())
+	}
+	if err := ha.Wait(); err != nil {
+		t.Fatalf("ha's exit: %v\n%s", err, ha.Log())
+	}
+	ha = p.ha(t, p.a, 150, "-unicast-peer", addrB)
+	waitLog(t, ha, "state MASTER", 30*time.Second)
+	waitHolder(t, 30*time.Second, p.a, p.b)
 }
