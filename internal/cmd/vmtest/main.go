@@ -514,7 +514,10 @@ unload() {
 	# devices' modules until then: retry, bounded.
 	while :; do
 		left=$(cut -d' ' -f1 /proc/modules | grep -vxF -f /lvs/modules.boot)
-		[ -z "$left" ] && return 0
+		if [ -z "$left" ]; then
+			echo "=== vmtest: $rel: its modules unloaded in $(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")s"
+			return 0
+		fi
 		for m in $left; do rmmod "$m" 2>/dev/null; done
 		if awk "BEGIN{exit !($EPOCHREALTIME-$t0 > 60)}"; then
 			echo "FAIL $rel: modules still loaded 60s after its tests:" $left
