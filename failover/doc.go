@@ -38,7 +38,11 @@
 // than 3 packets, can be lost in a crash. A node returning with a higher
 // priority should not take the VIP back before it has learnt the live
 // connections: give it a preempt delay (vrrp.Config.PreemptDelay) of a
-// few seconds, longer than the sync interval, or SyncBoth.
+// few seconds, longer than the sync interval, or SyncBoth: its backup
+// daemon runs in Fault too, so a node whose tracker failed keeps learning
+// the connections its peer serves and can preempt as soon as it recovers
+// (TestKernelSyncBoth shows a session opened while the node was in Fault
+// surviving its immediate failback).
 //
 // # Tracking
 //

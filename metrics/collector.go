@@ -47,7 +47,7 @@ type Collector struct {
 	timeout time.Duration
 	sources []Source
 	groups  Groups
-	gzip    sync.Pool // *gzip.Writer, reused across ServeHTTP's scrapes
+	gzip    sync.Pool // *gzipper, reused across ServeHTTP's scrapes
 	// readTable reads the table (readKernel; a synthetic table in tests).
 	readTable func(context.Context) reading
 }
@@ -110,14 +110,31 @@ func (c *Collector) read(ctx context.Context) reading {
 	}
 }
 
-// readKernel is readTable's default: the client's Snapshot, global
-// counters and daemons.
+// readKernel is readTable's default: the client's Snapshot, and beside
+// it, on another socket and thread, the global counters and daemons (a
+// Snapshot is one system call after another, waiting on the kernel; the
+// two small reads need not wait for it).
 func (c *Collector) readKernel(ctx context.Context) reading {
 	var r reading
-	if r.svcs, r.err = c.client.Snapshot(ctx); r.err == nil {
-		if r.global, r.err = c.client.GlobalStats(ctx); r.err == nil {
-			r.daemons, r.err = c.client.Daemons(ctx)
+	var side struct {
+		global  ipvs.Stats
+		daemons []ipvs.Daemon
+		err     error
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if side.global, side.err = c.client.GlobalStats(ctx); side.err == nil {
+			side.daemons, side.err = c.client.Daemons(ctx)
 		}
+	}()
+	r.svcs, r.err = c.client.Snapshot(ctx)
+	<-done
+	if r.err == nil {
+		r.global, r.daemons, r.err = side.global, side.daemons, side.err
+	}
+	if r.err != nil {
+		r.svcs = nil
 	}
 	return r
 }
@@ -141,6 +158,8 @@ type constSink struct {
 	ch chan<- prometheus.Metric
 	f  *family
 }
+
+func (s *constSink) values() bool { return true }
 
 func (s *constSink) family(f *family) { s.f = f }
 

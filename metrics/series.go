@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -56,55 +57,108 @@ func fam(name, help string, counter bool, labels ...string) *family {
 
 // labelSet is one series' label values (in the family's label order) and
 // their exposition text, {name="value",...}, built once per scrape and
-// shared by every family of that service or destination.
+// shared by every family of that service or destination. The values are
+// kept only for the registry path (a labeler's values); the text path
+// needs the text alone.
 type labelSet struct {
 	values []string
-	text   string
+	text   []byte
 }
 
-func newLabelSet(names []string, values []string) labelSet {
+// labeler builds one scrape's label sets: their texts appended to one
+// arena (a few allocations for the whole scrape, none per series), their
+// values only when values is set.
+type labeler struct {
+	arena  []byte
+	values bool
+}
+
+// reserve makes room in the arena for about n more bytes.
+func (l *labeler) reserve(n int) {
+	if cap(l.arena)-len(l.arena) < n {
+		l.arena = make([]byte, 0, n)
+	}
+}
+
+// set returns the label set of names and values.
+func (l *labeler) set(names, values []string) labelSet {
 	if len(names) == 0 {
 		return labelSet{}
 	}
-	var b strings.Builder
-	n := 2
-	for i, name := range names {
-		n += len(name) + len(values[i]) + 4
+	start := len(l.arena)
+	l.arena = l.open(names, values)
+	l.arena = append(l.arena[:len(l.arena)-1], '}')
+	ls := labelSet{text: l.arena[start:len(l.arena):len(l.arena)]}
+	if l.values {
+		ls.values = values
 	}
-	b.Grow(n)
-	b.WriteByte('{')
-	for i, n := range names {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(n)
-		b.WriteString(`="`)
-		escapeLabel(&b, values[i])
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return labelSet{values: values, text: b.String()}
+	return ls
 }
 
-// escapeLabel writes v as the text format quotes a label value.
-func escapeLabel(b *strings.Builder, v string) {
+// open appends the text of names and values to the arena as a label set
+// left open for more labels: {name="value",...,name="value", (with the
+// trailing comma), and returns the arena.
+func (l *labeler) open(names, values []string) []byte {
+	b := append(l.arena, '{')
+	for i, n := range names {
+		b = append(append(b, n...), `="`...)
+		b = appendEscaped(b, values[i])
+		b = append(b, `",`...)
+	}
+	return b
+}
+
+// prefix is open's text kept in the arena, for dest.
+func (l *labeler) prefix(names, values []string) []byte {
+	start := len(l.arena)
+	l.arena = l.open(names, values)
+	return l.arena[start:len(l.arena):len(l.arena)]
+}
+
+// dest returns the label set of a destination: its service's labels
+// (prefix, as open made it, and their values) followed by the address
+// and port labels, in that order.
+func (l *labeler) dest(prefix []byte, svc []string, addrName, portName string, a netip.Addr, port uint16) labelSet {
+	start := len(l.arena)
+	b := append(l.arena, prefix...)
+	b = append(append(b, addrName...), `="`...)
+	b = a.Unmap().AppendTo(b)
+	b = append(append(append(b, `",`...), portName...), `="`...)
+	b = strconv.AppendUint(b, uint64(port), 10)
+	b = append(b, `"}`...)
+	l.arena = b
+	ls := labelSet{text: b[start:len(b):len(b)]}
+	if l.values {
+		v := make([]string, len(svc), len(svc)+2)
+		copy(v, svc)
+		ls.values = append(v, a.Unmap().String(), strconv.Itoa(int(port)))
+	}
+	return ls
+}
+
+// appendEscaped appends v as the text format quotes a label value.
+func appendEscaped(b []byte, v string) []byte {
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; c {
 		case '\\':
-			b.WriteString(`\\`)
+			b = append(b, `\\`...)
 		case '"':
-			b.WriteString(`\"`)
+			b = append(b, `\"`...)
 		case '\n':
-			b.WriteString(`\n`)
+			b = append(b, `\n`...)
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
+	return b
 }
 
 // sink receives the series of one scrape, family by family: each family's
 // samples follow its start, as the text format requires.
 type sink interface {
+	// values says whether the sink needs the label values (the registry
+	// path) or only their text.
+	values() bool
 	family(f *family)
 	sample(ls *labelSet, v uint64)
 	float(ls *labelSet, v float64)
@@ -209,13 +263,14 @@ func emit(s sink, r *reading, took time.Duration, groups Groups) {
 	}
 	s.sample(&none, 1)
 
+	l := &labeler{values: s.values()}
 	if groups&NodeExporter != 0 {
 		g := &r.global
 		for i, f := range nodeGlobal {
 			s.family(f)
 			s.sample(&none, statField(g, i))
 		}
-		emitNode(s, r)
+		emitNode(s, l, r)
 	}
 	if groups&Global != 0 {
 		for i, f := range globalStats {
@@ -225,7 +280,7 @@ func emit(s sink, r *reading, took time.Duration, groups Groups) {
 		if len(r.daemons) > 0 {
 			s.family(daemonFam)
 			for _, d := range r.daemons {
-				ls := newLabelSet(daemonLabels, []string{d.Interface, d.State.String(), strconv.Itoa(int(d.SyncID))})
+				ls := l.set(daemonLabels, []string{d.Interface, d.State.String(), strconv.Itoa(int(d.SyncID))})
 				s.sample(&ls, 1)
 			}
 		}
@@ -233,11 +288,20 @@ func emit(s sink, r *reading, took time.Duration, groups Groups) {
 	if groups&(Services|Destinations) == 0 || len(r.svcs) == 0 {
 		return
 	}
-	svcLS := make([]labelSet, len(r.svcs))
 	nd := 0
 	for i := range r.svcs {
-		svcLS[i] = newLabelSet(svcLabels, serviceLabels(&r.svcs[i].ServiceKey))
 		nd += len(r.svcs[i].Destinations)
+	}
+	// A service's labels take up to about 90 bytes, a destination's 150
+	// (IPv4; more for IPv6, and the arena grows).
+	l.reserve(len(r.svcs)*2*90 + nd*150)
+	svcLS := make([]labelSet, len(r.svcs))
+	svcVals := make([][]string, len(r.svcs))
+	svcOpen := make([][]byte, len(r.svcs))
+	for i := range r.svcs {
+		svcVals[i] = serviceLabels(&r.svcs[i].ServiceKey)
+		svcLS[i] = l.set(svcLabels, svcVals[i])
+		svcOpen[i] = l.prefix(svcLabels, svcVals[i])
 	}
 	if groups&Services != 0 {
 		for k, f := range svcStats {
@@ -257,12 +321,9 @@ func emit(s sink, r *reading, took time.Duration, groups Groups) {
 	dstLS := make([]labelSet, 0, nd)
 	dsts := make([]*ipvs.DestinationInfo, 0, nd)
 	for i := range r.svcs {
-		sv := svcLS[i].values
 		for j := range r.svcs[i].Destinations {
 			d := &r.svcs[i].Destinations[j]
-			lv := make([]string, 0, len(dstLabels))
-			lv = append(append(lv, sv...), d.Address.Unmap().String(), strconv.Itoa(int(d.Port)))
-			dstLS = append(dstLS, newLabelSet(dstLabels, lv))
+			dstLS = append(dstLS, l.dest(svcOpen[i], svcVals[i], "server_address", "server_port", d.Address, d.Port))
 			dsts = append(dsts, d)
 		}
 	}
@@ -290,7 +351,7 @@ type nodeSum struct{ active, inactive, weight uint64 }
 // destinations whose label sets coincide, which only fwmark services can
 // share (it cannot tell an IPv4 fwmark service from an IPv6 one with the
 // same mark); so do we, in first-seen order.
-func emitNode(s sink, r *reading) {
+func emitNode(s sink, l *labeler, r *reading) {
 	nd := 0
 	for i := range r.svcs {
 		nd += len(r.svcs[i].Destinations)
@@ -298,17 +359,25 @@ func emitNode(s sink, r *reading) {
 	if nd == 0 {
 		return
 	}
+	// A destination's labels take about 140 bytes (IPv4; more for IPv6,
+	// and the arena grows); a service's open prefix about 110.
+	l.reserve(nd*140 + len(r.svcs)*110)
 	ls := make([]labelSet, 0, nd)
 	sums := make([]nodeSum, 0, nd)
 	var marked map[nodeKey]int
 	for i := range r.svcs {
+		if len(r.svcs[i].Destinations) == 0 {
+			continue
+		}
 		sk := nodeServiceLabels(&r.svcs[i].ServiceKey)
+		open := l.prefix(nodeLabels[:4], sk[:4])
+		fwmark := r.svcs[i].Fwmark != 0
 		for j := range r.svcs[i].Destinations {
 			d := &r.svcs[i].Destinations[j]
-			k := sk
-			k[4], k[5] = d.Address.Unmap().String(), strconv.Itoa(int(d.Port))
 			n := len(sums)
-			if r.svcs[i].Fwmark != 0 {
+			if fwmark {
+				k := sk
+				k[4], k[5] = d.Address.Unmap().String(), strconv.Itoa(int(d.Port))
 				if marked == nil {
 					marked = make(map[nodeKey]int)
 				}
@@ -319,7 +388,7 @@ func emitNode(s sink, r *reading) {
 				}
 			}
 			if n == len(sums) {
-				ls = append(ls, newLabelSet(nodeLabels, k[:]))
+				ls = append(ls, l.dest(open, sk[:4], "remote_address", "remote_port", d.Address, d.Port))
 				sums = append(sums, nodeSum{})
 			}
 			sums[n].active += uint64(d.ActiveConns)

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bufio"
 	"compress/gzip"
 	"context"
 	"io"
@@ -31,25 +32,19 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r := c.read(ctx)
 	took := time.Since(start)
 
-	var out io.Writer = w
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	t := &textSink{w: w}
 	if acceptsGzip(req.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
-		gz, _ := c.gzip.Get().(*gzip.Writer)
-		if gz == nil {
-			// Fastest level: a scrape's text is repetitive, and the
-			// scrape's CPU is what this path saves.
-			gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
-		} else {
-			gz.Reset(w)
+		z, _ := c.gzip.Get().(*gzipper)
+		if z == nil {
+			z = newGzipper()
 		}
-		defer func() {
-			gz.Close()
-			c.gzip.Put(gz)
-		}()
-		out = gz
+		defer c.gzip.Put(z)
+		t.compressWith(z, w)
+	} else {
+		t.buf = make([]byte, 0, textChunk+4<<10)
 	}
-	t := &textSink{w: out, buf: make([]byte, 0, 64<<10)}
 	emit(t, &r, took, c.groups)
 	if len(c.sources) > 0 {
 		reg := prometheus.NewRegistry()
@@ -57,10 +52,9 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if err == nil {
 			var fams []*dto.MetricFamily
 			fams, err = reg.Gather()
-			t.flush()
 			for _, f := range fams {
 				if t.err == nil {
-					_, t.err = expfmt.MetricFamilyToText(out, f)
+					_, t.err = expfmt.MetricFamilyToText(t, f)
 				}
 			}
 		}
@@ -70,7 +64,29 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			t.buf = append(t.buf, "# lvs sources: "+strings.ReplaceAll(err.Error(), "\n", " ")+"\n"...)
 		}
 	}
-	t.flush()
+	t.close()
+}
+
+// gzipper is ServeHTTP's compression: a gzip writer (fastest level: a
+// scrape's text is repetitive, and the scrape's CPU is what this path
+// saves) writing through a buffer large enough that the compressed answer
+// goes out in a few system calls, and the text sink's two buffers.
+type gzipper struct {
+	gz   *gzip.Writer
+	bw   *bufio.Writer
+	bufs [2][]byte
+}
+
+// textChunk is how much text the sink collects before handing it on.
+const textChunk = 60 << 10
+
+func newGzipper() *gzipper {
+	z := &gzipper{bw: bufio.NewWriterSize(io.Discard, 64<<10)}
+	z.gz, _ = gzip.NewWriterLevel(z.bw, gzip.BestSpeed)
+	for i := range z.bufs {
+		z.bufs[i] = make([]byte, 0, textChunk+4<<10)
+	}
+	return z
 }
 
 // sourceScrape is one scrape's Sources as a collector, for the registry
@@ -113,13 +129,49 @@ func acceptsGzip(h string) bool {
 	return false
 }
 
-// textSink writes the series in the text format, buffered.
+// textSink writes the series in the text format, buffered. With a
+// gzipper, a goroutine of its own compresses each full buffer while the
+// sink fills the other.
 type textSink struct {
 	w   io.Writer
 	buf []byte
 	err error
 	f   *family
+	// full takes the buffers to compress, free gives them back, and
+	// done has the compression's error once full is closed (nil full:
+	// no compression).
+	full, free chan []byte
+	done       chan error
 }
+
+// compressWith starts compressing the sink's text with z to w.
+func (t *textSink) compressWith(z *gzipper, w io.Writer) {
+	z.bw.Reset(w)
+	z.gz.Reset(z.bw)
+	t.full, t.free, t.done = make(chan []byte, 1), make(chan []byte, len(z.bufs)), make(chan error, 1)
+	for _, b := range z.bufs {
+		t.free <- b[:0]
+	}
+	t.buf = <-t.free
+	go func() {
+		var err error
+		for b := range t.full {
+			if err == nil {
+				_, err = z.gz.Write(b)
+			}
+			t.free <- b[:0]
+		}
+		if err == nil {
+			err = z.gz.Close()
+		}
+		if err == nil {
+			err = z.bw.Flush()
+		}
+		t.done <- err
+	}()
+}
+
+func (t *textSink) values() bool { return false }
 
 func (t *textSink) family(f *family) {
 	t.f = f
@@ -138,16 +190,47 @@ func (t *textSink) float(ls *labelSet, v float64) {
 	t.end()
 }
 
+// Write appends p, for the Sources' families (expfmt writes them).
+func (t *textSink) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) >= textChunk {
+		t.flush()
+	}
+	return len(p), nil
+}
+
 func (t *textSink) end() {
 	t.buf = append(t.buf, '\n')
-	if len(t.buf) >= 60<<10 {
+	if len(t.buf) >= textChunk {
 		t.flush()
 	}
 }
 
+// flush hands the buffer on: to the compression, which gives a free one
+// back, or straight to w.
 func (t *textSink) flush() {
-	if t.err == nil && len(t.buf) > 0 {
+	if len(t.buf) == 0 {
+		return
+	}
+	if t.full != nil {
+		t.full <- t.buf
+		t.buf = <-t.free
+		return
+	}
+	if t.err == nil {
 		_, t.err = t.w.Write(t.buf)
 	}
 	t.buf = t.buf[:0]
+}
+
+// close flushes the rest and waits for the compression to finish.
+func (t *textSink) close() {
+	t.flush()
+	if t.full != nil {
+		close(t.full)
+		if err := <-t.done; t.err == nil {
+			t.err = err
+		}
+		t.full = nil
+	}
 }

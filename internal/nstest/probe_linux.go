@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,4 +195,28 @@ func (s *ndSolicitor) answer(b []byte) string {
 		}
 	}
 	return ""
+}
+
+// Neigh returns the link-layer address of the namespace's neighbour entry
+// for a (any device), or "" when it has none.
+func (n *NS) Neigh(t testing.TB, a netip.Addr) string {
+	t.Helper()
+	var mac string
+	err := n.Do(func() error {
+		fam := netlink.FAMILY_V4
+		if a.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		ns, err := netlink.NeighList(0, fam)
+		for _, e := range ns {
+			if x, ok := netip.AddrFromSlice(e.IP); ok && x.Unmap() == a && e.HardwareAddr != nil {
+				mac = e.HardwareAddr.String()
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("nstest: neighbours in %s: %v", n.Name, err)
+	}
+	return mac
 }

@@ -79,7 +79,21 @@ func (p *Process) Stop() error {
 	if exited, err := p.Exited(); exited {
 		return err
 	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	p.Terminate()
+	return p.Wait()
+}
+
+// Terminate sends SIGTERM and returns at once (a test timing what follows
+// on the wire); Wait then waits for the exit.
+func (p *Process) Terminate() {
+	if exited, _ := p.Exited(); !exited {
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	}
+}
+
+// Wait waits (bounded) for the peer to exit, then kills it. It returns the
+// peer's exit error, if any.
+func (p *Process) Wait() error {
 	select {
 	case <-p.done:
 		return p.err

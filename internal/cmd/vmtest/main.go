@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,8 @@ type options struct {
 	timeout time.Duration
 	out     string
 	count   int
+	// bench and benchtime: -test.bench and -test.benchtime in the VM.
+	bench, benchtime string
 	// sequential runs the kernels one after the other instead of at once.
 	sequential bool
 	// noAutoload names the kernels booted with module autoloading off.
@@ -51,6 +54,8 @@ func main() {
 	flag.BoolVar(&o.race, "race", true, "build the tests with the race detector (needs cgo and gcc on the host)")
 	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "limit for each kernel's run; each test binary gets 2m less")
 	flag.BoolVar(&o.sequential, "sequential", false, "run the kernels one after the other (default: at once, each in its own VM)")
+	flag.StringVar(&o.bench, "bench", "", "run the benchmarks matching this regexp in the VM (-test.bench; with -run '^$' for them alone, -race=false for real figures)")
+	flag.StringVar(&o.benchtime, "benchtime", "", "-test.benchtime for -bench (e.g. 5x)")
 	flag.IntVar(&o.count, "count", 1, "run each kernel test this many times (-test.count), to hunt flaky tests")
 	flag.StringVar(&o.out, "out", "", "host directory receiving the guest's $LVS_VM_OUT, per kernel")
 	flag.StringVar(&noAutoload, "noautoload", "6.12", "kernels booted with module autoloading off, each package loading only its testdata/modules.txt (comma-separated, or none)")
@@ -311,6 +316,7 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	}
 	fmt.Fprintf(&script, "cd /lvs\n")
 	tools := map[string]bool{}
+	var jobs []goJob
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(p.rel, "/", "_")
 		if p.rel == "." {
@@ -322,14 +328,7 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 			args = append(args, "-race")
 		}
 		args = append(args, p.importPath)
-		fmt.Printf("vmtest: go %s\n", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = p.mod
-		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, "", fmt.Errorf("building the tests of %s: %w", p.importPath, err)
-		}
+		jobs = append(jobs, goJob{dir: p.mod, env: env, args: args, what: "the tests of " + p.importPath})
 		guestBin := "/lvs/tests/" + name + ".test"
 		files = append(files, vm.File{Host: bin, Guest: guestBin})
 		guestDir := path.Join("/lvs/src", p.rel)
@@ -356,23 +355,62 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 		if o.count > 1 {
 			targs = append(targs, fmt.Sprintf("-test.count=%d", o.count))
 		}
+		if o.bench != "" {
+			targs = append(targs, "-test.bench="+o.bench)
+			if o.benchtime != "" {
+				targs = append(targs, "-test.benchtime="+o.benchtime)
+			}
+		}
 		fmt.Fprintf(&script, "runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
 	}
 	for t := range tools {
 		bin := filepath.Join(work, "bin", path.Base(t))
-		fmt.Printf("vmtest: go build -o %s %s\n", bin, t)
 		dir, pkg := buildTarget(root, t)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, "", fmt.Errorf("building %s (vmbuild.txt): %w", t, err)
-		}
+		jobs = append(jobs, goJob{dir: dir, env: append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"),
+			args: []string{"build", "-o", bin, pkg}, what: t + " (vmbuild.txt)"})
 		files = append(files, vm.File{Host: bin, Guest: "/lvs/bin/" + path.Base(t)})
+	}
+	if err := runGoJobs(ctx, jobs); err != nil {
+		return nil, "", err
 	}
 	script.WriteString(scriptTail)
 	return files, script.String(), nil
+}
+
+// goJob is one go command of the build.
+type goJob struct {
+	dir, what string
+	env, args []string
+}
+
+// runGoJobs runs the builds two at a time (more on a bigger host): one go
+// test -c mostly waits on its single-threaded link, so two keep 2 cores
+// busy, where one after the other took a minute for the whole tree. Each
+// job's output is printed whole when it ends.
+func runGoJobs(ctx context.Context, jobs []goJob) error {
+	sem := make(chan struct{}, max(2, runtime.NumCPU()))
+	errs := make([]error, len(jobs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cmd := exec.CommandContext(ctx, "go", j.args...)
+			cmd.Dir, cmd.Env = j.dir, j.env
+			out, err := cmd.CombinedOutput()
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Printf("vmtest: go %s\n%s", strings.Join(j.args, " "), out)
+			if err != nil {
+				errs[i] = fmt.Errorf("building %s: %w", j.what, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // sourceFiles lists the module's files (without .git and other hidden or
@@ -486,7 +524,10 @@ unload() {
 	# devices' modules until then: retry, bounded.
 	while :; do
 		left=$(cut -d' ' -f1 /proc/modules | grep -vxF -f /lvs/modules.boot)
-		[ -z "$left" ] && return 0
+		if [ -z "$left" ]; then
+			echo "=== vmtest: $rel: its modules unloaded in $(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")s"
+			return 0
+		fi
 		for m in $left; do rmmod "$m" 2>/dev/null; done
 		if awk "BEGIN{exit !($EPOCHREALTIME-$t0 > 60)}"; then
 			echo "FAIL $rel: modules still loaded 60s after its tests:" $left
@@ -495,6 +536,17 @@ unload() {
 		fi
 		sleep 0.2
 	done
+}
+# The guest's busy and total CPU time (jiffies, all CPUs) from /proc/stat,
+# and the share busy between two readings: a package far from 100% spends
+# its time waiting (timers, sleeps), one near it is bound by the emulation.
+cpustat() {
+	local cpu user nice sys idle iowait irq softirq rest
+	read cpu user nice sys idle iowait irq softirq rest </proc/stat
+	echo $((user + nice + sys + irq + softirq)) $((user + nice + sys + irq + softirq + idle + iowait))
+}
+cpubusy() {
+	awk -v a="$1" -v b="$2" 'BEGIN{split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; printf "%.0f%%", (t > 0 ? 100 * (y[1] - x[1]) / t : 0)}'
 }
 runtest() {
 	local rel=$1 dir=$2 bin=$3 mods=$4
@@ -510,8 +562,10 @@ runtest() {
 			return
 		fi
 	fi
+	local c0=$(cpustat)
 	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@")
 	local rc=$?
+	echo "=== vmtest: $rel: guest CPUs busy $(cpubusy "$c0" "$(cpustat)")"
 	[ "$LVS_VM_AUTOLOAD" = 0 ] && unload "$rel"
 	local dt=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")
 	if [ $rc -eq 0 ]; then
