@@ -16,7 +16,11 @@ type Client struct {
 	b       backend
 	backend Backend
 	closeFn func() error
-	mu      sync.Mutex
+	// closeOnce makes a second Close a no-op: closing the namespace
+	// descriptor twice would close whatever file took its number.
+	closeOnce sync.Once
+	closeErr  error
+	mu        sync.Mutex
 	// h is the namespace on the host (internal/netcfg): its records own
 	// the rules Add installs, under Config.Identity, and its host-wide lock
 	// makes read-modify-writes of the rules host-wide.
@@ -66,11 +70,13 @@ func ruleRes(r Rule) string { return "fwmark " + r.String() }
 func (c *Client) Backend() Backend { return c.backend }
 
 // Close releases the client's resources. It leaves the rules in place.
+// Closing again does nothing.
 func (c *Client) Close() error {
 	if c == nil || c.closeFn == nil {
 		return nil
 	}
-	return c.closeFn()
+	c.closeOnce.Do(func() { c.closeErr = c.closeFn() })
+	return c.closeErr
 }
 
 // Rules lists the installed rules in canonical form, sorted by their text.

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ type lab struct {
 	sources   []netip.Addr // IPv4 clients
 	sources6  []netip.Addr // IPv6 clients
 	directors []*nstest.NS
+	// probePort is the last source port unreachable used: ports below
+	// the ephemeral range, so that a probe never reuses the 4-tuple of
+	// an earlier connection whose IPVS entry (kept for minutes after
+	// it closed) would forward it whatever the marks say.
+	probePort atomic.Uint32
 }
 
 func vipOf(i int) netip.Addr  { return netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}) }
@@ -166,10 +172,15 @@ func newLab(t *testing.T, directors int) *lab {
 // get fetches http://dst:port/ from the client namespace with source
 // address src and returns the body (the real server's name).
 func (l *lab) get(src, dst netip.Addr, port uint16) (string, error) {
+	return l.getFrom(src, 0, dst, port)
+}
+
+// getFrom is get from source port srcPort (0: an ephemeral one).
+func (l *lab) getFrom(src netip.Addr, srcPort int, dst netip.Addr, port uint16) (string, error) {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := l.client.Do(func() (err error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, FallbackDelay: -1}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice(), Port: srcPort}, FallbackDelay: -1}
 			c, err = d.DialContext(ctx, network, addr)
 			return err
 		})
@@ -190,8 +201,12 @@ func (l *lab) get(src, dst netip.Addr, port uint16) (string, error) {
 // emulated VM can miss one ARP or ND round). A refused or reset connection,
 // or an answer, ends it.
 func (l *lab) getRetry(src, dst netip.Addr, port uint16) (body string, err error) {
+	return l.getRetryFrom(src, 0, dst, port)
+}
+
+func (l *lab) getRetryFrom(src netip.Addr, srcPort int, dst netip.Addr, port uint16) (body string, err error) {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		body, err = l.get(src, dst, port)
+		body, err = l.getFrom(src, srcPort, dst, port)
 		var ne net.Error
 		transient := errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EHOSTUNREACH)
 		if !transient || time.Now().After(deadline) {
@@ -205,7 +220,7 @@ func (l *lab) getRetry(src, dst netip.Addr, port uint16) (body string, err error
 func (l *lab) unreachable(t *testing.T, src, dst netip.Addr) {
 	t.Helper()
 	for _, port := range []uint16{80, 443} {
-		body, err := l.getRetry(src, dst, port)
+		body, err := l.getRetryFrom(src, 20000+int(l.probePort.Add(1)%10000), dst, port)
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("%v port %d without marks: got %q, %v; want connection refused by the director", dst, port, body, err)
 		}

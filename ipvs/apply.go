@@ -337,9 +337,8 @@ func (c *Client) Apply(ctx context.Context, desired State, opts *ApplyOptions) (
 // applier is what Apply needs of a table: the kernel's through a Client,
 // or another (see ApplyTo).
 type applier interface {
-	// snapshot lists the services keep accepts, with their destinations;
-	// want is the desired state (see Client.snapshot).
-	snapshot(ctx context.Context, keep func(ServiceKey) bool, want *desiredIndex) ([]ServiceSnapshot, error)
+	// snapshot lists the services keep accepts, with their destinations.
+	snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error)
 	// send makes the writes of p (see Client.send).
 	send(ctx context.Context, p *plan) ([]error, error)
 }

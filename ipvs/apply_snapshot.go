@@ -2,7 +2,6 @@ package ipvs
 
 import (
 	"context"
-	"errors"
 )
 
 // ServiceSnapshot is a service with its destinations, as read from the
@@ -24,56 +23,19 @@ type multiDumper interface {
 // socket. The kernel runs one dump per socket at a time (a second gets
 // EBUSY), so the destination dumps cannot share a datagram.
 func (c *Client) Snapshot(ctx context.Context) ([]ServiceSnapshot, error) {
-	return c.snapshot(ctx, nil, nil)
+	return c.snapshot(ctx, nil)
 }
 
 // snapshot is Snapshot restricted to the services keep accepts (nil: all).
 // The listing comes first, checked as Services does. (Checking it instead
 // with a second listing on another socket while the destinations are read
 // was slower: the kernel serialises the two on one lock.)
-//
-// Apply passes its desired services as want: where the listing took
-// several datagrams, each desired service it lacks is looked up on its
-// own before Apply would create it, and one that exists means the
-// listing, confirmed as it was, missed it: ErrBusy, and nothing is
-// planned from it.
-func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool, want *desiredIndex) ([]ServiceSnapshot, error) {
-	svcs, several, err := c.services(ctx)
+func (c *Client) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
+	svcs, err := c.Services(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if several && want != nil {
-		if err := c.confirmMissing(ctx, svcs, want); err != nil {
-			return nil, err
-		}
-	}
 	return c.withDests(ctx, svcs, keep)
-}
-
-// confirmMissing looks up each service of want that svcs lacks.
-func (c *Client) confirmMissing(ctx context.Context, svcs []ServiceInfo, want *desiredIndex) error {
-	listed := make([]bool, len(want.svcs))
-	for i := range svcs {
-		if idx, ok := want.find(svcs[i].ServiceKey); ok {
-			listed[idx] = true
-		}
-	}
-	for idx, ok := range listed {
-		if ok {
-			continue
-		}
-		k := want.svcs[idx].ServiceKey
-		_, err := c.Service(ctx, k)
-		switch {
-		case errors.Is(err, ErrNotExist):
-			continue
-		case err != nil:
-			return err
-		}
-		return newError("list services", k.String(), ErrBusy,
-			errors.New("the listing missed this service while another namespace changed its services: try again"))
-	}
-	return nil
 }
 
 // withDests reads the destinations of the services of svcs keep accepts.

@@ -24,7 +24,7 @@ func ApplyTo(ctx context.Context, t Table, desired State, opts *ApplyOptions) (A
 type tableApplier struct{ t Table }
 
 // snapshot reads the whole table: its listing needs no confirming.
-func (a tableApplier) snapshot(ctx context.Context, keep func(ServiceKey) bool, _ *desiredIndex) ([]ServiceSnapshot, error) {
+func (a tableApplier) snapshot(ctx context.Context, keep func(ServiceKey) bool) ([]ServiceSnapshot, error) {
 	snap, err := a.t.Snapshot(ctx)
 	if err != nil {
 		return nil, err

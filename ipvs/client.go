@@ -34,8 +34,9 @@ type request struct {
 	cmd   uint8
 	dump  bool
 	attrs []byte
-	// datagrams, if set, counts the datagrams a dump's answer came in.
-	datagrams *int
+	// onDatagram, if set, is called with the length of each datagram
+	// of the answer, before its messages.
+	onDatagram func(n int)
 }
 
 // transport carries requests to the kernel; the Linux one uses netlink
@@ -51,6 +52,13 @@ type transport interface {
 	// requests whose fate is unknown then carry it too.
 	batch(ctx context.Context, reqs []request) ([]error, error)
 	close() error
+}
+
+// sizedDumper is implemented by transports that can run a dump on a
+// socket of its own whose datagrams hold size bytes (see Services and
+// goodSize); others run it as any dump.
+type sizedDumper interface {
+	dumpSized(ctx context.Context, req request, size int, fn func(cmd uint8, b []byte) error) error
 }
 
 // Close releases the client's sockets. Calls in flight fail.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,11 @@ import (
 type fakeTransport struct {
 	reqs    []request
 	replies func(req request) ([][]byte, error)
+	// gram, if set, sends each message of a reply in a datagram of its
+	// own of that many bytes; otherwise a reply is one small datagram.
+	gram int
+	// sized records the sizes asked of dumpSized.
+	sized []int
 }
 
 func (f *fakeTransport) do(_ context.Context, req request, fn func(uint8, []byte) error) error {
@@ -27,12 +31,23 @@ func (f *fakeTransport) do(_ context.Context, req request, fn func(uint8, []byte
 		return nil
 	}
 	msgs, err := f.replies(req)
+	if req.onDatagram != nil && f.gram == 0 {
+		req.onDatagram(100)
+	}
 	for _, m := range msgs {
+		if req.onDatagram != nil && f.gram != 0 {
+			req.onDatagram(f.gram)
+		}
 		if cerr := fn(0, m); cerr != nil {
 			return cerr
 		}
 	}
 	return err
+}
+
+func (f *fakeTransport) dumpSized(ctx context.Context, req request, size int, fn func(uint8, []byte) error) error {
+	f.sized = append(f.sized, size)
+	return f.do(ctx, req, fn)
 }
 
 func (f *fakeTransport) batch(ctx context.Context, reqs []request) ([]error, error) {
@@ -471,129 +486,5 @@ func TestStopDaemonWithoutAcknowledgement(t *testing.T) {
 				t.Fatalf("requests %+v: want stop, then list", f.reqs)
 			}
 		})
-	}
-}
-
-// TestServicesConfirmsMultiDatagramListings: a listing the kernel sent in
-// several datagrams is confirmed by a second, keys-only one; repeats (a
-// block the kernel sent again) are dropped, a skip makes it list again.
-func TestServicesConfirmsMultiDatagramListings(t *testing.T) {
-	key := func(port uint16) ServiceKey {
-		return ServiceKey{Family: IPv4, Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: port}
-	}
-	svc := func(port uint16) []byte {
-		var w attrWriter
-		serviceAttr(&w, &Service{ServiceKey: key(port), Scheduler: RoundRobin})
-		return w.b
-	}
-	listing := func(ports ...uint16) [][]byte {
-		var out [][]byte
-		for _, p := range ports {
-			out = append(out, svc(p))
-		}
-		return out
-	}
-	tests := []struct {
-		name     string
-		listings [][][]byte // the kernel's answers to dumps, in turn
-		want     []uint16   // nil: ErrBusy
-		dumps    int
-	}{
-		{"agree", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
-		{"second repeats a block", [][][]byte{listing(1, 2, 3, 4), listing(1, 2, 3, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 2},
-		{"first repeats a block", [][][]byte{listing(1, 2, 1, 2, 3), listing(1, 2, 3)}, []uint16{1, 2, 3}, 2},
-		{"second skips one", [][][]byte{listing(1, 2, 3, 4), listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 4},
-		{"first skipped one", [][][]byte{listing(1, 3, 4), listing(1, 2, 3, 4), listing(1, 2, 3, 4)}, []uint16{1, 2, 3, 4}, 3},
-		{"keys agree with an earlier full listing", [][][]byte{listing(1, 2), listing(1, 5), listing(3), listing(1, 2)}, []uint16{1, 2}, 4},
-		{"second has one more", [][][]byte{listing(1, 2), listing(1, 2, 5), listing(1, 2, 5)}, []uint16{1, 2, 5}, 3},
-		{"two full listings alike do not confirm each other", [][][]byte{listing(1, 2), listing(3), listing(1, 2), listing(4), listing(1, 2), listing(5), listing(1, 2), listing(6)}, nil, maxListings},
-		{"never agree", [][][]byte{listing(1), listing(2), listing(3), listing(4), listing(5), listing(6), listing(7), listing(8)}, nil, maxListings},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dumps := 0
-			f := &fakeTransport{replies: func(req request) ([][]byte, error) {
-				if req.cmd != cmdGetService || !req.dump {
-					t.Fatalf("request %d: cmd %d dump %v", dumps, req.cmd, req.dump)
-				}
-				if req.datagrams != nil {
-					*req.datagrams = 2
-				}
-				dumps++
-				return tt.listings[dumps-1], nil
-			}}
-			got, err := (&Client{t: f}).Services(context.Background())
-			if tt.want == nil {
-				checkOneKind(t, tt.name, err, ErrBusy)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ports []uint16
-			for _, s := range got {
-				ports = append(ports, s.Port)
-			}
-			if !slices.Equal(ports, tt.want) || dumps != tt.dumps {
-				t.Errorf("got ports %v after %d listings, want %v after %d", ports, dumps, tt.want, tt.dumps)
-			}
-		})
-	}
-}
-
-// TestApplyRefusesAListingThatMissedAService: two multi-datagram listings
-// agree but miss a service that a lookup finds: Apply plans nothing
-// (no create that would fail with EEXIST) and fails with ErrBusy.
-func TestApplyRefusesAListingThatMissedAService(t *testing.T) {
-	key := func(port uint16) ServiceKey {
-		return ServiceKey{Family: IPv4, Protocol: TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: port}
-	}
-	svc := func(port uint16) []byte {
-		return encode(func(w *attrWriter) { serviceAttr(w, &Service{ServiceKey: key(port), Scheduler: RoundRobin}) })
-	}
-	var writes int
-	f := &fakeTransport{replies: func(req request) ([][]byte, error) {
-		switch {
-		case req.cmd == cmdGetService && req.dump:
-			if req.datagrams != nil {
-				*req.datagrams = 2
-			}
-			return [][]byte{svc(1), svc(3)}, nil // 2 is missing
-		case req.cmd == cmdGetService:
-			return [][]byte{svc(2)}, nil // but it exists
-		case req.cmd == cmdGetDest:
-			return nil, nil
-		}
-		writes++
-		return nil, nil
-	}}
-	var desired State
-	for _, p := range []uint16{1, 2, 3} {
-		desired.Services = append(desired.Services, ServiceState{Service: Service{ServiceKey: key(p), Scheduler: RoundRobin}})
-	}
-	_, err := (&Client{t: f}).Apply(context.Background(), desired, nil)
-	checkOneKind(t, "apply from a listing that missed a service", err, ErrBusy)
-	if writes != 0 {
-		t.Errorf("%d writes sent from an unconfirmed listing", writes)
-	}
-	// Where the lookup agrees that it is missing, Apply creates it.
-	f.replies = func(req request) ([][]byte, error) {
-		switch {
-		case req.cmd == cmdGetService && req.dump:
-			if req.datagrams != nil {
-				*req.datagrams = 2
-			}
-			return [][]byte{svc(1), svc(3)}, nil
-		case req.cmd == cmdGetService:
-			return nil, eSRCH
-		case req.cmd == cmdGetDest:
-			return nil, nil
-		}
-		writes++
-		return nil, nil
-	}
-	res, err := (&Client{t: f}).Apply(context.Background(), desired, nil)
-	if err != nil || res.Writes() != 1 || writes != 1 {
-		t.Errorf("apply: %v, %v, %d writes sent", res, err, writes)
 	}
 }

@@ -95,32 +95,25 @@
 //
 // The kernel keeps the services of every namespace in one table and
 // resumes a services dump that spans several datagrams by position in it,
-// so services another namespace adds or deletes during a dump can make it
-// repeat or skip one of ours (ipvsadm shows this too, under containers).
-// Services, and Snapshot and Apply through it, read 32 KiB datagrams
-// (about a hundred services each), drop repeats, and never return a
-// listing of several datagrams that no listing of another kind confirmed:
-// full listings in 32 KiB datagrams alternate with listings of the keys
-// only in page-sized ones, whose boundaries (where a disturbance strikes)
-// fall elsewhere, up to eight in all, and a full listing is returned once
-// a keys-only one agrees with it. Apply, before creating a service such a listing lacks,
-// looks it up on its own. While another namespace churns so fast that no
-// listing is confirmed, or a lookup finds a service the listing missed,
-// the call fails with ErrBusy and Apply plans nothing: try again.
-// (/proc/net/ip_vs is no way out: its reads resume by position in the
-// same shared table.) What is left is narrow: a disturbed listing can only
-// lack services (never hold one that did not exist, nor wrong values: each
-// datagram is filled under the kernel's lock), and only right after one of
-// its datagram boundaries; a wrong listing is returned only if the two
-// listings, made one after the other, lost exactly the same services at a
-// boundary they share. The kernel offers nothing that would rule this out
-// (no generation count, no count of a namespace's services, no control of
-// where a dump resumes). Apply is safe from it: it deletes and updates only
-// listed services (which existed), reads each service's destinations with
-// a dump of that service's own list (which other namespaces cannot
-// disturb), and looks up every desired service a listing lacks before
-// creating it; so the most such a listing can do is leave an undesired
-// service in place until the next Apply.
+// so services another namespace adds or deletes between two datagrams make
+// the next one repeat some of ours or skip some, and a skip leaves no
+// trace (ipvsadm shows this too, under containers; /proc/net/ip_vs is no
+// way out: its reads resume by a position the kernel counts in one way
+// and advances in another). Services, and Snapshot and Apply through it,
+// drop repeats and return a listing only once it is proven: a dump that
+// came in one datagram with room for another service is whole; otherwise
+// a second dump, with datagrams of a size chosen so that none ends where
+// one of the first did and one of the two ends with room to spare, must
+// list the same services in the same order (a run both skipped would have
+// to sit after a datagram's end they share; an end whose next datagram
+// begins with a repeat skipped nothing, so inserts elsewhere, which only
+// cause repeats, never stop a listing). While other namespaces churn
+// so fast that no two dumps prove each other (six tries), the call fails
+// with ErrBusy, and Apply plans nothing: try again. One case is left
+// unproven: a table that fits in one datagram of NLMSG_GOODSIZE (about
+// ten services) is confirmed by a dump in such datagrams, which is wrong
+// only if the kernel's larger allocation for the first dump failed, its
+// datagram was full, and both dumps skipped every service after it.
 //
 // # Errors
 //
@@ -134,8 +127,8 @@
 // message says: load the ip_vs module) or the module of the scheduler or
 // persistence engine named (the message says which to load). ErrBusy: the
 // kernel is short of memory or buffers (EBUSY, EAGAIN, ENOBUFS, ENOMEM),
-// or a listing could not be confirmed while other namespaces kept
-// changing their services: try again. ErrCanceled: the context ended (the
+// or no listing could be proven while other namespaces kept changing
+// their services: try again. ErrCanceled: the context ended (the
 // context's error matches too). ErrClosed: the Client was closed.
 // ErrKernel: any other errno, or a reply the package cannot read. Kernel
 // errors also match their errno, e.g. unix.ESRCH; a sync daemon on an

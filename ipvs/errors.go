@@ -25,7 +25,7 @@ import (
 //   - ErrPermission: the caller lacks CAP_NET_ADMIN in the initial user namespace, which every IPVS command requires, reads included.
 //   - ErrNotSupported: the running kernel (or OS) cannot do what was asked, including attributes it silently ignored.
 //   - ErrUnavailable: a kernel module is missing: ip_vs itself (the "IPVS" generic netlink family), or the module of the scheduler or persistence engine named. The message says which to load.
-//   - ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS, ENOMEM), or a listing could not be confirmed while other namespaces kept changing their services; try again.
+//   - ErrBusy: the kernel could not do it now (EBUSY, EAGAIN, ENOBUFS, ENOMEM), or no listing could be proven while other namespaces kept changing their services; try again.
 //   - ErrCanceled: the context ended; errors.Is(err, context.Canceled) or context.DeadlineExceeded tells which.
 //   - ErrClosed: the Client was closed before or during the call.
 //   - ErrKernel: the kernel refused for a reason no other sentinel names, or sent a reply the package cannot read; the cause says what.
@@ -44,6 +44,9 @@ func newError(op, object string, kind, cause error) *Error {
 // skips the acknowledgement: stopping a sync daemon whose kernel thread has
 // not run yet is one.
 var errNoReply = errors.New("the kernel sent no reply")
+
+// errStopDump, from a dump's callback, ends the dump at once.
+var errStopDump = errors.New("dump stopped")
 
 // errClosed is what the transport returns once the Client is closed.
 var errClosed = errors.New("client is closed")

@@ -208,3 +208,48 @@ func retryEINTR(f func() error) error {
 		}
 	}
 }
+
+// dumpSized runs the dump req on a socket of its own whose reads, and so
+// the datagrams the kernel sends it, are size bytes: the kernel allocates
+// a dump's datagram after the largest read the socket has made (from
+// NLMSG_GOODSIZE up to SKB_WITH_OVERHEAD(32 KiB)), and the datagram's
+// first part is made when the request is sent, so one read of that size
+// (an IPVS info request's answer) comes first. With goodSize, every read
+// is exactly the datagram's length: the socket never asks for more than
+// NLMSG_GOODSIZE.
+func (t *nlTransport) dumpSized(ctx context.Context, req request, size int, fn func(uint8, []byte) error) error {
+	c, err := t.dial()
+	if err != nil {
+		return t.why(err)
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.nc.Close()
+		return errClosed
+	}
+	t.live[c] = struct{}{}
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.live != nil {
+			delete(t.live, c)
+		}
+		t.mu.Unlock()
+		c.nc.Close()
+	}()
+	if size == goodSize {
+		c.exact = true
+	} else {
+		c.rbuf = make([]byte, size)
+	}
+	err = c.guard(ctx, func() error {
+		if !c.exact {
+			if err := c.roundTrip(t.family, request{cmd: cmdGetInfo}, func(uint8, []byte) error { return nil }); err != nil {
+				return err
+			}
+		}
+		return c.roundTrip(t.family, req, fn)
+	})
+	return t.why(err)
+}

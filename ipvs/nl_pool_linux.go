@@ -59,6 +59,8 @@ type nlConn struct {
 	seq  uint32
 	rbuf []byte
 	wbuf []byte
+	// exact makes each read exactly the next datagram's length.
+	exact bool
 	// The size of a batch's chunks (see batchLimits).
 	batchBytes, batchReqs int
 	// recvmmsg buffers, made on a socket's first dumpMany.

@@ -49,7 +49,17 @@ func (c *nlConn) recv() ([]byte, error) {
 		rerr      error
 	)
 	err := c.rc.Read(func(fd uintptr) bool {
-		n, _, rflags, _, rerr = unix.Recvmsg(int(fd), c.rbuf, nil, 0)
+		buf := c.rbuf
+		if c.exact {
+			// The datagram's length first, without a read of any
+			// size the kernel would remember (see dumpSized).
+			n, _, _, _, rerr = unix.Recvmsg(int(fd), nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+			if rerr != nil {
+				return rerr != unix.EAGAIN
+			}
+			buf = c.rbuf[:min(n, len(c.rbuf))]
+		}
+		n, _, rflags, _, rerr = unix.Recvmsg(int(fd), buf, nil, 0)
 		return rerr != unix.EAGAIN
 	})
 	if err != nil {
@@ -152,14 +162,19 @@ func (c *nlConn) roundTrip(family uint16, req request, fn func(uint8, []byte) er
 		if err != nil {
 			return err
 		}
-		if req.datagrams != nil {
-			*req.datagrams++
+		if req.onDatagram != nil {
+			req.onDatagram(len(b))
 		}
 		if err := splitMessages(b, r.take); err != nil {
 			return err
 		}
 		if r.done {
 			return r.result()
+		}
+		if r.cbErr != nil && errors.Is(r.cbErr, errStopDump) {
+			// The rest is not wanted; the socket, with a dump still
+			// running, is discarded (see put).
+			return r.cbErr
 		}
 	}
 }

@@ -168,7 +168,7 @@ func (p *planner) startDrains() {
 // compute reads the owned services of t and plans the writes; the
 // deletion guard refuses a plan before anything is written.
 func (p *planner) compute(ctx context.Context, t applier, owned func(ServiceKey) bool) (plan, []ServiceSnapshot, error) {
-	snap, err := t.snapshot(ctx, owned, &p.ix)
+	snap, err := t.snapshot(ctx, owned)
 	if err != nil {
 		return plan{}, nil, err
 	}
@@ -251,7 +251,7 @@ func applyPlan(ctx context.Context, t applier, p *Plan) (ApplyResult, error) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 	}
-	now, err := t.snapshot(ctx, p.owned, &p.p.ix)
+	now, err := t.snapshot(ctx, p.owned)
 	if err != nil {
 		return ApplyResult{}, err
 	}

@@ -32,6 +32,19 @@ func (r *recordingTransport) do(ctx context.Context, req request, fn func(uint8,
 	})
 }
 
+func (r *recordingTransport) dumpSized(ctx context.Context, req request, size int, fn func(uint8, []byte) error) error {
+	sd, ok := r.transport.(sizedDumper)
+	if !ok {
+		return r.do(ctx, req, fn)
+	}
+	return sd.dumpSized(ctx, req, size, func(cmd uint8, b []byte) error {
+		r.mu.Lock()
+		r.msgs = append(r.msgs, RecordedReply{Cmd: cmd, Attrs: bytes.Clone(b)})
+		r.mu.Unlock()
+		return fn(cmd, b)
+	})
+}
+
 // StartRecording makes c keep every reply message from now on; the
 // function returned hands over (and forgets) what was kept so far.
 func StartRecording(c *Client) (take func() []RecordedReply) {

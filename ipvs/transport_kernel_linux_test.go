@@ -249,3 +249,106 @@ func TestKernelBatchFailuresFitReceiveBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelServicesDumpSizes checks what Services reasons with (see
+// servicesDump) against the running kernel: no service's message, with an
+// IPv6 key, scheduler and engine names, persistence and both stats nests,
+// is longer than maxServiceMessage; a few services come whole in one
+// datagram; a dump of many comes in datagrams of the size asked for, each
+// but the last filled to within one service of it: 32 KiB on a pooled
+// socket, any size through dumpSized, NLMSG_GOODSIZE (within
+// goodSizeBounds) with goodSize; and Services lists them all.
+func TestKernelServicesDumpSizes(t *testing.T) {
+	t.Parallel()
+	c := nsClient(t)
+	ctx := context.Background()
+	b := c.Batch()
+	long := ServiceKey{Protocol: UDP, Address: netip.MustParseAddr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), Port: 5060}
+	nm, err := NetmaskBits(IPv6, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.CreateService(Service{ServiceKey: long, Scheduler: "lblcr", PersistenceEngine: PersistenceEngineSIP, Flags: FlagPersistent, Timeout: 300 * time.Second, Netmask: nm})
+	if _, err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.listServices(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.whole() || len(d.msgs) != 1 || d.msgs[0] > maxServiceMessage {
+		t.Errorf("one service: whole %v, message lengths %v (maxServiceMessage %d)", d.whole(), d.msgs, maxServiceMessage)
+	}
+	b = c.Batch()
+	const n = 600
+	for i := range n {
+		k := ServiceKey{Protocol: UDP, Address: netip.MustParseAddr("10.3.0.1"), Port: uint16(1 + i)}
+		b.CreateService(Service{ServiceKey: k, Scheduler: RoundRobin})
+		for j := range 4 { // the shape the benchmarks use, for the figures below
+			b.CreateDestination(k, Destination{Address: netip.AddrFrom4([4]byte{10, 4, 0, byte(j + 1)}), Port: 53, Forward: Masquerade, Weight: 1})
+		}
+	}
+	if _, err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The package's other tests change their namespaces' services
+	// meanwhile, which can make one dump repeat or skip: each size's
+	// figures come from a dump that listed all n+1 once each.
+	lo, hi := goodSizeBounds()
+	for _, size := range []int{0, 20000, 7000, goodSize} {
+		var grams []int
+		count := 0
+		for try := 0; try < 10 && count != n+1; try++ {
+			grams, count = nil, 0
+			req := request{cmd: cmdGetService, dump: true, onDatagram: func(n int) { grams = append(grams, n) }}
+			fn := func(uint8, []byte) error { count++; return nil }
+			if size == 0 {
+				err = c.t.do(ctx, req, fn)
+			} else {
+				err = c.t.(sizedDumper).dumpSized(ctx, req, size, fn)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if count != n+1 || len(grams) < 3 {
+			t.Fatalf("size %d: %d services in datagrams %v: want %d in several", size, count, grams, n+1)
+		}
+		full, most := size, size
+		switch size {
+		case 0:
+			full, most = largeDatagram, 32768
+		case goodSize:
+			full, most = lo, hi
+		}
+		for _, g := range grams[:len(grams)-2] { // the last carries the rest, then DONE
+			if g <= full-maxServiceMessage || g > most {
+				t.Errorf("size %d: a full datagram of %d bytes, want (%d, %d]: %v", size, g, full-maxServiceMessage, most, grams)
+			}
+		}
+		d, err := c.listServices(ctx, size)
+		if err != nil || len(d.svcs) > n+1 || d.whole() {
+			t.Errorf("size %d: listed %d services (whole %v), %v", size, len(d.svcs), d.whole(), err)
+		}
+	}
+	listed, err := c.Services(ctx)
+	if err != nil || len(listed) != n+1 {
+		t.Errorf("Services: %d services, %v; want %d", len(listed), err, n+1)
+	}
+	// What proving a listing costs beside the dump (a figure for the
+	// log, not an assertion).
+	const rounds = 20
+	var dump, whole time.Duration
+	for range rounds {
+		t0 := time.Now()
+		_, err1 := c.listServices(ctx, 0)
+		t1 := time.Now()
+		_, err2 := c.Services(ctx)
+		t2 := time.Now()
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		dump, whole = dump+t1.Sub(t0), whole+t2.Sub(t1)
+	}
+	t.Logf("%d services, mean of %d: one dump %v, Services %v", n+1, rounds, dump/rounds, whole/rounds)
+}

@@ -179,7 +179,7 @@ func decodeService(b []byte) (ServiceInfo, error) {
 }
 
 // decodeServiceKey parses only the key of a NEW_SERVICE reply message, all
-// a listing that confirms another needs.
+// a dump that proves another needs (see Services).
 func decodeServiceKey(b []byte) (ServiceKey, error) {
 	s, err := decodeServiceAs(b, true)
 	return s.ServiceKey, err
