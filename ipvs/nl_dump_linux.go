@@ -33,32 +33,42 @@ import (
 // no call waits, and the poller's bookkeeping around each of the two calls
 // per service is saved.
 func (t *nlTransport) dumpMany(ctx context.Context, reqs []request, fn func(i int, b []byte) error) error {
-	c, err := t.dial()
+	c, release, err := t.own()
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		c.nc.Close()
-		return errClosed
-	}
-	t.live[c] = struct{}{}
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		if t.live != nil {
-			delete(t.live, c)
-		}
-		t.mu.Unlock()
-		c.nc.Close()
-	}()
+	defer release()
 	var derr error
 	err = c.rc.Control(func(fd uintptr) { derr = c.dumpAll(ctx, t, int(fd), reqs, fn) })
 	if err != nil {
 		return t.why(err)
 	}
 	return t.why(derr)
+}
+
+// own dials a socket of the caller's own, outside the pool, which Close
+// still closes; release closes it and forgets it.
+func (t *nlTransport) own() (c *nlConn, release func(), err error) {
+	c, err = t.dial()
+	if err != nil {
+		return nil, nil, err
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.nc.Close()
+		return nil, nil, errClosed
+	}
+	t.live[c] = struct{}{}
+	t.mu.Unlock()
+	return c, func() {
+		t.mu.Lock()
+		if t.live != nil {
+			delete(t.live, c)
+		}
+		t.mu.Unlock()
+		c.nc.Close()
+	}, nil
 }
 
 // dumpBufSize is the size of the buffers dumpAll reads into, and so of the
@@ -218,26 +228,11 @@ func retryEINTR(f func() error) error {
 // is exactly the datagram's length: the socket never asks for more than
 // NLMSG_GOODSIZE.
 func (t *nlTransport) dumpSized(ctx context.Context, req request, size int, fn func(uint8, []byte) error) error {
-	c, err := t.dial()
+	c, release, err := t.own()
 	if err != nil {
 		return t.why(err)
 	}
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		c.nc.Close()
-		return errClosed
-	}
-	t.live[c] = struct{}{}
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		if t.live != nil {
-			delete(t.live, c)
-		}
-		t.mu.Unlock()
-		c.nc.Close()
-	}()
+	defer release()
 	if size == goodSize {
 		c.exact = true
 	} else {

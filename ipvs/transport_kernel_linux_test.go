@@ -337,7 +337,7 @@ func TestKernelServicesDumpSizes(t *testing.T) {
 	}
 	// What proving a listing costs beside the dump (a figure for the
 	// log, not an assertion).
-	const rounds = 20
+	const rounds = 5
 	var dump, whole time.Duration
 	for range rounds {
 		t0 := time.Now()
