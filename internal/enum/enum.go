@@ -1,5 +1,3 @@
-// Package enum names the values of the SDK's small enumerations, so that
-// every String method of one is the same one line.
 package enum
 
 import "strconv"
