@@ -13,6 +13,7 @@ import (
 	"github.com/golvs/lvs/examples/keepalived/internal/conf"
 	"github.com/golvs/lvs/failover"
 	"github.com/golvs/lvs/failover/vrrp"
+	"github.com/golvs/lvs/health"
 )
 
 // vrrpSide runs the VRRP side of a configuration: per vrrp_instance a
@@ -529,6 +530,9 @@ func (s *scriptRun) check(context.Context) error {
 
 func (s *scriptRun) run(ctx context.Context) {
 	args := splitCommand(s.p.cmd)
+	// health's Command runs the script as a process group of its own and
+	// kills the group at the timeout: a script that forks leaves nothing.
+	script := &health.Command{Path: args[0], Args: args[1:]}
 	rise, fall := 0, 0
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -539,7 +543,7 @@ func (s *scriptRun) run(ctx context.Context) {
 		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.p.timeout)
-		err := exec.CommandContext(cctx, args[0], args[1:]...).Run()
+		err := script.Check(cctx, health.Target{})
 		if cctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("timed out after %v", s.p.timeout)
 		}
