@@ -21,7 +21,7 @@ func svcMsg(k ServiceKey) []byte {
 // with ErrBusy or, from a proven listing, writes nothing (every desired
 // service exists).
 func TestApplyNeverActsOnAWrongListing(t *testing.T) {
-	for seed := range uint64(3) {
+	for seed := range modelSeeds(3) {
 		rnd := rand.New(rand.NewPCG(seed, 1))
 		k := newModel(rnd, 300, 300)
 		k.between = func(k *modelKernel, pos int) {
