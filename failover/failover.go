@@ -563,10 +563,16 @@ func (r *runner) run(ctx context.Context) error {
 			r.check(ctx)
 		case <-burstC:
 			r.burst = nil
-			if r.role == Master {
+			if r.role == Master && ctx.Err() == nil {
 				actx, cancel := context.WithTimeout(ctx, actionTimeout)
-				r.fail("second gratuitous burst", r.c.h.announce(actx, r.cfg.SecondBurst))
+				err := r.c.h.announce(actx, r.cfg.SecondBurst)
 				cancel()
+				// A burst cut short because we are stopping is no
+				// failure: select picks among ready cases at random,
+				// so the timer can win over ctx.Done.
+				if ctx.Err() == nil {
+					r.fail("second gratuitous burst", err)
+				}
 			}
 		case err := <-r.elDone:
 			r.elDone, r.elCancel = nil, nil
