@@ -317,6 +317,8 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	fmt.Fprintf(&script, "cd /lvs\n")
 	tools := map[string]bool{}
 	var jobs []goJob
+	// The packages in two lanes: those that wait on timers, and the rest.
+	var first, second strings.Builder
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(p.rel, "/", "_")
 		if p.rel == "." {
@@ -361,8 +363,19 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 				targs = append(targs, "-test.benchtime="+o.benchtime)
 			}
 		}
-		fmt.Fprintf(&script, "runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
+		waits, err := waitsOnTimers(p.dir)
+		if err != nil {
+			return nil, "", err
+		}
+		line := fmt.Sprintf("runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
+		if waits {
+			second.WriteString("\t$wrap " + line)
+		} else {
+			first.WriteString("\t" + line)
+		}
 	}
+	fmt.Fprintf(&script, "lane1() {\n\t:\n%s}\nlane2() {\n\t:\n%s}\n", first.String(), second.String())
+	script.WriteString(lanesRun)
 	for t := range tools {
 		bin := filepath.Join(work, "bin", path.Base(t))
 		dir, pkg := buildTarget(root, t)
@@ -489,6 +502,19 @@ func readBuildList(p string) ([]string, error) {
 	return list, nil
 }
 
+// waitsOnTimers reports whether a package's kernel tests mostly wait on
+// timers (VRRP adverts, check intervals, hold timers), which the package
+// declares with a testdata/waits.txt saying why. vmtest runs such
+// packages in a second lane beside the others, on kernels that autoload
+// modules: its guest CPUs are then busy with the first lane's work.
+func waitsOnTimers(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, "testdata", "waits.txt"))
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // readModules reads a testdata/modules.txt: the kernel modules a package's
 // tests truly need, one name per line (# comments). On a kernel booted with
 // autoloading off, exactly these are loaded (with their dependencies) before
@@ -585,6 +611,41 @@ const whichModulesHead = `if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
 	chmod +x /lvs/modprobe-log
 	echo /lvs/modprobe-log >/proc/sys/kernel/modprobe
 	echo "vmtest: -whichmodules: the kernel's module requests are logged and granted"
+fi
+`
+
+// lanesRun runs the two lanes. Where modules autoload, the second lane
+// (packages that wait on timers, testdata/waits.txt) runs beside the
+// first, its packages one after the other, each one's output printed whole
+// when it ends, a line per write, so that the lanes interleave by whole
+// packages there and by lines here. Where autoloading is off, each package
+// must find only its own modules loaded, so the lanes run one after the
+// other. With two lanes at once, a package's "guest CPUs busy" counts the
+// other lane's work too.
+const lanesRun = `buffered() {
+	local l
+	"$@" >/lvs/lane2/out 2>&1
+	while IFS= read -r l; do printf '%s\n' "$l"; done </lvs/lane2/out
+}
+if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
+	wrap=
+	lane1
+	lane2
+else
+	mkdir -p /lvs/lane2
+	(
+		wrap=buffered failed=
+		lane2
+		echo "$failed" >/lvs/lane2/failed
+	) &
+	lane2pid=$!
+	lane1
+	wait $lane2pid
+	if [ -f /lvs/lane2/failed ]; then
+		failed="$failed$(cat /lvs/lane2/failed)"
+	else
+		failed="$failed lane2"
+	fi
 fi
 `
 
