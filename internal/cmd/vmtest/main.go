@@ -314,7 +314,7 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	if o.whichModules {
 		script.WriteString(whichModulesHead)
 	}
-	fmt.Fprintf(&script, "cd /lvs\n")
+	fmt.Fprintf(&script, "cd /lvs\nmkdir -p /lvs/logs\n")
 	tools := map[string]bool{}
 	var jobs []goJob
 	// The packages in two lanes: those that wait on timers, and the rest.
@@ -589,8 +589,10 @@ runtest() {
 		fi
 	fi
 	local c0=$(cpustat)
-	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@")
-	local rc=$?
+	# Kept for the summary at the end (scriptTail).
+	local log=/lvs/logs/${rel//\//_}.log
+	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@") 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
 	echo "=== vmtest: $rel: guest CPUs busy $(cpubusy "$c0" "$(cpustat)")"
 	[ "$LVS_VM_AUTOLOAD" = 0 ] && unload "$rel"
 	local dt=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")
@@ -649,7 +651,17 @@ else
 fi
 `
 
+// scriptTail repeats, for each package that failed, the lines of its
+// output that say what failed: CI keeps only the console's tail, where a
+// failure early in the run is long gone.
 const scriptTail = `if [ -n "$failed" ]; then
+	for rel in $failed; do
+		log=${rel%(modules)}
+		log=/lvs/logs/${log//\//_}.log
+		[ -f "$log" ] || continue
+		echo "=== vmtest: ${rel%(modules)} failed on $LVS_VM_KERNEL; its failures again:"
+		grep -E -A4 -- '--- FAIL|^(FAIL|panic:|fatal error:)|_test\.go:[0-9]+: ' "$log" | grep -vE '^=== (RUN|PAUSE|CONT)' | head -n 150
+	done
 	echo "vmtest: FAIL on $LVS_VM_KERNEL:$failed"
 	exit 1
 fi
