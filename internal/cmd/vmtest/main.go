@@ -314,9 +314,11 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	if o.whichModules {
 		script.WriteString(whichModulesHead)
 	}
-	fmt.Fprintf(&script, "cd /lvs\n")
+	fmt.Fprintf(&script, "cd /lvs\nmkdir -p /lvs/logs\n")
 	tools := map[string]bool{}
 	var jobs []goJob
+	// The packages in two lanes: those that wait on timers, and the rest.
+	var first, second strings.Builder
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(p.rel, "/", "_")
 		if p.rel == "." {
@@ -361,8 +363,19 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 				targs = append(targs, "-test.benchtime="+o.benchtime)
 			}
 		}
-		fmt.Fprintf(&script, "runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
+		waits, err := waitsOnTimers(p.dir)
+		if err != nil {
+			return nil, "", err
+		}
+		line := fmt.Sprintf("runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
+		if waits {
+			second.WriteString("\t$wrap " + line)
+		} else {
+			first.WriteString("\t" + line)
+		}
 	}
+	fmt.Fprintf(&script, "lane1() {\n\t:\n%s}\nlane2() {\n\t:\n%s}\n", first.String(), second.String())
+	script.WriteString(lanesRun)
 	for t := range tools {
 		bin := filepath.Join(work, "bin", path.Base(t))
 		dir, pkg := buildTarget(root, t)
@@ -489,6 +502,19 @@ func readBuildList(p string) ([]string, error) {
 	return list, nil
 }
 
+// waitsOnTimers reports whether a package's kernel tests mostly wait on
+// timers (VRRP adverts, check intervals, hold timers), which the package
+// declares with a testdata/waits.txt saying why. vmtest runs such
+// packages in a second lane beside the others, on kernels that autoload
+// modules: its guest CPUs are then busy with the first lane's work.
+func waitsOnTimers(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, "testdata", "waits.txt"))
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // readModules reads a testdata/modules.txt: the kernel modules a package's
 // tests truly need, one name per line (# comments). On a kernel booted with
 // autoloading off, exactly these are loaded (with their dependencies) before
@@ -563,8 +589,10 @@ runtest() {
 		fi
 	fi
 	local c0=$(cpustat)
-	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@")
-	local rc=$?
+	# Kept for the summary at the end (scriptTail).
+	local log=/lvs/logs/${rel//\//_}.log
+	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@") 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
 	echo "=== vmtest: $rel: guest CPUs busy $(cpubusy "$c0" "$(cpustat)")"
 	[ "$LVS_VM_AUTOLOAD" = 0 ] && unload "$rel"
 	local dt=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")
@@ -588,7 +616,52 @@ const whichModulesHead = `if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
 fi
 `
 
+// lanesRun runs the two lanes. Where modules autoload, the second lane
+// (packages that wait on timers, testdata/waits.txt) runs beside the
+// first, its packages one after the other, each one's output printed whole
+// when it ends, a line per write, so that the lanes interleave by whole
+// packages there and by lines here. Where autoloading is off, each package
+// must find only its own modules loaded, so the lanes run one after the
+// other. With two lanes at once, a package's "guest CPUs busy" counts the
+// other lane's work too.
+const lanesRun = `buffered() {
+	local l
+	"$@" >/lvs/lane2/out 2>&1
+	while IFS= read -r l; do printf '%s\n' "$l"; done </lvs/lane2/out
+}
+if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
+	wrap=
+	lane1
+	lane2
+else
+	mkdir -p /lvs/lane2
+	(
+		wrap=buffered failed=
+		lane2
+		echo "$failed" >/lvs/lane2/failed
+	) &
+	lane2pid=$!
+	lane1
+	wait $lane2pid
+	if [ -f /lvs/lane2/failed ]; then
+		failed="$failed$(cat /lvs/lane2/failed)"
+	else
+		failed="$failed lane2"
+	fi
+fi
+`
+
+// scriptTail repeats, for each package that failed, the lines of its
+// output that say what failed: CI keeps only the console's tail, where a
+// failure early in the run is long gone.
 const scriptTail = `if [ -n "$failed" ]; then
+	for rel in $failed; do
+		log=${rel%(modules)}
+		log=/lvs/logs/${log//\//_}.log
+		[ -f "$log" ] || continue
+		echo "=== vmtest: ${rel%(modules)} failed on $LVS_VM_KERNEL; its failures again:"
+		grep -E -A4 -- '--- FAIL|^(FAIL|panic:|fatal error:)|_test\.go:[0-9]+: ' "$log" | grep -vE '^=== (RUN|PAUSE|CONT)' | head -n 150
+	done
 	echo "vmtest: FAIL on $LVS_VM_KERNEL:$failed"
 	exit 1
 fi
