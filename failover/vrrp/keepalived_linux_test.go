@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,27 @@ var kaModes = []mode{
 	{"v3-ipv6-unicast", true, 3, true, time.Second},
 }
 
+// kaHalf is the half of kaModes a direction runs (first: 0 or 1). In the
+// VM each kernel runs OursMaster in one half and TheirsMaster in the
+// other, the other kernel the other way round: every mode (family,
+// version, multicast or unicast, the socket paths the kernel decides)
+// still runs on both kernels, and every direction in every mode on one of
+// them, at half the cost. Natively, every mode in both directions.
+func kaHalf(first int) []mode {
+	switch os.Getenv("LVS_VM_KERNEL") {
+	case "6.1":
+	case "6.12":
+		first = 1 - first
+	default:
+		return kaModes
+	}
+	var half []mode
+	for i := first; i < len(kaModes); i += 2 {
+		half = append(half, kaModes[i])
+	}
+	return half
+}
+
 // kaWait bounds every wait on keepalived: under emulation and a loaded host
 // it has taken 5 s to start and another 4 to take over.
 const kaWait = 45 * time.Second
@@ -187,7 +209,7 @@ const kaWait = 45 * time.Second
 // timer). Exactly one host holds the VIP in every steady state.
 func TestKeepalivedOursMaster(t *testing.T) {
 	t.Parallel()
-	for _, m := range kaModes {
+	for _, m := range kaHalf(0) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t)
@@ -224,7 +246,7 @@ func TestKeepalivedOursMaster(t *testing.T) {
 // and preempts; SIGTERM (priority 0) -> we take over at once.
 func TestKeepalivedTheirsMaster(t *testing.T) {
 	t.Parallel()
-	for _, m := range kaModes {
+	for _, m := range kaHalf(1) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t)
