@@ -23,6 +23,14 @@ func listen(t *testing.T) (net.Listener, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveClose(t, ln)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return ln, port
+}
+
+// serveClose accepts and closes connections on ln until the test ends: a
+// real server that TCP checks find up.
+func serveClose(t *testing.T, ln net.Listener) {
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -33,8 +41,6 @@ func listen(t *testing.T) (net.Listener, string) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return ln, port
 }
 
 func parse(t *testing.T, text string) *conf.Config {
