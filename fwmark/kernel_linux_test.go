@@ -142,9 +142,8 @@ func newLab(t *testing.T, directors int) *lab {
 	for name, rs := range map[string]*nstest.NS{"r1": r1, "r2": r2} {
 		rs.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1", "net.ipv4.conf.all.arp_announce", "2")
 		rs.AddAddr(t, "lo", vips...)
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
-		rs.ServeHTTP(t, ":80", h) // both families
-		rs.ServeHTTP(t, ":443", h)
+		rs.ServeName(t, ":80", name) // both families
+		rs.ServeName(t, ":443", name)
 	}
 
 	ctx := context.Background()
