@@ -134,7 +134,13 @@ func (l *lab) servers(w uint32, c health.Checker) []health.Server {
 // weights reads the service's destinations: address → weight.
 func (l *lab) weights(t *testing.T) map[netip.AddrPort]uint32 {
 	t.Helper()
-	ds, err := l.ipvs.Destinations(ctx(t), l.svc)
+	return weights(t, l.ipvs, l.svc)
+}
+
+// weights reads a service's destinations: address → weight.
+func weights(t *testing.T, c *ipvs.Client, svc ipvs.ServiceKey) map[netip.AddrPort]uint32 {
+	t.Helper()
+	ds, err := c.Destinations(ctx(t), svc)
 	require.NoError(t, err)
 	m := map[netip.AddrPort]uint32{}
 	for _, d := range ds {
@@ -146,7 +152,12 @@ func (l *lab) weights(t *testing.T) map[netip.AddrPort]uint32 {
 // get makes one request to the VIP from the client: the answering
 // server's name, or an error.
 func (l *lab) get() (string, error) {
-	c := &http.Client{Transport: &http.Transport{DialContext: l.client.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	return getVIP(&http.Transport{DialContext: l.client.DialContext, DisableKeepAlives: true})
+}
+
+// getVIP makes one request to the VIP through tr.
+func getVIP(tr *http.Transport) (string, error) {
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + vip.String() + "/")
 	if err != nil {
 		return "", err

@@ -5,7 +5,6 @@ package health_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -114,13 +113,7 @@ func farmDest(i int, w uint32) ipvs.Destination {
 }
 
 func (f *farm) weights(t *testing.T) map[netip.AddrPort]uint32 {
-	ds, err := f.ipvs.Destinations(ctx(t), f.svc)
-	require.NoError(t, err)
-	m := map[netip.AddrPort]uint32{}
-	for _, d := range ds {
-		m[netip.AddrPortFrom(d.Address, d.Port)] = d.Weight
-	}
-	return m
+	return weights(t, f.ipvs.Client, f.svc)
 }
 
 // Today's outage, reproduced and gone: two healthy servers at weight 5, the
@@ -318,19 +311,9 @@ func TestKernelLiveChangesKeepConnections(t *testing.T) {
 
 	// A client connection on rs2, kept alive.
 	var tr *http.Transport
-	get := func(tr *http.Transport) (string, error) {
-		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-		resp, err := c.Get("http://" + vip.String() + "/")
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return string(b), err
-	}
 	for i := 0; i < 30 && tr == nil; i++ {
 		t1 := &http.Transport{DialContext: l.client.DialContext, MaxIdleConnsPerHost: 1}
-		name, err := get(t1)
+		name, err := getVIP(t1)
 		require.NoError(t, err)
 		if name == "rs2" {
 			tr = t1
@@ -345,13 +328,13 @@ func TestKernelLiveChangesKeepConnections(t *testing.T) {
 	require.True(t, listed, "removal drains first")
 	require.Zero(t, w)
 	for i := 0; i < 3; i++ {
-		name, err := get(tr)
+		name, err := getVIP(tr)
 		require.NoError(t, err, "the kept connection works while rs2 drains")
 		require.Equal(t, "rs2", name)
 	}
 	for i := 0; i < 10; i++ {
 		t1 := &http.Transport{DialContext: l.client.DialContext, DisableKeepAlives: true}
-		name, err := get(t1)
+		name, err := getVIP(t1)
 		require.NoError(t, err)
 		require.NotEqual(t, "rs2", name, "no new connection goes to a leaving server")
 	}
