@@ -12,6 +12,7 @@ import (
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/failover/vrrp"
+	"github.com/golvs/lvs/internal/enum"
 	"github.com/golvs/lvs/internal/errs"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -35,19 +36,7 @@ const (
 )
 
 func (r Role) String() string {
-	switch r {
-	case Init:
-		return "INIT"
-	case Backup:
-		return "BACKUP"
-	case Master:
-		return "MASTER"
-	case Fault:
-		return "FAULT"
-	case Stopped:
-		return "STOP"
-	}
-	return fmt.Sprintf("role(%d)", int(r))
+	return enum.Name(r, "role", []Role{Init, Backup, Master, Fault, Stopped}, "INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 }
 
 // Elector is what elects the master, such as a *vrrp.Node: Run elects
