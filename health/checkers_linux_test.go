@@ -117,7 +117,7 @@ func newCheckLab(t *testing.T) *checkLab {
 	tcp, err := l.peer.Listen("tcp", ":7000")
 	require.NoError(t, err)
 	t.Cleanup(func() { tcp.Close() })
-	go acceptAndClose(tcp)
+	nstest.Serve(tcp, nstest.CloseConn)
 
 	// SMTP as an MTA speaks it (RFC 5321): on 25 a multi-line greeting,
 	// HELO/EHLO, NOOP, RSET and QUIT answered, anything else refused;
@@ -129,15 +129,7 @@ func newCheckLab(t *testing.T) *checkLab {
 		sl, err := l.peer.Listen("tcp", port)
 		require.NoError(t, err)
 		t.Cleanup(func() { sl.Close() })
-		go func() {
-			for {
-				c, err := sl.Accept()
-				if err != nil {
-					return
-				}
-				go l.smtpSession(c, greeting)
-			}
-		}()
+		nstest.Serve(sl, func(c net.Conn) { l.smtpSession(c, greeting) })
 	}
 
 	// UDP: 5000 echoes, 5001 swallows.
@@ -145,18 +137,11 @@ func newCheckLab(t *testing.T) *checkLab {
 		pc, err := l.peer.ListenPacket("udp", port)
 		require.NoError(t, err)
 		t.Cleanup(func() { pc.Close() })
-		go func() {
-			b := make([]byte, 2048)
-			for {
-				n, from, err := pc.ReadFrom(b)
-				if err != nil {
-					return
-				}
-				if echo {
-					pc.WriteTo(b[:n], from)
-				}
+		nstest.ServePackets(pc, 2048, func(b []byte, from net.Addr) {
+			if echo {
+				pc.WriteTo(b, from)
 			}
-		}()
+		})
 	}
 
 	// A tiny DNS responder: www.example.test has one A record, every
@@ -165,28 +150,20 @@ func newCheckLab(t *testing.T) *checkLab {
 	require.NoError(t, err)
 	t.Cleanup(func() { dns.Close() })
 	known := "\x03www\x07example\x04test\x00\x00\x01\x00\x01" // question: name, A, IN
-	go func() {
-		b := make([]byte, 512)
-		for {
-			n, from, err := dns.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			if n < 12 {
-				continue
-			}
-			q := b[:n]
-			resp := append([]byte(nil), q...)
-			resp[2] |= 0x80 // QR
-			if string(q[12:]) == known {
-				binary.BigEndian.PutUint16(resp[6:], 1) // one answer
-				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 0, 2)
-			} else {
-				resp[3] = resp[3]&0xf0 | 3 // NXDOMAIN
-			}
-			dns.WriteTo(resp, from)
+	nstest.ServePackets(dns, 512, func(q []byte, from net.Addr) {
+		if len(q) < 12 {
+			return
 		}
-	}()
+		resp := append([]byte(nil), q...)
+		resp[2] |= 0x80 // QR
+		if string(q[12:]) == known {
+			binary.BigEndian.PutUint16(resp[6:], 1) // one answer
+			resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 0, 2)
+		} else {
+			resp[3] = resp[3]&0xf0 | 3 // NXDOMAIN
+		}
+		dns.WriteTo(resp, from)
+	})
 	return l
 }
 

@@ -104,7 +104,7 @@ func (f *farm) listen(t *testing.T) {
 	l, err := f.peer.Listen("tcp", ":80")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
-	go acceptAndClose(l)
+	nstest.Serve(l, nstest.CloseConn)
 	f.listener = l
 }
 
@@ -487,7 +487,7 @@ func TestKernel1000Servers(t *testing.T) {
 	l, err := peer.Listen("tcp", ":80")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
-	go acceptAndClose(l)
+	nstest.Serve(l, nstest.CloseConn)
 
 	c, err := ipvs.New(&ipvs.Config{NetNSPath: director.Path})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/health"
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/stretchr/testify/require"
 )
@@ -371,18 +372,6 @@ func TestRunTwice(t *testing.T) {
 	close(block)
 }
 
-// acceptAndClose accepts connections on l and closes them at once, until
-// l is closed: a peer for TCP checks.
-func acceptAndClose(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		c.Close()
-	}
-}
-
 // startLog wraps a checker and records when each server's checks start.
 type startLog struct {
 	c      health.Checker
@@ -463,7 +452,7 @@ func BenchmarkPool1000Servers(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	go acceptAndClose(l)
+	nstest.Serve(l, nstest.CloseConn)
 	target := netip.MustParseAddrPort(l.Addr().String())
 	log := newStartLog(health.TCP{})
 	var servers []health.Server

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/examples/keepalived/internal/conf"
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/ipvs/ipvstest"
 )
@@ -31,15 +32,7 @@ func listen(t *testing.T) (net.Listener, string) {
 // serveClose accepts and closes connections on ln until the test ends: a
 // real server that TCP checks find up.
 func serveClose(t *testing.T, ln net.Listener) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	nstest.Serve(ln, nstest.CloseConn)
 	t.Cleanup(func() { ln.Close() })
 }
 

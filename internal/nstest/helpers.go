@@ -1,6 +1,7 @@
 package nstest
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 )
@@ -31,4 +32,38 @@ func parseAll[T any](s []string, parse func(string) T) []T {
 		out = append(out, parse(x))
 	}
 	return out
+}
+
+// Serve accepts connections on ln until it is closed and hands each to f
+// on a goroutine of its own: the loop of every scripted server in tests.
+func Serve(ln net.Listener, f func(net.Conn)) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f(c)
+		}
+	}()
+}
+
+// CloseConn is Serve's f for a server that only accepts, which TCP
+// checks find up.
+func CloseConn(c net.Conn) { c.Close() }
+
+// ServePackets reads datagrams of up to size bytes on pc until it is
+// closed and hands each to f with its sender; f may answer with
+// pc.WriteTo, and must not keep b, which is reused.
+func ServePackets(pc net.PacketConn, size int, f func(b []byte, from net.Addr)) {
+	go func() {
+		b := make([]byte, size)
+		for {
+			n, from, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			f(b[:n], from)
+		}
+	}()
 }
