@@ -52,15 +52,10 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 		return nil, err
 	}
 	cfg := realserver.DR{VIPs: []netip.Addr{vip}}
-	switch *arpFlag {
-	case "sysctl":
-		cfg.ARP.Backend = realserver.ARPSysctl
-	case "arptables":
-		cfg.ARP.Backend = realserver.ARPTables
-	case "nft":
-		cfg.ARP.Backend = realserver.ARPNFTables
-	default:
-		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
+	if cfg.ARP.Backend, err = cli.Choice("-arp", *arpFlag, "sysctl, arptables or nft", map[string]realserver.ARPBackend{
+		"sysctl": realserver.ARPSysctl, "arptables": realserver.ARPTables, "nft": realserver.ARPNFTables,
+	}); err != nil {
+		return nil, err
 	}
 	rules := vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl
 	if rules {
