@@ -214,16 +214,31 @@ func FuzzPlanVRRP(f *testing.F) {
 	})
 }
 
+// shScript writes a shell script of body into dir and returns its path.
+func shScript(t *testing.T, dir, body string) string {
+	t.Helper()
+	script := filepath.Join(dir, "s.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// argsScript returns a script that appends its arguments, as a line, to
+// the file out.
+func argsScript(t *testing.T) (script, out string) {
+	dir := t.TempDir()
+	out = filepath.Join(dir, "out")
+	return shScript(t, dir, `echo "$*" >> `+out), out
+}
+
 // TestScriptRiseFall: a vrrp_script succeeds after rise successes in a
 // row and fails after fall failures in a row, starting succeeded (or
 // failed with init_fail).
 func TestScriptRiseFall(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "ok")
-	script := filepath.Join(dir, "chk.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\ntest -e "+flag+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script := shScript(t, dir, "test -e "+flag)
 	s := newScriptRun(scriptPlan{name: "chk", cmd: script, interval: 20 * time.Millisecond, timeout: time.Second, rise: 2, fall: 2}, &logger{w: io.Discard})
 	if s.check(context.Background()) != nil {
 		t.Fatal("not succeeded at start")
@@ -254,12 +269,7 @@ func TestScriptRiseFall(t *testing.T) {
 // TestNotifyArguments: notify gets keepalived's four arguments after its
 // own, after the notify_STATE script, in order.
 func TestNotifyArguments(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	script := filepath.Join(dir, "n.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, out := argsScript(t)
 	n := newNotifier(&logger{w: io.Discard})
 	r := &instRun{side: &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: n},
 		p: &instPlan{name: "VI_1", notify: notifyCmds{master: "'" + script + "' master-only", any: script + " x"}}, prio: 150, failing: map[string]bool{}}
@@ -278,12 +288,7 @@ func TestNotifyArguments(t *testing.T) {
 // own, so that the group recovers once the cause goes; the group's notify
 // runs with "GROUP".
 func TestSyncGroupFaultsTogether(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	script := filepath.Join(dir, "n.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, out := argsScript(t)
 	side := &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: newNotifier(&logger{w: io.Discard})}
 	gp := &groupPlan{name: "G", members: []string{"A", "B"}, notify: notifyCmds{any: script}}
 	g := &groupRun{p: gp, members: map[string]*instRun{}}
