@@ -61,14 +61,16 @@ func twoReals(t *testing.T, conf string) (text string, lns [2]net.Listener, p1, 
 	return strings.NewReplacer("P1", p1, "P2", p2).Replace(conf), lns, p1, p2
 }
 
+// parse parses the configuration text, which must parse.
 func parse(t *testing.T, text string) *conf.Config {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), "k.conf")
 	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, probs := conf.Parse(f)
 	if c == nil {
-		t.Fatalf("%v", probs)
+		t.Fatalf("parse: %v", probs)
 	}
 	return c
 }

@@ -76,23 +76,10 @@ vrrp_instance VI_2 {
 }
 `
 
-func parseText(t *testing.T, text string) *conf.Config {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "k.conf")
-	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, probs := conf.Parse(f)
-	if c == nil {
-		t.Fatalf("parse: %v", probs)
-	}
-	return c
-}
-
 // TestPlanVRRP: every keyword of the VRRP side reaches the vrrp and
 // failover configurations, with keepalived's defaults.
 func TestPlanVRRP(t *testing.T) {
-	plan, probs := planVRRP(parseText(t, planConf))
+	plan, probs := planVRRP(parse(t, planConf))
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -161,7 +148,7 @@ func TestPlanVRRPProblems(t *testing.T) {
 		{"global_defs {\n  lvs_sync_daemon eth0 VI_1\n}\n" + inst(vip+"  lvs_sync_daemon eth0\n"), "k.conf:10: error: a second lvs_sync_daemon"},
 		{inst(vip) + strings.Replace(inst(vip), "VI_1", "VI_2", 1), "k.conf:8: error: vrrp_instance VI_2: virtual_router_id 51 on eth0 is vrrp_instance VI_1's too"},
 	} {
-		c := parseText(t, tc.conf)
+		c := parse(t, tc.conf)
 		_, probs := planVRRP(c)
 		var got []string
 		for _, p := range probs {
@@ -327,15 +314,15 @@ func TestSyncGroupFaultsTogether(t *testing.T) {
 // made in place (no restart, so no priority-0 advert); anything else
 // restarts the instance.
 func TestReloadPriorityInPlace(t *testing.T) {
-	p1, _ := planVRRP(parseText(t, planConf))
-	p2, _ := planVRRP(parseText(t, strings.Replace(planConf, "priority 150", "priority 120", 1)))
-	p3, _ := planVRRP(parseText(t, strings.Replace(planConf, "advert_int 1", "advert_int 2", 1)))
+	p1, _ := planVRRP(parse(t, planConf))
+	p2, _ := planVRRP(parse(t, strings.Replace(planConf, "priority 150", "priority 120", 1)))
+	p3, _ := planVRRP(parse(t, strings.Replace(planConf, "advert_int 1", "advert_int 2", 1)))
 	if !onlyPriority(p1.insts[0], p2.insts[0]) || onlyPriority(p1.insts[0], p3.insts[0]) {
 		t.Errorf("priority alone: %v; advert_int too: %v", onlyPriority(p1.insts[0], p2.insts[0]), onlyPriority(p1.insts[0], p3.insts[0]))
 	}
 	weighted := strings.Replace(strings.Replace(planConf, "    VI_1\n", "", 1), "priority 150", "priority 120", 1)
-	p4, _ := planVRRP(parseText(t, weighted))
-	p5, _ := planVRRP(parseText(t, strings.Replace(weighted, "priority 120", "priority 110", 1)))
+	p4, _ := planVRRP(parse(t, weighted))
+	p5, _ := planVRRP(parse(t, strings.Replace(weighted, "priority 120", "priority 110", 1)))
 	if onlyPriority(p4.insts[0], p5.insts[0]) {
 		t.Error("with a weighted script, a priority change is made in place")
 	}
