@@ -3,6 +3,7 @@ package nstest
 import (
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 )
 
@@ -66,4 +67,25 @@ func ServePackets(pc net.PacketConn, size int, f func(b []byte, from net.Addr)) 
 			f(b[:n], from)
 		}
 	}()
+}
+
+// Events collects what a callback (an OnEvent) reports while the code
+// under test runs, for the test to read; the zero value is empty.
+type Events[T any] struct {
+	mu   sync.Mutex
+	list []T
+}
+
+// Add records e; it is the callback.
+func (l *Events[T]) Add(e T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, e)
+}
+
+// All returns a copy of what was recorded, oldest first.
+func (l *Events[T]) All() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]T(nil), l.list...)
 }
