@@ -42,6 +42,16 @@ func newIPVS(t *testing.T, ns *nstest.NS) *ipvs.Client {
 	return nstest.Open(ipvs.New(&ipvs.Config{NetNSPath: ns.Path}))(t)
 }
 
+// wantState checks values of a state snapshot (see state).
+func wantState(t *testing.T, when string, st, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("%s %s = %q, want %q", when, k, st[k], v)
+		}
+	}
+}
+
 func teardown(t *testing.T, u *director.Setup) {
 	t.Helper()
 	if err := u.Teardown(context.Background()); err != nil {
@@ -49,10 +59,11 @@ func teardown(t *testing.T, u *director.Setup) {
 	}
 }
 
-// vethPair adds a veth pair eth0/eth1 inside ns, both up: Ethernet
-// devices without a second namespace.
-func vethPair(t *testing.T, ns *nstest.NS) {
+// vethNS returns a new namespace with a veth pair eth0/eth1 inside, both
+// up: Ethernet devices without a second namespace.
+func vethNS(t *testing.T) *nstest.NS {
 	t.Helper()
+	ns := nstest.New(t)
 	err := ns.Do(func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth1"}); err != nil {
 			return err
@@ -71,6 +82,7 @@ func vethPair(t *testing.T, ns *nstest.NS) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ns
 }
 
 // route adds a route to dst via gw inside ns.
@@ -401,8 +413,7 @@ func TestGratuitousMove(t *testing.T) {
 // a device are torn down cleanly; the namespace ends as it started.
 func TestBadInputsChangeNothing(t *testing.T) {
 	t.Parallel()
-	ns := nstest.New(t)
-	vethPair(t, ns)
+	ns := vethNS(t)
 	ns.AddAddr(t, "eth0", pfx("10.0.4.1/24"))
 	if err := ns.Do(func() error { return netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "dum0"}}) }); err != nil {
 		t.Fatal(err)
