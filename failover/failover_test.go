@@ -481,7 +481,7 @@ func TestElectorFails(t *testing.T) {
 
 func TestRunOnceAndClosed(t *testing.T) {
 	c, _, _, stop := start(t, baseConfig())
-	require.Eventually(t, func() bool { return c.running.Load() }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return c.run.Running() }, 5*time.Second, time.Millisecond)
 	assert.ErrorIs(t, c.Run(context.Background()), ErrBusy)
 	require.NoError(t, stop())
 	require.NoError(t, c.Close())
