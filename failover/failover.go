@@ -12,7 +12,8 @@ import (
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/failover/vrrp"
-	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/enum"
+	"github.com/golvs/lvs/internal/runguard"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -35,19 +36,7 @@ const (
 )
 
 func (r Role) String() string {
-	switch r {
-	case Init:
-		return "INIT"
-	case Backup:
-		return "BACKUP"
-	case Master:
-		return "MASTER"
-	case Fault:
-		return "FAULT"
-	case Stopped:
-		return "STOP"
-	}
-	return fmt.Sprintf("role(%d)", int(r))
+	return enum.Name(r, "role", []Role{Init, Backup, Master, Fault, Stopped}, "INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 }
 
 // Elector is what elects the master, such as a *vrrp.Node: Run elects
@@ -252,9 +241,8 @@ type Client struct {
 	pending *roleMsg
 	sig     chan struct{}
 
-	role    atomic.Int32
-	running atomic.Bool
-	closed  atomic.Bool
+	role atomic.Int32
+	run  runguard.Guard // Run and Close
 }
 
 type roleMsg struct {
@@ -471,7 +459,7 @@ func (c *Client) Role() Role { return Role(c.role.Load()) }
 
 // Close releases the Client's sockets; call it after Run returned.
 func (c *Client) Close() error {
-	if c.closed.Swap(true) || c.h == nil {
+	if c.run.Close() || c.h == nil {
 		return nil
 	}
 	return c.h.close()
@@ -484,13 +472,11 @@ func (c *Client) Close() error {
 // started, and returns nil, or the cleanup's error. An elector that stops
 // on its own is an error: Run cleans up and returns it.
 func (c *Client) Run(ctx context.Context) error {
-	if c.closed.Load() {
-		return errs.New(pkg, "run", ErrClosed, nil)
+	done, err := c.run.Start(pkg)
+	if err != nil {
+		return err
 	}
-	if !c.running.CompareAndSwap(false, true) {
-		return errs.New(pkg, "run", ErrBusy, errors.New("already running"))
-	}
-	defer c.running.Store(false)
+	defer done()
 	r := &runner{c: c, cfg: &c.cfg, prio: c.cfg.Priority, failing: map[string]bool{}, daemons: map[ipvs.DaemonState]bool{}}
 	return r.run(ctx)
 }

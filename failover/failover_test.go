@@ -12,6 +12,7 @@ import (
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/failover/vrrp"
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -155,18 +156,11 @@ func (e *fakeElector) status() (runs int, live bool, prios []int) {
 }
 
 // events collects a Client's events.
-type events struct {
-	mu sync.Mutex
-	l  []Event
-}
-
-func (ev *events) on(e Event) { ev.mu.Lock(); ev.l = append(ev.l, e); ev.mu.Unlock() }
+type events struct{ nstest.Events[Event] }
 
 func (ev *events) roles() []string {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
 	var out []string
-	for _, e := range ev.l {
+	for _, e := range ev.All() {
 		if e.Kind == EventRole {
 			out = append(out, e.From.String()+">"+e.To.String())
 		}
@@ -175,10 +169,8 @@ func (ev *events) roles() []string {
 }
 
 func (ev *events) kinds(k EventKind) []Event {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
 	var out []Event
-	for _, e := range ev.l {
+	for _, e := range ev.All() {
 		if e.Kind == k {
 			out = append(out, e)
 		}
@@ -197,7 +189,7 @@ func start(t *testing.T, cfg Config) (c *Client, f *fakeHost, ev *events, stop f
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	ev = &events{}
-	cfg.OnEvent = ev.on
+	cfg.OnEvent = ev.Add
 	c = newClient(&cfg)
 	f = newFakeHost()
 	c.h = f
@@ -350,7 +342,7 @@ func TestDaemonConflict(t *testing.T) {
 	cfg := baseConfig()
 	cfg.Sync = Sync{Mode: SyncBoth, Interface: "eth1", PeerSyncID: 9}
 	ev := &events{}
-	cfg.OnEvent = ev.on
+	cfg.OnEvent = ev.Add
 	c := newClient(&cfg)
 	f := newFakeHost()
 	f.conflict = ipvs.DaemonBackup
@@ -451,10 +443,8 @@ func TestInterfaceDown(t *testing.T) {
 	waitRole(t, c, Fault)
 	roles := ev.roles()
 	assert.Equal(t, []string{"INIT>MASTER", "MASTER>FAULT", "FAULT>BACKUP", "BACKUP>FAULT"}, roles)
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
 	var reasons []string
-	for _, e := range ev.l {
+	for _, e := range ev.All() {
 		if e.Kind == EventRole && e.To == Fault {
 			reasons = append(reasons, e.Reason)
 		}
@@ -498,7 +488,7 @@ func TestElectorFails(t *testing.T) {
 
 func TestRunOnceAndClosed(t *testing.T) {
 	c, _, _, stop := start(t, baseConfig())
-	require.Eventually(t, func() bool { return c.running.Load() }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return c.run.Running() }, 5*time.Second, time.Millisecond)
 	assert.ErrorIs(t, c.Run(context.Background()), ErrBusy)
 	require.NoError(t, stop())
 	require.NoError(t, c.Close())

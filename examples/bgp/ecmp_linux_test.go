@@ -68,7 +68,7 @@ func newLab(t *testing.T, directors int, bfd ...int) *lab {
 		r.AddAddr(t, "lo", netip.MustParsePrefix(vip+"/32"))
 		r.Exec(t, "ip", "route", "add", "default", "via", routerIP)
 		name := fmt.Sprintf("rs%d", i+1)
-		r.ServeHTTP(t, vip+":80", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
+		r.ServeName(t, vip+":80", name)
 	}
 	conf := "router id " + routerIP + ";\nprotocol device { scan time 1; }\n" +
 		"protocol kernel { ipv4 { export all; }; merge paths on; }\n"

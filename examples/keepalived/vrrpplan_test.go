@@ -76,23 +76,10 @@ vrrp_instance VI_2 {
 }
 `
 
-func parseText(t *testing.T, text string) *conf.Config {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "k.conf")
-	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, probs := conf.Parse(f)
-	if c == nil {
-		t.Fatalf("parse: %v", probs)
-	}
-	return c
-}
-
 // TestPlanVRRP: every keyword of the VRRP side reaches the vrrp and
 // failover configurations, with keepalived's defaults.
 func TestPlanVRRP(t *testing.T) {
-	plan, probs := planVRRP(parseText(t, planConf))
+	plan, probs := planVRRP(parse(t, planConf))
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
@@ -161,7 +148,7 @@ func TestPlanVRRPProblems(t *testing.T) {
 		{"global_defs {\n  lvs_sync_daemon eth0 VI_1\n}\n" + inst(vip+"  lvs_sync_daemon eth0\n"), "k.conf:10: error: a second lvs_sync_daemon"},
 		{inst(vip) + strings.Replace(inst(vip), "VI_1", "VI_2", 1), "k.conf:8: error: vrrp_instance VI_2: virtual_router_id 51 on eth0 is vrrp_instance VI_1's too"},
 	} {
-		c := parseText(t, tc.conf)
+		c := parse(t, tc.conf)
 		_, probs := planVRRP(c)
 		var got []string
 		for _, p := range probs {
@@ -214,16 +201,31 @@ func FuzzPlanVRRP(f *testing.F) {
 	})
 }
 
+// shScript writes a shell script of body into dir and returns its path.
+func shScript(t *testing.T, dir, body string) string {
+	t.Helper()
+	script := filepath.Join(dir, "s.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// argsScript returns a script that appends its arguments, as a line, to
+// the file out.
+func argsScript(t *testing.T) (script, out string) {
+	dir := t.TempDir()
+	out = filepath.Join(dir, "out")
+	return shScript(t, dir, `echo "$*" >> `+out), out
+}
+
 // TestScriptRiseFall: a vrrp_script succeeds after rise successes in a
 // row and fails after fall failures in a row, starting succeeded (or
 // failed with init_fail).
 func TestScriptRiseFall(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "ok")
-	script := filepath.Join(dir, "chk.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\ntest -e "+flag+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script := shScript(t, dir, "test -e "+flag)
 	s := newScriptRun(scriptPlan{name: "chk", cmd: script, interval: 20 * time.Millisecond, timeout: time.Second, rise: 2, fall: 2}, &logger{w: io.Discard})
 	if s.check(context.Background()) != nil {
 		t.Fatal("not succeeded at start")
@@ -254,12 +256,7 @@ func TestScriptRiseFall(t *testing.T) {
 // TestNotifyArguments: notify gets keepalived's four arguments after its
 // own, after the notify_STATE script, in order.
 func TestNotifyArguments(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	script := filepath.Join(dir, "n.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, out := argsScript(t)
 	n := newNotifier(&logger{w: io.Discard})
 	r := &instRun{side: &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: n},
 		p: &instPlan{name: "VI_1", notify: notifyCmds{master: "'" + script + "' master-only", any: script + " x"}}, prio: 150, failing: map[string]bool{}}
@@ -278,12 +275,7 @@ func TestNotifyArguments(t *testing.T) {
 // own, so that the group recovers once the cause goes; the group's notify
 // runs with "GROUP".
 func TestSyncGroupFaultsTogether(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	script := filepath.Join(dir, "n.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, out := argsScript(t)
 	side := &vrrpSide{log: &logger{w: io.Discard}, scripts: true, notify: newNotifier(&logger{w: io.Discard})}
 	gp := &groupPlan{name: "G", members: []string{"A", "B"}, notify: notifyCmds{any: script}}
 	g := &groupRun{p: gp, members: map[string]*instRun{}}
@@ -322,15 +314,15 @@ func TestSyncGroupFaultsTogether(t *testing.T) {
 // made in place (no restart, so no priority-0 advert); anything else
 // restarts the instance.
 func TestReloadPriorityInPlace(t *testing.T) {
-	p1, _ := planVRRP(parseText(t, planConf))
-	p2, _ := planVRRP(parseText(t, strings.Replace(planConf, "priority 150", "priority 120", 1)))
-	p3, _ := planVRRP(parseText(t, strings.Replace(planConf, "advert_int 1", "advert_int 2", 1)))
+	p1, _ := planVRRP(parse(t, planConf))
+	p2, _ := planVRRP(parse(t, strings.Replace(planConf, "priority 150", "priority 120", 1)))
+	p3, _ := planVRRP(parse(t, strings.Replace(planConf, "advert_int 1", "advert_int 2", 1)))
 	if !onlyPriority(p1.insts[0], p2.insts[0]) || onlyPriority(p1.insts[0], p3.insts[0]) {
 		t.Errorf("priority alone: %v; advert_int too: %v", onlyPriority(p1.insts[0], p2.insts[0]), onlyPriority(p1.insts[0], p3.insts[0]))
 	}
 	weighted := strings.Replace(strings.Replace(planConf, "    VI_1\n", "", 1), "priority 150", "priority 120", 1)
-	p4, _ := planVRRP(parseText(t, weighted))
-	p5, _ := planVRRP(parseText(t, strings.Replace(weighted, "priority 120", "priority 110", 1)))
+	p4, _ := planVRRP(parse(t, weighted))
+	p5, _ := planVRRP(parse(t, strings.Replace(weighted, "priority 120", "priority 110", 1)))
 	if onlyPriority(p4.insts[0], p5.insts[0]) {
 		t.Error("with a weighted script, a priority change is made in place")
 	}

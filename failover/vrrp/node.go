@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/runguard"
 )
 
 // DefaultAdvertInterval is keepalived's and the RFCs' advertisement
@@ -206,13 +207,12 @@ type Node struct {
 	groupv netip.Addr
 	c      conn
 
-	running atomic.Bool
-	closed  atomic.Bool
-	state   atomic.Int32
-	prio    atomic.Int32
-	prioCh  chan struct{}
-	ctr     [numCounters]atomic.Uint64
-	drops   [numDrops]atomic.Uint64
+	run    runguard.Guard // Run and Close
+	state  atomic.Int32
+	prio   atomic.Int32
+	prioCh chan struct{}
+	ctr    [numCounters]atomic.Uint64
+	drops  [numDrops]atomic.Uint64
 
 	// The reader goroutine's scratch.
 	rx   Advert
@@ -413,7 +413,7 @@ func (n *Node) Stats() Stats {
 // to its peers it is as if the node had crashed. Use Run's context for a
 // graceful stop.
 func (n *Node) Close() error {
-	if n.closed.Swap(true) {
+	if n.run.Close() {
 		return nil
 	}
 	if err := n.c.close(); err != nil {
@@ -428,13 +428,11 @@ func (n *Node) Close() error {
 // that stopped it. Run may be called again after it returned (e.g. to
 // leave a fault); the state is Initialize in between.
 func (n *Node) Run(ctx context.Context) error {
-	if n.closed.Load() {
-		return errs.New(pkg, "run", ErrClosed, nil)
+	leave, err := n.run.Start(pkg)
+	if err != nil {
+		return err
 	}
-	if !n.running.CompareAndSwap(false, true) {
-		return errs.New(pkg, "run", ErrBusy, errors.New("already running"))
-	}
-	defer n.running.Store(false)
+	defer leave()
 	n.drain()
 	msgs := make(chan rxMsg, 64)
 	rerr := make(chan error, 1)
@@ -464,7 +462,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case err := <-rerr:
 			n.apply(&m, m.shutdown(ReasonClosed), netip.Addr{}, 0)
-			if n.closed.Load() {
+			if n.run.Closed() {
 				return errs.New(pkg, "run", ErrClosed, nil)
 			}
 			return errs.New(pkg, "run", kindOf(err), err)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golvs/lvs/internal/nstest"
 )
 
 func baseConfig() Config {
@@ -307,18 +309,7 @@ func (c *fakeConn) setDeadline(t time.Time) error {
 func (c *fakeConn) close() error { close(c.closed); return nil }
 
 // recorder collects a node's events.
-type recorder struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-func (r *recorder) add(e Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
-
-func (r *recorder) all() []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Event(nil), r.events...)
-}
+type recorder = nstest.Events[Event]
 
 // waitStates polls until the nodes are in the given states, for at most d.
 func waitStates(t *testing.T, d time.Duration, nodes []*Node, want ...State) {
@@ -352,7 +343,7 @@ func TestRunHub(t *testing.T) {
 	a4, b4 := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
 	mk := func(self netip.Addr, prio int, rec *recorder) (*Node, *fakeConn) {
 		cfg := baseConfig()
-		cfg.Version, cfg.AdvertInterval, cfg.Priority, cfg.OnEvent = 3, 200*time.Millisecond, prio, rec.add
+		cfg.Version, cfg.AdvertInterval, cfg.Priority, cfg.OnEvent = 3, 200*time.Millisecond, prio, rec.Add
 		c := h.join(self)
 		return testNode(t, cfg, self, c), c
 	}
@@ -382,13 +373,13 @@ func TestRunHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStates(t, 10*time.Second, nodes, Initialize, Master)
-	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonMasterStopped {
+	if ev := rb.All(); ev[len(ev)-1].Reason != ReasonMasterStopped {
 		t.Fatalf("b's last event %v, want master stopped", ev[len(ev)-1])
 	}
 	// a comes back and preempts.
 	cancelA, doneA = run(a)
 	waitStates(t, 10*time.Second, nodes, Master, Backup)
-	if ev := ra.all(); ev[len(ev)-1].Reason != ReasonPreempt {
+	if ev := ra.All(); ev[len(ev)-1].Reason != ReasonPreempt {
 		t.Fatalf("a's last event %v, want preempt", ev[len(ev)-1])
 	}
 	// Partition: both master; healed: b yields.
@@ -396,7 +387,7 @@ func TestRunHub(t *testing.T) {
 	waitStates(t, 10*time.Second, nodes, Master, Master)
 	ca.setCut(false)
 	waitStates(t, 10*time.Second, nodes, Master, Backup)
-	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonHigherPriority || ev[len(ev)-1].Peer != a4 {
+	if ev := rb.All(); ev[len(ev)-1].Reason != ReasonHigherPriority || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want a higher-priority peer", ev[len(ev)-1])
 	}
 	// Crash: b waits for its master-down timer.
@@ -407,10 +398,10 @@ func TestRunHub(t *testing.T) {
 		t.Fatalf("Run after Close: %v", err)
 	}
 	waitStates(t, 10*time.Second, nodes, Initialize, Master)
-	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonMasterDown || ev[len(ev)-1].Peer != a4 {
+	if ev := rb.All(); ev[len(ev)-1].Reason != ReasonMasterDown || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want master down", ev[len(ev)-1])
 	}
-	if ev := ra.all(); ev[len(ev)-1].Reason != ReasonClosed {
+	if ev := ra.All(); ev[len(ev)-1].Reason != ReasonClosed {
 		t.Fatalf("a's last event %v, want closed", ev[len(ev)-1])
 	}
 	if err := a.Run(context.Background()); !errors.Is(err, ErrClosed) {

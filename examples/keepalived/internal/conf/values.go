@@ -94,6 +94,13 @@ func (p *parser) str(n *Node) (string, bool) {
 	return n.Args[0], true
 }
 
+// hookScript sets *dst to the script of c, a hook the agent runs (so the
+// configuration has scripts).
+func (p *parser) hookScript(c *Node, dst *string) {
+	*dst, _ = p.scriptCmd(c)
+	p.cfg.Global.HasScripts = true
+}
+
 // script parses a script statement: the command (possibly quoted) and an
 // optional user and group, which are kept in the command line for the
 // agent to reject or honour.

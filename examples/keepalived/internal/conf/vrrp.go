@@ -181,19 +181,23 @@ func (p *parser) syncGroup(n *Node) {
 				g.Group = append(g.Group, m.Key)
 				g.Group = append(g.Group, m.Args...)
 			}
-		case "notify_master":
-			g.NotifyMaster, _ = p.scriptCmd(c)
-		case "notify_backup":
-			g.NotifyBackup, _ = p.scriptCmd(c)
-		case "notify_fault":
-			g.NotifyFault, _ = p.scriptCmd(c)
-		case "notify":
-			g.Notify, _ = p.scriptCmd(c)
 		default:
-			p.unknown(c, "vrrp_sync_group")
+			if !p.notifyScript(c, map[string]*string{"notify_master": &g.NotifyMaster, "notify_backup": &g.NotifyBackup, "notify_fault": &g.NotifyFault, "notify": &g.Notify}) {
+				p.unknown(c, "vrrp_sync_group")
+			}
 		}
 	}
 	p.cfg.SyncGroups = append(p.cfg.SyncGroups, g)
+}
+
+// notifyScript sets the script of c when its key is one of scripts' (the
+// notify keywords of a block), and reports whether it was.
+func (p *parser) notifyScript(c *Node, scripts map[string]*string) bool {
+	dst, ok := scripts[c.Key]
+	if ok {
+		*dst, _ = p.scriptCmd(c)
+	}
+	return ok
 }
 
 func (p *parser) instance(n *Node) {
@@ -280,20 +284,12 @@ func (p *parser) instance(n *Node) {
 					in.TrackScripts = append(in.TrackScripts, m.Key)
 				}
 			}
-		case "notify_master":
-			in.NotifyMaster, _ = p.scriptCmd(c)
-		case "notify_backup":
-			in.NotifyBackup, _ = p.scriptCmd(c)
-		case "notify_fault":
-			in.NotifyFault, _ = p.scriptCmd(c)
-		case "notify_stop":
-			in.NotifyStop, _ = p.scriptCmd(c)
-		case "notify":
-			in.Notify, _ = p.scriptCmd(c)
 		case "lvs_sync_daemon":
 			in.SyncDaemon = p.syncDaemon(c)
 		default:
-			p.unknown(c, "vrrp_instance")
+			if !p.notifyScript(c, map[string]*string{"notify_master": &in.NotifyMaster, "notify_backup": &in.NotifyBackup, "notify_fault": &in.NotifyFault, "notify_stop": &in.NotifyStop, "notify": &in.Notify}) {
+				p.unknown(c, "vrrp_instance")
+			}
 		}
 	}
 	if in.Interface == "" {
