@@ -41,6 +41,9 @@
 // the VRRP side, -C only the virtual servers and checks. Not run, and so
 // refused with file:line: VIPs wider than a host address, with a label or
 // a non-global scope, static_ipaddress, vrrp_garp_master_refresh and
-// vrrp_garp_lower_prio_*. A node starts as BACKUP whatever its state: the
-// election decides (state MASTER only makes keepalived's start quicker).
+// vrrp_garp_lower_prio_*. An instance starts as BACKUP and waits the
+// master-down interval for a master, whatever its state; state MASTER
+// matters to an address owner (priority 255) alone, as in keepalived: it
+// takes over after listening one advert interval (with nopreempt or
+// preempt_delay, or state BACKUP, it waits as any priority).
 package main

@@ -230,6 +230,15 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 		p.vrrp = vrrp.Config{Interface: in.Interface, VRID: in.VRID, Priority: in.Priority, Version: version,
 			AdvertInterval: in.AdvertInt, VIPs: all, NoPreempt: in.NoPreempt, PreemptDelay: delayPreempt,
 			Source: src, UnicastPeers: slices.Clone(in.UnicastPeers), AuthPass: in.AuthPass}
+		if in.Priority == 255 {
+			// keepalived.conf(5): an owner with state MASTER takes over
+			// after listening one interval; with state BACKUP (or
+			// nopreempt, or preempt_delay) it waits as any priority.
+			p.vrrp.OwnerStart = vrrp.OwnerWait
+			if in.State == "MASTER" && !in.NoPreempt && in.PreemptDelay == 0 {
+				p.vrrp.OwnerStart = vrrp.OwnerListen
+			}
+		}
 		if err := p.vrrp.Validate(); err != nil {
 			errorf(in.Pos, "vrrp_instance %s: %v", in.Name, err)
 			continue

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/examples/keepalived/internal/conf"
 	"github.com/golvs/lvs/failover"
+	"github.com/golvs/lvs/failover/vrrp"
 )
 
 const planConf = `global_defs {
@@ -136,6 +138,32 @@ func TestPlanVRRP(t *testing.T) {
 	q := plan.insts[1]
 	if q.vrrp.Version != 3 || q.priority != 100 || q.secondDelay != 2*time.Second || q.burst.Count != 3 {
 		t.Errorf("VI_2: version %d, priority %d, garp %v %+v", q.vrrp.Version, q.priority, q.secondDelay, q.burst)
+	}
+}
+
+// TestPlanOwnerStart: state only matters to an address owner (priority
+// 255): MASTER listens one interval, BACKUP, nopreempt and preempt_delay
+// wait the master-down interval, as keepalived.conf(5) says.
+func TestPlanOwnerStart(t *testing.T) {
+	for _, tc := range []struct {
+		prio        int
+		state, more string
+		want        vrrp.OwnerStart
+	}{
+		{255, "MASTER", "", vrrp.OwnerListen},
+		{255, "BACKUP", "", vrrp.OwnerWait},
+		{255, "MASTER", "  nopreempt\n", vrrp.OwnerWait},
+		{255, "MASTER", "  preempt_delay 2\n", vrrp.OwnerWait},
+		{100, "MASTER", "", vrrp.OwnerAtOnce}, // unused below 255
+	} {
+		text := fmt.Sprintf("vrrp_instance VI_1 {\n  state %s\n  interface eth0\n  virtual_router_id 51\n  priority %d\n%s  virtual_ipaddress {\n    10.0.0.1\n  }\n}\n", tc.state, tc.prio, tc.more)
+		plan, probs := planVRRP(parseText(t, text))
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		if got := plan.insts[0].vrrp.OwnerStart; got != tc.want {
+			t.Errorf("priority %d, state %s %q: owner start %d, want %d", tc.prio, tc.state, tc.more, got, tc.want)
+		}
 	}
 }
 

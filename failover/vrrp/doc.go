@@ -28,7 +28,8 @@
 // after its skew time when the master announced its stop with priority 0.
 // A master yields to a higher priority, or to an equal one from a higher
 // primary address (the tie-break; Config.Source is the primary address).
-// Priority 255 means the node owns the addresses and is master at once.
+// Priority 255 means the node owns the addresses and is master at once
+// (Config.OwnerStart makes it listen first, as keepalived does).
 // Preemption is on by default (NoPreempt turns it off); PreemptDelay holds
 // a returning higher-priority node in Backup for that long after it first
 // hears the lower-priority master, so that it can learn the live

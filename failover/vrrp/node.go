@@ -71,6 +71,10 @@ type Config struct {
 	// pseudo-header instead of the destination; keepalived's
 	// old_unicast_checksum). Such adverts are accepted either way.
 	OldUnicastChecksum bool
+	// OwnerStart is how an address owner (Priority 255) starts; other
+	// priorities always start in Backup. The zero value, OwnerAtOnce, is
+	// the RFCs' (Master at once).
+	OwnerStart OwnerStart
 	// OnEvent, if set, receives every transition and peer mismatch, in
 	// order, on the node's goroutine: it must return quickly (hand slow
 	// work to another goroutine), and must not call Close.
@@ -323,6 +327,9 @@ func (n *Node) validate() error {
 	if c.NoPreempt && c.PreemptDelay != 0 {
 		return invalid("PreemptDelay", "set with NoPreempt: a node that never preempts has nothing to delay")
 	}
+	if c.OwnerStart < OwnerAtOnce || c.OwnerStart > OwnerWait {
+		return invalid("OwnerStart", fmt.Sprintf("%d: not OwnerAtOnce, OwnerListen or OwnerWait", c.OwnerStart))
+	}
 	if c.AuthPass != "" && c.Version != 2 {
 		return invalid("AuthPass", "VRRPv3 has no authentication")
 	}
@@ -450,6 +457,7 @@ func (n *Node) Run(ctx context.Context) error {
 	m := machine{
 		prio: uint8(n.prio.Load()), interval: n.cfg.AdvertInterval, v3: n.v3,
 		preempt: !n.cfg.NoPreempt, preemptDelay: n.cfg.PreemptDelay, self: n.self,
+		owner: n.cfg.OwnerStart,
 	}
 	n.peer, n.pp = netip.Addr{}, 0
 	n.apply(&m, m.start(time.Now()), netip.Addr{}, 0)

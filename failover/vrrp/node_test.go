@@ -44,6 +44,7 @@ func TestValidate(t *testing.T) {
 			func(c *Config) { c.UnicastPeers = []netip.Addr{GroupIPv4} },
 		},
 		"OldUnicastChecksum": {func(c *Config) { c.Version, c.OldUnicastChecksum = 3, true }},
+		"OwnerStart":         {func(c *Config) { c.OwnerStart = -1 }, func(c *Config) { c.OwnerStart = OwnerWait + 1 }},
 	} {
 		for i, mod := range mods {
 			c := baseConfig()
