@@ -30,8 +30,10 @@
 // vrrp_script is a tracker (rise/fall, timeout, weight; weight 0 forces
 // FAULT), track_interface and the instance's interface force FAULT,
 // lvs_sync_daemon makes the IPVS sync daemons follow the role, the
-// members of a vrrp_sync_group fault together (and track their scripts
-// with weight 0, as keepalived.conf(5) says), and notify_master, _backup,
+// members of a vrrp_sync_group fault together and move together (one
+// member's own transition to MASTER, or from MASTER to BACKUP, moves the
+// others with it; they track their scripts with weight 0, as
+// keepalived.conf(5) says), and notify_master, _backup,
 // _fault, _stop and notify (with "INSTANCE"|"GROUP", the name, the state
 // and the priority after its own arguments) run in event order, without a
 // shell, once enable_script_security is set. The log lines are

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,6 +345,44 @@ func TestSyncGroupFaultsTogether(t *testing.T) {
 	got, _ := os.ReadFile(out)
 	if want := "GROUP G MASTER 0\nGROUP G FAULT 0\n"; !strings.Contains(string(got), want) {
 		t.Errorf("group notify calls:\n%s\nwant them to contain:\n%s", got, want)
+	}
+}
+
+// TestSyncGroupMovesTogether: a member's own transition to MASTER, or
+// from MASTER to BACKUP, moves the other members; a start, or a
+// transition the group caused, moves nobody.
+func TestSyncGroupMovesTogether(t *testing.T) {
+	gp := &groupPlan{name: "G", members: []string{"A", "B", "C"}}
+	g := &groupRun{p: gp, members: map[string]*instRun{}}
+	var mu sync.Mutex
+	var got []string
+	mk := func(name string) *instRun {
+		r := &instRun{p: &instPlan{name: name, group: gp}, group: g, failing: map[string]bool{},
+			syncTo: func(s vrrp.State) error { mu.Lock(); got = append(got, name+" "+s.String()); mu.Unlock(); return nil }}
+		g.join(r)
+		return r
+	}
+	a, _, _ := mk("A"), mk("B"), mk("C")
+	ev := func(from, to vrrp.State, why vrrp.Reason) vrrp.Event {
+		return vrrp.Event{Kind: vrrp.EventTransition, From: from, To: to, Reason: why}
+	}
+	for _, tc := range []struct {
+		e    vrrp.Event
+		want string
+	}{
+		{ev(vrrp.Initialize, vrrp.Backup, vrrp.ReasonStart), ""},
+		{ev(vrrp.Backup, vrrp.Master, vrrp.ReasonMasterDown), "B MASTER,C MASTER"},
+		{ev(vrrp.Master, vrrp.Backup, vrrp.ReasonHigherPriority), "B BACKUP,C BACKUP"},
+		{ev(vrrp.Backup, vrrp.Master, vrrp.ReasonSync), ""},
+		{ev(vrrp.Master, vrrp.Initialize, vrrp.ReasonStop), ""},
+		{vrrp.Event{Kind: vrrp.EventMismatch}, ""},
+	} {
+		got = nil
+		a.group.follow(a, tc.e)
+		slices.Sort(got)
+		if s := strings.Join(got, ","); s != tc.want {
+			t.Errorf("A %v: synced %q, want %q", tc.e, s, tc.want)
+		}
 	}
 }
 

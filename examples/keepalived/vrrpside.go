@@ -29,13 +29,15 @@ type vrrpSide struct {
 
 // instRun is one running vrrp_instance.
 type instRun struct {
-	side  *vrrpSide
-	p     *instPlan
-	node  *vrrp.Node
-	main  *failover.Client
-	extra []*failover.Client // the VIPs on other devices, following main
-	group *groupRun
-	trk   []*scriptRun
+	side *vrrpSide
+	p    *instPlan
+	node *vrrp.Node
+	// syncTo is node.Sync (a stand-in in unit tests).
+	syncTo func(vrrp.State) error
+	main   *failover.Client
+	extra  []*failover.Client // the VIPs on other devices, following main
+	group  *groupRun
+	trk    []*scriptRun
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -161,7 +163,7 @@ func (s *vrrpSide) newInst(p *instPlan) (*instRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.node = node
+	r.node, r.syncTo = node, node.Sync
 	fc := p.failoverConfig(p.devs[0])
 	fc.Elector, fc.OnEvent = node, r.event
 	for _, sp := range p.scripts {
@@ -251,6 +253,9 @@ func (r *instRun) close() {
 func (r *instRun) vrrpEvent(e vrrp.Event) {
 	if e.Kind == vrrp.EventMismatch {
 		r.side.log.vprintf("(%s) %v", r.p.name, e)
+	}
+	if r.group != nil && e.Kind == vrrp.EventTransition {
+		r.group.follow(r, e)
 	}
 	if r.main != nil {
 		r.main.HandleVRRP(e)
@@ -365,6 +370,27 @@ func (r *instRun) groupCheck(context.Context) error {
 		}
 	}
 	return nil
+}
+
+// follow moves the group's other members to the state r's election gave
+// it (keepalived: a member's transition is reflected to the others). A
+// transition the group caused, a start or a stop moves nobody; a member
+// in FAULT has no running elector and stays there.
+func (g *groupRun) follow(r *instRun, e vrrp.Event) {
+	switch {
+	case e.Reason == vrrp.ReasonSync || e.Reason == vrrp.ReasonStart:
+		return
+	case e.To == vrrp.Master, e.To == vrrp.Backup && e.From == vrrp.Master:
+	default:
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.members {
+		if m != r && m.syncTo != nil {
+			m.syncTo(e.To)
+		}
+	}
 }
 
 func (g *groupRun) join(r *instRun) {

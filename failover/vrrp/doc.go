@@ -33,7 +33,9 @@
 // Preemption is on by default (NoPreempt turns it off); PreemptDelay holds
 // a returning higher-priority node in Backup for that long after it first
 // hears the lower-priority master, so that it can learn the live
-// connections before failing back.
+// connections before failing back. Node.Sync moves a running node to
+// Master or Backup at once, for routers that change state as a group
+// (keepalived's vrrp_sync_group).
 //
 // Received packets are checked strictly: TTL or hop limit 255 (multicast;
 // unicast adverts may be routed and only come from the listed peers, as

@@ -55,6 +55,9 @@ const (
 	// ReasonClosed: the node was closed while running; no advert was sent
 	// (as after a crash, peers wait for their master-down timer).
 	ReasonClosed
+	// ReasonSync: Node.Sync moved the node with the other routers of its
+	// group.
+	ReasonSync
 )
 
 func (r Reason) String() string {
@@ -75,6 +78,8 @@ func (r Reason) String() string {
 		return "stop"
 	case ReasonClosed:
 		return "closed"
+	case ReasonSync:
+		return "sync group"
 	}
 	return "reason?"
 }
@@ -232,6 +237,17 @@ func (m *machine) advert(now time.Time, peer netip.Addr, prio uint8, interval ti
 		}
 	}
 	return step{}
+}
+
+// sync moves a running node to st (Master or Backup) as its group did.
+func (m *machine) sync(now time.Time, st State) step {
+	if m.state == Initialize || m.state == st {
+		return step{}
+	}
+	if st == Master {
+		return m.becomeMaster(now, ReasonSync)
+	}
+	return m.becomeBackup(now, ReasonSync)
 }
 
 // shutdown is the Shutdown event: a master sends priority 0.

@@ -200,3 +200,20 @@ func TestPreemptDelay(t *testing.T) {
 		t.Fatal("the delay did not restart after a higher-priority master")
 	}
 }
+
+// TestSync: a group moves a running node either way; a node not running,
+// or already there, does not change.
+func TestSync(t *testing.T) {
+	m := newMachine(100, false, time.Second)
+	wantStep(t, "not running", m.sync(t0, Master), step{})
+	m.start(t0)
+	wantStep(t, "backup", m.sync(t0, Backup), step{})
+	wantStep(t, "to master", m.sync(at(time.Second), Master), step{send: true, sendPrio: 100, change: true, from: Backup, to: Master, reason: ReasonSync})
+	if m.deadline != at(2*time.Second) {
+		t.Fatalf("adver timer at %v", m.deadline)
+	}
+	wantStep(t, "to backup", m.sync(at(2*time.Second), Backup), step{change: true, from: Master, to: Backup, reason: ReasonSync})
+	if m.deadline != at(2*time.Second+m.masterDown()) {
+		t.Fatalf("master down timer at %v", m.deadline)
+	}
+}

@@ -215,6 +215,8 @@ type Node struct {
 	state   atomic.Int32
 	prio    atomic.Int32
 	prioCh  chan struct{}
+	syncTo  atomic.Int32 // the state Sync asked for, or Initialize
+	syncCh  chan struct{}
 	ctr     [numCounters]atomic.Uint64
 	drops   [numDrops]atomic.Uint64
 
@@ -265,7 +267,7 @@ func New(cfg *Config) (*Node, error) {
 	if cfg == nil {
 		return nil, invalid("Config", "missing")
 	}
-	n := &Node{cfg: *cfg, prioCh: make(chan struct{}, 1)}
+	n := &Node{cfg: *cfg, prioCh: make(chan struct{}, 1), syncCh: make(chan struct{}, 1)}
 	n.cfg.VIPs = slices.Clone(cfg.VIPs)
 	n.cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
 	if err := n.validate(); err != nil {
@@ -396,6 +398,27 @@ func (n *Node) SetPriority(p int) error {
 	return nil
 }
 
+// Sync moves a running node to Master or Backup now, with ReasonSync, for
+// virtual routers that change state together (keepalived's
+// vrrp_sync_group: the caller syncs the others when one transitions). To
+// Master it advertises and takes over as if its master-down timer had
+// fired; to Backup it stops advertising and waits the master-down
+// interval. A node not running, or in that state already, is left alone.
+func (n *Node) Sync(s State) error {
+	if s != Master && s != Backup {
+		return errs.Invalid(pkg, "sync", "", "State", fmt.Sprintf("%v: must be MASTER or BACKUP", s))
+	}
+	if !n.running.Load() {
+		return nil
+	}
+	n.syncTo.Store(int32(s))
+	select {
+	case n.syncCh <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	d := func(r drop) uint64 { return n.drops[r].Load() }
@@ -442,6 +465,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return errs.New(pkg, "run", ErrBusy, errors.New("already running"))
 	}
 	defer n.running.Store(false)
+	n.syncTo.Store(int32(Initialize)) // a Sync of an earlier run is stale
 	n.drain()
 	msgs := make(chan rxMsg, 64)
 	rerr := make(chan error, 1)
@@ -488,6 +512,10 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		case <-n.prioCh:
 			m.prio = uint8(n.prio.Load())
+		case <-n.syncCh:
+			if st := State(n.syncTo.Swap(int32(Initialize))); st != Initialize {
+				n.apply(&m, m.sync(time.Now(), st), netip.Addr{}, 0)
+			}
 		case <-t.C:
 			if now := time.Now(); !now.Before(m.deadline) {
 				n.apply(&m, m.expire(now), n.peer, n.pp)

@@ -71,7 +71,7 @@ func TestValidate(t *testing.T) {
 // testNode builds a node around conn c without opening a socket.
 func testNode(t testing.TB, cfg Config, self netip.Addr, c conn) *Node {
 	t.Helper()
-	n := &Node{cfg: cfg, prioCh: make(chan struct{}, 1), self: self, c: c}
+	n := &Node{cfg: cfg, prioCh: make(chan struct{}, 1), syncCh: make(chan struct{}, 1), self: self, c: c}
 	if err := n.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -422,5 +422,39 @@ func TestRunHub(t *testing.T) {
 	}
 	if s := b.Stats(); s.ReceivedPriorityZero != 1 {
 		t.Fatalf("b's stats %+v", s)
+	}
+}
+
+// TestRunSync: Sync moves a running backup to Master at once and back.
+func TestRunSync(t *testing.T) {
+	var h hub
+	var rec recorder
+	cfg := baseConfig()
+	// 10s adverts: the master-down interval (30s+) never comes first.
+	cfg.Version, cfg.AdvertInterval, cfg.OnEvent = 3, 10*time.Second, rec.add
+	self := netip.MustParseAddr("10.9.0.1")
+	n := testNode(t, cfg, self, h.join(self))
+	if err := n.Sync(Initialize); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Sync(Initialize): %v", err)
+	}
+	if err := n.Sync(Master); err != nil || n.State() != Initialize {
+		t.Errorf("Sync before Run: %v, state %v", err, n.State())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	nodes := []*Node{n}
+	waitStates(t, 10*time.Second, nodes, Backup)
+	n.Sync(Master)
+	waitStates(t, 10*time.Second, nodes, Master)
+	n.Sync(Backup)
+	waitStates(t, 10*time.Second, nodes, Backup)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.all()
+	if len(ev) < 3 || ev[1].To != Master || ev[1].Reason != ReasonSync || ev[2].To != Backup || ev[2].Reason != ReasonSync {
+		t.Errorf("events %v", ev)
 	}
 }
