@@ -27,8 +27,8 @@
 // package failover (what a role does to the host): per vrrp_instance one
 // vrrp.Node and one failover.Client per device its VIPs go on (the first
 // VIP's device has the elector's, the others follow its role). A
-// vrrp_script is a tracker (rise/fall, timeout, weight; weight 0 forces
-// FAULT), track_interface and the instance's interface force FAULT,
+// vrrp_script runs once, however many instances track it, and is a
+// tracker of each (rise/fall, timeout, weight; weight 0 forces FAULT), track_interface and the instance's interface force FAULT,
 // lvs_sync_daemon makes the IPVS sync daemons follow the role, the
 // members of a vrrp_sync_group fault together and move together (one
 // member's own transition to MASTER, or from MASTER to BACKUP, moves the

@@ -386,6 +386,37 @@ func TestSyncGroupMovesTogether(t *testing.T) {
 	}
 }
 
+// TestOneRunnerPerScript: instances tracking one vrrp_script share its
+// runner (keepalived runs each script once), each with its own weight; a
+// reload keeps an unchanged script's runner and replaces a changed one.
+func TestOneRunnerPerScript(t *testing.T) {
+	// VI_1 tracks chk in group G (weight 0), VI_3 outside it (weight -20).
+	text := planConf + "vrrp_instance VI_3 {\n  interface eth1\n  virtual_router_id 53\n  virtual_ipaddress {\n    10.1.0.103\n  }\n  track_script {\n    chk\n  }\n}\n"
+	plan, probs := planVRRP(parseText(t, text))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if w1, w3 := plan.insts[0].scripts[0].weight, plan.insts[2].scripts[0].weight; w1 != 0 || w3 != -20 {
+		t.Fatalf("weights %d and %d, want 0 and -20", w1, w3)
+	}
+	s := &vrrpSide{log: &logger{w: io.Discard}, scripts: true, runs: map[string]*scriptRun{}}
+	runs := s.scriptRuns(plan)
+	if len(runs) != 1 || runs["chk"] == nil || runs["chk"].p.weight != 0 {
+		t.Fatalf("runners %v", runs)
+	}
+	s.runs = runs
+	if again := s.scriptRuns(plan); again["chk"] != runs["chk"] {
+		t.Error("an unchanged script got a new runner")
+	}
+	changed, _ := planVRRP(parseText(t, strings.Replace(text, "interval 2", "interval 3", 1)))
+	if again := s.scriptRuns(changed); again["chk"] == runs["chk"] || again["chk"].p.interval != 3*time.Second {
+		t.Error("a changed script kept its runner")
+	}
+	if none := (&vrrpSide{runs: runs}).scriptRuns(plan); len(none) != 0 {
+		t.Errorf("without enable_script_security: runners %v", none)
+	}
+}
+
 // TestReloadPriorityInPlace: a reload that changes only a priority is
 // made in place (no restart, so no priority-0 advert); anything else
 // restarts the instance.

@@ -25,6 +25,9 @@ type vrrpSide struct {
 	notify  *notifier
 	insts   map[string]*instRun
 	groups  map[string]*groupRun
+	// runs has one runner per vrrp_script, shared by every instance that
+	// tracks it: keepalived runs each script once.
+	runs map[string]*scriptRun
 }
 
 // instRun is one running vrrp_instance.
@@ -37,7 +40,6 @@ type instRun struct {
 	main   *failover.Client
 	extra  []*failover.Client // the VIPs on other devices, following main
 	group  *groupRun
-	trk    []*scriptRun
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -58,7 +60,7 @@ type groupRun struct {
 }
 
 func newVRRPSide(log *logger, scripts bool) *vrrpSide {
-	return &vrrpSide{log: log, scripts: scripts, notify: newNotifier(log), insts: map[string]*instRun{}, groups: map[string]*groupRun{}}
+	return &vrrpSide{log: log, scripts: scripts, notify: newNotifier(log), insts: map[string]*instRun{}, groups: map[string]*groupRun{}, runs: map[string]*scriptRun{}}
 }
 
 // apply makes plan the running VRRP side: instances whose plan changed
@@ -103,6 +105,7 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 		groups[gp.name] = &groupRun{p: gp, members: map[string]*instRun{}}
 	}
 	s.groups = groups
+	runs := s.scriptRuns(plan)
 	var created []*instRun
 	var errl []error
 	for _, p := range plan.insts {
@@ -110,7 +113,7 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 			// Kept: its group's plan is the same, so its groupRun too.
 			continue
 		}
-		r, err := s.newInst(p)
+		r, err := s.newInst(p, runs)
 		if err != nil {
 			errl = append(errl, fmt.Errorf("%s: vrrp_instance %s: %w", p.pos, p.name, err))
 			continue
@@ -126,6 +129,15 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 			r.close()
 		}
 		return err
+	}
+	for name, t := range s.runs {
+		if runs[name] != t {
+			t.stop()
+		}
+	}
+	s.runs = runs
+	for _, t := range runs {
+		t.start()
 	}
 	for _, r := range created {
 		s.insts[r.p.name] = r
@@ -143,6 +155,10 @@ func (s *vrrpSide) stop() {
 	}
 	s.insts = map[string]*instRun{}
 	s.stopAll(all)
+	for _, t := range s.runs {
+		t.stop()
+	}
+	s.runs = map[string]*scriptRun{}
 	s.notify.close(30 * time.Second)
 }
 
@@ -155,7 +171,31 @@ func (s *vrrpSide) stopAll(rs []*instRun) {
 	wg.Wait()
 }
 
-func (s *vrrpSide) newInst(p *instPlan) (*instRun, error) {
+// scriptRuns returns one runner per vrrp_script plan tracks, not started:
+// a script whose plan is unchanged keeps its runner and its state (the
+// instances tracking it are unchanged too, or restarted).
+func (s *vrrpSide) scriptRuns(plan *vrrpPlan) map[string]*scriptRun {
+	runs := map[string]*scriptRun{}
+	if !s.scripts {
+		return runs
+	}
+	for _, p := range plan.insts {
+		for _, sp := range p.scripts {
+			base := sp
+			base.weight = 0 // the instance's, not the script's
+			switch old := s.runs[sp.name]; {
+			case runs[sp.name] != nil:
+			case old != nil && old.p == base:
+				runs[sp.name] = old
+			default:
+				runs[sp.name] = newScriptRun(base, s.log)
+			}
+		}
+	}
+	return runs
+}
+
+func (s *vrrpSide) newInst(p *instPlan, runs map[string]*scriptRun) (*instRun, error) {
 	r := &instRun{side: s, p: p, prio: p.priority, failing: map[string]bool{}, done: make(chan struct{})}
 	vc := p.vrrp
 	vc.OnEvent = r.vrrpEvent
@@ -171,8 +211,7 @@ func (s *vrrpSide) newInst(p *instPlan) (*instRun, error) {
 			s.log.vprintf("(%s) track_script %s is not run: scripts need enable_script_security", p.name, sp.name)
 			continue
 		}
-		t := newScriptRun(sp, s.log)
-		r.trk = append(r.trk, t)
+		t := runs[sp.name]
 		fc.Trackers = append(fc.Trackers, failover.Tracker{Name: "script " + sp.name, Weight: sp.weight, Check: t.check})
 	}
 	if p.group != nil {
@@ -203,10 +242,6 @@ func (r *instRun) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	var wg sync.WaitGroup
-	for _, t := range r.trk {
-		wg.Add(1)
-		go func() { defer wg.Done(); t.run(ctx) }()
-	}
 	for _, x := range r.extra {
 		wg.Add(1)
 		go func() {
@@ -530,8 +565,11 @@ func (n *notifier) close(d time.Duration) {
 // make it succeed, fall failures in a row fail it (keepalived's
 // semantics; it starts succeeded unless init_fail).
 type scriptRun struct {
-	p   scriptPlan
-	log *logger
+	p      scriptPlan // weight 0: each instance has its own
+	log    *logger
+	cancel context.CancelFunc // set by start
+	done   chan struct{}
+
 	mu  sync.Mutex
 	ok  bool
 	err error
@@ -543,6 +581,23 @@ func newScriptRun(p scriptPlan, log *logger) *scriptRun {
 		s.err = errors.New("init_fail: not succeeded yet")
 	}
 	return s
+}
+
+// start runs the script until stop; a running one is left alone.
+func (s *scriptRun) start() {
+	if s.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() { defer close(s.done); s.run(ctx) }()
+}
+
+func (s *scriptRun) stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
 }
 
 func (s *scriptRun) check(context.Context) error {
