@@ -231,3 +231,106 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 		}
 	})
 }
+
+// instConf is one vrrp_instance on eth0 of the pair's segment.
+func instConf(name, state string, vrid, prio int, advert, vip string) string {
+	return fmt.Sprintf("vrrp_instance %s {\n  state %s\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n  virtual_ipaddress {\n    %s/32 dev eth0\n  }\n}\n",
+		name, state, vrid, prio, advert, vip)
+}
+
+// logTimes polls read until every text shows, at most d, and returns when
+// each first showed.
+func logTimes(t *testing.T, d time.Duration, read func() string, texts ...string) []time.Time {
+	t.Helper()
+	at := make([]time.Time, len(texts))
+	deadline := time.Now().Add(d)
+	for left := len(texts); left > 0; {
+		s := read()
+		now := time.Now()
+		for i, x := range texts {
+			if at[i].IsZero() && strings.Contains(s, x) {
+				at[i], left = now, left-1
+			}
+		}
+		if left > 0 && now.After(deadline) {
+			t.Fatalf("no %q within %v:\n%s", texts, d, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return at
+}
+
+// TestVRRPOwnerStartWithKeepalived: an address owner (priority 255) with
+// state MASTER takes over after listening one advert interval, with state
+// BACKUP after the master-down interval (3 intervals and its skew), in
+// keepalived 2.2.7 and in this agent alike. Each runs both instances
+// alone (its own VRIDs), started together, so that the gap between them
+// is the difference of the two waits (2s), whatever the start-up cost.
+func TestVRRPOwnerStartWithKeepalived(t *testing.T) {
+	a, b := vrrpPair(t)
+	text := func(vrid int, vip1, vip2 string) string {
+		return instConf("VI_M", "MASTER", vrid, 255, "1", vip1) + instConf("VI_B", "BACKUP", vrid+1, 255, "1", vip2)
+	}
+	t0 := time.Now()
+	ka := peers.Keepalived(t, b, text(73, "10.0.6.22", "10.0.6.23"))
+	op, _, _ := startOurs(t, a, func(string) string { return text(71, "10.0.6.20", "10.0.6.21") }, "-P")
+	for _, p := range []*peers.Process{ka, op} {
+		at := logTimes(t, 30*time.Second, p.Log, "(VI_M) Entering MASTER STATE", "(VI_B) Entering MASTER STATE")
+		m, gap := at[0].Sub(t0), at[1].Sub(at[0])
+		t.Logf("%s: state MASTER owner MASTER after %.2fs, state BACKUP owner %.2fs later", p.Name, m.Seconds(), gap.Seconds())
+		if m < 900*time.Millisecond || gap < 1200*time.Millisecond {
+			t.Errorf("%s: state MASTER owner MASTER after %v (want one interval, 1s+), state BACKUP owner %v later (want 2s):\n%s", p.Name, m, gap, p.Log())
+		}
+	}
+}
+
+// TestVRRPSyncGroupWithKeepalived: the members of a vrrp_sync_group move
+// together, in keepalived and in this agent, each way. VI_2's adverts are
+// 5s apart, so alone it would take over 15s after its master's crash; in
+// the group it follows VI_1, which takes over after 3.6s.
+func TestVRRPSyncGroupWithKeepalived(t *testing.T) {
+	const vip2 = "10.0.6.11"
+	group := func(prio int) string {
+		return "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" +
+			instConf("VI_1", "BACKUP", 81, prio, "1", pairVIP) + instConf("VI_2", "BACKUP", 82, prio, "5", vip2)
+	}
+	holds := func(ns *nstest.NS) func() string {
+		return func() string { return ns.Exec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0") }
+	}
+	// run starts the master (first) and the backup, crashes the master
+	// and checks that the backup's VI_2 follows its VI_1.
+	run := func(t *testing.T, master, backup func(prio int) *peers.Process, bns *nstest.NS) {
+		m := master(150)
+		// VI_2 becomes MASTER with VI_1, long before its own 15s.
+		at := logTimes(t, 30*time.Second, m.Log, "(VI_1) Entering MASTER STATE", "(VI_2) Entering MASTER STATE")
+		if gap := at[1].Sub(at[0]); gap > 5*time.Second {
+			t.Errorf("%s: VI_2 MASTER %v after VI_1", m.Name, gap)
+		}
+		bk := backup(100)
+		logTimes(t, 30*time.Second, bk.Log, "(VI_1) Entering BACKUP STATE", "(VI_2) Entering BACKUP STATE")
+		// The backup's VI_1 hears the master before it crashes.
+		time.Sleep(2 * time.Second)
+		t0 := time.Now()
+		m.Kill()
+		waitText(t, 12*time.Second, bk.Name+"'s VI_2", holds(bns), " "+vip2+"/32 ")
+		t.Logf("%s: both VIPs %.2fs after the master's crash", bk.Name, time.Since(t0).Seconds())
+		waitText(t, 5*time.Second, bk.Name+"'s VI_1", holds(bns), " "+pairVIP+"/32 ")
+	}
+	t.Run("ours-follows", func(t *testing.T) {
+		t.Parallel()
+		a, b := vrrpPair(t)
+		run(t, func(prio int) *peers.Process { return peers.Keepalived(t, b, group(prio)) },
+			func(prio int) *peers.Process {
+				op, _, _ := startOurs(t, a, func(string) string { return group(prio) }, "-P")
+				return op
+			}, a)
+	})
+	t.Run("keepalived-follows", func(t *testing.T) {
+		t.Parallel()
+		a, b := vrrpPair(t)
+		run(t, func(prio int) *peers.Process {
+			op, _, _ := startOurs(t, a, func(string) string { return group(prio) }, "-P")
+			return op
+		}, func(prio int) *peers.Process { return peers.Keepalived(t, b, group(prio)) }, b)
+	})
+}
