@@ -153,6 +153,12 @@ type Config struct {
 	// sends no second burst; zero means DefaultSecondBurstDelay.
 	Burst, SecondBurst director.Gratuitous
 	SecondBurstDelay   time.Duration
+	// Refresh is sent every RefreshInterval while Master, for switches
+	// and neighbours whose caches expire (keepalived's
+	// vrrp_garp_master_refresh and _refresh_repeat). A zero
+	// RefreshInterval sends none; a zero Refresh.Count sends one packet.
+	Refresh         director.Gratuitous
+	RefreshInterval time.Duration
 	// Sync configures the IPVS sync daemons.
 	Sync Sync
 	// Elector, if set, is run by Run (and stopped while in Fault);
@@ -321,7 +327,7 @@ func (cfg *Config) Validate() error {
 	for _, b := range []struct {
 		name string
 		g    director.Gratuitous
-	}{{"Burst", cfg.Burst}, {"SecondBurst", cfg.SecondBurst}} {
+	}{{"Burst", cfg.Burst}, {"SecondBurst", cfg.SecondBurst}, {"Refresh", cfg.Refresh}} {
 		if b.g.Interval < 0 {
 			return invalid(b.name, "negative Interval")
 		}
@@ -331,6 +337,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.CheckInterval < 0 {
 		return invalid("CheckInterval", "negative")
+	}
+	if cfg.RefreshInterval < 0 {
+		return invalid("RefreshInterval", "negative")
 	}
 	s := cfg.Sync
 	switch s.Mode {
@@ -403,6 +412,10 @@ func (cfg *Config) defaults() {
 	}
 	fill(&cfg.Burst)
 	fill(&cfg.SecondBurst)
+	if cfg.Refresh.Count == 0 {
+		cfg.Refresh.Count = 1 // keepalived's vrrp_garp_master_refresh_repeat
+	}
+	fill(&cfg.Refresh)
 	if cfg.SecondBurstDelay == 0 {
 		cfg.SecondBurstDelay = DefaultSecondBurstDelay
 	}
@@ -508,6 +521,7 @@ type runner struct {
 	elCancel context.CancelFunc
 	elDone   chan error
 	burst    *time.Timer
+	refresh  *time.Ticker // while Master, with a RefreshInterval
 }
 
 // actionTimeout bounds one host action.
@@ -548,9 +562,12 @@ func (r *runner) run(ctx context.Context) error {
 	tick := time.NewTicker(r.cfg.CheckInterval)
 	defer tick.Stop()
 	for {
-		var burstC <-chan time.Time
+		var burstC, refreshC <-chan time.Time
 		if r.burst != nil {
 			burstC = r.burst.C
+		}
+		if r.refresh != nil {
+			refreshC = r.refresh.C
 		}
 		select {
 		case <-ctx.Done():
@@ -566,6 +583,12 @@ func (r *runner) run(ctx context.Context) error {
 			if r.role == Master {
 				actx, cancel := context.WithTimeout(ctx, actionTimeout)
 				r.fail("second gratuitous burst", r.c.h.announce(actx, r.cfg.SecondBurst))
+				cancel()
+			}
+		case <-refreshC:
+			if r.role == Master {
+				actx, cancel := context.WithTimeout(ctx, actionTimeout)
+				r.fail("gratuitous refresh", r.c.h.announce(actx, r.cfg.Refresh))
 				cancel()
 			}
 		case err := <-r.elDone:
@@ -695,15 +718,15 @@ func (r *runner) toRole(to Role, reason string) {
 		if r.cfg.SecondBurstDelay > 0 && r.cfg.SecondBurst.Count > 0 {
 			r.burst = time.NewTimer(r.cfg.SecondBurstDelay)
 		}
+		if r.cfg.RefreshInterval > 0 {
+			r.refresh = time.NewTicker(r.cfg.RefreshInterval)
+		}
 		if follow {
 			r.fail("stop backup sync daemon", r.daemon(ctx, ipvs.DaemonBackup, false))
 			r.fail("start master sync daemon", r.daemon(ctx, ipvs.DaemonMaster, true))
 		}
 	} else {
-		if r.burst != nil {
-			r.burst.Stop()
-			r.burst = nil
-		}
+		r.stopTimers()
 		r.fail("remove VIPs", r.c.h.removeVIPs(ctx))
 		if follow {
 			r.fail("stop master sync daemon", r.daemon(ctx, ipvs.DaemonMaster, false))
@@ -740,13 +763,22 @@ func (r *runner) daemon(ctx context.Context, s ipvs.DaemonState, on bool) error 
 	return err
 }
 
-// shutdown stops the elector, then removes everything of ours.
-func (r *runner) shutdown() error {
-	r.stopElector()
+// stopTimers stops the announcements of a Master.
+func (r *runner) stopTimers() {
 	if r.burst != nil {
 		r.burst.Stop()
 		r.burst = nil
 	}
+	if r.refresh != nil {
+		r.refresh.Stop()
+		r.refresh = nil
+	}
+}
+
+// shutdown stops the elector, then removes everything of ours.
+func (r *runner) shutdown() error {
+	r.stopElector()
+	r.stopTimers()
 	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
 	defer cancel()
 	errl := []error{r.c.h.removeVIPs(ctx), r.daemon(ctx, ipvs.DaemonMaster, false), r.daemon(ctx, ipvs.DaemonBackup, false)}

@@ -242,6 +242,8 @@ func TestValidate(t *testing.T) {
 		{"Burst", func(c *Config) { c.Burst.Interval = -1 }},
 		{"SecondBurst", func(c *Config) { c.SecondBurst.Count = 1000 }},
 		{"CheckInterval", func(c *Config) { c.CheckInterval = -1 }},
+		{"Refresh", func(c *Config) { c.Refresh.Count = 101 }},
+		{"RefreshInterval", func(c *Config) { c.RefreshInterval = -1 }},
 		{"Sync.Mode", func(c *Config) { c.Sync.Mode = 7 }},
 		{"Sync.Mode", func(c *Config) { c.Sync.Interface = "eth1" }},
 		{"Sync.Interface", func(c *Config) { c.Sync.Mode = SyncFollow }},
@@ -321,6 +323,26 @@ func TestFollowRole(t *testing.T) {
 	assert.Equal(t, Stopped, c.Role())
 	assert.Equal(t, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>BACKUP", "BACKUP>MASTER", "MASTER>STOP"}, ev.roles())
 	assert.Empty(t, ev.kinds(EventError))
+}
+
+// TestRefresh: while Master, the refresh every RefreshInterval (one
+// packet by default); none once Backup.
+func TestRefresh(t *testing.T) {
+	cfg := baseConfig()
+	cfg.SecondBurstDelay = -1
+	cfg.RefreshInterval = 20 * time.Millisecond
+	c, f, _, stop := start(t, cfg)
+	c.SetRole(Master, "master down")
+	waitRole(t, c, Master)
+	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) >= 3 }, 5*time.Second, time.Millisecond)
+	got := f.take()
+	assert.Equal(t, []string{"add VIPs burst 5/10ms", "announce 1/10ms", "announce 1/10ms"}, got[:3])
+	c.SetRole(Backup, "higher priority")
+	waitRole(t, c, Backup)
+	f.take()
+	time.Sleep(100 * time.Millisecond)
+	assert.Empty(t, f.take(), "a refresh as Backup")
+	require.NoError(t, stop())
 }
 
 // SyncBoth: both daemons with swapped IDs for the whole run, whatever the
