@@ -241,6 +241,14 @@ func (p *parser) instance(n *Node) {
 			v := 5
 			p.setInt(c, 1, 1<<20, &v)
 			in.GARPMasterRepeat = &v
+		case "garp_master_refresh":
+			var d time.Duration
+			p.setTimer(c, &d)
+			in.GARPMasterRefresh = &d
+		case "garp_master_refresh_repeat":
+			v := 1
+			p.setInt(c, 1, 1<<20, &v)
+			in.GARPRefreshRepeat = &v
 		case "unicast_peer":
 			if !c.Block || len(c.Args) != 0 {
 				p.errorf(c, "unicast_peer needs a block of addresses")
