@@ -234,21 +234,13 @@ func (p *parser) instance(n *Node) {
 				in.McastSrc, _ = p.addr(c, 0)
 			}
 		case "garp_master_delay":
-			var d time.Duration
-			p.setTimer(c, &d)
-			in.GARPMasterDelay = &d
+			in.GARPMasterDelay = p.optTimer(c)
 		case "garp_master_repeat":
-			v := 5
-			p.setInt(c, 1, 1<<20, &v)
-			in.GARPMasterRepeat = &v
+			in.GARPMasterRepeat = p.optInt(c, 1, 1<<20, 5)
 		case "garp_master_refresh":
-			var d time.Duration
-			p.setTimer(c, &d)
-			in.GARPMasterRefresh = &d
+			in.GARPMasterRefresh = p.optTimer(c)
 		case "garp_master_refresh_repeat":
-			v := 1
-			p.setInt(c, 1, 1<<20, &v)
-			in.GARPRefreshRepeat = &v
+			in.GARPRefreshRepeat = p.optInt(c, 1, 1<<20, 1)
 		case "unicast_peer":
 			if !c.Block || len(c.Args) != 0 {
 				p.errorf(c, "unicast_peer needs a block of addresses")
