@@ -159,6 +159,14 @@ type Config struct {
 	// RefreshInterval sends none; a zero Refresh.Count sends one packet.
 	Refresh         director.Gratuitous
 	RefreshInterval time.Duration
+	// Outranked, with a positive Count, is sent while Master each time
+	// the elector reports a master this node outranks (Client.Outranked,
+	// vrrp.EventOutranked through HandleVRRP): after a partition heals,
+	// neighbours may hold the other master's MAC. OutrankedDelay, if
+	// positive, sends it once more that long later (keepalived's
+	// garp_lower_prio_repeat and garp_lower_prio_delay). Zero: none.
+	Outranked      director.Gratuitous
+	OutrankedDelay time.Duration
 	// Sync configures the IPVS sync daemons.
 	Sync Sync
 	// Elector, if set, is run by Run (and stopped while in Fault);
@@ -254,9 +262,10 @@ type Client struct {
 	cfg Config
 	h   host
 
-	mu      sync.Mutex
-	pending *roleMsg
-	sig     chan struct{}
+	mu        sync.Mutex
+	pending   *roleMsg
+	outranked atomic.Bool // Outranked was called since Run last looked
+	sig       chan struct{}
 
 	role    atomic.Int32
 	running atomic.Bool
@@ -327,7 +336,7 @@ func (cfg *Config) Validate() error {
 	for _, b := range []struct {
 		name string
 		g    director.Gratuitous
-	}{{"Burst", cfg.Burst}, {"SecondBurst", cfg.SecondBurst}, {"Refresh", cfg.Refresh}} {
+	}{{"Burst", cfg.Burst}, {"SecondBurst", cfg.SecondBurst}, {"Refresh", cfg.Refresh}, {"Outranked", cfg.Outranked}} {
 		if b.g.Interval < 0 {
 			return invalid(b.name, "negative Interval")
 		}
@@ -340,6 +349,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RefreshInterval < 0 {
 		return invalid("RefreshInterval", "negative")
+	}
+	if cfg.OutrankedDelay < 0 {
+		return invalid("OutrankedDelay", "negative")
 	}
 	s := cfg.Sync
 	switch s.Mode {
@@ -416,6 +428,9 @@ func (cfg *Config) defaults() {
 		cfg.Refresh.Count = 1 // keepalived's vrrp_garp_master_refresh_repeat
 	}
 	fill(&cfg.Refresh)
+	if cfg.Outranked.Count > 0 && cfg.Outranked.Interval == 0 {
+		cfg.Outranked.Interval = DefaultBurstInterval
+	}
 	if cfg.SecondBurstDelay == 0 {
 		cfg.SecondBurstDelay = DefaultSecondBurstDelay
 	}
@@ -455,9 +470,24 @@ func (c *Client) SetRole(r Role, reason string) {
 	}
 }
 
-// HandleVRRP passes a vrrp.Node's transitions to SetRole: use it as (or
-// call it from) vrrp.Config.OnEvent.
+// Outranked tells a Master that a master it outranks advertised: it
+// sends Config.Outranked (if any) without blocking the caller.
+func (c *Client) Outranked() {
+	c.outranked.Store(true)
+	select {
+	case c.sig <- struct{}{}:
+	default:
+	}
+}
+
+// HandleVRRP passes a vrrp.Node's transitions to SetRole, and its
+// EventOutranked to Outranked: use it as (or call it from)
+// vrrp.Config.OnEvent.
 func (c *Client) HandleVRRP(e vrrp.Event) {
+	if e.Kind == vrrp.EventOutranked {
+		c.Outranked()
+		return
+	}
 	if e.Kind != vrrp.EventTransition {
 		return
 	}
@@ -504,6 +534,7 @@ func (c *Client) Run(ctx context.Context) error {
 		return errs.New(pkg, "run", ErrBusy, errors.New("already running"))
 	}
 	defer c.running.Store(false)
+	c.outranked.Store(false) // an earlier run's
 	r := &runner{c: c, cfg: &c.cfg, prio: c.cfg.Priority, failing: map[string]bool{}, daemons: map[ipvs.DaemonState]bool{}}
 	return r.run(ctx)
 }
@@ -522,6 +553,7 @@ type runner struct {
 	elDone   chan error
 	burst    *time.Timer
 	refresh  *time.Ticker // while Master, with a RefreshInterval
+	again    *time.Timer  // Outranked's second burst
 }
 
 // actionTimeout bounds one host action.
@@ -562,12 +594,15 @@ func (r *runner) run(ctx context.Context) error {
 	tick := time.NewTicker(r.cfg.CheckInterval)
 	defer tick.Stop()
 	for {
-		var burstC, refreshC <-chan time.Time
+		var burstC, refreshC, againC <-chan time.Time
 		if r.burst != nil {
 			burstC = r.burst.C
 		}
 		if r.refresh != nil {
 			refreshC = r.refresh.C
+		}
+		if r.again != nil {
+			againC = r.again.C
 		}
 		select {
 		case <-ctx.Done():
@@ -576,21 +611,22 @@ func (r *runner) run(ctx context.Context) error {
 			if m := r.c.takePending(); m != nil && !r.inFault && r.elDone != nil {
 				r.toRole(m.role, m.reason)
 			}
+			if r.c.outranked.Swap(false) && r.role == Master && r.cfg.Outranked.Count > 0 {
+				r.announce(ctx, "outranked gratuitous burst", r.cfg.Outranked)
+				if r.cfg.OutrankedDelay > 0 && r.again == nil {
+					r.again = time.NewTimer(r.cfg.OutrankedDelay)
+				}
+			}
 		case <-tick.C:
 			r.check(ctx)
 		case <-burstC:
 			r.burst = nil
-			if r.role == Master {
-				actx, cancel := context.WithTimeout(ctx, actionTimeout)
-				r.fail("second gratuitous burst", r.c.h.announce(actx, r.cfg.SecondBurst))
-				cancel()
-			}
+			r.announce(ctx, "second gratuitous burst", r.cfg.SecondBurst)
 		case <-refreshC:
-			if r.role == Master {
-				actx, cancel := context.WithTimeout(ctx, actionTimeout)
-				r.fail("gratuitous refresh", r.c.h.announce(actx, r.cfg.Refresh))
-				cancel()
-			}
+			r.announce(ctx, "gratuitous refresh", r.cfg.Refresh)
+		case <-againC:
+			r.again = nil
+			r.announce(ctx, "outranked gratuitous burst", r.cfg.Outranked)
 		case err := <-r.elDone:
 			r.elDone, r.elCancel = nil, nil
 			if err == nil {
@@ -763,6 +799,16 @@ func (r *runner) daemon(ctx context.Context, s ipvs.DaemonState, on bool) error 
 	return err
 }
 
+// announce sends g for the VIPs while Master.
+func (r *runner) announce(ctx context.Context, op string, g director.Gratuitous) {
+	if r.role != Master {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, actionTimeout)
+	defer cancel()
+	r.fail(op, r.c.h.announce(actx, g))
+}
+
 // stopTimers stops the announcements of a Master.
 func (r *runner) stopTimers() {
 	if r.burst != nil {
@@ -772,6 +818,10 @@ func (r *runner) stopTimers() {
 	if r.refresh != nil {
 		r.refresh.Stop()
 		r.refresh = nil
+	}
+	if r.again != nil {
+		r.again.Stop()
+		r.again = nil
 	}
 }
 

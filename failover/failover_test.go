@@ -244,6 +244,8 @@ func TestValidate(t *testing.T) {
 		{"CheckInterval", func(c *Config) { c.CheckInterval = -1 }},
 		{"Refresh", func(c *Config) { c.Refresh.Count = 101 }},
 		{"RefreshInterval", func(c *Config) { c.RefreshInterval = -1 }},
+		{"Outranked", func(c *Config) { c.Outranked.Interval = -1 }},
+		{"OutrankedDelay", func(c *Config) { c.OutrankedDelay = -1 }},
 		{"Sync.Mode", func(c *Config) { c.Sync.Mode = 7 }},
 		{"Sync.Mode", func(c *Config) { c.Sync.Interface = "eth1" }},
 		{"Sync.Interface", func(c *Config) { c.Sync.Mode = SyncFollow }},
@@ -342,6 +344,39 @@ func TestRefresh(t *testing.T) {
 	f.take()
 	time.Sleep(100 * time.Millisecond)
 	assert.Empty(t, f.take(), "a refresh as Backup")
+	require.NoError(t, stop())
+}
+
+// TestOutranked: a Master outranking another master announces its VIPs
+// at once and OutrankedDelay later; a Backup, or a Client without
+// Outranked, does not.
+func TestOutranked(t *testing.T) {
+	cfg := baseConfig()
+	cfg.SecondBurstDelay = -1
+	cfg.Outranked, cfg.OutrankedDelay = director.Gratuitous{Count: 2}, 20*time.Millisecond
+	c, f, _, stop := start(t, cfg)
+	c.HandleVRRP(vrrp.Event{Kind: vrrp.EventOutranked})
+	c.SetRole(Backup, "elected")
+	waitRole(t, c, Backup)
+	time.Sleep(50 * time.Millisecond)
+	assert.Empty(t, f.take(), "outranked before Master")
+	c.SetRole(Master, "master down")
+	waitRole(t, c, Master)
+	f.take()
+	c.HandleVRRP(vrrp.Event{Kind: vrrp.EventOutranked})
+	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) >= 2 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, []string{"announce 2/10ms", "announce 2/10ms"}, f.take())
+	require.NoError(t, stop())
+
+	cfg = baseConfig()
+	cfg.SecondBurstDelay = -1
+	c, f, _, stop = start(t, cfg)
+	c.SetRole(Master, "master down")
+	waitRole(t, c, Master)
+	f.take()
+	c.Outranked()
+	time.Sleep(50 * time.Millisecond)
+	assert.Empty(t, f.take(), "announced without Outranked configured")
 	require.NoError(t, stop())
 }
 

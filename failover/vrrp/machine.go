@@ -131,6 +131,8 @@ type step struct {
 	change   bool
 	from, to State
 	reason   Reason
+	// outranked: a Master heard a master it outranks.
+	outranked bool
 }
 
 func (m *machine) to(s *step, st State, r Reason) {
@@ -235,6 +237,7 @@ func (m *machine) advert(now time.Time, peer netip.Addr, prio uint8, interval ti
 			}
 			return m.becomeBackup(now, r)
 		}
+		return step{outranked: true}
 	}
 	return step{}
 }

@@ -67,8 +67,8 @@ func TestElection(t *testing.T) {
 	}
 	wantStep(t, "adver timer", m.expire(m.deadline), step{send: true, sendPrio: 100})
 	// A lower priority, or an equal one from a lower address, is discarded.
-	wantStep(t, "lower", m.advert(at(20*time.Second), low, 99, time.Second), step{})
-	wantStep(t, "equal, lower address", m.advert(at(20*time.Second), low, 100, time.Second), step{})
+	wantStep(t, "lower", m.advert(at(20*time.Second), low, 99, time.Second), step{outranked: true})
+	wantStep(t, "equal, lower address", m.advert(at(20*time.Second), low, 100, time.Second), step{outranked: true})
 	// A peer's stop is answered with an advert at once.
 	wantStep(t, "priority 0", m.advert(at(20*time.Second), low, 0, time.Second), step{send: true, sendPrio: 100})
 	// Equal priority, higher address: the tie-break.

@@ -91,6 +91,12 @@ const (
 	// configuration (Mismatch, Ours, Theirs); reported once per peer and
 	// value until it changes.
 	EventMismatch
+	// EventOutranked: as Master, an advert from a peer this node outranks
+	// (Peer, PeerPriority), i.e. two masters, as after a partition heals:
+	// the caller may announce the addresses again, since neighbours may
+	// hold the other's MAC (keepalived's garp_lower_prio_repeat). One per
+	// such advert.
+	EventOutranked
 )
 
 // Mismatch names what differs between a peer's adverts and this node.
@@ -146,6 +152,9 @@ type Event struct {
 }
 
 func (e Event) String() string {
+	if e.Kind == EventOutranked {
+		return fmt.Sprintf("%s: outranked master %v priority %d", e.Time.Format(time.RFC3339Nano), e.Peer, e.PeerPriority)
+	}
 	if e.Kind == EventMismatch {
 		verb := "accepted"
 		if e.Rejected {
@@ -540,6 +549,9 @@ func (n *Node) drain() {
 func (n *Node) apply(m *machine, s step, peer netip.Addr, prio uint8) {
 	if s.send {
 		n.send(s.sendPrio)
+	}
+	if s.outranked && n.cfg.OnEvent != nil {
+		n.cfg.OnEvent(Event{Kind: EventOutranked, Time: time.Now(), Peer: peer, PeerPriority: int(prio)})
 	}
 	if !s.change {
 		return

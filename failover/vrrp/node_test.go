@@ -307,13 +307,32 @@ func (c *fakeConn) setDeadline(t time.Time) error {
 
 func (c *fakeConn) close() error { close(c.closed); return nil }
 
-// recorder collects a node's events.
+// recorder collects a node's events, counting the outranked ones apart.
 type recorder struct {
-	mu     sync.Mutex
-	events []Event
+	mu        sync.Mutex
+	events    []Event
+	outranked []Event
 }
 
-func (r *recorder) add(e Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recorder) add(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Kind == EventOutranked {
+		r.outranked = append(r.outranked, e)
+		return
+	}
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) outrankedBy() []netip.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var peers []netip.Addr
+	for _, e := range r.outranked {
+		peers = append(peers, e.Peer)
+	}
+	return peers
+}
 
 func (r *recorder) all() []Event {
 	r.mu.Lock()
@@ -392,11 +411,17 @@ func TestRunHub(t *testing.T) {
 	if ev := ra.all(); ev[len(ev)-1].Reason != ReasonPreempt {
 		t.Fatalf("a's last event %v, want preempt", ev[len(ev)-1])
 	}
-	// Partition: both master; healed: b yields.
+	// Partition: both master; healed: b yields (a reports b's adverts
+	// if b spoke first: which one does is a race).
 	ca.setCut(true)
 	waitStates(t, 10*time.Second, nodes, Master, Master)
 	ca.setCut(false)
 	waitStates(t, 10*time.Second, nodes, Master, Backup)
+	for _, p := range ra.outrankedBy() {
+		if p != b4 {
+			t.Errorf("a outranked by %v, not b", p)
+		}
+	}
 	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonHigherPriority || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want a higher-priority peer", ev[len(ev)-1])
 	}
@@ -422,6 +447,24 @@ func TestRunHub(t *testing.T) {
 	}
 	if s := b.Stats(); s.ReceivedPriorityZero != 1 {
 		t.Fatalf("b's stats %+v", s)
+	}
+}
+
+// TestOutrankedEvent: a Master that hears a master it outranks reports
+// the peer, without a transition.
+func TestOutrankedEvent(t *testing.T) {
+	var h hub
+	var rec recorder
+	cfg := baseConfig()
+	cfg.OnEvent = rec.add
+	self, peer := netip.MustParseAddr("10.9.0.2"), netip.MustParseAddr("10.9.0.1")
+	n := testNode(t, cfg, self, h.join(self))
+	m := machine{prio: 100, interval: time.Second, preempt: true, self: self}
+	n.apply(&m, m.start(t0), netip.Addr{}, 0)
+	n.apply(&m, m.expire(m.deadline), netip.Addr{}, 0)
+	n.apply(&m, m.advert(at(10*time.Second), peer, 50, time.Second), peer, 50)
+	if got := rec.outrankedBy(); len(got) != 1 || got[0] != peer || m.state != Master {
+		t.Errorf("outranked by %v, state %v; want %v, MASTER", got, m.state, peer)
 	}
 }
 
