@@ -327,57 +327,50 @@ func TestFollowRole(t *testing.T) {
 	assert.Empty(t, ev.kinds(EventError))
 }
 
-// TestRefresh: while Master, the refresh every RefreshInterval (one
-// packet by default); none once Backup.
-func TestRefresh(t *testing.T) {
-	cfg := baseConfig()
-	cfg.SecondBurstDelay = -1
-	cfg.RefreshInterval = 20 * time.Millisecond
-	c, f, _, stop := start(t, cfg)
-	c.SetRole(Master, "master down")
-	waitRole(t, c, Master)
-	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) >= 3 }, 5*time.Second, time.Millisecond)
-	got := f.take()
-	assert.Equal(t, []string{"add VIPs burst 5/10ms", "announce 1/10ms", "announce 1/10ms"}, got[:3])
-	c.SetRole(Backup, "higher priority")
-	waitRole(t, c, Backup)
-	f.take()
-	time.Sleep(100 * time.Millisecond)
-	assert.Empty(t, f.take(), "a refresh as Backup")
-	require.NoError(t, stop())
-}
-
-// TestOutranked: a Master outranking another master announces its VIPs
-// at once and OutrankedDelay later; a Backup, or a Client without
-// Outranked, does not.
-func TestOutranked(t *testing.T) {
-	cfg := baseConfig()
-	cfg.SecondBurstDelay = -1
-	cfg.Outranked, cfg.OutrankedDelay = director.Gratuitous{Count: 2}, 20*time.Millisecond
-	c, f, _, stop := start(t, cfg)
-	c.HandleVRRP(vrrp.Event{Kind: vrrp.EventOutranked})
-	c.SetRole(Backup, "elected")
-	waitRole(t, c, Backup)
-	time.Sleep(50 * time.Millisecond)
-	assert.Empty(t, f.take(), "outranked before Master")
-	c.SetRole(Master, "master down")
-	waitRole(t, c, Master)
-	f.take()
-	c.HandleVRRP(vrrp.Event{Kind: vrrp.EventOutranked})
-	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) >= 2 }, 5*time.Second, time.Millisecond)
-	assert.Equal(t, []string{"announce 2/10ms", "announce 2/10ms"}, f.take())
-	require.NoError(t, stop())
-
-	cfg = baseConfig()
-	cfg.SecondBurstDelay = -1
-	c, f, _, stop = start(t, cfg)
-	c.SetRole(Master, "master down")
-	waitRole(t, c, Master)
-	f.take()
-	c.Outranked()
-	time.Sleep(50 * time.Millisecond)
-	assert.Empty(t, f.take(), "announced without Outranked configured")
-	require.NoError(t, stop())
+// TestMasterAnnouncements: while Master, the refresh every
+// RefreshInterval (one packet by default), and Outranked at once and
+// OutrankedDelay later each time the elector reports an outranked master;
+// none of them as Backup or unconfigured.
+func TestMasterAnnouncements(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		poke func(*Client)
+		want []string
+	}{
+		{"refresh", func(c *Config) { c.RefreshInterval = 20 * time.Millisecond }, func(*Client) {}, []string{"announce 1/10ms", "announce 1/10ms"}},
+		{"outranked", func(c *Config) { c.Outranked, c.OutrankedDelay = director.Gratuitous{Count: 2}, 20*time.Millisecond },
+			func(c *Client) { c.HandleVRRP(vrrp.Event{Kind: vrrp.EventOutranked}) }, []string{"announce 2/10ms", "announce 2/10ms"}},
+		{"unconfigured", func(*Config) {}, func(c *Client) { c.Outranked() }, nil},
+	} {
+		cfg := baseConfig()
+		cfg.SecondBurstDelay = -1
+		tc.mod(&cfg)
+		c, f, _, stop := start(t, cfg)
+		tc.poke(c) // before Master: nothing
+		c.SetRole(Backup, "elected")
+		waitRole(t, c, Backup)
+		time.Sleep(50 * time.Millisecond)
+		assert.Empty(t, f.take(), "%s: as Backup", tc.name)
+		c.SetRole(Master, "master down")
+		waitRole(t, c, Master)
+		tc.poke(c)
+		want := append([]string{"add VIPs burst 5/10ms"}, tc.want...)
+		time.Sleep(50 * time.Millisecond)
+		require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) >= len(want) }, 5*time.Second, time.Millisecond)
+		got := f.take()
+		if tc.want == nil {
+			assert.Equal(t, want, got, tc.name)
+		} else {
+			assert.Equal(t, want, got[:len(want)], tc.name)
+		}
+		c.SetRole(Backup, "higher priority")
+		waitRole(t, c, Backup)
+		f.take()
+		time.Sleep(50 * time.Millisecond)
+		assert.Empty(t, f.take(), "%s: after Master", tc.name)
+		require.NoError(t, stop())
+	}
 }
 
 // SyncBoth: both daemons with swapped IDs for the whole run, whatever the

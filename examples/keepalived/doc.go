@@ -43,11 +43,13 @@
 // the VRRP side, -C only the virtual servers and checks.
 // vrrp_garp_master_refresh and _refresh_repeat (garp_master_refresh and
 // _refresh_repeat in an instance) resend gratuitous ARPs that often while
-// MASTER, on the instance's interface. Not run, and so refused with
-// file:line: VIPs wider than a host address, with a label or a non-global
-// scope (package director adds a VIP as a global host address, nothing
-// else), static_ipaddress (not a VRRP role's), and vrrp_garp_lower_prio_*
-// (package failover/vrrp reports no lower-priority adverts to act on). An instance starts as BACKUP and waits the
+// MASTER, on the instance's interface; vrrp_garp_lower_prio_repeat
+// (garp_lower_prio_repeat) sends that many for every VIP when a MASTER
+// hears a master it outranks, and again vrrp_garp_lower_prio_delay later
+// (default: the master delay); unset, none are sent. Not run, and so
+// refused with file:line: VIPs wider than a host address, with a label or
+// a non-global scope (package director adds a VIP as a global host
+// address, nothing else), and static_ipaddress (not a VRRP role's). An instance starts as BACKUP and waits the
 // master-down interval for a master, whatever its state; state MASTER
 // matters to an address owner (priority 255) alone, as in keepalived: it
 // takes over after listening one advert interval (with nopreempt or

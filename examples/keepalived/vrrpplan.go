@@ -38,11 +38,15 @@ type instPlan struct {
 	// extends it to the others, is not supported).
 	refresh      director.Gratuitous
 	refreshEvery time.Duration
-	sync         failover.Sync
-	priority     int
-	trackIfs     []string
-	scripts      []scriptPlan
-	notify       notifyCmds
+	// outranked is sent when a master this one outranks advertises, and
+	// again outrankedDelay later (0: not again); Count 0: never.
+	outranked      director.Gratuitous
+	outrankedDelay time.Duration
+	sync           failover.Sync
+	priority       int
+	trackIfs       []string
+	scripts        []scriptPlan
+	notify         notifyCmds
 	// group is the vrrp_sync_group the instance belongs to (nil: none).
 	group *groupPlan
 }
@@ -98,6 +102,7 @@ func (p *instPlan) failoverConfig(dev string) failover.Config {
 	if dev == p.vrrp.Interface {
 		fc.Refresh, fc.RefreshInterval = p.refresh, p.refreshEvery
 	}
+	fc.Outranked, fc.OutrankedDelay = p.outranked, p.outrankedDelay
 	return fc
 }
 
@@ -111,11 +116,6 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 	g := c.Global
 	for _, a := range c.StaticAddrs {
 		errorf(a.Pos, "static_ipaddress %s is not supported by this agent: it adds only addresses that follow a VRRP role (vrrp_instance's virtual_ipaddress); leave static ones to the system's network configuration", a.Prefix)
-	}
-	for _, k := range []string{"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"} {
-		if pos, ok := g.At[k]; ok {
-			errorf(pos, "%s is not supported by this agent: package failover/vrrp does not report the lower-priority adverts a MASTER would re-announce its VIPs on", k)
-		}
 	}
 
 	plan := &vrrpPlan{}
@@ -280,6 +280,26 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 		}
 		if p.refreshEvery > 0 {
 			p.refresh = director.Gratuitous{Count: repeat, Interval: g.GARPInterval}
+		}
+		// vrrp_garp_lower_prio_repeat: that many when a master this one
+		// outranks advertises, and vrrp_garp_lower_prio_delay later (by
+		// default the master delay). Only when set, as keepalived's
+		// maintainers describe it (the man page's default reads otherwise).
+		repeat, lowerDelay := 0, delay
+		if _, ok := g.At["vrrp_garp_lower_prio_repeat"]; ok {
+			repeat = g.GARPLowerPrioRepeat
+		}
+		if _, ok := g.At["vrrp_garp_lower_prio_delay"]; ok {
+			lowerDelay = g.GARPLowerPrioDelay
+		}
+		if in.GARPLowerPrioRepeat != nil {
+			repeat = *in.GARPLowerPrioRepeat
+		}
+		if in.GARPLowerPrioDelay != nil {
+			lowerDelay = *in.GARPLowerPrioDelay
+		}
+		if repeat > 0 {
+			p.outranked, p.outrankedDelay = director.Gratuitous{Count: repeat, Interval: g.GARPInterval}, lowerDelay
 		}
 
 		if syncFor == in.Name && syncd != nil {

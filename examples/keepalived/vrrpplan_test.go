@@ -143,35 +143,49 @@ func TestPlanVRRP(t *testing.T) {
 	}
 }
 
-// TestPlanGARPRefresh: vrrp_garp_master_refresh (_repeat) in global_defs,
-// garp_master_refresh (_repeat) in an instance over it, on the
-// instance's interface only; 0 or unset sends none.
-func TestPlanGARPRefresh(t *testing.T) {
-	inst := func(name string, vrid int, more string) string {
-		return fmt.Sprintf("vrrp_instance %s {\n  interface eth0\n  virtual_router_id %d\n%s  virtual_ipaddress {\n    10.0.0.%d\n    10.9.0.%d dev eth9\n  }\n}\n", name, vrid, more, vrid, vrid)
+// TestPlanGARP: the periodic refresh (vrrp_garp_master_refresh and
+// _repeat, or the instance's garp_master_refresh and _repeat over them) on
+// the instance's interface only, and the re-announcement on hearing an
+// outranked master (vrrp_garp_lower_prio_repeat and _delay, or the
+// instance's) on every device, its delay by default the master delay;
+// unset or 0, neither.
+func TestPlanGARP(t *testing.T) {
+	inst := func(more string) string {
+		return "vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n" + more + "  virtual_ipaddress {\n    10.0.0.1\n    10.9.0.1 dev eth9\n  }\n}\n"
 	}
-	global := "global_defs {\n  vrrp_garp_interval 0.002\n  vrrp_garp_master_refresh 60\n  vrrp_garp_master_refresh_repeat 2\n}\n"
-	text := global + inst("A", 1, "") + inst("B", 2, "  garp_master_refresh 10\n  garp_master_refresh_repeat 3\n") + inst("C", 3, "  garp_master_refresh 0\n")
-	plan, probs := planVRRP(parseText(t, text))
-	if len(probs) > 0 {
-		t.Fatal(probs)
+	refresh := "global_defs {\n  vrrp_garp_interval 0.002\n  vrrp_garp_master_refresh 60\n  vrrp_garp_master_refresh_repeat 2\n}\n"
+	lower := "global_defs {\n  vrrp_garp_master_delay 3\n  vrrp_garp_lower_prio_repeat 2\n}\n"
+	type want struct {
+		refresh, again time.Duration
+		rcount, ocount int
 	}
-	for i, want := range []struct {
-		every time.Duration
-		count int
-	}{{time.Minute, 2}, {10 * time.Second, 3}, {0, 0}} {
-		p := plan.insts[i]
-		fc := p.failoverConfig("eth0")
-		if fc.RefreshInterval != want.every || fc.Refresh.Count != want.count || want.count > 0 && fc.Refresh.Interval != 2*time.Millisecond {
-			t.Errorf("%s: refresh %+v every %v, want %d every %v", p.name, fc.Refresh, fc.RefreshInterval, want.count, want.every)
+	for _, tc := range []struct {
+		text       string
+		eth0, eth9 want
+	}{
+		{inst(""), want{}, want{}},
+		{refresh + inst(""), want{refresh: time.Minute, rcount: 2}, want{}},
+		{refresh + inst("  garp_master_refresh 10\n  garp_master_refresh_repeat 3\n"), want{refresh: 10 * time.Second, rcount: 3}, want{}},
+		{refresh + inst("  garp_master_refresh 0\n"), want{}, want{}},
+		{lower + inst(""), want{again: 3 * time.Second, ocount: 2}, want{again: 3 * time.Second, ocount: 2}},
+		{lower + inst("  garp_lower_prio_repeat 4\n  garp_lower_prio_delay 0\n"), want{ocount: 4}, want{ocount: 4}},
+		{lower + inst("  garp_lower_prio_repeat 0\n"), want{}, want{}},
+		{"global_defs {\n  vrrp_garp_lower_prio_delay 7\n}\n" + inst("  garp_lower_prio_repeat 1\n"), want{again: 7 * time.Second, ocount: 1}, want{again: 7 * time.Second, ocount: 1}},
+	} {
+		plan, probs := planVRRP(parseText(t, tc.text))
+		if len(probs) > 0 {
+			t.Fatal(probs)
 		}
-		if x := p.failoverConfig("eth9"); x.RefreshInterval != 0 {
-			t.Errorf("%s: refresh on eth9, not the instance's interface", p.name)
+		for dev, w := range map[string]want{"eth0": tc.eth0, "eth9": tc.eth9} {
+			fc := plan.insts[0].failoverConfig(dev)
+			got := want{refresh: fc.RefreshInterval, again: fc.OutrankedDelay, ocount: fc.Outranked.Count}
+			if fc.RefreshInterval > 0 {
+				got.rcount = fc.Refresh.Count
+			}
+			if got != w || w.rcount > 0 && fc.Refresh.Interval != 2*time.Millisecond {
+				t.Errorf("%s on %s: %+v (refresh %+v), want %+v", tc.text, dev, got, fc.Refresh, w)
+			}
 		}
-	}
-	plan, _ = planVRRP(parseText(t, inst("A", 1, "")))
-	if fc := plan.insts[0].failoverConfig("eth0"); fc.RefreshInterval != 0 {
-		t.Errorf("no refresh configured: every %v", fc.RefreshInterval)
 	}
 }
 
@@ -217,8 +231,7 @@ func TestPlanVRRPProblems(t *testing.T) {
 		{inst(vip + "  advert_int 1.5\n"), "k.conf:1: error: vrrp_instance VI_1: "},
 		{inst(vip + "  unicast_peer {\n    2001:db8::1\n  }\n"), "k.conf:1: error: vrrp_instance VI_1: "},
 		{"static_ipaddress {\n  10.0.0.9\n}\n" + inst(vip), "k.conf:2: error: static_ipaddress"},
-		{"global_defs {\n  vrrp_garp_lower_prio_delay 10\n}\n" + inst(vip), "k.conf:2: error: vrrp_garp_lower_prio_delay is not supported"},
-		{"global_defs {\n  vrrp_garp_lower_prio_repeat 1\n}\n" + inst(vip), "k.conf:2: error: vrrp_garp_lower_prio_repeat is not supported"},
+		{inst(vip + "  garp_lower_prio_repeat 101\n"), "k.conf:1: error: vrrp_instance VI_1: "},
 		{inst(vip + "  garp_master_refresh_repeat 101\n  garp_master_refresh 5\n"), "k.conf:1: error: vrrp_instance VI_1: "},
 		{"global_defs {\n  lvs_sync_daemon eth0 VI_9\n}\n" + inst(vip), "k.conf:2: error: lvs_sync_daemon: no vrrp_instance VI_9"},
 		{"global_defs {\n  lvs_sync_daemon eth0\n}\n" + inst(vip), "k.conf:2: error: lvs_sync_daemon in global_defs needs"},
@@ -254,7 +267,7 @@ func FuzzPlanVRRP(f *testing.F) {
 	f.Add(planConf)
 	f.Add("vrrp_instance X {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n 1.2.3.4 dev d\n }\n}\n")
 	f.Add("global_defs {\n lvs_sync_daemon e X id 3\n}\nvrrp_sync_group G {\n group {\n X\n X\n }\n}\n")
-	f.Add("global_defs {\n vrrp_garp_master_refresh 5\n}\nvrrp_instance X {\n state MASTER\n priority 255\n interface e\n virtual_router_id 1\n garp_master_refresh 1.5\n garp_master_refresh_repeat 2\n virtual_ipaddress {\n 1.2.3.4\n }\n}\n")
+	f.Add("global_defs {\n vrrp_garp_master_refresh 5\n}\nvrrp_instance X {\n state MASTER\n priority 255\n interface e\n virtual_router_id 1\n garp_master_refresh 1.5\n garp_master_refresh_repeat 2\n garp_lower_prio_repeat 1\n virtual_ipaddress {\n 1.2.3.4\n }\n}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		read := func(string) ([]byte, error) { return []byte(s), nil }
 		glob := func(string) ([]string, error) { return nil, nil }

@@ -292,6 +292,12 @@ func (r *instRun) vrrpEvent(e vrrp.Event) {
 	if r.group != nil && e.Kind == vrrp.EventTransition {
 		r.group.follow(r, e)
 	}
+	if e.Kind == vrrp.EventOutranked {
+		r.side.log.vprintf("(%s) Received advert from %v with lower priority %d, ours %d", r.p.name, e.Peer, e.PeerPriority, r.currentPrio())
+		for _, x := range r.extra {
+			x.Outranked()
+		}
+	}
 	if r.main != nil {
 		r.main.HandleVRRP(e)
 	}
@@ -375,6 +381,12 @@ func (r *instRun) event(e failover.Event) {
 	case failover.EventError:
 		log.vprintf("(%s) %s: %v", name, e.Op, e.Err)
 	}
+}
+
+func (r *instRun) currentPrio() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.prio
 }
 
 // ownFault reports whether the instance is in FAULT on its own account

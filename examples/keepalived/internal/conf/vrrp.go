@@ -241,6 +241,10 @@ func (p *parser) instance(n *Node) {
 			in.GARPMasterRefresh = p.optTimer(c)
 		case "garp_master_refresh_repeat":
 			in.GARPRefreshRepeat = p.optInt(c, 1, 1<<20, 1)
+		case "garp_lower_prio_delay":
+			in.GARPLowerPrioDelay = p.optTimer(c)
+		case "garp_lower_prio_repeat":
+			in.GARPLowerPrioRepeat = p.optInt(c, 0, 1<<20, 0)
 		case "unicast_peer":
 			if !c.Block || len(c.Args) != 0 {
 				p.errorf(c, "unicast_peer needs a block of addresses")
