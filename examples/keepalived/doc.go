@@ -30,10 +30,11 @@
 // vrrp_script runs once, however many instances track it, and is a
 // tracker of each (rise/fall, timeout, weight; weight 0 forces FAULT), track_interface and the instance's interface force FAULT,
 // lvs_sync_daemon makes the IPVS sync daemons follow the role, the
-// members of a vrrp_sync_group fault together and move together (one
-// member's own transition to MASTER, or from MASTER to BACKUP, moves the
-// others with it; they track their scripts with weight 0, as
-// keepalived.conf(5) says), and notify_master, _backup,
+// members of a vrrp_sync_group fault together and move together, as in
+// keepalived 2.2.7: a member whose master is gone stays BACKUP until every
+// member's is (or is MASTER), one member's transition to MASTER, or from
+// MASTER to BACKUP, moves the others with it, and they track their scripts
+// with weight 0, as keepalived.conf(5) says; and notify_master, _backup,
 // _fault, _stop and notify (with "INSTANCE"|"GROUP", the name, the state
 // and the priority after its own arguments) run in event order, without a
 // shell, once enable_script_security is set. The log lines are
@@ -49,9 +50,10 @@
 // (default: the master delay); unset, none are sent. Not run, and so
 // refused with file:line: VIPs wider than a host address, with a label or
 // a non-global scope (package director adds a VIP as a global host
-// address, nothing else), and static_ipaddress (not a VRRP role's). An instance starts as BACKUP and waits the
-// master-down interval for a master, whatever its state; state MASTER
-// matters to an address owner (priority 255) alone, as in keepalived: it
-// takes over after listening one advert interval (with nopreempt or
-// preempt_delay, or state BACKUP, it waits as any priority).
+// address, nothing else), and static_ipaddress (not a VRRP role's).
+//
+// An instance starts as BACKUP and waits the master-down interval for a
+// master, whatever its state; state MASTER matters to an address owner
+// (priority 255) alone, as in keepalived 2.2.7: it is MASTER at once (with
+// nopreempt or preempt_delay, or state BACKUP, it waits as any priority).
 package main

@@ -236,13 +236,10 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 			AdvertInterval: in.AdvertInt, VIPs: all, NoPreempt: in.NoPreempt, PreemptDelay: delayPreempt,
 			Source: src, UnicastPeers: slices.Clone(in.UnicastPeers), AuthPass: in.AuthPass}
 		if in.Priority == 255 {
-			// keepalived.conf(5): an owner with state MASTER takes over
-			// after listening one interval; with state BACKUP (or
-			// nopreempt, or preempt_delay) it waits as any priority.
-			p.vrrp.OwnerStart = vrrp.OwnerWait
-			if in.State == "MASTER" && !in.NoPreempt && in.PreemptDelay == 0 {
-				p.vrrp.OwnerStart = vrrp.OwnerListen
-			}
+			// keepalived 2.2.7: an owner with state MASTER is MASTER at
+			// once; with state BACKUP (or nopreempt, or preempt_delay, as
+			// keepalived.conf(5) says) it waits as any priority.
+			p.vrrp.OwnerWaits = in.State != "MASTER" || in.NoPreempt || in.PreemptDelay != 0
 		}
 		if err := p.vrrp.Validate(); err != nil {
 			errorf(in.Pos, "vrrp_instance %s: %v", in.Name, err)

@@ -190,27 +190,27 @@ func TestPlanGARP(t *testing.T) {
 }
 
 // TestPlanOwnerStart: state only matters to an address owner (priority
-// 255): MASTER listens one interval, BACKUP, nopreempt and preempt_delay
-// wait the master-down interval, as keepalived.conf(5) says.
+// 255): MASTER is MASTER at once, BACKUP, nopreempt and preempt_delay
+// wait the master-down interval, as keepalived 2.2.7 does.
 func TestPlanOwnerStart(t *testing.T) {
 	for _, tc := range []struct {
 		prio        int
 		state, more string
-		want        vrrp.OwnerStart
+		want        bool
 	}{
-		{255, "MASTER", "", vrrp.OwnerListen},
-		{255, "BACKUP", "", vrrp.OwnerWait},
-		{255, "MASTER", "  nopreempt\n", vrrp.OwnerWait},
-		{255, "MASTER", "  preempt_delay 2\n", vrrp.OwnerWait},
-		{100, "MASTER", "", vrrp.OwnerAtOnce}, // unused below 255
+		{255, "MASTER", "", false},
+		{255, "BACKUP", "", true},
+		{255, "MASTER", "  nopreempt\n", true},
+		{255, "MASTER", "  preempt_delay 2\n", true},
+		{100, "BACKUP", "", false}, // unused below 255
 	} {
 		text := fmt.Sprintf("vrrp_instance VI_1 {\n  state %s\n  interface eth0\n  virtual_router_id 51\n  priority %d\n%s  virtual_ipaddress {\n    10.0.0.1\n  }\n}\n", tc.state, tc.prio, tc.more)
 		plan, probs := planVRRP(parseText(t, text))
 		if len(probs) > 0 {
 			t.Fatal(probs)
 		}
-		if got := plan.insts[0].vrrp.OwnerStart; got != tc.want {
-			t.Errorf("priority %d, state %s %q: owner start %d, want %d", tc.prio, tc.state, tc.more, got, tc.want)
+		if got := plan.insts[0].vrrp.OwnerWaits; got != tc.want {
+			t.Errorf("priority %d, state %s %q: owner waits %v, want %v", tc.prio, tc.state, tc.more, got, tc.want)
 		}
 	}
 }
@@ -462,6 +462,34 @@ func TestOneRunnerPerScript(t *testing.T) {
 	}
 	if none := (&vrrpSide{runs: runs}).scriptRuns(plan); len(none) != 0 {
 		t.Errorf("without enable_script_security: runners %v", none)
+	}
+}
+
+// TestSyncGroupHold: a member whose timer expired stays BACKUP until
+// every other member has timed out too or is MASTER, as keepalived's
+// sync groups do.
+func TestSyncGroupHold(t *testing.T) {
+	gp := &groupPlan{name: "G", members: []string{"A", "B"}}
+	g := &groupRun{p: gp, members: map[string]*instRun{}}
+	mk := func(name string, advert time.Duration) *instRun {
+		r := &instRun{p: &instPlan{name: name, group: gp, vrrp: vrrp.Config{AdvertInterval: advert}}, group: g, failing: map[string]bool{}}
+		g.join(r)
+		return r
+	}
+	a, b := mk("A", time.Second), mk("B", 5*time.Second)
+	if !g.hold(a) {
+		t.Error("A taken over while B has not timed out")
+	}
+	if g.hold(b) {
+		t.Error("B held although A timed out just now")
+	}
+	a.timedOut = time.Now().Add(-5 * time.Second) // A heard a master since
+	if !g.hold(b) {
+		t.Error("B taken over while A hears a master")
+	}
+	g.follow(a, vrrp.Event{Kind: vrrp.EventTransition, From: vrrp.Backup, To: vrrp.Master, Reason: vrrp.ReasonSync})
+	if g.hold(b) {
+		t.Error("B held although A is MASTER")
 	}
 }
 

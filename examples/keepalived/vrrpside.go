@@ -37,9 +37,13 @@ type instRun struct {
 	node *vrrp.Node
 	// syncTo is node.Sync (a stand-in in unit tests).
 	syncTo func(vrrp.State) error
-	main   *failover.Client
-	extra  []*failover.Client // the VIPs on other devices, following main
-	group  *groupRun
+	// vstate and timedOut are the elector's state and when its timer
+	// last expired; the sync group's, under its mutex.
+	vstate   vrrp.State
+	timedOut time.Time
+	main     *failover.Client
+	extra    []*failover.Client // the VIPs on other devices, following main
+	group    *groupRun
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -199,6 +203,9 @@ func (s *vrrpSide) newInst(p *instPlan, runs map[string]*scriptRun) (*instRun, e
 	r := &instRun{side: s, p: p, prio: p.priority, failing: map[string]bool{}, done: make(chan struct{})}
 	vc := p.vrrp
 	vc.OnEvent = r.vrrpEvent
+	if p.group != nil {
+		vc.Hold = func() bool { return r.group.hold(r) }
+	}
 	node, err := vrrp.New(&vc)
 	if err != nil {
 		return nil, err
@@ -424,6 +431,9 @@ func (r *instRun) groupCheck(context.Context) error {
 // transition the group caused, a start or a stop moves nobody; a member
 // in FAULT has no running elector and stays there.
 func (g *groupRun) follow(r *instRun, e vrrp.Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.vstate = e.To
 	switch {
 	case e.Reason == vrrp.ReasonSync || e.Reason == vrrp.ReasonStart:
 		return
@@ -431,13 +441,28 @@ func (g *groupRun) follow(r *instRun, e vrrp.Event) {
 	default:
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	for _, m := range g.members {
 		if m != r && m.syncTo != nil {
 			m.syncTo(e.To)
 		}
 	}
+}
+
+// hold says whether r, whose master-down timer expired, must stay
+// BACKUP: keepalived takes a sync group to MASTER only once every member
+// has timed out too (within about its own master-down interval) or is
+// MASTER already; the last one's transition then moves the others.
+func (g *groupRun) hold(r *instRun) bool {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.timedOut = now
+	for _, m := range g.members {
+		if m != r && m.vstate != vrrp.Master && now.Sub(m.timedOut) > 4*m.p.vrrp.AdvertInterval {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *groupRun) join(r *instRun) {

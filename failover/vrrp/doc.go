@@ -29,13 +29,14 @@
 // A master yields to a higher priority, or to an equal one from a higher
 // primary address (the tie-break; Config.Source is the primary address).
 // Priority 255 means the node owns the addresses and is master at once
-// (Config.OwnerStart makes it listen first, as keepalived does).
+// (Config.OwnerWaits makes it wait as any other, keepalived's state BACKUP).
 // Preemption is on by default (NoPreempt turns it off); PreemptDelay holds
 // a returning higher-priority node in Backup for that long after it first
 // hears the lower-priority master, so that it can learn the live
-// connections before failing back. Node.Sync moves a running node to
-// Master or Backup at once, for routers that change state as a group
-// (keepalived's vrrp_sync_group).
+// connections before failing back. For routers that change state as a
+// group (keepalived's vrrp_sync_group), Config.Hold keeps a Backup whose
+// timer expired from taking over until the group agrees, and Node.Sync
+// moves a running node to Master or Backup at once.
 //
 // Received packets are checked strictly: TTL or hop limit 255 (multicast;
 // unicast adverts may be routed and only come from the listed peers, as

@@ -84,23 +84,6 @@ func (r Reason) String() string {
 	return "reason?"
 }
 
-// OwnerStart is how an address owner (priority 255) starts.
-type OwnerStart int
-
-const (
-	// OwnerAtOnce: Master at once (RFC 5798 §6.4.1).
-	OwnerAtOnce OwnerStart = iota
-	// OwnerListen: Backup for one advertisement interval plus the skew
-	// time, then Master unless another owner spoke: keepalived's `state
-	// MASTER` with priority 255, so that two owners started together hear
-	// each other before both take the addresses.
-	OwnerListen
-	// OwnerWait: Backup for the master-down interval, as any other
-	// priority (keepalived's `state BACKUP`, nopreempt or preempt_delay
-	// with priority 255).
-	OwnerWait
-)
-
 // machine is RFC 5798 §6's state machine without I/O or clocks: the node
 // feeds it times and adverts and carries out what it returns. VRRPv2
 // (RFC 3768) differs only in the skew time and in not learning the
@@ -113,7 +96,7 @@ type machine struct {
 	preempt      bool
 	preemptDelay time.Duration
 	self         netip.Addr // primary address, for the tie-break
-	owner        OwnerStart
+	ownerWaits   bool
 
 	state    State
 	deadline time.Time // Adver_Timer (Master) or Master_Down_Timer (Backup)
@@ -170,15 +153,10 @@ func (m *machine) becomeBackup(now time.Time, r Reason) step {
 // start is the Startup event.
 func (m *machine) start(now time.Time) step {
 	m.masterInt = m.interval
-	if m.prio != 255 || m.owner == OwnerWait {
-		return m.becomeBackup(now, ReasonStart)
-	}
-	if m.owner == OwnerAtOnce {
+	if m.prio == 255 && !m.ownerWaits {
 		return m.becomeMaster(now, ReasonStart)
 	}
-	s := m.becomeBackup(now, ReasonStart)
-	m.deadline = now.Add(m.masterInt + m.skew())
-	return s
+	return m.becomeBackup(now, ReasonStart)
 }
 
 // expire handles the timer, due at m.deadline.
@@ -240,6 +218,12 @@ func (m *machine) advert(now time.Time, peer netip.Addr, prio uint8, interval ti
 		return step{outranked: true}
 	}
 	return step{}
+}
+
+// hold keeps a Backup whose timer expired in Backup for another
+// master-down interval (Config.Hold).
+func (m *machine) hold(now time.Time) {
+	m.deadline = now.Add(m.masterDown())
 }
 
 // sync moves a running node to st (Master or Backup) as its group did.

@@ -87,42 +87,23 @@ func TestOwner(t *testing.T) {
 	wantStep(t, "closed", m.shutdown(ReasonClosed), step{change: true, from: Master, to: Initialize, reason: ReasonClosed})
 }
 
-// TestOwnerStart: keepalived's owner waits one interval plus its skew
-// (state MASTER) or the master-down interval (state BACKUP) before it
-// takes over; another owner heard meanwhile keeps it waiting.
-func TestOwnerStart(t *testing.T) {
-	skew := time.Second / 256
-	for _, tc := range []struct {
-		owner OwnerStart
-		wait  time.Duration
-	}{
-		{OwnerListen, time.Second + skew},
-		{OwnerWait, 3*time.Second + skew},
-	} {
-		m := newMachine(255, false, time.Second)
-		m.owner = tc.owner
-		wantStep(t, "start", m.start(t0), step{change: true, from: Initialize, to: Backup, reason: ReasonStart})
-		if got := m.deadline.Sub(t0); got != tc.wait {
-			t.Errorf("owner start %d: master after %v, want %v", tc.owner, got, tc.wait)
-		}
-		// A lower-priority master does not hold it back: it preempts.
-		wantStep(t, "lower", m.advert(at(time.Second/2), low, 100, time.Second), step{})
-		wantStep(t, "expire", m.expire(m.deadline), step{send: true, sendPrio: 255, change: true, from: Backup, to: Master, reason: ReasonPreempt})
-	}
-	// Another owner, heard while listening, restarts the master-down timer.
+// TestOwnerWaits: an owner that waits (keepalived's state BACKUP) times
+// out as any other priority; a lower-priority master does not hold it.
+func TestOwnerWaits(t *testing.T) {
 	m := newMachine(255, false, time.Second)
-	m.owner = OwnerListen
-	m.start(t0)
-	m.advert(at(time.Second/2), low, 255, time.Second)
-	if got, want := m.deadline, at(time.Second/2+m.masterDown()); got != want {
-		t.Errorf("after another owner's advert: master down at %v, want %v", got, want)
+	m.ownerWaits = true
+	wantStep(t, "start", m.start(t0), step{change: true, from: Initialize, to: Backup, reason: ReasonStart})
+	if got, want := m.deadline.Sub(t0), 3*time.Second+time.Second/256; got != want {
+		t.Errorf("master after %v, want %v", got, want)
 	}
-	// Other priorities ignore it.
+	wantStep(t, "lower", m.advert(at(time.Second/2), low, 100, time.Second), step{})
+	wantStep(t, "expire", m.expire(m.deadline), step{send: true, sendPrio: 255, change: true, from: Backup, to: Master, reason: ReasonPreempt})
+	// Held: another master-down interval in Backup.
 	m = newMachine(100, false, time.Second)
-	m.owner = OwnerListen
 	m.start(t0)
-	if got, want := m.deadline.Sub(t0), m.masterDown(); got != want {
-		t.Errorf("priority 100: master down after %v, want %v", got, want)
+	m.hold(at(5 * time.Second))
+	if m.state != Backup || m.deadline != at(5*time.Second+m.masterDown()) {
+		t.Errorf("held: %v until %v", m.state, m.deadline)
 	}
 }
 

@@ -71,10 +71,17 @@ type Config struct {
 	// pseudo-header instead of the destination; keepalived's
 	// old_unicast_checksum). Such adverts are accepted either way.
 	OldUnicastChecksum bool
-	// OwnerStart is how an address owner (Priority 255) starts; other
-	// priorities always start in Backup. The zero value, OwnerAtOnce, is
-	// the RFCs' (Master at once).
-	OwnerStart OwnerStart
+	// OwnerWaits starts an address owner (Priority 255) in Backup for the
+	// master-down interval, as any other priority (keepalived's state
+	// BACKUP with priority 255); by default it is Master at once (RFC 5798
+	// §6.4.1, keepalived's state MASTER).
+	OwnerWaits bool
+	// Hold, if set, is asked when a Backup's timer expires, before it
+	// takes over: true keeps it Backup for another master-down interval
+	// (keepalived holds a vrrp_sync_group member until every member
+	// has timed out). Called on the node's goroutine: it must return
+	// quickly.
+	Hold func() bool
 	// OnEvent, if set, receives every transition and peer mismatch, in
 	// order, on the node's goroutine: it must return quickly (hand slow
 	// work to another goroutine), and must not call Close.
@@ -338,9 +345,6 @@ func (n *Node) validate() error {
 	if c.NoPreempt && c.PreemptDelay != 0 {
 		return invalid("PreemptDelay", "set with NoPreempt: a node that never preempts has nothing to delay")
 	}
-	if c.OwnerStart < OwnerAtOnce || c.OwnerStart > OwnerWait {
-		return invalid("OwnerStart", fmt.Sprintf("%d: not OwnerAtOnce, OwnerListen or OwnerWait", c.OwnerStart))
-	}
 	if c.AuthPass != "" && c.Version != 2 {
 		return invalid("AuthPass", "VRRPv3 has no authentication")
 	}
@@ -490,7 +494,7 @@ func (n *Node) Run(ctx context.Context) error {
 	m := machine{
 		prio: uint8(n.prio.Load()), interval: n.cfg.AdvertInterval, v3: n.v3,
 		preempt: !n.cfg.NoPreempt, preemptDelay: n.cfg.PreemptDelay, self: n.self,
-		owner: n.cfg.OwnerStart,
+		ownerWaits: n.cfg.OwnerWaits,
 	}
 	n.peer, n.pp = netip.Addr{}, 0
 	n.apply(&m, m.start(time.Now()), netip.Addr{}, 0)
@@ -526,7 +530,11 @@ func (n *Node) Run(ctx context.Context) error {
 				n.apply(&m, m.sync(time.Now(), st), netip.Addr{}, 0)
 			}
 		case <-t.C:
-			if now := time.Now(); !now.Before(m.deadline) {
+			switch now := time.Now(); {
+			case now.Before(m.deadline): // early: reset below
+			case m.state == Backup && n.cfg.Hold != nil && n.cfg.Hold():
+				m.hold(now)
+			default:
 				n.apply(&m, m.expire(now), n.peer, n.pp)
 			}
 		}

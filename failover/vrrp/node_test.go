@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,7 +45,6 @@ func TestValidate(t *testing.T) {
 			func(c *Config) { c.UnicastPeers = []netip.Addr{GroupIPv4} },
 		},
 		"OldUnicastChecksum": {func(c *Config) { c.Version, c.OldUnicastChecksum = 3, true }},
-		"OwnerStart":         {func(c *Config) { c.OwnerStart = -1 }, func(c *Config) { c.OwnerStart = OwnerWait + 1 }},
 	} {
 		for i, mod := range mods {
 			c := baseConfig()
@@ -465,6 +465,33 @@ func TestOutrankedEvent(t *testing.T) {
 	n.apply(&m, m.advert(at(10*time.Second), peer, 50, time.Second), peer, 50)
 	if got := rec.outrankedBy(); len(got) != 1 || got[0] != peer || m.state != Master {
 		t.Errorf("outranked by %v, state %v; want %v, MASTER", got, m.state, peer)
+	}
+}
+
+// TestRunHold: a held Backup stays Backup when its timer expires, and
+// takes over once Hold lets it.
+func TestRunHold(t *testing.T) {
+	var h hub
+	var rec recorder
+	var asked atomic.Int32
+	cfg := baseConfig()
+	cfg.Version, cfg.AdvertInterval, cfg.OnEvent = 3, 100*time.Millisecond, rec.add
+	cfg.Hold = func() bool { return asked.Add(1) < 3 }
+	self := netip.MustParseAddr("10.9.0.1")
+	n := testNode(t, cfg, self, h.join(self))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitStates(t, 10*time.Second, []*Node{n}, Master)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := asked.Load(); got != 3 {
+		t.Errorf("Hold asked %d times, want 3", got)
+	}
+	if ev := rec.all(); len(ev) < 2 || ev[1].To != Master || ev[1].Reason != ReasonMasterDown {
+		t.Errorf("events %v", ev)
 	}
 }
 
