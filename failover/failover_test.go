@@ -234,6 +234,10 @@ func TestValidate(t *testing.T) {
 		{"Burst", func(c *Config) { c.Burst.Interval = -1 }},
 		{"SecondBurst", func(c *Config) { c.SecondBurst.Count = 1000 }},
 		{"CheckInterval", func(c *Config) { c.CheckInterval = -1 }},
+		{"Refresh", func(c *Config) { c.Refresh.Count = 101 }},
+		{"RefreshInterval", func(c *Config) { c.RefreshInterval = -1 }},
+		{"Outranked", func(c *Config) { c.Outranked.Interval = -1 }},
+		{"OutrankedDelay", func(c *Config) { c.OutrankedDelay = -1 }},
 		{"Sync.Mode", func(c *Config) { c.Sync.Mode = 7 }},
 		{"Sync.Mode", func(c *Config) { c.Sync.Interface = "eth1" }},
 		{"Sync.Interface", func(c *Config) { c.Sync.Mode = SyncFollow }},
@@ -313,6 +317,52 @@ func TestFollowRole(t *testing.T) {
 	assert.Equal(t, Stopped, c.Role())
 	assert.Equal(t, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>BACKUP", "BACKUP>MASTER", "MASTER>STOP"}, ev.roles())
 	assert.Empty(t, ev.kinds(EventError))
+}
+
+// TestMasterAnnouncements: while Master, the refresh every
+// RefreshInterval (one packet by default), and Outranked at once and
+// OutrankedDelay later each time the elector reports an outranked master;
+// none of them as Backup or unconfigured.
+func TestMasterAnnouncements(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		poke func(*Client)
+		want []string
+	}{
+		{"refresh", func(c *Config) { c.RefreshInterval = 20 * time.Millisecond }, func(*Client) {}, []string{"announce 1/10ms", "announce 1/10ms"}},
+		{"outranked", func(c *Config) { c.Outranked, c.OutrankedDelay = director.Gratuitous{Count: 2}, 20*time.Millisecond },
+			func(c *Client) { c.HandleVRRP(vrrp.Event{Kind: vrrp.EventOutranked}) }, []string{"announce 2/10ms", "announce 2/10ms"}},
+		{"unconfigured", func(*Config) {}, func(c *Client) { c.Outranked() }, nil},
+	} {
+		cfg := baseConfig()
+		cfg.SecondBurstDelay = -1
+		tc.mod(&cfg)
+		c, f, _, stop := start(t, cfg)
+		tc.poke(c) // before Master: nothing
+		c.SetRole(Backup, "elected")
+		waitRole(t, c, Backup)
+		time.Sleep(50 * time.Millisecond)
+		assert.Empty(t, f.take(), "%s: as Backup", tc.name)
+		c.SetRole(Master, "master down")
+		waitRole(t, c, Master)
+		tc.poke(c)
+		want := append([]string{"add VIPs burst 5/10ms"}, tc.want...)
+		time.Sleep(50 * time.Millisecond)
+		require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) >= len(want) }, 5*time.Second, time.Millisecond)
+		got := f.take()
+		if tc.want == nil {
+			assert.Equal(t, want, got, tc.name)
+		} else {
+			assert.Equal(t, want, got[:len(want)], tc.name)
+		}
+		c.SetRole(Backup, "higher priority")
+		waitRole(t, c, Backup)
+		f.take()
+		time.Sleep(50 * time.Millisecond)
+		assert.Empty(t, f.take(), "%s: after Master", tc.name)
+		require.NoError(t, stop())
+	}
 }
 
 // SyncBoth: both daemons with swapped IDs for the whole run, whatever the

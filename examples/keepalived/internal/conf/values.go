@@ -132,3 +132,18 @@ func (p *parser) setTimer(n *Node, dst *time.Duration) {
 		}
 	}
 }
+
+// optTimer and optInt return a one-argument statement's value (def, or
+// zero, when it is bad: the error is recorded), for an instance's setting
+// that overrides global_defs' only when present.
+func (p *parser) optTimer(n *Node) *time.Duration {
+	var d time.Duration
+	p.setTimer(n, &d)
+	return &d
+}
+
+func (p *parser) optInt(n *Node, lo, hi int64, def int) *int {
+	v := def
+	p.setInt(n, lo, hi, &v)
+	return &v
+}

@@ -238,13 +238,17 @@ func (p *parser) instance(n *Node) {
 				in.McastSrc, _ = p.addr(c, 0)
 			}
 		case "garp_master_delay":
-			var d time.Duration
-			p.setTimer(c, &d)
-			in.GARPMasterDelay = &d
+			in.GARPMasterDelay = p.optTimer(c)
 		case "garp_master_repeat":
-			v := 5
-			p.setInt(c, 1, 1<<20, &v)
-			in.GARPMasterRepeat = &v
+			in.GARPMasterRepeat = p.optInt(c, 1, 1<<20, 5)
+		case "garp_master_refresh":
+			in.GARPMasterRefresh = p.optTimer(c)
+		case "garp_master_refresh_repeat":
+			in.GARPRefreshRepeat = p.optInt(c, 1, 1<<20, 1)
+		case "garp_lower_prio_delay":
+			in.GARPLowerPrioDelay = p.optTimer(c)
+		case "garp_lower_prio_repeat":
+			in.GARPLowerPrioRepeat = p.optInt(c, 0, 1<<20, 0)
 		case "unicast_peer":
 			if !c.Block || len(c.Args) != 0 {
 				p.errorf(c, "unicast_peer needs a block of addresses")
