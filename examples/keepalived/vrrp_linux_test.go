@@ -283,8 +283,13 @@ func TestVRRPOwnerStartWithKeepalived(t *testing.T) {
 	for i, p := range ps {
 		m, gap := at[i][0].Sub(t0), at[i][1].Sub(at[i][0])
 		t.Logf("%s: state MASTER owner MASTER after %.2fs, state BACKUP owner %.2fs later", p.Name, m.Seconds(), gap.Seconds())
-		if m > 2400*time.Millisecond || gap < 2400*time.Millisecond {
-			t.Errorf("%s: state MASTER owner MASTER after %v (want at once), state BACKUP owner %v later (want 3s):\n%s", p.Name, m, gap, p.Log())
+		// Only the gap is asserted: the time from t0 includes starting
+		// both processes, which under load takes seconds. The state
+		// BACKUP owner waits the master-down interval (3 s and a skew of
+		// about 0 at priority 255), so a gap of at least 2.4 s means the
+		// state MASTER owner did not wait it.
+		if gap < 2400*time.Millisecond {
+			t.Errorf("%s: state MASTER owner MASTER after %v, state BACKUP owner %v later (want 3s later: the state MASTER owner must not wait):\n%s", p.Name, m, gap, p.Log())
 		}
 	}
 }
