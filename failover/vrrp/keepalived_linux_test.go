@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -185,18 +184,15 @@ var kaModes = []mode{
 // still runs on both kernels, and every direction in every mode on one of
 // them, at half the cost. Natively, every mode in both directions.
 func kaHalf(first int) []mode {
-	switch os.Getenv("LVS_VM_KERNEL") {
-	case "6.1":
-	case "6.12":
-		first = 1 - first
-	default:
+	half, split := nstest.KernelHalf()
+	if !split {
 		return kaModes
 	}
-	var half []mode
-	for i := first; i < len(kaModes); i += 2 {
-		half = append(half, kaModes[i])
+	var modes []mode
+	for i := (first + half) % 2; i < len(kaModes); i += 2 {
+		modes = append(modes, kaModes[i])
 	}
-	return half
+	return modes
 }
 
 // kaWait bounds every wait on keepalived: under emulation and a loaded host
