@@ -173,10 +173,11 @@ func run(ctx context.Context, o options) int {
 	stdout := vm.NewSyncWriter(os.Stdout)
 	summary := make([]string, len(kernels))
 	kfailed := make([]bool, len(kernels))
+	fails := make([]failureLines, len(kernels))
 	var wg sync.WaitGroup
 	for i, k := range kernels {
 		runOne := func() {
-			summary[i], kfailed[i] = runKernel(ctx, o, images[k], k, script, files, stdout)
+			summary[i], kfailed[i] = runKernel(ctx, o, images[k], k, script, files, stdout, &fails[i])
 		}
 		if o.sequential {
 			runOne()
@@ -195,6 +196,11 @@ func run(ctx context.Context, o options) int {
 	for _, f := range kfailed {
 		failed = failed || f
 	}
+	for i, k := range kernels {
+		if l := fails[i].Lines(); kfailed[i] && len(l) > 0 {
+			fmt.Printf("vmtest: failures on %s again:\n  %s\n", k, strings.Join(l, "\n  "))
+		}
+	}
 	for _, s := range summary {
 		if s != "" {
 			fmt.Println(s)
@@ -209,9 +215,9 @@ func run(ctx context.Context, o options) int {
 }
 
 // runKernel runs the test script on one kernel and returns its summary line
-// and whether it failed.
-func runKernel(ctx context.Context, o options, im *vm.Image, k, script string, files []vm.File, stdout io.Writer) (string, bool) {
-	out := vm.PrefixWriter(stdout, "["+k+"] ")
+// and whether it failed; fails keeps its failure report for the end.
+func runKernel(ctx context.Context, o options, im *vm.Image, k, script string, files []vm.File, stdout io.Writer, fails *failureLines) (string, bool) {
+	out := vm.PrefixWriter(io.MultiWriter(stdout, fails), "["+k+"] ")
 	defer out.Flush()
 	ro := vm.RunOptions{
 		Script:     script,
