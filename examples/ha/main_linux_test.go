@@ -69,6 +69,26 @@ func newPair(t *testing.T) *pair {
 	p.rs.EchoLines(t, "0.0.0.0:"+vipPort)
 	p.cap = p.cl.Capture(t, "eth0")
 	p.bin = haBinary(t)
+	t0 := time.Now()
+	names := map[string]string{}
+	for n, ns := range map[string]*nstest.NS{"a": p.a, "b": p.b, "the real server": p.rs} {
+		names[ns.HardwareAddr(t, "eth0")] = n
+	}
+	// On failure, say who reset the client's connection (the director
+	// that lacked its entry, or the real server) and what the directors'
+	// connection tables hold by the end.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, r := range p.cap.Resets(t0) {
+			t.Logf("reset at %.3fs from %s (%s): %v -> %v", r.Time.Sub(t0).Seconds(), names[r.From], r.From, r.Src, r.Dst)
+		}
+		for n, ns := range map[string]*nstest.NS{"a": p.a, "b": p.b} {
+			out, err := ns.TryExec("ipvsadm", "-Lnc")
+			t.Logf("%s's connections by the end (%v):\n%s", n, err, out)
+		}
+	})
 	return p
 }
 
@@ -103,7 +123,16 @@ func (p *pair) keepalived(t *testing.T, ns *nstest.NS, self string, prio int, pr
 	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s/32 dev eth0\n  }\n}\n", vipAddr)
 	fmt.Fprintf(&b, "virtual_server %s %s {\n  delay_loop 60\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  real_server %s %s {\n    weight 1\n  }\n}\n",
 		vipAddr, vipPort, addrRS, vipPort)
-	return peers.Keepalived(t, ns, b.String())
+	if !sync {
+		return peers.Keepalived(t, ns, b.String())
+	}
+	// A pair that keeps connections across a graceful stop needs
+	// keepalived's -I: by default its checker process removes the virtual
+	// servers while its VRRP process still holds the VIP, and since Linux
+	// 5.9 IPVS unhooks itself with the last service, so a client segment
+	// arriving in that window reaches the local stack and is answered
+	// with a reset (seen on 6.12: the reset came from the old master).
+	return peers.Keepalived(t, ns, b.String(), "--dont-release-ipvs")
 }
 
 // waitLog waits until the process has printed want on a line of its own

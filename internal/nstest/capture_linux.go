@@ -201,3 +201,39 @@ func ipPayload(b []byte) (netip.Addr, []byte, int, bool) {
 	}
 	return netip.Addr{}, nil, 0, false
 }
+
+// Reset is a TCP reset seen in a frame: From (a MAC) sent it from Src to
+// Dst.
+type Reset struct {
+	Time     time.Time
+	From     string
+	Src, Dst netip.AddrPort
+}
+
+// Resets returns the TCP resets captured at or after since: which host
+// ended a connection that should have survived.
+func (c *Capture) Resets(since time.Time) []Reset {
+	var out []Reset
+	for _, f := range c.Frames() {
+		if f.Time.Before(since) || len(f.Data) < 14 {
+			continue
+		}
+		src, p, proto, ok := ipPayload(f.Data)
+		if !ok || proto != unix.IPPROTO_TCP || len(p) < 14 || p[13]&0x04 == 0 {
+			continue
+		}
+		var dst netip.Addr
+		if src.Is4() {
+			dst = netip.AddrFrom4([4]byte(f.Data[14+16 : 14+20]))
+		} else {
+			dst = netip.AddrFrom16([16]byte(f.Data[14+24 : 14+40]))
+		}
+		out = append(out, Reset{
+			Time: f.Time,
+			From: net.HardwareAddr(f.Data[6:12]).String(),
+			Src:  netip.AddrPortFrom(src, binary.BigEndian.Uint16(p[0:2])),
+			Dst:  netip.AddrPortFrom(dst, binary.BigEndian.Uint16(p[2:4])),
+		})
+	}
+	return out
+}

@@ -207,3 +207,45 @@ func (r *recorder) Helper() {}
 func (r *recorder) Errorf(format string, args ...any) {
 	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
 }
+
+// A connection to a closed port is answered with a reset; Resets names its
+// sender's MAC and both ends, IPv4 and IPv6.
+func TestCaptureResets(t *testing.T) {
+	t.Parallel()
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, a, "va", b, "vb")
+	a.AddAddr(t, "va", netip.MustParsePrefix("192.168.1.1/30"), netip.MustParsePrefix("fd01::1/126"))
+	b.AddAddr(t, "vb", netip.MustParsePrefix("192.168.1.2/30"), netip.MustParsePrefix("fd01::2/126"))
+	capt := a.Capture(t, "va")
+	t0 := time.Now()
+	for _, addr := range []string{"192.168.1.2:7009", "[fd01::2]:7009"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var err error
+		for ctx.Err() == nil { // until b answers at all (IPv6 DAD, ARP)
+			var c net.Conn
+			if c, err = a.DialContext(ctx, "tcp", addr); err == nil {
+				c.Close()
+			}
+			if err != nil && strings.Contains(err.Error(), "refused") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		require.ErrorContains(t, err, "refused")
+	}
+	mac := b.HardwareAddr(t, "vb")
+	var got []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < 2 && time.Now().Before(deadline) {
+		got = got[:0]
+		for _, r := range capt.Resets(t0) {
+			require.Equal(t, mac, r.From)
+			require.False(t, r.Time.Before(t0))
+			got = append(got, r.Src.String()+">"+r.Dst.Addr().String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Contains(t, got, "192.168.1.2:7009>192.168.1.1")
+	require.Contains(t, got, "[fd01::2]:7009>fd01::1")
+}

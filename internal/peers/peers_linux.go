@@ -112,15 +112,16 @@ func (p *Process) Kill() {
 
 // Keepalived starts keepalived with the configuration conf in ns: in the
 // foreground (-n), logging to its output (-l -D), with its pid files in its
-// own directory so that several keepalived can run in one VM.
-func Keepalived(t testing.TB, ns *nstest.NS, conf string) *Process {
+// own directory so that several keepalived can run in one VM; extra are
+// further command-line options.
+func Keepalived(t testing.TB, ns *nstest.NS, conf string, extra ...string) *Process {
 	t.Helper()
 	dir := t.TempDir()
 	cf := writeFile(t, dir, "keepalived.conf", conf)
-	return Start(t, ns, dir, "keepalived", "-n", "-l", "-D", "-f", cf,
+	return Start(t, ns, dir, "keepalived", append([]string{"-n", "-l", "-D", "-f", cf,
 		"-p", filepath.Join(dir, "keepalived.pid"),
 		"-r", filepath.Join(dir, "vrrp.pid"),
-		"-c", filepath.Join(dir, "checkers.pid"))
+		"-c", filepath.Join(dir, "checkers.pid")}, extra...)...)
 }
 
 // BirdProcess is a running BIRD with its control socket.
