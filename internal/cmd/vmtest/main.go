@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -324,7 +325,9 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 	tools := map[string]bool{}
 	var jobs []goJob
 	// The packages in two lanes: those that wait on timers, and the rest.
-	var first, second strings.Builder
+	var first, second, funcs strings.Builder
+	byMods := map[string][]string{} // the waiting packages by their modules
+	var order []string
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(p.rel, "/", "_")
 		if p.rel == "." {
@@ -374,13 +377,26 @@ func build(ctx context.Context, o options, work string) ([]vm.File, string, erro
 			return nil, "", err
 		}
 		line := fmt.Sprintf("runtest %s %s %s %s %s\n", vm.ShellQuote(p.rel), vm.ShellQuote(guestDir), guestBin, vm.ShellQuote(strings.Join(mods, " ")), vm.ShellQuote(targs...))
-		if waits {
-			second.WriteString("\t$wrap " + line)
-		} else {
+		if !waits {
 			first.WriteString("\t" + line)
+			continue
 		}
+		// Each waiting package is a function; those needing the same
+		// modules form one group (see groupRun).
+		fn := "t_" + name
+		fmt.Fprintf(&funcs, "%s() {\n\t%s}\n", fn, line)
+		key := strings.Join(slices.Sorted(slices.Values(mods)), " ")
+		if _, ok := byMods[key]; !ok {
+			order = append(order, key)
+		}
+		byMods[key] = append(byMods[key], fn)
 	}
+	for _, key := range order {
+		second.WriteString("\tgroup " + strings.Join(byMods[key], " ") + "\n")
+	}
+	script.WriteString(funcs.String())
 	fmt.Fprintf(&script, "lane1() {\n\t:\n%s}\nlane2() {\n\t:\n%s}\n", first.String(), second.String())
+	script.WriteString(groupRun)
 	script.WriteString(lanesRun)
 	for t := range tools {
 		bin := filepath.Join(work, "bin", path.Base(t))
@@ -600,7 +616,7 @@ runtest() {
 	(cd "$dir" && LVS_VM_PKG="$rel" "$bin" "$@") 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	echo "=== vmtest: $rel: guest CPUs busy $(cpubusy "$c0" "$(cpustat)")"
-	[ "$LVS_VM_AUTOLOAD" = 0 ] && unload "$rel"
+	[ "$LVS_VM_AUTOLOAD" = 0 ] && [ -z "$keepmods" ] && unload "$rel"
 	local dt=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME-$t0}")
 	if [ $rc -eq 0 ]; then
 		echo "ok   $rel ${dt}s"
@@ -620,6 +636,39 @@ const whichModulesHead = `if [ "$LVS_VM_AUTOLOAD" = 0 ]; then
 	echo /lvs/modprobe-log >/proc/sys/kernel/modprobe
 	echo "vmtest: -whichmodules: the kernel's module requests are logged and granted"
 fi
+`
+
+// groupRun defines group, which runs packages of the second lane that
+// need the same modules. Where autoloading is off, they run at once (they
+// mostly wait on timers: 6.12's run is the long pole, and three packages
+// at once there save about 100 s), their modules loaded by each and
+// unloaded once all have ended, so that none finds a module it did not
+// ask for; each one's output is printed whole when all have ended. Where
+// modules autoload, the group's packages run one after the other like the
+// rest of their lane, which already runs beside the first.
+const groupRun = `group() {
+	local f l
+	if [ "$LVS_VM_AUTOLOAD" != 0 ] || [ $# -eq 1 ]; then
+		for f in "$@"; do $wrap $f; done
+		return
+	fi
+	mkdir -p /lvs/group
+	echo "=== vmtest: at once (the same modules): $*"
+	for f in "$@"; do
+		( failed= keepmods=1; $f >/lvs/group/$f.out 2>&1; echo "$failed" >/lvs/group/$f.failed ) &
+	done
+	wait
+	for f in "$@"; do
+		while IFS= read -r l; do printf '%s\n' "$l"; done </lvs/group/$f.out
+		if [ -f /lvs/group/$f.failed ]; then
+			failed="$failed$(cat /lvs/group/$f.failed)"
+		else
+			failed="$failed $f"
+		fi
+		rm -f /lvs/group/$f.failed
+	done
+	unload "$(IFS=+; echo "$*")"
+}
 `
 
 // lanesRun runs the two lanes. Where modules autoload, the second lane
