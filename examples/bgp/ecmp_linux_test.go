@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -236,6 +237,31 @@ func (l *lab) longLived(ctx context.Context, n int, interval time.Duration, star
 	}
 }
 
+// tcpCounters reads the TcpExt counters of ns (/proc/thread-self/net/netstat).
+func tcpCounters(t *testing.T, ns *nstest.NS) map[string]int64 {
+	t.Helper()
+	var b []byte
+	if err := ns.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netstat") // this thread is in ns; /proc/net is the process's
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) != len(values) || len(names) == 0 || names[0] != "TcpExt:" {
+			continue
+		}
+		for j := 1; j < len(names); j++ {
+			v, _ := strconv.ParseInt(values[j], 10, 64)
+			out[names[j]] = v
+		}
+	}
+	return out
+}
+
 // flowPaths reads, from frames captured on the router's side of the
 // segment, which director each of the client's flows (by client port) was
 // sent to, in order with the time of each change, and the resets and FINs
@@ -355,6 +381,7 @@ func TestECMP(t *testing.T) {
 		dirMACs[d.HardwareAddr(t, "eth0")] = fmt.Sprintf("d%d", i+1)
 	}
 	capture := l.router.Capture(t, "eth1")
+	tcpBefore := tcpCounters(t, l.client)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const nLong = 100
@@ -401,6 +428,12 @@ func TestECMP(t *testing.T) {
 	cancel()
 	wg.Wait()
 	results := longDone()
+	tcpAfter := tcpCounters(t, l.client)
+	var deltas []string
+	for _, k := range []string{"TCPTimeouts", "TcpTimeoutRehash", "TcpDuplicateDataRehash", "TCPSpuriousRTOs"} {
+		deltas = append(deltas, fmt.Sprintf("%s +%d", k, tcpAfter[k]-tcpBefore[k]))
+	}
+	t.Logf("the client's TCP during the long-lived connections: %s", strings.Join(deltas, ", "))
 	paths := flowPaths(capture.Frames(), dirMACs)
 	kept, viaD2, keptD2, untested, changed := 0, 0, 0, 0, 0
 	var broken []string
