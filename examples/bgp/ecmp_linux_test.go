@@ -89,7 +89,9 @@ func newLab(t *testing.T, directors int, bfd ...int) *lab {
 		if slices.Contains(bfd, i) {
 			opt = "bfd on;"
 		}
-		conf += fmt.Sprintf("protocol bgp d%d { local %s as 65000; neighbor %s as 65001; passive on; hold time 9; %s ipv4 { import all; export none; }; }\n", i+1, routerIP, dirAddr(i), opt)
+		// error wait time: after a failure (a hold timer, a BFD down) BIRD
+		// takes the director back within seconds, not its default minute.
+		conf += fmt.Sprintf("protocol bgp d%d { local %s as 65000; neighbor %s as 65001; passive on; hold time 9; error wait time 1, 5; %s ipv4 { import all; export none; }; }\n", i+1, routerIP, dirAddr(i), opt)
 	}
 	l.bird = peers.Bird(t, l.router, conf)
 	l.url = "http://" + vip + "/"
