@@ -50,29 +50,43 @@ type linkEvent struct {
 // until the test's cleanup.
 func watchNS(t *testing.T, ns *nstest.NS) *watch {
 	t.Helper()
-	w := &watch{fd: -1, done: make(chan struct{})}
-	err := ns.Do(func() error {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		w.fd = fd
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20); err != nil {
-			return err
-		}
-		// A bounded wait per read, so that the loop sees the cleanup.
-		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_LINK})
+	fd := -1
+	err := ns.Do(func() (err error) {
+		fd, err = watchSocket()
+		return err
 	})
 	if err != nil {
-		if w.fd >= 0 {
-			unix.Close(w.fd)
-		}
 		t.Fatalf("rtnetlink listener in %s: %v", ns.Name, err)
 	}
+	return startWatch(t, fd)
+}
+
+// watchSocket opens a netlink socket in the calling thread's namespace,
+// subscribed to IPv4 route and link changes.
+func watchSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return -1, err
+	}
+	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	if err == nil {
+		// A bounded wait per read, so that the loop sees the cleanup.
+		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+		err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	}
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_LINK})
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// startWatch reads fd's notifications until the test's cleanup.
+func startWatch(t *testing.T, fd int) *watch {
+	w := &watch{fd: fd, done: make(chan struct{})}
 	stopped := make(chan struct{})
 	go w.loop(stopped)
 	t.Cleanup(func() {
