@@ -179,7 +179,7 @@ type longConn struct {
 // every interval until ctx ends (1000 requests at most), and records per
 // connection whether every request succeeded on that one connection and
 // reached one real server. started counts the connections whose first
-// request succeeded.
+// request is done, answered or failed.
 func (l *lab) longLived(ctx context.Context, n int, interval time.Duration, started *atomic.Int32) func() []longConn {
 	results := make([]longConn, n)
 	start := time.Now()
@@ -189,6 +189,14 @@ func (l *lab) longLived(ctx context.Context, n int, interval time.Duration, star
 		go func() {
 			defer wg.Done()
 			r := &results[i]
+			// A connection whose first request fails counts as settled
+			// too (it is reported broken), so that no wait hangs on it.
+			settled := false
+			defer func() {
+				if !settled {
+					started.Add(1)
+				}
+			}()
 			tr := &http.Transport{DialContext: l.client.DialContext, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
 			defer tr.CloseIdleConnections()
 			hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -217,6 +225,7 @@ func (l *lab) longLived(ctx context.Context, n int, interval time.Duration, star
 				switch {
 				case k == 0:
 					r.first = string(b)
+					settled = true
 					started.Add(1)
 				case !reused:
 					r.broken = fmt.Sprintf("request %d at %v: a new connection", k, at)
@@ -397,7 +406,7 @@ func TestECMP(t *testing.T) {
 	var started atomic.Int32
 	longStart := time.Now()
 	longDone := l.longLived(ctx, nLong, time.Second, &started)
-	waitFor(t, 60*time.Second, "every long-lived connection's first answer", func() bool { return started.Load() == nLong })
+	waitFor(t, 60*time.Second, "every long-lived connection's first request", func() bool { return started.Load() == nLong })
 	time.Sleep(2 * time.Second)
 	a1, a2 := active(t, l.dirs[0]), active(t, l.dirs[1])
 	t.Logf("before the stop, active connections per director %d / %d", a1, a2)
