@@ -546,18 +546,32 @@ func TestSilentFailure(t *testing.T) {
 		t.Errorf("path gone after %v: before the hold time could expire, so not the hold timer", took)
 	}
 
-	const trials = 5
+	// A trial whose session went down on its own before the port did
+	// (BFD packets more than 0.9 s apart: the emulation under load) times
+	// nothing: it is reported and tried again, a bounded number of times.
+	const trials, flapsAllowed = 5, 5
 	var tooks, detects []time.Duration
-	for k := range trials {
-		if k > 0 {
-			up := time.Now()
+	flaps := 0
+	for k := 0; k < trials; k++ {
+		armed := time.Now()
+		if k > 0 || flaps > 0 {
 			l.segment.Exec(t, "ip", "link", "set", "p2", "up")
-			l.waitHops(t, up, 60*time.Second, dirAddr(1))
+			l.waitHops(t, armed, 60*time.Second, dirAddr(1))
 			l.waitBFD(t)
 			// Let the session run at its agreed rate for a while.
 			time.Sleep(time.Second)
+			armed = time.Now()
 		}
 		down := l.portDown(t, "p2")
+		if l.rw.lost(armed, down, dirAddr(1)) {
+			flaps++
+			t.Logf("trial %d: director 2's path went on its own before its port went down (BFD under load); tried again", k+1)
+			if flaps > flapsAllowed {
+				t.Fatalf("director 2's BFD session went down on its own %d times: no trial could be timed", flaps)
+			}
+			k--
+			continue
+		}
 		gone := l.waitHops(t, down, 20*time.Second)
 		took := gone.Sub(down)
 		// The director's BFD packets as the router received them: the
@@ -595,7 +609,7 @@ func TestSilentFailure(t *testing.T) {
 			under++
 		}
 	}
-	t.Logf("measured: BFD, %d trials: port down -> path gone %v (sorted), under 1 s in %d; last BFD packet -> path gone %v", trials, roundAll(tooks), under, roundAll(detects))
+	t.Logf("measured: BFD, %d trials: port down -> path gone %v (sorted), under 1 s in %d; last BFD packet -> path gone %v; sessions down on their own before a trial: %d", trials, roundAll(tooks), under, roundAll(detects), flaps)
 }
 
 // portDown sets the bridge's port down and returns when the kernel

@@ -276,6 +276,19 @@ func (w *watch) downAt(t *testing.T, since time.Time, limit time.Duration, name 
 	return at
 }
 
+// lost reports whether a notification in [from, to) left the VIP's route
+// without next hop hop: a session that went down on its own.
+func (w *watch) lost(from, to time.Time, hop string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.routes {
+		if !e.Time.Before(from) && e.Time.Before(to) && !slices.Contains(e.Hops, hop) {
+			return true
+		}
+	}
+	return false
+}
+
 // routeLog is the route notifications so far, for a failure message.
 func (w *watch) routeLog() string {
 	w.mu.Lock()
