@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -43,6 +42,16 @@ func newIPVS(t *testing.T, ns *nstest.NS) *ipvs.Client {
 	return nstest.Open(ipvs.New(&ipvs.Config{NetNSPath: ns.Path}))(t)
 }
 
+// wantState checks values of a state snapshot (see state).
+func wantState(t *testing.T, when string, st, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("%s %s = %q, want %q", when, k, st[k], v)
+		}
+	}
+}
+
 func teardown(t *testing.T, u *director.Setup) {
 	t.Helper()
 	if err := u.Teardown(context.Background()); err != nil {
@@ -50,10 +59,11 @@ func teardown(t *testing.T, u *director.Setup) {
 	}
 }
 
-// vethPair adds a veth pair eth0/eth1 inside ns, both up: Ethernet
-// devices without a second namespace.
-func vethPair(t *testing.T, ns *nstest.NS) {
+// vethNS returns a new namespace with a veth pair eth0/eth1 inside, both
+// up: Ethernet devices without a second namespace.
+func vethNS(t *testing.T) *nstest.NS {
 	t.Helper()
+	ns := nstest.New(t)
 	err := ns.Do(func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth1"}); err != nil {
 			return err
@@ -72,6 +82,7 @@ func vethPair(t *testing.T, ns *nstest.NS) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ns
 }
 
 // route adds a route to dst via gw inside ns.
@@ -90,7 +101,7 @@ func route(t *testing.T, ns *nstest.NS, dst netip.Prefix, gw string) {
 
 // serveName serves the real server's name on addr.
 func serveName(t *testing.T, ns *nstest.NS, addr, name string) {
-	ns.ServeHTTP(t, addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
+	ns.ServeName(t, addr, name)
 }
 
 func addService(t *testing.T, c *ipvs.Client, vip netip.Addr, port uint16, rs ...netip.AddrPort) {
@@ -337,28 +348,6 @@ func TestOneArmNAT(t *testing.T) {
 	})
 }
 
-func neighMAC(t *testing.T, ns *nstest.NS, a netip.Addr) string {
-	t.Helper()
-	var mac string
-	err := ns.Do(func() error {
-		fam := netlink.FAMILY_V4
-		if a.Is6() {
-			fam = netlink.FAMILY_V6
-		}
-		ns, err := netlink.NeighList(0, fam)
-		for _, n := range ns {
-			if x, ok := netip.AddrFromSlice(n.IP); ok && x.Unmap() == a && n.HardwareAddr != nil {
-				mac = n.HardwareAddr.String()
-			}
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mac
-}
-
 // TestGratuitousMove: a VIP moves from one director namespace to another;
 // an observer on the segment learns the new director's MAC from our
 // gratuitous ARP (IPv4) and unsolicited neighbour advertisement (IPv6), and
@@ -389,10 +378,10 @@ func TestGratuitousMove(t *testing.T) {
 			// The observer talks to the VIP and so learns d1's MAC. Under
 			// TCG neighbour discovery can outlast one attempt, so retry
 			// for a bounded time.
-			for deadline := time.Now().Add(5 * time.Second); neighMAC(t, obs, vip) != mac1 && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(5 * time.Second); obs.Neigh(t, vip) != mac1 && time.Now().Before(deadline); {
 				connects(obs, netip.AddrPortFrom(vip, 9).String(), time.Second)
 			}
-			if got := neighMAC(t, obs, vip); got != mac1 {
+			if got := obs.Neigh(t, vip); got != mac1 {
 				t.Fatalf("observer's neighbour entry for %s is %q, want d1's %s", vip, got, mac1)
 			}
 			teardown(t, u1)
@@ -402,17 +391,17 @@ func TestGratuitousMove(t *testing.T) {
 			}
 			defer teardown(t, u2)
 			time.Sleep(300 * time.Millisecond)
-			if got := neighMAC(t, obs, vip); got != mac1 {
+			if got := obs.Neigh(t, vip); got != mac1 {
 				t.Fatalf("without an announcement the observer's entry changed to %q: the test cannot tell announcing works", got)
 			}
 			if err := c2.Announce(ctx, "eth0", vip, director.Gratuitous{Count: 2, Interval: 50 * time.Millisecond}); err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(3 * time.Second)
-			for neighMAC(t, obs, vip) != mac2 && time.Now().Before(deadline) {
+			for obs.Neigh(t, vip) != mac2 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
-			if got := neighMAC(t, obs, vip); got != mac2 {
+			if got := obs.Neigh(t, vip); got != mac2 {
 				t.Errorf("after the announcement the observer's entry for %s is %q, want d2's %s", vip, got, mac2)
 			}
 		})
@@ -424,8 +413,7 @@ func TestGratuitousMove(t *testing.T) {
 // a device are torn down cleanly; the namespace ends as it started.
 func TestBadInputsChangeNothing(t *testing.T) {
 	t.Parallel()
-	ns := nstest.New(t)
-	vethPair(t, ns)
+	ns := vethNS(t)
 	ns.AddAddr(t, "eth0", pfx("10.0.4.1/24"))
 	if err := ns.Do(func() error { return netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "dum0"}}) }); err != nil {
 		t.Fatal(err)

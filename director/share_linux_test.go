@@ -23,8 +23,7 @@ import (
 func TestTwoDirectorsShare(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := nstest.New(t)
-	vethPair(t, ns)
+	ns := vethNS(t)
 	before := state(t, ns)
 	// Two agents, each with an identity of its own.
 	agent := func(id string) *director.Client {
@@ -54,16 +53,12 @@ func TestTwoDirectorsShare(t *testing.T) {
 	teardown(t, sa)
 	teardown(t, va)
 	st := state(t, ns)
-	for k, want := range map[string]string{
+	wantState(t, "after the first director's teardown", st, map[string]string{
 		"sysctl net/ipv4/ip_forward":               "1",
 		"sysctl net/ipv6/conf/all/forwarding":      "1",
 		"sysctl net/ipv4/conf/all/send_redirects":  "0",
 		"sysctl net/ipv4/conf/eth1/send_redirects": "0",
-	} {
-		if st[k] != want {
-			t.Errorf("after the first director's teardown %s = %q, want %q", k, st[k], want)
-		}
-	}
+	})
 	if _, ok := st["addr lvs0 10.9.0.2/32"]; !ok {
 		t.Errorf("the second director's VIP is gone with the first's teardown (lvs0: %q)", st["link lvs0"])
 	}
@@ -77,8 +72,7 @@ func TestTwoDirectorsShare(t *testing.T) {
 func TestSecondSetupNoChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := nstest.New(t)
-	vethPair(t, ns)
+	ns := vethNS(t)
 	before := state(t, ns)
 	d := newDirector(t, ns)
 	for _, v := range []director.VIP{
@@ -118,8 +112,7 @@ func setUpTwice(t *testing.T, what string, setUp func() (*director.Setup, error)
 func TestForwardingKeepsRA(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := nstest.New(t)
-	vethPair(t, ns)
+	ns := vethNS(t)
 	ns.Sysctl(t, "net.ipv6.conf.eth1.accept_ra", "0", "net.ipv6.conf.default.accept_ra", "1", "net.ipv6.conf.eth0.accept_ra", "1")
 	before := state(t, ns)
 	d := newDirector(t, ns)
@@ -127,18 +120,13 @@ func TestForwardingKeepsRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := state(t, ns)
-	for k, want := range map[string]string{
+	wantState(t, "with IPv6 forwarding", state(t, ns), map[string]string{
 		"sysctl net/ipv6/conf/all/forwarding":    "1",
 		"sysctl net/ipv6/conf/eth0/forwarding":   "1",
 		"sysctl net/ipv6/conf/eth0/accept_ra":    "2",
 		"sysctl net/ipv6/conf/default/accept_ra": "2",
 		"sysctl net/ipv6/conf/eth1/accept_ra":    "0",
-	} {
-		if st[k] != want {
-			t.Errorf("%s = %q, want %q", k, st[k], want)
-		}
-	}
+	})
 	t.Logf("changes: %q", s.Changes())
 	teardown(t, s)
 	nstest.SameState(t, "after teardown", before, state(t, ns))

@@ -3,17 +3,16 @@
 package director
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
 
 	"github.com/golvs/lvs/internal/netcfg"
+	"github.com/golvs/lvs/internal/netns"
 	"github.com/golvs/lvs/internal/nft"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -267,21 +266,12 @@ type iptNAT struct {
 	others      int // rules in our chain that are not ours
 }
 
-// iptRun runs an iptables tool inside the namespace: a child process
-// inherits the namespace of the thread that starts it.
+// iptRun runs an iptables tool inside the namespace.
 func (c *client) iptRun(ctx context.Context, stdin, name string, args ...string) (string, error) {
-	var stdout, stderr bytes.Buffer
-	err := c.h.Do(func() error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		return cmd.Run()
-	})
-	if err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	if err := c.h.Err(); err != nil {
+		return "", err
 	}
-	return stdout.String(), nil
+	return netns.Run(ctx, c.h.NetNSFd(), stdin, name, args...)
 }
 
 func (c *client) iptSave(ctx context.Context, fam family) (iptNAT, error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/golvs/lvs/internal/diag"
 	"github.com/golvs/lvs/internal/enum"
+	"github.com/golvs/lvs/internal/nft"
 	"github.com/golvs/lvs/internal/undo"
 	"github.com/golvs/lvs/ipvs"
 )
@@ -138,23 +139,20 @@ type NATGateway struct {
 	Interfaces []string
 }
 
-// Backend selects how one-arm NAT installs its source-NAT rules.
-type Backend int
+// Backend selects how one-arm NAT installs its source-NAT rules. It is
+// the same type as fwmark.Backend.
+type Backend = nft.Backend
 
 const (
 	// BackendAuto uses nftables and falls back to iptables when nf_tables
 	// does not answer (kernel without it).
-	BackendAuto Backend = iota
+	BackendAuto = nft.BackendAuto
 	// BackendNFTables talks to nf_tables over netlink (no binary needed).
-	BackendNFTables
+	BackendNFTables = nft.BackendNFTables
 	// BackendIPTables runs the iptables (ip6tables) binary with the
 	// xt_ipvs match.
-	BackendIPTables
+	BackendIPTables = nft.BackendIPTables
 )
-
-func (b Backend) String() string {
-	return enum.Name(b, "backend", []Backend{BackendAuto, BackendNFTables, BackendIPTables}, "auto", "nftables", "iptables")
-}
 
 // SNATService is one virtual service whose forwarded traffic is
 // source-NATed.

@@ -18,7 +18,11 @@
 // (unsolicited neighbour advertisements for IPv6), then a second burst
 // SecondBurstDelay later if still Master: keepalived's pattern, 5 at once
 // and 5 more after 5 s by default, so that neighbours that missed the
-// first switch too. On Backup, Fault and stop it removes them (only the
+// first switch too; with a RefreshInterval, Refresh is sent that often
+// while Master (keepalived's vrrp_garp_master_refresh), and Outranked when
+// the elector hears a master this one outranks (two masters after a
+// partition; keepalived's garp_lower_prio_repeat). On Backup, Fault
+// and stop it removes them (only the
 // ones it added). A role is applied on Run's goroutine; SetRole and
 // HandleVRRP never block, so an elector's callback may call them.
 //

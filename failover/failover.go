@@ -12,7 +12,8 @@ import (
 
 	"github.com/golvs/lvs/director"
 	"github.com/golvs/lvs/failover/vrrp"
-	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/enum"
+	"github.com/golvs/lvs/internal/runguard"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -35,19 +36,7 @@ const (
 )
 
 func (r Role) String() string {
-	switch r {
-	case Init:
-		return "INIT"
-	case Backup:
-		return "BACKUP"
-	case Master:
-		return "MASTER"
-	case Fault:
-		return "FAULT"
-	case Stopped:
-		return "STOP"
-	}
-	return fmt.Sprintf("role(%d)", int(r))
+	return enum.Name(r, "role", []Role{Init, Backup, Master, Fault, Stopped}, "INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 }
 
 // Elector is what elects the master, such as a *vrrp.Node: Run elects
@@ -153,6 +142,20 @@ type Config struct {
 	// sends no second burst; zero means DefaultSecondBurstDelay.
 	Burst, SecondBurst director.Gratuitous
 	SecondBurstDelay   time.Duration
+	// Refresh is sent every RefreshInterval while Master, for switches
+	// and neighbours whose caches expire (keepalived's
+	// vrrp_garp_master_refresh and _refresh_repeat). A zero
+	// RefreshInterval sends none; a zero Refresh.Count sends one packet.
+	Refresh         director.Gratuitous
+	RefreshInterval time.Duration
+	// Outranked, with a positive Count, is sent while Master each time
+	// the elector reports a master this node outranks (Client.Outranked,
+	// vrrp.EventOutranked through HandleVRRP): after a partition heals,
+	// neighbours may hold the other master's MAC. OutrankedDelay, if
+	// positive, sends it once more that long later (keepalived's
+	// garp_lower_prio_repeat and garp_lower_prio_delay). Zero: none.
+	Outranked      director.Gratuitous
+	OutrankedDelay time.Duration
 	// Sync configures the IPVS sync daemons.
 	Sync Sync
 	// Elector, if set, is run by Run (and stopped while in Fault);
@@ -248,13 +251,13 @@ type Client struct {
 	cfg Config
 	h   host
 
-	mu      sync.Mutex
-	pending *roleMsg
-	sig     chan struct{}
+	mu        sync.Mutex
+	pending   *roleMsg
+	outranked atomic.Bool // Outranked was called since Run last looked
+	sig       chan struct{}
 
-	role    atomic.Int32
-	running atomic.Bool
-	closed  atomic.Bool
+	role atomic.Int32
+	run  runguard.Guard // Run and Close
 }
 
 type roleMsg struct {
@@ -321,7 +324,7 @@ func (cfg *Config) Validate() error {
 	for _, b := range []struct {
 		name string
 		g    director.Gratuitous
-	}{{"Burst", cfg.Burst}, {"SecondBurst", cfg.SecondBurst}} {
+	}{{"Burst", cfg.Burst}, {"SecondBurst", cfg.SecondBurst}, {"Refresh", cfg.Refresh}, {"Outranked", cfg.Outranked}} {
 		if b.g.Interval < 0 {
 			return invalid(b.name, "negative Interval")
 		}
@@ -331,6 +334,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.CheckInterval < 0 {
 		return invalid("CheckInterval", "negative")
+	}
+	if cfg.RefreshInterval < 0 {
+		return invalid("RefreshInterval", "negative")
+	}
+	if cfg.OutrankedDelay < 0 {
+		return invalid("OutrankedDelay", "negative")
 	}
 	s := cfg.Sync
 	switch s.Mode {
@@ -403,6 +412,13 @@ func (cfg *Config) defaults() {
 	}
 	fill(&cfg.Burst)
 	fill(&cfg.SecondBurst)
+	if cfg.Refresh.Count == 0 {
+		cfg.Refresh.Count = 1 // keepalived's vrrp_garp_master_refresh_repeat
+	}
+	fill(&cfg.Refresh)
+	if cfg.Outranked.Count > 0 && cfg.Outranked.Interval == 0 {
+		cfg.Outranked.Interval = DefaultBurstInterval
+	}
 	if cfg.SecondBurstDelay == 0 {
 		cfg.SecondBurstDelay = DefaultSecondBurstDelay
 	}
@@ -442,9 +458,24 @@ func (c *Client) SetRole(r Role, reason string) {
 	}
 }
 
-// HandleVRRP passes a vrrp.Node's transitions to SetRole: use it as (or
-// call it from) vrrp.Config.OnEvent.
+// Outranked tells a Master that a master it outranks advertised: it
+// sends Config.Outranked (if any) without blocking the caller.
+func (c *Client) Outranked() {
+	c.outranked.Store(true)
+	select {
+	case c.sig <- struct{}{}:
+	default:
+	}
+}
+
+// HandleVRRP passes a vrrp.Node's transitions to SetRole, and its
+// EventOutranked to Outranked: use it as (or call it from)
+// vrrp.Config.OnEvent.
 func (c *Client) HandleVRRP(e vrrp.Event) {
+	if e.Kind == vrrp.EventOutranked {
+		c.Outranked()
+		return
+	}
 	if e.Kind != vrrp.EventTransition {
 		return
 	}
@@ -471,7 +502,7 @@ func (c *Client) Role() Role { return Role(c.role.Load()) }
 
 // Close releases the Client's sockets; call it after Run returned.
 func (c *Client) Close() error {
-	if c.closed.Swap(true) || c.h == nil {
+	if c.run.Close() || c.h == nil {
 		return nil
 	}
 	return c.h.close()
@@ -484,13 +515,12 @@ func (c *Client) Close() error {
 // started, and returns nil, or the cleanup's error. An elector that stops
 // on its own is an error: Run cleans up and returns it.
 func (c *Client) Run(ctx context.Context) error {
-	if c.closed.Load() {
-		return errs.New(pkg, "run", ErrClosed, nil)
+	done, err := c.run.Start(pkg)
+	if err != nil {
+		return err
 	}
-	if !c.running.CompareAndSwap(false, true) {
-		return errs.New(pkg, "run", ErrBusy, errors.New("already running"))
-	}
-	defer c.running.Store(false)
+	defer done()
+	c.outranked.Store(false) // an earlier run's
 	r := &runner{c: c, cfg: &c.cfg, prio: c.cfg.Priority, failing: map[string]bool{}, daemons: map[ipvs.DaemonState]bool{}}
 	return r.run(ctx)
 }
@@ -508,6 +538,8 @@ type runner struct {
 	elCancel context.CancelFunc
 	elDone   chan error
 	burst    *time.Timer
+	refresh  *time.Ticker // while Master, with a RefreshInterval
+	again    *time.Timer  // Outranked's second burst
 }
 
 // actionTimeout bounds one host action.
@@ -548,9 +580,15 @@ func (r *runner) run(ctx context.Context) error {
 	tick := time.NewTicker(r.cfg.CheckInterval)
 	defer tick.Stop()
 	for {
-		var burstC <-chan time.Time
+		var burstC, refreshC, againC <-chan time.Time
 		if r.burst != nil {
 			burstC = r.burst.C
+		}
+		if r.refresh != nil {
+			refreshC = r.refresh.C
+		}
+		if r.again != nil {
+			againC = r.again.C
 		}
 		select {
 		case <-ctx.Done():
@@ -559,21 +597,22 @@ func (r *runner) run(ctx context.Context) error {
 			if m := r.c.takePending(); m != nil && !r.inFault && r.elDone != nil {
 				r.toRole(m.role, m.reason)
 			}
+			if r.c.outranked.Swap(false) && r.role == Master && r.cfg.Outranked.Count > 0 {
+				r.announce(ctx, "outranked gratuitous burst", r.cfg.Outranked)
+				if r.cfg.OutrankedDelay > 0 && r.again == nil {
+					r.again = time.NewTimer(r.cfg.OutrankedDelay)
+				}
+			}
 		case <-tick.C:
 			r.check(ctx)
 		case <-burstC:
 			r.burst = nil
-			if r.role == Master && ctx.Err() == nil {
-				actx, cancel := context.WithTimeout(ctx, actionTimeout)
-				err := r.c.h.announce(actx, r.cfg.SecondBurst)
-				cancel()
-				// A burst cut short because we are stopping is no
-				// failure: select picks among ready cases at random,
-				// so the timer can win over ctx.Done.
-				if ctx.Err() == nil {
-					r.fail("second gratuitous burst", err)
-				}
-			}
+			r.announce(ctx, "second gratuitous burst", r.cfg.SecondBurst)
+		case <-refreshC:
+			r.announce(ctx, "gratuitous refresh", r.cfg.Refresh)
+		case <-againC:
+			r.again = nil
+			r.announce(ctx, "outranked gratuitous burst", r.cfg.Outranked)
 		case err := <-r.elDone:
 			r.elDone, r.elCancel = nil, nil
 			if err == nil {
@@ -701,15 +740,15 @@ func (r *runner) toRole(to Role, reason string) {
 		if r.cfg.SecondBurstDelay > 0 && r.cfg.SecondBurst.Count > 0 {
 			r.burst = time.NewTimer(r.cfg.SecondBurstDelay)
 		}
+		if r.cfg.RefreshInterval > 0 {
+			r.refresh = time.NewTicker(r.cfg.RefreshInterval)
+		}
 		if follow {
 			r.fail("stop backup sync daemon", r.daemon(ctx, ipvs.DaemonBackup, false))
 			r.fail("start master sync daemon", r.daemon(ctx, ipvs.DaemonMaster, true))
 		}
 	} else {
-		if r.burst != nil {
-			r.burst.Stop()
-			r.burst = nil
-		}
+		r.stopTimers()
 		r.fail("remove VIPs", r.c.h.removeVIPs(ctx))
 		if follow {
 			r.fail("stop master sync daemon", r.daemon(ctx, ipvs.DaemonMaster, false))
@@ -746,13 +785,42 @@ func (r *runner) daemon(ctx context.Context, s ipvs.DaemonState, on bool) error 
 	return err
 }
 
-// shutdown stops the elector, then removes everything of ours.
-func (r *runner) shutdown() error {
-	r.stopElector()
+// announce sends g for the VIPs while Master.
+func (r *runner) announce(ctx context.Context, op string, g director.Gratuitous) {
+	if r.role != Master || ctx.Err() != nil {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, actionTimeout)
+	err := r.c.h.announce(actx, g)
+	cancel()
+	// A burst cut short because we are stopping is no failure: select
+	// picks among ready cases at random, so a timer can win over
+	// ctx.Done.
+	if ctx.Err() == nil {
+		r.fail(op, err)
+	}
+}
+
+// stopTimers stops the announcements of a Master.
+func (r *runner) stopTimers() {
 	if r.burst != nil {
 		r.burst.Stop()
 		r.burst = nil
 	}
+	if r.refresh != nil {
+		r.refresh.Stop()
+		r.refresh = nil
+	}
+	if r.again != nil {
+		r.again.Stop()
+		r.again = nil
+	}
+}
+
+// shutdown stops the elector, then removes everything of ours.
+func (r *runner) shutdown() error {
+	r.stopElector()
+	r.stopTimers()
 	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
 	defer cancel()
 	errl := []error{r.c.h.removeVIPs(ctx), r.daemon(ctx, ipvs.DaemonMaster, false), r.daemon(ctx, ipvs.DaemonBackup, false)}

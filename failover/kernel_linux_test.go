@@ -198,14 +198,9 @@ func waitHolder(t *testing.T, d time.Duration, vip netip.Addr, want, other *node
 	}
 }
 
-// daemons returns the namespace's sync daemons as "master 1", "backup 2".
-func daemons(t *testing.T, ns *nstest.NS) []string {
+// daemons returns the sync daemons c sees as "master 1", "backup 2".
+func daemons(t *testing.T, c *ipvs.Client) []string {
 	t.Helper()
-	c, err := ipvs.New(&ipvs.Config{NetNSPath: ns.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	ds, err := c.Daemons(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -223,9 +218,10 @@ func daemons(t *testing.T, ns *nstest.NS) []string {
 func wantDaemons(t *testing.T, n *node, want ...string) {
 	t.Helper()
 	slices.Sort(want)
+	c := nstest.Open(ipvs.New(&ipvs.Config{NetNSPath: n.ns.Path}))(t)
 	var got []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if got = daemons(t, n.ns); slices.Equal(got, want) || time.Now().After(deadline) {
+		if got = daemons(t, c); slices.Equal(got, want) || time.Now().After(deadline) {
 			break
 		}
 	}

@@ -1,7 +1,6 @@
 package fwmark
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -282,21 +281,9 @@ func newIPT(fd int, cmd string, output bool) (*iptBackend, error) {
 	return b, nil
 }
 
-// run starts name inside the namespace (a child forked from a thread in the
-// namespace is born in it) and returns its standard output.
+// run runs an iptables tool inside the namespace.
 func (b *iptBackend) run(ctx context.Context, stdin string, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if err := netns.Do(b.fd, cmd.Start); err != nil {
-		return "", err
-	}
-	if err := cmd.Wait(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	return netns.Run(ctx, b.fd, stdin, name, args...)
 }
 
 func (b *iptBackend) state(ctx context.Context, f int) (iptState, error) {

@@ -33,6 +33,19 @@ type backendCase struct {
 	other []string
 }
 
+// eachBackend runs body as a parallel subtest for each backend case (see
+// backends), each in a namespace of its own and within 90 s.
+func eachBackend(t *testing.T, body func(t *testing.T, ctx context.Context, ns *nstest.NS, bc backendCase), variants ...string) {
+	for _, bc := range backends(variants...) {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			body(t, ctx, nstest.New(t), bc)
+		})
+	}
+}
+
 // backends returns the nftables backend and the iptables one with the
 // given variants ("iptables-nft", "iptables-legacy").
 func backends(variants ...string) []backendCase {
@@ -142,9 +155,8 @@ func newLab(t *testing.T, directors int) *lab {
 	for name, rs := range map[string]*nstest.NS{"r1": r1, "r2": r2} {
 		rs.Sysctl(t, "net.ipv4.conf.all.arp_ignore", "1", "net.ipv4.conf.all.arp_announce", "2")
 		rs.AddAddr(t, "lo", vips...)
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
-		rs.ServeHTTP(t, ":80", h) // both families
-		rs.ServeHTTP(t, ":443", h)
+		rs.ServeName(t, ":80", name) // both families
+		rs.ServeName(t, ":443", name)
 	}
 
 	ctx := context.Background()
@@ -420,82 +432,76 @@ func checkListing(t *testing.T, backend, out string, vip, vip6 netip.Addr) {
 // clear errors and change nothing.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	for _, bc := range backends("iptables-legacy") {
-		t.Run(bc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			ns := nstest.New(t)
-			// Every table that exists, without creating any.
-			snapshot := func() string {
-				return ns.Exec(t, "nft", "list", "ruleset") + stable(ns.Exec(t, "iptables-legacy-save")+ns.Exec(t, "ip6tables-legacy-save"))
+	eachBackend(t, func(t *testing.T, ctx context.Context, ns *nstest.NS, bc backendCase) {
+		// Every table that exists, without creating any.
+		snapshot := func() string {
+			return ns.Exec(t, "nft", "list", "ruleset") + stable(ns.Exec(t, "iptables-legacy-save")+ns.Exec(t, "ip6tables-legacy-save"))
+		}
+		cfg := bc.cfg
+		cfg.NetNSPath = ns.Path
+		fw, err := fwmark.New(ctx, &cfg)
+		require.NoError(t, err)
+		defer fw.Close()
+		require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web}))
+		before := snapshot()
+		bad := []struct {
+			name, field string
+			r           fwmark.Rule
+		}{
+			{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.ProtocolTCP, Destinations: web.Destinations, Ports: web.Ports}},
+			{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolTCP, Ports: web.Ports,
+				Destinations: []netip.Prefix{web.Destinations[0], netip.MustParsePrefix("fd00::1/128")}}},
+			{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations}},
+			{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
+		}
+		for _, b := range bad {
+			err := fw.Sync(ctx, []fwmark.Rule{web, b.r})
+			if !errors.Is(err, fwmark.ErrInvalid) || !strings.Contains(err.Error(), b.field) {
+				t.Errorf("%s: Sync = %v, want ErrInvalid naming %s", b.name, err, b.field)
 			}
-			cfg := bc.cfg
-			cfg.NetNSPath = ns.Path
-			fw, err := fwmark.New(ctx, &cfg)
-			require.NoError(t, err)
-			defer fw.Close()
-			require.NoError(t, fw.Sync(ctx, []fwmark.Rule{web}))
-			before := snapshot()
-			bad := []struct {
-				name, field string
-				r           fwmark.Rule
-			}{
-				{"mark 0", "Mark", fwmark.Rule{Protocol: fwmark.ProtocolTCP, Destinations: web.Destinations, Ports: web.Ports}},
-				{"families", "Destinations[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolTCP, Ports: web.Ports,
-					Destinations: []netip.Prefix{web.Destinations[0], netip.MustParsePrefix("fd00::1/128")}}},
-				{"no ports", "Ports", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations}},
-				{"overlap", "rules[1]", fwmark.Rule{Mark: 2, Protocol: fwmark.ProtocolAny, Destinations: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}},
+			_, err = fw.Add(ctx, b.r)
+			if !errors.Is(err, fwmark.ErrInvalid) {
+				t.Errorf("%s: Add = %v, want ErrInvalid", b.name, err)
 			}
-			for _, b := range bad {
-				err := fw.Sync(ctx, []fwmark.Rule{web, b.r})
-				if !errors.Is(err, fwmark.ErrInvalid) || !strings.Contains(err.Error(), b.field) {
-					t.Errorf("%s: Sync = %v, want ErrInvalid naming %s", b.name, err, b.field)
-				}
-				_, err = fw.Add(ctx, b.r)
-				if !errors.Is(err, fwmark.ErrInvalid) {
-					t.Errorf("%s: Add = %v, want ErrInvalid", b.name, err)
-				}
-			}
-			// The other backend refuses to mix with this one; BackendAuto
-			// follows it.
-			mixing(ctx, t, ns, bc)
-			// A missing binary.
-			_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendIPTables, IPTables: "/nonexistent/iptables"})
-			if !errors.Is(err, fwmark.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/iptables-save") {
-				t.Errorf("missing binary: New = %v, want ErrUnavailable naming the binary", err)
-			}
-			if after := snapshot(); after != before {
-				t.Fatalf("bad input changed the rules:\n%s\nthen:\n%s", before, after)
-			}
+		}
+		// The other backend refuses to mix with this one; BackendAuto
+		// follows it.
+		mixing(ctx, t, ns, bc)
+		// A missing binary.
+		_, err = fwmark.New(ctx, &fwmark.Config{NetNSPath: ns.Path, Backend: fwmark.BackendIPTables, IPTables: "/nonexistent/iptables"})
+		if !errors.Is(err, fwmark.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/iptables-save") {
+			t.Errorf("missing binary: New = %v, want ErrUnavailable naming the binary", err)
+		}
+		if after := snapshot(); after != before {
+			t.Fatalf("bad input changed the rules:\n%s\nthen:\n%s", before, after)
+		}
 
-			// The other backend's objects appear after New: every write
-			// that would leave rules installed refuses and changes
-			// nothing.
-			create, remove := []string{"iptables-legacy", "-w", "-t", "mangle", "-N", fwmark.ChainName},
-				[]string{"iptables-legacy", "-w", "-t", "mangle", "-X", fwmark.ChainName}
-			if bc.cfg.Backend == fwmark.BackendIPTables {
-				create, remove = []string{"nft", "add table inet " + fwmark.TableName}, []string{"nft", "delete table inet " + fwmark.TableName}
-			}
-			ns.Exec(t, create[0], create[1:]...)
-			have, err := fw.Rules(ctx)
-			require.NoError(t, err)
-			dns := fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
-			if err := fw.Sync(ctx, []fwmark.Rule{web, dns}); !errors.Is(err, fwmark.ErrConflict) {
-				t.Errorf("Sync with the other backend's objects present = %v, want ErrConflict", err)
-			}
-			if _, err := fw.Add(ctx, dns); !errors.Is(err, fwmark.ErrConflict) {
-				t.Errorf("Add with the other backend's objects present = %v, want ErrConflict", err)
-			}
-			now, err := fw.Rules(ctx)
-			require.NoError(t, err)
-			if fmt.Sprint(now) != fmt.Sprint(have) {
-				t.Fatalf("refused writes changed the rules: %v, then %v", have, now)
-			}
-			ns.Exec(t, remove[0], remove[1:]...)
-			require.NoError(t, fw.RemoveAll(ctx))
-		})
-	}
+		// The other backend's objects appear after New: every write
+		// that would leave rules installed refuses and changes
+		// nothing.
+		create, remove := []string{"iptables-legacy", "-w", "-t", "mangle", "-N", fwmark.ChainName},
+			[]string{"iptables-legacy", "-w", "-t", "mangle", "-X", fwmark.ChainName}
+		if bc.cfg.Backend == fwmark.BackendIPTables {
+			create, remove = []string{"nft", "add table inet " + fwmark.TableName}, []string{"nft", "delete table inet " + fwmark.TableName}
+		}
+		ns.Exec(t, create[0], create[1:]...)
+		have, err := fw.Rules(ctx)
+		require.NoError(t, err)
+		dns := fwmark.Rule{Mark: 3, Protocol: fwmark.ProtocolUDP, Destinations: web.Destinations, Ports: []fwmark.PortRange{fwmark.Port(53)}}
+		if err := fw.Sync(ctx, []fwmark.Rule{web, dns}); !errors.Is(err, fwmark.ErrConflict) {
+			t.Errorf("Sync with the other backend's objects present = %v, want ErrConflict", err)
+		}
+		if _, err := fw.Add(ctx, dns); !errors.Is(err, fwmark.ErrConflict) {
+			t.Errorf("Add with the other backend's objects present = %v, want ErrConflict", err)
+		}
+		now, err := fw.Rules(ctx)
+		require.NoError(t, err)
+		if fmt.Sprint(now) != fmt.Sprint(have) {
+			t.Fatalf("refused writes changed the rules: %v, then %v", have, now)
+		}
+		ns.Exec(t, remove[0], remove[1:]...)
+		require.NoError(t, fw.RemoveAll(ctx))
+	}, "iptables-legacy")
 }
 
 // TestIPv6SetsOutput installs IPv6 and IPv4 rules with several
@@ -517,56 +523,50 @@ func TestIPv6SetsOutput(t *testing.T) {
 		want = append(want, c.String())
 	}
 	slices.Sort(want)
-	for _, bc := range backends("iptables-legacy") {
-		t.Run(bc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			ns := nstest.New(t)
-			cfg := bc.cfg
-			cfg.NetNSPath = ns.Path
-			cfg.Output = true
-			fw, err := fwmark.New(ctx, &cfg)
-			require.NoError(t, err)
-			defer fw.Close()
-			require.NoError(t, fw.Sync(ctx, rules))
-			got, err := fw.Rules(ctx)
-			require.NoError(t, err)
-			var gs []string
-			for _, r := range got {
-				gs = append(gs, r.String())
+	eachBackend(t, func(t *testing.T, ctx context.Context, ns *nstest.NS, bc backendCase) {
+		cfg := bc.cfg
+		cfg.NetNSPath = ns.Path
+		cfg.Output = true
+		fw, err := fwmark.New(ctx, &cfg)
+		require.NoError(t, err)
+		defer fw.Close()
+		require.NoError(t, fw.Sync(ctx, rules))
+		got, err := fw.Rules(ctx)
+		require.NoError(t, err)
+		var gs []string
+		for _, r := range got {
+			gs = append(gs, r.String())
+		}
+		if !slices.Equal(gs, want) {
+			t.Fatalf("Rules:\n%s\nwant:\n%s", strings.Join(gs, "\n"), strings.Join(want, "\n"))
+		}
+		out := bc.list(t, ns)
+		t.Logf("%s:\n%s", bc.name, out)
+		var must []string
+		if bc.name == "nftables" {
+			must = []string{"hook output priority mangle", "ip6 daddr { fd00::/64, fd01::5 }", `dst=fd00::/64,fd01::5/128 ports`,
+				"dport { 443, 8000-8080, 65535 }", "ip daddr { 10.1.0.0/16, 10.3.0.1 }", "ip daddr 10.2.0.0/24", "meta mark set 0x00000009"}
+		} else {
+			must = []string{"-A OUTPUT -j LVS-FWMARK", "-A LVS-FWMARK -d fd00::/64 -p sctp -m multiport --dports 443,8000:8080,65535",
+				"-A LVS-FWMARK -d 10.2.0.0/24 -m comment", "-A LVS-FWMARK -d 10.3.0.1/32 -p udp -m multiport --dports 53"}
+		}
+		for _, s := range must {
+			if !strings.Contains(out, s) {
+				t.Fatalf("listing lacks %q:\n%s", s, out)
 			}
-			if !slices.Equal(gs, want) {
-				t.Fatalf("Rules:\n%s\nwant:\n%s", strings.Join(gs, "\n"), strings.Join(want, "\n"))
-			}
-			out := bc.list(t, ns)
-			t.Logf("%s:\n%s", bc.name, out)
-			var must []string
-			if bc.name == "nftables" {
-				must = []string{"hook output priority mangle", "ip6 daddr { fd00::/64, fd01::5 }", `dst=fd00::/64,fd01::5/128 ports`,
-					"dport { 443, 8000-8080, 65535 }", "ip daddr { 10.1.0.0/16, 10.3.0.1 }", "ip daddr 10.2.0.0/24", "meta mark set 0x00000009"}
-			} else {
-				must = []string{"-A OUTPUT -j LVS-FWMARK", "-A LVS-FWMARK -d fd00::/64 -p sctp -m multiport --dports 443,8000:8080,65535",
-					"-A LVS-FWMARK -d 10.2.0.0/24 -m comment", "-A LVS-FWMARK -d 10.3.0.1/32 -p udp -m multiport --dports 53"}
-			}
-			for _, s := range must {
-				if !strings.Contains(out, s) {
-					t.Fatalf("listing lacks %q:\n%s", s, out)
-				}
-			}
-			// Sync to a subset removes exactly the others.
-			require.NoError(t, fw.Sync(ctx, rules[2:]))
-			got, err = fw.Rules(ctx)
-			require.NoError(t, err)
-			if len(got) != 1 || got[0].Mark != 9 {
-				t.Fatalf("after Sync to one rule: %v", got)
-			}
-			require.NoError(t, fw.Sync(ctx, nil))
-			if out := bc.list(t, ns); strings.Contains(out, "lvs") || strings.Contains(out, fwmark.ChainName) {
-				t.Fatalf("Sync(nil) left rules:\n%s", out)
-			}
-		})
-	}
+		}
+		// Sync to a subset removes exactly the others.
+		require.NoError(t, fw.Sync(ctx, rules[2:]))
+		got, err = fw.Rules(ctx)
+		require.NoError(t, err)
+		if len(got) != 1 || got[0].Mark != 9 {
+			t.Fatalf("after Sync to one rule: %v", got)
+		}
+		require.NoError(t, fw.Sync(ctx, nil))
+		if out := bc.list(t, ns); strings.Contains(out, "lvs") || strings.Contains(out, fwmark.ChainName) {
+			t.Fatalf("Sync(nil) left rules:\n%s", out)
+		}
+	}, "iptables-legacy")
 }
 
 // With the nftables backend, mark-writing rules of legacy iptables

@@ -6,6 +6,7 @@ import (
 
 	"github.com/golvs/lvs/internal/diag"
 	"github.com/golvs/lvs/internal/enum"
+	"github.com/golvs/lvs/internal/nft"
 )
 
 // Protocol is the transport protocol a Rule matches.
@@ -78,23 +79,20 @@ func (r Rule) Is6() bool {
 	return len(r.Destinations) > 0 && r.Destinations[0].Addr().Is6()
 }
 
-// Backend selects how marks are installed.
-type Backend int
+// Backend selects how marks are installed. It is the same type as
+// director.Backend.
+type Backend = nft.Backend
 
 // Backends.
 const (
 	// BackendAuto picks the backend already holding this package's rules, else
 	// nftables when the kernel offers it, else iptables.
-	BackendAuto Backend = iota
+	BackendAuto = nft.BackendAuto
 	// BackendNFTables talks to nf_tables over netlink; no binary is needed.
-	BackendNFTables
+	BackendNFTables = nft.BackendNFTables
 	// BackendIPTables runs the iptables-save/-restore binaries (legacy or nft).
-	BackendIPTables
+	BackendIPTables = nft.BackendIPTables
 )
-
-func (b Backend) String() string {
-	return enum.Name(b, "backend", []Backend{BackendAuto, BackendNFTables, BackendIPTables}, "auto", "nftables", "iptables")
-}
 
 // Names of the objects the package owns.
 const (

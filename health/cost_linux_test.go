@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/health"
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkTCPCheckCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	go acceptAndClose(l)
+	nstest.Serve(l, nstest.CloseConn)
 	port := uint16(l.Addr().(*net.TCPAddr).Port)
 	servers := make([]health.Server, n)
 	for i := range servers {
@@ -95,7 +96,7 @@ func TestTCPChecksOnThePoller(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer open.Close()
-	go acceptAndClose(open)
+	nstest.Serve(open, nstest.CloseConn)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,17 @@ func (p *Pool) service(op string, k ipvs.ServiceKey) (*service, error) {
 	return nil, pkg.New(op, k.String(), ErrNotExist, errors.New("not a service of the pool"))
 }
 
+// server returns service k and its server at a, which must not be
+// leaving.
+func (p *Pool) server(op string, k ipvs.ServiceKey, a netip.AddrPort) (*service, *member, error) {
+	s, err := p.service(op, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := s.present(op, k, a)
+	return s, m, err
+}
+
 // AddService adds a service to the pool. While the pool runs, its
 // destinations are read and adopted as Run does (see Config.Start) and its
 // checks start; the other services are not touched. It fails, changing
@@ -170,13 +181,9 @@ func (p *Pool) destinations(ctx context.Context, k ipvs.ServiceKey) (map[netip.A
 func (p *Pool) RemoveServer(ctx context.Context, k ipvs.ServiceKey, server netip.AddrPort) error {
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	return p.do(ctx, "remove server", func(ctx context.Context, running bool) error {
-		s, err := p.service("remove server", k)
+		s, m, err := p.server("remove server", k, server)
 		if err != nil {
 			return err
-		}
-		m := s.member(server)
-		if m == nil || m.st.Leaving {
-			return pkg.New("remove server", server.String(), ErrNotExist, errors.New("not a server of "+k.String()))
 		}
 		if !running {
 			p.mu.Lock()
@@ -210,9 +217,9 @@ func (p *Pool) UpdateServer(ctx context.Context, k ipvs.ServiceKey, srv Server) 
 		if err != nil {
 			return err
 		}
-		m := s.member(nm.addr)
-		if m == nil || m.st.Leaving {
-			return pkg.New("update server", nm.addr.String(), ErrNotExist, errors.New("not a server of "+k.String()))
+		m, err := s.present("update server", k, nm.addr)
+		if err != nil {
+			return err
 		}
 		if running && (srv.ViaVIP != m.cfg.ViaVIP || srv.Mark != m.cfg.Mark) {
 			return pkg.Invalid("configure", nm.addr.String(), "Mark", "ViaVIP and Mark cannot change while the pool runs: remove and add the server")
@@ -258,13 +265,9 @@ func (p *Pool) UpdateServer(ctx context.Context, k ipvs.ServiceKey, srv Server) 
 func (p *Pool) SetMaintenance(ctx context.Context, k ipvs.ServiceKey, server netip.AddrPort, on bool) error {
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	return p.do(ctx, "set maintenance", func(ctx context.Context, running bool) error {
-		s, err := p.service("set maintenance", k)
+		s, m, err := p.server("set maintenance", k, server)
 		if err != nil {
 			return err
-		}
-		m := s.member(server)
-		if m == nil || m.st.Leaving {
-			return pkg.New("set maintenance", server.String(), ErrNotExist, errors.New("not a server of "+k.String()))
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/health"
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,15 +20,7 @@ func listen(t *testing.T, f func(net.Conn)) netip.AddrPort {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go f(c)
-		}
-	}()
+	nstest.Serve(l, f)
 	return netip.MustParseAddrPort(l.Addr().String())
 }
 
@@ -79,20 +72,13 @@ func TestMisbehavingServers(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 512)
-		for {
-			_, from, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			junk := make([]byte, 300)
-			for i := 0; i < 20; i++ {
-				rand.Read(junk)
-				pc.WriteTo(junk, from)
-			}
+	nstest.ServePackets(pc, 512, func(_ []byte, from net.Addr) {
+		junk := make([]byte, 300)
+		for i := 0; i < 20; i++ {
+			rand.Read(junk)
+			pc.WriteTo(junk, from)
 		}
-	}()
+	})
 	dnsAddr := netip.MustParseAddrPort(pc.LocalAddr().String())
 
 	body := regexp.MustCompile("never")

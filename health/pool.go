@@ -195,6 +195,16 @@ func (s *service) member(a netip.AddrPort) *member {
 	return nil
 }
 
+// present returns the server of s (service k) at a, which must not be
+// leaving: the one a live change may touch.
+func (s *service) present(op string, k ipvs.ServiceKey, a netip.AddrPort) (*member, error) {
+	m := s.member(a)
+	if m == nil || m.st.Leaving {
+		return nil, pkg.New(op, a.String(), ErrNotExist, errors.New("not a server of "+k.String()))
+	}
+	return m, nil
+}
+
 func (p *Pool) find(k ipvs.ServiceKey) *service {
 	for _, s := range p.svcs {
 		if sameService(s.cfg.Service, k) {

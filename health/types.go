@@ -1,6 +1,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"time"
@@ -74,27 +75,13 @@ const (
 )
 
 func (t Timing) or(d Timing) Timing {
-	if t.Interval == 0 {
-		t.Interval = d.Interval
-	}
-	if t.Timeout == 0 {
-		t.Timeout = d.Timeout
-	}
-	if t.Rise == 0 {
-		t.Rise = d.Rise
-	}
-	if t.Fall == 0 {
-		t.Fall = d.Fall
-	}
-	if t.Retries == 0 {
-		t.Retries = d.Retries
-	}
-	if t.RetryDelay == 0 {
-		t.RetryDelay = d.RetryDelay
-	}
-	if t.Warmup == 0 {
-		t.Warmup = d.Warmup
-	}
+	t.Interval = cmp.Or(t.Interval, d.Interval)
+	t.Timeout = cmp.Or(t.Timeout, d.Timeout)
+	t.Rise = cmp.Or(t.Rise, d.Rise)
+	t.Fall = cmp.Or(t.Fall, d.Fall)
+	t.Retries = cmp.Or(t.Retries, d.Retries)
+	t.RetryDelay = cmp.Or(t.RetryDelay, d.RetryDelay)
+	t.Warmup = cmp.Or(t.Warmup, d.Warmup)
 	return t
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/golvs/lvs/ipvs"
@@ -291,4 +292,183 @@ func ExampleClient_Info() {
 	if err := c.ZeroService(ctx, vip); err != nil && !errors.Is(err, ipvs.ErrNotExist) {
 		log.Fatal(err)
 	}
+}
+
+// An agent's sync loop: the desired state is computed from elsewhere (a
+// service registry), Apply makes the kernel match it, and destinations
+// that leave are drained for up to 30 s. Only services on port 80 of
+// 10.0.0.0/24 are the agent's; anything else in the namespace is left
+// alone.
+func ExampleClient_Apply() {
+	c, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	vips := netip.MustParsePrefix("10.0.0.0/24")
+	opts := &ipvs.ApplyOptions{
+		Owns:         func(k ipvs.ServiceKey) bool { return vips.Contains(k.Address) && k.Port == 80 },
+		DrainTimeout: 30 * time.Second,
+		Drains:       &ipvs.Drains{}, // keep it for the life of the agent
+	}
+	desired := func() ipvs.State {
+		web := ipvs.ServiceState{Service: ipvs.Service{
+			ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80},
+			Scheduler:  ipvs.WeightedRoundRobin,
+		}}
+		for _, a := range []string{"192.168.10.1", "192.168.10.2"} {
+			web.Destinations = append(web.Destinations, ipvs.Destination{
+				Address: netip.MustParseAddr(a), Port: 80, Forward: ipvs.DirectRoute, Weight: 1})
+		}
+		return ipvs.State{Services: []ipvs.ServiceState{web}}
+	}
+
+	for i := 0; i < 3; i++ { // for ever, in an agent
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := c.Apply(ctx, desired(), opts)
+		cancel()
+		if err != nil {
+			// Some writes failed; res.Applied() says which were made.
+			log.Printf("apply: %v (%v)", err, res)
+		}
+		for _, d := range res.Draining {
+			log.Printf("draining %v -> %v: %d connections since %v", d.Service, d.Destination, d.Conns, d.Since)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// Many writes in one go: a few system calls for thousands of objects, and
+// each failure attributed to its write.
+func ExampleBatch() {
+	c, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	b := c.Batch()
+	for i := 1; i <= 100; i++ {
+		k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), Port: 443}
+		b.CreateService(ipvs.Service{ServiceKey: k, Scheduler: ipvs.RoundRobin})
+		b.CreateDestination(k, ipvs.Destination{Address: netip.AddrFrom4([4]byte{192, 168, 1, byte(i)}), Port: 8443,
+			Forward: ipvs.Masquerade, Weight: 1})
+	}
+	res, err := b.Commit(context.Background())
+	if err != nil {
+		failed, errs := res.Failed()
+		for i := range failed {
+			fmt.Println(errs[i]) // e.g. "ipvs: create service TCP 10.0.1.7:443: already exists (EEXIST)"
+		}
+	}
+	fmt.Println(len(res.Applied()), "writes applied")
+}
+
+// Read every service and its destinations, with connection counts, as
+// cheaply as the kernel allows.
+func ExampleClient_Snapshot() {
+	c, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	snap, err := c.Snapshot(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range snap {
+		var ds []string
+		for _, d := range s.Destinations {
+			ds = append(ds, fmt.Sprintf("%v w%d a%d i%d", d.Destination, d.Weight, d.ActiveConns, d.InactiveConns))
+		}
+		fmt.Println(s.ServiceKey, strings.Join(ds, ", "))
+	}
+}
+
+// Review, then apply exactly what was reviewed: Plan writes nothing, and
+// ApplyPlan refuses if the kernel changed in between.
+func ExampleClient_Plan() {
+	ctx := context.Background()
+	c, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	desired := ipvs.State{Services: []ipvs.ServiceState{{
+		Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80}},
+		Destinations: []ipvs.Destination{
+			{Address: netip.MustParseAddr("192.168.10.1"), Port: 80, Forward: ipvs.Masquerade, Weight: 1},
+		},
+	}}}
+	p, err := c.Plan(ctx, desired, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range p.Steps() {
+		fmt.Println(s.Change) // e.g. "create service TCP 10.0.0.1:80"
+	}
+	// ...an operator approves...
+	_, err = c.ApplyPlan(ctx, p)
+	if errors.Is(err, ipvs.ErrConflict) {
+		log.Fatal("the table changed since the review: plan again")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// What keeps this namespace's IPVS table from forwarding, with fixes.
+func ExampleClient_Check() {
+	c, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fs, err := c.Check(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(fs) // "ok", or one finding per line
+	if !fs.OK() {
+		log.Fatal("IPVS cannot forward as configured")
+	}
+}
+
+// Read the connection table of another namespace, as ipvsadm -Lnc shows it.
+func ExampleClient_Connections() {
+	c, err := ipvs.New(&ipvs.Config{NetNSPath: "/run/netns/director"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	conns, err := c.Connections(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, cn := range conns {
+		fmt.Println(ipvs.ProtocolName(cn.Protocol), cn.Client, "->", cn.Virtual, "->", cn.Destination, cn.State, cn.Expires)
+	}
+}
+
+// Set a sysctl for the namespace and restore the previous value afterwards
+// with the returned Setup (nothing to restore if it already held "1").
+func ExampleClient_SetSysctl() {
+	c, err := ipvs.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	set, err := c.SetSysctl(ctx, ipvs.SysctlExpireNodestConn, "1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer set.Teardown(ctx)
+	fmt.Println("changes:", set.Changes())
+	total, err := c.GlobalStats(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("connections so far:", total.Connections)
 }

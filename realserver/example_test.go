@@ -96,3 +96,20 @@ func ExampleClient_CheckDR() {
 	// max(all 0, eth0 0)): ... (fix: sysctl -w net.ipv4.conf.all.arp_ignore=1)"
 	fmt.Println(r)
 }
+
+// Will the replies to a client leave the way its requests came? With
+// a client address, a static route covering it is a warning.
+func ExampleClient_CheckRoutes() {
+	c, err := realserver.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fs, err := c.CheckRoutes(context.Background(), netip.MustParseAddr("198.51.100.7"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// e.g. "warning: IPv4 default routes: 2 default gateways (192.168.1.1
+	// on eth0, 192.168.2.1 on eth1): replies to clients leave through ..."
+	fmt.Println(fs)
+}

@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -63,7 +61,7 @@ func newLab(t *testing.T) *lab {
 	)
 	for i, rs := range l.rs {
 		name := fmt.Sprintf("rs%d", i+1)
-		rs.ServeHTTP(t, ":80", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		rs.ServeName(t, ":80", name)
 	}
 	return l
 }

@@ -86,13 +86,8 @@ func parse(args []string) (*bgpDirector, error) {
 	if d.rs, err = cli.List("-rs", *rsF, "ADDR[,ADDR...]", netip.ParseAddr); err != nil {
 		return nil, err
 	}
-	switch *fwdF {
-	case "dr":
-		d.fwd = ipvs.DirectRoute
-	case "tun":
-		d.fwd = ipvs.Tunnel
-	default:
-		return nil, fmt.Errorf("-forward %q: want dr or tun", *fwdF)
+	if d.fwd, err = cli.Choice("-forward", *fwdF, "dr or tun", map[string]ipvs.ForwardMethod{"dr": ipvs.DirectRoute, "tun": ipvs.Tunnel}); err != nil {
+		return nil, err
 	}
 	if err := cli.RealServers("ECMP", d.vip.Addr(), d.fwd == ipvs.DirectRoute, d.rs...); err != nil {
 		return nil, err

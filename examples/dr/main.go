@@ -19,14 +19,10 @@ const usage = `usage:
   dr realserver -vip ADDR [-arp sysctl|arptables|nft]`
 
 func main() {
-	os.Exit(run(os.Args[1:]))
-}
-
-func run(args []string) int {
-	return agent.MainRoles("dr", usage, args, map[string]func([]string) ([]agent.Step, error){
+	os.Exit(agent.MainRoles("dr", usage, os.Args[1:], map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
-	})
+	}))
 }
 
 func directorSteps(args []string) ([]agent.Step, error) {
@@ -40,15 +36,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err := c.Check("direct routing", true); err != nil {
 		return nil, err
 	}
-	vip := c.VIP
-
-	var dests []ipvs.Destination
-	for _, a := range c.RS {
-		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.DirectRoute, Weight: 1})
-	}
-	d := agent.Director{ID: agent.ID(*id, "dr-director", vip), Metrics: *metrics}
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
-	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
+	return agent.OneService("dr-director", *id, *metrics, c, ipvs.Destination{Forward: ipvs.DirectRoute, Weight: 1}), nil
 }
 
 func realserverSteps(args []string) ([]agent.Step, error) {
@@ -64,15 +52,10 @@ func realserverSteps(args []string) ([]agent.Step, error) {
 		return nil, err
 	}
 	cfg := realserver.DR{VIPs: []netip.Addr{vip}}
-	switch *arpFlag {
-	case "sysctl":
-		cfg.ARP.Backend = realserver.ARPSysctl
-	case "arptables":
-		cfg.ARP.Backend = realserver.ARPTables
-	case "nft":
-		cfg.ARP.Backend = realserver.ARPNFTables
-	default:
-		return nil, fmt.Errorf("-arp %q: want sysctl, arptables or nft", *arpFlag)
+	if cfg.ARP.Backend, err = cli.Choice("-arp", *arpFlag, "sysctl, arptables or nft", map[string]realserver.ARPBackend{
+		"sysctl": realserver.ARPSysctl, "arptables": realserver.ARPTables, "nft": realserver.ARPNFTables,
+	}); err != nil {
+		return nil, err
 	}
 	rules := vip.Is4() && cfg.ARP.Backend != realserver.ARPSysctl
 	if rules {

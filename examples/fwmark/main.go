@@ -78,15 +78,10 @@ func parse(args []string) (config, error) {
 	if c.persist = *persist; c.persist < 0 || c.persist%time.Second != 0 || c.persist > 31*24*time.Hour {
 		return c, fmt.Errorf("-persist %v: want whole seconds up to 31 days, e.g. 300s or 5m", *persist)
 	}
-	switch *backend {
-	case "":
-		c.backend = fwmark.BackendAuto
-	case "nft":
-		c.backend = fwmark.BackendNFTables
-	case "iptables":
-		c.backend = fwmark.BackendIPTables
-	default:
-		return c, fmt.Errorf("-backend %q: want nft or iptables", *backend)
+	if c.backend, err = cli.Choice("-backend", *backend, "nft or iptables", map[string]fwmark.Backend{
+		"": fwmark.BackendAuto, "nft": fwmark.BackendNFTables, "iptables": fwmark.BackendIPTables,
+	}); err != nil {
+		return c, err
 	}
 	if c.sched, err = cli.Scheduler(*sched); err != nil {
 		return c, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/examples/keepalived/internal/conf"
+	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/ipvs/ipvstest"
 )
@@ -23,28 +24,53 @@ func listen(t *testing.T) (net.Listener, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+	serveClose(t, ln)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return ln, port
 }
 
+// serveClose accepts and closes connections on ln until the test ends: a
+// real server that TCP checks find up.
+func serveClose(t *testing.T, ln net.Listener) {
+	nstest.Serve(ln, nstest.CloseConn)
+	t.Cleanup(func() { ln.Close() })
+}
+
+// startAgent runs an agent on the configuration text against a fake IPVS
+// until the test ends.
+func startAgent(t *testing.T, text string) (*agent, *ipvstest.Client) {
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := parse(t, text)
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	t.Cleanup(func() {
+		a.shutdown()
+		cancel()
+	})
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	return a, fake
+}
+
+// twoReals starts two real servers and puts their ports for P1 and P2
+// into conf.
+func twoReals(t *testing.T, conf string) (text string, lns [2]net.Listener, p1, p2 string) {
+	lns[0], p1 = listen(t)
+	lns[1], p2 = listen(t)
+	return strings.NewReplacer("P1", p1, "P2", p2).Replace(conf), lns, p1, p2
+}
+
+// parse parses the configuration text, which must parse.
 func parse(t *testing.T, text string) *conf.Config {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), "k.conf")
 	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, probs := conf.Parse(f)
 	if c == nil {
-		t.Fatalf("%v", probs)
+		t.Fatalf("parse: %v", probs)
 	}
 	return c
 }
@@ -111,23 +137,13 @@ const agentConf = `virtual_server 10.0.0.1 80 {
 // that changes one real server's weight makes exactly one IPVS write,
 // leaving the other server's check and state alone.
 func TestReloadWritesOnlyTheChange(t *testing.T) {
-	ln1, p1 := listen(t)
-	_, p2 := listen(t)
-	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(agentConf)
-	fake := ipvstest.New()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c1 := parse(t, strings.Replace(text, "W2", "1", 1))
-	a := newAgent(ctx, fake, &logger{w: io.Discard}, c1)
-	if err := a.configure(c1); err != nil {
-		t.Fatal(err)
-	}
-	defer a.shutdown()
+	text, lns, p1, p2 := twoReals(t, agentConf)
+	a, fake := startAgent(t, strings.Replace(text, "W2", "1", 1))
 	// The kernel (and ipvstest) list the newest destination first.
 	svc := "TCP 10.0.0.1:80 wrr:"
 	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/3\n")
 
-	ln1.Close()
+	lns[0].Close()
 	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/0\n")
 
 	before := fake.Writes()
@@ -180,21 +196,11 @@ virtual_server 10.0.0.3 53 {
 // a reload lowering the quorum brings the live one back and removes the
 // sorry server, and a real server without checkers is always in.
 func TestQuorumSorryServer(t *testing.T) {
-	_, p1 := listen(t)
-	ln2, p2 := listen(t)
-	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(sorryConf)
-	fake := ipvstest.New()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := parse(t, strings.Replace(text, "Q", "2", 1))
-	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
-	if err := a.configure(c); err != nil {
-		t.Fatal(err)
-	}
-	defer a.shutdown()
+	text, lns, p1, p2 := twoReals(t, sorryConf)
+	a, fake := startAgent(t, strings.Replace(text, "Q", "2", 1))
 	udp := "UDP 10.0.0.3:53 rr: 10.0.8.1:53/1\n"
 	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 127.0.0.1:"+p2+"/1 127.0.0.1:"+p1+"/1\n"+udp)
-	ln2.Close()
+	lns[1].Close()
 	waitFor(t, a, fake, "TCP 10.0.0.2:80 rr: 10.0.9.9:80/1\n"+udp)
 	if err := a.configure(parse(t, strings.Replace(text, "Q", "1", 1))); err != nil {
 		t.Fatal(err)
@@ -205,18 +211,8 @@ func TestQuorumSorryServer(t *testing.T) {
 // TestReloadDrainsRemovedServer: a real server a reload removes is drained
 // (weight 0 while IPVS counts connections to it), then deleted.
 func TestReloadDrainsRemovedServer(t *testing.T) {
-	_, p1 := listen(t)
-	_, p2 := listen(t)
-	text := strings.NewReplacer("P1", p1, "P2", p2).Replace(agentConf)
-	fake := ipvstest.New()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := parse(t, strings.Replace(text, "W2", "2", 1))
-	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
-	if err := a.configure(c); err != nil {
-		t.Fatal(err)
-	}
-	defer a.shutdown()
+	text, _, p1, p2 := twoReals(t, agentConf)
+	a, fake := startAgent(t, strings.Replace(text, "W2", "2", 1))
 	svc := "TCP 10.0.0.1:80 wrr:"
 	waitFor(t, a, fake, svc+" 127.0.0.1:"+p2+"/2 127.0.0.1:"+p1+"/3\n")
 	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80}
@@ -263,15 +259,7 @@ virtual_server 10.0.0.4 80 {
   }
 }
 `
-	fake := ipvstest.New()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := parse(t, text)
-	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
-	if err := a.configure(c); err != nil {
-		t.Fatal(err)
-	}
-	defer a.shutdown()
+	a, fake := startAgent(t, text)
 	waitFor(t, a, fake, "TCP 10.0.0.4:80 wrr: 10.0.7.1:80/10\n")
 	if err := os.WriteFile(status, []byte("1"), 0o644); err != nil {
 		t.Fatal(err)

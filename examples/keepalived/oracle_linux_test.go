@@ -27,11 +27,11 @@ const ours = "/lvs/bin/keepalived"
 // agent side by side: the IPVS tables must match after start-up, after a
 // real server stops, and after a SIGHUP with reload.
 type oracleCase struct {
-	name   string
-	conf   string
-	reals  []string // ADDR:PORT listeners in the real servers' namespace
-	stop   string   // the real server stopped in step 2 ("" for none)
-	reload string   // the configuration of step 3
+	// name names the configurations, testdata/oracle/NAME.conf for
+	// start-up and NAME.reload.conf for step 3.
+	name  string
+	reals []string // ADDR:PORT listeners in the real servers' namespace
+	stop  string   // the real server stopped in step 2 ("" for none)
 	// writes is how many IPVS changes our reload must make (-1: any); its
 	// case checks every 2 s with 2 s timeouts, as a check timing out
 	// under the VM's load would write too.
@@ -39,215 +39,39 @@ type oracleCase struct {
 }
 
 var oracleCases = []oracleCase{{
-	name: "wrr-nat-thresholds",
-	conf: `virtual_server 10.0.0.100 80 {
-  delay_loop 2
-  lb_algo wrr
-  lb_kind NAT
-  protocol TCP
-  real_server 10.0.1.1 80 {
-    weight 3
-    TCP_CHECK {
-      connect_timeout 2
-    }
-  }
-  real_server 10.0.1.2 8080 {
-    weight 1
-    uthreshold 100
-    lthreshold 10
-    TCP_CHECK {
-      connect_timeout 2
-      retry 0
-    }
-  }
-}
-`,
-	reals: []string{"10.0.1.1:80", "10.0.1.2:8080"},
-	stop:  "10.0.1.2:8080",
-	reload: `virtual_server 10.0.0.100 80 {
-  delay_loop 2
-  lb_algo wrr
-  lb_kind NAT
-  protocol TCP
-  real_server 10.0.1.1 80 {
-    weight 5
-    TCP_CHECK {
-      connect_timeout 2
-    }
-  }
-  real_server 10.0.1.2 8080 {
-    weight 1
-    uthreshold 100
-    lthreshold 10
-    TCP_CHECK {
-      connect_timeout 2
-      retry 0
-    }
-  }
-}
-`,
+	name:   "wrr-nat-thresholds",
+	reals:  []string{"10.0.1.1:80", "10.0.1.2:8080"},
+	stop:   "10.0.1.2:8080",
 	writes: 1,
 }, {
-	name: "dr-persistent-inhibit",
-	conf: `virtual_server 10.0.0.101 443 {
-  delay_loop 1
-  lvs_sched sh
-  sh-port
-  lvs_method DR
-  persistence_timeout
-  persistence_granularity 255.255.255.0
-  inhibit_on_failure
-  real_server 10.0.1.1 443 {
-    weight 2
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.2 443 {
-    weight 4
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-}
-`,
-	reals: []string{"10.0.1.1:443", "10.0.1.2:443", "10.0.1.3:443"},
-	stop:  "10.0.1.1:443",
-	reload: `virtual_server 10.0.0.101 443 {
-  delay_loop 1
-  lvs_sched sh
-  sh-port
-  lvs_method DR
-  persistence_timeout
-  persistence_granularity 255.255.255.0
-  inhibit_on_failure
-  real_server 10.0.1.1 443 {
-    weight 2
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.2 443 {
-    weight 4
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.3 443 {
-    weight 1
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-}
-`,
+	name:   "dr-persistent-inhibit",
+	reals:  []string{"10.0.1.1:443", "10.0.1.2:443", "10.0.1.3:443"},
+	stop:   "10.0.1.1:443",
 	writes: 1,
 }, {
-	name: "quorum-sorry",
-	conf: `virtual_server 10.0.0.102 80 {
-  delay_loop 1
-  lb_algo rr
-  quorum 2
-  sorry_server 10.0.1.9 80
-  real_server 10.0.1.1 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.2 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-}
-`,
-	reals: []string{"10.0.1.1:80", "10.0.1.2:80"},
-	stop:  "10.0.1.2:80",
-	reload: `virtual_server 10.0.0.102 80 {
-  delay_loop 1
-  lb_algo rr
-  quorum 1
-  sorry_server 10.0.1.9 80
-  real_server 10.0.1.1 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.2 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-}
-`,
+	name:   "quorum-sorry",
+	reals:  []string{"10.0.1.1:80", "10.0.1.2:80"},
+	stop:   "10.0.1.2:80",
 	writes: -1,
 }, {
-	name: "group-fwmark-tun-udp",
-	conf: `virtual_server_group web {
-  10.0.0.110-111 80
-  fwmark 5
-}
-virtual_server group web {
-  delay_loop 1
-  lb_algo lc
-  lb_kind TUN
-  real_server 10.0.1.1 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.2 80 {
-    weight 7
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-}
-virtual_server 10.0.0.120 53 {
-  delay_loop 1
-  lb_algo rr
-  protocol UDP
-  ops
-  real_server 10.0.1.1 53 {
-  }
-  real_server 10.0.1.2 53 {
-    weight 2
-  }
-}
-`,
-	reals: []string{"10.0.1.1:80", "10.0.1.2:80"},
-	stop:  "10.0.1.1:80",
-	reload: `virtual_server_group web {
-  10.0.0.110-111 80
-  fwmark 5
-}
-virtual_server group web {
-  delay_loop 1
-  lb_algo lc
-  lb_kind TUN
-  real_server 10.0.1.1 80 {
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-  real_server 10.0.1.2 80 {
-    weight 7
-    TCP_CHECK {
-      connect_timeout 1
-    }
-  }
-}
-virtual_server 10.0.0.120 53 {
-  delay_loop 1
-  lb_algo wlc
-  protocol UDP
-  ops
-  real_server 10.0.1.1 53 {
-  }
-}
-`,
+	name:   "group-fwmark-tun-udp",
+	reals:  []string{"10.0.1.1:80", "10.0.1.2:80"},
+	stop:   "10.0.1.1:80",
 	writes: -1,
 }}
+
+// confs reads the case's start-up and reload configurations.
+func (c oracleCase) confs(t *testing.T) (start, reload string) {
+	var out [2]string
+	for i, f := range []string{c.name + ".conf", c.name + ".reload.conf"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "oracle", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = string(b)
+	}
+	return out[0], out[1]
+}
 
 // side is one director with its real servers.
 type side struct {
@@ -269,17 +93,8 @@ func newSide(t *testing.T, reals []string) *side {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		serveClose(t, ln)
 		s.lns[a] = ln
-		t.Cleanup(func() { ln.Close() })
 	}
 	return s
 }
@@ -351,11 +166,12 @@ func TestOracle(t *testing.T) {
 	for _, tc := range oracleCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			conf, reload := tc.confs(t)
 			k, o := newSide(t, tc.reals), newSide(t, tc.reals)
-			kp := peers.Keepalived(t, k.dir, tc.conf)
+			kp := peers.Keepalived(t, k.dir, conf)
 			dir := t.TempDir()
 			cf := filepath.Join(dir, "keepalived.conf")
-			if err := os.WriteFile(cf, []byte(tc.conf), 0o644); err != nil {
+			if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			op := peers.Start(t, o.dir, dir, ours, "-n", "-l", "-D", "-C", "-f", cf, "-p", filepath.Join(dir, "ours.pid"))
@@ -375,10 +191,10 @@ func TestOracle(t *testing.T) {
 			}
 
 			before := strings.Count(op.Log(), "IPVS: ")
-			if err := os.WriteFile(filepath.Join(kp.Dir, "keepalived.conf"), []byte(tc.reload), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(kp.Dir, "keepalived.conf"), []byte(reload), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(cf, []byte(tc.reload), 0o644); err != nil {
+			if err := os.WriteFile(cf, []byte(reload), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			syscall.Kill(pidOf(t, filepath.Join(kp.Dir, "keepalived.pid")), syscall.SIGHUP)
@@ -407,7 +223,8 @@ func TestOracle(t *testing.T) {
 // configuration parses cleanly and makes valid pools and IPVS state.
 func TestOracleCasesConfigure(t *testing.T) {
 	for _, tc := range oracleCases {
-		for _, text := range []string{tc.conf, tc.reload} {
+		conf, reload := tc.confs(t)
+		for _, text := range []string{conf, reload} {
 			c := parse(t, text)
 			fake := ipvstest.New()
 			ctx, cancel := context.WithCancel(context.Background())

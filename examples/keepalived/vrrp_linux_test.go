@@ -231,3 +231,123 @@ func TestVRRPPairWithKeepalived(t *testing.T) {
 		}
 	})
 }
+
+// instConf is one vrrp_instance on eth0 of the pair's segment.
+func instConf(name, state string, vrid, prio int, advert, vip string) string {
+	return fmt.Sprintf("vrrp_instance %s {\n  state %s\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n  virtual_ipaddress {\n    %s/32 dev eth0\n  }\n}\n",
+		name, state, vrid, prio, advert, vip)
+}
+
+// logTimes polls every read until each shows every text, at most d, and
+// returns when each text first showed in each.
+func logTimes(t *testing.T, d time.Duration, reads []func() string, texts ...string) [][]time.Time {
+	t.Helper()
+	at := make([][]time.Time, len(reads))
+	for i := range at {
+		at[i] = make([]time.Time, len(texts))
+	}
+	deadline := time.Now().Add(d)
+	for left := len(reads) * len(texts); left > 0; {
+		for i, read := range reads {
+			s, now := read(), time.Now()
+			for j, x := range texts {
+				if at[i][j].IsZero() && strings.Contains(s, x) {
+					at[i][j], left = now, left-1
+				}
+			}
+			if left > 0 && now.After(deadline) {
+				t.Fatalf("no %q within %v:\n%s", texts, d, s)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return at
+}
+
+// TestVRRPOwnerStartWithKeepalived: an address owner (priority 255) with
+// state MASTER is MASTER at once, with state BACKUP after the master-down
+// interval (3 intervals and its skew), in keepalived 2.2.7 and in this
+// agent alike. Each runs both instances alone (its own VRIDs), started
+// together, so that the gap between them is the state BACKUP owner's
+// wait whatever the start-up cost.
+func TestVRRPOwnerStartWithKeepalived(t *testing.T) {
+	a, b := vrrpPair(t)
+	text := func(vrid int, vip1, vip2 string) string {
+		return instConf("VI_M", "MASTER", vrid, 255, "1", vip1) + instConf("VI_B", "BACKUP", vrid+1, 255, "1", vip2)
+	}
+	t0 := time.Now()
+	ka := peers.Keepalived(t, b, text(73, "10.0.6.22", "10.0.6.23"))
+	op, _, _ := startOurs(t, a, func(string) string { return text(71, "10.0.6.20", "10.0.6.21") }, "-P")
+	ps := []*peers.Process{ka, op}
+	at := logTimes(t, 30*time.Second, []func() string{ka.Log, op.Log}, "(VI_M) Entering MASTER STATE", "(VI_B) Entering MASTER STATE")
+	for i, p := range ps {
+		m, gap := at[i][0].Sub(t0), at[i][1].Sub(at[i][0])
+		t.Logf("%s: state MASTER owner MASTER after %.2fs, state BACKUP owner %.2fs later", p.Name, m.Seconds(), gap.Seconds())
+		// Only the gap is asserted: the time from t0 includes starting
+		// both processes, which under load takes seconds. The state
+		// BACKUP owner waits the master-down interval (3 s and a skew of
+		// about 0 at priority 255), so a gap of at least 2.4 s means the
+		// state MASTER owner did not wait it.
+		if gap < 2400*time.Millisecond {
+			t.Errorf("%s: state MASTER owner MASTER after %v, state BACKUP owner %v later (want 3s later: the state MASTER owner must not wait):\n%s", p.Name, m, gap, p.Log())
+		}
+	}
+}
+
+// TestVRRPSyncGroupWithKeepalived: a vrrp_sync_group goes MASTER only once
+// every member's master is gone, in keepalived and in this agent, each
+// way: VI_1's master-down interval is 3.6s, VI_2's (3s adverts) 9.6s, and
+// VI_1 waits for VI_2, the two taking over together.
+func TestVRRPSyncGroupWithKeepalived(t *testing.T) {
+	const vip2 = "10.0.6.11"
+	group := func(prio int) string {
+		return "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" +
+			instConf("VI_1", "BACKUP", 81, prio, "1", pairVIP) + instConf("VI_2", "BACKUP", 82, prio, "3", vip2)
+	}
+	// together fails unless both instances of p entered MASTER within
+	// 1.5s of each other, and returns when the first did.
+	together := func(t *testing.T, p *peers.Process) time.Time {
+		at := logTimes(t, 30*time.Second, []func() string{p.Log}, "(VI_1) Entering MASTER STATE", "(VI_2) Entering MASTER STATE")[0]
+		if d := at[1].Sub(at[0]).Abs(); d > 1500*time.Millisecond {
+			t.Errorf("%s: VI_1 and VI_2 MASTER %v apart:\n%s", p.Name, d, p.Log())
+		}
+		if at[1].Before(at[0]) {
+			return at[1]
+		}
+		return at[0]
+	}
+	// run starts the master (first) and the backup, crashes the master
+	// and times the backup's takeover.
+	run := func(t *testing.T, master, backup func(prio int) *peers.Process) {
+		m := master(150)
+		together(t, m)
+		bk := backup(100)
+		logTimes(t, 30*time.Second, []func() string{bk.Log}, "(VI_1) Entering BACKUP STATE", "(VI_2) Entering BACKUP STATE")
+		// The backup's VI_2 hears the master before it crashes.
+		time.Sleep(4 * time.Second)
+		t0 := time.Now()
+		m.Kill()
+		took := together(t, bk).Sub(t0)
+		t.Logf("%s: MASTER %.2fs after the master's crash", bk.Name, took.Seconds())
+		if took < 5*time.Second {
+			t.Errorf("%s: MASTER %v after the master's crash: VI_1 did not wait for VI_2 (6.6s+)", bk.Name, took)
+		}
+	}
+	t.Run("ours-backup", func(t *testing.T) {
+		t.Parallel()
+		a, b := vrrpPair(t)
+		run(t, func(prio int) *peers.Process { return peers.Keepalived(t, b, group(prio)) },
+			func(prio int) *peers.Process {
+				op, _, _ := startOurs(t, a, func(string) string { return group(prio) }, "-P")
+				return op
+			})
+	})
+	t.Run("keepalived-backup", func(t *testing.T) {
+		t.Parallel()
+		a, b := vrrpPair(t)
+		run(t, func(prio int) *peers.Process {
+			op, _, _ := startOurs(t, a, func(string) string { return group(prio) }, "-P")
+			return op
+		}, func(prio int) *peers.Process { return peers.Keepalived(t, b, group(prio)) })
+	})
+}

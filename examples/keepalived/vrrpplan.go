@@ -33,11 +33,20 @@ type instPlan struct {
 	// burst, second and secondDelay are the gratuitous ARP timings.
 	burst, second director.Gratuitous
 	secondDelay   time.Duration
-	sync          failover.Sync
-	priority      int
-	trackIfs      []string
-	scripts       []scriptPlan
-	notify        notifyCmds
+	// refresh is sent every refreshEvery while MASTER (0: never), on the
+	// instance's interface only (keepalived's garp_extra_if, which
+	// extends it to the others, is not supported).
+	refresh      director.Gratuitous
+	refreshEvery time.Duration
+	// outranked is sent when a master this one outranks advertises, and
+	// again outrankedDelay later (0: not again); Count 0: never.
+	outranked      director.Gratuitous
+	outrankedDelay time.Duration
+	sync           failover.Sync
+	priority       int
+	trackIfs       []string
+	scripts        []scriptPlan
+	notify         notifyCmds
 	// group is the vrrp_sync_group the instance belongs to (nil: none).
 	group *groupPlan
 }
@@ -90,6 +99,10 @@ func (p *instPlan) failoverConfig(dev string) failover.Config {
 	if dev == p.devs[0] {
 		fc.Sync, fc.Priority, fc.TrackInterfaces = p.sync, p.priority, p.trackIfs
 	}
+	if dev == p.vrrp.Interface {
+		fc.Refresh, fc.RefreshInterval = p.refresh, p.refreshEvery
+	}
+	fc.Outranked, fc.OutrankedDelay = p.outranked, p.outrankedDelay
 	return fc
 }
 
@@ -102,15 +115,7 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 	}
 	g := c.Global
 	for _, a := range c.StaticAddrs {
-		errorf(a.Pos, "static_ipaddress %s is not supported by this agent (only vrrp_instance's virtual_ipaddress)", a.Prefix)
-	}
-	if g.GARPMasterRefresh != 0 {
-		errorf(g.At["vrrp_garp_master_refresh"], "vrrp_garp_master_refresh is not supported by this agent (gratuitous ARPs are sent on becoming MASTER and vrrp_garp_master_delay later)")
-	}
-	for _, k := range []string{"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"} {
-		if pos, ok := g.At[k]; ok {
-			errorf(pos, "%s is not supported by this agent", k)
-		}
+		errorf(a.Pos, "static_ipaddress %s is not supported by this agent: it adds only addresses that follow a VRRP role (vrrp_instance's virtual_ipaddress); leave static ones to the system's network configuration", a.Prefix)
 	}
 
 	plan := &vrrpPlan{}
@@ -184,10 +189,10 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 				errorf(v.Pos, "virtual_ipaddress %s: only host addresses (/%d) are supported by this agent: package director adds a VIP as a host address (a wider prefix would add a connected route)", v.Prefix, a.BitLen())
 				continue
 			case v.Label != "":
-				errorf(v.Pos, "virtual_ipaddress %s: label is not supported by this agent", v.Prefix)
+				errorf(v.Pos, "virtual_ipaddress %s: label is not supported by this agent: package director adds a VIP without an alias label, so what looks for %s would not find it", v.Prefix, v.Label)
 				continue
 			case v.Scope != "" && v.Scope != "global":
-				errorf(v.Pos, "virtual_ipaddress %s: scope %s is not supported by this agent (global is)", v.Prefix, v.Scope)
+				errorf(v.Pos, "virtual_ipaddress %s: scope %s is not supported by this agent: package director adds a VIP with global scope (scope global is accepted)", v.Prefix, v.Scope)
 				continue
 			case slices.Contains(all, a):
 				errorf(v.Pos, "virtual_ipaddress %s is listed twice", a)
@@ -230,6 +235,12 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 		p.vrrp = vrrp.Config{Interface: in.Interface, VRID: in.VRID, Priority: in.Priority, Version: version,
 			AdvertInterval: in.AdvertInt, VIPs: all, NoPreempt: in.NoPreempt, PreemptDelay: delayPreempt,
 			Source: src, UnicastPeers: slices.Clone(in.UnicastPeers), AuthPass: in.AuthPass}
+		if in.Priority == 255 {
+			// keepalived 2.2.7: an owner with state MASTER is MASTER at
+			// once; with state BACKUP (or nopreempt, or preempt_delay, as
+			// keepalived.conf(5) says) it waits as any priority.
+			p.vrrp.OwnerWaits = in.State != "MASTER" || in.NoPreempt || in.PreemptDelay != 0
+		}
 		if err := p.vrrp.Validate(); err != nil {
 			errorf(in.Pos, "vrrp_instance %s: %v", in.Name, err)
 			continue
@@ -254,6 +265,38 @@ func planVRRP(c *conf.Config) (*vrrpPlan, []conf.Problem) {
 		p.secondDelay = delay
 		if delay == 0 {
 			p.secondDelay = -1
+		}
+		// vrrp_garp_master_refresh: vrrp_garp_master_refresh_repeat
+		// packets that often while MASTER.
+		p.refreshEvery, repeat = g.GARPMasterRefresh, g.GARPRefreshRepeat
+		if in.GARPMasterRefresh != nil {
+			p.refreshEvery = *in.GARPMasterRefresh
+		}
+		if in.GARPRefreshRepeat != nil {
+			repeat = *in.GARPRefreshRepeat
+		}
+		if p.refreshEvery > 0 {
+			p.refresh = director.Gratuitous{Count: repeat, Interval: g.GARPInterval}
+		}
+		// vrrp_garp_lower_prio_repeat: that many when a master this one
+		// outranks advertises, and vrrp_garp_lower_prio_delay later (by
+		// default the master delay). Only when set, as keepalived's
+		// maintainers describe it (the man page's default reads otherwise).
+		repeat, lowerDelay := 0, delay
+		if _, ok := g.At["vrrp_garp_lower_prio_repeat"]; ok {
+			repeat = g.GARPLowerPrioRepeat
+		}
+		if _, ok := g.At["vrrp_garp_lower_prio_delay"]; ok {
+			lowerDelay = g.GARPLowerPrioDelay
+		}
+		if in.GARPLowerPrioRepeat != nil {
+			repeat = *in.GARPLowerPrioRepeat
+		}
+		if in.GARPLowerPrioDelay != nil {
+			lowerDelay = *in.GARPLowerPrioDelay
+		}
+		if repeat > 0 {
+			p.outranked, p.outrankedDelay = director.Gratuitous{Count: repeat, Interval: g.GARPInterval}, lowerDelay
 		}
 
 		if syncFor == in.Name && syncd != nil {

@@ -25,17 +25,25 @@ type vrrpSide struct {
 	notify  *notifier
 	insts   map[string]*instRun
 	groups  map[string]*groupRun
+	// runs has one runner per vrrp_script, shared by every instance that
+	// tracks it: keepalived runs each script once.
+	runs map[string]*scriptRun
 }
 
 // instRun is one running vrrp_instance.
 type instRun struct {
-	side  *vrrpSide
-	p     *instPlan
-	node  *vrrp.Node
-	main  *failover.Client
-	extra []*failover.Client // the VIPs on other devices, following main
-	group *groupRun
-	trk   []*scriptRun
+	side *vrrpSide
+	p    *instPlan
+	node *vrrp.Node
+	// syncTo is node.Sync (a stand-in in unit tests).
+	syncTo func(vrrp.State) error
+	// vstate and timedOut are the elector's state and when its timer
+	// last expired; the sync group's, under its mutex.
+	vstate   vrrp.State
+	timedOut time.Time
+	main     *failover.Client
+	extra    []*failover.Client // the VIPs on other devices, following main
+	group    *groupRun
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -56,7 +64,7 @@ type groupRun struct {
 }
 
 func newVRRPSide(log *logger, scripts bool) *vrrpSide {
-	return &vrrpSide{log: log, scripts: scripts, notify: newNotifier(log), insts: map[string]*instRun{}, groups: map[string]*groupRun{}}
+	return &vrrpSide{log: log, scripts: scripts, notify: newNotifier(log), insts: map[string]*instRun{}, groups: map[string]*groupRun{}, runs: map[string]*scriptRun{}}
 }
 
 // apply makes plan the running VRRP side: instances whose plan changed
@@ -101,6 +109,7 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 		groups[gp.name] = &groupRun{p: gp, members: map[string]*instRun{}}
 	}
 	s.groups = groups
+	runs := s.scriptRuns(plan)
 	var created []*instRun
 	var errl []error
 	for _, p := range plan.insts {
@@ -108,7 +117,7 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 			// Kept: its group's plan is the same, so its groupRun too.
 			continue
 		}
-		r, err := s.newInst(p)
+		r, err := s.newInst(p, runs)
 		if err != nil {
 			errl = append(errl, fmt.Errorf("%s: vrrp_instance %s: %w", p.pos, p.name, err))
 			continue
@@ -124,6 +133,15 @@ func (s *vrrpSide) apply(plan *vrrpPlan) error {
 			r.close()
 		}
 		return err
+	}
+	for name, t := range s.runs {
+		if runs[name] != t {
+			t.stop()
+		}
+	}
+	s.runs = runs
+	for _, t := range runs {
+		t.start()
 	}
 	for _, r := range created {
 		s.insts[r.p.name] = r
@@ -141,6 +159,10 @@ func (s *vrrpSide) stop() {
 	}
 	s.insts = map[string]*instRun{}
 	s.stopAll(all)
+	for _, t := range s.runs {
+		t.stop()
+	}
+	s.runs = map[string]*scriptRun{}
 	s.notify.close(30 * time.Second)
 }
 
@@ -153,15 +175,42 @@ func (s *vrrpSide) stopAll(rs []*instRun) {
 	wg.Wait()
 }
 
-func (s *vrrpSide) newInst(p *instPlan) (*instRun, error) {
+// scriptRuns returns one runner per vrrp_script plan tracks, not started:
+// a script whose plan is unchanged keeps its runner and its state (the
+// instances tracking it are unchanged too, or restarted).
+func (s *vrrpSide) scriptRuns(plan *vrrpPlan) map[string]*scriptRun {
+	runs := map[string]*scriptRun{}
+	if !s.scripts {
+		return runs
+	}
+	for _, p := range plan.insts {
+		for _, sp := range p.scripts {
+			base := sp
+			base.weight = 0 // the instance's, not the script's
+			switch old := s.runs[sp.name]; {
+			case runs[sp.name] != nil:
+			case old != nil && old.p == base:
+				runs[sp.name] = old
+			default:
+				runs[sp.name] = newScriptRun(base, s.log)
+			}
+		}
+	}
+	return runs
+}
+
+func (s *vrrpSide) newInst(p *instPlan, runs map[string]*scriptRun) (*instRun, error) {
 	r := &instRun{side: s, p: p, prio: p.priority, failing: map[string]bool{}, done: make(chan struct{})}
 	vc := p.vrrp
 	vc.OnEvent = r.vrrpEvent
+	if p.group != nil {
+		vc.Hold = func() bool { return r.group.hold(r) }
+	}
 	node, err := vrrp.New(&vc)
 	if err != nil {
 		return nil, err
 	}
-	r.node = node
+	r.node, r.syncTo = node, node.Sync
 	fc := p.failoverConfig(p.devs[0])
 	fc.Elector, fc.OnEvent = node, r.event
 	for _, sp := range p.scripts {
@@ -169,8 +218,7 @@ func (s *vrrpSide) newInst(p *instPlan) (*instRun, error) {
 			s.log.vprintf("(%s) track_script %s is not run: scripts need enable_script_security", p.name, sp.name)
 			continue
 		}
-		t := newScriptRun(sp, s.log)
-		r.trk = append(r.trk, t)
+		t := runs[sp.name]
 		fc.Trackers = append(fc.Trackers, failover.Tracker{Name: "script " + sp.name, Weight: sp.weight, Check: t.check})
 	}
 	if p.group != nil {
@@ -201,10 +249,6 @@ func (r *instRun) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	var wg sync.WaitGroup
-	for _, t := range r.trk {
-		wg.Add(1)
-		go func() { defer wg.Done(); t.run(ctx) }()
-	}
 	for _, x := range r.extra {
 		wg.Add(1)
 		go func() {
@@ -251,6 +295,15 @@ func (r *instRun) close() {
 func (r *instRun) vrrpEvent(e vrrp.Event) {
 	if e.Kind == vrrp.EventMismatch {
 		r.side.log.vprintf("(%s) %v", r.p.name, e)
+	}
+	if r.group != nil && e.Kind == vrrp.EventTransition {
+		r.group.follow(r, e)
+	}
+	if e.Kind == vrrp.EventOutranked {
+		r.side.log.vprintf("(%s) Received advert from %v with lower priority %d, ours %d", r.p.name, e.Peer, e.PeerPriority, r.currentPrio())
+		for _, x := range r.extra {
+			x.Outranked()
+		}
 	}
 	if r.main != nil {
 		r.main.HandleVRRP(e)
@@ -337,6 +390,12 @@ func (r *instRun) event(e failover.Event) {
 	}
 }
 
+func (r *instRun) currentPrio() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.prio
+}
+
 // ownFault reports whether the instance is in FAULT on its own account
 // (an interface or a weight-0 script), not its sync group's.
 func (r *instRun) ownFault() bool {
@@ -365,6 +424,45 @@ func (r *instRun) groupCheck(context.Context) error {
 		}
 	}
 	return nil
+}
+
+// follow moves the group's other members to the state r's election gave
+// it (keepalived: a member's transition is reflected to the others). A
+// transition the group caused, a start or a stop moves nobody; a member
+// in FAULT has no running elector and stays there.
+func (g *groupRun) follow(r *instRun, e vrrp.Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.vstate = e.To
+	switch {
+	case e.Reason == vrrp.ReasonSync || e.Reason == vrrp.ReasonStart:
+		return
+	case e.To == vrrp.Master, e.To == vrrp.Backup && e.From == vrrp.Master:
+	default:
+		return
+	}
+	for _, m := range g.members {
+		if m != r && m.syncTo != nil {
+			m.syncTo(e.To)
+		}
+	}
+}
+
+// hold says whether r, whose master-down timer expired, must stay
+// BACKUP: keepalived takes a sync group to MASTER only once every member
+// has timed out too (within about its own master-down interval) or is
+// MASTER already; the last one's transition then moves the others.
+func (g *groupRun) hold(r *instRun) bool {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.timedOut = now
+	for _, m := range g.members {
+		if m != r && m.vstate != vrrp.Master && now.Sub(m.timedOut) > 4*m.p.vrrp.AdvertInterval {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *groupRun) join(r *instRun) {
@@ -504,8 +602,11 @@ func (n *notifier) close(d time.Duration) {
 // make it succeed, fall failures in a row fail it (keepalived's
 // semantics; it starts succeeded unless init_fail).
 type scriptRun struct {
-	p   scriptPlan
-	log *logger
+	p      scriptPlan // weight 0: each instance has its own
+	log    *logger
+	cancel context.CancelFunc // set by start
+	done   chan struct{}
+
 	mu  sync.Mutex
 	ok  bool
 	err error
@@ -517,6 +618,23 @@ func newScriptRun(p scriptPlan, log *logger) *scriptRun {
 		s.err = errors.New("init_fail: not succeeded yet")
 	}
 	return s
+}
+
+// start runs the script until stop; a running one is left alone.
+func (s *scriptRun) start() {
+	if s.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() { defer close(s.done); s.run(ctx) }()
+}
+
+func (s *scriptRun) stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
 }
 
 func (s *scriptRun) check(context.Context) error {

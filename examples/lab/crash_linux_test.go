@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/golvs/lvs/internal/netlab"
+	"github.com/golvs/lvs/internal/nstest"
 )
 
 // crashCases are the example agents the crash tests run, on host()'s LAN
@@ -137,13 +137,11 @@ func TestCrashAtEveryStep(t *testing.T) {
 // agent runs and a host snapshot under emulation (a quarter of the
 // package's time). Natively, both.
 func crashVariants() []string {
-	switch os.Getenv("LVS_VM_KERNEL") {
-	case "6.1":
-		return []string{""}
-	case "6.12":
-		return []string{"+"}
+	all := []string{"", "+"}
+	if half, split := nstest.KernelHalf(); split {
+		return all[half : half+1]
 	}
-	return []string{"", "+"}
+	return all
 }
 
 func wantSettled(t *testing.T, ns *netlab.NS, before map[string]string, when string) {

@@ -5,9 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -61,17 +59,14 @@ func runVM(ctx context.Context, o options) int {
 	}
 	defer os.RemoveAll(tmp)
 	t := time.Now()
-	var files []vm.File
+	var pkgs []string
 	for _, name := range append([]string{"lab"}, examples...) {
-		bin := filepath.Join(tmp, name)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/golvs/lvs/examples/"+name)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "lab: go build examples/%s: %v\n", name, err)
-			return 1
-		}
-		files = append(files, vm.File{Host: bin, Guest: "/lvs/bin/" + name})
+		pkgs = append(pkgs, "github.com/golvs/lvs/examples/"+name)
+	}
+	files, err := vm.Build(ctx, tmp, os.Stderr, pkgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		return 1
 	}
 	fmt.Printf("lab: built the lab and the examples in %.0fs; preparing the VM\n", time.Since(t).Seconds())
 	im, err := vm.Prepare(ctx, o.kernel, os.Stderr)

@@ -21,14 +21,10 @@ const usage = `usage:
 const defaultGUEPort = 6080
 
 func main() {
-	os.Exit(run(os.Args[1:]))
-}
-
-func run(args []string) int {
-	return agent.MainRoles("tun", usage, args, map[string]func([]string) ([]agent.Step, error){
+	os.Exit(agent.MainRoles("tun", usage, os.Args[1:], map[string]func([]string) ([]agent.Step, error){
 		"director":   directorSteps,
 		"realserver": realserverSteps,
-	})
+	}))
 }
 
 // tunnelFlags defines -type and -port in fs and returns the parse function
@@ -69,15 +65,7 @@ func directorSteps(args []string) ([]agent.Step, error) {
 	if err := c.Check("tunnelling", false); err != nil {
 		return nil, err
 	}
-	vip := c.VIP
-
-	var dests []ipvs.Destination
-	for _, a := range c.RS {
-		dests = append(dests, ipvs.Destination{Address: a, Port: vip.Port(), Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port})
-	}
-	d := agent.Director{ID: agent.ID(*id, "tun-director", vip), Metrics: *metrics}
-	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
-	return []agent.Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}, nil
+	return agent.OneService("tun-director", *id, *metrics, c, ipvs.Destination{Forward: ipvs.Tunnel, Weight: 1, TunnelType: typ, TunnelPort: port}), nil
 }
 
 func realserverSteps(args []string) ([]agent.Step, error) {

@@ -28,11 +28,15 @@
 // after its skew time when the master announced its stop with priority 0.
 // A master yields to a higher priority, or to an equal one from a higher
 // primary address (the tie-break; Config.Source is the primary address).
-// Priority 255 means the node owns the addresses and is master at once.
+// Priority 255 means the node owns the addresses and is master at once
+// (Config.OwnerWaits makes it wait as any other, keepalived's state BACKUP).
 // Preemption is on by default (NoPreempt turns it off); PreemptDelay holds
 // a returning higher-priority node in Backup for that long after it first
 // hears the lower-priority master, so that it can learn the live
-// connections before failing back.
+// connections before failing back. For routers that change state as a
+// group (keepalived's vrrp_sync_group), Config.Hold keeps a Backup whose
+// timer expired from taking over until the group agrees, and Node.Sync
+// moves a running node to Master or Backup at once.
 //
 // Received packets are checked strictly: TTL or hop limit 255 (multicast;
 // unicast adverts may be routed and only come from the listed peers, as

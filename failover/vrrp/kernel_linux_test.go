@@ -189,6 +189,17 @@ func (r *router) crash() {
 	r.cancel = nil
 }
 
+// mastered waits for r to become master, checks why, and returns the time
+// it took since start.
+func (r *router) mastered(why vrrp.Reason, start time.Time, limit time.Duration) time.Duration {
+	r.t.Helper()
+	e := r.waitState(vrrp.Master, limit)
+	if e.Reason != why {
+		r.t.Errorf("%s became master: %v, want reason %v", r.name, e, why)
+	}
+	return e.Time.Sub(start).Round(time.Millisecond)
+}
+
 // waitState waits, at most d, until the node's last transition is to
 // state st, and returns it. (Events, not State: the state changes just
 // before the event is delivered.)
@@ -272,89 +283,80 @@ func (l *lab) oneHolder(t *testing.T, r *router) {
 	}
 }
 
-// TestElectionAndFailover runs two of our nodes, priorities 150 and 100,
-// through election, graceful stop, preemption on return and a crash, in
-// every mode; the times are logged as MEASURE lines.
-func TestElectionAndFailover(t *testing.T) {
+// inModes runs body as a parallel subtest for each mode, each in a lab of
+// its own.
+func inModes(t *testing.T, modes []mode, body func(t *testing.T, m mode, l *lab)) {
 	t.Parallel()
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			l := newLab(t)
-			a := startRouter(t, "a", l.a, m.config("a", 150))
-			b := startRouter(t, "b", l.b, m.config("b", 100))
-			limit := 10 * m.interval
-			if limit < 10*time.Second {
-				limit = 10 * time.Second
-			}
-			a.waitState(vrrp.Master, limit)
-			b.waitSteadyBackup(limit)
-			l.oneHolder(t, a)
-
-			// Graceful stop: b takes over after its skew time.
-			start := time.Now()
-			if err := a.stop(); err != nil {
-				t.Fatal(err)
-			}
-			e := b.waitState(vrrp.Master, limit)
-			if e.Reason != vrrp.ReasonMasterStopped {
-				t.Errorf("b became master: %v, want after a's priority 0", e)
-			}
-			t.Logf("MEASURE %s graceful stop -> peer MASTER: %v", m.name, e.Time.Sub(start).Round(time.Millisecond))
-			l.oneHolder(t, b)
-
-			// a returns and preempts.
-			start = time.Now()
-			a.run()
-			e = a.waitState(vrrp.Master, limit)
-			if e.Reason != vrrp.ReasonPreempt {
-				t.Errorf("a became master: %v, want preempt", e)
-			}
-			b.waitState(vrrp.Backup, limit)
-			t.Logf("MEASURE %s preempt on return: %v", m.name, e.Time.Sub(start).Round(time.Millisecond))
-			l.oneHolder(t, a)
-
-			// Crash: b waits its master-down interval.
-			start = time.Now()
-			a.crash()
-			e = b.waitState(vrrp.Master, limit)
-			if e.Reason != vrrp.ReasonMasterDown {
-				t.Errorf("b became master: %v, want master down", e)
-			}
-			t.Logf("MEASURE %s crash -> peer MASTER: %v", m.name, e.Time.Sub(start).Round(time.Millisecond))
-			if s := b.n.Stats(); s.Received == 0 || s.Malformed != 0 || s.Mismatched != 0 || s.SendErrors != 0 {
-				t.Errorf("b's stats: %+v", s)
-			}
+			body(t, m, newLab(t))
 		})
 	}
+}
+
+// TestElectionAndFailover runs two of our nodes, priorities 150 and 100,
+// through election, graceful stop, preemption on return and a crash, in
+// every mode; the times are logged as MEASURE lines.
+func TestElectionAndFailover(t *testing.T) {
+	inModes(t, modes, func(t *testing.T, m mode, l *lab) {
+		a := startRouter(t, "a", l.a, m.config("a", 150))
+		b := startRouter(t, "b", l.b, m.config("b", 100))
+		limit := 10 * m.interval
+		if limit < 10*time.Second {
+			limit = 10 * time.Second
+		}
+		a.waitState(vrrp.Master, limit)
+		b.waitSteadyBackup(limit)
+		l.oneHolder(t, a)
+
+		// Graceful stop: b takes over after its skew time.
+		start := time.Now()
+		if err := a.stop(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("MEASURE %s graceful stop -> peer MASTER: %v", m.name, b.mastered(vrrp.ReasonMasterStopped, start, limit))
+		l.oneHolder(t, b)
+
+		// a returns and preempts.
+		start = time.Now()
+		a.run()
+		took := a.mastered(vrrp.ReasonPreempt, start, limit)
+		b.waitState(vrrp.Backup, limit)
+		t.Logf("MEASURE %s preempt on return: %v", m.name, took)
+		l.oneHolder(t, a)
+
+		// Crash: b waits its master-down interval.
+		start = time.Now()
+		a.crash()
+		t.Logf("MEASURE %s crash -> peer MASTER: %v", m.name, b.mastered(vrrp.ReasonMasterDown, start, limit))
+		if s := b.n.Stats(); s.Received == 0 || s.Malformed != 0 || s.Mismatched != 0 || s.SendErrors != 0 {
+			t.Errorf("b's stats: %+v", s)
+		}
+	})
 }
 
 // TestTieBreak: between two masters of equal priority, the higher primary
 // address wins.
 func TestTieBreak(t *testing.T) {
-	t.Parallel()
-	for _, m := range []mode{modes[0], modes[2]} {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			l := newLab(t)
-			a := startRouter(t, "a", l.a, m.config("a", 100))
-			a.waitState(vrrp.Master, 10*time.Second)
-			b := startRouter(t, "b", l.b, m.config("b", 100))
-			// b, with the higher address, accepts an equal priority as a
-			// backup (RFC 5798 §6.4.2): the tie-break settles two masters,
-			// as after a partition.
-			b.waitSteadyBackup(10 * time.Second)
-			cut(t, l.a)
-			b.waitState(vrrp.Master, 10*time.Second)
-			a.waitState(vrrp.Master, 10*time.Second)
-			heal(t, l.a)
-			e := a.waitState(vrrp.Backup, 10*time.Second)
-			if e.Reason != vrrp.ReasonHigherAddress {
-				t.Fatalf("a: %v, want the tie-break", e)
-			}
-			l.oneHolder(t, b)
-		})
-	}
+	inModes(t, []mode{modes[0], modes[2]}, func(t *testing.T, m mode, l *lab) {
+		a := startRouter(t, "a", l.a, m.config("a", 100))
+		a.waitState(vrrp.Master, 10*time.Second)
+		b := startRouter(t, "b", l.b, m.config("b", 100))
+		// b, with the higher address, accepts an equal priority as a
+		// backup (RFC 5798 §6.4.2): the tie-break settles two masters,
+		// as after a partition.
+		b.waitSteadyBackup(10 * time.Second)
+		cut(t, l.a)
+		b.waitState(vrrp.Master, 10*time.Second)
+		a.waitState(vrrp.Master, 10*time.Second)
+		heal(t, l.a)
+		e := a.waitState(vrrp.Backup, 10*time.Second)
+		if e.Reason != vrrp.ReasonHigherAddress {
+			t.Fatalf("a: %v, want the tie-break", e)
+		}
+		l.oneHolder(t, b)
+	})
 }
 
 // cut drops VRRP in and out of ns with nftables.
@@ -375,30 +377,25 @@ func heal(t *testing.T, ns *nstest.NS) {
 // TestPartition: VRRP dropped at one router makes both master; healed,
 // the lower priority yields within about one advert interval.
 func TestPartition(t *testing.T) {
-	t.Parallel()
-	for _, m := range []mode{modes[0], modes[2], modes[3]} {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			l := newLab(t)
-			a := startRouter(t, "a", l.a, m.config("a", 150))
-			b := startRouter(t, "b", l.b, m.config("b", 100))
-			a.waitState(vrrp.Master, 10*time.Second)
-			b.waitSteadyBackup(10 * time.Second)
-			cut(t, l.a)
-			b.waitState(vrrp.Master, 10*time.Second)
-			if a.n.State() != vrrp.Master {
-				t.Fatalf("a: %v during the partition", a.n.State())
-			}
-			heal(t, l.a)
-			start := time.Now() // the rule is gone
-			e := b.waitState(vrrp.Backup, 10*time.Second)
-			if e.Reason != vrrp.ReasonHigherPriority {
-				t.Errorf("b: %v, want a higher-priority peer", e)
-			}
-			t.Logf("MEASURE %s partition healed -> one MASTER: %v (advert interval %v)", m.name, e.Time.Sub(start).Round(time.Millisecond), m.interval)
-			l.oneHolder(t, a)
-		})
-	}
+	inModes(t, []mode{modes[0], modes[2], modes[3]}, func(t *testing.T, m mode, l *lab) {
+		a := startRouter(t, "a", l.a, m.config("a", 150))
+		b := startRouter(t, "b", l.b, m.config("b", 100))
+		a.waitState(vrrp.Master, 10*time.Second)
+		b.waitSteadyBackup(10 * time.Second)
+		cut(t, l.a)
+		b.waitState(vrrp.Master, 10*time.Second)
+		if a.n.State() != vrrp.Master {
+			t.Fatalf("a: %v during the partition", a.n.State())
+		}
+		heal(t, l.a)
+		start := time.Now() // the rule is gone
+		e := b.waitState(vrrp.Backup, 10*time.Second)
+		if e.Reason != vrrp.ReasonHigherPriority {
+			t.Errorf("b: %v, want a higher-priority peer", e)
+		}
+		t.Logf("MEASURE %s partition healed -> one MASTER: %v (advert interval %v)", m.name, e.Time.Sub(start).Round(time.Millisecond), m.interval)
+		l.oneHolder(t, a)
+	})
 }
 
 // TestNoPreemptAndDelay: with nopreempt the returning higher priority

@@ -55,6 +55,9 @@ const (
 	// ReasonClosed: the node was closed while running; no advert was sent
 	// (as after a crash, peers wait for their master-down timer).
 	ReasonClosed
+	// ReasonSync: Node.Sync moved the node with the other routers of its
+	// group.
+	ReasonSync
 )
 
 func (r Reason) String() string {
@@ -75,6 +78,8 @@ func (r Reason) String() string {
 		return "stop"
 	case ReasonClosed:
 		return "closed"
+	case ReasonSync:
+		return "sync group"
 	}
 	return "reason?"
 }
@@ -91,6 +96,7 @@ type machine struct {
 	preempt      bool
 	preemptDelay time.Duration
 	self         netip.Addr // primary address, for the tie-break
+	ownerWaits   bool
 
 	state    State
 	deadline time.Time // Adver_Timer (Master) or Master_Down_Timer (Backup)
@@ -108,6 +114,8 @@ type step struct {
 	change   bool
 	from, to State
 	reason   Reason
+	// outranked: a Master heard a master it outranks.
+	outranked bool
 }
 
 func (m *machine) to(s *step, st State, r Reason) {
@@ -145,7 +153,7 @@ func (m *machine) becomeBackup(now time.Time, r Reason) step {
 // start is the Startup event.
 func (m *machine) start(now time.Time) step {
 	m.masterInt = m.interval
-	if m.prio == 255 {
+	if m.prio == 255 && !m.ownerWaits {
 		return m.becomeMaster(now, ReasonStart)
 	}
 	return m.becomeBackup(now, ReasonStart)
@@ -207,8 +215,26 @@ func (m *machine) advert(now time.Time, peer netip.Addr, prio uint8, interval ti
 			}
 			return m.becomeBackup(now, r)
 		}
+		return step{outranked: true}
 	}
 	return step{}
+}
+
+// hold keeps a Backup whose timer expired in Backup for another
+// master-down interval (Config.Hold).
+func (m *machine) hold(now time.Time) {
+	m.deadline = now.Add(m.masterDown())
+}
+
+// sync moves a running node to st (Master or Backup) as its group did.
+func (m *machine) sync(now time.Time, st State) step {
+	if m.state == Initialize || m.state == st {
+		return step{}
+	}
+	if st == Master {
+		return m.becomeMaster(now, ReasonSync)
+	}
+	return m.becomeBackup(now, ReasonSync)
 }
 
 // shutdown is the Shutdown event: a master sends priority 0.

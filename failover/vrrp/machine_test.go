@@ -67,8 +67,8 @@ func TestElection(t *testing.T) {
 	}
 	wantStep(t, "adver timer", m.expire(m.deadline), step{send: true, sendPrio: 100})
 	// A lower priority, or an equal one from a lower address, is discarded.
-	wantStep(t, "lower", m.advert(at(20*time.Second), low, 99, time.Second), step{})
-	wantStep(t, "equal, lower address", m.advert(at(20*time.Second), low, 100, time.Second), step{})
+	wantStep(t, "lower", m.advert(at(20*time.Second), low, 99, time.Second), step{outranked: true})
+	wantStep(t, "equal, lower address", m.advert(at(20*time.Second), low, 100, time.Second), step{outranked: true})
 	// A peer's stop is answered with an advert at once.
 	wantStep(t, "priority 0", m.advert(at(20*time.Second), low, 0, time.Second), step{send: true, sendPrio: 100})
 	// Equal priority, higher address: the tie-break.
@@ -85,6 +85,26 @@ func TestOwner(t *testing.T) {
 	m.start(t0)
 	// Closed: no advert, as after a crash.
 	wantStep(t, "closed", m.shutdown(ReasonClosed), step{change: true, from: Master, to: Initialize, reason: ReasonClosed})
+}
+
+// TestOwnerWaits: an owner that waits (keepalived's state BACKUP) times
+// out as any other priority; a lower-priority master does not hold it.
+func TestOwnerWaits(t *testing.T) {
+	m := newMachine(255, false, time.Second)
+	m.ownerWaits = true
+	wantStep(t, "start", m.start(t0), step{change: true, from: Initialize, to: Backup, reason: ReasonStart})
+	if got, want := m.deadline.Sub(t0), 3*time.Second+time.Second/256; got != want {
+		t.Errorf("master after %v, want %v", got, want)
+	}
+	wantStep(t, "lower", m.advert(at(time.Second/2), low, 100, time.Second), step{})
+	wantStep(t, "expire", m.expire(m.deadline), step{send: true, sendPrio: 255, change: true, from: Backup, to: Master, reason: ReasonPreempt})
+	// Held: another master-down interval in Backup.
+	m = newMachine(100, false, time.Second)
+	m.start(t0)
+	m.hold(at(5 * time.Second))
+	if m.state != Backup || m.deadline != at(5*time.Second+m.masterDown()) {
+		t.Errorf("held: %v until %v", m.state, m.deadline)
+	}
 }
 
 func TestHigherPriorityPeer(t *testing.T) {
@@ -159,5 +179,22 @@ func TestPreemptDelay(t *testing.T) {
 	m.advert(at(12*time.Second), low, 100, time.Second)
 	if m.deadline != at(12*time.Second+m.masterDown()) {
 		t.Fatal("the delay did not restart after a higher-priority master")
+	}
+}
+
+// TestSync: a group moves a running node either way; a node not running,
+// or already there, does not change.
+func TestSync(t *testing.T) {
+	m := newMachine(100, false, time.Second)
+	wantStep(t, "not running", m.sync(t0, Master), step{})
+	m.start(t0)
+	wantStep(t, "backup", m.sync(t0, Backup), step{})
+	wantStep(t, "to master", m.sync(at(time.Second), Master), step{send: true, sendPrio: 100, change: true, from: Backup, to: Master, reason: ReasonSync})
+	if m.deadline != at(2*time.Second) {
+		t.Fatalf("adver timer at %v", m.deadline)
+	}
+	wantStep(t, "to backup", m.sync(at(2*time.Second), Backup), step{change: true, from: Master, to: Backup, reason: ReasonSync})
+	if m.deadline != at(2*time.Second+m.masterDown()) {
+		t.Fatalf("master down timer at %v", m.deadline)
 	}
 }

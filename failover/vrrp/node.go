@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/runguard"
 )
 
 // DefaultAdvertInterval is keepalived's and the RFCs' advertisement
@@ -71,6 +72,17 @@ type Config struct {
 	// pseudo-header instead of the destination; keepalived's
 	// old_unicast_checksum). Such adverts are accepted either way.
 	OldUnicastChecksum bool
+	// OwnerWaits starts an address owner (Priority 255) in Backup for the
+	// master-down interval, as any other priority (keepalived's state
+	// BACKUP with priority 255); by default it is Master at once (RFC 5798
+	// §6.4.1, keepalived's state MASTER).
+	OwnerWaits bool
+	// Hold, if set, is asked when a Backup's timer expires, before it
+	// takes over: true keeps it Backup for another master-down interval
+	// (keepalived holds a vrrp_sync_group member until every member
+	// has timed out). Called on the node's goroutine: it must return
+	// quickly.
+	Hold func() bool
 	// OnEvent, if set, receives every transition and peer mismatch, in
 	// order, on the node's goroutine: it must return quickly (hand slow
 	// work to another goroutine), and must not call Close.
@@ -87,6 +99,12 @@ const (
 	// configuration (Mismatch, Ours, Theirs); reported once per peer and
 	// value until it changes.
 	EventMismatch
+	// EventOutranked: as Master, an advert from a peer this node outranks
+	// (Peer, PeerPriority), i.e. two masters, as after a partition heals:
+	// the caller may announce the addresses again, since neighbours may
+	// hold the other's MAC (keepalived's garp_lower_prio_repeat). One per
+	// such advert.
+	EventOutranked
 )
 
 // Mismatch names what differs between a peer's adverts and this node.
@@ -142,6 +160,9 @@ type Event struct {
 }
 
 func (e Event) String() string {
+	if e.Kind == EventOutranked {
+		return fmt.Sprintf("%s: outranked master %v priority %d", e.Time.Format(time.RFC3339Nano), e.Peer, e.PeerPriority)
+	}
 	if e.Kind == EventMismatch {
 		verb := "accepted"
 		if e.Rejected {
@@ -206,13 +227,14 @@ type Node struct {
 	groupv netip.Addr
 	c      conn
 
-	running atomic.Bool
-	closed  atomic.Bool
-	state   atomic.Int32
-	prio    atomic.Int32
-	prioCh  chan struct{}
-	ctr     [numCounters]atomic.Uint64
-	drops   [numDrops]atomic.Uint64
+	run    runguard.Guard // Run and Close
+	state  atomic.Int32
+	prio   atomic.Int32
+	prioCh chan struct{}
+	syncTo atomic.Int32 // the state Sync asked for, or Initialize
+	syncCh chan struct{}
+	ctr    [numCounters]atomic.Uint64
+	drops  [numDrops]atomic.Uint64
 
 	// The reader goroutine's scratch.
 	rx   Advert
@@ -261,7 +283,7 @@ func New(cfg *Config) (*Node, error) {
 	if cfg == nil {
 		return nil, invalid("Config", "missing")
 	}
-	n := &Node{cfg: *cfg, prioCh: make(chan struct{}, 1)}
+	n := &Node{cfg: *cfg, prioCh: make(chan struct{}, 1), syncCh: make(chan struct{}, 1)}
 	n.cfg.VIPs = slices.Clone(cfg.VIPs)
 	n.cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
 	if err := n.validate(); err != nil {
@@ -389,6 +411,27 @@ func (n *Node) SetPriority(p int) error {
 	return nil
 }
 
+// Sync moves a running node to Master or Backup now, with ReasonSync, for
+// virtual routers that change state together (keepalived's
+// vrrp_sync_group: the caller syncs the others when one transitions). To
+// Master it advertises and takes over as if its master-down timer had
+// fired; to Backup it stops advertising and waits the master-down
+// interval. A node not running, or in that state already, is left alone.
+func (n *Node) Sync(s State) error {
+	if s != Master && s != Backup {
+		return errs.Invalid(pkg, "sync", "", "State", fmt.Sprintf("%v: must be MASTER or BACKUP", s))
+	}
+	if !n.run.Running() {
+		return nil
+	}
+	n.syncTo.Store(int32(s))
+	select {
+	case n.syncCh <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	d := func(r drop) uint64 { return n.drops[r].Load() }
@@ -413,7 +456,7 @@ func (n *Node) Stats() Stats {
 // to its peers it is as if the node had crashed. Use Run's context for a
 // graceful stop.
 func (n *Node) Close() error {
-	if n.closed.Swap(true) {
+	if n.run.Close() {
 		return nil
 	}
 	if err := n.c.close(); err != nil {
@@ -428,13 +471,12 @@ func (n *Node) Close() error {
 // that stopped it. Run may be called again after it returned (e.g. to
 // leave a fault); the state is Initialize in between.
 func (n *Node) Run(ctx context.Context) error {
-	if n.closed.Load() {
-		return errs.New(pkg, "run", ErrClosed, nil)
+	leave, err := n.run.Start(pkg)
+	if err != nil {
+		return err
 	}
-	if !n.running.CompareAndSwap(false, true) {
-		return errs.New(pkg, "run", ErrBusy, errors.New("already running"))
-	}
-	defer n.running.Store(false)
+	defer leave()
+	n.syncTo.Store(int32(Initialize)) // a Sync of an earlier run is stale
 	n.drain()
 	msgs := make(chan rxMsg, 64)
 	rerr := make(chan error, 1)
@@ -450,6 +492,7 @@ func (n *Node) Run(ctx context.Context) error {
 	m := machine{
 		prio: uint8(n.prio.Load()), interval: n.cfg.AdvertInterval, v3: n.v3,
 		preempt: !n.cfg.NoPreempt, preemptDelay: n.cfg.PreemptDelay, self: n.self,
+		ownerWaits: n.cfg.OwnerWaits,
 	}
 	n.peer, n.pp = netip.Addr{}, 0
 	n.apply(&m, m.start(time.Now()), netip.Addr{}, 0)
@@ -464,7 +507,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case err := <-rerr:
 			n.apply(&m, m.shutdown(ReasonClosed), netip.Addr{}, 0)
-			if n.closed.Load() {
+			if n.run.Closed() {
 				return errs.New(pkg, "run", ErrClosed, nil)
 			}
 			return errs.New(pkg, "run", kindOf(err), err)
@@ -480,8 +523,16 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		case <-n.prioCh:
 			m.prio = uint8(n.prio.Load())
+		case <-n.syncCh:
+			if st := State(n.syncTo.Swap(int32(Initialize))); st != Initialize {
+				n.apply(&m, m.sync(time.Now(), st), netip.Addr{}, 0)
+			}
 		case <-t.C:
-			if now := time.Now(); !now.Before(m.deadline) {
+			switch now := time.Now(); {
+			case now.Before(m.deadline): // early: reset below
+			case m.state == Backup && n.cfg.Hold != nil && n.cfg.Hold():
+				m.hold(now)
+			default:
 				n.apply(&m, m.expire(now), n.peer, n.pp)
 			}
 		}
@@ -504,6 +555,9 @@ func (n *Node) drain() {
 func (n *Node) apply(m *machine, s step, peer netip.Addr, prio uint8) {
 	if s.send {
 		n.send(s.sendPrio)
+	}
+	if s.outranked && n.cfg.OnEvent != nil {
+		n.cfg.OnEvent(Event{Kind: EventOutranked, Time: time.Now(), Peer: peer, PeerPriority: int(prio)})
 	}
 	if !s.change {
 		return

@@ -6,8 +6,11 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golvs/lvs/internal/nstest"
 )
 
 func baseConfig() Config {
@@ -70,7 +73,7 @@ func TestValidate(t *testing.T) {
 // testNode builds a node around conn c without opening a socket.
 func testNode(t testing.TB, cfg Config, self netip.Addr, c conn) *Node {
 	t.Helper()
-	n := &Node{cfg: cfg, prioCh: make(chan struct{}, 1), self: self, c: c}
+	n := &Node{cfg: cfg, prioCh: make(chan struct{}, 1), syncCh: make(chan struct{}, 1), self: self, c: c}
 	if err := n.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,18 +309,32 @@ func (c *fakeConn) setDeadline(t time.Time) error {
 
 func (c *fakeConn) close() error { close(c.closed); return nil }
 
-// recorder collects a node's events.
+// recorder collects a node's events (nstest.Events), the outranked ones
+// apart.
 type recorder struct {
-	mu     sync.Mutex
-	events []Event
+	nstest.Events[Event]
+	mu        sync.Mutex
+	outranked []Event
 }
 
-func (r *recorder) add(e Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
-
-func (r *recorder) all() []Event {
+func (r *recorder) Add(e Event) {
+	if e.Kind != EventOutranked {
+		r.Events.Add(e)
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Event(nil), r.events...)
+	r.outranked = append(r.outranked, e)
+}
+
+func (r *recorder) outrankedBy() []netip.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var peers []netip.Addr
+	for _, e := range r.outranked {
+		peers = append(peers, e.Peer)
+	}
+	return peers
 }
 
 // waitStates polls until the nodes are in the given states, for at most d.
@@ -352,7 +369,7 @@ func TestRunHub(t *testing.T) {
 	a4, b4 := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
 	mk := func(self netip.Addr, prio int, rec *recorder) (*Node, *fakeConn) {
 		cfg := baseConfig()
-		cfg.Version, cfg.AdvertInterval, cfg.Priority, cfg.OnEvent = 3, 200*time.Millisecond, prio, rec.add
+		cfg.Version, cfg.AdvertInterval, cfg.Priority, cfg.OnEvent = 3, 200*time.Millisecond, prio, rec.Add
 		c := h.join(self)
 		return testNode(t, cfg, self, c), c
 	}
@@ -382,21 +399,27 @@ func TestRunHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStates(t, 10*time.Second, nodes, Initialize, Master)
-	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonMasterStopped {
+	if ev := rb.All(); ev[len(ev)-1].Reason != ReasonMasterStopped {
 		t.Fatalf("b's last event %v, want master stopped", ev[len(ev)-1])
 	}
 	// a comes back and preempts.
 	cancelA, doneA = run(a)
 	waitStates(t, 10*time.Second, nodes, Master, Backup)
-	if ev := ra.all(); ev[len(ev)-1].Reason != ReasonPreempt {
+	if ev := ra.All(); ev[len(ev)-1].Reason != ReasonPreempt {
 		t.Fatalf("a's last event %v, want preempt", ev[len(ev)-1])
 	}
-	// Partition: both master; healed: b yields.
+	// Partition: both master; healed: b yields (a reports b's adverts
+	// if b spoke first: which one does is a race).
 	ca.setCut(true)
 	waitStates(t, 10*time.Second, nodes, Master, Master)
 	ca.setCut(false)
 	waitStates(t, 10*time.Second, nodes, Master, Backup)
-	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonHigherPriority || ev[len(ev)-1].Peer != a4 {
+	for _, p := range ra.outrankedBy() {
+		if p != b4 {
+			t.Errorf("a outranked by %v, not b", p)
+		}
+	}
+	if ev := rb.All(); ev[len(ev)-1].Reason != ReasonHigherPriority || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want a higher-priority peer", ev[len(ev)-1])
 	}
 	// Crash: b waits for its master-down timer.
@@ -407,10 +430,10 @@ func TestRunHub(t *testing.T) {
 		t.Fatalf("Run after Close: %v", err)
 	}
 	waitStates(t, 10*time.Second, nodes, Initialize, Master)
-	if ev := rb.all(); ev[len(ev)-1].Reason != ReasonMasterDown || ev[len(ev)-1].Peer != a4 {
+	if ev := rb.All(); ev[len(ev)-1].Reason != ReasonMasterDown || ev[len(ev)-1].Peer != a4 {
 		t.Fatalf("b's last event %v, want master down", ev[len(ev)-1])
 	}
-	if ev := ra.all(); ev[len(ev)-1].Reason != ReasonClosed {
+	if ev := ra.All(); ev[len(ev)-1].Reason != ReasonClosed {
 		t.Fatalf("a's last event %v, want closed", ev[len(ev)-1])
 	}
 	if err := a.Run(context.Background()); !errors.Is(err, ErrClosed) {
@@ -421,5 +444,84 @@ func TestRunHub(t *testing.T) {
 	}
 	if s := b.Stats(); s.ReceivedPriorityZero != 1 {
 		t.Fatalf("b's stats %+v", s)
+	}
+}
+
+// TestOutrankedEvent: a Master that hears a master it outranks reports
+// the peer, without a transition.
+func TestOutrankedEvent(t *testing.T) {
+	var h hub
+	var rec recorder
+	cfg := baseConfig()
+	cfg.OnEvent = rec.Add
+	self, peer := netip.MustParseAddr("10.9.0.2"), netip.MustParseAddr("10.9.0.1")
+	n := testNode(t, cfg, self, h.join(self))
+	m := machine{prio: 100, interval: time.Second, preempt: true, self: self}
+	n.apply(&m, m.start(t0), netip.Addr{}, 0)
+	n.apply(&m, m.expire(m.deadline), netip.Addr{}, 0)
+	n.apply(&m, m.advert(at(10*time.Second), peer, 50, time.Second), peer, 50)
+	if got := rec.outrankedBy(); len(got) != 1 || got[0] != peer || m.state != Master {
+		t.Errorf("outranked by %v, state %v; want %v, MASTER", got, m.state, peer)
+	}
+}
+
+// TestRunHold: a held Backup stays Backup when its timer expires, and
+// takes over once Hold lets it.
+func TestRunHold(t *testing.T) {
+	var h hub
+	var rec recorder
+	var asked atomic.Int32
+	cfg := baseConfig()
+	cfg.Version, cfg.AdvertInterval, cfg.OnEvent = 3, 100*time.Millisecond, rec.Add
+	cfg.Hold = func() bool { return asked.Add(1) < 3 }
+	self := netip.MustParseAddr("10.9.0.1")
+	n := testNode(t, cfg, self, h.join(self))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitStates(t, 10*time.Second, []*Node{n}, Master)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := asked.Load(); got != 3 {
+		t.Errorf("Hold asked %d times, want 3", got)
+	}
+	if ev := rec.All(); len(ev) < 2 || ev[1].To != Master || ev[1].Reason != ReasonMasterDown {
+		t.Errorf("events %v", ev)
+	}
+}
+
+// TestRunSync: Sync moves a running backup to Master at once and back.
+func TestRunSync(t *testing.T) {
+	var h hub
+	var rec recorder
+	cfg := baseConfig()
+	// 10s adverts: the master-down interval (30s+) never comes first.
+	cfg.Version, cfg.AdvertInterval, cfg.OnEvent = 3, 10*time.Second, rec.Add
+	self := netip.MustParseAddr("10.9.0.1")
+	n := testNode(t, cfg, self, h.join(self))
+	if err := n.Sync(Initialize); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Sync(Initialize): %v", err)
+	}
+	if err := n.Sync(Master); err != nil || n.State() != Initialize {
+		t.Errorf("Sync before Run: %v, state %v", err, n.State())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	nodes := []*Node{n}
+	waitStates(t, 10*time.Second, nodes, Backup)
+	n.Sync(Master)
+	waitStates(t, 10*time.Second, nodes, Master)
+	n.Sync(Backup)
+	waitStates(t, 10*time.Second, nodes, Backup)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.All()
+	if len(ev) < 3 || ev[1].To != Master || ev[1].Reason != ReasonSync || ev[2].To != Backup || ev[2].Reason != ReasonSync {
+		t.Errorf("events %v", ev)
 	}
 }

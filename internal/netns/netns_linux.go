@@ -3,8 +3,13 @@
 package netns
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,4 +88,24 @@ func DoPath(path string, f func() error) error {
 	}
 	defer unix.Close(fd)
 	return Do(fd, f)
+}
+
+// Run runs the program name in the namespace fd (< 0: the caller's) with
+// stdin, in the C locale (callers parse its messages), and returns its
+// standard output; a failure names the command and carries its standard
+// error. The child is started from a thread inside the namespace, which
+// it is born in, and waited for outside.
+func Run(ctx context.Context, fd int, stdin, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if err := Do(fd, cmd.Start); err != nil {
+		return "", err
+	}
+	if err := cmd.Wait(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }

@@ -1,9 +1,11 @@
 package netns_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -92,5 +94,18 @@ func TestDoErrors(t *testing.T) {
 	}
 	if err := netns.DoPath("/run/netns/no-such-namespace", func() error { ran = true; return nil }); !errors.Is(err, os.ErrNotExist) || ran {
 		t.Errorf("DoPath with a missing path: err %v, f ran %v", err, ran)
+	}
+}
+
+// Run hands back standard output, in the C locale, and names the command
+// and its standard error when it fails.
+func TestRun(t *testing.T) {
+	out, err := netns.Run(context.Background(), -1, "in", "sh", "-c", `cat; echo " $LC_ALL"`)
+	if err != nil || out != "in C\n" {
+		t.Errorf("Run: %q, %v; want %q", out, err, "in C\n")
+	}
+	out, err = netns.Run(context.Background(), -1, "", "sh", "-c", "echo out; echo oops >&2; exit 3")
+	if err == nil || out != "out\n" || !strings.HasPrefix(err.Error(), "sh -c echo out; echo oops >&2; exit 3: exit status 3: oops") {
+		t.Errorf("failing Run: %q, %v", out, err)
 	}
 }

@@ -124,6 +124,13 @@ func (n *NS) ServeHTTP(t testing.TB, addr string, h http.Handler) string {
 	return url
 }
 
+// ServeName serves name as the body of every answer on addr, so that a
+// client can tell which real server answered; see ServeHTTP.
+func (n *NS) ServeName(t testing.TB, addr, name string) string {
+	t.Helper()
+	return n.ServeHTTP(t, addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
+}
+
 // AddAddr adds addresses to the interface dev and sets it up. IPv6
 // addresses skip duplicate address detection, so they work at once.
 func (n *NS) AddAddr(t testing.TB, dev string, prefixes ...netip.Prefix) {

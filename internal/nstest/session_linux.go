@@ -22,27 +22,19 @@ func (n *NS) EchoLines(t testing.TB, addr string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
+	Serve(ln, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			l, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(l)); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write([]byte(l)); err != nil {
+				return
+			}
 		}
-	}()
+	})
 }
 
 // Session is a long-lived TCP connection from a namespace to an

@@ -1,10 +1,12 @@
 package vm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 )
@@ -101,4 +103,25 @@ func CacheDir() (string, error) {
 		return "", fmt.Errorf("vm: no cache directory (set LVS_VM_CACHE): %w", err)
 	}
 	return filepath.Join(d, "golvs-vm"), nil
+}
+
+// Build compiles the Go packages into dir as static linux/amd64 programs
+// (cgo off, so they need nothing from the guest's libc), the go command's
+// output going to w, and returns them as files for /lvs/bin on the guest
+// (the guest's PATH), each named after the last element of its import
+// path.
+func Build(ctx context.Context, dir string, w io.Writer, pkgs ...string) ([]File, error) {
+	var files []File
+	for _, pkg := range pkgs {
+		name := filepath.Base(pkg)
+		bin := filepath.Join(dir, name)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("go build %s: %w", pkg, err)
+		}
+		files = append(files, File{Host: bin, Guest: "/lvs/bin/" + name})
+	}
+	return files, nil
 }

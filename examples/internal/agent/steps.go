@@ -8,9 +8,26 @@ import (
 	"time"
 
 	"github.com/golvs/lvs/director"
+	"github.com/golvs/lvs/examples/internal/cli"
 	"github.com/golvs/lvs/ipvs"
 	"github.com/golvs/lvs/realserver"
 )
+
+// OneService returns the steps of a director with one TCP service on
+// c.VIP, scheduled by c.Sched, whose real servers are c.RS, each forwarded
+// as dest says (its Address and Port are filled in), and the VIP on
+// c.Iface. role and id make the agent's identity (see ID).
+func OneService(role, id, metrics string, c *cli.Director, dest ipvs.Destination) []Step {
+	vip := c.VIP
+	var dests []ipvs.Destination
+	for _, a := range c.RS {
+		dest.Address, dest.Port = a, vip.Port()
+		dests = append(dests, dest)
+	}
+	d := Director{ID: ID(id, role, vip), Metrics: metrics}
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Protocol: ipvs.TCP, Address: vip.Addr(), Port: vip.Port()}, Scheduler: c.Sched}
+	return []Step{d.Open, d.Service(svc, dests...), d.VIP(vip.Addr(), c.Iface)}
+}
 
 // Director is what a director agent's steps share: its identity, the
 // director and IPVS clients. Its Open step comes first; its undo, run last,

@@ -46,3 +46,12 @@ func TestScheduler(t *testing.T) {
 	assert.True(t, Help([]string{"-h"}, "usage"))
 	assert.False(t, Help([]string{"director", "-h"}, "usage"))
 }
+
+func TestChoice(t *testing.T) {
+	values := map[string]int{"dr": 1, "tun": 2}
+	v, err := Choice("-forward", "tun", "dr or tun", values)
+	require.NoError(t, err)
+	assert.Equal(t, 2, v)
+	_, err = Choice("-forward", "nat", "dr or tun", values)
+	assert.EqualError(t, err, `-forward "nat": want dr or tun`)
+}

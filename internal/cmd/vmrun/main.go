@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -62,16 +61,9 @@ func run() int {
 	defer os.RemoveAll(tmp)
 
 	var opts vm.RunOptions
-	for _, pkg := range builds {
-		bin := filepath.Join(tmp, filepath.Base(pkg))
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "vmrun: go build %s: %v\n", pkg, err)
-			return 1
-		}
-		opts.Files = append(opts.Files, vm.File{Host: bin, Guest: "/lvs/bin/" + filepath.Base(bin)})
+	if opts.Files, err = vm.Build(ctx, tmp, os.Stderr, builds...); err != nil {
+		fmt.Fprintln(os.Stderr, "vmrun:", err)
+		return 1
 	}
 	for _, f := range files {
 		host, guest, ok := strings.Cut(f, ":")

@@ -101,6 +101,10 @@ type Instance struct {
 	McastSrc                                                    netip.Addr
 	GARPMasterDelay                                             *time.Duration // garp_master_delay (default: global's)
 	GARPMasterRepeat                                            *int           // garp_master_repeat (default: global's)
+	GARPMasterRefresh                                           *time.Duration // garp_master_refresh (default: global's)
+	GARPRefreshRepeat                                           *int           // garp_master_refresh_repeat (default: global's)
+	GARPLowerPrioDelay                                          *time.Duration // garp_lower_prio_delay (default: global's)
+	GARPLowerPrioRepeat                                         *int           // garp_lower_prio_repeat (default: global's)
 	UnicastPeers                                                []netip.Addr
 	VIPs                                                        []VIP
 	TrackInterfaces                                             []string

@@ -37,7 +37,9 @@ func TestParseFull(t *testing.T) {
 	in := c.Instances[0]
 	if in.State != "MASTER" || in.VRID != 51 || in.Priority != 150 || !in.NoPreempt || in.PreemptDelay != 5*time.Second ||
 		in.AuthPass != "secret12" || len(in.VIPs) != 2 || in.VIPs[0].Label != "eth0:1" || in.VIPs[1].Prefix.Bits() != 128 ||
-		len(in.UnicastPeers) != 1 || in.TrackScripts[0] != "chk" || in.TrackInterfaces[0] != "eth1" {
+		len(in.UnicastPeers) != 1 || in.TrackScripts[0] != "chk" || in.TrackInterfaces[0] != "eth1" ||
+		in.GARPMasterRefresh == nil || *in.GARPMasterRefresh != 30*time.Second || in.GARPRefreshRepeat == nil || *in.GARPRefreshRepeat != 4 ||
+		in.GARPLowerPrioDelay == nil || *in.GARPLowerPrioDelay != 2*time.Second || in.GARPLowerPrioRepeat == nil || *in.GARPLowerPrioRepeat != 3 {
 		t.Errorf("vrrp_instance: %+v", in)
 	}
 	if s := c.Scripts[0]; s.Script != "/bin/true arg" || s.Interval != 2*time.Second || s.Weight != -10 || s.Rise != 2 || s.Fall != 3 {
@@ -126,6 +128,10 @@ func TestParseProblems(t *testing.T) {
 		{"include nothing/*.conf\n", "x.conf:1: warning: include nothing/*.conf: no file matches", true},
 		{"include x.conf\n", "nested more than", false},
 		{"virtual_server 10.0.0.1 80 { \"unterminated\n", "unterminated quoted string", false},
+		{"vrrp_instance VI {\n  garp_master_refresh soon\n}\n", "x.conf:2: error: garp_master_refresh", false},
+		{"vrrp_instance VI {\n  garp_master_refresh_repeat 0\n}\n", "x.conf:2: error: garp_master_refresh_repeat", false},
+		{"vrrp_instance VI {\n  garp_lower_prio_repeat -1\n}\n", "x.conf:2: error: garp_lower_prio_repeat", false},
+		{"vrrp_instance VI {\n  garp_lower_prio_delay x\n}\n", "x.conf:2: error: garp_lower_prio_delay", false},
 	} {
 		files := map[string]string{"x.conf": tc.conf}
 		c, probs := ParseFS("x.conf", fakeRead(files), fakeGlob(files))

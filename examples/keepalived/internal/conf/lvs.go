@@ -341,11 +341,9 @@ func (p *parser) virtualServer(n *Node) {
 		case "hysteresis":
 			p.setInt(c, 0, 1<<31-1, &vs.Hysteresis)
 		case "quorum_up":
-			vs.QuorumUp, _ = p.scriptCmd(c)
-			p.cfg.Global.HasScripts = true
+			p.hookScript(c, &vs.QuorumUp)
 		case "quorum_down":
-			vs.QuorumDown, _ = p.scriptCmd(c)
-			p.cfg.Global.HasScripts = true
+			p.hookScript(c, &vs.QuorumDown)
 		case "virtualhost":
 			vs.VirtualHost, _ = p.str(c)
 		case "inhibit_on_failure":
@@ -463,11 +461,9 @@ func (p *parser) realServer(n *Node, vs *VirtualServer) *RealServer {
 				rs.Dest.Forward, rs.Dest.TunnelType, rs.Dest.TunnelPort, rs.Dest.TunnelFlags = m.Forward, m.TunnelType, m.TunnelPort, m.TunnelFlags
 			}
 		case "notify_up":
-			rs.NotifyUp, _ = p.scriptCmd(c)
-			p.cfg.Global.HasScripts = true
+			p.hookScript(c, &rs.NotifyUp)
 		case "notify_down":
-			rs.NotifyDown, _ = p.scriptCmd(c)
-			p.cfg.Global.HasScripts = true
+			p.hookScript(c, &rs.NotifyDown)
 		case "uthreshold":
 			if p.flat(c, 1, 1) {
 				v, _ := p.integer(c, 0, 0, 1<<31-1)
@@ -579,8 +575,7 @@ func (p *parser) checker(n *Node, rs *RealServer) *Checker {
 		case n.Key == "DNS_CHECK" && k == "name":
 			ck.DNSName, _ = p.str(c)
 		case n.Key == "MISC_CHECK" && k == "misc_path":
-			ck.MiscPath, _ = p.scriptCmd(c)
-			p.cfg.Global.HasScripts = true
+			p.hookScript(c, &ck.MiscPath)
 		case n.Key == "MISC_CHECK" && k == "misc_timeout":
 			if p.flat(c, 1, 1) {
 				v, _ := p.integer(c, 0, 1, 1<<20)

@@ -94,6 +94,13 @@ func (p *parser) str(n *Node) (string, bool) {
 	return n.Args[0], true
 }
 
+// hookScript sets *dst to the script of c, a hook the agent runs (so the
+// configuration has scripts).
+func (p *parser) hookScript(c *Node, dst *string) {
+	*dst, _ = p.scriptCmd(c)
+	p.cfg.Global.HasScripts = true
+}
+
 // script parses a script statement: the command (possibly quoted) and an
 // optional user and group, which are kept in the command line for the
 // agent to reject or honour.
@@ -124,4 +131,19 @@ func (p *parser) setTimer(n *Node, dst *time.Duration) {
 			*dst = d
 		}
 	}
+}
+
+// optTimer and optInt return a one-argument statement's value (def, or
+// zero, when it is bad: the error is recorded), for an instance's setting
+// that overrides global_defs' only when present.
+func (p *parser) optTimer(n *Node) *time.Duration {
+	var d time.Duration
+	p.setTimer(n, &d)
+	return &d
+}
+
+func (p *parser) optInt(n *Node, lo, hi int64, def int) *int {
+	v := def
+	p.setInt(n, lo, hi, &v)
+	return &v
 }

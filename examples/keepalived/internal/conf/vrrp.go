@@ -181,19 +181,23 @@ func (p *parser) syncGroup(n *Node) {
 				g.Group = append(g.Group, m.Key)
 				g.Group = append(g.Group, m.Args...)
 			}
-		case "notify_master":
-			g.NotifyMaster, _ = p.scriptCmd(c)
-		case "notify_backup":
-			g.NotifyBackup, _ = p.scriptCmd(c)
-		case "notify_fault":
-			g.NotifyFault, _ = p.scriptCmd(c)
-		case "notify":
-			g.Notify, _ = p.scriptCmd(c)
 		default:
-			p.unknown(c, "vrrp_sync_group")
+			if !p.notifyScript(c, map[string]*string{"notify_master": &g.NotifyMaster, "notify_backup": &g.NotifyBackup, "notify_fault": &g.NotifyFault, "notify": &g.Notify}) {
+				p.unknown(c, "vrrp_sync_group")
+			}
 		}
 	}
 	p.cfg.SyncGroups = append(p.cfg.SyncGroups, g)
+}
+
+// notifyScript sets the script of c when its key is one of scripts' (the
+// notify keywords of a block), and reports whether it was.
+func (p *parser) notifyScript(c *Node, scripts map[string]*string) bool {
+	dst, ok := scripts[c.Key]
+	if ok {
+		*dst, _ = p.scriptCmd(c)
+	}
+	return ok
 }
 
 func (p *parser) instance(n *Node) {
@@ -234,13 +238,17 @@ func (p *parser) instance(n *Node) {
 				in.McastSrc, _ = p.addr(c, 0)
 			}
 		case "garp_master_delay":
-			var d time.Duration
-			p.setTimer(c, &d)
-			in.GARPMasterDelay = &d
+			in.GARPMasterDelay = p.optTimer(c)
 		case "garp_master_repeat":
-			v := 5
-			p.setInt(c, 1, 1<<20, &v)
-			in.GARPMasterRepeat = &v
+			in.GARPMasterRepeat = p.optInt(c, 1, 1<<20, 5)
+		case "garp_master_refresh":
+			in.GARPMasterRefresh = p.optTimer(c)
+		case "garp_master_refresh_repeat":
+			in.GARPRefreshRepeat = p.optInt(c, 1, 1<<20, 1)
+		case "garp_lower_prio_delay":
+			in.GARPLowerPrioDelay = p.optTimer(c)
+		case "garp_lower_prio_repeat":
+			in.GARPLowerPrioRepeat = p.optInt(c, 0, 1<<20, 0)
 		case "unicast_peer":
 			if !c.Block || len(c.Args) != 0 {
 				p.errorf(c, "unicast_peer needs a block of addresses")
@@ -280,20 +288,12 @@ func (p *parser) instance(n *Node) {
 					in.TrackScripts = append(in.TrackScripts, m.Key)
 				}
 			}
-		case "notify_master":
-			in.NotifyMaster, _ = p.scriptCmd(c)
-		case "notify_backup":
-			in.NotifyBackup, _ = p.scriptCmd(c)
-		case "notify_fault":
-			in.NotifyFault, _ = p.scriptCmd(c)
-		case "notify_stop":
-			in.NotifyStop, _ = p.scriptCmd(c)
-		case "notify":
-			in.Notify, _ = p.scriptCmd(c)
 		case "lvs_sync_daemon":
 			in.SyncDaemon = p.syncDaemon(c)
 		default:
-			p.unknown(c, "vrrp_instance")
+			if !p.notifyScript(c, map[string]*string{"notify_master": &in.NotifyMaster, "notify_backup": &in.NotifyBackup, "notify_fault": &in.NotifyFault, "notify_stop": &in.NotifyStop, "notify": &in.Notify}) {
+				p.unknown(c, "vrrp_instance")
+			}
 		}
 	}
 	if in.Interface == "" {
