@@ -1,7 +1,7 @@
 // Command bgp runs an IPVS director that announces its VIP over BGP, one
 // of several serving the VIP at once behind a router's ECMP.
 //
-//	bgp director -vip ADDR:PORT -rs ADDR[,ADDR...] -asn N -router-id ADDR -peer ADDR -peer-asn N [-bfd] [-hold DURATION]
+//	bgp director -vip ADDR:PORT -rs ADDR[,ADDR...] -asn N -router-id ADDR -peer ADDR -peer-asn N [-bfd] [-hold DURATION] [-password SECRET]
 //
 // It sets net.ipv4.vs.sloppy_tcp=1, creates the TCP service with the mh
 // scheduler and the real servers sorted by address (so every director

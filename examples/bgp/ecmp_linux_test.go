@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +41,9 @@ type lab struct {
 	dirs           []*nstest.NS
 	bird           *peers.BirdProcess
 	url            string
+	// rw hears the router's route changes, sw the bridge's ports going
+	// down: the measured times run from one notification to another.
+	rw, sw *watch
 }
 
 func dirAddr(i int) string { return fmt.Sprintf("10.0.0.%d", 11+i) }
@@ -56,6 +63,8 @@ func newLab(t *testing.T, directors int, bfd ...int) *lab {
 		members = append(members, nstest.Member{NS: r, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/24", 21+i))}})
 	}
 	l.segment = nstest.Segment(t, "br0", members...)
+	l.sw = watchNS(t, l.segment)
+	l.rw = watchNS(t, l.router)
 	nstest.Veth(t, l.client, "eth0", l.router, "eth0")
 	l.client.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.2/24"))
 	l.router.AddAddr(t, "eth0", netip.MustParsePrefix("10.1.0.1/24"))
@@ -80,7 +89,9 @@ func newLab(t *testing.T, directors int, bfd ...int) *lab {
 		if slices.Contains(bfd, i) {
 			opt = "bfd on;"
 		}
-		conf += fmt.Sprintf("protocol bgp d%d { local %s as 65000; neighbor %s as 65001; passive on; hold time 9; %s ipv4 { import all; export none; }; }\n", i+1, routerIP, dirAddr(i), opt)
+		// error wait time: after a failure (a hold timer, a BFD down) BIRD
+		// takes the director back within seconds, not its default minute.
+		conf += fmt.Sprintf("protocol bgp d%d { local %s as 65000; neighbor %s as 65001; passive on; hold time 9; error wait time 1, 5; %s ipv4 { import all; export none; }; }\n", i+1, routerIP, dirAddr(i), opt)
 	}
 	l.bird = peers.Bird(t, l.router, conf)
 	l.url = "http://" + vip + "/"
@@ -126,13 +137,11 @@ func (l *lab) nexthops(t *testing.T) []string {
 	return hops
 }
 
-func (l *lab) waitHops(t *testing.T, limit time.Duration, want ...string) time.Duration {
+// waitHops waits until the router's route has the next hops want, from a
+// notification after since.
+func (l *lab) waitHops(t *testing.T, since time.Time, limit time.Duration, want ...string) time.Time {
 	t.Helper()
-	start := time.Now()
-	waitFor(t, limit, fmt.Sprintf("router next hops %v", want), func() bool {
-		return fmt.Sprint(l.nexthops(t)) == fmt.Sprint(want)
-	})
-	return time.Since(start)
+	return l.rw.routeAt(t, since, limit, want...)
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
@@ -158,60 +167,162 @@ func conns(t *testing.T, d *nstest.NS) string {
 	return "?"
 }
 
+// longConn is one long-lived connection's record.
+type longConn struct {
+	port   int         // the client's port on its first connection
+	first  string      // the real server that answered first
+	ok     []time.Time // when each request succeeded on that connection
+	broken string      // how it broke, or ""
+}
+
 // longLived holds n keep-alive HTTP connections to the VIP, each asking
-// every 200 ms until ctx ends, and reports per connection whether every
-// request succeeded on that one connection and reached one real server.
-func (l *lab) longLived(ctx context.Context, n int) func() (kept int, broken []string) {
-	results := make([]string, n)
+// every interval until ctx ends (1000 requests at most), and records per
+// connection whether every request succeeded on that one connection and
+// reached one real server. started counts the connections whose first
+// request is done, answered or failed.
+func (l *lab) longLived(ctx context.Context, n int, interval time.Duration, started *atomic.Int32) func() []longConn {
+	results := make([]longConn, n)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			r := &results[i]
+			// A connection whose first request fails counts as settled
+			// too (it is reported broken), so that no wait hangs on it.
+			settled := false
+			defer func() {
+				if !settled {
+					started.Add(1)
+				}
+			}()
 			tr := &http.Transport{DialContext: l.client.DialContext, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
 			defer tr.CloseIdleConnections()
 			hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			first := ""
 			for k := 0; k < 1000 && ctx.Err() == nil; k++ {
 				reused := false
 				tctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-					GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused },
+					GotConn: func(c httptrace.GotConnInfo) {
+						reused = c.Reused
+						if a, ok := c.Conn.LocalAddr().(*net.TCPAddr); ok && r.port == 0 {
+							r.port = a.Port
+						}
+					},
 				})
-				// POST: the transport never retries it on a new connection,
-				// so a broken one shows its error.
+				// POST: the transport never retries it on a new connection
+				// once written, so a connection broken mid-request shows
+				// its error; one closed while idle shows as a new one.
 				req, _ := http.NewRequestWithContext(tctx, "POST", l.url, http.NoBody)
 				resp, err := hc.Do(req)
+				at := time.Since(start).Round(time.Millisecond)
 				if err != nil {
-					results[i] = fmt.Sprintf("conn %d request %d at %v: %v", i, k, time.Since(start).Round(time.Millisecond), err)
+					r.broken = fmt.Sprintf("request %d at %v: %v", k, at, err)
 					return
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				switch {
 				case k == 0:
-					first = string(b)
+					r.first = string(b)
+					settled = true
+					started.Add(1)
 				case !reused:
-					results[i] = fmt.Sprintf("conn %d request %d at %v: a new connection", i, k, time.Since(start).Round(time.Millisecond))
+					r.broken = fmt.Sprintf("request %d at %v: a new connection", k, at)
 					return
-				case string(b) != first:
-					results[i] = fmt.Sprintf("conn %d request %d at %v: answered by %s, was %s", i, k, time.Since(start).Round(time.Millisecond), b, first)
+				case string(b) != r.first:
+					r.broken = fmt.Sprintf("request %d at %v: answered by %s, was %s", k, at, b, r.first)
 					return
 				}
-				time.Sleep(200 * time.Millisecond)
+				r.ok = append(r.ok, time.Now())
+				select {
+				case <-ctx.Done():
+				case <-time.After(interval):
+				}
 			}
 		}()
 	}
-	return func() (int, []string) {
+	return func() []longConn {
 		wg.Wait()
-		var broken []string
-		for _, r := range results {
-			if r != "" {
-				broken = append(broken, r)
-			}
-		}
-		return n - len(broken), broken
+		return results
 	}
+}
+
+// tcpCounters reads the TcpExt counters of ns (/proc/thread-self/net/netstat).
+func tcpCounters(t *testing.T, ns *nstest.NS) map[string]int64 {
+	t.Helper()
+	var b []byte
+	if err := ns.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netstat") // this thread is in ns; /proc/net is the process's
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) != len(values) || len(names) == 0 || names[0] != "TcpExt:" {
+			continue
+		}
+		for j := 1; j < len(names); j++ {
+			v, _ := strconv.ParseInt(values[j], 10, 64)
+			out[names[j]] = v
+		}
+	}
+	return out
+}
+
+// flowStep is a flow's change of director ("d1", "d2") or a reset or FIN.
+type flowStep struct {
+	Time time.Time
+	What string
+}
+
+func (s flowStep) String() string { return s.What + " @" + s.Time.Format("05.000") }
+
+// flowPaths reads, from frames captured on the router's side of the
+// segment, which director each of the client's flows (by client port) was
+// sent to, in order with the time of each change, and the resets and FINs
+// that came back from the real servers.
+func flowPaths(frames []nstest.Frame, dirMACs map[string]string) map[int][]flowStep {
+	paths := map[int][]flowStep{}
+	last := map[int]string{}
+	for _, f := range frames {
+		b := f.Data
+		if len(b) < 14+20+20 || binary.BigEndian.Uint16(b[12:14]) != 0x0800 {
+			continue
+		}
+		ip := b[14:]
+		hl := int(ip[0]&0x0f) * 4
+		if ip[9] != 6 || len(ip) < hl+14 {
+			continue
+		}
+		src, dst := netip.AddrFrom4([4]byte(ip[12:16])).String(), netip.AddrFrom4([4]byte(ip[16:20])).String()
+		tcp := ip[hl:]
+		sport, dport, flags := int(binary.BigEndian.Uint16(tcp[0:2])), int(binary.BigEndian.Uint16(tcp[2:4])), tcp[13]
+		switch {
+		case src == "10.1.0.2" && dst == vip:
+			d := dirMACs[net.HardwareAddr(b[0:6]).String()]
+			if d == "" {
+				d = "?" + net.HardwareAddr(b[0:6]).String()
+			}
+			if flags&0x04 != 0 {
+				paths[sport] = append(paths[sport], flowStep{f.Time, "client RST via " + d})
+			}
+			if last[sport] != d {
+				paths[sport] = append(paths[sport], flowStep{f.Time, d})
+				last[sport] = d
+			}
+		case src == vip && dst == "10.1.0.2" && flags&0x05 != 0:
+			what := "FIN"
+			if flags&0x04 != 0 {
+				what = "RST"
+			}
+			paths[dport] = append(paths[dport], flowStep{f.Time, "server " + what + " from " + net.HardwareAddr(b[6:12]).String()})
+		}
+	}
+	return paths
 }
 
 // active returns director d's active connections to the VIP.
@@ -234,9 +345,10 @@ func active(t *testing.T, d *nstest.NS) int {
 // before teardown with no failed request during the drain.
 func TestECMP(t *testing.T) {
 	l := newLab(t, 2)
+	t0 := time.Now()
 	d1 := l.start(t, 0)
 	d2 := l.start(t, 1)
-	l.waitHops(t, 30*time.Second, dirAddr(0), dirAddr(1))
+	l.waitHops(t, t0, 30*time.Second, dirAddr(0), dirAddr(1))
 
 	got := l.client.Tally(l.url, 60, 10*time.Second)
 	if got["rs1"]+got["rs2"] != 60 || got["rs1"] == 0 || got["rs2"] == 0 {
@@ -258,27 +370,43 @@ func TestECMP(t *testing.T) {
 	t.Logf("60 requests: %v; director connections %s / %s", got, c1, c2)
 
 	// Process death: the kernel closes its session, BIRD drops the path.
+	killed := time.Now()
 	d1.Kill()
-	took := l.waitHops(t, 9*time.Second, dirAddr(1))
-	t.Logf("measured: SIGKILL of a director -> its path gone at the router in %v", took.Round(time.Millisecond))
+	gone := l.waitHops(t, killed, 9*time.Second, dirAddr(1))
+	t.Logf("measured: SIGKILL of a director -> its path gone at the router in %v (kill to route notification)", gone.Sub(killed).Round(time.Millisecond))
 	if got := l.client.Tally(l.url, 30, 10*time.Second); got["rs1"]+got["rs2"] != 30 {
 		t.Fatalf("after the kill, 30 requests: %v", got)
 	}
 
 	// A restart with the same identity converges (it undoes what the
 	// killed one left) and is announced again.
+	t0 = time.Now()
 	d1 = l.start(t, 0)
-	l.waitHops(t, 30*time.Second, dirAddr(0), dirAddr(1))
+	l.waitHops(t, t0, 30*time.Second, dirAddr(0), dirAddr(1))
+	for i, d := range l.dirs {
+		if v := strings.TrimSpace(d.Exec(t, "cat", "/proc/sys/net/ipv4/vs/sloppy_tcp")); v != "1" {
+			t.Errorf("director %d: sloppy_tcp %s, want 1", i+1, v)
+		}
+	}
 
 	// Graceful removal of director 2 under load: requests keep going,
 	// each a new connection, while it withdraws and tears down; and
 	// long-lived connections, about half of them through director 2, move
 	// to director 1 when the router drops its path: with mh and
 	// sloppy_tcp they go on, to the same real server.
+	dirMACs := map[string]string{}
+	for i, d := range l.dirs {
+		dirMACs[d.HardwareAddr(t, "eth0")] = fmt.Sprintf("d%d", i+1)
+	}
+	capture := l.router.Capture(t, "eth1")
+	tcpBefore := tcpCounters(t, l.client)
 	ctx, cancel := context.WithCancel(context.Background())
-	const nLong = 20
+	defer cancel()
+	const nLong = 100
+	var started atomic.Int32
 	longStart := time.Now()
-	longDone := l.longLived(ctx, nLong)
+	longDone := l.longLived(ctx, nLong, time.Second, &started)
+	waitFor(t, 60*time.Second, "every long-lived connection's first request", func() bool { return started.Load() == nLong })
 	time.Sleep(2 * time.Second)
 	a1, a2 := active(t, l.dirs[0]), active(t, l.dirs[1])
 	t.Logf("before the stop, active connections per director %d / %d", a1, a2)
@@ -306,23 +434,80 @@ func TestECMP(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	stopped := time.Now()
-	t.Logf("director 2 stopped %v after the long-lived connections started", time.Since(longStart).Round(time.Millisecond))
-	if err := d2.Stop(); err != nil {
+	t.Logf("director 2 stopped %v after the long-lived connections started", stopped.Sub(longStart).Round(time.Millisecond))
+	d2.Terminate()
+	moved := l.waitHops(t, stopped, 10*time.Second, dirAddr(0))
+	if err := d2.Wait(); err != nil {
 		t.Errorf("director 2 on SIGTERM: %v\n%s", err, d2.Log())
 	}
 	stopTook := time.Since(stopped)
 	if hops := l.nexthops(t); fmt.Sprint(hops) != fmt.Sprint([]string{dirAddr(0)}) {
 		t.Errorf("after director 2 exited, router next hops %v, want only %s", hops, dirAddr(0))
 	}
-	time.Sleep(2 * time.Second) // keep requesting after it is gone
+	// Keep requesting after it is gone: every connection asks at least
+	// twice more after its flow moved.
+	time.Sleep(3 * time.Second)
 	cancel()
 	wg.Wait()
-	kept, broken := longDone()
-	t.Logf("measured: %d of %d long-lived connections went on while their director left; broken: %q", kept, nLong, broken)
-	// The target is 99%; this run's bound is what every run so far
-	// met (18 of 20 at worst on 6.1): see BENCHMARKS.md.
+	results := longDone()
+	tcpAfter := tcpCounters(t, l.client)
+	var deltas []string
+	for _, k := range []string{"TCPTimeouts", "TcpTimeoutRehash", "TcpDuplicateDataRehash", "TCPSpuriousRTOs"} {
+		deltas = append(deltas, fmt.Sprintf("%s +%d", k, tcpAfter[k]-tcpBefore[k]))
+	}
+	t.Logf("the client's TCP during the long-lived connections: %s", strings.Join(deltas, ", "))
+	paths := flowPaths(capture.Frames(), dirMACs)
+	kept, viaD2, keptD2, untested, changed := 0, 0, 0, 0, 0
+	var broken []string
+	for i, r := range results {
+		p := paths[r.port]
+		d2Last, dirs, early := false, 0, 0
+		for _, step := range p {
+			if step.What == "d1" || step.What == "d2" {
+				dirs++
+				if step.Time.Before(moved) {
+					d2Last = step.What == "d2"
+					if dirs > 1 {
+						early++
+					}
+				}
+			}
+		}
+		if early > 0 {
+			changed++
+		}
+		after := 0
+		for _, at := range r.ok {
+			if at.After(moved) {
+				after++
+			}
+		}
+		switch {
+		case r.broken != "":
+			broken = append(broken, fmt.Sprintf("conn %d (port %d, %s): %s; path %v", i, r.port, r.first, r.broken, p))
+		case after == 0:
+			untested++
+		default:
+			kept++
+		}
+		if d2Last {
+			viaD2++
+			if r.broken == "" && after > 0 {
+				keptD2++
+			}
+		}
+	}
+	t.Logf("measured: %d of %d long-lived connections went on while their director left (%d of %d through director 2); %d changed director before the route did; %d made no request after the move",
+		kept, nLong, keptD2, viaD2, changed, untested)
+	for _, b := range broken {
+		t.Logf("broken: %s", b)
+	}
+	t.Logf("route moved %v after SIGTERM", moved.Sub(stopped).Round(time.Millisecond))
 	if kept < nLong*3/4 {
-		t.Errorf("only %d of %d long-lived connections went on: %q", kept, nLong, broken)
+		t.Errorf("only %d of %d long-lived connections went on", kept, nLong)
+	}
+	if untested > 0 {
+		t.Errorf("%d long-lived connections made no request after the move", untested)
 	}
 	total := 0
 	for k, v := range tally {
@@ -343,27 +528,137 @@ func TestECMP(t *testing.T) {
 
 // TestSilentFailure: a director whose packets stop reaching the router
 // (its switch port goes down; its process and session state live on) loses
-// its path within the hold time without BFD, and well within it with BFD.
+// its path within the hold time without BFD, and well within it with BFD,
+// as BIRD says: "BFD session down". Each figure runs from the kernel's
+// notification of the port going down to its notification of the
+// router's route changing; the BFD failure is repeated for a distribution.
 func TestSilentFailure(t *testing.T) {
 	l := newLab(t, 2, 1)
+	capture := l.router.Capture(t, "eth1")
+	t0 := time.Now()
 	l.start(t, 0, "-hold", "3s")
 	l.start(t, 1, "-hold", "3s", "-bfd")
-	l.waitHops(t, 30*time.Second, dirAddr(0), dirAddr(1))
-	// Wait until BIRD's BFD session with director 2 is up.
-	waitFor(t, 30*time.Second, "BFD session up", func() bool {
-		return strings.Contains(l.bird.Birdc(t, "show", "bfd", "sessions"), "Up")
-	})
+	l.waitHops(t, t0, 30*time.Second, dirAddr(0), dirAddr(1))
+	l.waitBFD(t)
+
 	// The bridge's ports: p0 the router, p1 and p2 the directors.
-	l.segment.Exec(t, "ip", "link", "set", "p1", "down")
-	took := l.waitHops(t, 20*time.Second, dirAddr(1))
+	down := l.portDown(t, "p1")
+	gone := l.waitHops(t, down, 20*time.Second, dirAddr(1))
+	took := gone.Sub(down)
 	t.Logf("measured: silent director, hold time 3 s, no BFD -> path gone in %v", took.Round(time.Millisecond))
 	if took < 1500*time.Millisecond {
 		t.Errorf("path gone after %v: before the hold time could expire, so not the hold timer", took)
 	}
-	l.segment.Exec(t, "ip", "link", "set", "p2", "down")
-	took = l.waitHops(t, 20*time.Second)
-	t.Logf("measured: silent director, BFD 3 x 300 ms -> path gone in %v", took.Round(time.Millisecond))
-	if took >= 3*time.Second {
-		t.Errorf("with BFD the path took %v to go, no faster than the 3 s hold time\n%s", took, l.bird.Birdc(t, "show", "bfd", "sessions"))
+
+	// A trial whose session went down on its own before the port did
+	// (BFD packets more than 0.9 s apart: the emulation under load) times
+	// nothing: it is reported and tried again, a bounded number of times.
+	const trials, flapsAllowed = 5, 5
+	var tooks, detects []time.Duration
+	flaps := 0
+	for k := 0; k < trials; k++ {
+		armed := time.Now()
+		if k > 0 || flaps > 0 {
+			l.segment.Exec(t, "ip", "link", "set", "p2", "up")
+			l.waitHops(t, armed, 60*time.Second, dirAddr(1))
+			l.waitBFD(t)
+			// Let the session run at its agreed rate for a while.
+			time.Sleep(time.Second)
+			armed = time.Now()
+		}
+		down := l.portDown(t, "p2")
+		if l.rw.lost(armed, down, dirAddr(1)) {
+			flaps++
+			t.Logf("trial %d: director 2's path went on its own before its port went down (BFD under load); tried again", k+1)
+			if flaps > flapsAllowed {
+				t.Fatalf("director 2's BFD session went down on its own %d times: no trial could be timed", flaps)
+			}
+			k--
+			continue
+		}
+		gone := l.waitHops(t, down, 20*time.Second)
+		took := gone.Sub(down)
+		// The director's BFD packets as the router received them: the
+		// last one before the port went down starts BIRD's detection time.
+		var rx []time.Time
+		for _, f := range capture.Frames() {
+			if f.Time.Before(down) && f.Time.After(down.Add(-5*time.Second)) && isBFDFrom(f.Data, dirAddr(1)) {
+				rx = append(rx, f.Time)
+			}
+		}
+		if len(rx) < 2 {
+			t.Fatalf("trial %d: %d BFD packets from director 2 in the 5 s before its port went down", k+1, len(rx))
+		}
+		var gaps []time.Duration
+		for i := 1; i < len(rx); i++ {
+			gaps = append(gaps, rx[i].Sub(rx[i-1]))
+		}
+		slices.Sort(gaps)
+		detect := gone.Sub(rx[len(rx)-1])
+		tooks, detects = append(tooks, took), append(detects, detect)
+		t.Logf("measured: trial %d: silent director, BFD 3 x 300 ms -> path gone in %v after its port went down, %v after its last BFD packet (its packets %v apart, median; %v at most)",
+			k+1, took.Round(time.Millisecond), detect.Round(time.Millisecond), gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
+		if proto := l.bird.Birdc(t, "show", "protocols", "all", "d2"); !strings.Contains(proto, "BFD session down") {
+			t.Errorf("trial %d: BIRD did not drop the session for BFD:\n%s", k+1, proto)
+		}
+		if took >= 3*time.Second {
+			t.Errorf("trial %d: with BFD the path took %v to go, no faster than the 3 s hold time", k+1, took)
+		}
 	}
+	slices.Sort(tooks)
+	slices.Sort(detects)
+	under := 0
+	for _, d := range tooks {
+		if d < time.Second {
+			under++
+		}
+	}
+	t.Logf("measured: BFD, %d trials: port down -> path gone %v (sorted), under 1 s in %d; last BFD packet -> path gone %v; sessions down on their own before a trial: %d", trials, roundAll(tooks), under, roundAll(detects), flaps)
+}
+
+// portDown sets the bridge's port down and returns when the kernel
+// announced it down.
+func (l *lab) portDown(t *testing.T, port string) time.Time {
+	t.Helper()
+	before := time.Now()
+	l.segment.Exec(t, "ip", "link", "set", port, "down")
+	return l.sw.downAt(t, before, 10*time.Second, port)
+}
+
+// waitBFD waits until BIRD's BFD session with director 2 is up and logs
+// its timers (BIRD's interval and timeout, the detection time it applies).
+func (l *lab) waitBFD(t *testing.T) {
+	t.Helper()
+	var out string
+	waitFor(t, 30*time.Second, "BFD session up", func() bool {
+		out = l.bird.Birdc(t, "show", "bfd", "sessions")
+		return strings.Contains(out, " Up ")
+	})
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, dirAddr(1)) {
+			t.Logf("BIRD's BFD session: %s", strings.Join(strings.Fields(line), " "))
+		}
+	}
+}
+
+// isBFDFrom tells whether frame b is a BFD control packet (UDP to 3784)
+// from src.
+func isBFDFrom(b []byte, src string) bool {
+	if len(b) < 14+20+8 || binary.BigEndian.Uint16(b[12:14]) != 0x0800 {
+		return false
+	}
+	ip := b[14:]
+	hl := int(ip[0]&0x0f) * 4
+	if ip[9] != 17 || len(ip) < hl+8 || netip.AddrFrom4([4]byte(ip[12:16])).String() != src {
+		return false
+	}
+	return binary.BigEndian.Uint16(ip[hl+2:hl+4]) == 3784
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }

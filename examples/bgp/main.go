@@ -20,7 +20,7 @@ import (
 
 const usage = `usage:
   bgp director -vip ADDR:PORT -rs ADDR[,ADDR...] -asn N -router-id ADDR -peer ADDR -peer-asn N [-bfd] [-hold DURATION]
-               [-forward dr|tun] [-wait DURATION] [-drain DURATION] [-id ID]`
+               [-password SECRET] [-forward dr|tun] [-wait DURATION] [-drain DURATION] [-id ID]`
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -70,6 +70,7 @@ func parse(args []string) (*bgpDirector, error) {
 	peerASNF := fs.String("peer-asn", "", "the router's AS `N`")
 	bfdF := fs.Bool("bfd", false, "run BFD with the peer (3 x 300 ms)")
 	holdF := fs.Duration("hold", 9*time.Second, "BGP hold time (whole seconds, at least 3s)")
+	passF := fs.String("password", "", "TCP MD5 signature `SECRET` of the BGP session (RFC 2385), as the router has it")
 	fwdF := fs.String("forward", "dr", "forwarding to the real servers: dr or tun")
 	waitF := fs.Duration("wait", 30*time.Second, "how long the session may take to come up")
 	drainF := fs.Duration("drain", 2*time.Second, "on shutdown, how long to keep serving after the withdrawal is sent (for the router to converge)")
@@ -114,7 +115,7 @@ func parse(args []string) (*bgpDirector, error) {
 		return nil, fmt.Errorf("-drain %v: want 0 to 1m", *drainF)
 	}
 	d.drain = *drainF
-	p := bgp.Peer{Address: peer, ASN: peerASN, HoldTime: *holdF}
+	p := bgp.Peer{Address: peer, ASN: peerASN, HoldTime: *holdF, Password: *passF}
 	if *bfdF {
 		p.BFD = &bgp.BFD{}
 	}

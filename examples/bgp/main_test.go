@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -37,6 +38,7 @@ func TestBadFlags(t *testing.T) {
 		"forward":            with("-forward", "nat"),
 		"wait":               with("-wait", "0s"),
 		"drain":              with("-drain", "-1s"),
+		"password too long":  with("-password", strings.Repeat("x", 81)),
 		"positional":         append(append([]string(nil), ok...), "extra"),
 		"vip multicast":      with("-vip", "239.1.1.1:80"),
 		"vip unspecified":    with("-vip", "0.0.0.0:80"),
