@@ -170,8 +170,15 @@ func start(o options, stderr io.Writer) error {
 				continue
 			}
 			log.printf("Stopping")
-			// VRRP first: the peer takes the VIPs over at once.
+			// VRRP first: the peer takes the VIPs over at once, and no
+			// client segment reaches a VIP whose service is gone (IPVS
+			// unhooks itself with its last service, and the local stack
+			// would answer with a reset).
 			vs.stop()
+			if o.keepIPVS {
+				a.stopChecks()
+				return nil
+			}
 			a.shutdown()
 			return nil
 		case <-a.dirty:
@@ -590,12 +597,17 @@ func (a *agent) apply() {
 	}
 }
 
-// shutdown stops the checks and removes the services the agent made, as
-// keepalived does on SIGTERM.
-func (a *agent) shutdown() {
+// stopChecks stops the checks and leaves the IPVS table as it is (-I).
+func (a *agent) stopChecks() {
 	for _, r := range a.vss {
 		r.stop()
 	}
+}
+
+// shutdown stops the checks and removes the services the agent made, as
+// keepalived does on SIGTERM.
+func (a *agent) shutdown() {
+	a.stopChecks()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := a.ipvs.Apply(ctx, ipvs.State{}, &ipvs.ApplyOptions{Owns: a.owns, AllowMassDelete: true}); err != nil {

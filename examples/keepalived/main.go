@@ -28,6 +28,11 @@ type options struct {
 	configTest    bool
 	pidFile       string
 	dontFork, log bool
+	// keepIPVS (-I) leaves the virtual servers in place on stop, as
+	// keepalived's --dont-release-ipvs does: a director pair that syncs
+	// connections keeps the backup's entries usable, and a restarted
+	// agent takes the table over as it finds it.
+	keepIPVS bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -53,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	boolean(&o.vrrpOnly, "run only the VRRP side", "P", "vrrp")
 	boolean(&o.checkOnly, "run only the virtual servers and their checks", "C", "check")
 	boolean(&o.configTest, "check the configuration file and exit", "t", "config-test")
+	boolean(&o.keepIPVS, "leave the virtual servers in place on stop", "I", "dont-release-ipvs")
 	str(&o.pidFile, "", "write the process id to `FILE`", "p", "pid")
 	str(&ignoredPid, "", "VRRP child pid `FILE` (accepted; there is one process)", "r", "vrrp_pid")
 	str(&ignoredPid, "", "checker child pid `FILE` (accepted; there is one process)", "c", "checkers_pid")

@@ -36,6 +36,9 @@ type oracleCase struct {
 	// case checks every 2 s with 2 s timeouts, as a check timing out
 	// under the VM's load would write too.
 	writes int
+	// keep runs both with -I (--dont-release-ipvs): SIGTERM leaves the
+	// table, and ours restarted on it takes it over unchanged.
+	keep bool
 }
 
 var oracleCases = []oracleCase{{
@@ -53,6 +56,7 @@ var oracleCases = []oracleCase{{
 	reals:  []string{"10.0.1.1:80", "10.0.1.2:80"},
 	stop:   "10.0.1.2:80",
 	writes: -1,
+	keep:   true,
 }, {
 	name:   "group-fwmark-tun-udp",
 	reals:  []string{"10.0.1.1:80", "10.0.1.2:80"},
@@ -168,13 +172,17 @@ func TestOracle(t *testing.T) {
 			t.Parallel()
 			conf, reload := tc.confs(t)
 			k, o := newSide(t, tc.reals), newSide(t, tc.reals)
-			kp := peers.Keepalived(t, k.dir, conf)
+			var extra []string
+			if tc.keep {
+				extra = []string{"--dont-release-ipvs"}
+			}
+			kp := peers.Keepalived(t, k.dir, conf, extra...)
 			dir := t.TempDir()
 			cf := filepath.Join(dir, "keepalived.conf")
 			if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			op := peers.Start(t, o.dir, dir, ours, "-n", "-l", "-D", "-C", "-f", cf, "-p", filepath.Join(dir, "ours.pid"))
+			op := peers.Start(t, o.dir, dir, ours, append([]string{"-n", "-l", "-D", "-C", "-f", cf, "-p", filepath.Join(dir, "ours.pid")}, extra...)...)
 
 			start := settle(t, "start-up", k.dir, o.dir, "", false)
 			if !strings.Contains(start, "-A ") {
@@ -205,15 +213,32 @@ func TestOracle(t *testing.T) {
 				t.Errorf("the reload made %d IPVS changes, want %d; log:\n%s", n, tc.writes, op.Log())
 			}
 
-			// SIGTERM: both remove what they made.
+			// SIGTERM: both remove what they made, or with -I both
+			// leave it.
 			if err := op.Stop(); err != nil {
 				t.Errorf("ours on SIGTERM: %v\n%s", err, op.Log())
 			}
 			if err := kp.Stop(); err != nil {
 				t.Errorf("keepalived on SIGTERM: %v", err)
 			}
-			if a, b := ipvsTable(t, k.dir), ipvsTable(t, o.dir); a != b {
+			a, b := ipvsTable(t, k.dir), ipvsTable(t, o.dir)
+			if a != b {
 				t.Errorf("after SIGTERM:\nkeepalived:\n%s\nours:\n%s", a, b)
+			}
+			if left := strings.Contains(b, "-A "); left != tc.keep {
+				t.Errorf("after SIGTERM (-I %v), ours left:\n%s", tc.keep, b)
+			}
+			if !tc.keep {
+				return
+			}
+			// Ours restarted on the table it left converges to the
+			// same (keepalived's, left as it was) and makes no change.
+			op = peers.Start(t, o.dir, dir, ours, "-n", "-l", "-D", "-C", "-f", cf, "-p", filepath.Join(dir, "ours.pid"))
+			if got := settle(t, "restarted on the table left", k.dir, o.dir, "", false); got != b {
+				t.Errorf("restarted: ours\n%s\nwant as left\n%s", got, b)
+			}
+			if n := strings.Count(op.Log(), "IPVS: "); n != 0 {
+				t.Errorf("restarted on its own table, ours made %d IPVS changes:\n%s", n, op.Log())
 			}
 		})
 	}
