@@ -80,5 +80,5 @@ var auditSeen = [][]string{
 func TestKernelAuditMatchesRealIpvsadm(t *testing.T) {
 	ourIpvsadm(t)                  // skips where there is none
 	loadModules(t, "ip_vs_pe_sip") // --pe sip
-	runCorpus(t, auditCorpus, "", func(i int) bool { return i%2 == 0 }, auditSeen)
+	runCorpus(t, auditCorpus, "", func(i int) bool { return i%2 == 0 }, auditSeen, true)
 }
