@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 
+	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/netns"
 	"github.com/vishvananda/netlink"
 )
@@ -14,12 +15,12 @@ type device struct{ name, kind string }
 func addressDevices(path string) (map[netip.Addr]device, error) {
 	out := map[netip.Addr]device{}
 	err := netns.DoPath(path, func() error {
-		links, err := netlink.LinkList()
+		links, err := netcfg.Dump(netlink.LinkList)
 		if err != nil {
 			return err
 		}
 		for _, l := range links {
-			as, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+			as, err := netcfg.Dump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_ALL) })
 			if err != nil {
 				return err
 			}

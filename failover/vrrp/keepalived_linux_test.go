@@ -1,7 +1,6 @@
 package vrrp_test
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/golvs/lvs/failover/vrrp"
+	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/nstest"
 	"github.com/golvs/lvs/internal/peers"
 )
@@ -78,12 +78,7 @@ func (s *speaker) holds(t *testing.T) bool {
 		if s.vip.Is6() {
 			fam = netlink.FAMILY_V6
 		}
-		var as []netlink.Addr
-		for range 10 { // a dump interrupted by a concurrent change: ask again
-			if as, err = netlink.AddrList(link, fam); !errors.Is(err, netlink.ErrDumpInterrupted) {
-				break
-			}
-		}
+		as, err := netcfg.Dump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, fam) })
 		for _, a := range as {
 			has = has || a.IP.Equal(net.IP(s.vip.AsSlice()))
 		}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/golvs/lvs/internal/errs"
+	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/golvs/lvs/internal/netns"
 )
 
@@ -88,16 +89,9 @@ func source(cfg *Config, ifi *net.Interface) (netip.Addr, error) {
 	if v4 {
 		fam = netlink.FAMILY_V4
 	}
-	var addrs []netlink.Addr
-	var err error
-	// A dump the kernel saw change underneath (an address added, DAD
-	// finishing) is marked interrupted: ask again.
-	for range 10 {
-		addrs, err = netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifi.Index}}, fam)
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			break
-		}
-	}
+	addrs, err := netcfg.Dump(func() ([]netlink.Addr, error) {
+		return netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifi.Index}}, fam)
+	})
 	if err != nil {
 		return netip.Addr{}, errs.New(pkg, "list addresses of "+cfg.Interface, kindOf(err), err)
 	}

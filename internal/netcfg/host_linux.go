@@ -391,10 +391,12 @@ type AddrOn struct {
 	Prefix netip.Prefix
 }
 
-// dump runs a netlink dump again while the kernel reports it interrupted
+// Dump runs a netlink dump again while the kernel reports it interrupted
 // (NLM_F_DUMP_INTR: the namespace changed meanwhile, say addrconf adding
 // an IPv6 address, so the results may be inconsistent), a few times.
-func dump[T any](f func() ([]T, error)) ([]T, error) {
+// Every dump through vishvananda/netlink goes through it: a fresh
+// namespace's link-local addresses appear while its first dumps run.
+func Dump[T any](f func() ([]T, error)) ([]T, error) {
 	for i := 0; ; i++ {
 		out, err := f()
 		if !errors.Is(err, netlink.ErrDumpInterrupted) || i == 9 {
@@ -408,7 +410,7 @@ func (h *Host) Links() ([]netlink.Link, error) {
 	if err := h.Err(); err != nil {
 		return nil, err
 	}
-	return dump(h.nl.LinkList)
+	return Dump(h.nl.LinkList)
 }
 
 // Addrs lists every address in the namespace (both families) with its
@@ -422,7 +424,7 @@ func (h *Host) Addrs() ([]AddrOn, error) {
 	for _, l := range links {
 		names[l.Attrs().Index] = l.Attrs().Name
 	}
-	addrs, err := dump(func() ([]netlink.Addr, error) { return h.nl.AddrList(nil, netlink.FAMILY_ALL) })
+	addrs, err := Dump(func() ([]netlink.Addr, error) { return h.nl.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, kernelErr("list addresses", err)
 	}

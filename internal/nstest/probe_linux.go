@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golvs/lvs/internal/netcfg"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -207,7 +208,7 @@ func (n *NS) Neigh(t testing.TB, a netip.Addr) string {
 		if a.Is6() {
 			fam = netlink.FAMILY_V6
 		}
-		ns, err := netlink.NeighList(0, fam)
+		ns, err := netcfg.Dump(func() ([]netlink.Neigh, error) { return netlink.NeighList(0, fam) })
 		for _, e := range ns {
 			if x, ok := netip.AddrFromSlice(e.IP); ok && x.Unmap() == a && e.HardwareAddr != nil {
 				mac = e.HardwareAddr.String()
