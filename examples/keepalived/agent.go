@@ -230,8 +230,10 @@ func (a *agent) configure(c *conf.Config) error {
 		if vs.Alpha {
 			start = health.StartDown
 		}
-		if a.cfg != nil {
-			// A virtual server rebuilt by a reload adopts what IPVS holds.
+		if a.cfg != nil || a.inKernel(vs) {
+			// A virtual server rebuilt by a reload, or found in the
+			// kernel at start-up (left by -I or by a killed agent),
+			// adopts what IPVS holds: a restart changes nothing.
 			start = health.StartAdopt
 		}
 		r, err := a.newPool(vs, start)
@@ -595,6 +597,16 @@ func (a *agent) apply() {
 			a.run(r)
 		}
 	}
+}
+
+// inKernel says whether every service of vs is already in the kernel.
+func (a *agent) inKernel(vs *conf.VirtualServer) bool {
+	for _, k := range vs.Keys {
+		if _, err := a.ipvs.Destinations(a.ctx, k); err != nil {
+			return false
+		}
+	}
+	return len(vs.Keys) > 0
 }
 
 // stopChecks stops the checks and leaves the IPVS table as it is (-I).

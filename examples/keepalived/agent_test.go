@@ -164,6 +164,52 @@ func TestReloadWritesOnlyTheChange(t *testing.T) {
 	}
 }
 
+// TestStartAdoptsTheTableLeft: an agent started on the table a previous
+// one left (-I, or SIGKILL) takes it over as it is: a server that was
+// down (inhibited at weight 0) is not given its weight back before its
+// checks pass, and nothing is written while the checks agree with the
+// table (keepalived's start state, every server up, would write twice).
+func TestStartAdoptsTheTableLeft(t *testing.T) {
+	text, lns, p1, p2 := twoReals(t, agentConf)
+	text = strings.Replace(text, "W2", "1", 1)
+	lns[1].Close() // P2 is down, and the table left says so
+	fake := ipvstest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Address: netip.MustParseAddr("10.0.0.1"), Port: 80}
+	if err := fake.CreateService(ctx, ipvs.Service{ServiceKey: k, Scheduler: "wrr"}); err != nil {
+		t.Fatal(err)
+	}
+	// inhibit_on_failure: the down server is left at weight 0.
+	for _, d := range []struct {
+		port   string
+		weight uint32
+	}{{p1, 3}, {p2, 0}} {
+		port, _ := strconv.Atoi(d.port)
+		if err := fake.CreateDestination(ctx, k, ipvs.Destination{Address: netip.MustParseAddr("127.0.0.1"), Port: uint16(port), Weight: d.weight}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := dump(t, fake)
+	before := fake.Writes()
+	c := parse(t, text)
+	a := newAgent(ctx, fake, &logger{w: io.Discard}, c)
+	defer a.shutdown()
+	if err := a.configure(c); err != nil {
+		t.Fatal(err)
+	}
+	for range 25 { // two and a half check rounds
+		a.apply()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := dump(t, fake); got != left {
+		t.Errorf("table:\n%s\nwant as left:\n%s", got, left)
+	}
+	if n := fake.Writes() - before; n != 0 {
+		t.Errorf("%d writes on the table left, want none", n)
+	}
+}
+
 const sorryConf = `virtual_server 10.0.0.2 80 {
   protocol TCP
   delay_loop 1
