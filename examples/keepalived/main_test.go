@@ -6,7 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golvs/lvs/internal/nstest"
 )
+
+// TestMain runs up to three tests at once: the kernel tests mostly wait on
+// check intervals and VRRP adverts (the guest was a third busy with two).
+func TestMain(m *testing.M) {
+	nstest.Parallel(3)
+	os.Exit(m.Run())
+}
 
 // TestConfigTestExitCodes checks -t's exit codes and messages, keepalived's
 // (keepalived(8) "Exit status").

@@ -73,6 +73,9 @@ func (k KAConf) String() string {
 // same bytes. With LVS_VM_OUT set it writes them as golden files
 // (testdata/keepalived, checked on every host run by TestGolden).
 func TestCaptureKeepalived(t *testing.T) {
+	// Beside the other tests (its modes one after the other): it waits
+	// on keepalived's adverts most of its 80 s.
+	t.Parallel()
 	a1, a2 := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
 	l1, l2 := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fe80::2")
 	g1, g2 := netip.MustParseAddr("fd00:9::1"), netip.MustParseAddr("fd00:9::2")

@@ -1,9 +1,10 @@
 package vrrp_test
 
 import (
-	"flag"
 	"os"
 	"testing"
+
+	"github.com/golvs/lvs/internal/nstest"
 )
 
 // TestMain runs at most three kernel tests at once unless -test.parallel
@@ -11,11 +12,6 @@ import (
 // together cuts the package's time several-fold, but under TCG more than
 // three pairs of speakers starve the guest and their timers slip.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		flag.Set("test.parallel", "3")
-	}
+	nstest.Parallel(3)
 	os.Exit(m.Run())
 }
