@@ -351,3 +351,119 @@ func TestVRRPSyncGroupWithKeepalived(t *testing.T) {
 		}, func(prio int) *peers.Process { return peers.Keepalived(t, b, group(prio)) })
 	})
 }
+
+// TestVRRPUnicastIPv6WithKeepalived: this agent and keepalived 2.2.7 as a
+// VRRPv3 pair over IPv6 unicast, with a VIP on a second device (a dummy)
+// beside the one on eth0, each way: the master holds both VIPs, the
+// backup none; the master's SIGTERM (a priority-0 advert) moves both to
+// the other.
+func TestVRRPUnicastIPv6WithKeepalived(t *testing.T) {
+	const (
+		a6, b6    = "fd00:6::1", "fd00:6::2"
+		vip, vip2 = "fd00:6::10", "fd00:7::10"
+	)
+	conf := func(prio int, self, peer string) string {
+		return fmt.Sprintf(`global_defs {
+  router_id node6_%d
+}
+vrrp_instance VI_6 {
+  state BACKUP
+  interface eth0
+  version 3
+  virtual_router_id 66
+  priority %d
+  advert_int 1
+  unicast_src_ip %s
+  unicast_peer {
+    %s
+  }
+  virtual_ipaddress {
+    %s/128 dev eth0
+    %s/128 dev dum0
+  }
+}
+`, prio, prio, self, peer, vip, vip2)
+	}
+	pair := func(t *testing.T) (a, b *nstest.NS) {
+		a, b = nstest.New(t), nstest.New(t)
+		pf := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s + "/64")} }
+		nstest.Segment(t, "br0",
+			nstest.Member{NS: a, Name: "eth0", Addrs: pf(a6)},
+			nstest.Member{NS: b, Name: "eth0", Addrs: pf(b6)})
+		for _, ns := range []*nstest.NS{a, b} {
+			ns.Exec(t, "ip", "link", "add", "dum0", "type", "dummy")
+			ns.Exec(t, "ip", "link", "set", "dum0", "up")
+		}
+		return a, b
+	}
+	// holds says which of the two VIPs ns has: "both", "none" or one.
+	holds := func(t *testing.T, ns *nstest.NS) string {
+		on := func(dev, addr string) bool {
+			return strings.Contains(ns.Exec(t, "ip", "-o", "-6", "addr", "show", "dev", dev), " "+addr+"/128 ")
+		}
+		switch v1, v2 := on("eth0", vip), on("dum0", vip2); {
+		case v1 && v2:
+			return "both"
+		case !v1 && !v2:
+			return "none"
+		case v1:
+			return "eth0's only"
+		}
+		return "dum0's only"
+	}
+	wait := func(t *testing.T, master, backup *nstest.NS, ps ...*peers.Process) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			hm, hb := holds(t, master), holds(t, backup)
+			if hm == "both" && hb == "none" {
+				return time.Now()
+			}
+			if time.Now().After(deadline) {
+				var b strings.Builder
+				for _, p := range ps {
+					fmt.Fprintf(&b, "\n%s:\n%s", p.Name, p.Log())
+				}
+				t.Fatalf("after 60s: the master holds %s of the VIPs, the backup %s%s", hm, hb, b.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Run("ours-master", func(t *testing.T) {
+		t.Parallel()
+		a, b := pair(t)
+		op, _, _ := startOurs(t, a, func(string) string { return conf(150, a6, b6) }, "-P")
+		waitText(t, 60*time.Second, "ours", op.Log, "(VI_6) Entering MASTER STATE")
+		ka := peers.Keepalived(t, b, conf(100, b6, a6))
+		waitText(t, 60*time.Second, "keepalived", ka.Log, "(VI_6) Entering BACKUP STATE")
+		wait(t, a, b, op, ka)
+		t0 := time.Now()
+		if err := op.Stop(); err != nil {
+			t.Fatalf("ours on SIGTERM: %v\n%s", err, op.Log())
+		}
+		tk := wait(t, b, a, op, ka)
+		t.Logf("keepalived holds both VIPs %.2fs after SIGTERM of ours", tk.Sub(t0).Seconds())
+		// Priority 0 ends keepalived's wait at once: not the 3 s master-down timer.
+		if !strings.Contains(ka.Log(), "(VI_6) Backup received priority 0 advertisement") {
+			t.Errorf("keepalived did not hear our priority 0:\n%s", ka.Log())
+		}
+	})
+	t.Run("keepalived-master", func(t *testing.T) {
+		t.Parallel()
+		a, b := pair(t)
+		ka := peers.Keepalived(t, b, conf(150, b6, a6))
+		waitText(t, 60*time.Second, "keepalived", ka.Log, "(VI_6) Entering MASTER STATE")
+		op, _, _ := startOurs(t, a, func(string) string { return conf(100, a6, b6) }, "-P")
+		waitText(t, 60*time.Second, "ours", op.Log, "(VI_6) Entering BACKUP STATE")
+		wait(t, b, a, op, ka)
+		t0 := time.Now()
+		if err := ka.Stop(); err != nil {
+			t.Fatalf("keepalived on SIGTERM: %v", err)
+		}
+		to := wait(t, a, b, op, ka)
+		t.Logf("ours holds both VIPs %.2fs after SIGTERM of keepalived", to.Sub(t0).Seconds())
+		if !strings.Contains(ka.Log(), "(VI_6) sent 0 priority") {
+			t.Errorf("keepalived did not send priority 0:\n%s", ka.Log())
+		}
+	})
+}
