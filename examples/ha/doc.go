@@ -3,7 +3,7 @@
 // to pair with a keepalived node).
 //
 //	ha director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE -vrid N -priority P
-//	   [-sched NAME] [-advert DURATION] [-version 2|3] [-unicast-peer ADDR[,ADDR...]]
+//	   [-sched NAME] [-advert DURATION] [-version 2|3] [-unicast-peer ADDR[,ADDR...]] [-source ADDR]
 //	   [-nopreempt] [-preempt-delay DURATION] [-sync IFACE]
 //
 // Both nodes forward VIP:PORT (TCP) to the real servers on the same port

@@ -21,7 +21,7 @@ import (
 
 const usage = `usage:
   ha director -vip ADDR:PORT -rs ADDR[,ADDR...] -iface IFACE -vrid N -priority P
-     [-sched NAME] [-advert DURATION] [-version 2|3] [-unicast-peer ADDR[,ADDR...]]
+     [-sched NAME] [-advert DURATION] [-version 2|3] [-unicast-peer ADDR[,ADDR...]] [-source ADDR]
      [-nopreempt] [-preempt-delay DURATION] [-sync IFACE]`
 
 func main() {
@@ -67,6 +67,7 @@ func parseFlags(args []string) (*config, error) {
 	advert := fs.Duration("advert", time.Second, "VRRP advertisement `interval` (whole seconds for version 2, centiseconds for 3)")
 	version := fs.String("version", "", "VRRP `version`, 2 or 3 (default 2, 3 for an IPv6 VIP)")
 	peers := fs.String("unicast-peer", "", "send adverts to these `ADDR[,ADDR...]` instead of multicast (keepalived's unicast_peer)")
+	source := fs.String("source", "", "send adverts from this `ADDR` of IFACE (keepalived's unicast_src_ip; default: its first IPv4 address, or IPv6 link-local)")
 	nopreempt := fs.Bool("nopreempt", false, "do not take over from a lower-priority master")
 	delay := fs.Duration("preempt-delay", 0, "wait this `long` after first hearing a lower-priority master before taking over")
 	syncIf := fs.String("sync", "", "run the IPVS sync daemon on `IFACE` with sync ID = vrid")
@@ -99,6 +100,11 @@ func parseFlags(args []string) (*config, error) {
 			return nil, err
 		}
 	}
+	if *source != "" {
+		if vc.Source, err = netip.ParseAddr(*source); err != nil {
+			return nil, fmt.Errorf("-source %q: want an address of IFACE, e.g. 192.0.2.1 or 2001:db8::1", *source)
+		}
+	}
 	if err := vc.Validate(); err != nil {
 		return nil, flagError(err)
 	}
@@ -119,7 +125,7 @@ func parseFlags(args []string) (*config, error) {
 // flags names vrrp.Config's fields by their flags.
 var flags = map[string]string{
 	"VRID": "-vrid", "Priority": "-priority", "Version": "-version", "AdvertInterval": "-advert",
-	"UnicastPeers": "-unicast-peer", "PreemptDelay": "-preempt-delay", "VIPs": "-vip",
+	"UnicastPeers": "-unicast-peer", "PreemptDelay": "-preempt-delay", "VIPs": "-vip", "Source": "-source",
 }
 
 // flagError restates a Config error in terms of the flag.

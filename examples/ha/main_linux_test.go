@@ -492,3 +492,103 @@ func TestHAUnicastKeepalived(t *testing.T) {
 	waitLog(t, ha, "state MASTER", 30*time.Second)
 	waitHolder(t, 30*time.Second, p.a, p.b)
 }
+
+// IPv6 with unicast adverts and the sync daemon, against keepalived: ha
+// (VRRPv3, -unicast-peer, -source) is MASTER of an IPv6 VIP, keepalived
+// (unicast_src_ip, unicast_peer) BACKUP, both syncing (the daemons talk
+// over the segment's IPv4). ha's SIGKILL: keepalived takes the VIP (its
+// unsolicited neighbour advertisements move the client) and the client's
+// TCP session over IPv6 goes on, from the entry its backup daemon learnt.
+func TestHAIPv6UnicastSyncKeepalived(t *testing.T) {
+	t.Parallel()
+	const (
+		vip6, a6, b6, rs6, cl6 = "fd00:5::10", "fd00:5::1", "fd00:5::2", "fd00:5::11", "fd00:5::100"
+		vipPort6               = "[" + vip6 + "]:" + vipPort
+	)
+	a, b, rs, cl := nstest.New(t), nstest.New(t), nstest.New(t), nstest.New(t)
+	pf := func(v4, v6 string) []netip.Prefix {
+		return []netip.Prefix{netip.MustParsePrefix(v4 + "/24"), netip.MustParsePrefix(v6 + "/64")}
+	}
+	nstest.Segment(t, "br0",
+		nstest.Member{NS: a, Name: "eth0", Addrs: pf(addrA, a6)},
+		nstest.Member{NS: b, Name: "eth0", Addrs: pf(addrB, b6)},
+		nstest.Member{NS: rs, Name: "eth0", Addrs: pf(addrRS, rs6)},
+		nstest.Member{NS: cl, Name: "eth0", Addrs: pf(addrCl, cl6)})
+	// The DR real server: the VIP on lo (IPv6 answers neighbour
+	// solicitations only for the receiving device's addresses).
+	rs.AddAddr(t, "lo", netip.MustParsePrefix(vip6+"/128"))
+	rs.EchoLines(t, "[::]:"+vipPort)
+	bin := haBinary(t)
+
+	conf := fmt.Sprintf(`global_defs {
+  router_id ka6
+  lvs_sync_daemon eth0 VI_1 id 51
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  version 3
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+  unicast_src_ip %s
+  unicast_peer {
+    %s
+  }
+  virtual_ipaddress {
+    %s/128 dev eth0
+  }
+}
+virtual_server %s %s {
+  delay_loop 60
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server %s %s {
+    weight 1
+  }
+}
+`, b6, a6, vip6, vip6, vipPort, rs6, vipPort)
+	ka := peers.Keepalived(t, b, conf)
+	ha := peers.Start(t, a, t.TempDir(), bin, "director", "-vip", vipPort6, "-rs", rs6, "-iface", "eth0",
+		"-vrid", "51", "-priority", "150", "-unicast-peer", b6, "-source", a6, "-sync", "eth0")
+	waitLog(t, ha, "ready", 60*time.Second)
+	waitLog(t, ha, "state MASTER", 30*time.Second)
+	holds6 := func(ns *nstest.NS) bool {
+		return strings.Contains(ns.Exec(t, "ip", "-o", "-6", "addr", "show", "dev", "eth0"), " "+vip6+"/128 ")
+	}
+	waitOnly := func(want, other *nstest.NS) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !holds6(want) || holds6(other) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 60s: VIP on the wanted director %v, on the other %v\nkeepalived:\n%s\nha:\n%s", holds6(want), holds6(other), ka.Log(), ha.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitOnly(a, b)
+	s := cl.Session(t, vipPort6)
+	s.Progress(t, 10, 30*time.Second)
+	b.WaitConn(t, s.Local, vipPort6, 30*time.Second)
+
+	t0 := time.Now()
+	ha.Kill()
+	// SIGKILL leaves the VIP on a; keepalived's neighbour advertisements
+	// move the client: wait for b to hold it.
+	deadline := time.Now().Add(60 * time.Second)
+	for !holds6(b) {
+		if time.Now().After(deadline) {
+			t.Fatalf("keepalived did not take the VIP within 60s:\n%s", ka.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("crash, IPv6 unicast: keepalived holds the VIP %.2fs after SIGKILL of ha (polled)", time.Since(t0).Seconds())
+	// What a crashed ha leaves (its VIP) goes as with the host's reboot.
+	a.Exec(t, "ip", "-6", "addr", "del", vip6+"/128", "dev", "eth0")
+	waitOnly(b, a)
+	s.Progress(t, 10, 60*time.Second)
+	if n, err := s.State(); err != nil {
+		t.Fatalf("the IPv6 session failed after %d echoes: %v", n, err)
+	}
+}
