@@ -467,7 +467,7 @@ func TestPairTimes(t *testing.T) {
 func TestHAUnicastKeepalived(t *testing.T) {
 	t.Parallel()
 	p := newPair(t)
-	p.keepalived(t, p.b, addrB, 100, 0, false, addrA)
+	ka := p.keepalived(t, p.b, addrB, 100, 0, false, addrA)
 	ha := p.ha(t, p.a, 150, "-unicast-peer", addrB)
 	waitLog(t, ha, "state MASTER", 30*time.Second)
 	waitHolder(t, 30*time.Second, p.a, p.b)
@@ -480,10 +480,12 @@ func TestHAUnicastKeepalived(t *testing.T) {
 	t0 := time.Now()
 	ha.Terminate()
 	tk := waitHolder(t, 30*time.Second, p.b, p.a)
-	if d := tk.Sub(t0); d > 2500*time.Millisecond {
-		t.Errorf("keepalived took the VIP %v after ha's SIGTERM: it waited for the master-down timer, not the priority-0 advert", d)
-	} else {
-		t.Logf("graceful, unicast: keepalived holds the VIP %.2fs after SIGTERM of ha (polled)", d.Seconds())
+	t.Logf("graceful, unicast: keepalived holds the VIP %.2fs after SIGTERM of ha (polled)", tk.Sub(t0).Seconds())
+	// The adverts are unicast, so the client's capture cannot time them
+	// (a polled time under load passed 2.5 s once): keepalived's own log
+	// says whether the priority-0 advert ended its wait.
+	if !strings.Contains(ka.Log(), "(VI_1) Backup received priority 0 advertisement") {
+		t.Errorf("keepalived did not take over on ha's priority-0 advert:\n%s", ka.Log())
 	}
 	if err := ha.Wait(); err != nil {
 		t.Fatalf("ha's exit: %v\n%s", err, ha.Log())
