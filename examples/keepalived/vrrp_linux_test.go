@@ -353,8 +353,8 @@ func TestVRRPSyncGroupWithKeepalived(t *testing.T) {
 }
 
 // TestVRRPUnicastIPv6WithKeepalived: this agent and keepalived 2.2.7 as a
-// VRRPv3 pair over IPv6 unicast, with a VIP on a second device (a dummy)
-// beside the one on eth0, each way: the master holds both VIPs, the
+// VRRPv3 pair over IPv6 unicast, with a VIP on a second device (eth1, on
+// a second segment) beside the one on eth0, each way: the master holds both VIPs, the
 // backup none; the master's SIGTERM (a priority-0 advert) moves both to
 // the other.
 func TestVRRPUnicastIPv6WithKeepalived(t *testing.T) {
@@ -379,7 +379,7 @@ vrrp_instance VI_6 {
   }
   virtual_ipaddress {
     %s/128 dev eth0
-    %s/128 dev dum0
+    %s/128 dev eth1
   }
 }
 `, prio, prio, self, peer, vip, vip2)
@@ -390,10 +390,11 @@ vrrp_instance VI_6 {
 		nstest.Segment(t, "br0",
 			nstest.Member{NS: a, Name: "eth0", Addrs: pf(a6)},
 			nstest.Member{NS: b, Name: "eth0", Addrs: pf(b6)})
-		for _, ns := range []*nstest.NS{a, b} {
-			ns.Exec(t, "ip", "link", "add", "dum0", "type", "dummy")
-			ns.Exec(t, "ip", "link", "set", "dum0", "up")
-		}
+		// The second VIP's segment (a VIP announced by neighbour
+		// advertisements needs a device that does neighbour discovery).
+		nstest.Segment(t, "br1",
+			nstest.Member{NS: a, Name: "eth1", Addrs: pf("fd00:7::1")},
+			nstest.Member{NS: b, Name: "eth1", Addrs: pf("fd00:7::2")})
 		return a, b
 	}
 	// holds says which of the two VIPs ns has: "both", "none" or one.
@@ -401,7 +402,7 @@ vrrp_instance VI_6 {
 		on := func(dev, addr string) bool {
 			return strings.Contains(ns.Exec(t, "ip", "-o", "-6", "addr", "show", "dev", dev), " "+addr+"/128 ")
 		}
-		switch v1, v2 := on("eth0", vip), on("dum0", vip2); {
+		switch v1, v2 := on("eth0", vip), on("eth1", vip2); {
 		case v1 && v2:
 			return "both"
 		case !v1 && !v2:
@@ -409,7 +410,7 @@ vrrp_instance VI_6 {
 		case v1:
 			return "eth0's only"
 		}
-		return "dum0's only"
+		return "eth1's only"
 	}
 	wait := func(t *testing.T, master, backup *nstest.NS, ps ...*peers.Process) time.Time {
 		t.Helper()
