@@ -267,7 +267,10 @@ type roleMsg struct {
 
 // New checks cfg, opens the host's clients in cfg.NetNSPath and, with an
 // Identity, removes what a killed predecessor of that identity left (its
-// VIPs and sync daemons). Nothing else changes before Run.
+// VIPs and sync daemons). Nothing else changes before Run. A VIP that
+// would not be reachable where it goes (director.CheckVIP) is refused
+// with ErrIneffective before that: a master would hold only part of its
+// VIPs.
 func New(cfg *Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -291,7 +294,7 @@ func newClient(cfg *Config) *Client {
 }
 
 // Validate checks cfg without touching the host (New also checks that the
-// interfaces exist).
+// interfaces exist and that each VIP would be reachable there).
 func (cfg *Config) Validate() error {
 	if cfg == nil {
 		return invalid("Config", "missing")

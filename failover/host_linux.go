@@ -55,8 +55,10 @@ func openHost(cfg *Config) (host, error) {
 		}
 	}
 	if h.dir, err = director.New(&director.Config{NetNSPath: cfg.NetNSPath, Identity: cfg.Identity}); err == nil {
-		ctx := context.Background()
-		err = h.dir.Recover(ctx)
+		err = h.checkVIPs()
+	}
+	if err == nil {
+		err = h.dir.Recover(context.Background())
 	}
 	if err == nil {
 		err = nc.Recover(pkg, h.restore)
@@ -65,6 +67,23 @@ func openHost(cfg *Config) (host, error) {
 		return nil, errors.Join(err, h.close())
 	}
 	return h, nil
+}
+
+// checkVIPs refuses, before anything changes, a VIP that AddVIP would
+// refuse on becoming MASTER (director.CheckVIP's broken findings: say an
+// IPv6 VIP on a device without neighbour discovery): found only then, the
+// node would hold part of its VIPs as master.
+func (h *linuxHost) checkVIPs() error {
+	for _, a := range h.cfg.VIPs {
+		fs, err := h.dir.CheckVIP(context.Background(), director.VIP{Address: a, Announce: director.AnnounceARP, Interface: h.cfg.Interface})
+		if err != nil {
+			return err
+		}
+		if !fs.OK() {
+			return &Error{Pkg: pkg, Op: "configure", Object: a.String(), Field: "VIPs", Kind: ErrIneffective, Err: errors.New(fs.String())}
+		}
+	}
+	return nil
 }
 
 func wrapField(err error, field string) error {

@@ -425,3 +425,24 @@ func waitNeigh(t *testing.T, ns *nstest.NS, a netip.Addr, mac string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// New refuses, before anything changes, a VIP that director would refuse
+// on becoming MASTER: here an IPv6 VIP on a device without neighbour
+// discovery (lo), where no client would find it.
+func TestKernelNewRefusesUnreachableVIP(t *testing.T) {
+	t.Parallel()
+	ns := nstest.New(t)
+	before := ns.Exec(t, "ip", "addr")
+	fo, err := failover.New(&failover.Config{NetNSPath: ns.Path, Interface: "lo", VIPs: []netip.Addr{vip6},
+		VRID: 51, Priority: 100, Identity: "fotest-refused"})
+	if err == nil {
+		fo.Close()
+	}
+	var e *failover.Error
+	if !errors.Is(err, failover.ErrIneffective) || !errors.As(err, &e) || e.Field != "VIPs" || !strings.Contains(err.Error(), "neighbour discovery") {
+		t.Fatalf("New: %v; want ErrIneffective for VIPs, saying why", err)
+	}
+	if after := ns.Exec(t, "ip", "addr"); after != before {
+		t.Errorf("New changed the namespace's addresses:\n%s\nwas:\n%s", after, before)
+	}
+}
