@@ -220,9 +220,12 @@ func (l *lab) longLived(ctx context.Context, n int, interval time.Duration, star
 					r.broken = fmt.Sprintf("request %d at %v: %v", k, at, err)
 					return
 				}
-				b, _ := io.ReadAll(resp.Body)
+				b, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				switch {
+				case err != nil:
+					r.broken = fmt.Sprintf("request %d at %v: reading the answer: %v", k, at, err)
+					return
 				case k == 0:
 					r.first = string(b)
 					settled = true
@@ -307,8 +310,11 @@ func flowPaths(frames []nstest.Frame, dirMACs map[string]string) map[int][]flowS
 			if d == "" {
 				d = "?" + net.HardwareAddr(b[0:6]).String()
 			}
-			if flags&0x04 != 0 {
+			switch {
+			case flags&0x04 != 0:
 				paths[sport] = append(paths[sport], flowStep{f.Time, "client RST via " + d})
+			case flags&0x01 != 0:
+				paths[sport] = append(paths[sport], flowStep{f.Time, "client FIN via " + d})
 			}
 			if last[sport] != d {
 				paths[sport] = append(paths[sport], flowStep{f.Time, d})
