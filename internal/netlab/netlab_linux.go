@@ -32,7 +32,8 @@ type NS struct {
 	Name string // the name under /run/netns, for `ip netns exec NAME`
 	Path string // /run/netns/NAME, for APIs that take a namespace path
 
-	fd int // open descriptor of the namespace, -1 once closed
+	mu sync.Mutex // guards fd: Close can run while another goroutine's Do does
+	fd int        // open descriptor of the namespace, -1 once closed
 }
 
 // NewNS creates the named network namespace /run/netns/name with lo up. It
@@ -107,10 +108,12 @@ func create(path string) error {
 // last user; processes still running in it keep it alive. A second call
 // does nothing.
 func (n *NS) Close() error {
+	n.mu.Lock()
 	if n.fd >= 0 {
 		unix.Close(n.fd)
 		n.fd = -1
 	}
+	n.mu.Unlock()
 	err := unix.Unmount(n.Path, unix.MNT_DETACH)
 	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("netlab: unmounting %s: %w", n.Path, err)
@@ -123,13 +126,40 @@ func (n *NS) Close() error {
 
 // Fd is the namespace's open descriptor (owned by n), for APIs that take
 // one.
-func (n *NS) Fd() int { return n.fd }
+func (n *NS) Fd() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fd
+}
+
+// dup returns a descriptor of its own for the namespace, which the caller
+// closes: one in use stays valid whatever Close does meanwhile (a dial
+// the http package goes on with after a test has failed and is cleaning
+// up), and never becomes a reused number naming something else, such as
+// the host's namespace.
+func (n *NS) dup() (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fd < 0 {
+		return -1, fmt.Errorf("netlab: namespace %s is closed", n.Name)
+	}
+	fd, err := unix.FcntlInt(uintptr(n.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("netlab: namespace %s: %w", n.Name, err)
+	}
+	return fd, nil
+}
 
 // Do runs fn inside the namespace on a locked OS thread of its own and
 // returns fn's error. Goroutines fn starts do not run inside.
 func (n *NS) Do(fn func() error) error {
+	fd, err := n.dup()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
 	errc := make(chan error, 1)
-	go func() { errc <- netns.Do(n.fd, fn) }()
+	go func() { errc <- netns.Do(fd, fn) }()
 	return <-errc
 }
 
@@ -233,7 +263,12 @@ func (n *NS) ServeHTTP(addr string, h http.Handler) (*http.Server, string, error
 // the default set of families adds XFRM and netfilter sockets, which fail
 // without their modules on a kernel that cannot autoload them.
 func (n *NS) handle() (*netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(n.fd), unix.NETLINK_ROUTE)
+	fd, err := n.dup()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(fd), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlab: netlink in %s: %w", n.Name, err)
 	}
@@ -317,10 +352,15 @@ func Veth(a *NS, aName string, b *NS, bName string) error {
 		return err
 	}
 	defer h.Close()
+	bfd, err := b.dup()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(bfd)
 	veth := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: aName},
 		PeerName:      bName,
-		PeerNamespace: netlink.NsFd(b.fd),
+		PeerNamespace: netlink.NsFd(bfd),
 	}
 	if err := h.LinkAdd(veth); err != nil {
 		return fmt.Errorf("netlab: veth %s/%s ↔ %s/%s: %w", a.Name, aName, b.Name, bName, err)
